@@ -1,0 +1,280 @@
+"""The `qilijia` command line (API.md): serve, migrate, import, token, apikey, schema."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.resources
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import sqlalchemy as sa
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app import migrate as migrations
+from app.database import create_engine, resolve_database_url, sessionmaker
+from app.settings import Settings, SettingsError, get_settings
+from app.world_file import World, WorldFileError, load
+from app.world_import import STAGES, ImportSummary, import_world
+
+T = TypeVar("T")
+
+cli = typer.Typer(
+    name="qilijia",
+    help="綦理家：五员共治小区治理服务。未设置 DATABASE_URL 时使用内嵌 PostgreSQL（数据在 ./.qilijia/）。",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+apikey_cli = typer.Typer(help="管理第三方接口密钥（X-API-Key）。", no_args_is_help=True)
+cli.add_typer(apikey_cli, name="apikey")
+
+out = Console()
+err = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    settings = get_settings()
+    try:
+        settings.signing_key()
+    except SettingsError as exc:
+        err.print(f"[red]无法启动：[/red]{exc}")
+        raise typer.Exit(2) from None
+    return settings
+
+
+def _prepare_database(settings: Settings) -> str:
+    url = resolve_database_url(settings)
+    migrations.upgrade(url)
+    return url
+
+
+def _with_session(settings: Settings, url: str, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    async def run() -> T:
+        engine = create_engine(url, settings, pool_size=1, max_overflow=0)
+        try:
+            async with sessionmaker(engine)() as session, session.begin():
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def demo_world_path() -> Path:
+    return Path(str(importlib.resources.files("app.demo").joinpath("world.yaml")))
+
+
+def _run_import(settings: Settings, url: str, world: World, *, quiet: bool = False) -> ImportSummary:
+    progress = Progress(
+        TextColumn("{task.description:<6}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        disable=quiet or not err.is_terminal,
+    )
+    tasks: dict[str, Any] = {}
+
+    def report(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = progress.add_task(stage, total=total or 1)
+        progress.advance(tasks[stage], done or 1)
+
+    with progress:
+        return _with_session(settings, url, lambda session: import_world(session, world, report))
+
+
+def _print_summary(summary: ImportSummary) -> None:
+    table = Table(title="导入结果", show_edge=False)
+    table.add_column("类别")
+    table.add_column("新建", justify="right")
+    table.add_column("更新", justify="right")
+    for stage in STAGES:
+        table.add_row(stage, str(summary.created[stage]), str(summary.updated[stage]))
+    out.print(table)
+    if not summary.changed:
+        out.print("没有任何变化：数据库已与文件一致。")
+
+
+def _has_compound(settings: Settings, url: str) -> bool:
+    async def check(session: AsyncSession) -> bool:
+        return (await session.execute(sa.text("SELECT EXISTS (SELECT 1 FROM compound)"))).scalar_one()
+
+    return _with_session(settings, url, check)
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option(help="监听地址")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="监听端口")] = 8000,
+    workers: Annotated[int, typer.Option(help="工作进程数")] = 1,
+    demo: Annotated[bool, typer.Option("--demo", help="数据库里还没有小区时，先导入内置的演示数据")] = False,
+) -> None:
+    """应用数据库迁移，然后在 HOST:PORT 上提供 HTTP 和 WebSocket 服务（/graphql）。"""
+    import uvicorn
+
+    from app import logging as app_logging
+
+    settings = _settings()
+    url = _prepare_database(settings)
+    if demo and not _has_compound(settings, url):
+        err.print("正在导入演示数据（綦江区的四个小区）…")
+        _print_summary(_run_import(settings, url, load(demo_world_path())))
+    app_logging.configure()
+    err.print(f"綦理家已启动：http://{host}:{port}/graphql")
+    uvicorn.run(
+        "app.http:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+        proxy_headers=True,
+    )
+
+
+@cli.command()
+def migrate() -> None:
+    """把数据库迁移到最新结构后退出。"""
+    settings = get_settings()
+    _prepare_database(settings)
+    out.print("数据库结构已是最新。")
+
+
+@cli.command(name="import")
+def import_(
+    path: Annotated[
+        Path | None, typer.Argument(help="世界文件（.yaml、.yml 或 .json）", show_default=False)
+    ] = None,
+    demo: Annotated[bool, typer.Option("--demo", help="导入内置的演示数据")] = False,
+) -> None:
+    """在一个事务里导入世界文件：要么全部成功，要么什么都不写；重复导入同一文件不会有变化。"""
+    if (path is None) == (not demo):
+        err.print("请给出一个文件路径，或者使用 --demo（二选一）。")
+        raise typer.Exit(2)
+    source = demo_world_path() if demo else path
+    assert source is not None
+    try:
+        world = load(source)
+        settings = get_settings()
+        url = _prepare_database(settings)
+        summary = _run_import(settings, url, world)
+    except WorldFileError as exc:
+        err.print(f"[red]无法导入 {source}，没有写入任何数据：[/red]")
+        for problem in exc.problems:
+            err.print(f"  {problem.path}: {problem.message}")
+        raise typer.Exit(1) from None
+    _print_summary(summary)
+
+
+@cli.command()
+def token(
+    phone: Annotated[str, typer.Argument(help="人员的手机号")],
+    ttl: Annotated[int | None, typer.Option(help="有效期（秒），默认取 QILIJIA_TOKEN_TTL")] = None,
+) -> None:
+    """为该手机号的人员签发一个访问令牌（运维代人操作、测试使用）。"""
+    from auth import tokens
+
+    settings = _settings()
+    url = _prepare_database(settings)
+
+    async def find(session: AsyncSession) -> Any:
+        return (
+            await session.execute(sa.text("SELECT id FROM person WHERE phone = :p"), {"p": phone})
+        ).scalar()
+
+    person_id = _with_session(settings, url, find)
+    if person_id is None:
+        err.print(f"没有手机号为 {phone} 的人员。")
+        raise typer.Exit(1)
+    value, _ = tokens.mint(
+        person_id, secret=settings.signing_key(), ttl_seconds=ttl or settings.token_ttl_seconds
+    )
+    sys.stdout.write(value + "\n")
+
+
+@apikey_cli.command("create")
+def apikey_create(name: Annotated[str, typer.Argument(help="客户端名称，例如 区大数据中心")]) -> None:
+    """创建密钥并只显示这一次；数据库只保存它的哈希。"""
+    from auth import apikeys
+
+    settings = get_settings()
+    url = _prepare_database(settings)
+    new = apikeys.generate()
+
+    async def create(session: AsyncSession) -> bool:
+        result = await session.execute(
+            sa.text(
+                "INSERT INTO api_client (name, key_prefix, key_hash) VALUES (:n, :p, :h) "
+                "ON CONFLICT (name) DO NOTHING RETURNING id"
+            ),
+            {"n": name, "p": new.prefix, "h": new.key_hash},
+        )
+        return result.first() is not None
+
+    if not _with_session(settings, url, create):
+        err.print(f"已有名为 {name} 的客户端；如需换新密钥，请先 revoke 再 create。")
+        raise typer.Exit(1)
+    sys.stdout.write(new.key + "\n")
+    err.print("请妥善保存：这是密钥唯一一次显示。请求时放在 X-API-Key 头中。")
+
+
+@apikey_cli.command("list")
+def apikey_list() -> None:
+    """列出所有客户端（不显示密钥）。"""
+    settings = get_settings()
+    url = _prepare_database(settings)
+
+    async def rows(session: AsyncSession) -> list[Any]:
+        result = await session.execute(
+            sa.text("SELECT name, key_prefix, created_at, revoked_at FROM api_client ORDER BY name")
+        )
+        return list(result.all())
+
+    table = Table(show_edge=False)
+    for column in ("名称", "前缀", "创建时间", "状态"):
+        table.add_column(column)
+    for row in _with_session(settings, url, rows):
+        status = f"已吊销 {row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else "有效"
+        table.add_row(row.name, f"qlj_{row.key_prefix}_…", f"{row.created_at:%Y-%m-%d %H:%M}", status)
+    out.print(table)
+
+
+@apikey_cli.command("revoke")
+def apikey_revoke(name: Annotated[str, typer.Argument(help="客户端名称")]) -> None:
+    """吊销该客户端的密钥；最迟一分钟后所有服务进程都不再接受它。"""
+    settings = get_settings()
+    url = _prepare_database(settings)
+
+    async def revoke(session: AsyncSession) -> bool:
+        result = await session.execute(
+            sa.text(
+                "UPDATE api_client SET revoked_at = :now WHERE name = :n AND revoked_at IS NULL RETURNING id"
+            ),
+            {"n": name, "now": datetime.now(UTC)},
+        )
+        return result.first() is not None
+
+    if not _with_session(settings, url, revoke):
+        err.print(f"没有名为 {name} 的有效客户端。")
+        raise typer.Exit(1)
+    out.print(f"已吊销 {name}。")
+
+
+@cli.command(name="schema")
+def print_schema() -> None:
+    """打印 GraphQL SDL（仓库中的 schema.graphql 应与它一致）。"""
+    from schema import schema as graphql_schema
+
+    sys.stdout.write(graphql_schema.as_str() + "\n")
+
+
+def main() -> None:
+    cli()

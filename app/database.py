@@ -1,0 +1,75 @@
+"""The database: an engine for `DATABASE_URL`, or an embedded PostgreSQL when it is unset.
+
+Every connection the app opens carries `statement_timeout` and
+`idle_in_transaction_session_timeout`, so one runaway query or a forgotten transaction cannot hold
+locks or a pool slot for long.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from app.settings import Settings
+
+log = logging.getLogger("qilijia.db")
+_embedded: Any = None
+
+
+def start_embedded(data_dir: Path) -> str:
+    """Start (or reuse) the embedded PostgreSQL whose data lives in `data_dir/pg`; returns its URL.
+
+    The server stops when this process exits; its data stays for the next start.
+    """
+    global _embedded
+    if _embedded is None:
+        import pgserver  # imported late: only the embedded mode needs its binaries
+
+        pgdata = (data_dir / "pg").resolve()
+        pgdata.mkdir(parents=True, exist_ok=True)
+        _embedded = pgserver.get_server(pgdata, cleanup_mode="stop")
+        log.info("embedded PostgreSQL started", extra={"data_dir": str(pgdata)})
+    return _embedded.get_uri()
+
+
+def resolve_database_url(settings: Settings) -> str:
+    """The URL to use: `DATABASE_URL`, else the embedded server's (exported for child processes)."""
+    if settings.database_url:
+        return settings.database_url
+    url = start_embedded(settings.data_dir)
+    os.environ["DATABASE_URL"] = url
+    return url
+
+
+def async_url(url: str) -> URL:
+    """`postgresql://…` as given by operators → the asyncpg dialect SQLAlchemy needs."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres", "postgresql+psycopg", "postgresql+psycopg2"):
+        parsed = parsed.set(drivername="postgresql+asyncpg")
+    return parsed
+
+
+def create_engine(url: str, settings: Settings, **kwargs: Any) -> AsyncEngine:
+    server_settings = {
+        "statement_timeout": str(settings.statement_timeout_ms),
+        "idle_in_transaction_session_timeout": str(settings.idle_in_transaction_timeout_ms),
+        "application_name": "qilijia",
+        "timezone": "UTC",
+    }
+    options: dict[str, Any] = {
+        "pool_size": settings.pool_size,
+        "max_overflow": settings.pool_size,
+        "pool_pre_ping": True,
+        "connect_args": {"server_settings": server_settings},
+    }
+    options.update(kwargs)
+    return create_async_engine(async_url(url), **options)
+
+
+def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)

@@ -1,0 +1,230 @@
+"""The Starlette application: GraphQL over HTTP and WebSocket, health, readiness and metrics.
+
+The engine, the session factory and the WeChat client live in the lifespan state; every request
+builds its principal (authentication middleware) and a fresh GraphQL context with its own loaders.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from starlette.applications import Starlette
+from starlette.authentication import AuthenticationError
+from starlette.middleware import Middleware
+from starlette.middleware.authentication import AuthenticationMiddleware
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+
+from app import logging as app_logging
+from app.database import create_engine, sessionmaker
+from app.settings import Settings, get_settings
+from auth.backend import QilijiaAuthBackend
+from auth.principal import ANONYMOUS
+from auth.wechat import WeChatClient
+from resolvers.context import Context, Services
+from schema import schema
+
+log = logging.getLogger("qilijia.http")
+
+HTTP_REQUESTS = Counter(
+    "qilijia_http_requests_total", "HTTP requests by route and status", ["path", "status"]
+)
+HTTP_LATENCY = Histogram("qilijia_http_request_seconds", "HTTP request latency by route", ["path"])
+KNOWN_PATHS = {"/graphql", "/healthz", "/readyz", "/metrics"}
+
+
+def error_body(code: str, message: str) -> dict[str, Any]:
+    return {"data": None, "errors": [{"message": message, "extensions": {"code": code}}]}
+
+
+class BodyLimit:
+    """Refuse request bodies over the limit (413) before they are read into memory."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = error_body("BAD_USER_INPUT", f"请求内容过大（上限 {self.max_bytes // 1000} KB）。")
+        await JSONResponse(body, status_code=413)(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class RequestContext:
+    """Request id (taken from `X-Request-ID` or made), an access log line and HTTP metrics."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        given = headers.get(b"x-request-id", b"").decode("latin-1")
+        rid = given if 0 < len(given) <= 64 and given.replace("-", "").isalnum() else uuid.uuid4().hex
+        token = app_logging.request_id.set(rid)
+        started = time.perf_counter()
+        status = 0
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            path = scope["path"] if scope["path"] in KNOWN_PATHS else "other"
+            if scope["type"] == "http":
+                HTTP_REQUESTS.labels(path, str(status)).inc()
+                HTTP_LATENCY.labels(path).observe(elapsed)
+                log.info(
+                    "request",
+                    extra={
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 1),
+                    },
+                )
+            app_logging.request_id.reset(token)
+
+
+class LazyBackend(QilijiaAuthBackend):
+    """The auth backend, wired to the session factory once the lifespan has made it."""
+
+    def __init__(self, secret: str) -> None:
+        super().__init__(sessions=None, secret=secret)  # type: ignore[arg-type]
+
+
+def on_auth_error(conn: HTTPConnection, exc: AuthenticationError) -> Response:
+    return JSONResponse(error_body("UNAUTHENTICATED", str(exc)), status_code=401)
+
+
+class QilijiaGraphQL(GraphQL[Context, None]):
+    async def get_context(self, request: Request | WebSocket, response: Any = None) -> Context:
+        principal = request.scope.get("user") or ANONYMOUS
+        return Context(
+            principal=principal, services=request.app.state.services, request=request, response=response
+        )
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    database_url: str | None = None,
+    wechat_http: httpx.AsyncClient | None = None,
+) -> Starlette:
+    """The ASGI app. `database_url` defaults to the settings' (or the embedded server's)."""
+    settings = settings or get_settings()
+    secret = settings.signing_key()
+    backend = LazyBackend(secret)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        from app.database import resolve_database_url
+
+        url = database_url or resolve_database_url(settings)
+        engine = create_engine(url, settings)
+        sessions = sessionmaker(engine)
+        backend.sessions = sessions
+        http = wechat_http or httpx.AsyncClient(timeout=httpx.Timeout(5.0))
+        wechat = None
+        if settings.wechat_configured:
+            wechat = WeChatClient(
+                base_url=settings.wechat_api_base,
+                appid=settings.wechat_appid or "",
+                secret=settings.wechat_secret.get_secret_value() if settings.wechat_secret else "",
+                http=http,
+            )
+        app.state.engine = engine
+        app.state.services = Services(
+            sessions=sessions,
+            secret=secret,
+            token_ttl_seconds=settings.token_ttl_seconds,
+            is_dev=settings.is_dev,
+            wechat=wechat,
+        )
+        try:
+            yield
+        finally:
+            if wechat_http is None:
+                await http.aclose()
+            await engine.dispose()
+
+    graphql = QilijiaGraphQL(schema, graphql_ide="graphiql" if settings.is_dev else None)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        try:
+            async with request.app.state.engine.connect() as conn:
+                await conn.execute(sa.text("SELECT 1"))
+        except Exception:
+            log.warning("database not ready", exc_info=True)
+            return JSONResponse({"status": "unavailable", "database": "down"}, status_code=503)
+        return JSONResponse({"status": "ok", "database": "up"})
+
+    async def metrics(request: Request) -> Response:
+        return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics),
+        ],
+        middleware=[
+            Middleware(RequestContext),
+            Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
+            Middleware(AuthenticationMiddleware, backend=backend, on_error=on_auth_error),
+        ],
+        lifespan=lifespan,
+    )

@@ -1,0 +1,73 @@
+"""Settings from the environment (and a `.env` file), named as API.md names them."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIN_SECRET_LENGTH = 32
+
+
+class SettingsError(RuntimeError):
+    """A setting makes the process unsafe or unable to start; the message says what to set."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    database_url: str | None = Field(default=None, alias="DATABASE_URL")
+    env: Literal["dev", "prod"] = Field(default="dev", alias="QILIJIA_ENV")
+    secret_key: SecretStr | None = Field(default=None, alias="QILIJIA_SECRET_KEY")
+    data_dir: Path = Field(default=Path(".qilijia"), alias="QILIJIA_DATA_DIR")
+    wechat_appid: str | None = Field(default=None, alias="WECHAT_APPID")
+    wechat_secret: SecretStr | None = Field(default=None, alias="WECHAT_SECRET")
+    wechat_api_base: str = Field(default="https://api.weixin.qq.com", alias="WECHAT_API_BASE")
+
+    token_ttl_seconds: int = Field(default=7 * 24 * 3600, alias="QILIJIA_TOKEN_TTL")
+    statement_timeout_ms: int = Field(default=15_000, alias="QILIJIA_STATEMENT_TIMEOUT_MS")
+    idle_in_transaction_timeout_ms: int = Field(default=30_000, alias="QILIJIA_IDLE_TX_TIMEOUT_MS")
+    pool_size: int = Field(default=10, alias="QILIJIA_DB_POOL_SIZE")
+    max_body_bytes: int = 100_000
+    max_query_depth: int = 12
+    max_aliases: int = 30
+    max_tokens: int = 2_000
+
+    @property
+    def is_dev(self) -> bool:
+        return self.env == "dev"
+
+    @property
+    def wechat_configured(self) -> bool:
+        return bool(self.wechat_appid and self.wechat_secret)
+
+    def signing_key(self) -> str:
+        """The token signing key. `prod` demands a strong one from the environment; `dev` keeps a
+        generated one in the data directory so that `qilijia token` and `qilijia serve` agree."""
+        if self.secret_key is not None:
+            value = self.secret_key.get_secret_value()
+            if self.env == "prod" and len(value) < MIN_SECRET_LENGTH:
+                raise SettingsError(
+                    f"QILIJIA_SECRET_KEY 太短：生产环境至少需要 {MIN_SECRET_LENGTH} 个字符"
+                    "（可用 `python -c 'import secrets; print(secrets.token_urlsafe(48))'` 生成）。"
+                )
+            return value
+        if self.env == "prod":
+            raise SettingsError(
+                f"生产环境（QILIJIA_ENV=prod）必须设置 QILIJIA_SECRET_KEY，至少 {MIN_SECRET_LENGTH} 个字符。"
+            )
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48), encoding="utf-8")
+            path.chmod(0o600)
+        return path.read_text(encoding="utf-8").strip()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

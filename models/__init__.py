@@ -1,0 +1,19 @@
+"""Tables and the pure domain rules that belong to them. Imports no other package of ours."""
+
+from models.apiclient import ApiClient
+from models.person import Home, PartyProfile, Person, RoleAssignment, TeamPosition
+from models.place import Building, Community, Compound, Grid, Household
+
+__all__ = [
+    "ApiClient",
+    "Building",
+    "Community",
+    "Compound",
+    "Grid",
+    "Home",
+    "Household",
+    "PartyProfile",
+    "Person",
+    "RoleAssignment",
+    "TeamPosition",
+]

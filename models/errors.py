@@ -1,0 +1,68 @@
+"""The errors a client may see, one class per `extensions.code` of the public contract.
+
+Every layer raises these; the GraphQL layer turns them into errors whose `message` is the Chinese
+sentence carried here and whose `extensions.code` is the class's `code`. Anything else that
+escapes is a bug and reaches the client only as a masked `INTERNAL` error.
+
+    QilijiaError                      (base; never raised itself)
+    ├── UnauthenticatedError          UNAUTHENTICATED — no or bad credentials
+    ├── ForbiddenError                FORBIDDEN — also used for objects the caller may not see
+    ├── NotFoundError                 NOT_FOUND
+    ├── BadUserInputError             BAD_USER_INPUT — carries an optional `field` path
+    ├── ConflictError                 CONFLICT — the object's state does not allow it
+    ├── RateLimitedError              RATE_LIMITED
+    ├── QueryTooComplexError          QUERY_TOO_COMPLEX
+    └── UpstreamError                 INTERNAL — a service we depend on failed; message is safe
+"""
+
+from __future__ import annotations
+
+
+class QilijiaError(Exception):
+    code: str = "INTERNAL"
+    default_message: str = "服务器开小差了，请稍后再试。"
+
+    def __init__(self, message: str | None = None, *, field: str | None = None) -> None:
+        self.message = message or self.default_message
+        self.field = field
+        super().__init__(self.message)
+
+
+class UnauthenticatedError(QilijiaError):
+    code = "UNAUTHENTICATED"
+    default_message = "请先登录。"
+
+
+class ForbiddenError(QilijiaError):
+    code = "FORBIDDEN"
+    default_message = "您没有权限查看或操作该内容。"
+
+
+class NotFoundError(QilijiaError):
+    code = "NOT_FOUND"
+    default_message = "没有找到该内容。"
+
+
+class BadUserInputError(QilijiaError):
+    code = "BAD_USER_INPUT"
+    default_message = "填写的内容有误，请检查后重试。"
+
+
+class ConflictError(QilijiaError):
+    code = "CONFLICT"
+    default_message = "该内容已被他人修改，请刷新后重试。"
+
+
+class RateLimitedError(QilijiaError):
+    code = "RATE_LIMITED"
+    default_message = "操作太频繁，请稍后再试。"
+
+
+class QueryTooComplexError(QilijiaError):
+    code = "QUERY_TOO_COMPLEX"
+    default_message = "查询过于复杂，请减少查询的层级或字段。"
+
+
+class UpstreamError(QilijiaError):
+    code = "INTERNAL"
+    default_message = "外部服务暂时不可用，请稍后再试。"

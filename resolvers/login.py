@@ -1,0 +1,136 @@
+"""Logging in: WeChat (code → openid, then phone binding), the dev shortcut, token minting."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
+
+from auth import tokens
+from auth.backend import load_person_principal
+from auth.policy import require_person
+from auth.principal import PersonPrincipal
+from models import Home, Person, RoleAssignment, TeamPosition
+from models.errors import BadUserInputError, ConflictError, ForbiddenError, UpstreamError
+from resolvers.context import Context
+
+#: what a person created by a first WeChat login is called until they bind their phone
+WECHAT_PLACEHOLDER_NAME = "微信用户"
+
+
+@dataclass(frozen=True)
+class AuthResult:
+    token: str
+    expires_at: datetime
+    principal: PersonPrincipal
+
+
+async def _issue(ctx: Context, person_id: uuid.UUID) -> AuthResult:
+    async with ctx.sessions() as session:
+        principal = await load_person_principal(session, person_id)
+    assert principal is not None
+    token, expires = tokens.mint(
+        person_id, secret=ctx.services.secret, ttl_seconds=ctx.services.token_ttl_seconds
+    )
+    return AuthResult(token, expires, principal)
+
+
+async def dev_login(ctx: Context, *, phone: str) -> AuthResult:
+    if not ctx.services.is_dev:
+        raise ForbiddenError("开发登录只在开发环境（QILIJIA_ENV=dev）中可用，请使用微信登录。")
+    async with ctx.sessions() as session:
+        person_id = (
+            await session.execute(sa.select(Person.id).where(Person.phone == phone.strip()))
+        ).scalar()
+    if person_id is None:
+        raise BadUserInputError("没有使用该手机号的人员，请先导入人员名单。", field="phone")
+    return await _issue(ctx, person_id)
+
+
+def _wechat(ctx: Context):
+    if ctx.services.wechat is None:
+        raise UpstreamError("本服务尚未配置微信登录，请联系管理员。")
+    return ctx.services.wechat
+
+
+async def wechat_login(ctx: Context, *, code: str) -> AuthResult:
+    """The person bound to this WeChat user; a new, phone-less person on the very first login."""
+    session_info = await _wechat(ctx).code_to_session(code)
+    statement = (
+        insert(Person)
+        .values(
+            name=WECHAT_PLACEHOLDER_NAME,
+            wechat_openid=session_info.openid,
+            wechat_unionid=session_info.unionid,
+        )
+        .on_conflict_do_update(
+            index_elements=[Person.wechat_openid],
+            set_={
+                "wechat_unionid": sa.func.coalesce(
+                    insert(Person).excluded.wechat_unionid, Person.wechat_unionid
+                )
+            },
+        )
+        .returning(Person.id)
+    )
+    async with ctx.sessions() as session, session.begin():
+        person_id = (await session.execute(statement)).scalar_one()
+    return await _issue(ctx, person_id)
+
+
+async def bind_phone(ctx: Context, *, code: str) -> AuthResult:
+    """Bind the caller's WeChat identity to the person with the phone WeChat vouches for.
+
+    When the operator already imported someone with that phone, the WeChat identity moves to them
+    (and the placeholder made at first login goes away); otherwise the caller keeps the phone.
+    """
+    caller = require_person(ctx.principal)
+    phone = await _wechat(ctx).phone_number(code)
+    async with ctx.sessions() as session, session.begin():
+        me = (
+            await session.execute(sa.select(Person).where(Person.id == caller.person_id).with_for_update())
+        ).scalar_one()
+        if me.phone == phone:
+            return await _after(ctx, me.id)
+        owner = (
+            await session.execute(sa.select(Person).where(Person.phone == phone).with_for_update())
+        ).scalar()
+        if owner is None:
+            if me.phone is not None:
+                raise ConflictError("您的账号已绑定其他手机号，如需更换请联系社区。")
+            me.phone = phone
+            try:
+                await session.flush()
+            except IntegrityError:
+                raise ConflictError("该手机号刚刚被其他账号绑定，请联系社区核实。") from None
+            target = me.id
+        else:
+            if owner.wechat_openid is not None and owner.wechat_openid != me.wechat_openid:
+                raise ConflictError("该手机号已绑定其他微信账号，如有疑问请联系社区。")
+            openid, unionid = me.wechat_openid, me.wechat_unionid
+            me.wechat_openid = None
+            me.wechat_unionid = None
+            await session.flush()
+            owner.wechat_openid = openid
+            owner.wechat_unionid = unionid or owner.wechat_unionid
+            if me.phone is None and not await _has_links(session, me.id):
+                await session.delete(me)
+            target = owner.id
+    return await _after(ctx, target)
+
+
+async def _has_links(session, person_id: uuid.UUID) -> bool:
+    for model in (Home, RoleAssignment, TeamPosition):
+        if (
+            await session.execute(sa.select(sa.literal(1)).where(model.person_id == person_id).limit(1))
+        ).first():
+            return True
+    return False
+
+
+async def _after(ctx: Context, person_id: uuid.UUID) -> AuthResult:
+    return await _issue(ctx, person_id)

@@ -1,0 +1,62 @@
+"""The root query."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.types import Info
+
+from auth.policy import require_authenticated, require_person
+from resolvers import me as me_resolvers
+from resolvers import person as person_resolvers
+from resolvers import place as place_resolvers
+from resolvers.context import Context
+from resolvers.ids import decode, decode_cursor
+from schema.me import Me
+from schema.person import Person
+from schema.place import Building, Community, Compound, Grid, Household
+from schema.relay import Connection, Node
+
+
+async def resolve_node(ctx: Context, global_id: str) -> Node:
+    require_authenticated(ctx.principal)
+    type_name, ident = decode(global_id)
+    match type_name:
+        case "Compound":
+            return Compound.from_row(await place_resolvers.compound(ctx, compound_id=ident))
+        case "Building":
+            return Building.from_row(await place_resolvers.building(ctx, building_id=ident))
+        case "Household":
+            return Household.from_row(await place_resolvers.household(ctx, household_id=ident))
+        case "Person":
+            return Person.from_view(await person_resolvers.person(ctx, person_id=ident))
+        case "Grid":
+            grid = await place_resolvers.grid(ctx, grid_id=ident)
+            return Grid.from_row(grid)
+        case _:  # "Community"
+            return Community.from_row(await place_resolvers.community(ctx, community_id=ident))
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="用全局编号取回任何对象；无权查看与不存在的回答相同。")
+    async def node(self, info: Info[Context, None], id: strawberry.ID) -> Node | None:
+        return await resolve_node(info.context, id)
+
+    @strawberry.field(description="当前登录的人。")
+    async def me(self, info: Info[Context, None]) -> Me:
+        principal = require_person(info.context.principal)
+        return Me.from_view(await me_resolvers.me(info.context, principal))
+
+    @strawberry.field(description="您有权查看的小区，按名称排序。")
+    async def compounds(
+        self, info: Info[Context, None], first: int | None = 20, after: str | None = None
+    ) -> Connection[Compound]:
+        require_authenticated(info.context.principal)
+        page = await place_resolvers.compounds(info.context, first=first, offset=decode_cursor(after))
+        return Connection.from_page(page, Compound.from_row)
+
+    @strawberry.field
+    async def compound(self, info: Info[Context, None], id: strawberry.ID) -> Compound | None:
+        require_authenticated(info.context.principal)
+        _, ident = decode(id, "Compound")
+        return Compound.from_row(await place_resolvers.compound(info.context, compound_id=ident))

@@ -1,0 +1,241 @@
+"""A fake WeChat mini-program server for tests, served over real loopback HTTP.
+
+Why a real server instead of ``httpx.MockTransport``: the client's job is mostly about what travels on
+the wire (query strings vs JSON bodies, HTTP 200 answers that are really errors, connection failures),
+so the tests should exercise httpx's real transport. The fake answers like the real API does: HTTP 200
+with an ``errcode``/``errmsg`` body for almost every failure.
+
+Usage::
+
+    fake = FakeWeChat(sessions={"code-1": ("openid-1", None)})
+    async with run_fake_wechat(fake) as base_url:
+        ...  # point WeChatClient at base_url, then inspect fake.calls
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import socket
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+__all__ = ["FakeWeChat", "run_fake_wechat"]
+
+JSCODE2SESSION = "/sns/jscode2session"
+STABLE_TOKEN = "/cgi-bin/stable_token"
+GETUSERPHONENUMBER = "/wxa/business/getuserphonenumber"
+
+ERRMSGS: dict[int, str] = {
+    -1: "system error",
+    40001: "invalid credential, access_token is invalid or not latest",
+    40002: "invalid grant_type",
+    40013: "invalid appid",
+    40029: "invalid code",
+    40125: "invalid appsecret",
+    40163: "code been used",
+    40226: "high risk user",
+    41008: "missing code",
+    42001: "access_token expired",
+    45011: "api minute-quota reach limit  mustslower  retry next minute",
+    47001: "data format error",
+}
+
+_rids = itertools.count(1)
+
+
+def _error(errcode: int) -> JSONResponse:
+    """An error exactly as WeChat sends it: HTTP 200, errcode + errmsg with a request id."""
+    errmsg = ERRMSGS.get(errcode, "unknown error")
+    return JSONResponse({"errcode": errcode, "errmsg": f"{errmsg} rid: fake-{next(_rids):06d}"})
+
+
+@dataclass
+class FakeWeChat:
+    """State and behaviour of the fake; tests mutate the public attributes directly."""
+
+    appid: str = "wx0123456789abcdef"
+    secret: str = "fake-app-secret-0123456789abcdef"
+    sessions: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    """js_code -> (openid, unionid). Each code can be exchanged once; the second use answers 40163."""
+    phones: dict[str, str] = field(default_factory=dict)
+    """phone code -> purePhoneNumber (11 digits, mainland China)."""
+    error_codes: dict[str, int] = field(default_factory=dict)
+    """js_code or phone code -> errcode to answer every time that code is used."""
+    raw_answers: dict[str, tuple[int, str]] = field(default_factory=dict)
+    """js_code or phone code -> (HTTP status, text body) to send instead of a WeChat answer."""
+    expire_token_once: bool = False
+    """When True, the next getuserphonenumber answers 40001 (whatever the token) and clears the flag."""
+    token_expires_in: int = 7200
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    """(path, query params merged with the JSON body) of every request, in arrival order."""
+    current_token: str | None = None
+    used_codes: set[str] = field(default_factory=set)
+    _token_serial: int = field(default=0, init=False, repr=False)
+
+    def calls_to(self, path: str) -> list[dict[str, Any]]:
+        """The recorded params/body of every call to ``path``."""
+        return [params for called, params in self.calls if called == path]
+
+    def app(self) -> Starlette:
+        return Starlette(
+            routes=[
+                Route(JSCODE2SESSION, self._jscode2session, methods=["GET"]),
+                Route(STABLE_TOKEN, self._stable_token, methods=["POST"]),
+                Route(GETUSERPHONENUMBER, self._getuserphonenumber, methods=["POST"]),
+            ]
+        )
+
+    def _bad_credentials(self, appid: Any, secret: Any) -> Response | None:
+        if appid != self.appid:
+            return _error(40013)
+        if secret != self.secret:
+            return _error(40125)
+        return None
+
+    def _override(self, code: str) -> Response | None:
+        if code in self.raw_answers:
+            status, text = self.raw_answers[code]
+            return PlainTextResponse(text, status_code=status)
+        if code in self.error_codes:
+            return _error(self.error_codes[code])
+        return None
+
+    async def _jscode2session(self, request: Request) -> Response:
+        params = dict(request.query_params)
+        self.calls.append((JSCODE2SESSION, params))
+        if (bad := self._bad_credentials(params.get("appid"), params.get("secret"))) is not None:
+            return bad
+        if params.get("grant_type") != "authorization_code":
+            return _error(40002)
+        code = params.get("js_code", "")
+        if not code:
+            return _error(41008)
+        if (override := self._override(code)) is not None:
+            return override
+        if code in self.used_codes:
+            return _error(40163)
+        if code not in self.sessions:
+            return _error(40029)
+        self.used_codes.add(code)
+        openid, unionid = self.sessions[code]
+        # The real success answer has no errcode at all, and unionid only when the app has one.
+        answer: dict[str, Any] = {"session_key": f"fake-session-key-{openid}", "openid": openid}
+        if unionid is not None:
+            answer["unionid"] = unionid
+        return JSONResponse(answer)
+
+    async def _stable_token(self, request: Request) -> Response:
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            self.calls.append((STABLE_TOKEN, {}))
+            return _error(47001)
+        if not isinstance(body, dict):
+            self.calls.append((STABLE_TOKEN, {}))
+            return _error(47001)
+        self.calls.append((STABLE_TOKEN, body))
+        if body.get("grant_type") != "client_credential":
+            return _error(40002)
+        if (bad := self._bad_credentials(body.get("appid"), body.get("secret"))) is not None:
+            return bad
+        if body.get("force_refresh") is True or self.current_token is None:
+            self._token_serial += 1
+            self.current_token = f"fake-access-token-{self._token_serial}"
+        return JSONResponse({"access_token": self.current_token, "expires_in": self.token_expires_in})
+
+    async def _getuserphonenumber(self, request: Request) -> Response:
+        token = request.query_params.get("access_token", "")
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            self.calls.append((GETUSERPHONENUMBER, {"access_token": token}))
+            return _error(47001)
+        self.calls.append((GETUSERPHONENUMBER, {"access_token": token, **body}))
+        if self.expire_token_once:
+            self.expire_token_once = False
+            return _error(40001)
+        if not token or token != self.current_token:
+            return _error(40001)
+        code = body.get("code")
+        if not isinstance(code, str) or not code:
+            return _error(47001)
+        if (override := self._override(code)) is not None:
+            return override
+        if code not in self.phones:
+            return _error(40029)
+        pure = self.phones[code]
+        return JSONResponse(
+            {
+                "errcode": 0,
+                "errmsg": "ok",
+                "phone_info": {
+                    "phoneNumber": pure,
+                    "purePhoneNumber": pure,
+                    "countryCode": "86",
+                    "watermark": {"timestamp": 1700000000, "appid": self.appid},
+                },
+            }
+        )
+
+
+class _TestServer(uvicorn.Server):
+    """uvicorn without signal handling: a test process keeps its own Ctrl-C behaviour."""
+
+    def capture_signals(self) -> contextlib.AbstractContextManager[None]:  # type: ignore[override]
+        return contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def _loopback_socket() -> Iterator[socket.socket]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))  # the OS picks a free port; no race with other test processes
+        yield sock
+    finally:
+        sock.close()
+
+
+@contextlib.asynccontextmanager
+async def run_fake_wechat(fake: FakeWeChat, *, startup_timeout: float = 5.0) -> AsyncIterator[str]:
+    """Serve ``fake`` on 127.0.0.1 in the running event loop; yield its base URL, then shut it down."""
+    with _loopback_socket() as sock:
+        port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            fake.app(),
+            lifespan="off",
+            log_config=None,  # do not reconfigure the test process's logging
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=2,
+        )
+        server = _TestServer(config)
+        task = asyncio.create_task(server.serve(sockets=[sock]), name=f"fake-wechat:{port}")
+        try:
+            async with asyncio.timeout(startup_timeout):
+                while not server.started:
+                    if task.done():
+                        task.result()  # re-raise the startup failure
+                        raise RuntimeError("fake WeChat server stopped before it started")
+                    await asyncio.sleep(0.005)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.should_exit = True
+            try:
+                await asyncio.wait_for(task, timeout=startup_timeout)
+            except TimeoutError:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
