@@ -1,0 +1,246 @@
+"""Test fixtures: a real PostgreSQL, one fresh database per test (cloned from a migrated template).
+
+Where the server comes from: `TEST_DATABASE_URL`, else `DATABASE_URL`, else an embedded server
+started for the session (`pgserver`). Databases are cloned from templates, so a test that needs the
+demo world pays for a `CREATE DATABASE … TEMPLATE`, not for an import.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from sqlalchemy.engine import make_url
+from starlette.applications import Starlette
+
+from app.database import create_engine, sessionmaker
+from app.http import create_app
+from app.migrate import upgrade
+from app.settings import Settings
+from app.world_file import World, load, parse
+from app.world_import import import_world
+from auth import tokens
+
+SECRET = "test-secret-key-that-is-long-enough-for-prod-0123456789"
+DEMO_WORLD = os.path.join(os.path.dirname(__file__), "..", "app", "demo", "world.yaml")
+
+
+def _server_url() -> tuple[str, Any]:
+    url = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
+    if url:
+        return url, None
+    import pgserver
+
+    server = pgserver.get_server(tempfile.mkdtemp(prefix="qilijia-test-pg-"), cleanup_mode="delete")
+    return server.get_uri(), server
+
+
+def _asyncpg_dsn(url: str, database: str | None = None) -> dict[str, Any]:
+    parsed = make_url(url)
+    if database is not None:
+        parsed = parsed.set(database=database)
+    host = parsed.query.get("host") or parsed.host
+    return {
+        "user": parsed.username,
+        "password": parsed.password or None,
+        "host": host,
+        "port": parsed.port,
+        "database": parsed.database,
+    }
+
+
+def with_database(url: str, database: str) -> str:
+    return make_url(url).set(database=database).render_as_string(hide_password=False)
+
+
+async def _admin(url: str, *statements: str) -> None:
+    conn = await asyncpg.connect(**_asyncpg_dsn(url, "postgres"))
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+def admin(url: str, *statements: str) -> None:
+    asyncio.run(_admin(url, *statements))
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    url, server = _server_url()
+    yield url
+    if server is not None:
+        server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def template_db(pg_url: str) -> Iterator[str]:
+    """A migrated, empty database used as the template for each test's database."""
+    name = f"qlj_tpl_{os.getpid()}"
+    admin(pg_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)", f"CREATE DATABASE {name}")
+    upgrade(with_database(pg_url, name))
+    yield name
+    admin(pg_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+async def import_into(url: str, world: World) -> None:
+    engine = create_engine(url, make_settings(url), pool_size=1, max_overflow=0)
+    try:
+        async with sessionmaker(engine)() as session, session.begin():
+            await import_world(session, world)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def demo_world() -> World:
+    return load(__import__("pathlib").Path(DEMO_WORLD))
+
+
+@pytest.fixture(scope="session")
+def demo_template_db(pg_url: str, template_db: str, demo_world: World) -> Iterator[str]:
+    """A template holding the bundled demo world."""
+    name = f"qlj_demo_{os.getpid()}"
+    admin(pg_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)", f"CREATE DATABASE {name} TEMPLATE {template_db}")
+    asyncio.run(import_into(with_database(pg_url, name), demo_world))
+    yield name
+    admin(pg_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def _clone(pg_url: str, template: str) -> Iterator[str]:
+    name = f"qlj_t_{uuid.uuid4().hex[:12]}"
+    admin(pg_url, f"CREATE DATABASE {name} TEMPLATE {template}")
+    try:
+        yield with_database(pg_url, name)
+    finally:
+        admin(pg_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def db_url(pg_url: str, template_db: str) -> Iterator[str]:
+    """An empty, migrated database of this test's own."""
+    yield from _clone(pg_url, template_db)
+
+
+@pytest.fixture
+def demo_db_url(pg_url: str, demo_template_db: str) -> Iterator[str]:
+    """A database of this test's own holding the demo world."""
+    yield from _clone(pg_url, demo_template_db)
+
+
+def make_settings(url: str | None = None, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "QILIJIA_ENV": "dev",
+        "QILIJIA_SECRET_KEY": SECRET,
+        "DATABASE_URL": url,
+        "QILIJIA_DATA_DIR": tempfile.mkdtemp(prefix="qilijia-test-data-"),
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)
+
+
+@dataclass
+class Api:
+    """A GraphQL client over the app's HTTP interface, as the mini-program would call it."""
+
+    client: httpx.AsyncClient
+    app: Starlette
+
+    async def post(
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        token: str | None = None,
+        api_key: str | None = None,
+        operation_name: str | None = None,
+    ) -> httpx.Response:
+        headers = {}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        if api_key:
+            headers["X-API-Key"] = api_key
+        body: dict[str, Any] = {"query": query, "variables": variables or {}}
+        if operation_name:
+            body["operationName"] = operation_name
+        return await self.client.post("/graphql", json=body, headers=headers)
+
+    async def gql(self, query: str, variables: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
+        response = await self.post(query, variables, **kwargs)
+        return response.json()
+
+    async def data(self, query: str, variables: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
+        """The `data` of a query that must succeed."""
+        body = await self.gql(query, variables, **kwargs)
+        assert "errors" not in body, body
+        return body["data"]
+
+    async def error(self, query: str, variables: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
+        """The single error of a query that must fail."""
+        body = await self.gql(query, variables, **kwargs)
+        assert body.get("errors"), body
+        return body["errors"][0]
+
+
+@asynccontextmanager
+async def running_api(url: str, settings: Settings | None = None, **app_kwargs: Any) -> AsyncIterator[Api]:
+    app = create_app(settings or make_settings(url), database_url=url, **app_kwargs)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield Api(client=client, app=app)
+
+
+@pytest.fixture
+async def api(demo_db_url: str) -> AsyncIterator[Api]:
+    async with running_api(demo_db_url) as client:
+        yield client
+
+
+@pytest.fixture
+async def empty_api(db_url: str) -> AsyncIterator[Api]:
+    async with running_api(db_url) as client:
+        yield client
+
+
+async def person_id(url: str, phone: str) -> uuid.UUID:
+    conn = await asyncpg.connect(**_asyncpg_dsn(url))
+    try:
+        return await conn.fetchval("SELECT id FROM person WHERE phone = $1", phone)
+    finally:
+        await conn.close()
+
+
+async def token_for(url: str, phone: str, ttl: int = 3600) -> str:
+    pid = await person_id(url, phone)
+    assert pid is not None, f"no person with phone {phone}"
+    return tokens.mint(pid, secret=SECRET, ttl_seconds=ttl)[0]
+
+
+async def fetch(url: str, sql: str, *args: Any) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(**_asyncpg_dsn(url))
+    try:
+        return await conn.fetch(sql, *args)
+    finally:
+        await conn.close()
+
+
+async def fetchval(url: str, sql: str, *args: Any) -> Any:
+    conn = await asyncpg.connect(**_asyncpg_dsn(url))
+    try:
+        return await conn.fetchval(sql, *args)
+    finally:
+        await conn.close()
+
+
+__all__ = ["SECRET", "Api", "fetch", "fetchval", "parse", "person_id", "running_api", "make_settings", "token_for"]
