@@ -8,6 +8,7 @@ demo world pays for a `CREATE DATABASE … TEMPLATE`, not for an import.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import tempfile
 import uuid
@@ -72,7 +73,9 @@ async def _admin(url: str, *statements: str) -> None:
 
 
 def admin(url: str, *statements: str) -> None:
-    asyncio.run(_admin(url, *statements))
+    """Run administrative statements (CREATE/DROP DATABASE), also from inside a running loop."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, _admin(url, *statements)).result()
 
 
 @pytest.fixture(scope="session")
