@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import date
@@ -77,12 +78,12 @@ async def occupants(ctx: Context, *, compound_row: Compound, household_id: uuid.
     household_row = await ctx.loaders.household.load(household_id)
     assert household_row is not None
     place = household_place(compound_row, household_row)
-    return [
-        OccupantView(
-            await view_at(ctx, o.person, place, is_owner_here=o.relation == HomeRelation.OWNER), o.relation
-        )
-        for o in await ctx.loaders.occupants.load(household_id)
-    ]
+    found = await ctx.loaders.occupants.load(household_id)
+    # Gathered, not awaited one by one: every person's facts then load in one batch.
+    views = await asyncio.gather(
+        *(view_at(ctx, o.person, place, is_owner_here=o.relation == HomeRelation.OWNER) for o in found)
+    )
+    return [OccupantView(view, o.relation) for view, o in zip(views, found, strict=True)]
 
 
 async def team(ctx: Context, *, compound_row: Compound) -> list[TeamSeatView]:

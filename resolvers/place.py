@@ -99,13 +99,22 @@ async def buildings(
 async def households_of_building(
     ctx: Context, *, building_row: Building, first: int | None, offset: int
 ) -> Page[Household]:
-    return await ctx.loaders.households_by_building.load(PageKey(building_row.id, page_size(first), offset))
+    page = await ctx.loaders.households_by_building.load(PageKey(building_row.id, page_size(first), offset))
+    _prime_households(ctx, page)
+    return page
 
 
 async def households_of_compound(
     ctx: Context, *, compound_row: Compound, first: int | None, offset: int
 ) -> Page[Household]:
-    return await ctx.loaders.households_by_compound.load(PageKey(compound_row.id, page_size(first), offset))
+    page = await ctx.loaders.households_by_compound.load(PageKey(compound_row.id, page_size(first), offset))
+    _prime_households(ctx, page)
+    return page
+
+
+def _prime_households(ctx: Context, page: Page[Household]) -> None:
+    for row in page.rows:
+        ctx.loaders.household.prime(row.id, row)
 
 
 async def grid(ctx: Context, *, grid_id: uuid.UUID) -> Grid:

@@ -1,0 +1,75 @@
+"""Fast by construction: a screen costs the same number of SQL statements however large the world.
+
+The screen is the one a district operator opens: compounds → buildings → households → owners.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import event
+
+from app.world_file import parse
+from tests.conftest import import_into, running_api, token_for
+
+WORLDGEN = Path(__file__).resolve().parents[2] / "shared" / "worldgen.py"
+SCREEN = """{
+  me { person { name } households { household { number } } }
+  compounds(first: 100) { edges { node { name
+    buildings(first: 100) { edges { node { name
+      households(first: 100) { edges { node { number area
+        owners { name phone } } } } } } } } } }
+}"""
+
+
+def world(compounds: int, buildings: int) -> dict:
+    out = subprocess.run(
+        [sys.executable, str(WORLDGEN), "--compounds", str(compounds), "--buildings", str(buildings), "--seed", "3"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(out.stdout)
+
+
+async def statements_for_screen(url: str, document: dict) -> tuple[int, int]:
+    """(statements issued, households shown) for the admin's screen."""
+    await import_into(url, parse(document))
+    admin_phone = next(r["phone"] for r in document["roles"] if r["role"] == "ADMIN")
+    token = await token_for(url, admin_phone)
+    async with running_api(url) as api:
+        count = 0
+
+        def on_execute(*_args: object) -> None:
+            nonlocal count
+            count += 1
+
+        event.listen(api.app.state.engine.sync_engine, "before_cursor_execute", on_execute)
+        body = await api.gql(SCREEN, token=token)
+        event.remove(api.app.state.engine.sync_engine, "before_cursor_execute", on_execute)
+    assert "errors" not in body, body
+    shown = sum(
+        len(b["node"]["households"]["edges"])
+        for c in body["data"]["compounds"]["edges"]
+        for b in c["node"]["buildings"]["edges"]
+    )
+    return count, shown
+
+
+@pytest.fixture
+def second_db_url(pg_url: str, template_db: str):  # noqa: ANN201
+    from tests.conftest import _clone
+
+    yield from _clone(pg_url, template_db)
+
+
+async def test_screen_statements_do_not_grow_with_the_world(db_url: str, second_db_url: str) -> None:
+    small_count, small_shown = await statements_for_screen(db_url, world(compounds=2, buildings=2))
+    large_count, large_shown = await statements_for_screen(second_db_url, world(compounds=20, buildings=3))
+    assert large_shown >= 10 * small_shown  # the larger world really is ten times larger on screen
+    assert large_count == small_count
+    assert small_count <= 10  # the principal (4), then one statement per level or batch
