@@ -114,7 +114,11 @@ def demo_world() -> World:
 def demo_template_db(pg_url: str, template_db: str, demo_world: World) -> Iterator[str]:
     """A template holding the bundled demo world."""
     name = f"qlj_demo_{os.getpid()}"
-    admin(pg_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)", f"CREATE DATABASE {name} TEMPLATE {template_db}")
+    admin(
+        pg_url,
+        f"DROP DATABASE IF EXISTS {name} WITH (FORCE)",
+        f"CREATE DATABASE {name} TEMPLATE {template_db}",
+    )
     asyncio.run(import_into(with_database(pg_url, name), demo_world))
     yield name
     admin(pg_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
@@ -182,13 +186,17 @@ class Api:
         response = await self.post(query, variables, **kwargs)
         return response.json()
 
-    async def data(self, query: str, variables: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
+    async def data(
+        self, query: str, variables: dict[str, Any] | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
         """The `data` of a query that must succeed."""
         body = await self.gql(query, variables, **kwargs)
         assert "errors" not in body, body
         return body["data"]
 
-    async def error(self, query: str, variables: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
+    async def error(
+        self, query: str, variables: dict[str, Any] | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
         """The single error of a query that must fail."""
         body = await self.gql(query, variables, **kwargs)
         assert body.get("errors"), body
@@ -246,4 +254,14 @@ async def fetchval(url: str, sql: str, *args: Any) -> Any:
         await conn.close()
 
 
-__all__ = ["SECRET", "Api", "fetch", "fetchval", "parse", "person_id", "running_api", "make_settings", "token_for"]
+__all__ = [
+    "SECRET",
+    "Api",
+    "fetch",
+    "fetchval",
+    "make_settings",
+    "parse",
+    "person_id",
+    "running_api",
+    "token_for",
+]

@@ -28,7 +28,16 @@ SCREEN = """{
 
 def world(compounds: int, buildings: int) -> dict:
     out = subprocess.run(
-        [sys.executable, str(WORLDGEN), "--compounds", str(compounds), "--buildings", str(buildings), "--seed", "3"],
+        [
+            sys.executable,
+            str(WORLDGEN),
+            "--compounds",
+            str(compounds),
+            "--buildings",
+            str(buildings),
+            "--seed",
+            "3",
+        ],
         check=True,
         capture_output=True,
         text=True,
@@ -61,7 +70,7 @@ async def statements_for_screen(url: str, document: dict) -> tuple[int, int]:
 
 
 @pytest.fixture
-def second_db_url(pg_url: str, template_db: str):  # noqa: ANN201
+def second_db_url(pg_url: str, template_db: str):
     from tests.conftest import _clone
 
     yield from _clone(pg_url, template_db)
