@@ -1,0 +1,214 @@
+"""The law of owner votes, as plain functions over plain data.
+
+民法典 (Civil Code) art. 278 and the Supreme People's Court interpretation on building
+co-ownership (最高人民法院关于审理建筑物区分所有权纠纷案件适用法律若干问题的解释) art. 9:
+
+* Eligible: the households in the vote's scope. **Area** is the sum of their floor areas.
+  **Headcount** is one per household, except that households with the same set of owners count as
+  one person (one buyer of several units; the developer's unsold units) — interpretation art. 9.
+  A household with no recorded owner counts as one head of its own.
+* Participation is valid only when the participating owners hold at least 2/3 of the area **and**
+  at least 2/3 of the headcount (art. 278 para. 2). Abstentions participate.
+* `SPECIAL` matters (art. 278 items 6–8: raising the maintenance fund, rebuilding or renovating
+  buildings and their facilities, changing the use of common parts or using them for business)
+  pass with at least 3/4 of the participating area **and** 3/4 of the participating headcount;
+  `ORDINARY` matters (every other item, using the maintenance fund included) pass with more than
+  half of both.
+* The opener may make the rule stricter than the matter requires, never looser.
+
+Every comparison is exact: integer headcounts and `Decimal` areas, cross-multiplied, never divided
+and never floats. Exactly 2/3 and exactly 3/4 pass; exactly 1/2 fails `ORDINARY`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from decimal import Decimal
+from enum import StrEnum
+
+
+class VoteMatter(StrEnum):
+    """民法典 art. 278 para. 1 items 1–9, then anything else."""
+
+    RULES_OF_PROCEDURE = "RULES_OF_PROCEDURE"  # (1) 制定和修改业主大会议事规则
+    MANAGEMENT_STATUTE = "MANAGEMENT_STATUTE"  # (2) 制定和修改管理规约
+    ELECT_OWNERS_COMMITTEE = "ELECT_OWNERS_COMMITTEE"  # (3) 选举业主委员会或者更换业主委员会成员
+    HIRE_OR_FIRE_PROPERTY_SERVICE = "HIRE_OR_FIRE_PROPERTY_SERVICE"  # (4) 选聘和解聘物业服务企业
+    USE_MAINTENANCE_FUND = "USE_MAINTENANCE_FUND"  # (5) 使用建筑物及其附属设施的维修资金
+    RAISE_MAINTENANCE_FUND = "RAISE_MAINTENANCE_FUND"  # (6) 筹集建筑物及其附属设施的维修资金
+    RENOVATE_OR_REBUILD = "RENOVATE_OR_REBUILD"  # (7) 改建、重建建筑物及其附属设施
+    CHANGE_USE_OF_COMMON_PARTS = (
+        "CHANGE_USE_OF_COMMON_PARTS"  # (8) 改变共有部分的用途或者利用共有部分从事经营活动
+    )
+    OTHER_MAJOR_MATTER = "OTHER_MAJOR_MATTER"  # (9) 有关共有和共同管理权利的其他重大事项
+    OTHER = "OTHER"
+
+
+class VoteRule(StrEnum):
+    ORDINARY = "ORDINARY"
+    SPECIAL = "SPECIAL"
+
+
+class Choice(StrEnum):
+    AGREE = "AGREE"
+    DISAGREE = "DISAGREE"
+    ABSTAIN = "ABSTAIN"
+
+
+class VoteResult(StrEnum):
+    PASSED = "PASSED"
+    REJECTED = "REJECTED"
+    INVALID = "INVALID"  # participation below 2/3 of area or headcount
+
+
+#: art. 278 para. 2: items 6–8 need 3/4 of the participants; everything else a majority.
+SPECIAL_MATTERS = frozenset(
+    {VoteMatter.RAISE_MAINTENANCE_FUND, VoteMatter.RENOVATE_OR_REBUILD, VoteMatter.CHANGE_USE_OF_COMMON_PARTS}
+)
+_STRICTNESS = {VoteRule.ORDINARY: 0, VoteRule.SPECIAL: 1}
+
+
+def minimum_rule(matter: VoteMatter) -> VoteRule:
+    return VoteRule.SPECIAL if matter in SPECIAL_MATTERS else VoteRule.ORDINARY
+
+
+def effective_rule(matter: VoteMatter, requested: VoteRule | None) -> VoteRule | None:
+    """The rule a vote uses: the matter's minimum, or a stricter one asked for; None if looser."""
+    floor = minimum_rule(matter)
+    if requested is None:
+        return floor
+    return requested if _STRICTNESS[requested] >= _STRICTNESS[floor] else None
+
+
+@dataclass(frozen=True)
+class Eligible:
+    """One household of the frozen electorate: its area and its set of owners."""
+
+    household: Hashable
+    area: Decimal
+    owners: frozenset[Hashable]
+
+
+def head_of(household: Eligible) -> Hashable:
+    """The headcount group a household belongs to: its owner set (a lone head if it has none)."""
+    return household.owners if household.owners else ("household", household.household)
+
+
+@dataclass(frozen=True)
+class Tally:
+    eligible_area: Decimal = Decimal(0)
+    eligible_headcount: int = 0
+    participating_area: Decimal = Decimal(0)
+    participating_headcount: int = 0
+    agree_area: Decimal = Decimal(0)
+    agree_headcount: int = 0
+    disagree_area: Decimal = Decimal(0)
+    disagree_headcount: int = 0
+    abstain_area: Decimal = Decimal(0)
+    abstain_headcount: int = 0
+
+    def __add__(self, other: Tally) -> Tally:
+        return Tally(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(Tally)})
+
+    @property
+    def participation_met(self) -> bool:
+        """Participants hold ≥ 2/3 of the area and ≥ 2/3 of the headcount (art. 278 para. 2)."""
+        return (
+            self.eligible_headcount > 0
+            and 3 * self.participating_area >= 2 * self.eligible_area
+            and 3 * self.participating_headcount >= 2 * self.eligible_headcount
+        )
+
+    def approval_met(self, rule: VoteRule) -> bool:
+        """Agreement among the participants, by area and by headcount, as the rule demands."""
+        if self.participating_headcount == 0:
+            return False
+        if rule == VoteRule.SPECIAL:
+            return (
+                4 * self.agree_area >= 3 * self.participating_area
+                and 4 * self.agree_headcount >= 3 * self.participating_headcount
+            )
+        return (
+            2 * self.agree_area > self.participating_area
+            and 2 * self.agree_headcount > self.participating_headcount
+        )
+
+    def result(self, rule: VoteRule) -> VoteResult:
+        if not self.participation_met:
+            return VoteResult.INVALID
+        return VoteResult.PASSED if self.approval_met(rule) else VoteResult.REJECTED
+
+
+def _counted(area: Decimal, heads: int, choice: Choice | None, sign: int = 1) -> Tally:
+    if choice is None:
+        return Tally()
+    a, h = sign * area, sign * heads
+    return Tally(
+        participating_area=a,
+        participating_headcount=h,
+        agree_area=a if choice == Choice.AGREE else Decimal(0),
+        agree_headcount=h if choice == Choice.AGREE else 0,
+        disagree_area=a if choice == Choice.DISAGREE else Decimal(0),
+        disagree_headcount=h if choice == Choice.DISAGREE else 0,
+        abstain_area=a if choice == Choice.ABSTAIN else Decimal(0),
+        abstain_headcount=h if choice == Choice.ABSTAIN else 0,
+    )
+
+
+def electorate_tally(electorate: Sequence[Eligible]) -> Tally:
+    """The denominators: fixed when the vote opens."""
+    return Tally(
+        eligible_area=sum((h.area for h in electorate), Decimal(0)),
+        eligible_headcount=len({head_of(h) for h in electorate}),
+    )
+
+
+def recount(electorate: Sequence[Eligible], choices: Mapping[Hashable, Choice]) -> Tally:
+    """The tally from scratch: each household's current choice; each head counted once.
+
+    Households of one head always carry the same choice (any owner's ballot covers every household
+    of theirs in scope, and all owners of a head own all its households), so a head's choice is
+    that of any of its households that voted.
+    """
+    total = electorate_tally(electorate)
+    head_choice: dict[Hashable, Choice] = {}
+    for h in electorate:
+        choice = choices.get(h.household)
+        if choice is not None:
+            total += _counted(h.area, 0, choice)
+            head_choice.setdefault(head_of(h), choice)
+    for choice in head_choice.values():
+        total += _counted(Decimal(0), 1, choice)
+    return total
+
+
+@dataclass(frozen=True)
+class HouseholdChange:
+    """One household a ballot touches: its area, its head, its choice before and after."""
+
+    area: Decimal
+    head: Hashable
+    before: Choice | None
+    after: Choice
+
+
+def ballot_delta(changes: Iterable[HouseholdChange]) -> Tally:
+    """What a ballot adds to the running tally, so that reading a tally never rescans ballots.
+
+    A ballot covers every household of the caller's heads, so each touched head moves as a whole
+    from its previous choice (or none) to the new one.
+    """
+    delta = Tally()
+    heads: dict[Hashable, tuple[Choice | None, Choice]] = {}
+    for change in changes:
+        delta += _counted(change.area, 0, change.before, -1) + _counted(change.area, 0, change.after)
+        heads.setdefault(change.head, (change.before, change.after))
+    for before, after in heads.values():
+        delta += _counted(Decimal(0), 1, before, -1) + _counted(Decimal(0), 1, after)
+    return delta
+
+
+def owned_in_scope(electorate: Sequence[Eligible], person: Hashable) -> list[Eligible]:
+    """The households a ballot by `person` applies to: every one in scope that they own."""
+    return [h for h in electorate if person in h.owners]
