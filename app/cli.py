@@ -13,6 +13,7 @@ from typing import Annotated, Any, TypeVar
 import sqlalchemy as sa
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -167,9 +168,10 @@ def import_(
         url = _prepare_database(settings)
         summary = _run_import(settings, url, world)
     except WorldFileError as exc:
-        err.print(f"[red]无法导入 {source}，没有写入任何数据：[/red]")
+        # escaped: paths, keys and names come from the file and must not be read as rich markup
+        err.print(f"[red]无法导入 {escape(str(source))}，没有写入任何数据：[/red]")
         for problem in exc.problems:
-            err.print(f"  {problem.path}: {problem.message}")
+            err.print(f"  {escape(problem.path)}: {escape(problem.message)}")
         raise typer.Exit(1) from None
     _print_summary(summary)
 
@@ -192,7 +194,7 @@ def token(
 
     person_id = _with_session(settings, url, find)
     if person_id is None:
-        err.print(f"没有手机号为 {phone} 的人员。")
+        err.print(f"没有手机号为 {escape(phone)} 的人员。")
         raise typer.Exit(1)
     value, _ = tokens.mint(
         person_id, secret=settings.signing_key(), ttl_seconds=ttl or settings.token_ttl_seconds
@@ -220,7 +222,7 @@ def apikey_create(name: Annotated[str, typer.Argument(help="客户端名称，�
         return result.first() is not None
 
     if not _with_session(settings, url, create):
-        err.print(f"已有名为 {name} 的客户端；如需换新密钥，请先 revoke 再 create。")
+        err.print(f"已有名为 {escape(name)} 的客户端；如需换新密钥，请先 revoke 再 create。")
         raise typer.Exit(1)
     sys.stdout.write(new.key + "\n")
     err.print("请妥善保存：这是密钥唯一一次显示。请求时放在 X-API-Key 头中。")
@@ -243,7 +245,7 @@ def apikey_list() -> None:
         table.add_column(column)
     for row in _with_session(settings, url, rows):
         status = f"已吊销 {row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else "有效"
-        table.add_row(row.name, f"qlj_{row.key_prefix}_…", f"{row.created_at:%Y-%m-%d %H:%M}", status)
+        table.add_row(escape(row.name), f"qlj_{row.key_prefix}_…", f"{row.created_at:%Y-%m-%d %H:%M}", status)
     out.print(table)
 
 
@@ -263,9 +265,9 @@ def apikey_revoke(name: Annotated[str, typer.Argument(help="客户端名称")]) 
         return result.first() is not None
 
     if not _with_session(settings, url, revoke):
-        err.print(f"没有名为 {name} 的有效客户端。")
+        err.print(f"没有名为 {escape(name)} 的有效客户端。")
         raise typer.Exit(1)
-    out.print(f"已吊销 {name}。")
+    out.print(f"已吊销 {escape(name)}。")
 
 
 @cli.command(name="schema")

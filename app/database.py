@@ -73,3 +73,16 @@ def create_engine(url: str, settings: Settings, **kwargs: Any) -> AsyncEngine:
 
 def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def asyncpg_connect_kwargs(url: str) -> dict[str, Any]:
+    """Connection arguments for a raw asyncpg connection (the LISTEN connection of the broker)."""
+    parsed = make_url(url)
+    return {
+        "user": parsed.username,
+        "password": parsed.password or None,
+        "host": parsed.query.get("host") or parsed.host,
+        "port": parsed.port,
+        "database": parsed.database,
+        "server_settings": {"application_name": "qilijia-listener"},
+    }

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
+from cross_web import HTTPException as GraphQLHTTPException
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.applications import Starlette
 from starlette.authentication import AuthenticationError
@@ -28,12 +29,14 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
 from app import logging as app_logging
-from app.database import create_engine, sessionmaker
+from app.database import asyncpg_connect_kwargs, create_engine, sessionmaker
+from app.jobs import periodic
 from app.settings import Settings, get_settings
 from auth.backend import QilijiaAuthBackend
 from auth.principal import ANONYMOUS
 from auth.wechat import WeChatClient
 from resolvers.context import Context, Services
+from resolvers.events import Broker
 from schema import schema
 
 log = logging.getLogger("qilijia.http")
@@ -145,7 +148,31 @@ def on_auth_error(conn: HTTPConnection, exc: AuthenticationError) -> Response:
     return JSONResponse(error_body("UNAUTHENTICATED", str(exc)), status_code=401)
 
 
+def graphql_http_error(exc: GraphQLHTTPException) -> Response:
+    """Strawberry's HTTP-level refusals (a mutation over GET, a body that is not JSON, GraphiQL off)
+    come as English plain text; clients get them as a GraphQL error like every other."""
+    if exc.status_code == 404:
+        code, message = "NOT_FOUND", "没有找到该内容。"
+    elif "not allowed when using GET" in exc.reason:
+        code, message = "BAD_USER_INPUT", "GET 请求只能用于查询，修改操作请使用 POST。"
+    else:
+        code, message = "BAD_USER_INPUT", "请求格式有误，请检查后重试。"
+    body = error_body(code, message)
+    body["errors"][0]["extensions"]["detail"] = exc.reason
+    return JSONResponse(body, status_code=exc.status_code)
+
+
 class QilijiaGraphQL(GraphQL[Context, None]):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        try:
+            response = await self.run(Request(scope=scope, receive=receive))
+        except GraphQLHTTPException as exc:
+            response = graphql_http_error(exc)
+        await response(scope, receive, send)
+
     async def get_context(self, request: Request | WebSocket, response: Any = None) -> Context:
         principal = request.scope.get("user") or ANONYMOUS
         return Context(
@@ -181,6 +208,7 @@ def create_app(
                 secret=settings.wechat_secret.get_secret_value() if settings.wechat_secret else "",
                 http=http,
             )
+        broker = Broker(asyncpg_connect_kwargs(url))
         app.state.engine = engine
         app.state.services = Services(
             sessions=sessions,
@@ -188,10 +216,14 @@ def create_app(
             token_ttl_seconds=settings.token_ttl_seconds,
             is_dev=settings.is_dev,
             wechat=wechat,
+            broker=broker,
+            authenticate_token=backend.person,
         )
         try:
-            yield
+            async with periodic(sessions, settings.job_interval_seconds):
+                yield
         finally:
+            await broker.stop()
             if wechat_http is None:
                 await http.aclose()
             await engine.dispose()

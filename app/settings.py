@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     statement_timeout_ms: int = Field(default=15_000, alias="QILIJIA_STATEMENT_TIMEOUT_MS")
     idle_in_transaction_timeout_ms: int = Field(default=30_000, alias="QILIJIA_IDLE_TX_TIMEOUT_MS")
     pool_size: int = Field(default=10, alias="QILIJIA_DB_POOL_SIZE")
+    job_interval_seconds: float = Field(default=30.0, alias="QILIJIA_JOB_INTERVAL_SECONDS")
     max_body_bytes: int = 100_000
     max_query_depth: int = 12
     max_aliases: int = 30

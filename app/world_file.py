@@ -7,6 +7,7 @@ and what is wrong with it, in Chinese, so that an operator can fix the file with
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -55,10 +56,10 @@ def _text(value: Any) -> Any:
 
 
 Text = Annotated[str, BeforeValidator(_text), Field(min_length=1, max_length=200)]
-Key = Annotated[
-    str, BeforeValidator(_text), Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-]
-Phone = Annotated[str, BeforeValidator(_text), Field(pattern=r"^1[3-9]\d{9}$")]
+KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+PHONE_PATTERN = r"^1[3-9]\d{9}$"
+Key = Annotated[str, BeforeValidator(_text), Field(min_length=1, max_length=100, pattern=KEY_PATTERN)]
+Phone = Annotated[str, BeforeValidator(_text), Field(pattern=PHONE_PATTERN)]
 
 
 class Strict(BaseModel):
@@ -194,6 +195,7 @@ _MESSAGES = {
     "string_too_long": "太长",
     "int_parsing": "应为整数",
     "int_type": "应为整数",
+    "int_from_float": "应为整数",
     "literal_error": "只支持 version: 1",
     "enum": "取值不在允许范围内",
     "date_from_datetime_parsing": "日期格式应为 YYYY-MM-DD",
@@ -207,12 +209,23 @@ _MESSAGES = {
 }
 
 
+_PATTERN_MESSAGES = {
+    PHONE_PATTERN: "手机号格式不正确：应为以 1 开头的 11 位数字",
+    KEY_PATTERN: "格式不正确：只能包含字母、数字和 _ . -，并以字母或数字开头",
+}
+
+
 def _message(error: dict[str, Any]) -> str:
+    ctx = error.get("ctx", {})
     if error["type"] == "value_error":
-        return str(error.get("ctx", {}).get("error", error["msg"]))
+        return str(ctx.get("error", error["msg"]))
+    if error["type"] == "string_pattern_mismatch" and ctx.get("pattern") in _PATTERN_MESSAGES:
+        return _PATTERN_MESSAGES[ctx["pattern"]]
     base = _MESSAGES.get(error["type"], "内容不正确")
     if error["type"] == "enum":
-        return f"{base}（可选：{error.get('ctx', {}).get('expected', '')}）"
+        # pydantic words the choices in English ("'A', 'B' or 'C'"); list them the Chinese way
+        choices = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+        return f"{base}（可选：{'、'.join(choices)}）"
     return base
 
 
@@ -232,8 +245,14 @@ def load(path: Path) -> World:
         raise WorldFileError([Problem(str(path), "只支持 .yaml、.yml 或 .json 文件")])
     try:
         text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise WorldFileError([Problem(str(path), f"无法读取文件：{exc.strerror}")]) from None
+    except FileNotFoundError:
+        raise WorldFileError([Problem(str(path), "文件不存在")]) from None
+    except IsADirectoryError:
+        raise WorldFileError([Problem(str(path), "这是一个目录，不是文件")]) from None
+    except PermissionError:
+        raise WorldFileError([Problem(str(path), "没有读取该文件的权限")]) from None
+    except OSError:
+        raise WorldFileError([Problem(str(path), "无法读取文件")]) from None
     except UnicodeDecodeError:
         raise WorldFileError([Problem(str(path), "文件不是 UTF-8 编码")]) from None
     try:

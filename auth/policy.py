@@ -47,6 +47,8 @@ class Rel(StrEnum):
     SELF = "SELF"
     OWNERS_COMMITTEE_ON_OWNER = "OWNERS_COMMITTEE_ON_OWNER"  # owners' committee looking at an owner
     PARTY_GROUP = "PARTY_GROUP"  # a Party member looking at a fellow Party member of the compound
+    # relations only the object itself can tell (its resolver supplies them as facts)
+    ELIGIBLE_OWNER = "ELIGIBLE_OWNER"  # owns a household in the vote's frozen electorate
 
 
 #: The place kind on which a place relation is measured (None: holds everywhere).
@@ -141,6 +143,23 @@ POLICY: Mapping[tuple[str, str], frozenset[Rel]] = {
     ("party", "read_status"): frozenset({Rel.SELF, Rel.COMMUNITY_COMMITTEE, Rel.GRID_WORKER, Rel.ADMIN}),
     # in `prod`, schema introspection is for operators only
     ("schema", "introspect"): frozenset({Rel.ADMIN}),
+    # owner votes (DESIGN §4, §5): nobody but a household's own owners ever sees its choice
+    ("vote", "open"): frozenset({Rel.OWNERS_COMMITTEE, Rel.COMMUNITY_COMMITTEE}),
+    ("vote", "close"): frozenset({Rel.OWNERS_COMMITTEE, Rel.COMMUNITY_COMMITTEE}),
+    ("vote", "cast"): frozenset({Rel.ELIGIBLE_OWNER}),
+    # an open vote and its live tally: eligible owners and the team
+    ("vote", "read_open"): frozenset(
+        {Rel.ELIGIBLE_OWNER, Rel.TEAM_MEMBER, Rel.GRID_WORKER, Rel.COMMUNITY_COMMITTEE, Rel.OWNERS_COMMITTEE}
+    ),
+    # a closed vote's result and final tally: the compound, and third parties as public aggregates
+    ("vote", "read_closed"): _PLACE_TREE | {Rel.ELIGIBLE_OWNER},
+    # the frozen electorate (numbers, areas, head groups; no names) and who has not voted yet
+    ("vote.electorate", "read"): frozenset(
+        {Rel.TEAM_MEMBER, Rel.GRID_WORKER, Rel.COMMUNITY_COMMITTEE, Rel.OWNERS_COMMITTEE}
+    ),
+    ("vote.turnout", "read"): frozenset(
+        {Rel.BUILDING_CONVENER, Rel.GRID_WORKER, Rel.COMMUNITY_COMMITTEE, Rel.OWNERS_COMMITTEE}
+    ),
 }
 
 
@@ -171,13 +190,22 @@ def _place_ids(principal: PersonPrincipal, rel: Rel) -> frozenset[uuid.UUID]:
     return frozenset()
 
 
-def relations(principal: Principal, place: Place | None, subject: Subject | None = None) -> frozenset[Rel]:
-    """How `principal` stands to `place` and, if given, to the person `subject` shown there."""
+def relations(
+    principal: Principal,
+    place: Place | None,
+    subject: Subject | None = None,
+    facts: frozenset[Rel] = frozenset(),
+) -> frozenset[Rel]:
+    """How `principal` stands to `place` and, if given, to the person `subject` shown there.
+
+    `facts` are relations only the object can tell (an owner in a vote's frozen electorate); the
+    resolver establishes them from the database and the table still decides what they grant.
+    """
     if isinstance(principal, ApiClientPrincipal):
         return frozenset({Rel.API_CLIENT})
     if not isinstance(principal, PersonPrincipal):
         return frozenset()
-    held: set[Rel] = set()
+    held: set[Rel] = set(facts)
     if principal.is_admin:
         held.add(Rel.ADMIN)
     if place is not None:

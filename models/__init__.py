@@ -17,3 +17,7 @@ __all__ = [
     "RoleAssignment",
     "TeamPosition",
 ]
+
+from models.vote import Ballot, Vote, VoteElector, VoteOwner, VoteTally
+
+__all__ += ["Ballot", "Vote", "VoteElector", "VoteOwner", "VoteTally"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -9,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from auth.principal import Principal
 from auth.wechat import WeChatClient
+from resolvers.events import Broker
 from resolvers.loaders import Loaders
 
 
@@ -21,6 +23,9 @@ class Services:
     token_ttl_seconds: int
     is_dev: bool
     wechat: WeChatClient | None = None
+    broker: Broker | None = None
+    #: authenticates the `connection_init` payload of a WebSocket (a bearer token)
+    authenticate_token: Callable[[str], Awaitable[Principal]] | None = None
 
 
 @dataclass
@@ -29,10 +34,16 @@ class Context:
     services: Services
     request: Any = None
     response: Any = None
+    connection_params: Any = None
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.services.sessions, self.principal)
+
+    def act_as(self, principal: Principal) -> None:
+        """Switch to the principal a WebSocket authenticated in `connection_init`."""
+        self.principal = principal
+        self.loaders = Loaders(self.services.sessions, principal)
 
     @property
     def sessions(self) -> async_sessionmaker[AsyncSession]:

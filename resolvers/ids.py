@@ -8,7 +8,7 @@ import uuid
 
 from models.errors import BadUserInputError
 
-NODE_TYPES = frozenset({"Community", "Grid", "Compound", "Building", "Household", "Person"})
+NODE_TYPES = frozenset({"Community", "Grid", "Compound", "Building", "Household", "Person", "Vote"})
 
 
 def encode(type_name: str, ident: uuid.UUID) -> str:

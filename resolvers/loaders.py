@@ -19,7 +19,7 @@ from sqlalchemy.orm import aliased
 from strawberry.dataloader import DataLoader
 
 from auth.policy import scope_clause
-from auth.principal import Principal
+from auth.principal import PersonPrincipal, Principal
 from models import (
     Building,
     Community,
@@ -31,6 +31,10 @@ from models import (
     Person,
     RoleAssignment,
     TeamPosition,
+    Vote,
+    VoteElector,
+    VoteOwner,
+    VoteTally,
 )
 from models.enums import HomeRelation, Role
 
@@ -195,6 +199,50 @@ class Loaders:
             return DataLoader(load_fn=load)
 
         return self._get("party_profile", build)
+
+    @property
+    def vote(self) -> DataLoader[uuid.UUID, Vote | None]:
+        return self._get("vote", lambda: _by_id(self.sessions, Vote))
+
+    @property
+    def vote_tally(self) -> DataLoader[uuid.UUID, VoteTally | None]:
+        def build() -> DataLoader[uuid.UUID, VoteTally | None]:
+            async def load(ids: Sequence[uuid.UUID]) -> list[VoteTally | None]:
+                async with self.sessions() as session:
+                    rows = (
+                        await session.execute(sa.select(VoteTally).where(VoteTally.vote_id.in_(ids)))
+                    ).scalars()
+                    found = {row.vote_id: row for row in rows}
+                return [found.get(i) for i in ids]
+
+            return DataLoader(load_fn=load, cache=False)
+
+        return self._get("vote_tally", build)
+
+    @property
+    def vote_households_of_caller(self) -> DataLoader[uuid.UUID, list[VoteElector]]:
+        """Per vote: the households of its frozen electorate that the caller owned at opening."""
+        person_id = self.principal.person_id if isinstance(self.principal, PersonPrincipal) else None
+        return self._get(
+            "vote_households_of_caller",
+            lambda: _grouped(
+                self.sessions,
+                lambda ids: (
+                    sa.select(VoteElector)
+                    .join(
+                        VoteOwner,
+                        sa.and_(
+                            VoteOwner.vote_id == VoteElector.vote_id,
+                            VoteOwner.household_id == VoteElector.household_id,
+                        ),
+                    )
+                    .where(VoteElector.vote_id.in_(ids), VoteOwner.person_id == person_id)
+                    .order_by(VoteElector.vote_id, VoteElector.number)
+                ),
+                key=lambda row: row.VoteElector.vote_id,
+                value=lambda row: row.VoteElector,
+            ),
+        )
 
     # lists -------------------------------------------------------------------------------------
     @property

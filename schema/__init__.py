@@ -16,6 +16,8 @@ from schema.mutation import Mutation
 from schema.person import Person
 from schema.place import Building, Community, Compound, Grid, Household
 from schema.query import Query
+from schema.subscription import Subscription
+from schema.vote import Vote
 
 MAX_DEPTH = 12
 MAX_ALIASES = 30
@@ -33,7 +35,8 @@ def build_schema() -> QilijiaSchema:
     return QilijiaSchema(
         query=Query,
         mutation=Mutation,
-        types=[Community, Grid, Compound, Building, Household, Person],
+        subscription=Subscription,
+        types=[Community, Grid, Compound, Building, Household, Person, Vote],
         extensions=[
             # factories, not instances: each request gets its own extension state
             partial(QueryDepthLimiter, max_depth=MAX_DEPTH),

@@ -18,7 +18,13 @@ from models.errors import QilijiaError
 log = logging.getLogger("qilijia.errors")
 
 INTERNAL_MESSAGE = "服务器开小差了，请稍后再试。"
-_TOO_COMPLEX = re.compile(r"exceeds maximum operation depth|aliases found|token limit|Token limit", re.I)
+_TOO_COMPLEX = re.compile(
+    # graphql-core's parser stops with "Document contains more than N tokens" (MaxTokensLimiter), its
+    # validator with a bare "Validation aborted." once a document exhausts its complexity budget
+    r"exceeds maximum operation depth|aliases found|token limit|contains more than \d+ tokens"
+    r"|^Validation aborted\.$",
+    re.I,
+)
 _SUGGESTION = re.compile(r"\s*Did you mean .*$", re.S)
 
 

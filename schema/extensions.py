@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from graphql import FieldNode, GraphQLError, OperationDefinitionNode
+from graphql import FieldNode, FragmentDefinitionNode, GraphQLError, OperationDefinitionNode
 from prometheus_client import Counter, Histogram
 from strawberry.extensions import SchemaExtension
 
@@ -48,8 +48,11 @@ class IntrospectionGuard(SchemaExtension):
         ctx = self.execution_context.context
         if not getattr(ctx.services, "is_dev", True) and not can(ctx.principal, "schema", "introspect"):
             document = self.execution_context.graphql_document
+            # fragments too: `{ ...F } fragment F on Query { __schema { … } }` must not slip through
             for definition in document.definitions if document else ():
-                if isinstance(definition, OperationDefinitionNode) and _introspects(definition.selection_set):
+                if isinstance(definition, OperationDefinitionNode | FragmentDefinitionNode) and _introspects(
+                    definition.selection_set
+                ):
                     self.execution_context.pre_execution_errors = [
                         GraphQLError("GraphQL introspection is not allowed")
                     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from strawberry.types import Info
@@ -14,10 +15,14 @@ from models import Grid as GridRow
 from models import Household as HouseholdRow
 from resolvers import person as person_resolvers
 from resolvers import place as place_resolvers
+from resolvers import vote as vote_resolvers
 from resolvers.context import Context
 from resolvers.ids import decode_cursor, encode
 from schema.person import Occupant, Person, TeamMember
 from schema.relay import Connection, Node
+
+if TYPE_CHECKING:
+    from schema.vote import Vote
 
 
 @strawberry.type(description="社区，属于某街道、某区。")
@@ -112,6 +117,17 @@ class Compound(Node):
         await place_resolvers.compound(info.context, compound_id=self._row.id, resource="compound.team")
         seats = await person_resolvers.team(info.context, compound_row=self._row)
         return [TeamMember.from_view(seat) for seat in seats]
+
+    @strawberry.field(description="您有权查看的表决，最新的在前。")
+    async def votes(
+        self, info: Info[Context, None], first: int | None = 20, after: str | None = None
+    ) -> Connection[Annotated[Vote, strawberry.lazy("schema.vote")]]:
+        from schema.vote import Vote
+
+        page = await vote_resolvers.votes_of_compound(
+            info.context, self._row, first=first, offset=decode_cursor(after)
+        )
+        return Connection.from_page(page, Vote.from_row)
 
     @strawberry.field
     async def stats(self, info: Info[Context, None]) -> CompoundStats:

@@ -9,12 +9,14 @@ from auth.policy import require_authenticated, require_person
 from resolvers import me as me_resolvers
 from resolvers import person as person_resolvers
 from resolvers import place as place_resolvers
+from resolvers import vote as vote_resolvers
 from resolvers.context import Context
 from resolvers.ids import decode, decode_cursor
 from schema.me import Me
 from schema.person import Person
 from schema.place import Building, Community, Compound, Grid, Household
 from schema.relay import Connection, Node
+from schema.vote import ReceiptVerification, Vote
 
 
 async def resolve_node(ctx: Context, global_id: str) -> Node:
@@ -29,6 +31,8 @@ async def resolve_node(ctx: Context, global_id: str) -> Node:
             return Household.from_row(await place_resolvers.household(ctx, household_id=ident))
         case "Person":
             return Person.from_view(await person_resolvers.person(ctx, person_id=ident))
+        case "Vote":
+            return Vote.from_row(await vote_resolvers.vote(ctx, vote_id=ident))
         case "Grid":
             grid = await place_resolvers.grid(ctx, grid_id=ident)
             return Grid.from_row(grid)
@@ -60,3 +64,13 @@ class Query:
         require_authenticated(info.context.principal)
         _, ident = decode(id, "Compound")
         return Compound.from_row(await place_resolvers.compound(info.context, compound_id=ident))
+
+    @strawberry.field
+    async def vote(self, info: Info[Context, None], id: strawberry.ID) -> Vote | None:
+        require_authenticated(info.context.principal)
+        _, ident = decode(id, "Vote")
+        return Vote.from_row(await vote_resolvers.vote(info.context, vote_id=ident))
+
+    @strawberry.field(description="凭投票回执码核验：这张票是否被计入；表决结束后附默克尔证明。")
+    async def verify_receipt(self, info: Info[Context, None], code: str) -> ReceiptVerification:
+        return ReceiptVerification.from_check(await vote_resolvers.verify_receipt(info.context, code=code))

@@ -1,0 +1,43 @@
+"""Periodic work every server process runs: each job is safe when many processes run it at once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from resolvers.vote import close_due_votes
+
+log = logging.getLogger("qilijia.jobs")
+
+Job = Callable[[async_sessionmaker[AsyncSession]], Awaitable[int]]
+JOBS: dict[str, Job] = {"close_due_votes": close_due_votes}
+
+
+async def run_once(sessions: async_sessionmaker[AsyncSession]) -> dict[str, int]:
+    return {name: await job(sessions) for name, job in JOBS.items()}
+
+
+async def _loop(sessions: async_sessionmaker[AsyncSession], interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            done = await run_once(sessions)
+            if any(done.values()):
+                log.info("periodic jobs", extra={"done": done})
+        except Exception:
+            log.exception("periodic job failed; retrying next round")
+
+
+@contextlib.asynccontextmanager
+async def periodic(sessions: async_sessionmaker[AsyncSession], interval: float) -> AsyncIterator[None]:
+    task = asyncio.create_task(_loop(sessions, interval), name="qilijia-jobs")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

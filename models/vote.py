@@ -1,0 +1,124 @@
+"""Owner votes: the vote, its frozen electorate, the running tally, and the append-only ballots.
+
+The electorate (households, areas, owner sets) is copied when the vote opens, so later imports,
+sales or role changes never move its denominators. The tally row is updated in the same
+transaction as each ballot, so reading it never rescans ballots; `models.vote_rules.recount`
+must always agree with it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlmodel import Field, SQLModel
+
+from models.base import created_at, fk, uuid_pk
+from models.enums import check_in
+from models.vote_rules import Choice, VoteMatter, VoteResult, VoteRule
+
+AREA = sa.Numeric(14, 2)
+
+
+class Vote(SQLModel, table=True):
+    __tablename__ = "vote"
+    __table_args__ = (
+        sa.CheckConstraint(check_in("matter", VoteMatter), name="vote_matter_valid"),
+        sa.CheckConstraint(check_in("rule", VoteRule), name="vote_rule_valid"),
+        sa.CheckConstraint("status IN ('OPEN', 'CLOSED')", name="vote_status_valid"),
+        sa.CheckConstraint(f"result IS NULL OR {check_in('result', VoteResult)}", name="vote_result_valid"),
+        sa.CheckConstraint("(status = 'CLOSED') = (result IS NOT NULL)", name="vote_result_iff_closed"),
+        sa.Index("vote_open_due", "closes_at", postgresql_where=sa.text("status = 'OPEN'")),
+    )
+    id: uuid.UUID = uuid_pk()
+    compound_id: uuid.UUID = fk("compound.id")
+    #: the buildings in scope; empty for the whole compound
+    building_ids: list[uuid.UUID] = Field(
+        default_factory=list,
+        sa_column=sa.Column(postgresql.ARRAY(sa.Uuid), nullable=False, server_default="{}"),
+    )
+    title: str
+    description: str
+    matter: VoteMatter = Field(sa_type=sa.Text)
+    rule: VoteRule = Field(sa_type=sa.Text)
+    status: str = Field(default="OPEN", sa_type=sa.Text)
+    closes_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    task_id: uuid.UUID | None = Field(default=None, sa_type=sa.Uuid)
+    opened_by: uuid.UUID = fk("person.id", index=False, ondelete="RESTRICT")
+    created_at: datetime = created_at()
+    closed_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    #: who closed it; NULL when it closed by itself at `closes_at`
+    closed_by: uuid.UUID | None = Field(default=None, sa_type=sa.Uuid)
+    result: VoteResult | None = Field(default=None, sa_type=sa.Text)
+    #: Merkle root over the counted ballots, published at close
+    digest: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class VoteTally(SQLModel, table=True):
+    __tablename__ = "vote_tally"
+    vote_id: uuid.UUID = Field(
+        sa_column=sa.Column(sa.Uuid, sa.ForeignKey("vote.id", ondelete="CASCADE"), primary_key=True)
+    )
+    compound_id: uuid.UUID = fk("compound.id", index=False)
+    eligible_area: Decimal = Field(sa_type=AREA)
+    eligible_headcount: int
+    participating_area: Decimal = Field(default=Decimal(0), sa_type=AREA)
+    participating_headcount: int = 0
+    agree_area: Decimal = Field(default=Decimal(0), sa_type=AREA)
+    agree_headcount: int = 0
+    disagree_area: Decimal = Field(default=Decimal(0), sa_type=AREA)
+    disagree_headcount: int = 0
+    abstain_area: Decimal = Field(default=Decimal(0), sa_type=AREA)
+    abstain_headcount: int = 0
+    ballots_cast: int = 0
+
+
+class VoteElector(SQLModel, table=True):
+    """One household of the frozen electorate."""
+
+    __tablename__ = "vote_electorate"
+    vote_id: uuid.UUID = Field(
+        sa_column=sa.Column(sa.Uuid, sa.ForeignKey("vote.id", ondelete="CASCADE"), primary_key=True)
+    )
+    household_id: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid, primary_key=True))
+    compound_id: uuid.UUID = fk("compound.id", index=False)
+    building_id: uuid.UUID = Field(sa_type=sa.Uuid)
+    number: str
+    area: Decimal = Field(sa_type=AREA)
+    #: the headcount group: a digest of the owner set (or of the household when it has none)
+    head: str
+    #: the household's current choice (NULL: not voted), kept with the electorate for turnout
+    choice: Choice | None = Field(default=None, sa_type=sa.Text)
+    ballot_id: uuid.UUID | None = Field(default=None, sa_type=sa.Uuid)
+
+
+class VoteOwner(SQLModel, table=True):
+    """Who owned each household of the electorate when the vote opened: who may vote for it."""
+
+    __tablename__ = "vote_owner"
+    __table_args__ = (sa.Index("vote_owner_person", "vote_id", "person_id"),)
+    vote_id: uuid.UUID = Field(
+        sa_column=sa.Column(sa.Uuid, sa.ForeignKey("vote.id", ondelete="CASCADE"), primary_key=True)
+    )
+    household_id: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid, primary_key=True))
+    person_id: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid, primary_key=True))
+    compound_id: uuid.UUID = fk("compound.id", index=False)
+
+
+class Ballot(SQLModel, table=True):
+    """A ballot as cast: append-only, never updated or deleted (the audit trail)."""
+
+    __tablename__ = "ballot"
+    __table_args__ = (sa.CheckConstraint(check_in("choice", Choice), name="ballot_choice_valid"),)
+    id: uuid.UUID = uuid_pk()
+    vote_id: uuid.UUID = fk("vote.id")
+    compound_id: uuid.UUID = fk("compound.id", index=False)
+    person_id: uuid.UUID = fk("person.id", index=False, ondelete="RESTRICT")
+    choice: Choice = Field(sa_type=sa.Text)
+    household_ids: list[uuid.UUID] = Field(sa_column=sa.Column(postgresql.ARRAY(sa.Uuid), nullable=False))
+    #: SHA-256 of the receipt code given to the voter; the code itself is never stored
+    receipt_hash: str = Field(sa_column=sa.Column(sa.Text, nullable=False, unique=True))
+    cast_at: datetime = created_at()

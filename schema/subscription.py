@@ -1,0 +1,39 @@
+"""Live updates over `graphql-transport-ws`: each event re-reads its data through the policy."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+
+import strawberry
+from strawberry.types import Info
+
+from auth.policy import require_authenticated
+from models.errors import UpstreamError
+from resolvers import vote as vote_resolvers
+from resolvers.context import Context
+from resolvers.ids import decode
+from schema.vote import Tally
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(
+        description="表决的实时计票：先推送当前计票，此后每收到一票推送一次，结束时推送最终计票。"
+    )
+    async def vote_tally(
+        self, info: Info[Context, None], vote_id: strawberry.ID
+    ) -> AsyncGenerator[Tally, None]:
+        ctx = info.context
+        require_authenticated(ctx.principal)
+        _, ident = decode(vote_id, "Vote")
+        row = await vote_resolvers.vote(ctx, vote_id=ident)
+        broker = ctx.services.broker
+        if broker is None:
+            raise UpstreamError("实时推送暂时不可用，请稍后再试。")
+        async with broker.subscribe(vote_resolvers.topic(ident)) as events:
+            yield Tally.from_view(await vote_resolvers.tally(ctx, row))
+            while row.status == "OPEN":
+                await events.get()
+                ctx.loaders.vote.clear(ident)
+                row = await vote_resolvers.vote(ctx, vote_id=ident)
+                yield Tally.from_view(await vote_resolvers.tally(ctx, row))

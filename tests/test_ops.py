@@ -1,0 +1,231 @@
+"""Operations: health and readiness, Prometheus metrics, request ids and JSON logs."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+import resolvers.place
+from app import logging as app_logging
+from tests.conftest import Api, make_settings, running_api, token_for
+
+DOWN_URL = "postgresql://postgres@127.0.0.1:1/nothing"
+ADMIN = "13800000000"
+COMPOUND_LIST = "query CompoundList { compounds(first: 5) { edges { node { name } } } }"
+REQUEST_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def sample(text: str, name: str, **labels: str) -> float:
+    """The value of one sample of a Prometheus exposition (0 when it is not there yet)."""
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == name and s.labels == labels:
+                return s.value
+    return 0.0
+
+
+async def metrics_text(api: Api) -> str:
+    response = await api.client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    return response.text
+
+
+# --- health and readiness -----------------------------------------------------------------------
+
+
+async def test_healthz(api: Api) -> None:
+    response = await api.client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+async def test_readyz_with_database_up(api: Api) -> None:
+    response = await api.client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "up"}
+
+
+async def test_readyz_with_database_down() -> None:
+    # the lifespan starts although nothing listens: engines connect lazily
+    async with running_api(DOWN_URL, make_settings(DOWN_URL)) as api:
+        ready = await api.client.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json() == {"status": "unavailable", "database": "down"}
+        assert "127.0.0.1" not in ready.text
+        # the process itself is alive
+        health = await api.client.get("/healthz")
+        assert health.status_code == 200
+        assert health.json() == {"status": "ok"}
+
+
+# --- metrics ------------------------------------------------------------------------------------
+
+
+async def test_metrics_count_named_operations(api: Api, demo_db_url: str) -> None:
+    token = await token_for(demo_db_url, ADMIN)
+    before = await metrics_text(api)
+
+    data = await api.data(COMPOUND_LIST, token=token, operation_name="CompoundList")
+    assert data["compounds"]["edges"]
+    failed = await api.gql("query MyProfile { me { person { name } } }", operation_name="MyProfile")
+    assert failed["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+    after = await metrics_text(api)
+    assert 'qilijia_graphql_requests_total{operation="CompoundList"' in after
+    ok = ("qilijia_graphql_requests_total", {"operation": "CompoundList", "outcome": "ok"})
+    assert sample(after, ok[0], **ok[1]) == sample(before, ok[0], **ok[1]) + 1
+    err = ("qilijia_graphql_requests_total", {"operation": "MyProfile", "outcome": "error"})
+    assert sample(after, err[0], **err[1]) == sample(before, err[0], **err[1]) + 1
+
+    # the latency histogram, with buckets, for the same operation
+    assert "# TYPE qilijia_graphql_request_seconds histogram" in after
+    count = ("qilijia_graphql_request_seconds_count", {"operation": "CompoundList"})
+    assert sample(after, count[0], **count[1]) == sample(before, count[0], **count[1]) + 1
+    assert sample(after, "qilijia_graphql_request_seconds_bucket", operation="CompoundList", le="+Inf") >= 1
+    assert sample(after, "qilijia_graphql_request_seconds_sum", operation="CompoundList") > 0
+
+    # HTTP metrics by route and status
+    http_ok = ("qilijia_http_requests_total", {"path": "/graphql", "status": "200"})
+    assert sample(after, http_ok[0], **http_ok[1]) >= sample(before, http_ok[0], **http_ok[1]) + 2
+    assert "# TYPE qilijia_http_request_seconds histogram" in after
+
+
+async def test_metrics_operation_label_is_bounded(api: Api) -> None:
+    """Client-chosen operation names cannot blow up label cardinality with odd or endless names."""
+    long_name = "Q" + "x" * 200
+    await api.data(f"query {long_name} {{ __typename }}", operation_name=long_name)
+    text = await metrics_text(api)
+    assert long_name not in text
+    assert f'operation="{long_name[:64]}"' in text
+
+
+# --- request ids --------------------------------------------------------------------------------
+
+
+async def test_every_response_carries_a_request_id(api: Api) -> None:
+    responses = [
+        await api.client.get("/healthz"),
+        await api.client.get("/readyz"),
+        await api.client.get("/metrics"),
+        await api.client.get("/nowhere"),
+        await api.post("{ __typename }"),
+        await api.post("{ me { person { name } } }"),
+        await api.client.post(
+            "/graphql", json={"query": "{ __typename }"}, headers={"Authorization": "Basic x"}
+        ),
+        await api.client.post(
+            "/graphql", content=b"x" * 100_001, headers={"Content-Type": "application/json"}
+        ),
+    ]
+    assert [r.status_code for r in responses] == [200, 200, 200, 404, 200, 200, 401, 413]
+    ids = [r.headers["x-request-id"] for r in responses]
+    assert all(REQUEST_ID.match(i) for i in ids), ids
+    assert len(set(ids)) == len(ids)
+
+
+async def test_incoming_request_id_is_echoed(api: Api) -> None:
+    for given in ("3f6b1c2e-8d4a-4e55-9b0e-1a2b3c4d5e6f", "abc123", "A" * 64):
+        response = await api.client.get("/healthz", headers={"X-Request-ID": given})
+        assert response.headers["x-request-id"] == given
+    response = await api.post("{ __typename }")
+    assert REQUEST_ID.match(response.headers["x-request-id"])
+
+
+async def test_unsafe_incoming_request_id_is_replaced(api: Api) -> None:
+    for given in ("has space", "A" * 65, "semi;colon", 'quote"', "new\\nline", "ünïcode"):
+        response = await api.client.get("/healthz", headers={"X-Request-ID": given.encode("utf-8")})
+        assert REQUEST_ID.match(response.headers["x-request-id"]), (given, response.headers["x-request-id"])
+
+
+# --- JSON logs ----------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def json_logging() -> Iterator[None]:
+    """`app.logging.configure()` for the duration, then the logging setup as it was."""
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    noisy = {name: logging.getLogger(name).level for name in ("httpx", "httpcore", "uvicorn.access")}
+    app_logging.configure()
+    try:
+        yield
+    finally:
+        for handler in root.handlers:
+            if handler not in saved_handlers:
+                handler.flush()
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+        for name, level in noisy.items():
+            logging.getLogger(name).setLevel(level)
+
+
+def log_entries(captured: str) -> list[dict[str, Any]]:
+    lines = [line for line in captured.splitlines() if line.strip()]
+    assert lines, "no log lines captured"
+    return [json.loads(line) for line in lines]  # every line is one JSON object
+
+
+async def test_json_request_logs_without_secrets(
+    api: Api, demo_db_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = await token_for(demo_db_url, ADMIN)
+    capsys.readouterr()
+
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("boom")
+
+    with json_logging():
+        ok = await api.post(COMPOUND_LIST, token=token, operation_name="CompoundList")
+        assert ok.status_code == 200
+        assert "errors" not in ok.json()
+        mine = await api.client.post(
+            "/graphql",
+            json={"query": "{ me { person { name } } }"},
+            headers={"Authorization": f"Bearer {token}", "X-Request-ID": "log-test-0001"},
+        )
+        assert mine.status_code == 200
+        # a refused token and an internal error (logged with its traceback) must not leak either
+        refused = await api.client.post(
+            "/graphql", json={"query": "{ __typename }"}, headers={"Authorization": f"Bearer {token}x"}
+        )
+        assert refused.status_code == 401
+        monkeypatch.setattr(resolvers.place, "compounds", broken)
+        failed = await api.post(COMPOUND_LIST, token=token)
+        assert failed.json()["errors"][0]["extensions"]["code"] == "INTERNAL"
+
+    captured = capsys.readouterr().err
+    entries = log_entries(captured)
+    requests = [e for e in entries if e["logger"] == "qilijia.http" and e["message"] == "request"]
+    assert len(requests) == 4, requests
+
+    by_id = {e["request_id"]: e for e in requests}
+    assert by_id[ok.headers["x-request-id"]]["status"] == 200
+    entry = by_id["log-test-0001"]
+    assert entry["method"] == "POST"
+    assert entry["path"] == "/graphql"
+    assert entry["status"] == 200
+    assert entry["level"] == "info"
+    assert isinstance(entry["duration_ms"], int | float)
+    assert by_id[refused.headers["x-request-id"]]["status"] == 401
+    assert by_id[failed.headers["x-request-id"]]["status"] == 200
+
+    # the internal error is logged, with its traceback, under the request's id
+    errors = [e for e in entries if e["logger"] == "qilijia.errors"]
+    assert len(errors) == 1
+    assert errors[0]["level"] == "error"
+    assert errors[0]["request_id"] == failed.headers["x-request-id"]
+    assert "RuntimeError: boom" in errors[0]["exception"]
+
+    # no token, no signature, no header value anywhere in the logs
+    assert token not in captured
+    assert token.split(".")[2] not in captured
+    assert "Bearer" not in captured
+    assert "authorization" not in captured.lower()
