@@ -231,11 +231,12 @@ def can(
     action: str,
     place: Place | None = None,
     subject: Subject | None = None,
+    facts: frozenset[Rel] = frozenset(),
 ) -> bool:
     granted = POLICY.get((resource, action))
     if granted is None:
         return False
-    return not granted.isdisjoint(relations(principal, place, subject))
+    return not granted.isdisjoint(relations(principal, place, subject, facts))
 
 
 def require(
@@ -244,10 +245,16 @@ def require(
     action: str,
     place: Place | None = None,
     subject: Subject | None = None,
+    facts: frozenset[Rel] = frozenset(),
+    message: str = "",
 ) -> None:
-    """Raise the one error a denial answers, whether or not the object exists."""
-    if not can(principal, resource, action, place, subject):
-        raise ForbiddenError(NOT_VISIBLE)
+    """Raise the one error a denial answers, whether or not the object exists.
+
+    `message` may say more only where the caller already may see the object (its vote, its
+    compound); otherwise the single not-visible sentence keeps existence secret.
+    """
+    if not can(principal, resource, action, place, subject, facts):
+        raise ForbiddenError(message or NOT_VISIBLE)
 
 
 def require_person(principal: Principal) -> PersonPrincipal:

@@ -121,4 +121,14 @@ class Ballot(SQLModel, table=True):
     household_ids: list[uuid.UUID] = Field(sa_column=sa.Column(postgresql.ARRAY(sa.Uuid), nullable=False))
     #: SHA-256 of the receipt code given to the voter; the code itself is never stored
     receipt_hash: str = Field(sa_column=sa.Column(sa.Text, nullable=False, unique=True))
-    cast_at: datetime = created_at()
+    #: the order in which ballots of a vote were applied (taken under the vote's tally lock)
+    seq: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.BigInteger, sa.Identity(always=True), nullable=False, unique=True),
+    )
+    #: when the ballot was applied: the wall clock under the lock, not the transaction start
+    cast_at: datetime = Field(
+        default=None,
+        sa_type=sa.DateTime(timezone=True),
+        sa_column_kwargs={"server_default": sa.func.clock_timestamp(), "nullable": False},
+    )

@@ -64,13 +64,17 @@ def upgrade() -> None:
         sa.Column("choice", sa.Text(), nullable=False),
         sa.Column("household_ids", postgresql.ARRAY(sa.Uuid()), nullable=False),
         sa.Column("receipt_hash", sa.Text(), nullable=False),
-        sa.Column("cast_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.Column("seq", sa.BigInteger(), sa.Identity(always=True), nullable=False),
+        sa.Column(
+            "cast_at", sa.DateTime(timezone=True), server_default=sa.text("clock_timestamp()"), nullable=False
+        ),
         sa.CheckConstraint("choice IN ('AGREE', 'DISAGREE', 'ABSTAIN')", name="ballot_choice_valid"),
         sa.ForeignKeyConstraint(["compound_id"], ["compound.id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["person_id"], ["person.id"], ondelete="RESTRICT"),
         sa.ForeignKeyConstraint(["vote_id"], ["vote.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("receipt_hash"),
+        sa.UniqueConstraint("seq"),
     )
     op.create_index(op.f("ix_ballot_vote_id"), "ballot", ["vote_id"], unique=False)
     op.create_table(
