@@ -21,10 +21,11 @@ from app.migrate import current_heads
 from app.world_file import World
 from auth import apikeys, tokens
 from tests.conftest import SECRET, admin, fetch, fetchval, running_api, with_database
+from tests.worlds import WORLDGEN
 
 ROOT = Path(__file__).resolve().parent.parent
 QILIJIA = Path(sys.executable).parent / "qilijia"
-WORLDGEN = Path("/work/shared/worldgen.py")
+
 STAGES = ("社区", "网格", "小区", "楼栋", "住户", "人员", "党员信息", "房屋关系", "角色", "团队职务")
 DATA_TABLES = (
     "community",

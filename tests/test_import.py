@@ -26,8 +26,7 @@ from app.database import create_engine, sessionmaker
 from app.world_file import Problem, World, WorldFileError, load, parse
 from app.world_import import STAGES, ImportSummary, import_world
 from tests.conftest import admin, fetch, fetchval, import_into, make_settings, with_database
-
-WORLDGEN = Path("/work/shared/worldgen.py")
+from tests.worlds import WORLDGEN
 
 #: import stage (the summary's key) → the table it fills
 STAGE_TABLE = {

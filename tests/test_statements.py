@@ -5,18 +5,13 @@ The screen is the one a district operator opens: compounds → buildings → hou
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 from sqlalchemy import event
 
 from app.world_file import parse
 from tests.conftest import import_into, running_api, token_for
+from tests.worlds import generate
 
-WORLDGEN = Path(__file__).resolve().parents[2] / "shared" / "worldgen.py"
 SCREEN = """{
   me { person { name } households { household { number } } }
   compounds(first: 100) { edges { node { name
@@ -27,22 +22,7 @@ SCREEN = """{
 
 
 def world(compounds: int, buildings: int) -> dict:
-    out = subprocess.run(
-        [
-            sys.executable,
-            str(WORLDGEN),
-            "--compounds",
-            str(compounds),
-            "--buildings",
-            str(buildings),
-            "--seed",
-            "3",
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return json.loads(out.stdout)
+    return generate(compounds=compounds, buildings=buildings, seed=3)
 
 
 async def statements_for_screen(url: str, document: dict) -> tuple[int, int]:

@@ -25,6 +25,7 @@ from tests.votes import (
     recount_from_rows,
     stored_tally,
 )
+from tests.worlds import generate
 
 OWNERS_COMMITTEE = "13800000006"
 COMMUNITY_COMMITTEE = "13800000004"
@@ -471,34 +472,7 @@ async def test_two_hundred_simultaneous_ballots_for_one_household(voting: Voting
 
 
 async def test_two_thousand_households_voting_at_once(pg_url: str, db_url: str) -> None:
-    import json
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    worldgen = Path(__file__).resolve().parents[2] / "shared" / "worldgen.py"
-    out = subprocess.run(
-        [
-            sys.executable,
-            str(worldgen),
-            "--compounds",
-            "1",
-            "--buildings",
-            "10",
-            "--units",
-            "2",
-            "--floors",
-            "25",
-            "--per-floor",
-            "4",
-            "--seed",
-            "11",
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    document = json.loads(out.stdout)
+    document = generate(compounds=1, buildings=10, units=2, floors=25, per_floor=4, seed=11)
     await import_into(db_url, parse(document))
     committee = next(r["phone"] for r in document["roles"] if r["role"] == "OWNERS_COMMITTEE")
     async with running_api(db_url, make_settings(db_url, QILIJIA_DB_POOL_SIZE=20)) as api:
