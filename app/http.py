@@ -27,6 +27,8 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.types.unset import UNSET, UnsetType
 
 from app import logging as app_logging
 from app.database import asyncpg_connect_kwargs, create_engine, sessionmaker
@@ -35,6 +37,7 @@ from app.settings import Settings, get_settings
 from auth.backend import QilijiaAuthBackend
 from auth.principal import ANONYMOUS
 from auth.wechat import WeChatClient
+from models.errors import UnauthenticatedError
 from resolvers.context import Context, Services
 from resolvers.events import Broker
 from schema import schema
@@ -178,6 +181,20 @@ class QilijiaGraphQL(GraphQL[Context, None]):
         return Context(
             principal=principal, services=request.app.state.services, request=request, response=response
         )
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """A WebSocket authenticates in `connection_init` ({"Authorization": "Bearer …"}); a bad
+        token closes the connection (4403) instead of silently subscribing as nobody."""
+        params = context.connection_params if isinstance(context.connection_params, dict) else {}
+        header = params.get("Authorization") or params.get("authorization") or params.get("token")
+        if header:
+            authenticate = context.services.authenticate_token
+            assert authenticate is not None
+            try:
+                context.act_as(await authenticate(str(header).removeprefix("Bearer ").strip()))
+            except UnauthenticatedError as exc:
+                raise ConnectionRejectionError({"message": exc.message}) from None
+        return UNSET
 
 
 def create_app(
