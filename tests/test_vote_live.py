@@ -197,10 +197,12 @@ async def test_every_acknowledged_ballot_survives_a_crash(demo_db_url: str) -> N
                     body = response.json()
                     if body.get("data") and body["data"].get("castBallot"):
                         acknowledged.append(body["data"]["castBallot"]["receipt"])
+                        if len(acknowledged) >= 40:
+                            enough.set()
 
+        enough = asyncio.Event()
         workers = [asyncio.create_task(stream()) for _ in range(8)]
-        while len(acknowledged) < 40:
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(enough.wait(), 60)
         server.kill()
         await asyncio.gather(*workers)
         assert 40 <= len(acknowledged) < len(tokens)  # killed mid-stream
