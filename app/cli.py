@@ -104,6 +104,20 @@ def _print_summary(summary: ImportSummary) -> None:
         out.print("没有任何变化：数据库已与文件一致。")
 
 
+def _tell_demo_story(settings: Settings, url: str) -> None:
+    from app.demo import story
+
+    async def run() -> bool:
+        engine = create_engine(url, settings, pool_size=2, max_overflow=0)
+        try:
+            return await story.tell(sessionmaker(engine))
+        finally:
+            await engine.dispose()
+
+    if asyncio.run(run()):
+        out.print(f"已发起演示表决：千山美林「{story.TITLE}」，同意票略低于四分之三。")
+
+
 def _has_compound(settings: Settings, url: str) -> bool:
     async def check(session: AsyncSession) -> bool:
         return (await session.execute(sa.text("SELECT EXISTS (SELECT 1 FROM compound)"))).scalar_one()
@@ -128,6 +142,7 @@ def serve(
     if demo and not _has_compound(settings, url):
         err.print("正在导入演示数据（綦江区的四个小区）…")
         _print_summary(_run_import(settings, url, load(demo_world_path())))
+        _tell_demo_story(settings, url)
     app_logging.configure()
     err.print(f"綦理家已启动：http://{host}:{port}/graphql")
     uvicorn.run(
@@ -174,6 +189,8 @@ def import_(
             err.print(f"  {escape(problem.path)}: {escape(problem.message)}")
         raise typer.Exit(1) from None
     _print_summary(summary)
+    if demo:
+        _tell_demo_story(settings, url)
 
 
 @cli.command()

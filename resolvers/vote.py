@@ -241,13 +241,15 @@ async def open_vote(
     matter: VoteMatter,
     rule: VoteRule | None,
     closes_at: datetime,
-    task_id: uuid.UUID | None,
+    task_ref: str | None = None,
     now: datetime | None = None,
 ) -> Vote:
     principal = require_person(ctx.principal)
     compound = await ctx.loaders.compound.load(compound_id)
     if compound is None:
         raise ForbiddenError(NOT_VISIBLE)
+    if task_ref is not None:
+        raise BadUserInputError("关联事项的功能尚未开放，请先不填 taskId 发起表决。", field="taskId")
     require(
         principal,
         "vote",
@@ -293,7 +295,6 @@ async def open_vote(
             rule=chosen,
             status="OPEN",
             closes_at=closes_at,
-            task_id=task_id,
             opened_by=principal.person_id,
         )
         session.add(row)

@@ -46,7 +46,7 @@ class Mutation:
             matter=input.matter,
             rule=input.rule,
             closes_at=input.closes_at,
-            task_id=None,
+            task_ref=input.task_id,
         )
         return Vote.from_row(row)
 

@@ -525,3 +525,57 @@ async def test_two_thousand_households_voting_at_once(pg_url: str, db_url: str) 
         db_url, "SELECT count(DISTINCT household_id) FROM vote_owner WHERE vote_id = $1", ident
     )
     assert uuid.UUID(str(ident))
+
+
+async def test_task_links_are_refused_until_tasks_exist(voting: Voting) -> None:
+    body = await open_building6_vote(
+        voting.api, voting.url, await voting.token(OWNERS_COMMITTEE), taskId="VGFzazox"
+    )
+    assert body["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "taskId"}
+    assert await vote_count(voting.url) == 0
+
+
+async def test_demo_story_leaves_the_elevator_just_below_three_quarters(demo_db_url: str) -> None:
+    from app.demo import story
+
+    engine = create_engine(demo_db_url, make_settings(demo_db_url))
+    try:
+        assert await story.tell(sessionmaker(engine)) is True
+        assert await story.tell(sessionmaker(engine)) is False  # told once
+    finally:
+        await engine.dispose()
+    ident = await fetchval(demo_db_url, "SELECT id FROM vote")
+    t = await stored_tally(demo_db_url, ident)
+    assert t == await recount_from_rows(demo_db_url, ident)
+    assert t.participation_met
+    assert 4 * t.agree_headcount < 3 * t.participating_headcount  # just below ¾ by head
+    assert 10 * t.agree_headcount >= 7 * t.participating_headcount
+    assert (
+        await fetchval(
+            demo_db_url, "SELECT choice FROM vote_electorate WHERE vote_id = $1 AND number = '6-1-302'", ident
+        )
+        is None
+    )
+
+
+async def test_reading_a_tally_costs_the_same_however_many_ballots(voting: Voting) -> None:
+    from sqlalchemy import event
+
+    vote_id = await voting.open6()
+    query = "query($id: ID!) { vote(id: $id) { tally { agreeArea participationMet approvalMet } } }"
+    counts = []
+    for ballots in (1, 30):
+        for _ in range(ballots):
+            await voting.cast(RESIDENT, vote_id, "AGREE")
+        statements = 0
+
+        def count(*_args: object) -> None:
+            nonlocal statements
+            statements += 1
+
+        engine = voting.api.app.state.engine.sync_engine
+        event.listen(engine, "before_cursor_execute", count)
+        await voting.as_(OWNERS_COMMITTEE, query, {"id": vote_id})
+        event.remove(engine, "before_cursor_execute", count)
+        counts.append(statements)
+    assert counts[0] == counts[1]
