@@ -287,6 +287,25 @@ def apikey_revoke(name: Annotated[str, typer.Argument(help="客户端名称")]) 
     out.print(f"已吊销 {escape(name)}。")
 
 
+@cli.command()
+def jobs() -> None:
+    """运行一次定时任务（到期自动结束表决）后退出；多个进程同时运行也是安全的。"""
+    from app.jobs import run_once
+
+    settings = get_settings()
+    url = _prepare_database(settings)
+
+    async def run() -> dict[str, int]:
+        engine = create_engine(url, settings, pool_size=2, max_overflow=0)
+        try:
+            return await run_once(sessionmaker(engine))
+        finally:
+            await engine.dispose()
+
+    done = asyncio.run(run())
+    out.print(f"到期结束的表决：{done['close_due_votes']} 个。")
+
+
 @cli.command(name="schema")
 def print_schema() -> None:
     """打印 GraphQL SDL（仓库中的 schema.graphql 应与它一致）。"""
