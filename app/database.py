@@ -64,7 +64,9 @@ def create_engine(url: str, settings: Settings, **kwargs: Any) -> AsyncEngine:
     options: dict[str, Any] = {
         "pool_size": settings.pool_size,
         "max_overflow": settings.pool_size,
-        "pool_pre_ping": True,
+        # No pre-ping round trip per checkout (a screen checks out several connections); a
+        # connection the server dropped is discarded on its first error, and none lives past 30 min.
+        "pool_recycle": 1800,
         "connect_args": {"server_settings": server_settings},
     }
     options.update(kwargs)

@@ -15,6 +15,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
+
+# libyaml's loader is ~25× faster on a city-sized file; the pure-Python one is the fallback.
+SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -256,7 +259,7 @@ def load(path: Path) -> World:
     except UnicodeDecodeError:
         raise WorldFileError([Problem(str(path), "文件不是 UTF-8 编码")]) from None
     try:
-        document = json.loads(text) if suffix == ".json" else yaml.safe_load(text)
+        document = json.loads(text) if suffix == ".json" else yaml.load(text, Loader=SafeLoader)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         mark = getattr(exc, "problem_mark", None)
         where = (

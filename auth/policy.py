@@ -168,6 +168,10 @@ POLICY: Mapping[tuple[str, str], frozenset[Rel]] = {
 
 def _place_ids(principal: PersonPrincipal, rel: Rel) -> frozenset[uuid.UUID]:
     """The ids, of the kind `RELATION_SCOPE[rel]`, at which the principal holds `rel`."""
+    return principal.memo(rel, lambda: _compute_place_ids(principal, rel))
+
+
+def _compute_place_ids(principal: PersonPrincipal, rel: Rel) -> frozenset[uuid.UUID]:
     match rel:
         case Rel.RESIDENT:
             return principal.home_ids(kind="compound")

@@ -7,6 +7,7 @@ pure function of (principal, object place) and can be tested without a database.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from starlette.authentication import BaseUser
@@ -44,12 +45,21 @@ class PersonPrincipal(BaseUser):
     positions: tuple[PositionGrant, ...] = ()
     homes: tuple[HomeGrant, ...] = ()
     _by_role: dict[Role, frozenset[uuid.UUID | None]] = field(init=False, repr=False)
+    _memo: dict[object, frozenset[uuid.UUID]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         by_role: dict[Role, set[uuid.UUID | None]] = {}
         for grant in self.roles:
             by_role.setdefault(grant.role, set()).add(grant.place_id)
         object.__setattr__(self, "_by_role", {role: frozenset(ids) for role, ids in by_role.items()})
+        object.__setattr__(self, "_memo", {})
+
+    def memo(self, key: object, compute: Callable[[], frozenset[uuid.UUID]]) -> frozenset[uuid.UUID]:
+        """Derived id sets, computed once per request: a screen asks the policy thousands of times."""
+        found = self._memo.get(key)
+        if found is None:
+            found = self._memo[key] = compute()
+        return found
 
     @property
     def is_authenticated(self) -> bool:

@@ -6,7 +6,9 @@ from functools import partial
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCache, ValidationCache
+from strawberry.extensions.max_aliases import create_validator as alias_limit
+from strawberry.extensions.query_depth_limiter import create_validator as depth_limit
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
@@ -22,6 +24,9 @@ from schema.vote import Vote
 MAX_DEPTH = 12
 MAX_ALIASES = 30
 MAX_TOKENS = 2_000
+#: The depth and alias limits as validation rules built once, so that the validation cache (keyed
+#: by document and rules) can hit; each request still gets its own extension objects.
+LIMIT_RULES = (depth_limit(MAX_DEPTH, None), alias_limit(MAX_ALIASES))
 
 
 class QilijiaSchema(strawberry.Schema):
@@ -39,10 +44,12 @@ def build_schema() -> QilijiaSchema:
         types=[Community, Grid, Compound, Building, Household, Person, Vote],
         extensions=[
             # factories, not instances: each request gets its own extension state
-            partial(QueryDepthLimiter, max_depth=MAX_DEPTH),
-            partial(MaxAliasesLimiter, max_alias_count=MAX_ALIASES),
+            partial(AddValidationRules, list(LIMIT_RULES)),
             partial(MaxTokensLimiter, max_token_count=MAX_TOKENS),
-            IntrospectionGuard,
+            # a mini-program sends the same few documents all day: parse and validate each once
+            partial(ParserCache, maxsize=512),
+            partial(ValidationCache, maxsize=512),
+            IntrospectionGuard,  # after the validation cache, whose result it extends
             Metrics,
         ],
         config=StrawberryConfig(disable_field_suggestions=True),

@@ -53,8 +53,10 @@ class IntrospectionGuard(SchemaExtension):
                 if isinstance(definition, OperationDefinitionNode | FragmentDefinitionNode) and _introspects(
                     definition.selection_set
                 ):
+                    # a new list: the validation cache shares its lists between requests
                     self.execution_context.pre_execution_errors = [
-                        GraphQLError("GraphQL introspection is not allowed")
+                        *(self.execution_context.pre_execution_errors or []),
+                        GraphQLError("GraphQL introspection is not allowed"),
                     ]
                     break
         yield
