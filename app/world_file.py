@@ -15,9 +15,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-
-# libyaml's loader is ~25× faster on a city-sized file; the pure-Python one is the fallback.
-SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -31,6 +28,8 @@ from pydantic import (
 from models.enums import ROLE_SCOPE, HomeRelation, Position, Role
 
 MAX_AREA = Decimal("100000")
+# libyaml's loader is ~25× faster on a city-sized file; the pure-Python one is the fallback.
+SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
