@@ -42,6 +42,7 @@ class Rel(StrEnum):
     PROPERTY_STAFF = "PROPERTY_STAFF"
     OWNERS_COMMITTEE = "OWNERS_COMMITTEE"
     TEAM_MEMBER = "TEAM_MEMBER"  # holds any team position in the compound
+    TEAM_CORE = "TEAM_CORE"  # chief or deputy convener, or committee member, of the compound
     BUILDING_CONVENER = "BUILDING_CONVENER"  # convener of the place's building
     # relations to a person shown at the place
     SELF = "SELF"
@@ -49,6 +50,10 @@ class Rel(StrEnum):
     PARTY_GROUP = "PARTY_GROUP"  # a Party member looking at a fellow Party member of the compound
     # relations only the object itself can tell (its resolver supplies them as facts)
     ELIGIBLE_OWNER = "ELIGIBLE_OWNER"  # owns a household in the vote's frozen electorate
+    REPORTER = "REPORTER"  # reported the task
+    ASSIGNEE = "ASSIGNEE"  # assigned the task, in its working group, or holds the role it is assigned to
+    DISPUTE_PARTY = "DISPUTE_PARTY"
+    MEDIATOR = "MEDIATOR"
 
 
 #: The place kind on which a place relation is measured (None: holds everywhere).
@@ -63,6 +68,7 @@ RELATION_SCOPE: dict[Rel, str | None] = {
     Rel.PROPERTY_STAFF: "compound",
     Rel.OWNERS_COMMITTEE: "compound",
     Rel.TEAM_MEMBER: "compound",
+    Rel.TEAM_CORE: "compound",
     Rel.BUILDING_CONVENER: "building",
 }
 
@@ -114,6 +120,21 @@ _HOUSEHOLDS = frozenset(
     }
 )
 
+_TASK_TEAM = frozenset({Rel.TEAM_CORE, Rel.BUILDING_CONVENER, Rel.GRID_WORKER, Rel.COMMUNITY_COMMITTEE})
+_TASK_READERS = frozenset(
+    {
+        Rel.RESIDENT,
+        Rel.PARTY_MEMBER,
+        Rel.TEAM_MEMBER,
+        Rel.GRID_WORKER,
+        Rel.COMMUNITY_COMMITTEE,
+        Rel.PROPERTY_STAFF,
+        Rel.OWNERS_COMMITTEE,
+        Rel.REPORTER,
+        Rel.ASSIGNEE,
+    }
+)
+
 POLICY: Mapping[tuple[str, str], frozenset[Rel]] = {
     # place tree, compound profile, public stats (third parties: aggregates only)
     ("compound", "read"): _PLACE_TREE,
@@ -160,6 +181,31 @@ POLICY: Mapping[tuple[str, str], frozenset[Rel]] = {
     ("vote.turnout", "read"): frozenset(
         {Rel.BUILDING_CONVENER, Rel.GRID_WORKER, Rel.COMMUNITY_COMMITTEE, Rel.OWNERS_COMMITTEE}
     ),
+    # tasks (DESIGN §3, §5): public ISSUE/PROJECT tasks are the compound's; internal ones the team's
+    ("task", "read_public"): _TASK_READERS,
+    ("task", "read_internal"): _TASK_TEAM
+    | {Rel.OWNERS_COMMITTEE, Rel.PROPERTY_STAFF, Rel.REPORTER, Rel.ASSIGNEE},
+    # disputes are private: their parties and mediators, the grid and community, an assignee
+    ("dispute", "read"): frozenset(
+        {
+            Rel.DISPUTE_PARTY,
+            Rel.MEDIATOR,
+            Rel.REPORTER,
+            Rel.ASSIGNEE,
+            Rel.GRID_WORKER,
+            Rel.COMMUNITY_COMMITTEE,
+        }
+    ),
+    ("task", "report"): _TASK_READERS - {Rel.REPORTER, Rel.ASSIGNEE},
+    ("task", "create_project"): _TASK_TEAM | {Rel.OWNERS_COMMITTEE},
+    # the team triages (accept, reject, assign, meetings, volunteer calls, disclosures)
+    ("task", "triage"): _TASK_TEAM,
+    # whoever works it: the team, or the people and role it is assigned to
+    ("task", "work"): _TASK_TEAM | {Rel.ASSIGNEE},
+    ("dispute", "record_outcome"): frozenset({Rel.MEDIATOR, Rel.GRID_WORKER, Rel.COMMUNITY_COMMITTEE}),
+    ("volunteer_call", "sign_up"): frozenset({Rel.RESIDENT}),
+    # third parties: counts only
+    ("task.stats", "read"): _PLACE_TREE,
 }
 
 
@@ -189,6 +235,8 @@ def _compute_place_ids(principal: PersonPrincipal, rel: Rel) -> frozenset[uuid.U
             return principal.role_places(Role.OWNERS_COMMITTEE)
         case Rel.TEAM_MEMBER:
             return principal.position_compounds()
+        case Rel.TEAM_CORE:
+            return principal.position_compounds(core_only=True)
         case Rel.BUILDING_CONVENER:
             return principal.convened_buildings()
     return frozenset()

@@ -83,8 +83,11 @@ class PersonPrincipal(BaseUser):
             if relation is None or home.relation == relation
         )
 
-    def position_compounds(self) -> frozenset[uuid.UUID]:
-        return frozenset(p.compound_id for p in self.positions)
+    def position_compounds(self, *, core_only: bool = False) -> frozenset[uuid.UUID]:
+        """Compounds where the person holds a team position (core: other than building convener)."""
+        return frozenset(
+            p.compound_id for p in self.positions if not core_only or p.position != Position.BUILDING_CONVENER
+        )
 
     def convened_buildings(self) -> frozenset[uuid.UUID]:
         return frozenset(

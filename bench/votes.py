@@ -202,10 +202,19 @@ class Round:
     server_cpu: float = 0.0
     client_cpu: float = 0.0
     machine_busy: float = 0.0
+    sessions: int = 0
+
+
+async def db_sessions(url: str) -> int:
+    """Connections ever opened to this database (`pg_stat_database.sessions`, PostgreSQL 14+)."""
+    try:
+        return await fetchval(url, "SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
+    except asyncpg.PostgresError:
+        return 0
 
 
 async def cast_round(
-    base: str, server_pid: int, vote_id: str, jobs: list[tuple[str, str]], concurrency: int
+    url: str, base: str, server_pid: int, vote_id: str, jobs: list[tuple[str, str]], concurrency: int
 ) -> Round:
     """Every (token, choice) of `jobs` cast once, by `concurrency` httpx clients working a shared list."""
     result = Round()
@@ -222,6 +231,7 @@ async def cast_round(
                     continue
                 result.latencies.append(time.perf_counter() - start)
 
+    sessions = await db_sessions(url)
     server_cpu, client_cpu, (busy, total) = tree_cpu_seconds(server_pid), time.process_time(), machine_ticks()
     start = time.perf_counter()
     await asyncio.gather(*(client_worker() for _ in range(concurrency)))
@@ -230,12 +240,15 @@ async def cast_round(
     result.client_cpu = time.process_time() - client_cpu
     busy_after, total_after = machine_ticks()
     result.machine_busy = (busy_after - busy) / max(1, total_after - total)
+    await asyncio.sleep(1.0)  # the statistics collector flushes within a second
+    result.sessions = await db_sessions(url) - sessions - 1  # minus the look-up itself
     return result
 
 
 ROUND_HEADER = (
     f"{'round':<22} {'ballots':>7} {'errors':>6} {'seconds':>8} {'ballots/s':>9} {'p50 ms':>7} "
-    f"{'p99 ms':>7} {'max ms':>7} {'srv cpu ms/b':>12} {'cli cpu ms/b':>12} {'machine cpu':>11}"
+    f"{'p99 ms':>7} {'max ms':>7} {'srv cpu ms/b':>12} {'cli cpu ms/b':>12} {'machine cpu':>11} "
+    f"{'new db conns':>12}"
 )
 
 
@@ -246,7 +259,7 @@ def print_round(label: str, r: Round) -> None:
         f"{label:<22} {n:>7,} {len(r.errors):>6} {r.wall:>8.2f} {n / r.wall:>9.1f} {percentile(ms, 50):>7.1f} "
         f"{percentile(ms, 99):>7.1f} {(ms[-1] if ms else float('nan')):>7.1f} "
         f"{r.server_cpu * 1000 / max(n, 1):>12.2f} {r.client_cpu * 1000 / max(n, 1):>12.2f} "
-        f"{r.machine_busy:>10.0%}",
+        f"{r.machine_busy:>10.0%} {r.sessions:>12,}",
         flush=True,
     )
     if r.errors:
@@ -352,7 +365,7 @@ async def scenario(args: argparse.Namespace, url: str, base: str, server_pid: in
     print(ROUND_HEADER)
     first_choice = [FIRST_CHOICES[i % len(FIRST_CHOICES)] for i in range(len(owner_tokens))]
     jobs = list(zip(owner_tokens, first_choice, strict=True))
-    r1 = await cast_round(base, server_pid, vote_a, jobs, args.concurrency)
+    r1 = await cast_round(url, base, server_pid, vote_a, jobs, args.concurrency)
     print_round(f"A: every owner once ×{args.concurrency}", r1)
     ok &= not r1.errors
     ok &= await check_tally(url, ident_a, "vote A after round 1", len(r1.latencies))
@@ -366,7 +379,7 @@ async def scenario(args: argparse.Namespace, url: str, base: str, server_pid: in
     vote_b, ident_b, open_b = await open_vote("续聘物业（表决 B）")
     small = min(args.small_ballots, len(owner_tokens))
     print(f"vote B opened in {open_b * 1000:.0f} ms (same electorate); {small} owners cast", flush=True)
-    rb = await cast_round(base, server_pid, vote_b, jobs[:small], args.concurrency)
+    rb = await cast_round(url, base, server_pid, vote_b, jobs[:small], args.concurrency)
     print_round(f"B: {small} owners ×{args.concurrency}", rb)
     ok &= not rb.errors
     ok &= await check_tally(url, ident_b, "vote B", small)
@@ -377,7 +390,7 @@ async def scenario(args: argparse.Namespace, url: str, base: str, server_pid: in
         (owner_tokens[i % len(owner_tokens)], CHANGE_OF_MIND[first_choice[i % len(owner_tokens)]])
         for i in range(more)
     ]
-    r2 = await cast_round(base, server_pid, vote_a, recasts, args.concurrency)
+    r2 = await cast_round(url, base, server_pid, vote_a, recasts, args.concurrency)
     print_round(f"A: re-casts ×{args.concurrency}", r2)
     ok &= not r2.errors
     total_a = len(r1.latencies) + len(r2.latencies)

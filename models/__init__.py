@@ -21,3 +21,31 @@ __all__ = [
 from models.vote import Ballot, Vote, VoteElector, VoteOwner, VoteTally
 
 __all__ += ["Ballot", "Vote", "VoteElector", "VoteOwner", "VoteTally"]
+
+from models.task import (  # noqa: E402
+    CostDisclosure,
+    CostShare,
+    DisputeOutcome,
+    Meeting,
+    MeetingAttendee,
+    Participation,
+    Task,
+    TaskEvent,
+    TaskMember,
+    VolunteerCall,
+    VolunteerSignup,
+)
+
+__all__ += [
+    "CostDisclosure",
+    "CostShare",
+    "DisputeOutcome",
+    "Meeting",
+    "MeetingAttendee",
+    "Participation",
+    "Task",
+    "TaskEvent",
+    "TaskMember",
+    "VolunteerCall",
+    "VolunteerSignup",
+]

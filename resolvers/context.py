@@ -24,6 +24,9 @@ class Services:
     is_dev: bool
     wechat: WeChatClient | None = None
     broker: Broker | None = None
+    #: checks user text (WeChat msgSecCheck): None if fine, "HELD" when it could not be checked;
+    #: raises BadUserInputError for risky content
+    content_check: Callable[[Principal, str], Awaitable[str | None]] | None = None
     #: authenticates the `connection_init` payload of a WebSocket (a bearer token)
     authenticate_token: Callable[[str], Awaitable[Principal]] | None = None
 

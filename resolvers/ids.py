@@ -8,7 +8,9 @@ import uuid
 
 from models.errors import BadUserInputError
 
-NODE_TYPES = frozenset({"Community", "Grid", "Compound", "Building", "Household", "Person", "Vote"})
+NODE_TYPES = frozenset(
+    {"Community", "Grid", "Compound", "Building", "Household", "Person", "Vote", "Task", "VolunteerCall"}
+)
 
 
 def encode(type_name: str, ident: uuid.UUID) -> str:

@@ -30,7 +30,12 @@ from models import (
     PartyProfile,
     Person,
     RoleAssignment,
+    Task,
+    TaskEvent,
+    TaskMember,
     TeamPosition,
+    VolunteerCall,
+    VolunteerSignup,
     Vote,
     VoteElector,
     VoteOwner,
@@ -199,6 +204,96 @@ class Loaders:
             return DataLoader(load_fn=load)
 
         return self._get("party_profile", build)
+
+    @property
+    def task(self) -> DataLoader[uuid.UUID, Task | None]:
+        return self._get("task", lambda: _by_id(self.sessions, Task))
+
+    @property
+    def task_members(self) -> DataLoader[uuid.UUID, list[TaskMember]]:
+        return self._get(
+            "task_members",
+            lambda: _grouped(
+                self.sessions,
+                lambda ids: (
+                    sa.select(TaskMember).where(TaskMember.task_id.in_(ids)).order_by(TaskMember.created_at)
+                ),
+                key=lambda row: row.TaskMember.task_id,
+                value=lambda row: row.TaskMember,
+            ),
+        )
+
+    @property
+    def last_event(self) -> DataLoader[uuid.UUID, TaskEvent | None]:
+        def build() -> DataLoader[uuid.UUID, TaskEvent | None]:
+            async def load(ids: Sequence[uuid.UUID]) -> list[TaskEvent | None]:
+                latest = (
+                    sa.select(TaskEvent)
+                    .where(TaskEvent.task_id.in_(ids))
+                    .distinct(TaskEvent.task_id)
+                    .order_by(TaskEvent.task_id, TaskEvent.seq.desc())
+                )
+                async with self.sessions() as session:
+                    found = {row.task_id: row for row in (await session.execute(latest)).scalars()}
+                return [found.get(i) for i in ids]
+
+            return DataLoader(load_fn=load)
+
+        return self._get("last_event", build)
+
+    @property
+    def volunteer_call(self) -> DataLoader[uuid.UUID, VolunteerCall | None]:
+        return self._get("volunteer_call", lambda: _by_id(self.sessions, VolunteerCall))
+
+    @property
+    def volunteer_calls(self) -> DataLoader[uuid.UUID, list[VolunteerCall]]:
+        """Per task: its volunteer calls, newest first."""
+        return self._get(
+            "volunteer_calls",
+            lambda: _grouped(
+                self.sessions,
+                lambda ids: (
+                    sa.select(VolunteerCall)
+                    .where(VolunteerCall.task_id.in_(ids))
+                    .order_by(VolunteerCall.task_id, VolunteerCall.created_at.desc())
+                ),
+                key=lambda row: row.VolunteerCall.task_id,
+                value=lambda row: row.VolunteerCall,
+            ),
+        )
+
+    @property
+    def waitlist_counts(self) -> DataLoader[uuid.UUID, int]:
+        def build() -> DataLoader[uuid.UUID, int]:
+            async def load(ids: Sequence[uuid.UUID]) -> list[int]:
+                statement = (
+                    sa.select(VolunteerSignup.call_id, sa.func.count())
+                    .where(VolunteerSignup.call_id.in_(ids), VolunteerSignup.status == "WAITLIST")
+                    .group_by(VolunteerSignup.call_id)
+                )
+                async with self.sessions() as session:
+                    found = dict((await session.execute(statement)).all())
+                return [found.get(i, 0) for i in ids]
+
+            return DataLoader(load_fn=load)
+
+        return self._get("waitlist_counts", build)
+
+    @property
+    def my_signups(self) -> DataLoader[uuid.UUID, list[VolunteerSignup]]:
+        """Per call: the caller's own sign-up (a list of at most one)."""
+        person_id = self.principal.person_id if isinstance(self.principal, PersonPrincipal) else None
+        return self._get(
+            "my_signups",
+            lambda: _grouped(
+                self.sessions,
+                lambda ids: sa.select(VolunteerSignup).where(
+                    VolunteerSignup.call_id.in_(ids), VolunteerSignup.person_id == person_id
+                ),
+                key=lambda row: row.VolunteerSignup.call_id,
+                value=lambda row: row.VolunteerSignup,
+            ),
+        )
 
     @property
     def vote(self) -> DataLoader[uuid.UUID, Vote | None]:

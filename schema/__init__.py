@@ -19,6 +19,7 @@ from schema.person import Person
 from schema.place import Building, Community, Compound, Grid, Household
 from schema.query import Query
 from schema.subscription import Subscription
+from schema.task import Task, TaskEvent
 from schema.vote import Vote
 
 MAX_DEPTH = 12
@@ -41,7 +42,7 @@ def build_schema() -> QilijiaSchema:
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        types=[Community, Grid, Compound, Building, Household, Person, Vote],
+        types=[Community, Grid, Compound, Building, Household, Person, Vote, Task, TaskEvent],
         extensions=[
             # factories, not instances: each request gets its own extension state
             partial(AddValidationRules, list(LIMIT_RULES)),

@@ -15,13 +15,16 @@ from models import Grid as GridRow
 from models import Household as HouseholdRow
 from resolvers import person as person_resolvers
 from resolvers import place as place_resolvers
+from resolvers import task as task_resolvers
 from resolvers import vote as vote_resolvers
 from resolvers.context import Context
 from resolvers.ids import decode_cursor, encode
 from schema.person import Occupant, Person, TeamMember
 from schema.relay import Connection, Node
+from schema.task import TaskStatus
 
 if TYPE_CHECKING:
+    from schema.task import Task
     from schema.vote import Vote
 
 
@@ -117,6 +120,21 @@ class Compound(Node):
         await place_resolvers.compound(info.context, compound_id=self._row.id, resource="compound.team")
         seats = await person_resolvers.team(info.context, compound_row=self._row)
         return [TeamMember.from_view(seat) for seat in seats]
+
+    @strawberry.field(description="您有权查看的事项，最新的在前。")
+    async def tasks(
+        self,
+        info: Info[Context, None],
+        first: int | None = 20,
+        after: str | None = None,
+        status: TaskStatus | None = None,
+    ) -> Connection[Annotated[Task, strawberry.lazy("schema.task")]]:
+        from schema.task import Task
+
+        page = await task_resolvers.tasks_of_compound(
+            info.context, self._row, first=first, offset=decode_cursor(after), status=status
+        )
+        return Connection.from_page(page, Task.from_row)
 
     @strawberry.field(description="您有权查看的表决，最新的在前。")
     async def votes(

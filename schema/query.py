@@ -9,6 +9,7 @@ from auth.policy import require_authenticated, require_person
 from resolvers import me as me_resolvers
 from resolvers import person as person_resolvers
 from resolvers import place as place_resolvers
+from resolvers import task as task_resolvers
 from resolvers import vote as vote_resolvers
 from resolvers.context import Context
 from resolvers.ids import decode, decode_cursor
@@ -16,6 +17,7 @@ from schema.me import Me
 from schema.person import Person
 from schema.place import Building, Community, Compound, Grid, Household
 from schema.relay import Connection, Node
+from schema.task import Task
 from schema.vote import ReceiptVerification, Vote
 
 
@@ -31,6 +33,8 @@ async def resolve_node(ctx: Context, global_id: str) -> Node:
             return Household.from_row(await place_resolvers.household(ctx, household_id=ident))
         case "Person":
             return Person.from_view(await person_resolvers.person(ctx, person_id=ident))
+        case "Task":
+            return Task.from_row(await task_resolvers.get(ctx, task_id=ident))
         case "Vote":
             return Vote.from_row(await vote_resolvers.vote(ctx, vote_id=ident))
         case "Grid":
@@ -74,3 +78,9 @@ class Query:
     @strawberry.field(description="凭投票回执码核验：这张票是否被计入；表决结束后附默克尔证明。")
     async def verify_receipt(self, info: Info[Context, None], code: str) -> ReceiptVerification:
         return ReceiptVerification.from_check(await vote_resolvers.verify_receipt(info.context, code=code))
+
+    @strawberry.field
+    async def task(self, info: Info[Context, None], id: strawberry.ID) -> Task | None:
+        require_authenticated(info.context.principal)
+        _, ident = decode(id, "Task")
+        return Task.from_row(await task_resolvers.get(info.context, task_id=ident))

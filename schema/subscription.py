@@ -9,9 +9,11 @@ from strawberry.types import Info
 
 from auth.policy import require_authenticated
 from models.errors import UpstreamError
+from resolvers import task as task_resolvers
 from resolvers import vote as vote_resolvers
 from resolvers.context import Context
 from resolvers.ids import decode
+from schema.task import TaskEvent
 from schema.vote import Tally
 
 
@@ -37,3 +39,25 @@ class Subscription:
                 ctx.loaders.vote.clear(ident)
                 row = await vote_resolvers.vote(ctx, vote_id=ident)
                 yield Tally.from_view(await vote_resolvers.tally(ctx, row))
+
+    @strawberry.subscription(description="事项时间线上的新记录：订阅之后发生的每一条，按先后推送。")
+    async def task_events(
+        self, info: Info[Context, None], task_id: strawberry.ID
+    ) -> AsyncGenerator[TaskEvent, None]:
+        ctx = info.context
+        require_authenticated(ctx.principal)
+        _, ident = decode(task_id, "Task")
+        task = await task_resolvers.get(ctx, task_id=ident)
+        broker = ctx.services.broker
+        if broker is None:
+            raise UpstreamError("实时推送暂时不可用，请稍后再试。")
+        async with broker.subscribe(task_resolvers.topic(ident)) as events:
+            last = task_resolvers.last_seq(await ctx.loaders.last_event.load(ident))
+            while True:
+                await events.get()
+                ctx.loaders.task.clear(ident)
+                ctx.loaders.task_members.clear(ident)
+                task = await task_resolvers.get(ctx, task_id=ident)  # still allowed to see it?
+                for event in await task_resolvers.events_after(ctx, task, last):
+                    last = event.seq or last
+                    yield TaskEvent.from_row(event)

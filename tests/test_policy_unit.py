@@ -199,7 +199,16 @@ def test_unknown_action_is_denied_to_everyone() -> None:
 
 def test_every_place_relation_has_a_scope() -> None:
     granted = set().union(*POLICY.values())
-    subject_relations = {Rel.SELF, Rel.OWNERS_COMMITTEE_ON_OWNER, Rel.PARTY_GROUP, Rel.ELIGIBLE_OWNER}
+    subject_relations = {
+        Rel.SELF,
+        Rel.OWNERS_COMMITTEE_ON_OWNER,
+        Rel.PARTY_GROUP,
+        Rel.ELIGIBLE_OWNER,
+        Rel.REPORTER,
+        Rel.ASSIGNEE,
+        Rel.DISPUTE_PARTY,
+        Rel.MEDIATOR,
+    }
     assert granted - subject_relations <= set(RELATION_SCOPE)
 
 

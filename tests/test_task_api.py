@@ -1,0 +1,495 @@
+"""Tasks over the API on the demo world: the lifecycle, the timeline, who may do what, races."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import pytest_asyncio
+
+from app.database import create_engine, sessionmaker
+from resolvers.ids import decode, encode
+from resolvers.task import auto_close_resolved
+from tests.conftest import Api, fetch, fetchval, make_settings, token_for
+from tests.votes import building_id, compound_id
+
+RESIDENT = "13800000007"  # owner of 6-1-302, 千山美林
+CO_OWNER = "13800000012"
+CHIEF = "13800000001"
+BUILDING6 = "13800000002"
+GRID = "13800000003"
+COMMUNITY = "13800000004"
+PROPERTY = "13800000005"
+OWNERS_COMMITTEE = "13800000006"
+TENANT = "13800000008"
+DEPUTY = "13800000009"  # the property manager: also property staff
+OUTSIDER = "13800000011"  # 东方新天地
+OTHER_GRID = "13800000013"
+OTHER_COMMUNITY = "13800000014"
+OTHER_PROPERTY = "13800000015"
+
+REPORT = """mutation($input: ReportTaskInput!) { reportTask(input: $input) { id status kind title } }"""
+TASK = """query($id: ID!) { task(id: $id) { id status resolution rating { stars comment }
+  timeline(first: 50) { edges { node { kind actorRole fromStatus toStatus text } } } } }"""
+
+
+class Desk:
+    def __init__(self, api: Api, url: str) -> None:
+        self.api, self.url = api, url
+        self.tokens: dict[str, str] = {}
+
+    async def token(self, phone: str) -> str:
+        if phone not in self.tokens:
+            self.tokens[phone] = await token_for(self.url, phone)
+        return self.tokens[phone]
+
+    async def as_(self, phone: str | None, query: str, variables: dict | None = None) -> dict:
+        return await self.api.gql(query, variables, token=await self.token(phone) if phone else None)
+
+    async def report(self, phone: str = RESIDENT, **overrides: object) -> dict:
+        variables = {
+            "input": {
+                "compoundId": await compound_id(self.url),
+                "buildingId": await building_id(self.url),
+                "category": "FACILITIES_REPAIR",
+                "title": "6栋门口井盖松动",
+                "description": "6栋1单元门口的井盖踩上去会晃，晚上有老人经过，担心摔倒。",
+                "photoUrls": ["https://img.example.cn/a.jpg"],
+                **overrides,
+            }
+        }
+        return await self.as_(phone, REPORT, variables)
+
+    async def new_task(self, phone: str = RESIDENT, **overrides: object) -> str:
+        body = await self.report(phone, **overrides)
+        assert "errors" not in body, body
+        return body["data"]["reportTask"]["id"]
+
+    async def do(self, phone: str, mutation: str, **variables: object) -> dict:
+        args = ", ".join(f"${k}: {_types[k]}" for k in variables)
+        call = ", ".join(f"{k}: ${k}" for k in variables)
+        return await self.as_(phone, f"mutation({args}) {{ {mutation}({call}) {{ id status }} }}", variables)
+
+    async def events(self, task_id: str) -> int:
+        return await fetchval(
+            self.url, "SELECT count(*) FROM task_event WHERE task_id = $1", decode(task_id)[1]
+        )
+
+
+_types = {
+    "id": "ID!",
+    "reason": "String!",
+    "resolution": "String!",
+    "stars": "Int!",
+    "comment": "String",
+    "assigneeId": "ID",
+    "role": "Role",
+    "memberIds": "[ID!]",
+    "text": "String!",
+}
+
+
+@pytest_asyncio.fixture
+async def desk(api: Api, demo_db_url: str) -> AsyncIterator[Desk]:
+    yield Desk(api, demo_db_url)
+
+
+async def test_manhole_cover_from_report_to_rating(desk: Desk) -> None:
+    """A resident photographs a loose manhole cover; the grid worker accepts it; the property
+    company fixes it; the resident rates it."""
+    task_id = await desk.new_task()
+    assert (await desk.do(GRID, "acceptTask", id=task_id))["data"]["acceptTask"]["status"] == "ACCEPTED"
+    assigned = await desk.do(GRID, "assignTask", id=task_id, role="PROPERTY_STAFF")
+    assert "errors" not in assigned, assigned
+    assert (await desk.do(PROPERTY, "startTask", id=task_id))["data"]["startTask"]["status"] == "IN_PROGRESS"
+    resolved = await desk.do(PROPERTY, "resolveTask", id=task_id, resolution="已更换井盖并加固。")
+    assert resolved["data"]["resolveTask"]["status"] == "RESOLVED"
+    rated = await desk.do(RESIDENT, "rateTask", id=task_id, stars=5, comment="修得很快，谢谢！")
+    assert rated["data"]["rateTask"]["status"] == "CLOSED"
+    body = await desk.as_(RESIDENT, TASK, {"id": task_id})
+    task = body["data"]["task"]
+    assert task["rating"] == {"stars": 5, "comment": "修得很快，谢谢！"}
+    assert task["resolution"] == "已更换井盖并加固。"
+    timeline = [
+        (e["node"]["kind"], e["node"]["actorRole"], e["node"]["toStatus"]) for e in task["timeline"]["edges"]
+    ]
+    assert timeline == [
+        ("REPORTED", "REPORTER", None),
+        ("STATUS_CHANGED", "TEAM", "ACCEPTED"),
+        ("ASSIGNED", "TEAM", None),
+        ("STATUS_CHANGED", "ASSIGNEE", "IN_PROGRESS"),
+        ("STATUS_CHANGED", "ASSIGNEE", "RESOLVED"),
+        ("RATED", "REPORTER", "CLOSED"),
+    ]
+
+
+async def test_reopen_once_then_not_again(desk: Desk) -> None:
+    task_id = await desk.new_task()
+    await desk.do(CHIEF, "acceptTask", id=task_id)
+    await desk.do(CHIEF, "resolveTask", id=task_id, resolution="已处理")
+    reopened = await desk.do(RESIDENT, "reopenTask", id=task_id, reason="井盖还是晃")
+    assert reopened["data"]["reopenTask"]["status"] == "IN_PROGRESS"
+    await desk.do(CHIEF, "resolveTask", id=task_id, resolution="重新加固")
+    again = await desk.do(RESIDENT, "reopenTask", id=task_id, reason="还是不行")
+    assert again["errors"][0]["extensions"]["code"] == "CONFLICT"
+    assert "只能重新打开一次" in again["errors"][0]["message"]
+
+
+@pytest.mark.parametrize(
+    ("mutation", "variables", "code", "fragment"),
+    [
+        ("resolveTask", {"resolution": "好了"}, "CONFLICT", "待受理"),  # not accepted yet
+        ("rateTask", {"stars": 5}, "FORBIDDEN", None),  # the grid worker is not the reporter
+        ("rejectTask", {"reason": "  "}, "BAD_USER_INPUT", "理由"),
+        ("startTask", {}, "CONFLICT", "待受理"),
+    ],
+)
+async def test_illegal_moves_name_the_state_and_write_nothing(
+    desk: Desk, mutation: str, variables: dict, code: str, fragment: str | None
+) -> None:
+    task_id = await desk.new_task()
+    before = await desk.events(task_id)
+    body = await desk.do(GRID, mutation, id=task_id, **variables)
+    assert body["errors"][0]["extensions"]["code"] == code
+    if fragment:
+        assert fragment in body["errors"][0]["message"]
+    assert await desk.events(task_id) == before
+    assert (
+        await fetchval(desk.url, "SELECT status FROM task WHERE id = $1", decode(task_id)[1]) == "SUBMITTED"
+    )
+
+
+@pytest.mark.parametrize("stars", [0, 6, -1])
+async def test_stars_outside_one_to_five(desk: Desk, stars: int) -> None:
+    task_id = await desk.new_task()
+    await desk.do(GRID, "acceptTask", id=task_id)
+    await desk.do(GRID, "resolveTask", id=task_id, resolution="已处理")
+    body = await desk.do(RESIDENT, "rateTask", id=task_id, stars=stars)
+    assert body["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "stars"}
+    assert await fetchval(desk.url, "SELECT status FROM task WHERE id = $1", decode(task_id)[1]) == "RESOLVED"
+
+
+async def test_duplicate_rating_is_a_conflict(desk: Desk) -> None:
+    task_id = await desk.new_task()
+    await desk.do(GRID, "acceptTask", id=task_id)
+    await desk.do(GRID, "resolveTask", id=task_id, resolution="已处理")
+    assert "errors" not in await desk.do(RESIDENT, "rateTask", id=task_id, stars=4)
+    second = await desk.do(RESIDENT, "rateTask", id=task_id, stars=1)
+    assert second["errors"][0]["extensions"]["code"] == "CONFLICT"
+    assert await fetchval(desk.url, "SELECT rating_stars FROM task WHERE id = $1", decode(task_id)[1]) == 4
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"title": ""}, "title"),
+        ({"title": "井" * 61}, "title"),
+        ({"description": "   "}, "description"),
+        ({"description": "字" * 2001}, "description"),
+        ({"photoUrls": ["http://insecure.example/a.jpg"]}, "photoUrls"),
+        ({"photoUrls": [f"https://img.example.cn/{i}.jpg" for i in range(10)]}, "photoUrls"),
+    ],
+)
+async def test_bad_reports_are_refused(desk: Desk, overrides: dict, field: str) -> None:
+    body = await desk.report(**overrides)
+    assert body["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": field}
+    assert await fetchval(desk.url, "SELECT count(*) FROM task") == 0
+
+
+async def test_foreign_building_and_foreign_compound(desk: Desk) -> None:
+    foreign_building = await building_id(desk.url, "1栋", "dongfang-xintiandi")
+    body = await desk.report(buildingId=foreign_building)
+    assert body["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "buildingId"}
+    elsewhere = await desk.report(
+        compoundId=await compound_id(desk.url, "dongfang-xintiandi"), buildingId=None
+    )
+    assert elsewhere["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    missing = await desk.as_(RESIDENT, TASK, {"id": encode("Task", __import__("uuid").uuid4())})
+    assert missing["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert await fetchval(desk.url, "SELECT count(*) FROM task") == 0
+
+
+PUBLIC_READERS = {
+    RESIDENT,
+    CO_OWNER,
+    CHIEF,
+    BUILDING6,
+    GRID,
+    COMMUNITY,
+    PROPERTY,
+    OWNERS_COMMITTEE,
+    TENANT,
+    DEPUTY,
+}
+EVERYONE = sorted(PUBLIC_READERS | {OUTSIDER, OTHER_GRID, OTHER_COMMUNITY, OTHER_PROPERTY, "13800000000"})
+
+
+@pytest.mark.parametrize("phone", EVERYONE)
+async def test_who_sees_a_public_issue(desk: Desk, phone: str) -> None:
+    task_id = await desk.new_task()
+    body = await desk.as_(phone, "query($id: ID!) { task(id: $id) { title } }", {"id": task_id})
+    if phone in PUBLIC_READERS:
+        assert body["data"]["task"]["title"] == "6栋门口井盖松动"
+    else:
+        assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+DISPUTE_READERS = {RESIDENT, CO_OWNER, GRID, COMMUNITY}  # the two parties, the grid, the community
+
+
+@pytest.mark.parametrize("phone", EVERYONE)
+async def test_disputes_are_private(desk: Desk, phone: str) -> None:
+    other_party = encode(
+        "Person", await fetchval(desk.url, "SELECT id FROM person WHERE phone = $1", CO_OWNER)
+    )
+    task_id = await desk.new_task(
+        kind="DISPUTE",
+        category="NEIGHBOUR_RELATIONS",
+        title="车库漏水纠纷",
+        description="楼上车库漏水到我家车库。",
+        partyIds=[other_party],
+    )
+    body = await desk.as_(phone, "query($id: ID!) { task(id: $id) { kind } }", {"id": task_id})
+    if phone in DISPUTE_READERS:
+        assert body["data"]["task"]["kind"] == "DISPUTE"
+    else:
+        assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    # an assignee sees the dispute they were given
+    if phone == PROPERTY:
+        await desk.do(GRID, "assignTask", id=task_id, role="PROPERTY_STAFF")
+        body = await desk.as_(phone, "query($id: ID!) { task(id: $id) { kind } }", {"id": task_id})
+        assert body["data"]["task"]["kind"] == "DISPUTE"
+
+
+TRIAGERS = {CHIEF, BUILDING6, GRID, COMMUNITY, DEPUTY, "13800000010"}
+
+
+@pytest.mark.parametrize(
+    "phone", sorted(TRIAGERS | {RESIDENT, PROPERTY, OWNERS_COMMITTEE, TENANT, OUTSIDER, OTHER_GRID})
+)
+async def test_who_may_accept(desk: Desk, phone: str) -> None:
+    task_id = await desk.new_task()
+    body = await desk.do(phone, "acceptTask", id=task_id)
+    if phone in TRIAGERS:
+        assert body["data"]["acceptTask"]["status"] == "ACCEPTED"
+    else:
+        assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+        assert await desk.events(task_id) == 1
+
+
+async def test_building_convener_triages_only_their_building(desk: Desk) -> None:
+    elsewhere = await desk.new_task(buildingId=await building_id(desk.url, "1栋"))
+    body = await desk.do(BUILDING6, "acceptTask", id=elsewhere)
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_simultaneous_status_changes_one_wins(desk: Desk) -> None:
+    task_id = await desk.new_task()
+    for phone in (CHIEF, GRID, COMMUNITY, DEPUTY):
+        await desk.token(phone)
+    results = await asyncio.gather(
+        *(desk.do(phone, "acceptTask", id=task_id) for phone in [CHIEF, GRID, COMMUNITY, DEPUTY] * 5)
+    )
+    winners = [r for r in results if "errors" not in r]
+    losers = [r for r in results if "errors" in r]
+    assert len(winners) == 1
+    assert {r["errors"][0]["extensions"]["code"] for r in losers} == {"CONFLICT"}
+    assert all("已立项" in r["errors"][0]["message"] for r in losers)
+    assert (
+        await fetchval(
+            desk.url,
+            "SELECT count(*) FROM task_event WHERE task_id = $1 AND kind = 'STATUS_CHANGED'",
+            decode(task_id)[1],
+        )
+        == 1
+    )
+
+
+async def test_comments_and_the_timeline_is_append_only(desk: Desk) -> None:
+    task_id = await desk.new_task()
+    body = await desk.as_(
+        CO_OWNER,
+        'mutation($id: ID!) { commentTask(id: $id, text: "我也看到了") { kind text actorRole } }',
+        {"id": task_id},
+    )
+    assert body["data"]["commentTask"] == {"kind": "COMMENTED", "text": "我也看到了", "actorRole": "RESIDENT"}
+    empty = await desk.as_(
+        CO_OWNER, 'mutation($id: ID!) { commentTask(id: $id, text: " ") { kind } }', {"id": task_id}
+    )
+    assert empty["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "text"}
+    outsider = await desk.as_(
+        OUTSIDER, 'mutation($id: ID!) { commentTask(id: $id, text: "路过") { kind } }', {"id": task_id}
+    )
+    assert outsider["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    with pytest.raises(Exception, match="append-only"):
+        await fetch(desk.url, "UPDATE task_event SET kind = 'X'")
+    with pytest.raises(Exception, match="append-only"):
+        await fetch(desk.url, "DELETE FROM task_event")
+
+
+async def test_working_group_members_work_the_task(desk: Desk) -> None:
+    task_id = await desk.new_task()
+    await desk.do(CHIEF, "acceptTask", id=task_id)
+    lead, member = [
+        encode("Person", await fetchval(desk.url, "SELECT id FROM person WHERE phone = $1", phone))
+        for phone in (OWNERS_COMMITTEE, TENANT)
+    ]
+    body = await desk.do(CHIEF, "assignTask", id=task_id, assigneeId=lead, memberIds=[member])
+    assert "errors" not in body, body
+    started = await desk.do(TENANT, "startTask", id=task_id)
+    assert started["data"]["startTask"]["status"] == "IN_PROGRESS"
+    names = await desk.as_(CHIEF, "query($id: ID!) { task(id: $id) { assignees { id } } }", {"id": task_id})
+    assert [p["id"] for p in names["data"]["task"]["assignees"]] == [lead, member]
+
+
+async def test_automatic_close_after_seven_days_in_many_processes(desk: Desk) -> None:
+    task_id = await desk.new_task()
+    await desk.do(GRID, "acceptTask", id=task_id)
+    await desk.do(GRID, "resolveTask", id=task_id, resolution="已处理")
+    ident = decode(task_id)[1]
+    engines = [create_engine(desk.url, make_settings(desk.url)) for _ in range(3)]
+    try:
+        assert sum(await asyncio.gather(*(auto_close_resolved(sessionmaker(e)) for e in engines))) == 0
+        await fetch(
+            desk.url, "UPDATE task SET resolved_at = now() - interval '7 days 1 minute' WHERE id = $1", ident
+        )
+        assert sum(await asyncio.gather(*(auto_close_resolved(sessionmaker(e)) for e in engines))) == 1
+    finally:
+        for e in engines:
+            await e.dispose()
+    row = (await fetch(desk.url, "SELECT status, closed_at FROM task WHERE id = $1", ident))[0]
+    assert row["status"] == "CLOSED" and row["closed_at"] is not None
+    assert (
+        await fetchval(
+            desk.url, "SELECT count(*) FROM task_event WHERE task_id = $1 AND actor_role = 'SYSTEM'", ident
+        )
+        == 1
+    )
+
+
+# --- volunteer calls -------------------------------------------------------------------------------
+
+OPEN_CALL = """mutation($input: OpenVolunteerCallInput!) { openVolunteerCall(input: $input) { id needed signedCount } }"""
+SIGN_UP = """mutation($id: ID!) { signUp(callId: $id) { signedCount waitlistCount myStatus } }"""
+WITHDRAW = """mutation($id: ID!) { withdraw(callId: $id) { signedCount waitlistCount myStatus } }"""
+
+
+async def open_call(desk: Desk, task_id: str, needed: int = 10) -> str:
+    starts = datetime.now(UTC) + timedelta(days=2)
+    body = await desk.as_(
+        CHIEF,
+        OPEN_CALL,
+        {
+            "input": {
+                "taskId": task_id,
+                "title": "周六清理后山树枝",
+                "needed": needed,
+                "startsAt": starts.isoformat(),
+                "endsAt": (starts + timedelta(hours=3)).isoformat(),
+            }
+        },
+    )
+    assert "errors" not in body, body
+    return body["data"]["openVolunteerCall"]["id"]
+
+
+async def residents(desk: Desk, count: int) -> list[str]:
+    rows = await fetch(
+        desk.url,
+        "SELECT DISTINCT p.phone FROM person p JOIN home h ON h.person_id = p.id JOIN compound c ON c.id = h.compound_id "
+        "WHERE c.key = 'qianshan-meilin' ORDER BY p.phone LIMIT $1",
+        count,
+    )
+    return [r["phone"] for r in rows]
+
+
+async def test_fifty_simultaneous_sign_ups_for_ten_places(desk: Desk) -> None:
+    task_id = await desk.new_task(
+        category="ENVIRONMENT", title="后山树枝清理", description="后山树枝挡路。", buildingId=None
+    )
+    call_id = await open_call(desk, task_id, needed=10)
+    phones = await residents(desk, 50)
+    for phone in phones:
+        await desk.token(phone)
+    results = await asyncio.gather(*(desk.as_(p, SIGN_UP, {"id": call_id}) for p in phones))
+    assert all("errors" not in r for r in results), [r for r in results if "errors" in r][:1]
+    statuses = [r["data"]["signUp"]["myStatus"] for r in results]
+    assert statuses.count("SIGNED") == 10 and statuses.count("WAITLIST") == 40
+    ident = decode(call_id)[1]
+    assert await fetchval(desk.url, "SELECT signed_count FROM volunteer_call WHERE id = $1", ident) == 10
+    assert (
+        await fetchval(
+            desk.url, "SELECT count(*) FROM volunteer_signup WHERE call_id = $1 AND status = 'SIGNED'", ident
+        )
+        == 10
+    )
+    # the first on the waitlist moves up when a volunteer withdraws
+    signed = [p for p, s in zip(phones, statuses, strict=True) if s == "SIGNED"]
+    first_waiting = await fetchval(
+        desk.url,
+        "SELECT p.phone FROM volunteer_signup s JOIN person p ON p.id = s.person_id "
+        "WHERE s.call_id = $1 AND s.status = 'WAITLIST' ORDER BY s.position LIMIT 1",
+        ident,
+    )
+    left = await desk.as_(signed[0], WITHDRAW, {"id": call_id})
+    assert left["data"]["withdraw"] == {"signedCount": 10, "waitlistCount": 39, "myStatus": "WITHDRAWN"}
+    moved = await desk.as_(
+        first_waiting, "query($id: ID!) { task(id: $id) { volunteerCalls { myStatus } } }", {"id": task_id}
+    )
+    assert moved["data"]["task"]["volunteerCalls"] == [{"myStatus": "SIGNED"}]
+    # signing up twice changes nothing; withdrawing twice is refused
+    again = await desk.as_(signed[1], SIGN_UP, {"id": call_id})
+    assert again["data"]["signUp"]["signedCount"] == 10
+    twice = await desk.as_(signed[0], WITHDRAW, {"id": call_id})
+    assert twice["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+async def test_check_in_records_participation(desk: Desk) -> None:
+    task_id = await desk.new_task(category="ENVIRONMENT", buildingId=None)
+    call_id = await open_call(desk, task_id, needed=2)
+    await desk.as_(RESIDENT, SIGN_UP, {"id": call_id})
+    person = encode("Person", await fetchval(desk.url, "SELECT id FROM person WHERE phone = $1", RESIDENT))
+    check = "mutation($c: ID!, $p: ID!) { checkIn(callId: $c, personId: $p) { signedCount } }"
+    assert "errors" not in await desk.as_(CHIEF, check, {"c": call_id, "p": person})
+    hours = await fetchval(desk.url, "SELECT hours FROM participation WHERE kind = 'VOLUNTEER'")
+    assert str(hours) == "3.00"
+    again = await desk.as_(CHIEF, check, {"c": call_id, "p": person})
+    assert again["errors"][0]["extensions"]["code"] == "CONFLICT"
+    not_organiser = await desk.as_(RESIDENT, check, {"c": call_id, "p": person})
+    assert not_organiser["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [({"needed": 0}, "needed"), ({"needed": 1001}, "needed"), ({"title": ""}, "title")],
+)
+async def test_bad_volunteer_calls(desk: Desk, overrides: dict, field: str) -> None:
+    task_id = await desk.new_task(buildingId=None)
+    starts = datetime.now(UTC) + timedelta(days=1)
+    body = await desk.as_(
+        CHIEF,
+        OPEN_CALL,
+        {
+            "input": {
+                "taskId": task_id,
+                "title": "清理",
+                "needed": 5,
+                "startsAt": starts.isoformat(),
+                "endsAt": (starts + timedelta(hours=2)).isoformat(),
+                **overrides,
+            }
+        },
+    )
+    assert body["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": field}
+    assert await fetchval(desk.url, "SELECT count(*) FROM volunteer_call") == 0
+
+
+async def test_outsiders_cannot_sign_up(desk: Desk) -> None:
+    task_id = await desk.new_task(buildingId=None)
+    call_id = await open_call(desk, task_id)
+    body = await desk.as_(OUTSIDER, SIGN_UP, {"id": call_id})
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    staff = await desk.as_(PROPERTY, SIGN_UP, {"id": call_id})  # sees the task, does not live there
+    assert staff["errors"][0]["extensions"]["code"] == "FORBIDDEN"
