@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 from strawberry.dataloader import DataLoader
@@ -230,7 +231,7 @@ class Loaders:
                 latest = (
                     sa.select(TaskEvent)
                     .where(TaskEvent.task_id.in_(ids))
-                    .distinct(TaskEvent.task_id)
+                    .ext(distinct_on(TaskEvent.task_id))
                     .order_by(TaskEvent.task_id, TaskEvent.seq.desc())
                 )
                 async with self.sessions() as session:
