@@ -38,6 +38,7 @@ from auth.backend import QilijiaAuthBackend
 from auth.principal import ANONYMOUS
 from auth.wechat import WeChatClient
 from models.errors import UnauthenticatedError
+from resolvers.content import make_content_check
 from resolvers.context import Context, Services
 from resolvers.events import Broker
 from schema import schema
@@ -234,6 +235,7 @@ def create_app(
             is_dev=settings.is_dev,
             wechat=wechat,
             broker=broker,
+            content_check=make_content_check(wechat, sessions),
             authenticate_token=backend.person,
         )
         try:

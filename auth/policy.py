@@ -203,6 +203,8 @@ POLICY: Mapping[tuple[str, str], frozenset[Rel]] = {
     # whoever works it: the team, or the people and role it is assigned to
     ("task", "work"): _TASK_TEAM | {Rel.ASSIGNEE},
     ("dispute", "record_outcome"): frozenset({Rel.MEDIATOR, Rel.GRID_WORKER, Rel.COMMUNITY_COMMITTEE}),
+    # who names a dispute's mediators: the grid and the community, not a mediator
+    ("dispute", "assign_mediator"): frozenset({Rel.GRID_WORKER, Rel.COMMUNITY_COMMITTEE}),
     ("volunteer_call", "sign_up"): frozenset({Rel.RESIDENT}),
     # third parties: counts only
     ("task.stats", "read"): _PLACE_TREE,

@@ -1,4 +1,4 @@
-"""Client for the WeChat mini-program server API (login, phone number, access token).
+"""Client for the WeChat mini-program server API (login, phone number, content check, access token).
 
 Why this module exists and is shaped the way it is:
 
@@ -49,7 +49,7 @@ _TOKEN_EXPIRY_MARGIN_SECONDS = 300.0
 # errmsg is upstream text; keep log lines bounded.
 _MAX_ERRMSG_LOG_CHARS = 200
 
-_Purpose = Literal["login", "phone", "token"]
+_Purpose = Literal["login", "phone", "token", "content"]
 
 _GENERIC_MESSAGE = "微信服务暂时不可用，请稍后再试。"
 _BUSY_MESSAGE = "微信服务繁忙，请稍后再试。"
@@ -60,12 +60,16 @@ _INVALID_CODE_MESSAGES: dict[_Purpose, str] = {
     "login": "登录凭证无效，请重新进入小程序后再试。",
     "phone": "手机号授权凭证无效，请重新授权后再试。",
     "token": _GENERIC_MESSAGE,
+    "content": _GENERIC_MESSAGE,
 }
 _USED_CODE_MESSAGES: dict[_Purpose, str] = {
     "login": "登录凭证已被使用，请重新进入小程序后再试。",
     "phone": "手机号授权凭证已被使用，请重新授权后再试。",
     "token": _GENERIC_MESSAGE,
+    "content": _GENERIC_MESSAGE,
 }
+# msgSecCheck v2 verdicts (result.suggest).
+_SUGGESTIONS = frozenset({"pass", "review", "risky"})
 
 
 @dataclass(frozen=True)
@@ -151,6 +155,34 @@ class WeChatClient:
             logger.error("WeChat %s answered without phone_info.purePhoneNumber", path)
             raise _with_errcode(UpstreamError(_GENERIC_MESSAGE), None)
         return phone
+
+    # ---------------------------------------------------------- content check
+
+    async def msg_sec_check(self, openid: str, content: str) -> str:
+        """Ask ``msgSecCheck`` (v2) about user text; return its verdict: pass, review or risky.
+
+        ``scene`` 2 is "comment" (评论), the closest of WeChat's scenes to reports and comments.
+        The content is personal data: it is sent to WeChat and never logged here.
+        """
+        path = "/wxa/msg_sec_check"
+        payload = {"content": content, "version": 2, "scene": 2, "openid": openid}
+        token = await self.access_token()
+        body = await self._call("POST", path, purpose="content", params={"access_token": token}, json=payload)
+        if _errcode(body) in _TOKEN_REJECTED:
+            logger.warning(
+                "WeChat %s rejected the access_token (errcode %s); refreshing it once", path, _errcode(body)
+            )
+            token = await self._refresh_rejected_token(token)
+            body = await self._call(
+                "POST", path, purpose="content", params={"access_token": token}, json=payload
+            )
+        self._raise_for_errcode(body, path, "content")
+        result = body.get("result")
+        suggest = result.get("suggest") if isinstance(result, dict) else None
+        if suggest not in _SUGGESTIONS:
+            logger.error("WeChat %s answered without a known result.suggest", path)
+            raise _with_errcode(UpstreamError(_GENERIC_MESSAGE), None)
+        return str(suggest)
 
     # ----------------------------------------------------------- access token
 

@@ -9,7 +9,20 @@ import uuid
 from models.errors import BadUserInputError
 
 NODE_TYPES = frozenset(
-    {"Community", "Grid", "Compound", "Building", "Household", "Person", "Vote", "Task", "VolunteerCall"}
+    {
+        "Community",
+        "Grid",
+        "Compound",
+        "Building",
+        "Household",
+        "Person",
+        "Vote",
+        "Task",
+        "TaskEvent",
+        "VolunteerCall",
+        "Meeting",
+        "CostDisclosure",
+    }
 )
 
 

@@ -536,5 +536,28 @@ async def auto_close_resolved(sessions: async_sessionmaker[AsyncSession], *, lim
     return len(due)
 
 
+async def event(ctx: Context, *, event_id: uuid.UUID) -> TaskEvent:
+    """One timeline event: visible with its task, or not at all."""
+    async with ctx.sessions() as session:
+        row = (await session.execute(sa.select(TaskEvent).where(TaskEvent.id == event_id))).scalar()
+    if row is None:
+        raise ForbiddenError(NOT_VISIBLE)
+    await get(ctx, task_id=row.task_id)
+    return row
+
+
+async def seq_of(ctx: Context, task: Task, event_id: uuid.UUID) -> int:
+    """The position of one of this task's events, for resuming a subscription after it."""
+    async with ctx.sessions() as session:
+        seq = (
+            await session.execute(
+                sa.select(TaskEvent.seq).where(TaskEvent.id == event_id, TaskEvent.task_id == task.id)
+            )
+        ).scalar()
+    if seq is None:
+        raise BadUserInputError("afterEventId 不是这个事项的时间线记录。", field="afterEventId")
+    return seq
+
+
 def last_seq(event: TaskEvent | None) -> int:
     return event.seq or 0 if event is not None else 0

@@ -1,17 +1,156 @@
-"""Cost disclosures (公示) as GraphQL types."""
+"""Cost disclosures (公示) as GraphQL types.
+
+Amounts in yuan go in as strings (`"1234.50"`, never floats) and come out as the `Decimal` scalar,
+which is also a string with two places.
+"""
 
 from __future__ import annotations
 
-import strawberry
+import datetime
+from decimal import Decimal
 
+import strawberry
+from strawberry.types import Info
+
+from models import CostDisclosure as CostDisclosureRow
+from models import CostShare as CostShareRow
 from models import Task as TaskRow
+from models.cost_split import FEN
+from models.cost_split import SplitMethod as SplitMethodEnum
+from models.errors import BadUserInputError
+from resolvers import disclosure as disclosure_resolvers
+from resolvers.context import Context
+from resolvers.ids import decode, decode_cursor, encode
+from schema.relay import Connection, Node
+
+CostSplit = strawberry.enum(
+    SplitMethodEnum, name="CostSplit", description="分摊方式：EQUAL 每户平均；AREA 按专有部分面积。"
+)
+
+
+def _yuan(value: Decimal | str) -> Decimal:
+    return Decimal(value).quantize(FEN)
+
+
+@strawberry.type(description="费用明细中的一项。")
+class LineItem:
+    description: str
+    amount: Decimal = strawberry.field(description="金额（元，两位小数），以字符串传输。")
+
+
+@strawberry.type(description="一户应分摊的费用。")
+class CostShare:
+    number: str = strawberry.field(description="户号，例如 6-1-302。")
+    area: Decimal = strawberry.field(description="建筑面积（平方米，两位小数）。")
+    share: Decimal = strawberry.field(description="应分摊金额（元，精确到分）。")
+
+    @classmethod
+    def from_row(cls, row: CostShareRow) -> CostShare:
+        return cls(number=row.number, area=_yuan(row.area), share=_yuan(row.share))
+
+
+@strawberry.type(
+    description="费用公示：明细、补贴、每户分摊。发布后不可修改；更正即发布新版本，旧版本仍然可见。"
+)
+class CostDisclosure(Node):
+    _row: strawberry.Private[CostDisclosureRow]
+    id: strawberry.ID
+    version: int = strawberry.field(description="版本号，从 1 开始；更正时递增。")
+    title: str
+    line_items: list[LineItem]
+    total: Decimal = strawberry.field(description="总额（元）：各项明细之和。")
+    subsidy: Decimal = strawberry.field(description="补贴（元）。")
+    payable: Decimal = strawberry.field(description="由住户分摊的金额（元）：总额减补贴，等于各户分摊之和。")
+    split: CostSplit
+    attachment_urls: list[str] = strawberry.field(description="附件（合同、报价单等）的链接。")
+    note: str | None
+    published_at: datetime.datetime
+
+    @classmethod
+    def from_row(cls, row: CostDisclosureRow) -> CostDisclosure:
+        total, subsidy = _yuan(row.total), _yuan(row.subsidy)
+        return cls(
+            _row=row,
+            id=strawberry.ID(encode("CostDisclosure", row.id)),
+            version=row.version,
+            title=row.title,
+            line_items=[
+                LineItem(description=i["description"], amount=_yuan(i["amount"])) for i in row.line_items
+            ],
+            total=total,
+            subsidy=subsidy,
+            payable=total - subsidy,
+            split=SplitMethodEnum(row.split),
+            attachment_urls=list(row.attachment_urls),
+            note=row.note,
+            published_at=row.published_at,
+        )
+
+    @strawberry.field(description="每户分摊，按户号排列。")
+    async def shares(
+        self, info: Info[Context, None], first: int | None = 20, after: str | None = None
+    ) -> Connection[CostShare]:
+        page = await disclosure_resolvers.shares(
+            info.context, self._row, first=first, offset=decode_cursor(after)
+        )
+        return Connection.from_page(page, CostShare.from_row)
+
+    @strawberry.field(description="我家（我居住或拥有的住户）在本次公示中的分摊；不在范围内时为空。")
+    async def my_shares(self, info: Info[Context, None]) -> list[CostShare]:
+        return [CostShare.from_row(r) for r in await disclosure_resolvers.my_shares(info.context, self._row)]
+
+
+@strawberry.input(description='费用明细中的一项；金额以字符串填写，例如 "480000.00"。')
+class LineItemInput:
+    description: str
+    amount: str
+
+
+@strawberry.input(description="发布费用公示（或更正：发布新版本）。")
+class PublishCostDisclosureInput:
+    task_id: strawberry.ID
+    title: str
+    line_items: list[LineItemInput]
+    subsidy: str = strawberry.field(description='补贴（元），以字符串填写，没有补贴填 "0"。')
+    split: CostSplit
+    building_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="分摊范围的楼栋；不填则为事项所在楼栋，事项不属于某栋楼时为全小区。"
+    )
+    attachment_urls: list[str] | None = None
+    note: str | None = None
 
 
 @strawberry.type
 class DisclosureMutations:
     """Mutations about cost disclosures; merged into the root `Mutation`."""
 
+    @strawberry.mutation(
+        description="发布费用公示（小区班子）：明细、补贴、每户分摊（精确到分，合计等于总额减补贴）。"
+        "公示发布后不可修改；更正请再次发布，生成新版本。"
+    )
+    async def publish_cost_disclosure(
+        self, info: Info[Context, None], input: PublishCostDisclosureInput
+    ) -> CostDisclosure:
+        building_ids = None
+        if input.building_ids is not None:
+            try:
+                building_ids = [decode(b, "Building")[1] for b in input.building_ids]
+            except BadUserInputError:
+                raise BadUserInputError("楼栋编号格式不正确。", field="buildingIds") from None
+        row = await disclosure_resolvers.publish(
+            info.context,
+            task_id=decode(input.task_id, "Task")[1],
+            title=input.title,
+            line_items=[(item.description, item.amount) for item in input.line_items],
+            subsidy=input.subsidy,
+            split=SplitMethodEnum(input.split).value,
+            building_ids=building_ids,
+            attachment_urls=input.attachment_urls,
+            note=input.note,
+        )
+        return CostDisclosure.from_row(row)
 
-async def task_disclosures(info: strawberry.Info, task: TaskRow) -> list[object]:
-    """Every published version of the task's disclosures (placeholder until disclosures land)."""
-    return []
+
+async def task_disclosures(info: Info[Context, None], task: TaskRow) -> list[CostDisclosure]:
+    """Every published version of the task's cost disclosure, newest first."""
+    return [CostDisclosure.from_row(r) for r in await disclosure_resolvers.disclosures(info.context, task)]

@@ -15,12 +15,14 @@ from models import Grid as GridRow
 from models import Household as HouseholdRow
 from resolvers import person as person_resolvers
 from resolvers import place as place_resolvers
+from resolvers import stats as stats_resolvers
 from resolvers import task as task_resolvers
 from resolvers import vote as vote_resolvers
 from resolvers.context import Context
-from resolvers.ids import decode_cursor, encode
+from resolvers.ids import decode, decode_cursor, encode
 from schema.person import Occupant, Person, TeamMember
 from schema.relay import Connection, Node
+from schema.stats import TaskStats
 from schema.task import TaskStatus
 
 if TYPE_CHECKING:
@@ -43,6 +45,11 @@ class Community(Node):
             district=row.district,
         )
 
+    @strawberry.field(description="本社区所有小区的事项统计（公开汇总数字）。")
+    async def task_stats(self, info: Info[Context, None]) -> TaskStats:
+        _, community_id = decode(self.id, "Community")
+        return TaskStats.from_view(await stats_resolvers.community_task_stats(info.context, community_id))
+
 
 @strawberry.type(description="网格，属于某社区。")
 class Grid(Node):
@@ -58,6 +65,10 @@ class Grid(Node):
         row = await info.context.loaders.community.load(self._row.community_id)
         assert row is not None
         return Community.from_row(row)
+
+    @strawberry.field(description="本网格所有小区的事项统计（公开汇总数字）。")
+    async def task_stats(self, info: Info[Context, None]) -> TaskStats:
+        return TaskStats.from_view(await stats_resolvers.grid_task_stats(info.context, self._row.id))
 
 
 @strawberry.type(description="小区的公开统计。")
@@ -164,6 +175,10 @@ class Compound(Node):
             party_registered_count=s.party_registered_count,
             party_registration_rate=rate,
         )
+
+    @strawberry.field(description="本小区的事项统计（公开汇总数字）。")
+    async def task_stats(self, info: Info[Context, None]) -> TaskStats:
+        return TaskStats.from_view(await stats_resolvers.compound_task_stats(info.context, self._row))
 
 
 @strawberry.type(description="楼栋。")

@@ -6,18 +6,25 @@ import strawberry
 from strawberry.types import Info
 
 from auth.policy import require_authenticated, require_person
+from models.errors import BadUserInputError
+from resolvers import disclosure as disclosure_resolvers
 from resolvers import me as me_resolvers
+from resolvers import meeting as meeting_resolvers
 from resolvers import person as person_resolvers
 from resolvers import place as place_resolvers
 from resolvers import task as task_resolvers
+from resolvers import volunteer as volunteer_resolvers
 from resolvers import vote as vote_resolvers
 from resolvers.context import Context
 from resolvers.ids import decode, decode_cursor
+from schema.disclosure import CostDisclosure
 from schema.me import Me
+from schema.meeting import Meeting
 from schema.person import Person
 from schema.place import Building, Community, Compound, Grid, Household
 from schema.relay import Connection, Node
-from schema.task import Task
+from schema.task import Task, TaskEvent
+from schema.volunteer import VolunteerCall
 from schema.vote import ReceiptVerification, Vote
 
 
@@ -35,13 +42,22 @@ async def resolve_node(ctx: Context, global_id: str) -> Node:
             return Person.from_view(await person_resolvers.person(ctx, person_id=ident))
         case "Task":
             return Task.from_row(await task_resolvers.get(ctx, task_id=ident))
+        case "TaskEvent":
+            return TaskEvent.from_row(await task_resolvers.event(ctx, event_id=ident))
+        case "VolunteerCall":
+            return VolunteerCall.from_row(await volunteer_resolvers.call(ctx, call_id=ident))
+        case "Meeting":
+            return Meeting.from_row(await meeting_resolvers.get(ctx, meeting_id=ident))
+        case "CostDisclosure":
+            return CostDisclosure.from_row(await disclosure_resolvers.get(ctx, disclosure_id=ident))
         case "Vote":
             return Vote.from_row(await vote_resolvers.vote(ctx, vote_id=ident))
         case "Grid":
             grid = await place_resolvers.grid(ctx, grid_id=ident)
             return Grid.from_row(grid)
-        case _:  # "Community"
+        case "Community":
             return Community.from_row(await place_resolvers.community(ctx, community_id=ident))
+    raise BadUserInputError("编号格式不正确。", field="id")  # every type in NODE_TYPES is handled above
 
 
 @strawberry.type

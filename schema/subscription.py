@@ -42,8 +42,13 @@ class Subscription:
 
     @strawberry.subscription(description="事项时间线上的新记录：订阅之后发生的每一条，按先后推送。")
     async def task_events(
-        self, info: Info[Context, None], task_id: strawberry.ID
+        self,
+        info: Info[Context, None],
+        task_id: strawberry.ID,
+        after_event_id: strawberry.ID | None = None,
     ) -> AsyncGenerator[TaskEvent, None]:
+        """With `afterEventId` (the last timeline event the client has), events after it are sent
+        first, so nothing made between reading the timeline and subscribing is missed."""
         ctx = info.context
         require_authenticated(ctx.principal)
         _, ident = decode(task_id, "Task")
@@ -51,13 +56,17 @@ class Subscription:
         broker = ctx.services.broker
         if broker is None:
             raise UpstreamError("实时推送暂时不可用，请稍后再试。")
-        async with broker.subscribe(task_resolvers.topic(ident)) as events:
+        if after_event_id is not None:
+            last = await task_resolvers.seq_of(ctx, task, decode(after_event_id, "TaskEvent")[1])
+        else:
             last = task_resolvers.last_seq(await ctx.loaders.last_event.load(ident))
+        async with broker.subscribe(task_resolvers.topic(ident)) as events:
             while True:
+                # catch up first: anything committed before the listener was in place
+                for event in await task_resolvers.events_after(ctx, task, last):
+                    last = event.seq or last
+                    yield TaskEvent.from_row(event)
                 await events.get()
                 ctx.loaders.task.clear(ident)
                 ctx.loaders.task_members.clear(ident)
                 task = await task_resolvers.get(ctx, task_id=ident)  # still allowed to see it?
-                for event in await task_resolvers.events_after(ctx, task, last):
-                    last = event.seq or last
-                    yield TaskEvent.from_row(event)

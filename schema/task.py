@@ -21,6 +21,8 @@ from schema.person import Person
 from schema.relay import Connection, Node
 
 if TYPE_CHECKING:
+    from schema.disclosure import CostDisclosure
+    from schema.meeting import DisputeOutcome, Meeting
     from schema.place import Building, Compound
     from schema.volunteer import VolunteerCall
 
@@ -197,6 +199,42 @@ class Task(Node):
         return [
             VolunteerCall.from_row(r) for r in await info.context.loaders.volunteer_calls.load(self._row.id)
         ]
+
+    @strawberry.field(description="专题会议，按会议时间先后。")
+    async def meetings(
+        self, info: Info[Context, None]
+    ) -> list[Annotated[Meeting, strawberry.lazy("schema.meeting")]]:
+        from schema.meeting import task_meetings
+
+        return await task_meetings(info, self._row)
+
+    @strawberry.field(description="矛盾纠纷的当事人（反映人在前，按您的权限脱敏）；其他事项为空。")
+    async def parties(self, info: Info[Context, None]) -> list[Person] | None:
+        from schema.meeting import task_members
+
+        return await task_members(info, self._row, "PARTY")
+
+    @strawberry.field(description="矛盾纠纷的调解员（按您的权限脱敏）；其他事项为空。")
+    async def mediators(self, info: Info[Context, None]) -> list[Person] | None:
+        from schema.meeting import task_members
+
+        return await task_members(info, self._row, "MEDIATOR")
+
+    @strawberry.field(description="矛盾纠纷的调解结果；尚未记录或不是矛盾纠纷时为空。")
+    async def dispute_outcome(
+        self, info: Info[Context, None]
+    ) -> Annotated[DisputeOutcome, strawberry.lazy("schema.meeting")] | None:
+        from schema.meeting import task_dispute_outcome
+
+        return await task_dispute_outcome(info, self._row)
+
+    @strawberry.field(description="费用公示的各个版本，最新的在前；旧版本保留可见。")
+    async def disclosures(
+        self, info: Info[Context, None]
+    ) -> list[Annotated[CostDisclosure, strawberry.lazy("schema.disclosure")]]:
+        from schema.disclosure import task_disclosures
+
+        return await task_disclosures(info, self._row)
 
 
 @strawberry.input(description="反映一个事项。")

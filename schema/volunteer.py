@@ -14,6 +14,7 @@ from resolvers.context import Context
 from resolvers.ids import encode
 from resolvers.place import compound_place
 from schema.person import Person
+from schema.relay import Node
 
 
 @strawberry.type(description="接龙名单上的一人（组织者可见）。")
@@ -24,7 +25,7 @@ class Signup:
 
 
 @strawberry.type(description="志愿者接龙：需要多少人、何时；报满后进入候补，有人取消时候补依次递补。")
-class VolunteerCall:
+class VolunteerCall(Node):
     _row: strawberry.Private[VolunteerCallRow]
     id: strawberry.ID
     title: str

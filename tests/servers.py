@@ -54,7 +54,7 @@ class Server:
             [str(QILIJIA), "serve", "--port", str(self.port)],
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=open("/tmp/e2e-server.log", "a"),
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

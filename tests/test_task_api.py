@@ -493,3 +493,21 @@ async def test_outsiders_cannot_sign_up(desk: Desk) -> None:
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     staff = await desk.as_(PROPERTY, SIGN_UP, {"id": call_id})  # sees the task, does not live there
     assert staff["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_every_id_resolves_through_node(desk: Desk) -> None:
+    """Tasks, timeline events and volunteer calls resolve through node(id:), with the task's policy."""
+    task_id = await desk.new_task(buildingId=None)
+    call_id = await open_call(desk, task_id, needed=3)
+    events = await desk.as_(
+        RESIDENT, "query($id: ID!) { task(id: $id) { lastEvent { id kind } } }", {"id": task_id}
+    )
+    event_id = events["data"]["task"]["lastEvent"]["id"]
+    query = """query($id: ID!) { node(id: $id) { id __typename
+      ... on Task { title } ... on TaskEvent { kind } ... on VolunteerCall { needed } } }"""
+    for node_id, typename in ((task_id, "Task"), (event_id, "TaskEvent"), (call_id, "VolunteerCall")):
+        mine = await desk.as_(RESIDENT, query, {"id": node_id})
+        assert mine["data"]["node"]["__typename"] == typename
+        assert mine["data"]["node"]["id"] == node_id
+        theirs = await desk.as_(OUTSIDER, query, {"id": node_id})
+        assert theirs["errors"][0]["extensions"]["code"] == "FORBIDDEN"

@@ -11,7 +11,8 @@ from tests.votes import building_id, compound_id
 
 pytestmark = pytest.mark.slow
 
-EVENTS = "subscription($id: ID!) { taskEvents(taskId: $id) { kind text actorRole toStatus } }"
+EVENTS = """subscription($id: ID!, $after: ID) { taskEvents(taskId: $id, afterEventId: $after) {
+  kind text actorRole toStatus } }"""
 REPORT = "mutation($input: ReportTaskInput!) { reportTask(input: $input) { id } }"
 
 
@@ -36,12 +37,17 @@ async def test_events_made_on_one_process_reach_a_subscriber_on_another(demo_db_
             resident,
         )
         task_id = reported["data"]["reportTask"]["id"]
-        async with subscription(a.ws, resident, EVENTS, {"id": task_id}) as ws:
+        timeline = await gql(
+            a.base, "query($id: ID!) { task(id: $id) { lastEvent { id } } }", {"id": task_id}, resident
+        )
+        seen = timeline["data"]["task"]["lastEvent"]["id"]
+        async with subscription(a.ws, resident, EVENTS, {"id": task_id, "after": seen}) as ws:
             accepted = await gql(
                 b.base, "mutation($id: ID!) { acceptTask(id: $id) { status } }", {"id": task_id}, grid
             )
             assert accepted["data"]["acceptTask"]["status"] == "ACCEPTED"
             first = await next_message(ws)
+            assert first["payload"].get("data"), first
             assert first["payload"]["data"]["taskEvents"] == {
                 "kind": "STATUS_CHANGED",
                 "text": None,
@@ -57,7 +63,7 @@ async def test_events_made_on_one_process_reach_a_subscriber_on_another(demo_db_
             second = await next_message(ws)
             assert second["payload"]["data"]["taskEvents"]["text"] == "明天来修"
         outsider = await token_for(demo_db_url, "13800000011")
-        async with subscription(a.ws, outsider, EVENTS, {"id": task_id}) as ws:
+        async with subscription(a.ws, outsider, EVENTS, {"id": task_id, "after": None}) as ws:
             assert error_code(await next_message(ws)) == "FORBIDDEN"
     finally:
         a.stop()

@@ -34,11 +34,13 @@ __all__ = ["FakeWeChat", "run_fake_wechat"]
 JSCODE2SESSION = "/sns/jscode2session"
 STABLE_TOKEN = "/cgi-bin/stable_token"
 GETUSERPHONENUMBER = "/wxa/business/getuserphonenumber"
+MSG_SEC_CHECK = "/wxa/msg_sec_check"
 
 ERRMSGS: dict[int, str] = {
     -1: "system error",
     40001: "invalid credential, access_token is invalid or not latest",
     40002: "invalid grant_type",
+    40003: "invalid openid",
     40013: "invalid appid",
     40029: "invalid code",
     40125: "invalid appsecret",
@@ -48,6 +50,7 @@ ERRMSGS: dict[int, str] = {
     42001: "access_token expired",
     45011: "api minute-quota reach limit  mustslower  retry next minute",
     47001: "data format error",
+    61010: "user access record expired",
 }
 
 _rids = itertools.count(1)
@@ -74,7 +77,15 @@ class FakeWeChat:
     raw_answers: dict[str, tuple[int, str]] = field(default_factory=dict)
     """js_code or phone code -> (HTTP status, text body) to send instead of a WeChat answer."""
     expire_token_once: bool = False
-    """When True, the next getuserphonenumber answers 40001 (whatever the token) and clears the flag."""
+    """When True, the next getuserphonenumber or msg_sec_check answers 40001 (whatever the token) and
+    clears the flag."""
+    verdicts: dict[str, str] = field(default_factory=dict)
+    """msg_sec_check: content substring -> suggest ("pass", "review", "risky"); the first substring
+    found in the content (in insertion order) decides, anything else passes."""
+    content_errcode: int | None = None
+    """msg_sec_check: when set, every content check answers this errcode (e.g. -1, system busy)."""
+    content_delay: float = 0.0
+    """msg_sec_check: seconds to wait before answering (to test the caller's timeout)."""
     token_expires_in: int = 7200
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     """(path, query params merged with the JSON body) of every request, in arrival order."""
@@ -92,6 +103,7 @@ class FakeWeChat:
                 Route(JSCODE2SESSION, self._jscode2session, methods=["GET"]),
                 Route(STABLE_TOKEN, self._stable_token, methods=["POST"]),
                 Route(GETUSERPHONENUMBER, self._getuserphonenumber, methods=["POST"]),
+                Route(MSG_SEC_CHECK, self._msg_sec_check, methods=["POST"]),
             ]
         )
 
@@ -186,6 +198,55 @@ class FakeWeChat:
                     "countryCode": "86",
                     "watermark": {"timestamp": 1700000000, "appid": self.appid},
                 },
+            }
+        )
+
+    async def _msg_sec_check(self, request: Request) -> Response:
+        token = request.query_params.get("access_token", "")
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            self.calls.append((MSG_SEC_CHECK, {"access_token": token}))
+            return _error(47001)
+        self.calls.append((MSG_SEC_CHECK, {"access_token": token, **body}))
+        if self.content_delay:
+            await asyncio.sleep(self.content_delay)
+        if self.expire_token_once:
+            self.expire_token_once = False
+            return _error(40001)
+        if not token or token != self.current_token:
+            return _error(40001)
+        content, openid = body.get("content"), body.get("openid")
+        if (
+            body.get("version") != 2
+            or body.get("scene") not in (1, 2, 3, 4)
+            or not isinstance(content, str)
+            or not content
+        ):
+            return _error(47001)
+        if not isinstance(openid, str) or not openid:
+            return _error(40003)
+        if self.content_errcode is not None:
+            return _error(self.content_errcode)
+        suggest = next((v for sub, v in self.verdicts.items() if sub in content), "pass")
+        label = 100 if suggest == "pass" else 20006  # 100 normal, 20006 illegal/criminal
+        return JSONResponse(
+            {
+                "errcode": 0,
+                "errmsg": "ok",
+                "result": {"suggest": suggest, "label": label},
+                "detail": [
+                    {
+                        "strategy": "content_model",
+                        "errcode": 0,
+                        "suggest": suggest,
+                        "label": label,
+                        "prob": 90,
+                    }
+                ],
+                "trace_id": f"fake-trace-{next(_rids):06d}",
             }
         )
 
