@@ -115,7 +115,10 @@ def _tell_demo_story(settings: Settings, url: str) -> None:
             await engine.dispose()
 
     if asyncio.run(run()):
-        out.print(f"已发起演示表决：千山美林「{story.TITLE}」，同意票略低于四分之三。")
+        out.print(
+            "已写入演示故事：千山美林6栋加装电梯（6次专题会议、费用公示、同意票略低于四分之三的业主表决）、"
+            "东方新天地后山清理接龙、君鼎疆上电动车充电、山予城物业费纠纷。"
+        )
 
 
 def _has_compound(settings: Settings, url: str) -> bool:
@@ -289,7 +292,7 @@ def apikey_revoke(name: Annotated[str, typer.Argument(help="客户端名称")]) 
 
 @cli.command()
 def jobs() -> None:
-    """运行一次定时任务（到期自动结束表决）后退出；多个进程同时运行也是安全的。"""
+    """运行一次定时任务（到期自动结束表决、办结7天未评价的事项自动关闭）后退出；多个进程同时运行也是安全的。"""
     from app.jobs import run_once
 
     settings = get_settings()
@@ -304,6 +307,7 @@ def jobs() -> None:
 
     done = asyncio.run(run())
     out.print(f"到期结束的表决：{done['close_due_votes']} 个。")
+    out.print(f"自动关闭的事项：{done['auto_close_resolved_tasks']} 个。")
 
 
 @cli.command(name="schema")

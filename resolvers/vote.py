@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from auth.policy import NOT_VISIBLE, Place, Rel, can, require, require_person, scope_clause
 from auth.principal import PersonPrincipal, Principal
-from models import Building, Compound, Vote, VoteElector, VoteOwner, VoteTally
+from models import Building, Compound, Task, Vote, VoteElector, VoteOwner, VoteTally
 from models.errors import BadUserInputError, ConflictError, ForbiddenError
 from models.vote import Ballot
 from models.vote_digest import leaf, proof, receipt_hash, root
@@ -32,6 +32,7 @@ from models.vote_rules import (
     ballot_delta,
     effective_rule,
 )
+from resolvers import task as tasks
 from resolvers.context import Context
 from resolvers.events import notify
 from resolvers.ids import page_size
@@ -241,15 +242,17 @@ async def open_vote(
     matter: VoteMatter,
     rule: VoteRule | None,
     closes_at: datetime,
-    task_ref: str | None = None,
+    task_id: uuid.UUID | None = None,
     now: datetime | None = None,
 ) -> Vote:
     principal = require_person(ctx.principal)
     compound = await ctx.loaders.compound.load(compound_id)
     if compound is None:
         raise ForbiddenError(NOT_VISIBLE)
-    if task_ref is not None:
-        raise BadUserInputError("关联事项的功能尚未开放，请先不填 taskId 发起表决。", field="taskId")
+    if task_id is not None:
+        linked = await ctx.loaders.task.load(task_id)
+        if linked is None or linked.compound_id != compound.id or not await tasks.can_read(ctx, linked):
+            raise BadUserInputError("关联的事项不存在，或不属于该小区。", field="taskId")
     require(
         principal,
         "vote",
@@ -295,6 +298,7 @@ async def open_vote(
             rule=chosen,
             status="OPEN",
             closes_at=closes_at,
+            task_id=task_id,
             opened_by=principal.person_id,
         )
         session.add(row)
@@ -319,6 +323,18 @@ async def open_vote(
                 vote_id=row.id, compound_id=compound.id, eligible_area=totals[1], eligible_headcount=heads
             )
         )
+        if task_id is not None:
+            linked_row = (
+                await session.execute(sa.select(Task).where(Task.id == task_id).with_for_update())
+            ).scalar_one()
+            await tasks.add_event(
+                session,
+                linked_row,
+                "VOTE_OPENED",
+                actor_id=principal.person_id,
+                role="TEAM",
+                payload={"text": f"发起业主表决「{title}」", "vote": str(row.id)},
+            )
         await notify(session, f"compound-votes:{compound.id}")
     return row
 

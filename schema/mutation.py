@@ -55,7 +55,7 @@ class Mutation(DisclosureMutations, MeetingMutations):
             matter=input.matter,
             rule=input.rule,
             closes_at=input.closes_at,
-            task_ref=input.task_id,
+            task_id=decode(input.task_id, "Task")[1] if input.task_id else None,
         )
         return Vote.from_row(row)
 

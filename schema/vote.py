@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from strawberry.types import Info
@@ -20,6 +21,9 @@ from resolvers.context import Context
 from resolvers.ids import decode_cursor, encode
 from resolvers.vote import CastResult, ReceiptCheck, TallyView
 from schema.relay import Connection, Node
+
+if TYPE_CHECKING:
+    from schema.task import Task
 
 VoteMatter = strawberry.enum(
     VoteMatterEnum, description="表决事项：民法典第二百七十八条第一款第一至九项，或其他。"
@@ -137,6 +141,16 @@ class Vote(Node):
             result=VoteResultEnum(row.result) if row.result else None,
             digest=row.digest,
         )
+
+    @strawberry.field(description="关联的事项（例如加装电梯项目）；无权查看时为空。")
+    async def task(self, info: Info[Context, None]) -> Annotated[Task, strawberry.lazy("schema.task")] | None:
+        from resolvers import task as task_resolvers
+        from schema.task import Task
+
+        if self._row.task_id is None:
+            return None
+        row = await info.context.loaders.task.load(self._row.task_id)
+        return Task.from_row(row) if row and await task_resolvers.can_read(info.context, row) else None
 
     @strawberry.field(description="实时计票（结束后为最终计票）。")
     async def tally(self, info: Info[Context, None]) -> Tally:

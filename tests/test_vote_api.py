@@ -20,6 +20,7 @@ from tests.votes import (
     CAST,
     TALLY,
     building_id,
+    compound_id,
     later,
     open_building6_vote,
     recount_from_rows,
@@ -527,11 +528,60 @@ async def test_two_thousand_households_voting_at_once(pg_url: str, db_url: str) 
     assert uuid.UUID(str(ident))
 
 
-async def test_task_links_are_refused_until_tasks_exist(voting: Voting) -> None:
-    body = await open_building6_vote(
-        voting.api, voting.url, await voting.token(OWNERS_COMMITTEE), taskId="VGFzazox"
+async def test_a_vote_links_to_its_task(voting: Voting) -> None:
+    report = await voting.as_(
+        "13800000001",
+        "mutation($i: ReportTaskInput!) { reportTask(input: $i) { id } }",
+        {
+            "i": {
+                "compoundId": await compound_id(voting.url),
+                "buildingId": await building_id(voting.url),
+                "kind": "PROJECT",
+                "category": "ELEVATOR",
+                "title": "6栋加装电梯",
+                "description": "项目",
+            }
+        },
     )
-    assert body["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "taskId"}
+    task_id = report["data"]["reportTask"]["id"]
+    body = await open_building6_vote(
+        voting.api, voting.url, await voting.token(OWNERS_COMMITTEE), taskId=task_id
+    )
+    vote_id = body["data"]["openVote"]["id"]
+    linked = await voting.as_(
+        RESIDENT, "query($id: ID!) { vote(id: $id) { task { id title } } }", {"id": vote_id}
+    )
+    assert linked["data"]["vote"]["task"] == {"id": task_id, "title": "6栋加装电梯"}
+    kinds = await fetch(
+        voting.url, "SELECT kind FROM task_event WHERE task_id = $1 ORDER BY seq", decode(task_id)[1]
+    )
+    assert [k["kind"] for k in kinds] == ["REPORTED", "VOTE_OPENED"]
+
+
+@pytest.mark.parametrize("which", ["malformed", "unknown", "foreign"])
+async def test_bad_task_links_are_refused(voting: Voting, which: str) -> None:
+    if which == "malformed":
+        task = "VGFzazox"
+    elif which == "unknown":
+        task = encode("Task", uuid.uuid4())
+    else:
+        other = await voting.as_(
+            "13800000011",
+            "mutation($i: ReportTaskInput!) { reportTask(input: $i) { id } }",
+            {
+                "i": {
+                    "compoundId": await compound_id(voting.url, "dongfang-xintiandi"),
+                    "category": "PARKING",
+                    "title": "车位",
+                    "description": "车位无法办证",
+                }
+            },
+        )
+        task = other["data"]["reportTask"]["id"]
+    body = await open_building6_vote(
+        voting.api, voting.url, await voting.token(OWNERS_COMMITTEE), taskId=task
+    )
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
     assert await vote_count(voting.url) == 0
 
 

@@ -1,21 +1,43 @@
 """The demo's living story, told through the same resolvers a client would call.
 
 In the pilot, building 6's elevator replacement stalled just below the ¾ line until a building
-convener won over the last households door by door. The demo opens that vote and casts the
-ballots that leave it there: most of 6栋 has voted, agreement stands just under ¾ by head, and
-a few households (6-1-302 among them, 13800000007's) have not voted yet.
+convener won over the last households door by door. The demo tells that project — six meetings,
+a cost disclosure at 200–300 yuan per household after subsidy — and opens its vote with the
+ballots that leave it there: most of 6栋 has voted, agreement stands just under ¾ by head, and a
+few households (6-1-302 among them, 13800000007's) have not voted yet. Around it: 东方新天地's
+back-hill clearing with a call for 10 volunteers and its unregistrable parking spaces, 君鼎疆上's
+e-bike charging, and 山予城's property-fee dispute under mediation.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from auth.backend import load_person_principal
-from models import Building, Compound, Person, Vote, VoteElector, VoteOwner
+from models import (
+    Building,
+    Compound,
+    Home,
+    Person,
+    RoleAssignment,
+    Task,
+    TeamPosition,
+    Vote,
+    VoteElector,
+    VoteOwner,
+)
+from models.enums import Role
+from models.task_rules import Action, TaskCategory, TaskKind
 from models.vote_rules import Choice, VoteMatter
+from resolvers import disclosure
+from resolvers import dispute as disputes
+from resolvers import meeting as meetings
+from resolvers import task as tasks
+from resolvers import volunteer as volunteers
 from resolvers import vote as votes
 from resolvers.context import Context, Services
 
@@ -36,6 +58,13 @@ async def _context(sessions: async_sessionmaker[AsyncSession], phone: str) -> Co
 
 
 async def tell(sessions: async_sessionmaker[AsyncSession]) -> bool:
+    """Tell the whole story once: the tasks, then the building-6 vote with its ballots."""
+    if not await tell_tasks(sessions):
+        return False
+    return await tell_vote(sessions)
+
+
+async def tell_vote(sessions: async_sessionmaker[AsyncSession]) -> bool:
     """Open the building-6 vote with its ballots, unless the compound already has a vote."""
     async with sessions() as session:
         compound = (await session.execute(sa.select(Compound).where(Compound.key == COMPOUND))).scalar()
@@ -64,6 +93,7 @@ async def tell(sessions: async_sessionmaker[AsyncSession]) -> bool:
         matter=VoteMatter.RENOVATE_OR_REBUILD,
         rule=None,
         closes_at=datetime.now(UTC) + timedelta(days=14),
+        task_id=await _task_id(sessions, ELEVATOR_TITLE),
     )
     async with sessions() as session:
         voters = (
@@ -90,4 +120,239 @@ async def tell(sessions: async_sessionmaker[AsyncSession]) -> bool:
             continue
         seen_first.add(first)
         await votes.cast_ballot(await _context(sessions, phone), vote_id=vote.id, choice=plan.pop(0))
+    return True
+
+
+# --- the tasks ------------------------------------------------------------------------------------
+
+ELEVATOR_TITLE = "6栋加装电梯"
+CHIEF = "13800000001"
+MEETINGS = [
+    ("加装电梯意向摸底", ["成立6栋加装电梯工作专班，由楼栋召集人牵头", "逐户征求意见，两周内完成摸底"]),
+    ("设计方案与报价比选", ["比选三家电梯公司报价", "采用不占用消防通道的北侧方案"]),
+    ("低层住户顾虑协调", ["一、二层住户不分摊费用，另行协商采光补偿", "邀请反对意见住户参加监督小组"]),
+    ("费用分摊办法", ["扣除财政补贴后按专有部分面积分摊", "每户约200–300元，结果公示七日"]),
+    ("施工与安全方案", ["施工期间每日公示进度", "监督小组每周巡查一次"]),
+    ("表决动员", ["召开6栋业主表决，按四分之三以上同意执行", "楼栋召集人负责未表态住户的上门沟通"]),
+]
+
+
+async def _person_id(sessions: async_sessionmaker[AsyncSession], phone: str) -> Any:
+    async with sessions() as session:
+        return (await session.execute(sa.select(Person.id).where(Person.phone == phone))).scalar_one()
+
+
+async def _task_id(sessions: async_sessionmaker[AsyncSession], title: str) -> Any:
+    async with sessions() as session:
+        return (await session.execute(sa.select(Task.id).where(Task.title == title))).scalar()
+
+
+async def _holder(
+    sessions: async_sessionmaker[AsyncSession],
+    compound: Compound,
+    *,
+    role: str | None = None,
+    position: str | None = None,
+) -> str:
+    """The phone of someone holding a role (or position) in a compound, its grid or community."""
+    async with sessions() as session:
+        if position is not None:
+            statement = (
+                sa.select(Person.phone)
+                .join(TeamPosition, TeamPosition.person_id == Person.id)
+                .where(TeamPosition.compound_id == compound.id, TeamPosition.position == position)
+            )
+        else:
+            scope = {
+                "GRID_WORKER": RoleAssignment.grid_id == compound.grid_id,
+                "COMMUNITY_COMMITTEE": RoleAssignment.community_id == compound.community_id,
+            }.get(role or "", RoleAssignment.compound_id == compound.id)
+            statement = (
+                sa.select(Person.phone)
+                .join(RoleAssignment, RoleAssignment.person_id == Person.id)
+                .where(RoleAssignment.role == role, scope)
+            )
+        return (await session.execute(statement.order_by(Person.phone).limit(1))).scalar_one()
+
+
+async def _residents(sessions: async_sessionmaker[AsyncSession], compound: Compound, count: int) -> list[str]:
+    async with sessions() as session:
+        rows = await session.execute(
+            sa.select(Person.phone)
+            .join(Home, Home.person_id == Person.id)
+            .where(Home.compound_id == compound.id, Home.relation == "OWNER")
+            .group_by(Person.phone)
+            .order_by(Person.phone)
+            .limit(count)
+        )
+        return list(rows.scalars())
+
+
+async def tell_tasks(sessions: async_sessionmaker[AsyncSession]) -> bool:
+    """The seed's tasks in their states; told once (nothing happens when any task exists)."""
+    async with sessions() as session:
+        if (await session.execute(sa.select(Task.id).limit(1))).first():
+            return False
+        compounds = {c.key: c for c in (await session.execute(sa.select(Compound))).scalars()}
+    if not {COMPOUND, "dongfang-xintiandi", "junding-jiangshang", "shanyu-cheng"} <= set(compounds):
+        return False
+    now = datetime.now(UTC)
+    qianshan = compounds[COMPOUND]
+    async with sessions() as session:
+        building6 = (
+            await session.execute(
+                sa.select(Building.id).where(Building.compound_id == qianshan.id, Building.name == "6栋")
+            )
+        ).scalar_one()
+
+    # 千山美林: the elevator project
+    chief = await _context(sessions, CHIEF)
+    elevator = await tasks.report(
+        chief,
+        tasks.NewTask(
+            compound_id=qianshan.id,
+            building_id=building6,
+            kind=TaskKind.PROJECT,
+            category=TaskCategory.ELEVATOR,
+            title=ELEVATOR_TITLE,
+            description="6栋为7层老旧住宅，老人多、上下楼难。申请既有住宅增设电梯，争取财政补贴，"
+            "剩余费用由6栋业主按面积分摊，费用和合同全部公示。",
+            photo_urls=[],
+            internal=False,
+            party_ids=[],
+        ),
+    )
+    await tasks.change_status(chief, task_id=elevator.id, action=Action.ACCEPT)
+    await tasks.change_status(chief, task_id=elevator.id, action=Action.START)
+    convener, deputy, member = [
+        await _person_id(sessions, p) for p in ("13800000002", "13800000009", "13800000010")
+    ]
+    await tasks.assign(
+        chief,
+        task_id=elevator.id,
+        assignee_id=convener,
+        role=None,
+        member_ids=[deputy, member],
+    )
+    attendees = [
+        await _person_id(sessions, p) for p in ("13800000002", "13800000010", "13800000006", "13800000007")
+    ]
+    for week, (topic, decisions) in enumerate(MEETINGS):
+        held = now - timedelta(days=7 * (len(MEETINGS) - week) + 3)
+        meeting = await meetings.schedule(
+            chief,
+            task_id=elevator.id,
+            topic=topic,
+            held_at=held,
+            location="千山美林党群服务站",
+            attendee_ids=attendees,
+        )
+        await meetings.record_decisions(
+            chief, meeting_id=meeting.id, decisions=decisions, attendee_ids=attendees
+        )
+    await disclosure.publish(
+        chief,
+        task_id=elevator.id,
+        title="6栋加装电梯费用公示",
+        line_items=[("电梯设备及安装", "480000.00"), ("土建、管线迁改及监理", "140000.00")],
+        subsidy="613000.00",
+        split="AREA",
+        building_ids=None,
+        attachment_urls=[
+            "https://qianshan.example.cn/6/contract.pdf",
+            "https://qianshan.example.cn/6/quotes.pdf",
+        ],
+        note="财政补贴61.3万元，剩余7000元由6栋28户按专有部分面积分摊。",
+    )
+
+    # 东方新天地: the back-hill clearing, and the parking spaces that cannot be registered
+    dongfang = compounds["dongfang-xintiandi"]
+    dongfang_chief = await _context(sessions, "13800000016")
+    hill = await tasks.report(
+        dongfang_chief,
+        tasks.NewTask(
+            compound_id=dongfang.id,
+            building_id=None,
+            kind=TaskKind.ISSUE,
+            category=TaskCategory.ENVIRONMENT,
+            title="后山树枝清理",
+            description="后山步道两侧树枝疯长，挡住路灯，老人晚上散步不安全。",
+            photo_urls=[],
+            internal=False,
+            party_ids=[],
+        ),
+    )
+    await tasks.change_status(dongfang_chief, task_id=hill.id, action=Action.ACCEPT)
+    saturday = (now + timedelta(days=(5 - now.weekday()) % 7 or 7)).replace(
+        hour=1, minute=0, second=0, microsecond=0
+    )
+    call = await volunteers.open_call(
+        dongfang_chief,
+        task_id=hill.id,
+        title="周六上午清理后山树枝",
+        needed=10,
+        starts_at=saturday,
+        ends_at=saturday + timedelta(hours=3),
+    )
+    for phone in await _residents(sessions, dongfang, 7):
+        await volunteers.sign_up(await _context(sessions, phone), call_id=call.id)
+    await tasks.report(
+        await _context(sessions, "13800000011"),
+        tasks.NewTask(
+            compound_id=dongfang.id,
+            building_id=None,
+            kind=TaskKind.ISSUE,
+            category=TaskCategory.PROPERTY_RIGHTS,
+            title="地下车位无法办理产权证",
+            description="买了车位多年，一直办不了产权证，希望社区协调开发商和不动产登记中心。",
+            photo_urls=[],
+            internal=False,
+            party_ids=[],
+        ),
+    )
+
+    # 君鼎疆上: e-bike charging, with the property company
+    junding = compounds["junding-jiangshang"]
+    reporter = (await _residents(sessions, junding, 1))[0]
+    charging = await tasks.report(
+        await _context(sessions, reporter),
+        tasks.NewTask(
+            compound_id=junding.id,
+            building_id=None,
+            kind=TaskKind.ISSUE,
+            category=TaskCategory.EBIKE_CHARGING,
+            title="电动车飞线充电隐患",
+            description="不少住户从楼上拉线给电动车充电，楼道里也停满了车，存在火灾隐患。",
+            photo_urls=[],
+            internal=False,
+            party_ids=[],
+        ),
+    )
+    grid = await _context(sessions, await _holder(sessions, junding, role="GRID_WORKER"))
+    await tasks.change_status(grid, task_id=charging.id, action=Action.ACCEPT)
+    await tasks.assign(grid, task_id=charging.id, assignee_id=None, role=Role.PROPERTY_STAFF)
+    staff = await _context(sessions, await _holder(sessions, junding, role="PROPERTY_STAFF"))
+    await tasks.change_status(staff, task_id=charging.id, action=Action.START)
+
+    # 山予城: the property-fee dispute, under mediation
+    shanyu = compounds["shanyu-cheng"]
+    first, second = await _residents(sessions, shanyu, 2)
+    fee = await tasks.report(
+        await _context(sessions, first),
+        tasks.NewTask(
+            compound_id=shanyu.id,
+            building_id=None,
+            kind=TaskKind.DISPUTE,
+            category=TaskCategory.PROPERTY_SERVICE,
+            title="物业费收费标准争议",
+            description="物业公司上调物业费，部分业主认为服务没有改善，拒绝缴费，双方僵持。",
+            photo_urls=[],
+            internal=False,
+            party_ids=[await _person_id(sessions, second)],
+        ),
+    )
+    shanyu_grid = await _context(sessions, await _holder(sessions, shanyu, role="GRID_WORKER"))
+    await tasks.change_status(shanyu_grid, task_id=fee.id, action=Action.ACCEPT)
+    mediator = await _person_id(sessions, await _holder(sessions, shanyu, role="OWNERS_COMMITTEE"))
+    await disputes.add_mediator(shanyu_grid, task_id=fee.id, person_id=mediator)
     return True
