@@ -511,3 +511,34 @@ async def test_every_id_resolves_through_node(desk: Desk) -> None:
         assert mine["data"]["node"]["id"] == node_id
         theirs = await desk.as_(OUTSIDER, query, {"id": node_id})
         assert theirs["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_two_job_processes_close_a_task_once(desk: Desk) -> None:
+    import os
+    import sys
+    from pathlib import Path
+
+    from tests.conftest import SECRET
+
+    task_id = await desk.new_task()
+    await desk.do(GRID, "acceptTask", id=task_id)
+    await desk.do(GRID, "resolveTask", id=task_id, resolution="已处理")
+    ident = decode(task_id)[1]
+    await fetch(desk.url, "UPDATE task SET resolved_at = now() - interval '8 days' WHERE id = $1", ident)
+    env = {**os.environ, "DATABASE_URL": desk.url, "QILIJIA_SECRET_KEY": SECRET}
+    command = str(Path(sys.executable).parent / "qilijia")
+    processes = [
+        await asyncio.create_subprocess_exec(command, "jobs", env=env, stdout=asyncio.subprocess.PIPE)
+        for _ in range(2)
+    ]
+    outputs = [(await p.communicate())[0].decode() for p in processes]
+    assert [p.returncode for p in processes] == [0, 0]
+    closed = sorted(int(out.split("自动关闭的事项：")[1].split(" ")[0]) for out in outputs)
+    assert closed == [0, 1]
+    assert await fetchval(desk.url, "SELECT status FROM task WHERE id = $1", ident) == "CLOSED"
+    assert (
+        await fetchval(
+            desk.url, "SELECT count(*) FROM task_event WHERE task_id = $1 AND actor_role = 'SYSTEM'", ident
+        )
+        == 1
+    )
