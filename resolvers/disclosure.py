@@ -9,11 +9,13 @@ shares and the timeline event in one transaction: a refused call writes nothing.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.dataloader import DataLoader
 
 from auth.policy import NOT_VISIBLE, require_person
 from auth.principal import PersonPrincipal
@@ -255,18 +257,27 @@ async def get(ctx: Context, *, disclosure_id: uuid.UUID) -> CostDisclosure:
 
 
 async def disclosures(ctx: Context, task: Task) -> list[CostDisclosure]:
-    """Every published version of the task's disclosure, newest first: for whoever may read the task."""
+    """Every published version of the task's disclosure, newest first: for whoever may read the task.
+
+    Batched across the tasks of a list, like every list field."""
     await tasks.get(ctx, task_id=task.id)
-    async with ctx.sessions() as session:
-        return list(
-            (
-                await session.execute(
-                    sa.select(CostDisclosure)
-                    .where(CostDisclosure.task_id == task.id)
-                    .order_by(CostDisclosure.version.desc())
-                )
-            ).scalars()
+    return await ctx.loaders.cached("disclosures_by_task", lambda: _disclosures_by_task(ctx)).load(task.id)
+
+
+def _disclosures_by_task(ctx: Context) -> DataLoader[uuid.UUID, list[CostDisclosure]]:
+    async def load(ids: Sequence[uuid.UUID]) -> list[list[CostDisclosure]]:
+        statement = (
+            sa.select(CostDisclosure)
+            .where(CostDisclosure.task_id.in_(ids))
+            .order_by(CostDisclosure.task_id, CostDisclosure.version.desc())
         )
+        grouped: dict[uuid.UUID, list[CostDisclosure]] = {i: [] for i in ids}
+        async with ctx.sessions() as session:
+            for row in (await session.execute(statement)).scalars():
+                grouped[row.task_id].append(row)
+        return [grouped[i] for i in ids]
+
+    return DataLoader(load_fn=load)
 
 
 async def shares(

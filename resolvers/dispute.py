@@ -51,7 +51,7 @@ def _outcomes(ctx: Context) -> DataLoader[uuid.UUID, DisputeOutcome | None]:
 
         return DataLoader(load_fn=load)
 
-    return ctx.loaders._get("dispute_outcome", build)
+    return ctx.loaders.cached("dispute_outcome", build)
 
 
 async def members(ctx: Context, task: Task, role: str) -> list[PersonView] | None:

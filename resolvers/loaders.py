@@ -154,7 +154,7 @@ class Loaders:
         self.principal = principal
         self._cache: dict[str, DataLoader[Any, Any]] = {}
 
-    def _get(self, name: str, build: Callable[[], DataLoader[Any, Any]]) -> DataLoader[Any, Any]:
+    def cached(self, name: str, build: Callable[[], DataLoader[Any, Any]]) -> DataLoader[Any, Any]:
         loader = self._cache.get(name)
         if loader is None:
             loader = self._cache[name] = build()
@@ -163,27 +163,27 @@ class Loaders:
     # single rows ------------------------------------------------------------------------------
     @property
     def community(self) -> DataLoader[uuid.UUID, Community | None]:
-        return self._get("community", lambda: _by_id(self.sessions, Community))
+        return self.cached("community", lambda: _by_id(self.sessions, Community))
 
     @property
     def grid(self) -> DataLoader[uuid.UUID, Grid | None]:
-        return self._get("grid", lambda: _by_id(self.sessions, Grid))
+        return self.cached("grid", lambda: _by_id(self.sessions, Grid))
 
     @property
     def compound(self) -> DataLoader[uuid.UUID, Compound | None]:
-        return self._get("compound", lambda: _by_id(self.sessions, Compound))
+        return self.cached("compound", lambda: _by_id(self.sessions, Compound))
 
     @property
     def building(self) -> DataLoader[uuid.UUID, Building | None]:
-        return self._get("building", lambda: _by_id(self.sessions, Building))
+        return self.cached("building", lambda: _by_id(self.sessions, Building))
 
     @property
     def household(self) -> DataLoader[uuid.UUID, Household | None]:
-        return self._get("household", lambda: _by_id(self.sessions, Household))
+        return self.cached("household", lambda: _by_id(self.sessions, Household))
 
     @property
     def person(self) -> DataLoader[uuid.UUID, Person | None]:
-        return self._get("person", lambda: _by_id(self.sessions, Person))
+        return self.cached("person", lambda: _by_id(self.sessions, Person))
 
     @property
     def party_profile(self) -> DataLoader[uuid.UUID, PartyProfile | None]:
@@ -204,15 +204,15 @@ class Loaders:
 
             return DataLoader(load_fn=load)
 
-        return self._get("party_profile", build)
+        return self.cached("party_profile", build)
 
     @property
     def task(self) -> DataLoader[uuid.UUID, Task | None]:
-        return self._get("task", lambda: _by_id(self.sessions, Task))
+        return self.cached("task", lambda: _by_id(self.sessions, Task))
 
     @property
     def task_members(self) -> DataLoader[uuid.UUID, list[TaskMember]]:
-        return self._get(
+        return self.cached(
             "task_members",
             lambda: _grouped(
                 self.sessions,
@@ -240,16 +240,16 @@ class Loaders:
 
             return DataLoader(load_fn=load)
 
-        return self._get("last_event", build)
+        return self.cached("last_event", build)
 
     @property
     def volunteer_call(self) -> DataLoader[uuid.UUID, VolunteerCall | None]:
-        return self._get("volunteer_call", lambda: _by_id(self.sessions, VolunteerCall))
+        return self.cached("volunteer_call", lambda: _by_id(self.sessions, VolunteerCall))
 
     @property
     def volunteer_calls(self) -> DataLoader[uuid.UUID, list[VolunteerCall]]:
         """Per task: its volunteer calls, newest first."""
-        return self._get(
+        return self.cached(
             "volunteer_calls",
             lambda: _grouped(
                 self.sessions,
@@ -278,13 +278,13 @@ class Loaders:
 
             return DataLoader(load_fn=load)
 
-        return self._get("waitlist_counts", build)
+        return self.cached("waitlist_counts", build)
 
     @property
     def my_signups(self) -> DataLoader[uuid.UUID, list[VolunteerSignup]]:
         """Per call: the caller's own sign-up (a list of at most one)."""
         person_id = self.principal.person_id if isinstance(self.principal, PersonPrincipal) else None
-        return self._get(
+        return self.cached(
             "my_signups",
             lambda: _grouped(
                 self.sessions,
@@ -298,7 +298,7 @@ class Loaders:
 
     @property
     def vote(self) -> DataLoader[uuid.UUID, Vote | None]:
-        return self._get("vote", lambda: _by_id(self.sessions, Vote))
+        return self.cached("vote", lambda: _by_id(self.sessions, Vote))
 
     @property
     def vote_tally(self) -> DataLoader[uuid.UUID, VoteTally | None]:
@@ -313,13 +313,13 @@ class Loaders:
 
             return DataLoader(load_fn=load, cache=False)
 
-        return self._get("vote_tally", build)
+        return self.cached("vote_tally", build)
 
     @property
     def vote_households_of_caller(self) -> DataLoader[uuid.UUID, list[VoteElector]]:
         """Per vote: the households of its frozen electorate that the caller owned at opening."""
         person_id = self.principal.person_id if isinstance(self.principal, PersonPrincipal) else None
-        return self._get(
+        return self.cached(
             "vote_households_of_caller",
             lambda: _grouped(
                 self.sessions,
@@ -344,7 +344,7 @@ class Loaders:
     @property
     def buildings_page(self) -> DataLoader[PageKey, Page[Building]]:
         where = scope_clause(self.principal, "building", "read", {"compound": Building.compound_id})
-        return self._get(
+        return self.cached(
             "buildings_page",
             lambda: _paged(
                 self.sessions, Building, Building.compound_id, (Building.name, Building.id), where
@@ -361,7 +361,7 @@ class Loaders:
 
     @property
     def households_by_building(self) -> DataLoader[PageKey, Page[Household]]:
-        return self._get(
+        return self.cached(
             "households_by_building",
             lambda: _paged(
                 self.sessions,
@@ -374,7 +374,7 @@ class Loaders:
 
     @property
     def households_by_compound(self) -> DataLoader[PageKey, Page[Household]]:
-        return self._get(
+        return self.cached(
             "households_by_compound",
             lambda: _paged(
                 self.sessions,
@@ -387,7 +387,7 @@ class Loaders:
 
     @property
     def occupants(self) -> DataLoader[uuid.UUID, list[Occupant]]:
-        return self._get(
+        return self.cached(
             "occupants",
             lambda: _grouped(
                 self.sessions,
@@ -407,7 +407,7 @@ class Loaders:
     @property
     def party_compounds(self) -> DataLoader[uuid.UUID, list[uuid.UUID]]:
         """The compounds where each person holds the PARTY_MEMBER role."""
-        return self._get(
+        return self.cached(
             "party_compounds",
             lambda: _grouped(
                 self.sessions,
@@ -421,7 +421,7 @@ class Loaders:
 
     @property
     def homes_of_person(self) -> DataLoader[uuid.UUID, list[Home]]:
-        return self._get(
+        return self.cached(
             "homes_of_person",
             lambda: _grouped(
                 self.sessions,
@@ -433,7 +433,7 @@ class Loaders:
 
     @property
     def team(self) -> DataLoader[uuid.UUID, list[TeamSeat]]:
-        return self._get(
+        return self.cached(
             "team",
             lambda: _grouped(
                 self.sessions,
@@ -507,7 +507,7 @@ class Loaders:
 
             return DataLoader(load_fn=load)
 
-        return self._get("compound_stats", build)
+        return self.cached("compound_stats", build)
 
 
 async def load_many(loader: DataLoader[K, T], keys: Sequence[K]) -> list[T]:

@@ -105,7 +105,7 @@ def _meetings_by_task(ctx: Context) -> DataLoader[uuid.UUID, list[Meeting]]:
 
         return DataLoader(load_fn=load)
 
-    return ctx.loaders._get("meetings_by_task", build)
+    return ctx.loaders.cached("meetings_by_task", build)
 
 
 def _attendees_by_meeting(ctx: Context) -> DataLoader[uuid.UUID, list[uuid.UUID]]:
@@ -127,7 +127,7 @@ def _attendees_by_meeting(ctx: Context) -> DataLoader[uuid.UUID, list[uuid.UUID]
 
         return DataLoader(load_fn=load)
 
-    return ctx.loaders._get("attendees_by_meeting", build)
+    return ctx.loaders.cached("attendees_by_meeting", build)
 
 
 async def meetings_of(ctx: Context, task: Task) -> list[Meeting]:

@@ -127,7 +127,7 @@ def _stats_loader(ctx: Context, level: Level) -> DataLoader[uuid.UUID, TaskStats
 
         return DataLoader(load_fn=load)
 
-    return ctx.loaders._get(f"task_stats:{level}", build)
+    return ctx.loaders.cached(f"task_stats:{level}", build)
 
 
 def _visible_loader(ctx: Context, level: Literal["grid", "community"]) -> DataLoader[uuid.UUID, bool]:
@@ -154,7 +154,7 @@ def _visible_loader(ctx: Context, level: Literal["grid", "community"]) -> DataLo
 
         return DataLoader(load_fn=load)
 
-    return ctx.loaders._get(f"task_stats_visible:{level}", build)
+    return ctx.loaders.cached(f"task_stats_visible:{level}", build)
 
 
 async def compound_task_stats(ctx: Context, compound: Compound) -> TaskStatsView:
