@@ -48,6 +48,9 @@ class Rel(StrEnum):
     SELF = "SELF"
     OWNERS_COMMITTEE_ON_OWNER = "OWNERS_COMMITTEE_ON_OWNER"  # owners' committee looking at an owner
     PARTY_GROUP = "PARTY_GROUP"  # a Party member looking at a fellow Party member of the compound
+    STAFF_ON_RESIDENT = "STAFF_ON_RESIDENT"  # property staff looking at a resident of their compound
+    COMMITTEE_ON_MEMBER = "COMMITTEE_ON_MEMBER"  # community committee: a Party member registered here
+    GRID_ON_MEMBER = "GRID_ON_MEMBER"  # the grid worker: a Party member registered in the grid
     # relations only the object itself can tell (its resolver supplies them as facts)
     ELIGIBLE_OWNER = "ELIGIBLE_OWNER"  # owns a household in the vote's frozen electorate
     REPORTER = "REPORTER"  # reported the task
@@ -91,6 +94,7 @@ class Subject:
     person_id: uuid.UUID
     is_owner_here: bool = False
     is_party_member_here: bool = False
+    lives_here: bool = False
 
 
 # --- the table -----------------------------------------------------------------------------------
@@ -140,6 +144,11 @@ POLICY: Mapping[tuple[str, str], frozenset[Rel]] = {
     ("compound", "read"): _PLACE_TREE,
     ("building", "read"): _PLACE_TREE,
     ("compound.stats", "read"): _PLACE_TREE,
+    # Party aggregates: the registration rate is public; the head counts stay with those who work
+    # with the compound's Party members
+    ("party.stats", "read_counts"): frozenset(
+        {Rel.PARTY_MEMBER, Rel.TEAM_MEMBER, Rel.GRID_WORKER, Rel.COMMUNITY_COMMITTEE, Rel.ADMIN}
+    ),
     ("compound.team", "read"): _PLACE_TREE - {Rel.API_CLIENT},
     # households: number, floor, area, and who lives there
     ("household", "read"): _HOUSEHOLDS,
@@ -150,18 +159,19 @@ POLICY: Mapping[tuple[str, str], frozenset[Rel]] = {
             Rel.SELF,
             Rel.GRID_WORKER,
             Rel.COMMUNITY_COMMITTEE,
-            Rel.PROPERTY_STAFF,
+            Rel.STAFF_ON_RESIDENT,
             Rel.OWNERS_COMMITTEE_ON_OWNER,
             Rel.PARTY_GROUP,
         }
     ),
     ("person.phone", "read_full"): frozenset(
-        {Rel.ADMIN, Rel.SELF, Rel.GRID_WORKER, Rel.COMMUNITY_COMMITTEE, Rel.PROPERTY_STAFF}
+        {Rel.ADMIN, Rel.SELF, Rel.GRID_WORKER, Rel.COMMUNITY_COMMITTEE, Rel.STAFF_ON_RESIDENT}
     ),
     ("person.phone", "read_masked"): frozenset({Rel.OWNERS_COMMITTEE_ON_OWNER}),
     # Party data is sensitive: the member, the community committee; the grid sees status only
-    ("party", "read_full"): frozenset({Rel.SELF, Rel.COMMUNITY_COMMITTEE}),
-    ("party", "read_status"): frozenset({Rel.SELF, Rel.COMMUNITY_COMMITTEE, Rel.GRID_WORKER, Rel.ADMIN}),
+    # (judged by the member's own registration with this compound, not by where they are shown)
+    ("party", "read_full"): frozenset({Rel.SELF, Rel.COMMITTEE_ON_MEMBER}),
+    ("party", "read_status"): frozenset({Rel.SELF, Rel.COMMITTEE_ON_MEMBER, Rel.GRID_ON_MEMBER, Rel.ADMIN}),
     # in `prod`, schema introspection is for operators only
     ("schema", "introspect"): frozenset({Rel.ADMIN}),
     # owner votes (DESIGN §4, §5): nobody but a household's own owners ever sees its choice
@@ -276,6 +286,12 @@ def relations(
             held.add(Rel.OWNERS_COMMITTEE_ON_OWNER)
         if Rel.PARTY_MEMBER in held and subject.is_party_member_here:
             held.add(Rel.PARTY_GROUP)
+        if Rel.PROPERTY_STAFF in held and subject.lives_here:
+            held.add(Rel.STAFF_ON_RESIDENT)
+        if Rel.COMMUNITY_COMMITTEE in held and subject.is_party_member_here:
+            held.add(Rel.COMMITTEE_ON_MEMBER)
+        if Rel.GRID_WORKER in held and subject.is_party_member_here:
+            held.add(Rel.GRID_ON_MEMBER)
     return frozenset(held)
 
 

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from strawberry.dataloader import DataLoader
 
 from auth.policy import Rel, can, require_person
-from models import DisputeOutcome, Person, Task, TaskMember
+from models import DisputeOutcome, Task, TaskMember
 from models.errors import BadUserInputError, ConflictError, ForbiddenError
 from models.task_rules import TaskKind, TaskStatus
 from resolvers import task as tasks
@@ -89,8 +89,9 @@ async def add_mediator(ctx: Context, *, task_id: uuid.UUID, person_id: uuid.UUID
             raise ConflictError("纠纷已结束，不能再指定调解员。")
         if await session.get(DisputeOutcome, task.id) is not None:
             raise ConflictError("该纠纷已记录调解结果，不能再指定调解员。")
-        if (await session.execute(sa.select(Person.id).where(Person.id == person_id))).first() is None:
-            raise BadUserInputError("调解员不存在，请重新选择。", field="personId")
+        await tasks.check_people_in_scope(
+            session, task.compound_id, [person_id], field="personId", label="调解员"
+        )
         roles = set(
             (
                 await session.execute(

@@ -21,6 +21,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 CHANNEL = "qilijia_events"
+#: what subscribers receive after the listener reconnected: re-read, something may have changed
+RECONNECTED = "reconnected"
 log = logging.getLogger("qilijia.events")
 
 
@@ -36,6 +38,8 @@ class Broker:
         self._subscribers: dict[str, set[asyncio.Queue[str]]] = defaultdict(set)
         self._conn: asyncpg.Connection | None = None
         self._lock = asyncio.Lock()
+        self._stopping = False
+        self._reconnecting: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         async with self._lock:
@@ -45,6 +49,9 @@ class Broker:
                 self._conn.add_termination_listener(self._on_terminate)
 
     async def stop(self) -> None:
+        self._stopping = True
+        if self._reconnecting is not None:
+            self._reconnecting.cancel()
         if self._conn is not None and not self._conn.is_closed():
             with contextlib.suppress(Exception):
                 await self._conn.close()
@@ -60,8 +67,29 @@ class Broker:
                 queue.put_nowait(topic)
 
     def _on_terminate(self, _conn: object) -> None:
-        log.warning("event listener connection lost; reconnecting on next subscription")
         self._conn = None
+        if self._stopping:
+            return
+        log.warning("event listener connection lost; reconnecting")
+        if self._reconnecting is None or self._reconnecting.done():
+            self._reconnecting = asyncio.get_running_loop().create_task(self._reconnect())
+
+    async def _reconnect(self) -> None:
+        """Listen again, then wake every subscriber: they re-read what they show, so nothing
+        committed while the listener was gone is missed."""
+        delay = 0.2
+        while not self._stopping and self._subscribers:
+            try:
+                await self.start()
+                break
+            except (OSError, asyncpg.PostgresError):
+                log.warning("event listener cannot reconnect yet; retrying in %.1f s", delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+        for queues in list(self._subscribers.values()):
+            for queue in list(queues):
+                with contextlib.suppress(asyncio.QueueFull):
+                    queue.put_nowait(RECONNECTED)
 
     @contextlib.asynccontextmanager
     async def subscribe(self, topic: str) -> AsyncIterator[asyncio.Queue[str]]:

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.dataloader import DataLoader
 
 from auth.policy import NOT_VISIBLE, require_person
-from models import Meeting, MeetingAttendee, Participation, Person, RoleAssignment, Task
+from models import Meeting, MeetingAttendee, Participation, RoleAssignment, Task
 from models.enums import HomeRelation, Role
 from models.errors import BadUserInputError, ConflictError, ForbiddenError
 from models.task_rules import Actor, TaskStatus
@@ -184,14 +184,12 @@ async def _require_team(ctx: Context, task_id: uuid.UUID) -> Task:
     return task
 
 
-async def _check_people(session: AsyncSession, people: list[uuid.UUID], *, field: str) -> None:
+async def _check_people(
+    session: AsyncSession, compound_id: uuid.UUID, people: list[uuid.UUID], *, field: str
+) -> None:
     if len(people) > ATTENDEES_MAX:
         raise BadUserInputError(f"参会人员最多 {ATTENDEES_MAX} 人。", field=field)
-    if not people:
-        return
-    known = set((await session.execute(sa.select(Person.id).where(Person.id.in_(people)))).scalars())
-    if known != set(people):
-        raise BadUserInputError("参会人员中有不存在的人员，请重新选择。", field=field)
+    await tasks.check_people_in_scope(session, compound_id, people, field=field, label="参会人员")
 
 
 async def schedule(
@@ -217,7 +215,7 @@ async def schedule(
         locked = await tasks._locked(session, task_id)
         if locked.status in CLOSED_STATUSES:
             raise ConflictError("事项已结束，不能再安排专题会议。")
-        await _check_people(session, attendee_ids, field="attendeeIds")
+        await _check_people(session, locked.compound_id, attendee_ids, field="attendeeIds")
         row = Meeting(
             task_id=locked.id,
             compound_id=locked.compound_id,
@@ -278,7 +276,7 @@ async def record_decisions(
         if row.held_at > datetime.now(UTC):
             raise ConflictError("会议还没有召开，召开后才能记录会议决定。")
         if attendee_ids is not None:
-            await _check_people(session, attendee_ids, field="attendeeIds")
+            await _check_people(session, row.compound_id, attendee_ids, field="attendeeIds")
             await session.execute(sa.delete(MeetingAttendee).where(MeetingAttendee.meeting_id == row.id))
             for person_id in attendee_ids:
                 session.add(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -47,10 +48,16 @@ class TeamSeatView:
 async def view_at(
     ctx: Context, person: Person, place: Place | None, *, is_owner_here: bool = False
 ) -> PersonView:
-    party_here = False
+    party_here = lives_here = False
     if place is not None and place.compound_id is not None:
-        party_here = place.compound_id in await ctx.loaders.party_compounds.load(person.id)
-    subject = Subject(person.id, is_owner_here=is_owner_here, is_party_member_here=party_here)
+        party_compounds, homes = await asyncio.gather(
+            ctx.loaders.party_compounds.load(person.id), ctx.loaders.homes_of_person.load(person.id)
+        )
+        party_here = place.compound_id in party_compounds
+        lives_here = any(home.compound_id == place.compound_id for home in homes)
+    subject = Subject(
+        person.id, is_owner_here=is_owner_here, is_party_member_here=party_here, lives_here=lives_here
+    )
     name_level = person_name_level(ctx.principal, place, subject)
     phone_level = person_phone_level(ctx.principal, place, subject)
     return PersonView(
@@ -86,13 +93,17 @@ async def occupants(ctx: Context, *, compound_row: Compound, household_id: uuid.
     return [OccupantView(view, o.relation) for view, o in zip(views, found, strict=True)]
 
 
+async def views_at(ctx: Context, people: Sequence[Person], place: Place | None) -> list[PersonView]:
+    """Several people at one place, gathered so that their facts load in one batch per list."""
+    return list(await asyncio.gather(*(view_at(ctx, p, place) for p in people)))
+
+
 async def team(ctx: Context, *, compound_row: Compound) -> list[TeamSeatView]:
-    place = compound_place(compound_row)
+    seats = await ctx.loaders.team.load(compound_row.id)
+    views = await views_at(ctx, [seat.person for seat in seats], compound_place(compound_row))
     return [
-        TeamSeatView(
-            seat.position.position, seat.position.building_id, await view_at(ctx, seat.person, place)
-        )
-        for seat in await ctx.loaders.team.load(compound_row.id)
+        TeamSeatView(seat.position.position, seat.position.building_id, view)
+        for seat, view in zip(seats, views, strict=True)
     ]
 
 

@@ -8,6 +8,7 @@ simultaneous changes exactly one wins and the other is told the state it ran int
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -17,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from auth.policy import NOT_VISIBLE, Place, Rel, can, require, require_person, scope_clause
 from auth.principal import PersonPrincipal, Principal
-from models import Building, Compound, Person, Task, TaskEvent, TaskMember
+from models import Building, Compound, Home, Person, RoleAssignment, Task, TaskEvent, TaskMember, TeamPosition
 from models.enums import Role
 from models.errors import BadUserInputError, ConflictError, ForbiddenError
 from models.task_rules import (
@@ -50,6 +51,7 @@ ASSIGNABLE_ROLES = frozenset(
     }
 )
 WORKING_ROLES = ("ASSIGNEE", "LEAD", "MEMBER")
+DISPUTE_ROLES = frozenset({Role.PROPERTY_STAFF, Role.GRID_WORKER, Role.COMMUNITY_COMMITTEE})
 
 
 def topic(task_id: uuid.UUID) -> str:
@@ -268,6 +270,33 @@ async def add_event(
     return event
 
 
+async def check_people_in_scope(
+    session: AsyncSession, compound_id: uuid.UUID, people: Sequence[uuid.UUID], *, field: str, label: str
+) -> None:
+    """People attached to a task (assignees, attendees, mediators, parties) must belong to its
+    compound: living there, or holding a role or position at it, its grid or its community.
+    Otherwise a team elsewhere could pull anyone in and see them through the task."""
+    wanted = set(people)
+    if not wanted:
+        return
+    compound = (await session.execute(sa.select(Compound).where(Compound.id == compound_id))).scalar_one()
+    belongs = sa.or_(
+        sa.exists().where(Home.person_id == Person.id, Home.compound_id == compound.id),
+        sa.exists().where(
+            RoleAssignment.person_id == Person.id,
+            sa.or_(
+                RoleAssignment.compound_id == compound.id,
+                RoleAssignment.grid_id == compound.grid_id,
+                RoleAssignment.community_id == compound.community_id,
+            ),
+        ),
+        sa.exists().where(TeamPosition.person_id == Person.id, TeamPosition.compound_id == compound.id),
+    )
+    found = set((await session.execute(sa.select(Person.id).where(Person.id.in_(wanted), belongs))).scalars())
+    if found != wanted:
+        raise BadUserInputError(f"{label}必须是本小区的居民或服务本小区的人员，请重新选择。", field=field)
+
+
 @dataclass(frozen=True)
 class NewTask:
     compound_id: uuid.UUID
@@ -287,6 +316,7 @@ async def report(ctx: Context, new: NewTask) -> Task:
     if compound is None:
         raise ForbiddenError(NOT_VISIBLE)
     place = compound_place(compound)
+    require(principal, "compound", "read", place)  # the same answer as a missing compound
     require(principal, "task", "report", place, message="只能在自己居住或负责的小区反映事项。")
     if new.kind == TaskKind.PROJECT or new.internal:
         require(principal, "task", "create_project", place, message="只有小区班子可以发起项目或内部事项。")
@@ -312,9 +342,7 @@ async def report(ctx: Context, new: NewTask) -> Task:
         if parties:
             if new.kind != TaskKind.DISPUTE:
                 raise BadUserInputError("只有矛盾纠纷才需要填写当事人。", field="partyIds")
-            known = set((await session.execute(sa.select(Person.id).where(Person.id.in_(parties)))).scalars())
-            if known != set(parties):
-                raise BadUserInputError("当事人不存在。", field="partyIds")
+            await check_people_in_scope(session, compound.id, parties, field="partyIds", label="当事人")
         task = Task(
             compound_id=compound.id,
             building_id=new.building_id,
@@ -431,6 +459,9 @@ async def assign(
         raise BadUserInputError("请指定承办人或承办角色。", field="assigneeId")
     if role is not None and role not in ASSIGNABLE_ROLES:
         raise BadUserInputError("不能分派给该角色。", field="role")
+    if role is not None and visible.kind == TaskKind.DISPUTE and role not in DISPUTE_ROLES:
+        # a role assignment opens the task to everyone holding the role: disputes stay private
+        raise BadUserInputError("矛盾纠纷只能分派给物业、网格员或社区“两委”。", field="role")
     members = sorted(set(member_ids or []) - ({assignee_id} if assignee_id else set()))
     if members and assignee_id is None:
         raise BadUserInputError("工作专班需要一名牵头人（承办人）。", field="memberIds")
@@ -439,10 +470,7 @@ async def assign(
         if task.status in (TaskStatus.REJECTED, TaskStatus.CLOSED):
             raise ConflictError("事项已结束，不能再分派。")
         wanted = [p for p in [assignee_id, *members] if p is not None]
-        if wanted:
-            known = set((await session.execute(sa.select(Person.id).where(Person.id.in_(wanted)))).scalars())
-            if known != set(wanted):
-                raise BadUserInputError("承办人不存在。", field="assigneeId")
+        await check_people_in_scope(session, task.compound_id, wanted, field="assigneeId", label="承办人")
         await session.execute(
             sa.delete(TaskMember).where(TaskMember.task_id == task.id, TaskMember.role.in_(WORKING_ROLES))
         )

@@ -176,18 +176,37 @@ def _widest(place: Place, principal: Principal) -> Place:
     return place
 
 
-async def electorate(ctx: Context, row: Vote, *, first: int | None, offset: int) -> Page[VoteElector]:
+@dataclass(frozen=True)
+class ElectorView:
+    number: str
+    area: Decimal
+    #: the headcount group as a number within this vote (first appearance by household number);
+    #: says which households count as one person without revealing whose they are
+    group: int
+
+
+async def electorate(ctx: Context, row: Vote, *, first: int | None, offset: int) -> Page[ElectorView]:
     require(ctx.principal, "vote.electorate", "read", await _place(ctx, row))
     limit = page_size(first)
+    firsts = (
+        sa.select(VoteElector.head, sa.func.min(VoteElector.number).label("first"))
+        .where(VoteElector.vote_id == row.id)
+        .group_by(VoteElector.head)
+        .subquery()
+    )
+    groups = sa.select(
+        firsts.c.head, sa.func.row_number().over(order_by=(firsts.c.first, firsts.c.head)).label("group")
+    ).subquery()
     statement = (
-        sa.select(VoteElector)
+        sa.select(VoteElector.number, VoteElector.area, groups.c.group)
+        .join(groups, groups.c.head == VoteElector.head)
         .where(VoteElector.vote_id == row.id)
         .order_by(VoteElector.number, VoteElector.household_id)
         .offset(offset)
         .limit(limit + 1)
     )
     async with ctx.sessions() as session:
-        rows = list((await session.execute(statement)).scalars())
+        rows = [ElectorView(n, a, g) for n, a, g in (await session.execute(statement)).all()]
     return Page(rows[:limit], offset, len(rows) > limit)
 
 
@@ -249,10 +268,7 @@ async def open_vote(
     compound = await ctx.loaders.compound.load(compound_id)
     if compound is None:
         raise ForbiddenError(NOT_VISIBLE)
-    if task_id is not None:
-        linked = await ctx.loaders.task.load(task_id)
-        if linked is None or linked.compound_id != compound.id or not await tasks.can_read(ctx, linked):
-            raise BadUserInputError("关联的事项不存在，或不属于该小区。", field="taskId")
+    require(principal, "compound", "read", compound_place(compound))  # the same answer as a missing one
     require(
         principal,
         "vote",
@@ -260,6 +276,10 @@ async def open_vote(
         compound_place(compound),
         message="只有本小区的业委会成员或社区“两委”成员可以发起表决。",
     )
+    if task_id is not None:
+        linked = await ctx.loaders.task.load(task_id)
+        if linked is None or linked.compound_id != compound.id or not await tasks.can_read(ctx, linked):
+            raise BadUserInputError("关联的事项不存在，或不属于该小区。", field="taskId")
     title = _text(title, field="title", label="表决标题", maximum=TITLE_MAX)
     description = _text(description, field="description", label="表决说明", maximum=DESCRIPTION_MAX)
     chosen = effective_rule(matter, rule)
@@ -340,7 +360,11 @@ async def open_vote(
 
 
 async def _freeze_electorate(session: AsyncSession, row: Vote) -> None:
-    """Copy the households in scope, their areas and owner sets: later changes never move them."""
+    """Copy the households in scope, their areas and owner sets: later changes never move them.
+
+    Owners are copied first and each household's headcount group is computed from that copy, so
+    the groups and the owner sets come from one reading of `home` even if an import commits
+    between the two statements."""
     params = {"vote": row.id, "compound": row.compound_id, "buildings": row.building_ids}
     in_scope = (
         "h.compound_id = :compound AND (cardinality(CAST(:buildings AS uuid[])) = 0 "
@@ -348,20 +372,20 @@ async def _freeze_electorate(session: AsyncSession, row: Vote) -> None:
     )
     await session.execute(
         sa.text(
-            "INSERT INTO vote_electorate (vote_id, household_id, compound_id, building_id, number, area, head) "
-            "SELECT :vote, h.id, h.compound_id, h.building_id, h.number, h.area, COALESCE("
-            "  (SELECT md5(string_agg(o.person_id::text, ',' ORDER BY o.person_id)) FROM home o "
-            "   WHERE o.household_id = h.id AND o.relation = 'OWNER'),"
-            "  'household:' || h.id::text) "
-            f"FROM household h WHERE {in_scope}"
+            "INSERT INTO vote_owner (vote_id, household_id, person_id, compound_id) "
+            "SELECT :vote, o.household_id, o.person_id, h.compound_id FROM home o "
+            f"JOIN household h ON h.id = o.household_id WHERE o.relation = 'OWNER' AND {in_scope}"
         ),
         params,
     )
     await session.execute(
         sa.text(
-            "INSERT INTO vote_owner (vote_id, household_id, person_id, compound_id) "
-            "SELECT :vote, o.household_id, o.person_id, h.compound_id FROM home o "
-            f"JOIN household h ON h.id = o.household_id WHERE o.relation = 'OWNER' AND {in_scope}"
+            "INSERT INTO vote_electorate (vote_id, household_id, compound_id, building_id, number, area, head) "
+            "SELECT :vote, h.id, h.compound_id, h.building_id, h.number, h.area, COALESCE("
+            "  (SELECT md5(string_agg(o.person_id::text, ',' ORDER BY o.person_id)) FROM vote_owner o "
+            "   WHERE o.vote_id = :vote AND o.household_id = h.id),"
+            "  'household:' || h.id::text) "
+            f"FROM household h WHERE {in_scope}"
         ),
         params,
     )
@@ -403,7 +427,8 @@ async def cast_ballot(
             if await can_read(ctx, row):
                 raise ForbiddenError("只有表决范围内住户的业主才能投票（租户不能投票）。")
             raise ForbiddenError(NOT_VISIBLE)
-        now = now or datetime.now(UTC)
+        # the database's clock, read under the lock: the same clock the closing job and cast_at use
+        now = now or (await session.execute(sa.select(sa.func.clock_timestamp()))).scalar_one()
         if row.status != "OPEN" or row.closes_at <= now:
             raise ConflictError(
                 f"表决已于 {row.closes_at.astimezone(_CHINA):%Y-%m-%d %H:%M} 截止，不能再投票。"

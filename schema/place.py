@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 from strawberry.types import Info
 
+from auth.policy import can
 from models import Building as BuildingRow
 from models import Community as CommunityRow
 from models import Compound as CompoundRow
@@ -76,8 +77,10 @@ class CompoundStats:
     building_count: int
     household_count: int
     total_area: Decimal = strawberry.field(description="总建筑面积（平方米，两位小数）。")
-    party_member_count: int = strawberry.field(description="在本小区报到登记的在职党员人数。")
-    party_registered_count: int
+    party_member_count: int | None = strawberry.field(
+        description="在本小区报到登记的在职党员人数（小区班子、网格员、社区“两委”可见；其他人为空）。"
+    )
+    party_registered_count: int | None
     party_registration_rate: Decimal | None = strawberry.field(description="报到率（0–1，四位小数）。")
 
 
@@ -161,6 +164,9 @@ class Compound(Node):
     @strawberry.field
     async def stats(self, info: Info[Context, None]) -> CompoundStats:
         await place_resolvers.compound(info.context, compound_id=self._row.id, resource="compound.stats")
+        counts = can(
+            info.context.principal, "party.stats", "read_counts", place_resolvers.compound_place(self._row)
+        )
         s = await info.context.loaders.compound_stats.load(self._row.id)
         rate = (
             (Decimal(s.party_registered_count) / Decimal(s.party_member_count)).quantize(Decimal("0.0001"))
@@ -171,8 +177,8 @@ class Compound(Node):
             building_count=s.building_count,
             household_count=s.household_count,
             total_area=Decimal(s.total_area).quantize(Decimal("0.01")),
-            party_member_count=s.party_member_count,
-            party_registered_count=s.party_registered_count,
+            party_member_count=s.party_member_count if counts else None,
+            party_registered_count=s.party_registered_count if counts else None,
             party_registration_rate=rate,
         )
 

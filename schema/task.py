@@ -168,9 +168,8 @@ class Task(Node):
         members.sort(key=lambda m: m.role != "LEAD" and m.role != "ASSIGNEE")
         place = await task_resolvers.place_of(ctx, self._row)
         people = await ctx.loaders.person.load_many([m.person_id for m in members])
-        return [
-            Person.from_view(await person_resolvers.view_at(ctx, p, place)) for p in people if p is not None
-        ]
+        views = await person_resolvers.views_at(ctx, [p for p in people if p is not None], place)
+        return [Person.from_view(v) for v in views]
 
     @strawberry.field(description="承办角色，例如 PROPERTY_STAFF（本小区物业）。")
     def assigned_role(self) -> str | None:

@@ -61,13 +61,15 @@ class VolunteerCall(Node):
         compound = await ctx.loaders.compound.load(self._row.compound_id)
         assert compound is not None
         place = compound_place(compound)
+        roster = await volunteer_resolvers.signups(ctx, self._row)
+        views = await person_resolvers.views_at(ctx, [person for _, person in roster], place)
         return [
             Signup(
-                person=Person.from_view(await person_resolvers.view_at(ctx, person, place)),
+                person=Person.from_view(view),
                 status=signup.status,
                 checked_in=signup.checked_in_at is not None,
             )
-            for signup, person in await volunteer_resolvers.signups(ctx, self._row)
+            for (signup, _), view in zip(roster, views, strict=True)
         ]
 
 

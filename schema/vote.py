@@ -19,7 +19,7 @@ from models.vote_rules import VoteRule as VoteRuleEnum
 from resolvers import vote as vote_resolvers
 from resolvers.context import Context
 from resolvers.ids import decode_cursor, encode
-from resolvers.vote import CastResult, ReceiptCheck, TallyView
+from resolvers.vote import CastResult, ElectorView, ReceiptCheck, TallyView
 from schema.relay import Connection, Node
 
 if TYPE_CHECKING:
@@ -94,11 +94,13 @@ class MyHouseholdVote:
 class Elector:
     number: str
     area: Decimal
-    head_group: str = strawberry.field(description="人数分组：业主完全相同的各户属于同一组，只算一人。")
+    head_group: int = strawberry.field(
+        description="人数分组编号（本次表决内）：业主完全相同的各户属于同一组，只算一人。"
+    )
 
     @classmethod
-    def from_row(cls, row: VoteElector) -> Elector:
-        return cls(number=row.number, area=_area(row.area), head_group=row.head[:12])
+    def from_row(cls, row: ElectorView) -> Elector:
+        return cls(number=row.number, area=_area(row.area), head_group=row.group)
 
 
 @strawberry.type(description="尚未投票的一户，供上门动员；从不显示任何一户的选择。")

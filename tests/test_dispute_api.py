@@ -265,7 +265,7 @@ async def test_mediators_only_on_disputes(desk: Desk) -> None:
     [
         (REPORTER, "纠纷当事人不能担任调解员。"),
         (OTHER_PARTY, "纠纷当事人不能担任调解员。"),
-        ("unknown", "调解员不存在，请重新选择。"),
+        ("unknown", "调解员必须是本小区的居民或服务本小区的人员，请重新选择。"),
         ("malformed", "人员编号格式不正确。"),
     ],
 )

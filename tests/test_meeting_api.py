@@ -295,7 +295,7 @@ def _too_far() -> str:
         ({"location": "架" * 101}, "location", "不能超过 100 个字"),
         ({"heldAt": "2026-03-01T19:30:00"}, "heldAt", "时区"),
         ({"heldAt": "far"}, "heldAt", "一年"),
-        ({"attendeeIds": ["unknown"]}, "attendeeIds", "不存在"),
+        ({"attendeeIds": ["unknown"]}, "attendeeIds", "本小区的居民或服务本小区的人员"),
         ({"attendeeIds": ["not-an-id"]}, "attendeeIds", "格式不正确"),
         ({"attendeeIds": ["task"]}, "attendeeIds", "格式不正确"),
     ],
@@ -327,7 +327,7 @@ async def test_bad_meetings_are_refused_and_write_nothing(
         ([f"决定{i}" for i in range(21)], None, "decisions", "1 到 20 条"),
         (["同意", "  "], None, "decisions", "第 2 条会议决定是空的"),
         (["定" * 501], None, "decisions", "不能超过 500 个字"),
-        (["同意"], "unknown", "attendeeIds", "不存在"),
+        (["同意"], "unknown", "attendeeIds", "本小区的居民或服务本小区的人员"),
     ],
 )
 async def test_bad_minutes_are_refused_and_write_nothing(

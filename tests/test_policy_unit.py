@@ -133,9 +133,10 @@ def test_matrix(resource: str, action: str, place: str, who: str, allowed: bool)
     assert can(PRINCIPALS[who], resource, action, _place(place)) is allowed
 
 
-SUBJECT_OWNER = Subject(uuid.uuid4(), is_owner_here=True)
-SUBJECT_TENANT = Subject(uuid.uuid4(), is_owner_here=False)
-SUBJECT_PARTY = Subject(uuid.uuid4(), is_party_member_here=True)
+SUBJECT_OWNER = Subject(uuid.uuid4(), is_owner_here=True, lives_here=True)
+SUBJECT_TENANT = Subject(uuid.uuid4(), is_owner_here=False, lives_here=True)
+SUBJECT_PARTY = Subject(uuid.uuid4(), is_party_member_here=True, lives_here=True)
+SUBJECT_VISITOR = Subject(uuid.uuid4())  # shown here (an assignee, an actor) but living elsewhere
 
 
 @pytest.mark.parametrize(
@@ -153,6 +154,8 @@ SUBJECT_PARTY = Subject(uuid.uuid4(), is_party_member_here=True)
         ("grid_g2", SUBJECT_TENANT, False, None),  # another grid
         ("api", SUBJECT_OWNER, False, None),
         ("convener_a1", SUBJECT_OWNER, False, None),
+        ("property_a", SUBJECT_VISITOR, False, None),  # staff see residents in full, not visitors
+        ("grid_g1", SUBJECT_VISITOR, True, "full"),
     ],
 )
 def test_person_fields(who: str, subject: Subject, name_full: bool, phone: str | None) -> None:
@@ -187,6 +190,10 @@ def test_self_sees_everything_of_their_own() -> None:
 )
 def test_party_data_levels(who: str, level: str | None) -> None:
     subject = Subject(uuid.uuid4(), is_party_member_here=True)
+    elsewhere = Subject(uuid.uuid4(), is_party_member_here=False)  # registered with another compound
+    assert not can(PRINCIPALS[who], "party", "read_full", COMPOUND_A, elsewhere)
+    if who != "admin":
+        assert not can(PRINCIPALS[who], "party", "read_status", COMPOUND_A, elsewhere)
     full = can(PRINCIPALS[who], "party", "read_full", COMPOUND_A, subject)
     status = can(PRINCIPALS[who], "party", "read_status", COMPOUND_A, subject)
     assert ("full" if full else "status" if status else None) == level
@@ -208,6 +215,9 @@ def test_every_place_relation_has_a_scope() -> None:
         Rel.ASSIGNEE,
         Rel.DISPUTE_PARTY,
         Rel.MEDIATOR,
+        Rel.STAFF_ON_RESIDENT,
+        Rel.COMMITTEE_ON_MEMBER,
+        Rel.GRID_ON_MEMBER,
     }
     assert granted - subject_relations <= set(RELATION_SCOPE)
 

@@ -542,3 +542,43 @@ async def test_two_job_processes_close_a_task_once(desk: Desk) -> None:
         )
         == 1
     )
+
+
+async def test_people_from_elsewhere_cannot_be_attached(desk: Desk) -> None:
+    """Assignees, working groups and dispute parties belong to the task's compound: otherwise a team
+    could pull anyone in and see their data through the task."""
+    task_id = await desk.new_task()
+    await desk.do(CHIEF, "acceptTask", id=task_id)
+    outsider = encode("Person", await fetchval(desk.url, "SELECT id FROM person WHERE phone = $1", OUTSIDER))
+    body = await desk.do(CHIEF, "assignTask", id=task_id, assigneeId=outsider)
+    assert body["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "assigneeId"}
+    grid = encode("Person", await fetchval(desk.url, "SELECT id FROM person WHERE phone = $1", GRID))
+    assert "errors" not in await desk.do(
+        CHIEF, "assignTask", id=task_id, assigneeId=grid
+    )  # serves the compound
+    dispute = await desk.report(
+        kind="DISPUTE",
+        category="NEIGHBOUR_RELATIONS",
+        title="纠纷",
+        description="车库漏水",
+        partyIds=[outsider],
+    )
+    assert dispute["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "partyIds"}
+
+
+@pytest.mark.parametrize("role", ["OWNERS_COMMITTEE", "PARTY_MEMBER"])
+async def test_disputes_are_not_assigned_to_whole_resident_roles(desk: Desk, role: str) -> None:
+    other_party = encode(
+        "Person", await fetchval(desk.url, "SELECT id FROM person WHERE phone = $1", CO_OWNER)
+    )
+    task_id = await desk.new_task(
+        kind="DISPUTE",
+        category="NEIGHBOUR_RELATIONS",
+        title="纠纷",
+        description="车库漏水",
+        partyIds=[other_party],
+    )
+    body = await desk.do(GRID, "assignTask", id=task_id, role=role)
+    assert body["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "role"}
+    hidden = await desk.as_(OWNERS_COMMITTEE, "query($id: ID!) { task(id: $id) { kind } }", {"id": task_id})
+    assert hidden["errors"][0]["extensions"]["code"] == "FORBIDDEN"
