@@ -34,9 +34,6 @@ class Settings(BaseSettings):
     pool_size: int = Field(default=10, alias="QILIJIA_DB_POOL_SIZE")
     job_interval_seconds: float = Field(default=30.0, alias="QILIJIA_JOB_INTERVAL_SECONDS")
     max_body_bytes: int = 100_000
-    max_query_depth: int = 12
-    max_aliases: int = 30
-    max_tokens: int = 2_000
 
     @property
     def is_dev(self) -> bool:

@@ -105,6 +105,9 @@ TRANSITIONS: dict[Action, Transition] = {
     ),
 }
 
+#: states after which nothing more happens around a task (no assignment, meeting, call, mediation)
+FINISHED = frozenset({TaskStatus.REJECTED, TaskStatus.CLOSED})
+
 AUTO_CLOSE_AFTER = timedelta(days=7)
 MAX_REOPENS = 1
 

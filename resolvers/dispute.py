@@ -17,14 +17,13 @@ from strawberry.dataloader import DataLoader
 from auth.policy import Rel, can, require_person
 from models import DisputeOutcome, Task, TaskMember
 from models.errors import BadUserInputError, ConflictError, ForbiddenError
-from models.task_rules import TaskKind, TaskStatus
+from models.task_rules import FINISHED, TaskKind
 from resolvers import task as tasks
 from resolvers.context import Context
 from resolvers.meeting import forget, view_people
 from resolvers.person import PersonView
 
 AGREEMENT_MAX = 2_000
-CLOSED_STATUSES = (TaskStatus.REJECTED, TaskStatus.CLOSED)
 
 
 def _require_dispute(task: Task, message: str) -> None:
@@ -85,7 +84,7 @@ async def add_mediator(ctx: Context, *, task_id: uuid.UUID, person_id: uuid.UUID
     _require_dispute(visible, "只有矛盾纠纷才能指定调解员。")
     async with ctx.sessions() as session, session.begin():
         task = await tasks._locked(session, task_id)
-        if task.status in CLOSED_STATUSES:
+        if task.status in FINISHED:
             raise ConflictError("纠纷已结束，不能再指定调解员。")
         if await session.get(DisputeOutcome, task.id) is not None:
             raise ConflictError("该纠纷已记录调解结果，不能再指定调解员。")
@@ -137,7 +136,7 @@ async def record_outcome(ctx: Context, *, task_id: uuid.UUID, agreed: bool, agre
     )
     async with ctx.sessions() as session, session.begin():
         task = await tasks._locked(session, task_id)
-        if task.status in CLOSED_STATUSES:
+        if task.status in FINISHED:
             raise ConflictError("纠纷已结束，不能再记录调解结果。")
         if await session.get(DisputeOutcome, task.id) is not None:
             raise ConflictError("该纠纷已记录调解结果，不能重复记录。")

@@ -29,7 +29,7 @@ from auth.policy import NOT_VISIBLE, require_person
 from models import Meeting, MeetingAttendee, Participation, RoleAssignment, Task
 from models.enums import HomeRelation, Role
 from models.errors import BadUserInputError, ConflictError, ForbiddenError
-from models.task_rules import Actor, TaskStatus
+from models.task_rules import FINISHED, Actor
 from resolvers import person as person_resolvers
 from resolvers import task as tasks
 from resolvers.context import Context
@@ -45,7 +45,6 @@ DECISION_MAX = 500
 SCHEDULE_AHEAD = timedelta(days=366)
 #: attending a meeting counts as a participation; meetings record no duration
 MEETING_HOURS = Decimal("0")
-CLOSED_STATUSES = (TaskStatus.REJECTED, TaskStatus.CLOSED)
 TEAM_ONLY = "只有小区班子、网格员或社区“两委”可以安排专题会议、记录会议决定。"
 
 
@@ -213,7 +212,7 @@ async def schedule(
         raise BadUserInputError("会议时间不能晚于一年以后。", field="heldAt")
     async with ctx.sessions() as session, session.begin():
         locked = await tasks._locked(session, task_id)
-        if locked.status in CLOSED_STATUSES:
+        if locked.status in FINISHED:
             raise ConflictError("事项已结束，不能再安排专题会议。")
         await _check_people(session, locked.compound_id, attendee_ids, field="attendeeIds")
         row = Meeting(

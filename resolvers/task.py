@@ -23,6 +23,7 @@ from models.enums import Role
 from models.errors import BadUserInputError, ConflictError, ForbiddenError
 from models.task_rules import (
     AUTO_CLOSE_AFTER,
+    FINISHED,
     Action,
     Actor,
     TaskCategory,
@@ -467,7 +468,7 @@ async def assign(
         raise BadUserInputError("工作专班需要一名牵头人（承办人）。", field="memberIds")
     async with ctx.sessions() as session, session.begin():
         task = await _locked(session, task_id)
-        if task.status in (TaskStatus.REJECTED, TaskStatus.CLOSED):
+        if task.status in FINISHED:
             raise ConflictError("事项已结束，不能再分派。")
         wanted = [p for p in [assignee_id, *members] if p is not None]
         await check_people_in_scope(session, task.compound_id, wanted, field="assigneeId", label="承办人")

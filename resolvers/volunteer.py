@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from auth.policy import NOT_VISIBLE, require, require_person
 from models import Participation, Person, VolunteerCall, VolunteerSignup
 from models.errors import BadUserInputError, ConflictError, ForbiddenError
-from models.task_rules import Actor, TaskStatus
+from models.task_rules import FINISHED, Actor
 from resolvers import task as tasks
 from resolvers.context import Context
 
@@ -49,7 +49,7 @@ async def open_call(
         raise BadUserInputError("结束时间必须晚于现在。", field="endsAt")
     async with ctx.sessions() as session, session.begin():
         locked = await tasks._locked(session, task_id)
-        if locked.status in (TaskStatus.REJECTED, TaskStatus.CLOSED):
+        if locked.status in FINISHED:
             raise ConflictError("事项已结束，不能再发起接龙。")
         row = VolunteerCall(
             task_id=task.id,

@@ -242,15 +242,6 @@ async def votes_of_compound(
 # --- opening ------------------------------------------------------------------------------------
 
 
-def _text(value: str, *, field: str, label: str, maximum: int, required: bool = True) -> str:
-    cleaned = value.strip()
-    if required and not cleaned:
-        raise BadUserInputError(f"请填写{label}。", field=field)
-    if len(cleaned) > maximum:
-        raise BadUserInputError(f"{label}不能超过 {maximum} 个字。", field=field)
-    return cleaned
-
-
 async def open_vote(
     ctx: Context,
     *,
@@ -280,8 +271,10 @@ async def open_vote(
         linked = await ctx.loaders.task.load(task_id)
         if linked is None or linked.compound_id != compound.id or not await tasks.can_read(ctx, linked):
             raise BadUserInputError("关联的事项不存在，或不属于该小区。", field="taskId")
-    title = _text(title, field="title", label="表决标题", maximum=TITLE_MAX)
-    description = _text(description, field="description", label="表决说明", maximum=DESCRIPTION_MAX)
+    title = tasks.clean_text(title, field="title", label="表决标题", maximum=TITLE_MAX) or ""
+    description = (
+        tasks.clean_text(description, field="description", label="表决说明", maximum=DESCRIPTION_MAX) or ""
+    )
     chosen = effective_rule(matter, rule)
     if chosen is None:
         raise BadUserInputError(
