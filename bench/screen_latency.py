@@ -144,9 +144,9 @@ def tree_cpu_seconds(root: int) -> float:
         cpu[pid] = (int(fields[11]) + int(fields[12])) / tick
     total = 0.0
     for pid in cpu:
-        node = pid
-        while node and node != root:
-            node = parent.get(node, 0)
+        node, hops = pid, 0
+        while node and node != root and hops < 64:  # a bounded walk, even if /proc changes meanwhile
+            node, hops = parent.get(node, 0), hops + 1
         if node == root:
             total += cpu[pid]
     return total

@@ -34,7 +34,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -57,6 +56,18 @@ from tests.conftest import fetch, fetchval  # noqa: E402
 from tests.votes import CAST, OPEN, later, recount_from_rows, stored_tally  # noqa: E402
 from tests.worlds import generate  # noqa: E402
 
+sys.path.insert(0, str(REPO / "bench"))
+from screen_latency import (  # noqa: E402  (the benchmarks share their process and database helpers)
+    _admin,
+    free_port,
+    loadavg,
+    percentile,
+    qilijia,
+    stop,
+    tree_cpu_seconds,
+    wait_ready,
+)
+
 QILIJIA = Path(sys.executable).parent / "qilijia"
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 MATTER = "HIRE_OR_FIRE_PROPERTY_SERVICE"
@@ -70,89 +81,6 @@ TALLY_READ = """query($id: ID!) { vote(id: $id) { tally {
 # --- database and processes ---------------------------------------------------------------------
 
 
-def _dsn(url: str, database: str) -> dict[str, Any]:
-    parsed = make_url(url).set(database=database)
-    return {
-        "user": parsed.username,
-        "password": parsed.password or None,
-        "host": parsed.query.get("host") or parsed.host,
-        "port": parsed.port,
-        "database": parsed.database,
-    }
-
-
-async def _admin(url: str, statement: str) -> None:
-    conn = await asyncpg.connect(**_dsn(url, "postgres"))
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def qilijia(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [str(QILIJIA), *args], env=env, cwd=env["QILIJIA_DATA_DIR"], capture_output=True, text=True
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"qilijia {' '.join(args)} failed ({done.returncode}):\n{done.stderr}")
-    return done.stdout
-
-
-def wait_ready(server: subprocess.Popen[bytes], base: str, log: Path, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"the server exited with {server.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"the server was not ready after {timeout:.0f} s:\n{log.read_text()[-3000:]}")
-
-
-def stop(server: subprocess.Popen[bytes]) -> None:
-    if server.poll() is None:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=10)
-
-
-def tree_cpu_seconds(root: int) -> float:
-    """CPU time (user + system) of process `root` and its descendants, from /proc (Linux only)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    parent: dict[int, int] = {}
-    cpu: dict[int, float] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        pid = int(entry.name)
-        parent[pid] = int(fields[1])
-        cpu[pid] = (int(fields[11]) + int(fields[12])) / tick
-    total = 0.0
-    for pid in cpu:
-        node, hops = pid, 0
-        while node and node != root and hops < 64:
-            node, hops = parent.get(node, 0), hops + 1
-        if node == root:
-            total += cpu[pid]
-    return total
-
-
 def machine_ticks() -> tuple[int, int]:
     """(busy, total) jiffies of all CPUs since boot, from /proc/stat."""
     try:
@@ -161,24 +89,6 @@ def machine_ticks() -> tuple[int, int]:
         return 0, 0
     idle = values[3] + (values[4] if len(values) > 4 else 0)
     return sum(values) - idle, sum(values)
-
-
-def loadavg() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "?"
-
-
-# --- measuring ----------------------------------------------------------------------------------
-
-
-def percentile(sorted_values: list[float], p: float) -> float:
-    """Nearest-rank percentile of an ascending list."""
-    if not sorted_values:
-        return float("nan")
-    rank = max(1, round(p / 100 * len(sorted_values) + 0.5 - 1e-9))
-    return sorted_values[min(rank, len(sorted_values)) - 1]
 
 
 async def gql(client: httpx.AsyncClient, token: str, query: str, variables: dict[str, Any]) -> dict:
