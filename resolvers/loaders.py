@@ -225,6 +225,14 @@ class Loaders:
         )
 
     @property
+    def timeline_page(self) -> DataLoader[PageKey, Page[TaskEvent]]:
+        """Pages of task timelines; the caller has checked that each task is visible."""
+        return self.cached(
+            "timeline_page",
+            lambda: _paged(self.sessions, TaskEvent, TaskEvent.task_id, (TaskEvent.seq,), sa.true()),
+        )
+
+    @property
     def last_event(self) -> DataLoader[uuid.UUID, TaskEvent | None]:
         def build() -> DataLoader[uuid.UUID, TaskEvent | None]:
             async def load(ids: Sequence[uuid.UUID]) -> list[TaskEvent | None]:

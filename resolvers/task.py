@@ -36,7 +36,7 @@ from models.task_rules import (
 from resolvers.context import Context
 from resolvers.events import notify
 from resolvers.ids import page_size
-from resolvers.loaders import Page
+from resolvers.loaders import Page, PageKey
 from resolvers.place import compound_place
 
 TITLE_MAX = 60
@@ -195,17 +195,8 @@ async def tasks_of_compound(
 
 
 async def timeline(ctx: Context, task: Task, *, first: int | None, offset: int) -> Page[TaskEvent]:
-    limit = page_size(first)
-    statement = (
-        sa.select(TaskEvent)
-        .where(TaskEvent.task_id == task.id)
-        .order_by(TaskEvent.seq)
-        .offset(offset)
-        .limit(limit + 1)
-    )
-    async with ctx.sessions() as session:
-        rows = list((await session.execute(statement)).scalars())
-    return Page(rows[:limit], offset, len(rows) > limit)
+    """A page of the task's timeline (the task is already visible); batched across a list of tasks."""
+    return await ctx.loaders.timeline_page.load(PageKey(task.id, page_size(first), offset))
 
 
 async def events_after(ctx: Context, task: Task, seq: int) -> list[TaskEvent]:

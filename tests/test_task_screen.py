@@ -10,6 +10,7 @@ from tests.conftest import fetch, fetchval, running_api, token_for
 SCREEN = """query($id: ID!) { compound(id: $id) { tasks(first: 20) { edges { node {
   title status kind reporter { name phone } assignees { name }
   lastEvent { kind createdAt actor { name } }
+  timeline(first: 5) { edges { node { kind } } }
   volunteerCalls { title needed signedCount waitlistCount myStatus } } }
   pageInfo { hasNextPage } } } }"""
 
