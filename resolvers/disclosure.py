@@ -9,7 +9,6 @@ shares and the timeline event in one transaction: a refused call writes nothing.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -26,7 +25,7 @@ from models.task_rules import Actor, TaskStatus
 from resolvers import task as tasks
 from resolvers.context import Context
 from resolvers.ids import page_size
-from resolvers.loaders import Page
+from resolvers.loaders import Page, grouped
 
 TITLE_MAX = 60
 NOTE_MAX = 2_000
@@ -265,19 +264,16 @@ async def disclosures(ctx: Context, task: Task) -> list[CostDisclosure]:
 
 
 def _disclosures_by_task(ctx: Context) -> DataLoader[uuid.UUID, list[CostDisclosure]]:
-    async def load(ids: Sequence[uuid.UUID]) -> list[list[CostDisclosure]]:
-        statement = (
+    return grouped(
+        ctx.sessions,
+        lambda ids: (
             sa.select(CostDisclosure)
             .where(CostDisclosure.task_id.in_(ids))
             .order_by(CostDisclosure.task_id, CostDisclosure.version.desc())
-        )
-        grouped: dict[uuid.UUID, list[CostDisclosure]] = {i: [] for i in ids}
-        async with ctx.sessions() as session:
-            for row in (await session.execute(statement)).scalars():
-                grouped[row.task_id].append(row)
-        return [grouped[i] for i in ids]
-
-    return DataLoader(load_fn=load)
+        ),
+        key=lambda row: row.CostDisclosure.task_id,
+        value=lambda row: row.CostDisclosure,
+    )
 
 
 async def shares(

@@ -9,7 +9,6 @@ outcome, once. Each step is an event on the task's timeline.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from strawberry.dataloader import DataLoader
@@ -20,6 +19,7 @@ from models.errors import BadUserInputError, ConflictError, ForbiddenError
 from models.task_rules import FINISHED, TaskKind
 from resolvers import task as tasks
 from resolvers.context import Context
+from resolvers.loaders import by_key
 from resolvers.meeting import forget, view_people
 from resolvers.person import PersonView
 
@@ -35,22 +35,9 @@ def _require_dispute(task: Task, message: str) -> None:
 
 
 def _outcomes(ctx: Context) -> DataLoader[uuid.UUID, DisputeOutcome | None]:
-    sessions = ctx.loaders.sessions
-
-    def build() -> DataLoader[uuid.UUID, DisputeOutcome | None]:
-        async def load(ids: Sequence[uuid.UUID]) -> list[DisputeOutcome | None]:
-            async with sessions() as session:
-                rows = (
-                    (await session.execute(sa.select(DisputeOutcome).where(DisputeOutcome.task_id.in_(ids))))
-                    .scalars()
-                    .all()
-                )
-            found = {row.task_id: row for row in rows}
-            return [found.get(i) for i in ids]
-
-        return DataLoader(load_fn=load)
-
-    return ctx.loaders.cached("dispute_outcome", build)
+    return ctx.loaders.cached(
+        "dispute_outcome", lambda: by_key(ctx.sessions, DisputeOutcome, DisputeOutcome.task_id)
+    )
 
 
 async def members(ctx: Context, task: Task, role: str) -> list[PersonView] | None:

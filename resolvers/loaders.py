@@ -88,17 +88,20 @@ class CompoundStats:
 Sessions = async_sessionmaker[AsyncSession]
 
 
-def _by_id(sessions: Sessions, model: Any) -> DataLoader[uuid.UUID, Any]:
-    async def load(ids: Sequence[uuid.UUID]) -> list[Any]:
+def by_key(sessions: Sessions, model: Any, column: Any = None, *, cache: bool = True) -> DataLoader[Any, Any]:
+    """One row of `model` per key of `column` (its `id` by default), or None."""
+    column = model.id if column is None else column
+
+    async def load(keys: Sequence[Any]) -> list[Any]:
         async with sessions() as session:
-            rows = (await session.execute(sa.select(model).where(model.id.in_(ids)))).scalars().all()
-        found = {row.id: row for row in rows}
-        return [found.get(i) for i in ids]
+            rows = (await session.execute(sa.select(model).where(column.in_(keys)))).scalars().all()
+        found = {getattr(row, column.key): row for row in rows}
+        return [found.get(k) for k in keys]
 
-    return DataLoader(load_fn=load)
+    return DataLoader(load_fn=load, cache=cache)
 
 
-def _grouped(
+def grouped(
     sessions: Sessions,
     query: Callable[[Sequence[Any]], Any],
     key: Callable[[Any], Any],
@@ -163,58 +166,43 @@ class Loaders:
     # single rows ------------------------------------------------------------------------------
     @property
     def community(self) -> DataLoader[uuid.UUID, Community | None]:
-        return self.cached("community", lambda: _by_id(self.sessions, Community))
+        return self.cached("community", lambda: by_key(self.sessions, Community))
 
     @property
     def grid(self) -> DataLoader[uuid.UUID, Grid | None]:
-        return self.cached("grid", lambda: _by_id(self.sessions, Grid))
+        return self.cached("grid", lambda: by_key(self.sessions, Grid))
 
     @property
     def compound(self) -> DataLoader[uuid.UUID, Compound | None]:
-        return self.cached("compound", lambda: _by_id(self.sessions, Compound))
+        return self.cached("compound", lambda: by_key(self.sessions, Compound))
 
     @property
     def building(self) -> DataLoader[uuid.UUID, Building | None]:
-        return self.cached("building", lambda: _by_id(self.sessions, Building))
+        return self.cached("building", lambda: by_key(self.sessions, Building))
 
     @property
     def household(self) -> DataLoader[uuid.UUID, Household | None]:
-        return self.cached("household", lambda: _by_id(self.sessions, Household))
+        return self.cached("household", lambda: by_key(self.sessions, Household))
 
     @property
     def person(self) -> DataLoader[uuid.UUID, Person | None]:
-        return self.cached("person", lambda: _by_id(self.sessions, Person))
+        return self.cached("person", lambda: by_key(self.sessions, Person))
 
     @property
     def party_profile(self) -> DataLoader[uuid.UUID, PartyProfile | None]:
-        def build() -> DataLoader[uuid.UUID, PartyProfile | None]:
-            async def load(ids: Sequence[uuid.UUID]) -> list[PartyProfile | None]:
-                async with self.sessions() as session:
-                    rows = (
-                        (
-                            await session.execute(
-                                sa.select(PartyProfile).where(PartyProfile.person_id.in_(ids))
-                            )
-                        )
-                        .scalars()
-                        .all()
-                    )
-                found = {row.person_id: row for row in rows}
-                return [found.get(i) for i in ids]
-
-            return DataLoader(load_fn=load)
-
-        return self.cached("party_profile", build)
+        return self.cached(
+            "party_profile", lambda: by_key(self.sessions, PartyProfile, PartyProfile.person_id)
+        )
 
     @property
     def task(self) -> DataLoader[uuid.UUID, Task | None]:
-        return self.cached("task", lambda: _by_id(self.sessions, Task))
+        return self.cached("task", lambda: by_key(self.sessions, Task))
 
     @property
     def task_members(self) -> DataLoader[uuid.UUID, list[TaskMember]]:
         return self.cached(
             "task_members",
-            lambda: _grouped(
+            lambda: grouped(
                 self.sessions,
                 lambda ids: (
                     sa.select(TaskMember).where(TaskMember.task_id.in_(ids)).order_by(TaskMember.created_at)
@@ -252,14 +240,14 @@ class Loaders:
 
     @property
     def volunteer_call(self) -> DataLoader[uuid.UUID, VolunteerCall | None]:
-        return self.cached("volunteer_call", lambda: _by_id(self.sessions, VolunteerCall))
+        return self.cached("volunteer_call", lambda: by_key(self.sessions, VolunteerCall))
 
     @property
     def volunteer_calls(self) -> DataLoader[uuid.UUID, list[VolunteerCall]]:
         """Per task: its volunteer calls, newest first."""
         return self.cached(
             "volunteer_calls",
-            lambda: _grouped(
+            lambda: grouped(
                 self.sessions,
                 lambda ids: (
                     sa.select(VolunteerCall)
@@ -294,7 +282,7 @@ class Loaders:
         person_id = self.principal.person_id if isinstance(self.principal, PersonPrincipal) else None
         return self.cached(
             "my_signups",
-            lambda: _grouped(
+            lambda: grouped(
                 self.sessions,
                 lambda ids: sa.select(VolunteerSignup).where(
                     VolunteerSignup.call_id.in_(ids), VolunteerSignup.person_id == person_id
@@ -306,22 +294,14 @@ class Loaders:
 
     @property
     def vote(self) -> DataLoader[uuid.UUID, Vote | None]:
-        return self.cached("vote", lambda: _by_id(self.sessions, Vote))
+        return self.cached("vote", lambda: by_key(self.sessions, Vote))
 
     @property
     def vote_tally(self) -> DataLoader[uuid.UUID, VoteTally | None]:
-        def build() -> DataLoader[uuid.UUID, VoteTally | None]:
-            async def load(ids: Sequence[uuid.UUID]) -> list[VoteTally | None]:
-                async with self.sessions() as session:
-                    rows = (
-                        await session.execute(sa.select(VoteTally).where(VoteTally.vote_id.in_(ids)))
-                    ).scalars()
-                    found = {row.vote_id: row for row in rows}
-                return [found.get(i) for i in ids]
-
-            return DataLoader(load_fn=load, cache=False)
-
-        return self.cached("vote_tally", build)
+        # not cached: a live subscription re-reads it after every ballot
+        return self.cached(
+            "vote_tally", lambda: by_key(self.sessions, VoteTally, VoteTally.vote_id, cache=False)
+        )
 
     @property
     def vote_households_of_caller(self) -> DataLoader[uuid.UUID, list[VoteElector]]:
@@ -329,7 +309,7 @@ class Loaders:
         person_id = self.principal.person_id if isinstance(self.principal, PersonPrincipal) else None
         return self.cached(
             "vote_households_of_caller",
-            lambda: _grouped(
+            lambda: grouped(
                 self.sessions,
                 lambda ids: (
                     sa.select(VoteElector)
@@ -397,7 +377,7 @@ class Loaders:
     def occupants(self) -> DataLoader[uuid.UUID, list[Occupant]]:
         return self.cached(
             "occupants",
-            lambda: _grouped(
+            lambda: grouped(
                 self.sessions,
                 lambda ids: (
                     sa.select(Home.household_id, Home.compound_id, Home.relation, Person)
@@ -417,7 +397,7 @@ class Loaders:
         """The compounds where each person holds the PARTY_MEMBER role."""
         return self.cached(
             "party_compounds",
-            lambda: _grouped(
+            lambda: grouped(
                 self.sessions,
                 lambda ids: sa.select(RoleAssignment.person_id, RoleAssignment.compound_id).where(
                     RoleAssignment.person_id.in_(ids), RoleAssignment.role == Role.PARTY_MEMBER.value
@@ -431,7 +411,7 @@ class Loaders:
     def homes_of_person(self) -> DataLoader[uuid.UUID, list[Home]]:
         return self.cached(
             "homes_of_person",
-            lambda: _grouped(
+            lambda: grouped(
                 self.sessions,
                 lambda ids: sa.select(Home).where(Home.person_id.in_(ids)).order_by(Home.created_at, Home.id),
                 key=lambda row: row.Home.person_id,
@@ -443,7 +423,7 @@ class Loaders:
     def team(self) -> DataLoader[uuid.UUID, list[TeamSeat]]:
         return self.cached(
             "team",
-            lambda: _grouped(
+            lambda: grouped(
                 self.sessions,
                 lambda ids: (
                     sa.select(TeamPosition, Person)

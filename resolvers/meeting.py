@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -34,6 +33,7 @@ from resolvers import person as person_resolvers
 from resolvers import task as tasks
 from resolvers.context import Context
 from resolvers.ids import decode, encode
+from resolvers.loaders import grouped
 from resolvers.person import PersonView
 
 TOPIC_MAX = 100
@@ -86,47 +86,35 @@ def forget(loader: DataLoader[Any, Any], key: Any) -> None:
 
 
 def _meetings_by_task(ctx: Context) -> DataLoader[uuid.UUID, list[Meeting]]:
-    sessions = ctx.loaders.sessions
-
-    def build() -> DataLoader[uuid.UUID, list[Meeting]]:
-        async def load(ids: Sequence[uuid.UUID]) -> list[list[Meeting]]:
-            statement = (
+    return ctx.loaders.cached(
+        "meetings_by_task",
+        lambda: grouped(
+            ctx.sessions,
+            lambda ids: (
                 sa.select(Meeting)
                 .where(Meeting.task_id.in_(ids))
                 .order_by(Meeting.held_at, Meeting.created_at, Meeting.id)
-            )
-            async with sessions() as session:
-                rows = (await session.execute(statement)).scalars().all()
-            grouped: dict[uuid.UUID, list[Meeting]] = defaultdict(list)
-            for row in rows:
-                grouped[row.task_id].append(row)
-            return [grouped.get(i, []) for i in ids]
-
-        return DataLoader(load_fn=load)
-
-    return ctx.loaders.cached("meetings_by_task", build)
+            ),
+            key=lambda row: row.Meeting.task_id,
+            value=lambda row: row.Meeting,
+        ),
+    )
 
 
 def _attendees_by_meeting(ctx: Context) -> DataLoader[uuid.UUID, list[uuid.UUID]]:
-    sessions = ctx.loaders.sessions
-
-    def build() -> DataLoader[uuid.UUID, list[uuid.UUID]]:
-        async def load(ids: Sequence[uuid.UUID]) -> list[list[uuid.UUID]]:
-            statement = (
+    return ctx.loaders.cached(
+        "attendees_by_meeting",
+        lambda: grouped(
+            ctx.sessions,
+            lambda ids: (
                 sa.select(MeetingAttendee.meeting_id, MeetingAttendee.person_id)
                 .where(MeetingAttendee.meeting_id.in_(ids))
                 .order_by(MeetingAttendee.meeting_id, MeetingAttendee.person_id)
-            )
-            async with sessions() as session:
-                rows = (await session.execute(statement)).all()
-            grouped: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
-            for meeting_id, person_id in rows:
-                grouped[meeting_id].append(person_id)
-            return [grouped.get(i, []) for i in ids]
-
-        return DataLoader(load_fn=load)
-
-    return ctx.loaders.cached("attendees_by_meeting", build)
+            ),
+            key=lambda row: row.meeting_id,
+            value=lambda row: row.person_id,
+        ),
+    )
 
 
 async def meetings_of(ctx: Context, task: Task) -> list[Meeting]:

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from auth.policy import NOT_VISIBLE, Place, Rel, can, require, require_person, scope_clause
 from auth.principal import PersonPrincipal, Principal
 from models import Building, Compound, Home, Person, RoleAssignment, Task, TaskEvent, TaskMember, TeamPosition
-from models.enums import Role
+from models.enums import ROLE_SCOPE, Role
 from models.errors import BadUserInputError, ConflictError, ForbiddenError
 from models.task_rules import (
     AUTO_CLOSE_AFTER,
@@ -90,11 +90,8 @@ async def facts(ctx: Context, task: Task) -> frozenset[Rel]:
 
 
 def _holds_role_at(principal: PersonPrincipal, role: Role, place: Place) -> bool:
-    scope_id = {
-        Role.GRID_WORKER: place.grid_id,
-        Role.COMMUNITY_COMMITTEE: place.community_id,
-    }.get(role, place.compound_id)
-    return scope_id in principal.role_places(role)
+    """Whether the principal holds `role` at the place's level that the role is scoped to."""
+    return getattr(place, f"{ROLE_SCOPE[role]}_id") in principal.role_places(role)
 
 
 def read_action(task: Task) -> tuple[str, str]:
@@ -162,14 +159,8 @@ def visible_clause(principal: Principal) -> Any:
             places = principal.role_places(role)
             if not places:
                 continue
-            column = {
-                Role.GRID_WORKER: Compound.grid_id,
-                Role.COMMUNITY_COMMITTEE: Compound.community_id,
-            }.get(role)
-            if column is None:
-                in_scope = Task.compound_id.in_(sorted(places))
-            else:
-                in_scope = Task.compound_id.in_(sa.select(Compound.id).where(column.in_(sorted(places))))
+            column = getattr(Compound, "id" if ROLE_SCOPE[role] == "compound" else f"{ROLE_SCOPE[role]}_id")
+            in_scope = Task.compound_id.in_(sa.select(Compound.id).where(column.in_(sorted(places))))
             clauses.append(sa.and_(Task.assigned_role == role.value, in_scope))
     return sa.or_(*clauses)
 
