@@ -60,6 +60,9 @@ def create_engine(url: str, settings: Settings, **kwargs: Any) -> AsyncEngine:
         "idle_in_transaction_session_timeout": str(settings.idle_in_transaction_timeout_ms),
         "application_name": "qilijia",
         "timezone": "UTC",
+        # a screen's statement is small work with a large estimated cost (the policy's sub-selects):
+        # JIT compiling it costs more than running it
+        "jit": "off",
     }
     options: dict[str, Any] = {
         "pool_size": settings.pool_size,

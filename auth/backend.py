@@ -24,9 +24,11 @@ from auth.principal import (
     Principal,
     RoleGrant,
 )
-from models import ApiClient, Home, Household, Person, RoleAssignment, TeamPosition
+from models.apiclient import ApiClient
 from models.enums import HomeRelation, Position, Role
 from models.errors import UnauthenticatedError
+from models.person import Home, Person, RoleAssignment, TeamPosition
+from models.place import Household
 
 
 async def load_person_principal(session: AsyncSession, person_id: uuid.UUID) -> PersonPrincipal | None:

@@ -1,419 +1,627 @@
-"""The access policy: DESIGN §5 as one deny-by-default table.
+"""The access policy: DESIGN §5 declared once, deny by default.
 
-A decision is made in two steps, both pure:
+`POLICY[(resource, action)]` is a condition (`auth.rules`) over the caller and the object, written
+with the relations below (a resident of the object's compound, the grid worker of its grid, the
+task's reporter, an owner in the vote's frozen electorate, …), and the sentence a caller who may
+see the object is told when it denies. `FIELDS[(resource, field)]` says who sees a field in full,
+who sees it masked, and nobody else sees it at all.
 
-1. `relations(principal, place, subject)` says how the caller stands to the place an object lives in
-   (a resident of its compound, the grid worker of its grid, the convener of its building, …) and,
-   for a person shown there, to that person (themself, an owner, a fellow Party member).
-2. `POLICY[(resource, action)]` lists the relations that grant the action. Nothing else does.
+From that one declaration come:
 
-List queries use the same table through `scope_clause`, which turns each granting relation into a
-SQL condition over the place columns of the rows being listed, so the single-object check and the
-list filter cannot drift apart. A relation's `RELATION_SCOPE` names the place kind it is measured
-on; both the pure check and the SQL clause read it.
+* `allows` / `require`: the check of one object given as facts (`auth.facts`);
+* `where`: the same rule as a SQL condition over a table's rows, for any list of them;
+* `shown` / `shown_sql`: a field as the caller may see it, in Python or as a SQL expression.
+
+Nothing outside this package decides who may see or do what. SQL from here carries the caller's
+ids as parameters: run every statement that contains it with `params(who)`.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, is_dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, get_args, get_type_hints
 
 import sqlalchemy as sa
+from sqlalchemy.sql import FromClause
 
-from auth.principal import AnonymousPrincipal, ApiClientPrincipal, PersonPrincipal, Principal
-from models.enums import HomeRelation, Role
+from auth import masking
+from auth.bindings import BINDINGS, Binding
+from auth.facts import NO_FACTS, PlaceFacts, TaskFacts, Tie
+from auth.principal import ANONYMOUS, AnonymousPrincipal, PersonPrincipal, Principal, Scope
+from auth.rules import (
+    ALWAYS,
+    FALSE,
+    NEVER,
+    Admin,
+    Allowed,
+    ApiClient,
+    Cond,
+    In,
+    IsMe,
+    MeIn,
+    OneOf,
+    Some,
+    SqlBool,
+    either,
+    is_false,
+    is_true,
+    params,
+    shape,
+)
+from models.enums import ROLE_SCOPE, Role
 from models.errors import ForbiddenError, UnauthenticatedError
-from models.place import Compound
+from models.task_rules import Standing, TaskAction, TaskKind, TaskVisibility
+from models.vote_rules import VoteStatus
 
 
-class Rel(StrEnum):
-    """How a caller stands to a place (and to a person shown there)."""
-
-    ADMIN = "ADMIN"
-    API_CLIENT = "API_CLIENT"
-    RESIDENT = "RESIDENT"  # has a home (owner or tenant) in the compound
-    HOUSEHOLD_MEMBER = "HOUSEHOLD_MEMBER"  # has a home in that very household
-    PARTY_MEMBER = "PARTY_MEMBER"
-    GRID_WORKER = "GRID_WORKER"
-    COMMUNITY_COMMITTEE = "COMMUNITY_COMMITTEE"
-    PROPERTY_STAFF = "PROPERTY_STAFF"
-    OWNERS_COMMITTEE = "OWNERS_COMMITTEE"
-    TEAM_MEMBER = "TEAM_MEMBER"  # holds any team position in the compound
-    TEAM_CORE = "TEAM_CORE"  # chief or deputy convener, or committee member, of the compound
-    BUILDING_CONVENER = "BUILDING_CONVENER"  # convener of the place's building
-    # relations to a person shown at the place
-    SELF = "SELF"
-    OWNERS_COMMITTEE_ON_OWNER = "OWNERS_COMMITTEE_ON_OWNER"  # owners' committee looking at an owner
-    PARTY_GROUP = "PARTY_GROUP"  # a Party member looking at a fellow Party member of the compound
-    STAFF_ON_RESIDENT = "STAFF_ON_RESIDENT"  # property staff looking at a resident of their compound
-    COMMITTEE_ON_MEMBER = "COMMITTEE_ON_MEMBER"  # community committee: a Party member registered here
-    GRID_ON_MEMBER = "GRID_ON_MEMBER"  # the grid worker: a Party member registered in the grid
-    # relations only the object itself can tell (its resolver supplies them as facts)
-    ELIGIBLE_OWNER = "ELIGIBLE_OWNER"  # owns a household in the vote's frozen electorate
-    REPORTER = "REPORTER"  # reported the task
-    ASSIGNEE = "ASSIGNEE"  # assigned the task, in its working group, or holds the role it is assigned to
-    DISPUTE_PARTY = "DISPUTE_PARTY"
-    MEDIATOR = "MEDIATOR"
+class Resource(StrEnum):
+    COMMUNITY = "COMMUNITY"
+    GRID = "GRID"
+    COMPOUND = "COMPOUND"
+    BUILDING = "BUILDING"
+    HOUSEHOLD = "HOUSEHOLD"
+    PERSON = "PERSON"
+    #: a task and everything shown with it: timeline, meetings, volunteer calls, disclosures
+    TASK = "TASK"
+    VOTE = "VOTE"
+    #: one household of a vote's frozen electorate
+    ELECTOR = "ELECTOR"
+    SCHEMA = "SCHEMA"
 
 
-#: The place kind on which a place relation is measured (None: holds everywhere).
-RELATION_SCOPE: dict[Rel, str | None] = {
-    Rel.ADMIN: None,
-    Rel.API_CLIENT: None,
-    Rel.RESIDENT: "compound",
-    Rel.HOUSEHOLD_MEMBER: "household",
-    Rel.PARTY_MEMBER: "compound",
-    Rel.GRID_WORKER: "grid",
-    Rel.COMMUNITY_COMMITTEE: "community",
-    Rel.PROPERTY_STAFF: "compound",
-    Rel.OWNERS_COMMITTEE: "compound",
-    Rel.TEAM_MEMBER: "compound",
-    Rel.TEAM_CORE: "compound",
-    Rel.BUILDING_CONVENER: "building",
+class Action(StrEnum):
+    READ = "READ"
+    # compounds
+    READ_TEAM = "READ_TEAM"
+    READ_STATS = "READ_STATS"
+    READ_TASK_STATS = "READ_TASK_STATS"
+    REPORT_TASK = "REPORT_TASK"
+    CREATE_PROJECT = "CREATE_PROJECT"
+    OPEN_VOTE = "OPEN_VOTE"
+    # tasks
+    ACCEPT = "ACCEPT"
+    REJECT = "REJECT"
+    START = "START"
+    RESOLVE = "RESOLVE"
+    REOPEN = "REOPEN"
+    RATE = "RATE"
+    COMMENT = "COMMENT"
+    ASSIGN = "ASSIGN"
+    SCHEDULE_MEETING = "SCHEDULE_MEETING"
+    RECORD_DECISIONS = "RECORD_DECISIONS"
+    OPEN_VOLUNTEER_CALL = "OPEN_VOLUNTEER_CALL"
+    READ_ROSTER = "READ_ROSTER"
+    CHECK_IN = "CHECK_IN"
+    SIGN_UP = "SIGN_UP"
+    WITHDRAW = "WITHDRAW"
+    PUBLISH_DISCLOSURE = "PUBLISH_DISCLOSURE"
+    ASSIGN_MEDIATOR = "ASSIGN_MEDIATOR"
+    RECORD_OUTCOME = "RECORD_OUTCOME"
+    # votes
+    READ_ELECTORATE = "READ_ELECTORATE"
+    READ_TURNOUT = "READ_TURNOUT"
+    READ_CHOICE = "READ_CHOICE"
+    CAST = "CAST"
+    CLOSE = "CLOSE"
+    # the schema itself
+    INTROSPECT = "INTROSPECT"
+
+
+class Field(StrEnum):
+    NAME = "NAME"
+    PHONE = "PHONE"
+    PARTY_STATUS = "PARTY_STATUS"
+    PARTY_DETAIL = "PARTY_DETAIL"
+    PARTY_COUNTS = "PARTY_COUNTS"
+
+
+#: The facts and the table of each resource (its rows' binding is `auth.bindings.BINDINGS`).
+TABLES: dict[Resource, str | None] = {
+    Resource.COMMUNITY: "community",
+    Resource.GRID: "grid",
+    Resource.COMPOUND: "compound",
+    Resource.BUILDING: "building",
+    Resource.HOUSEHOLD: "household",
+    Resource.PERSON: "person",
+    Resource.TASK: "task",
+    Resource.VOTE: "vote",
+    Resource.ELECTOR: "vote_electorate",
+    Resource.SCHEMA: None,
+}
+
+
+def facts_type(resource: Resource) -> type:
+    table = TABLES[resource]
+    return PlaceFacts if table is None else BINDINGS[table][0]
+
+
+def binding(resource: Resource, row: FromClause) -> Binding:
+    table = TABLES[resource]
+    if table is None:
+        raise ValueError(f"{resource} has no rows")
+    return BINDINGS[table][1](row)
+
+
+# --- relations: how the caller stands to an object -------------------------------------------------
+
+ADMIN = Admin()
+API_CLIENT = ApiClient()
+RESIDENT = In("compound_id", Scope.HOME_COMPOUNDS)  # a home (owner or tenant) in the compound
+HOUSEHOLD_MEMBER = In("household_id", Scope.HOME_HOUSEHOLDS)
+PARTY_MEMBER = In("compound_id", Scope.PARTY_COMPOUNDS)
+GRID_WORKER = In("grid_id", Scope.GRIDS)
+COMMUNITY_COMMITTEE = In("community_id", Scope.COMMUNITIES)
+PROPERTY_STAFF = In("compound_id", Scope.STAFF_COMPOUNDS)
+OWNERS_COMMITTEE = In("compound_id", Scope.OWNERS_COMMITTEE_COMPOUNDS)
+TEAM_MEMBER = In("compound_id", Scope.TEAM_COMPOUNDS)  # any team position in the compound
+TEAM_CORE = In("compound_id", Scope.CORE_TEAM_COMPOUNDS)  # chief, deputy, committee member
+BUILDING_CONVENER = In("building_id", Scope.CONVENED_BUILDINGS)  # of the object's building
+CONVENES_HERE = In("compound_id", Scope.CONVENED_COMPOUNDS)  # of some building of the compound
+
+#: Holding a role at the object's place, at the level the role is held (its scope).
+_HOLDS: dict[Role, Cond] = {
+    Role.PARTY_MEMBER: PARTY_MEMBER,
+    Role.PROPERTY_STAFF: PROPERTY_STAFF,
+    Role.OWNERS_COMMITTEE: OWNERS_COMMITTEE,
+    Role.GRID_WORKER: GRID_WORKER,
+    Role.COMMUNITY_COMMITTEE: COMMUNITY_COMMITTEE,
+}
+assert all(ROLE_SCOPE[role] for role in _HOLDS), "every role a task may be assigned to has a place"
+
+#: The roles a task may be assigned to, and those a dispute may be (assigning a task to a role
+#: opens it to everyone holding the role there, and a dispute's parties are private).
+ASSIGNABLE_ROLES = frozenset(_HOLDS)
+DISPUTE_ASSIGNABLE_ROLES = frozenset({Role.PROPERTY_STAFF, Role.GRID_WORKER, Role.COMMUNITY_COMMITTEE})
+
+# relations only the object itself can tell
+REPORTER = IsMe("reporter_id")
+ASSIGNED_TO_MY_ROLE = either(
+    *(OneOf("assigned_role", frozenset({role.value})) & _HOLDS[role] for role in _HOLDS)
+)
+ASSIGNEE = MeIn("workers") | ASSIGNED_TO_MY_ROLE  # in the working group, or holds the role it went to
+DISPUTE_PARTY = MeIn("parties")
+MEDIATOR = MeIn("mediators")
+ELIGIBLE_OWNER = MeIn("owners")  # owned a household of the vote's frozen electorate at opening
+SELF = IsMe("person_id")
+
+# object states the rules depend on
+IS_DISPUTE = OneOf("kind", frozenset({TaskKind.DISPUTE.value}))
+IS_PUBLIC = OneOf("visibility", frozenset({TaskVisibility.PUBLIC.value}))
+IS_OPEN = OneOf("status", frozenset({VoteStatus.OPEN.value}))
+
+# how a person shown to the caller is tied to the caller's places (read from the person's ties)
+_LIVES = OneOf("kind", frozenset({Tie.OWNER.value, Tie.TENANT.value}))
+_OWNS = OneOf("kind", frozenset({Tie.OWNER.value}))
+_IS_PARTY = OneOf("kind", frozenset({Tie.PARTY_MEMBER.value}))
+TIED_TO_MY_GRID = Some("ties", GRID_WORKER)
+TIED_TO_MY_COMMUNITY = Some("ties", COMMUNITY_COMMITTEE)
+STAFF_ON_RESIDENT = Some("ties", _LIVES & PROPERTY_STAFF)
+OWNERS_COMMITTEE_ON_OWNER = Some("ties", _OWNS & OWNERS_COMMITTEE)
+PARTY_GROUP = Some("ties", _IS_PARTY & PARTY_MEMBER)  # fellow Party members of a compound
+COMMITTEE_ON_MEMBER = Some("ties", _IS_PARTY & COMMUNITY_COMMITTEE)
+GRID_ON_MEMBER = Some("ties", _IS_PARTY & GRID_WORKER)
+
+
+def rule(resource: Resource, action: Action) -> Cond:
+    """Another row of the table, by reference."""
+    return Allowed(f"{resource}:{action}", lambda: POLICY[(resource, action)].cond)
+
+
+# --- the table ---------------------------------------------------------------------------------------
+
+PLACE_TREE = either(
+    ADMIN,
+    API_CLIENT,
+    RESIDENT,
+    PARTY_MEMBER,
+    GRID_WORKER,
+    COMMUNITY_COMMITTEE,
+    PROPERTY_STAFF,
+    OWNERS_COMMITTEE,
+    TEAM_MEMBER,
+)
+COMPOUND_PEOPLE = either(
+    ADMIN,
+    RESIDENT,
+    PARTY_MEMBER,
+    GRID_WORKER,
+    COMMUNITY_COMMITTEE,
+    PROPERTY_STAFF,
+    OWNERS_COMMITTEE,
+    TEAM_MEMBER,
+)
+HOUSEHOLDS = either(
+    ADMIN,
+    HOUSEHOLD_MEMBER,
+    BUILDING_CONVENER,
+    GRID_WORKER,
+    COMMUNITY_COMMITTEE,
+    PROPERTY_STAFF,
+    OWNERS_COMMITTEE,
+)
+#: who triages: the compound's core team, the building's convener, the grid and the community
+TRIAGE = either(TEAM_CORE, BUILDING_CONVENER, GRID_WORKER, COMMUNITY_COMMITTEE)
+WORK = TRIAGE | ASSIGNEE
+#: who reads a public task besides its reporter and assignees: the compound and those serving it
+TASK_READERS = either(
+    RESIDENT, PARTY_MEMBER, TEAM_MEMBER, GRID_WORKER, COMMUNITY_COMMITTEE, PROPERTY_STAFF, OWNERS_COMMITTEE
+)
+#: internal tasks are the team's
+INTERNAL_READERS = either(TRIAGE, OWNERS_COMMITTEE, PROPERTY_STAFF)
+#: disputes are private: their parties and mediators, the grid and the community
+DISPUTE_READERS = either(DISPUTE_PARTY, MEDIATOR, GRID_WORKER, COMMUNITY_COMMITTEE)
+#: a task's reporter and assignees read it whatever its kind
+READ_TASK = either(
+    REPORTER,
+    ASSIGNEE,
+    IS_DISPUTE & DISPUTE_READERS,
+    ~IS_DISPUTE & IS_PUBLIC & TASK_READERS,
+    ~IS_DISPUTE & ~IS_PUBLIC & INTERNAL_READERS,
+)
+#: an open vote and its live tally: eligible owners and the team; its result after the close: the
+#: compound (and third parties, as public aggregates)
+READ_VOTE = either(
+    IS_OPEN & either(ELIGIBLE_OWNER, TEAM_MEMBER, GRID_WORKER, COMMUNITY_COMMITTEE, OWNERS_COMMITTEE),
+    ~IS_OPEN & (PLACE_TREE | ELIGIBLE_OWNER),
+)
+
+
+@dataclass(frozen=True)
+class Rule:
+    cond: Cond
+    #: what a caller who may see the object is told when the rule denies
+    denied: str = ""
+
+
+_TEAM_ONLY = "只有小区班子、网格员或社区“两委”可以"
+_VOTE_OPENERS = "只有本小区的业委会成员或社区“两委”成员可以"
+
+POLICY: Mapping[tuple[Resource, Action], Rule] = {
+    # the place tree, compound profiles and public stats (third parties: public aggregates)
+    (Resource.COMMUNITY, Action.READ): Rule(
+        ADMIN | COMMUNITY_COMMITTEE | Some("compounds", rule(Resource.COMPOUND, Action.READ))
+    ),
+    (Resource.COMMUNITY, Action.READ_TASK_STATS): Rule(
+        Some("compounds", rule(Resource.COMPOUND, Action.READ_TASK_STATS))
+    ),
+    (Resource.GRID, Action.READ): Rule(
+        ADMIN | GRID_WORKER | Some("compounds", rule(Resource.COMPOUND, Action.READ))
+    ),
+    (Resource.GRID, Action.READ_TASK_STATS): Rule(
+        Some("compounds", rule(Resource.COMPOUND, Action.READ_TASK_STATS))
+    ),
+    (Resource.COMPOUND, Action.READ): Rule(PLACE_TREE),
+    (Resource.COMPOUND, Action.READ_TEAM): Rule(COMPOUND_PEOPLE, "第三方接口只能读取公开的统计数据。"),
+    (Resource.COMPOUND, Action.READ_STATS): Rule(PLACE_TREE),
+    (Resource.COMPOUND, Action.READ_TASK_STATS): Rule(PLACE_TREE),
+    (Resource.COMPOUND, Action.REPORT_TASK): Rule(
+        either(
+            RESIDENT,
+            PARTY_MEMBER,
+            TEAM_MEMBER,
+            GRID_WORKER,
+            COMMUNITY_COMMITTEE,
+            PROPERTY_STAFF,
+            OWNERS_COMMITTEE,
+        ),
+        "只能在自己居住或负责的小区反映事项。",
+    ),
+    (Resource.COMPOUND, Action.CREATE_PROJECT): Rule(
+        TRIAGE | OWNERS_COMMITTEE, "只有小区班子可以发起项目或内部事项。"
+    ),
+    (Resource.COMPOUND, Action.OPEN_VOTE): Rule(
+        OWNERS_COMMITTEE | COMMUNITY_COMMITTEE, f"{_VOTE_OPENERS}发起表决。"
+    ),
+    (Resource.BUILDING, Action.READ): Rule(rule(Resource.COMPOUND, Action.READ)),
+    # households: number, floor, area, and who lives there
+    (Resource.HOUSEHOLD, Action.READ): Rule(HOUSEHOLDS),
+    # a person: visible wherever the caller may see them shown (a household, a team, a task)
+    (Resource.PERSON, Action.READ): Rule(
+        either(
+            ADMIN,
+            SELF,
+            Some("homes", rule(Resource.HOUSEHOLD, Action.READ)),
+            Some("seats", rule(Resource.COMPOUND, Action.READ_TEAM)),
+            Some("tasks", rule(Resource.TASK, Action.READ)),
+            Some("volunteered", rule(Resource.TASK, Action.READ_ROSTER)),
+        )
+    ),
+    # tasks (DESIGN §3, §5): public ISSUE/PROJECT tasks are the compound's, internal ones the team's,
+    # disputes their parties'
+    (Resource.TASK, Action.READ): Rule(READ_TASK),
+    (Resource.TASK, Action.COMMENT): Rule(READ_TASK),
+    (Resource.TASK, Action.ACCEPT): Rule(TRIAGE, f"{_TEAM_ONLY}受理事项。"),
+    (Resource.TASK, Action.REJECT): Rule(TRIAGE, f"{_TEAM_ONLY}受理事项。"),
+    (Resource.TASK, Action.ASSIGN): Rule(TRIAGE, f"{_TEAM_ONLY}分派事项。"),
+    (Resource.TASK, Action.START): Rule(WORK, "只有小区班子或承办人可以办理事项。"),
+    (Resource.TASK, Action.RESOLVE): Rule(WORK, "只有小区班子或承办人可以办理事项。"),
+    (Resource.TASK, Action.REOPEN): Rule(REPORTER, "只有反映人可以重新打开事项。"),
+    (Resource.TASK, Action.RATE): Rule(REPORTER, "只有反映人可以评价事项。"),
+    (Resource.TASK, Action.SCHEDULE_MEETING): Rule(TRIAGE, f"{_TEAM_ONLY}安排专题会议、记录会议决定。"),
+    (Resource.TASK, Action.RECORD_DECISIONS): Rule(TRIAGE, f"{_TEAM_ONLY}安排专题会议、记录会议决定。"),
+    (Resource.TASK, Action.OPEN_VOLUNTEER_CALL): Rule(TRIAGE, f"{_TEAM_ONLY}发起志愿者接龙。"),
+    (Resource.TASK, Action.READ_ROSTER): Rule(TRIAGE, "只有接龙的组织者可以查看报名名单。"),
+    (Resource.TASK, Action.CHECK_IN): Rule(TRIAGE, "只有接龙的组织者可以签到。"),
+    (Resource.TASK, Action.SIGN_UP): Rule(RESIDENT, "只有本小区的居民可以报名。"),
+    (Resource.TASK, Action.WITHDRAW): Rule(READ_TASK),
+    (Resource.TASK, Action.PUBLISH_DISCLOSURE): Rule(TRIAGE, f"{_TEAM_ONLY}发布费用公示。"),
+    # who names a dispute's mediators: the grid and the community, not a mediator
+    (Resource.TASK, Action.ASSIGN_MEDIATOR): Rule(
+        GRID_WORKER | COMMUNITY_COMMITTEE, "只有网格员或社区“两委”可以指定调解员。"
+    ),
+    (Resource.TASK, Action.RECORD_OUTCOME): Rule(
+        MEDIATOR | GRID_WORKER | COMMUNITY_COMMITTEE, "只有调解员、网格员或社区“两委”可以记录调解结果。"
+    ),
+    # owner votes (DESIGN §4, §5): nobody but a household's own owners ever sees its choice
+    (Resource.VOTE, Action.READ): Rule(READ_VOTE),
+    (Resource.VOTE, Action.CAST): Rule(ELIGIBLE_OWNER, "只有表决范围内住户的业主才能投票（租户不能投票）。"),
+    (Resource.VOTE, Action.CLOSE): Rule(OWNERS_COMMITTEE | COMMUNITY_COMMITTEE, f"{_VOTE_OPENERS}结束表决。"),
+    # the frozen electorate (numbers, areas, head groups; no names)
+    (Resource.VOTE, Action.READ_ELECTORATE): Rule(
+        either(TEAM_MEMBER, GRID_WORKER, COMMUNITY_COMMITTEE, OWNERS_COMMITTEE),
+        "只有小区班子、网格员、社区“两委”和业委会可以查看表决范围。",
+    ),
+    # who has not voted yet, for door-knocking: a building convener sees their own building
+    (Resource.VOTE, Action.READ_TURNOUT): Rule(
+        either(CONVENES_HERE, GRID_WORKER, COMMUNITY_COMMITTEE, OWNERS_COMMITTEE),
+        "只有楼栋召集人、网格员、社区“两委”和业委会可以查看尚未投票的住户。",
+    ),
+    (Resource.ELECTOR, Action.READ_TURNOUT): Rule(
+        either(BUILDING_CONVENER, GRID_WORKER, COMMUNITY_COMMITTEE, OWNERS_COMMITTEE)
+    ),
+    (Resource.ELECTOR, Action.READ_CHOICE): Rule(ELIGIBLE_OWNER),
+    # in `prod`, schema introspection is for operators only
+    (Resource.SCHEMA, Action.INTROSPECT): Rule(ADMIN),
 }
 
 
 @dataclass(frozen=True)
-class Place:
-    """Where an object lives. Every domain row can say this much about itself."""
+class Shown:
+    """Who sees a field in full, who sees it masked (with `mask`); everyone else sees nothing."""
 
-    community_id: uuid.UUID
-    grid_id: uuid.UUID
-    compound_id: uuid.UUID | None = None
-    building_id: uuid.UUID | None = None
-    household_id: uuid.UUID | None = None
+    full: Cond
+    masked: Cond = NEVER
+    mask: masking.Mask | None = None
 
 
-@dataclass(frozen=True)
-class Subject:
-    """A person shown at a place: what the place says about them (their home there, Party role)."""
-
-    person_id: uuid.UUID
-    is_owner_here: bool = False
-    is_party_member_here: bool = False
-    lives_here: bool = False
-
-
-# --- the table -----------------------------------------------------------------------------------
-
-_PLACE_TREE = frozenset(
-    {
-        Rel.ADMIN,
-        Rel.API_CLIENT,
-        Rel.RESIDENT,
-        Rel.PARTY_MEMBER,
-        Rel.GRID_WORKER,
-        Rel.COMMUNITY_COMMITTEE,
-        Rel.PROPERTY_STAFF,
-        Rel.OWNERS_COMMITTEE,
-        Rel.TEAM_MEMBER,
-    }
-)
-_HOUSEHOLDS = frozenset(
-    {
-        Rel.ADMIN,
-        Rel.HOUSEHOLD_MEMBER,
-        Rel.BUILDING_CONVENER,
-        Rel.GRID_WORKER,
-        Rel.COMMUNITY_COMMITTEE,
-        Rel.PROPERTY_STAFF,
-        Rel.OWNERS_COMMITTEE,
-    }
-)
-
-_TASK_TEAM = frozenset({Rel.TEAM_CORE, Rel.BUILDING_CONVENER, Rel.GRID_WORKER, Rel.COMMUNITY_COMMITTEE})
-_TASK_READERS = frozenset(
-    {
-        Rel.RESIDENT,
-        Rel.PARTY_MEMBER,
-        Rel.TEAM_MEMBER,
-        Rel.GRID_WORKER,
-        Rel.COMMUNITY_COMMITTEE,
-        Rel.PROPERTY_STAFF,
-        Rel.OWNERS_COMMITTEE,
-        Rel.REPORTER,
-        Rel.ASSIGNEE,
-    }
-)
-
-POLICY: Mapping[tuple[str, str], frozenset[Rel]] = {
-    # place tree, compound profile, public stats (third parties: aggregates only)
-    ("compound", "read"): _PLACE_TREE,
-    ("building", "read"): _PLACE_TREE,
-    ("compound.stats", "read"): _PLACE_TREE,
+FIELDS: Mapping[tuple[Resource, Field], Shown] = {
+    # a person's name: everyone who may see the person sees at least its masked form
+    (Resource.PERSON, Field.NAME): Shown(
+        full=either(
+            ADMIN,
+            SELF,
+            TIED_TO_MY_GRID,
+            TIED_TO_MY_COMMUNITY,
+            STAFF_ON_RESIDENT,
+            OWNERS_COMMITTEE_ON_OWNER,
+            PARTY_GROUP,
+        ),
+        masked=ALWAYS,
+        mask=masking.NAME,
+    ),
+    (Resource.PERSON, Field.PHONE): Shown(
+        full=either(ADMIN, SELF, TIED_TO_MY_GRID, TIED_TO_MY_COMMUNITY, STAFF_ON_RESIDENT),
+        masked=OWNERS_COMMITTEE_ON_OWNER,
+        mask=masking.PHONE,
+    ),
+    # Party data is sensitive: the member and the community committee; the grid worker and
+    # operators see the registration status only (judged by the member's own registration)
+    (Resource.PERSON, Field.PARTY_STATUS): Shown(
+        full=either(SELF, COMMITTEE_ON_MEMBER, GRID_ON_MEMBER, ADMIN)
+    ),
+    (Resource.PERSON, Field.PARTY_DETAIL): Shown(full=SELF | COMMITTEE_ON_MEMBER),
     # Party aggregates: the registration rate is public; the head counts stay with those who work
     # with the compound's Party members
-    ("party.stats", "read_counts"): frozenset(
-        {Rel.PARTY_MEMBER, Rel.TEAM_MEMBER, Rel.GRID_WORKER, Rel.COMMUNITY_COMMITTEE, Rel.ADMIN}
+    (Resource.COMPOUND, Field.PARTY_COUNTS): Shown(
+        full=either(PARTY_MEMBER, TEAM_MEMBER, GRID_WORKER, COMMUNITY_COMMITTEE, ADMIN)
     ),
-    ("compound.team", "read"): _PLACE_TREE - {Rel.API_CLIENT},
-    # households: number, floor, area, and who lives there
-    ("household", "read"): _HOUSEHOLDS,
-    # a person's fields, by how the caller stands to the place and to the person
-    ("person.name", "read_full"): frozenset(
-        {
-            Rel.ADMIN,
-            Rel.SELF,
-            Rel.GRID_WORKER,
-            Rel.COMMUNITY_COMMITTEE,
-            Rel.STAFF_ON_RESIDENT,
-            Rel.OWNERS_COMMITTEE_ON_OWNER,
-            Rel.PARTY_GROUP,
-        }
-    ),
-    ("person.phone", "read_full"): frozenset(
-        {Rel.ADMIN, Rel.SELF, Rel.GRID_WORKER, Rel.COMMUNITY_COMMITTEE, Rel.STAFF_ON_RESIDENT}
-    ),
-    ("person.phone", "read_masked"): frozenset({Rel.OWNERS_COMMITTEE_ON_OWNER}),
-    # Party data is sensitive: the member, the community committee; the grid sees status only
-    # (judged by the member's own registration with this compound, not by where they are shown)
-    ("party", "read_full"): frozenset({Rel.SELF, Rel.COMMITTEE_ON_MEMBER}),
-    ("party", "read_status"): frozenset({Rel.SELF, Rel.COMMITTEE_ON_MEMBER, Rel.GRID_ON_MEMBER, Rel.ADMIN}),
-    # in `prod`, schema introspection is for operators only
-    ("schema", "introspect"): frozenset({Rel.ADMIN}),
-    # owner votes (DESIGN §4, §5): nobody but a household's own owners ever sees its choice
-    ("vote", "open"): frozenset({Rel.OWNERS_COMMITTEE, Rel.COMMUNITY_COMMITTEE}),
-    ("vote", "close"): frozenset({Rel.OWNERS_COMMITTEE, Rel.COMMUNITY_COMMITTEE}),
-    ("vote", "cast"): frozenset({Rel.ELIGIBLE_OWNER}),
-    # an open vote and its live tally: eligible owners and the team
-    ("vote", "read_open"): frozenset(
-        {Rel.ELIGIBLE_OWNER, Rel.TEAM_MEMBER, Rel.GRID_WORKER, Rel.COMMUNITY_COMMITTEE, Rel.OWNERS_COMMITTEE}
-    ),
-    # a closed vote's result and final tally: the compound, and third parties as public aggregates
-    ("vote", "read_closed"): _PLACE_TREE | {Rel.ELIGIBLE_OWNER},
-    # the frozen electorate (numbers, areas, head groups; no names) and who has not voted yet
-    ("vote.electorate", "read"): frozenset(
-        {Rel.TEAM_MEMBER, Rel.GRID_WORKER, Rel.COMMUNITY_COMMITTEE, Rel.OWNERS_COMMITTEE}
-    ),
-    ("vote.turnout", "read"): frozenset(
-        {Rel.BUILDING_CONVENER, Rel.GRID_WORKER, Rel.COMMUNITY_COMMITTEE, Rel.OWNERS_COMMITTEE}
-    ),
-    # tasks (DESIGN §3, §5): public ISSUE/PROJECT tasks are the compound's; internal ones the team's
-    ("task", "read_public"): _TASK_READERS,
-    ("task", "read_internal"): _TASK_TEAM
-    | {Rel.OWNERS_COMMITTEE, Rel.PROPERTY_STAFF, Rel.REPORTER, Rel.ASSIGNEE},
-    # disputes are private: their parties and mediators, the grid and community, an assignee
-    ("dispute", "read"): frozenset(
-        {
-            Rel.DISPUTE_PARTY,
-            Rel.MEDIATOR,
-            Rel.REPORTER,
-            Rel.ASSIGNEE,
-            Rel.GRID_WORKER,
-            Rel.COMMUNITY_COMMITTEE,
-        }
-    ),
-    ("task", "report"): _TASK_READERS - {Rel.REPORTER, Rel.ASSIGNEE},
-    ("task", "create_project"): _TASK_TEAM | {Rel.OWNERS_COMMITTEE},
-    # the team triages (accept, reject, assign, meetings, volunteer calls, disclosures)
-    ("task", "triage"): _TASK_TEAM,
-    # whoever works it: the team, or the people and role it is assigned to
-    ("task", "work"): _TASK_TEAM | {Rel.ASSIGNEE},
-    ("dispute", "record_outcome"): frozenset({Rel.MEDIATOR, Rel.GRID_WORKER, Rel.COMMUNITY_COMMITTEE}),
-    # who names a dispute's mediators: the grid and the community, not a mediator
-    ("dispute", "assign_mediator"): frozenset({Rel.GRID_WORKER, Rel.COMMUNITY_COMMITTEE}),
-    ("volunteer_call", "sign_up"): frozenset({Rel.RESIDENT}),
-    # third parties: counts only
-    ("task.stats", "read"): _PLACE_TREE,
 }
 
 
-# --- deciding --------------------------------------------------------------------------------------
-
-
-def _place_ids(principal: PersonPrincipal, rel: Rel) -> frozenset[uuid.UUID]:
-    """The ids, of the kind `RELATION_SCOPE[rel]`, at which the principal holds `rel`."""
-    return principal.memo(rel, lambda: _compute_place_ids(principal, rel))
-
-
-def _compute_place_ids(principal: PersonPrincipal, rel: Rel) -> frozenset[uuid.UUID]:
-    match rel:
-        case Rel.RESIDENT:
-            return principal.home_ids(kind="compound")
-        case Rel.HOUSEHOLD_MEMBER:
-            return principal.home_ids(kind="household")
-        case Rel.PARTY_MEMBER:
-            return principal.role_places(Role.PARTY_MEMBER)
-        case Rel.GRID_WORKER:
-            return principal.role_places(Role.GRID_WORKER)
-        case Rel.COMMUNITY_COMMITTEE:
-            return principal.role_places(Role.COMMUNITY_COMMITTEE)
-        case Rel.PROPERTY_STAFF:
-            return principal.role_places(Role.PROPERTY_STAFF)
-        case Rel.OWNERS_COMMITTEE:
-            return principal.role_places(Role.OWNERS_COMMITTEE)
-        case Rel.TEAM_MEMBER:
-            return principal.position_compounds()
-        case Rel.TEAM_CORE:
-            return principal.position_compounds(core_only=True)
-        case Rel.BUILDING_CONVENER:
-            return principal.convened_buildings()
-    return frozenset()
-
-
-def relations(
-    principal: Principal,
-    place: Place | None,
-    subject: Subject | None = None,
-    facts: frozenset[Rel] = frozenset(),
-) -> frozenset[Rel]:
-    """How `principal` stands to `place` and, if given, to the person `subject` shown there.
-
-    `facts` are relations only the object can tell (an owner in a vote's frozen electorate); the
-    resolver establishes them from the database and the table still decides what they grant.
-    """
-    if isinstance(principal, ApiClientPrincipal):
-        return frozenset({Rel.API_CLIENT})
-    if not isinstance(principal, PersonPrincipal):
-        return frozenset()
-    held: set[Rel] = set(facts)
-    if principal.is_admin:
-        held.add(Rel.ADMIN)
-    if place is not None:
-        for rel, kind in RELATION_SCOPE.items():
-            if kind is None:
-                continue
-            place_id = getattr(place, f"{kind}_id")
-            if place_id is not None and place_id in _place_ids(principal, rel):
-                held.add(rel)
-    if subject is not None:
-        if subject.person_id == principal.person_id:
-            held.add(Rel.SELF)
-        if Rel.OWNERS_COMMITTEE in held and subject.is_owner_here:
-            held.add(Rel.OWNERS_COMMITTEE_ON_OWNER)
-        if Rel.PARTY_MEMBER in held and subject.is_party_member_here:
-            held.add(Rel.PARTY_GROUP)
-        if Rel.PROPERTY_STAFF in held and subject.lives_here:
-            held.add(Rel.STAFF_ON_RESIDENT)
-        if Rel.COMMUNITY_COMMITTEE in held and subject.is_party_member_here:
-            held.add(Rel.COMMITTEE_ON_MEMBER)
-        if Rel.GRID_WORKER in held and subject.is_party_member_here:
-            held.add(Rel.GRID_ON_MEMBER)
-    return frozenset(held)
-
-
-def can(
-    principal: Principal,
-    resource: str,
-    action: str,
-    place: Place | None = None,
-    subject: Subject | None = None,
-    facts: frozenset[Rel] = frozenset(),
-) -> bool:
-    granted = POLICY.get((resource, action))
-    if granted is None:
-        return False
-    return not granted.isdisjoint(relations(principal, place, subject, facts))
-
-
-def require(
-    principal: Principal,
-    resource: str,
-    action: str,
-    place: Place | None = None,
-    subject: Subject | None = None,
-    facts: frozenset[Rel] = frozenset(),
-    message: str = "",
-) -> None:
-    """Raise the one error a denial answers, whether or not the object exists.
-
-    `message` may say more only where the caller already may see the object (its vote, its
-    compound); otherwise the single not-visible sentence keeps existence secret.
-    """
-    if not can(principal, resource, action, place, subject, facts):
-        raise ForbiddenError(message or NOT_VISIBLE)
-
-
-def require_person(principal: Principal) -> PersonPrincipal:
-    if isinstance(principal, PersonPrincipal):
-        return principal
-    if isinstance(principal, AnonymousPrincipal):
-        raise UnauthenticatedError()
-    raise ForbiddenError("第三方接口只能读取公开的统计数据。")
-
-
-def require_authenticated(principal: Principal) -> None:
-    if not principal.is_authenticated:
-        raise UnauthenticatedError()
-
+# --- deciding one object ------------------------------------------------------------------------------
 
 NOT_VISIBLE = "该内容不存在，或您没有查看权限。"
 
 
-# --- the same table as SQL ----------------------------------------------------------------------
+def not_visible() -> ForbiddenError:
+    """The one answer for an object that does not exist or that the caller may not see: the
+    policy's SQL filter found no row, and the caller must not learn which."""
+    return ForbiddenError(NOT_VISIBLE)
 
 
-def scope_clause(principal: Principal, resource: str, action: str, columns: Mapping[str, Any]) -> Any:
-    """A SQL condition true exactly for the rows whose place grants `action` to `principal`.
-
-    `columns` maps place kinds (`compound`, `building`, `household`, and optionally `grid`,
-    `community`) to the columns of the rows being listed. Grid and community conditions fall back to
-    a sub-select over `compound` when the rows carry only their compound key.
-    """
-    granted = POLICY.get((resource, action), frozenset())
-    if isinstance(principal, ApiClientPrincipal):
-        return sa.true() if Rel.API_CLIENT in granted else sa.false()
-    if not isinstance(principal, PersonPrincipal):
-        return sa.false()
-    if principal.is_admin and Rel.ADMIN in granted:
-        return sa.true()
-    conditions = []
-    for rel in sorted(granted):
-        kind = RELATION_SCOPE.get(rel)
-        if kind is None:
-            continue
-        ids = _place_ids(principal, rel)
-        if not ids:
-            continue
-        if kind in columns:
-            conditions.append(columns[kind].in_(sorted(ids)))
-        elif kind in ("grid", "community") and "compound" in columns:
-            by = Compound.grid_id if kind == "grid" else Compound.community_id
-            conditions.append(columns["compound"].in_(sa.select(Compound.id).where(by.in_(sorted(ids)))))
-        else:
-            raise ValueError(f"{resource}:{action} needs a {kind} column to filter by {rel}")
-    return sa.or_(*conditions) if conditions else sa.false()
+def require_dev_environment(is_dev: bool) -> None:
+    """The development login exists in `dev` only: anywhere else it would let anyone be anyone."""
+    if not is_dev:
+        raise ForbiddenError("开发登录只在开发环境（QILIJIA_ENV=dev）中可用，请使用微信登录。")
 
 
-def person_name_level(principal: Principal, place: Place | None, subject: Subject) -> str:
-    """`full` or `masked`: everyone who may see a person at a place sees at least the masked name."""
-    return "full" if can(principal, "person.name", "read_full", place, subject) else "masked"
+def allows(who: Principal, resource: Resource, action: Action, facts: Any = NO_FACTS) -> bool:
+    found = POLICY.get((resource, action))
+    return found is not None and found.cond.holds(who, facts)
 
 
-def person_phone_level(principal: Principal, place: Place | None, subject: Subject) -> str | None:
-    if can(principal, "person.phone", "read_full", place, subject):
-        return "full"
-    if can(principal, "person.phone", "read_masked", place, subject):
-        return "masked"
+def require(who: Principal, resource: Resource, action: Action, facts: Any = NO_FACTS) -> None:
+    """Raise the one error a denial answers. A caller who may not see the object hears the single
+    not-visible sentence, whether or not it exists; one who may see it hears why not."""
+    found = POLICY.get((resource, action))
+    reader = POLICY.get((resource, Action.READ))
+    if found is None or (reader is not None and not reader.cond.holds(who, facts)):
+        raise ForbiddenError(NOT_VISIBLE)
+    if not found.cond.holds(who, facts):
+        raise ForbiddenError(found.denied or NOT_VISIBLE)
+
+
+def refusal(resource: Resource, action: Action) -> ForbiddenError:
+    """The error a caller who may see the object gets when the policy denies `action` on it."""
+    found = POLICY.get((resource, action))
+    return ForbiddenError(found.denied if found is not None and found.denied else NOT_VISIBLE)
+
+
+def shown(who: Principal, resource: Resource, field: Field, facts: Any, value: Any) -> Any:
+    """A field's value as the caller may see it: whole, masked, or None."""
+    found = FIELDS[(resource, field)]
+    if found.full.holds(who, facts):
+        return value
+    if found.mask is not None and found.masked.holds(who, facts):
+        return found.mask.python(value)
     return None
 
 
-def party_level(principal: Principal, place: Place | None, subject: Subject) -> str | None:
-    if can(principal, "party", "read_full", place, subject):
-        return "full"
-    if can(principal, "party", "read_status", place, subject):
-        return "status"
-    return None
+def shown_sql(who: Principal, resource: Resource, field: Field, row: FromClause, column: Any) -> Any:
+    """The same as a SQL expression over `row` (a row of the resource's table)."""
+    found = FIELDS[(resource, field)]
+    bound = binding(resource, row)
+    full = found.full.sql(who, bound)
+    if is_true(full):
+        return column
+    otherwise: Any = sa.null()
+    if found.mask is not None:
+        masked = found.masked.sql(who, bound)
+        if is_true(masked):
+            otherwise = found.mask.sql(column)
+        elif not is_false(masked):
+            otherwise = sa.case((masked, found.mask.sql(column)), else_=sa.null())
+    if is_false(full):
+        return otherwise
+    return sa.case((full, column), else_=otherwise)
 
+
+def visible(who: Principal, resource: Resource, field: Field, facts: Any) -> bool:
+    """Whether the caller sees a field without a mask (for fields that are shown or not)."""
+    return FIELDS[(resource, field)].full.holds(who, facts)
+
+
+def where(who: Principal, resource: Resource, action: Action, row: FromClause) -> SqlBool:
+    """The rows of the resource's table (`row`: the table or an alias of it) the rule allows.
+
+    The caller's ids are parameters (`params`), so for a table (not an alias) the condition is
+    built once per caller shape and shared; run the statement with `params(who)`."""
+    key = (resource, action, row, shape(who)) if isinstance(row, sa.Table) else None
+    if key is not None and (cached := _COMPILED.get(key)) is not None:
+        return cached
+    found = POLICY.get((resource, action))
+    clause = FALSE if found is None else found.cond.sql(who, binding(resource, row))
+    if key is not None:
+        if len(_COMPILED) > _COMPILED_MAX:
+            _COMPILED.clear()
+        _COMPILED[key] = clause
+    return clause
+
+
+_COMPILED: dict[tuple[Any, ...], SqlBool] = {}
+#: Shapes are few (which of a dozen scopes a caller holds); the bound only guards against surprises
+_COMPILED_MAX = 10_000
+
+
+def attachable(place: PlaceFacts) -> Cond:
+    """Who may be attached to a task of this place (as assignee, attendee, mediator or party): people
+    who belong to its compound — living there, or holding a role or team position at it, its grid
+    or its community. Otherwise a team could pull in anyone and show them through the task."""
+    return Some(
+        "ties",
+        either(
+            OneOf("compound_id", frozenset({place.compound_id})),
+            OneOf("kind", frozenset({Tie.GRID_WORKER.value})) & OneOf("grid_id", frozenset({place.grid_id})),
+            OneOf("kind", frozenset({Tie.COMMUNITY_COMMITTEE.value}))
+            & OneOf("community_id", frozenset({place.community_id})),
+        ),
+    )
+
+
+def attachable_sql(place: PlaceFacts, person: FromClause) -> SqlBool:
+    """`attachable` over rows of the person table."""
+    return attachable(place).sql(ANONYMOUS, binding(Resource.PERSON, person))
+
+
+def standing(who: Principal, facts: TaskFacts) -> Standing:
+    """The standing a caller acts in on a task, as its timeline records it."""
+    if MEDIATOR.holds(who, facts):
+        return Standing.MEDIATOR
+    if allows(who, Resource.TASK, Action.ACCEPT, facts):
+        return Standing.TEAM
+    if allows(who, Resource.TASK, Action.START, facts):
+        return Standing.ASSIGNEE
+    if REPORTER.holds(who, facts):
+        return Standing.REPORTER
+    return Standing.RESIDENT if isinstance(who, PersonPrincipal) else Standing.SYSTEM
+
+
+#: The policy action of each lifecycle step of a task.
+TASK_ACTIONS: Mapping[TaskAction, Action] = {
+    TaskAction.ACCEPT: Action.ACCEPT,
+    TaskAction.REJECT: Action.REJECT,
+    TaskAction.START: Action.START,
+    TaskAction.RESOLVE: Action.RESOLVE,
+    TaskAction.REOPEN: Action.REOPEN,
+    TaskAction.RATE: Action.RATE,
+}
+
+
+def require_person(who: Principal) -> PersonPrincipal:
+    if isinstance(who, PersonPrincipal):
+        return who
+    if isinstance(who, AnonymousPrincipal):
+        raise UnauthenticatedError()
+    raise ForbiddenError("第三方接口只能读取公开的统计数据。")
+
+
+def require_authenticated(who: Principal) -> None:
+    if not who.is_authenticated:
+        raise UnauthenticatedError()
+
+
+# --- the table is checked when it is imported: a misspelt attribute fails here, not as a silent
+# denial -----------------------------------------------------------------------------------------------
+
+
+def _check_attrs(cond: Cond, facts: type, where_: str) -> None:
+    for path in cond.attrs():
+        current: type = facts
+        for step in path:
+            hints = get_type_hints(current)
+            if step not in hints:
+                raise AssertionError(f"{where_}: {current.__name__} has no attribute {step!r}")
+            # a collection of other objects: the rest of the path is about its elements
+            elements = [a for a in get_args(hints[step]) if isinstance(a, type) and is_dataclass(a)]
+            current = elements[0] if elements else current
+
+
+for (_resource, _action), _rule in POLICY.items():
+    _check_attrs(_rule.cond, facts_type(_resource), f"{_resource}:{_action}")
+for (_resource, _field), _shown in FIELDS.items():
+    _check_attrs(_shown.full, facts_type(_resource), f"{_resource}.{_field}")
+    _check_attrs(_shown.masked, facts_type(_resource), f"{_resource}.{_field}")
 
 __all__ = [
+    "ASSIGNABLE_ROLES",
+    "DISPUTE_ASSIGNABLE_ROLES",
+    "FIELDS",
     "NOT_VISIBLE",
     "POLICY",
-    "RELATION_SCOPE",
-    "HomeRelation",
-    "Place",
-    "Rel",
-    "Subject",
-    "can",
-    "party_level",
-    "person_name_level",
-    "person_phone_level",
-    "relations",
+    "TASK_ACTIONS",
+    "Action",
+    "Field",
+    "Resource",
+    "Rule",
+    "Shown",
+    "allows",
+    "attachable",
+    "attachable_sql",
+    "binding",
+    "facts_type",
+    "not_visible",
+    "params",
+    "refusal",
     "require",
     "require_authenticated",
+    "require_dev_environment",
     "require_person",
-    "scope_clause",
+    "shape",
+    "shown",
+    "shown_sql",
+    "standing",
+    "visible",
+    "where",
 ]

@@ -1,18 +1,46 @@
 """Who is calling: a person with their role scopes, positions and homes; an API client; or nobody.
 
 The principal is plain immutable data built once per request, so that every policy decision is a
-pure function of (principal, object place) and can be tested without a database.
+pure function of (principal, object) and can be tested without a database. What the policy asks of
+a person is always one of their `Scope`s: a set of place ids (compounds, grids, communities,
+buildings or households) where they stand in some way.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from starlette.authentication import BaseUser
 
 from models.enums import HomeRelation, Position, Role
+
+
+class Scope(StrEnum):
+    """The place ids at which a person stands in one way; the kind of place is in the name."""
+
+    HOME_COMPOUNDS = "HOME_COMPOUNDS"  # a home (owner or tenant) in the compound
+    HOME_HOUSEHOLDS = "HOME_HOUSEHOLDS"  # a home in that very household
+    PARTY_COMPOUNDS = "PARTY_COMPOUNDS"  # PARTY_MEMBER there
+    STAFF_COMPOUNDS = "STAFF_COMPOUNDS"  # PROPERTY_STAFF there
+    OWNERS_COMMITTEE_COMPOUNDS = "OWNERS_COMMITTEE_COMPOUNDS"  # OWNERS_COMMITTEE there
+    GRIDS = "GRIDS"  # GRID_WORKER of the grid
+    COMMUNITIES = "COMMUNITIES"  # COMMUNITY_COMMITTEE of the community
+    TEAM_COMPOUNDS = "TEAM_COMPOUNDS"  # any team position in the compound
+    CORE_TEAM_COMPOUNDS = "CORE_TEAM_COMPOUNDS"  # chief or deputy convener, or committee member
+    CONVENED_BUILDINGS = "CONVENED_BUILDINGS"  # building convener of the building
+    CONVENED_COMPOUNDS = "CONVENED_COMPOUNDS"  # building convener of some building of the compound
+
+
+#: The scope in which each role is held (its place kind is `models.enums.ROLE_SCOPE`).
+ROLE_SCOPES: dict[Role, Scope] = {
+    Role.PARTY_MEMBER: Scope.PARTY_COMPOUNDS,
+    Role.PROPERTY_STAFF: Scope.STAFF_COMPOUNDS,
+    Role.OWNERS_COMMITTEE: Scope.OWNERS_COMMITTEE_COMPOUNDS,
+    Role.GRID_WORKER: Scope.GRIDS,
+    Role.COMMUNITY_COMMITTEE: Scope.COMMUNITIES,
+}
 
 
 @dataclass(frozen=True)
@@ -44,22 +72,10 @@ class PersonPrincipal(BaseUser):
     roles: tuple[RoleGrant, ...] = ()
     positions: tuple[PositionGrant, ...] = ()
     homes: tuple[HomeGrant, ...] = ()
-    _by_role: dict[Role, frozenset[uuid.UUID | None]] = field(init=False, repr=False)
-    _memo: dict[object, frozenset[uuid.UUID]] = field(init=False, repr=False)
+    _scopes: dict[Scope, frozenset[uuid.UUID]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        by_role: dict[Role, set[uuid.UUID | None]] = {}
-        for grant in self.roles:
-            by_role.setdefault(grant.role, set()).add(grant.place_id)
-        object.__setattr__(self, "_by_role", {role: frozenset(ids) for role, ids in by_role.items()})
-        object.__setattr__(self, "_memo", {})
-
-    def memo(self, key: object, compute: Callable[[], frozenset[uuid.UUID]]) -> frozenset[uuid.UUID]:
-        """Derived id sets, computed once per request: a screen asks the policy thousands of times."""
-        found = self._memo.get(key)
-        if found is None:
-            found = self._memo[key] = compute()
-        return found
+        object.__setattr__(self, "_scopes", _scopes(self))
 
     @property
     def is_authenticated(self) -> bool:
@@ -71,30 +87,31 @@ class PersonPrincipal(BaseUser):
 
     @property
     def is_admin(self) -> bool:
-        return Role.ADMIN in self._by_role
+        return any(grant.role == Role.ADMIN for grant in self.roles)
 
-    def role_places(self, role: Role) -> frozenset[uuid.UUID]:
-        return frozenset(pid for pid in self._by_role.get(role, ()) if pid is not None)
+    def ids(self, scope: Scope) -> frozenset[uuid.UUID]:
+        return self._scopes[scope]
 
-    def home_ids(self, *, kind: str, relation: HomeRelation | None = None) -> frozenset[uuid.UUID]:
-        return frozenset(
-            getattr(home, f"{kind}_id")
-            for home in self.homes
-            if relation is None or home.relation == relation
-        )
 
-    def position_compounds(self, *, core_only: bool = False) -> frozenset[uuid.UUID]:
-        """Compounds where the person holds a team position (core: other than building convener)."""
-        return frozenset(
-            p.compound_id for p in self.positions if not core_only or p.position != Position.BUILDING_CONVENER
-        )
-
-    def convened_buildings(self) -> frozenset[uuid.UUID]:
-        return frozenset(
-            p.building_id
-            for p in self.positions
-            if p.position == Position.BUILDING_CONVENER and p.building_id is not None
-        )
+def _scopes(p: PersonPrincipal) -> dict[Scope, frozenset[uuid.UUID]]:
+    """Every scope of a person, computed once: a screen asks the policy thousands of times."""
+    out: dict[Scope, set[uuid.UUID]] = {scope: set() for scope in Scope}
+    for home in p.homes:
+        out[Scope.HOME_COMPOUNDS].add(home.compound_id)
+        out[Scope.HOME_HOUSEHOLDS].add(home.household_id)
+    for grant in p.roles:
+        scope = ROLE_SCOPES.get(grant.role)
+        if scope is not None and grant.place_id is not None:
+            out[scope].add(grant.place_id)
+    for seat in p.positions:
+        out[Scope.TEAM_COMPOUNDS].add(seat.compound_id)
+        if seat.position == Position.BUILDING_CONVENER:
+            if seat.building_id is not None:
+                out[Scope.CONVENED_BUILDINGS].add(seat.building_id)
+                out[Scope.CONVENED_COMPOUNDS].add(seat.compound_id)
+        else:
+            out[Scope.CORE_TEAM_COMPOUNDS].add(seat.compound_id)
+    return {scope: frozenset(ids) for scope, ids in out.items()}
 
 
 @dataclass(frozen=True, eq=False)

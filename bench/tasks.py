@@ -43,7 +43,7 @@ from screen_latency import (
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.test_task_screen import SCREEN, SEED
+from fixtures import SCREEN, SEED
 
 PHONE = "13800000004"
 COMPOUNDS = "query { compounds(first: 100) { edges { node { id name } } } }"

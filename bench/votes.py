@@ -13,7 +13,7 @@ What it does, end to end:
 4. round 1: every distinct owner of A's frozen electorate (`vote_owner`) casts one ballot over HTTP
    from `--concurrency` httpx clients at once; prints ballots, seconds, ballots/s and the p50/p99
    latency of `castBallot`, then checks that the stored tally equals a recount from the rows
-   (`tests.votes.recount_from_rows`);
+   (`bench/fixtures.recount_from_rows`);
 5. vote B, compound-wide over the same electorate, receives 100 ballots;
 6. round 2: owners of vote A change their minds until A holds `--target-ballots` (10,000) ballots
    (re-casts are ballots: `ballotsCast` counts them); the recount check again;
@@ -52,11 +52,9 @@ sys.path.insert(0, str(REPO))
 
 from auth import tokens  # noqa: E402
 from resolvers.ids import decode, encode  # noqa: E402
-from tests.conftest import fetch, fetchval  # noqa: E402
-from tests.votes import CAST, OPEN, later, recount_from_rows, stored_tally  # noqa: E402
-from tests.worlds import generate  # noqa: E402
 
 sys.path.insert(0, str(REPO / "bench"))
+from fixtures import CAST, OPEN, fetch, fetchval, generate, later, recount_from_rows, stored_tally  # noqa: E402
 from screen_latency import (  # noqa: E402  (the benchmarks share their process and database helpers)
     _admin,
     free_port,

@@ -1,4 +1,4 @@
-"""People and what links them to places: homes, Party profiles, roles and team positions.
+"""People and what links them to places: homes, roles and team positions.
 
 A person is a city-wide reference row (one human, one phone); everything that ties a person to a
 place carries that place's compound or community key.
@@ -7,7 +7,7 @@ place carries that place's compound or community key.
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
@@ -24,18 +24,6 @@ class Person(SQLModel, table=True):
     phone: str | None = Field(default=None, sa_column=sa.Column(sa.Text, unique=True))
     wechat_openid: str | None = Field(default=None, sa_column=sa.Column(sa.Text, unique=True))
     wechat_unionid: str | None = Field(default=None, sa_column=sa.Column(sa.Text, index=True))
-    created_at: datetime = created_at()
-
-
-class PartyProfile(SQLModel, table=True):
-    """Sensitive (DESIGN §5): read only through the policy's Party-data rules."""
-
-    __tablename__ = "party_profile"
-    person_id: uuid.UUID = Field(
-        sa_column=sa.Column(sa.Uuid, sa.ForeignKey("person.id", ondelete="CASCADE"), primary_key=True)
-    )
-    work_unit: str
-    registered_on: date | None = None
     created_at: datetime = created_at()
 
 

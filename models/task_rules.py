@@ -1,13 +1,13 @@
-"""The task lifecycle (DESIGN §3) as a pure state machine.
+"""The task lifecycle (DESIGN §3) as a pure state machine, and the states tasks are made of.
 
     SUBMITTED ──accept──▶ ACCEPTED ──start──▶ IN_PROGRESS ──resolve──▶ RESOLVED ──close──▶ CLOSED
         │                    │                                            │  ▲
         └──reject──▶ REJECTED└──────────────resolve───────────────────────┘  │ (rate, or 7 days)
                                                                    reopen ──┘ once, by the reporter
 
-Each transition says who may make it and what it needs: a reason to reject or reopen, a resolution
-text to resolve. Who "the team" is for a given task is the policy's business (`auth.policy`); this
-module only knows the actor's standing as a plain value.
+Each transition says from which states it may happen and what it needs (a reason to reject or
+reopen, a resolution text to resolve). Who may make it is the access policy's business
+(`auth.policy`, one row per `TaskAction`); this module knows nothing about people.
 """
 
 from __future__ import annotations
@@ -45,7 +45,56 @@ class TaskCategory(StrEnum):
     OTHER = "OTHER"
 
 
-class Action(StrEnum):
+class TaskVisibility(StrEnum):
+    PUBLIC = "PUBLIC"  # the compound's: every resident reads it
+    INTERNAL = "INTERNAL"  # the team's (and the reporter's and assignees')
+
+
+class MemberRole(StrEnum):
+    """How a person is attached to a task."""
+
+    ASSIGNEE = "ASSIGNEE"  # assigned alone
+    LEAD = "LEAD"  # leads a working group
+    MEMBER = "MEMBER"  # of a working group
+    PARTY = "PARTY"  # a party to a dispute
+    MEDIATOR = "MEDIATOR"  # mediates a dispute
+
+
+#: the roles of the people who work a task
+WORKING_ROLES = frozenset({MemberRole.ASSIGNEE, MemberRole.LEAD, MemberRole.MEMBER})
+
+
+class EventKind(StrEnum):
+    """What a timeline event records."""
+
+    REPORTED = "REPORTED"
+    STATUS_CHANGED = "STATUS_CHANGED"
+    ASSIGNED = "ASSIGNED"
+    COMMENTED = "COMMENTED"
+    REOPENED = "REOPENED"
+    RATED = "RATED"
+    MEETING = "MEETING"
+    MEETING_DECISIONS = "MEETING_DECISIONS"
+    VOLUNTEER_CALL = "VOLUNTEER_CALL"
+    VOLUNTEER_CHECKED_IN = "VOLUNTEER_CHECKED_IN"
+    DISCLOSURE = "DISCLOSURE"
+    MEDIATOR_ADDED = "MEDIATOR_ADDED"
+    DISPUTE_OUTCOME = "DISPUTE_OUTCOME"
+    VOTE_OPENED = "VOTE_OPENED"
+
+
+class Standing(StrEnum):
+    """The standing in which someone acted on a task, as recorded on its timeline."""
+
+    REPORTER = "REPORTER"
+    TEAM = "TEAM"  # triages: the compound's team and the roles above it
+    ASSIGNEE = "ASSIGNEE"  # works it
+    MEDIATOR = "MEDIATOR"
+    RESIDENT = "RESIDENT"  # anyone else who may read it
+    SYSTEM = "SYSTEM"  # the automatic close
+
+
+class TaskAction(StrEnum):
     ACCEPT = "ACCEPT"
     REJECT = "REJECT"
     START = "START"
@@ -53,15 +102,6 @@ class Action(StrEnum):
     REOPEN = "REOPEN"
     RATE = "RATE"
     AUTO_CLOSE = "AUTO_CLOSE"
-
-
-class Actor(StrEnum):
-    """The actor's standing toward the task, as decided by the policy."""
-
-    TEAM = "TEAM"  # triages: the compound's team and the roles above it
-    WORKER = "WORKER"  # works it: the team, or an assignee
-    REPORTER = "REPORTER"
-    SYSTEM = "SYSTEM"
 
 
 STATUS_NAMES = {
@@ -78,34 +118,22 @@ STATUS_NAMES = {
 class Transition:
     source: frozenset[TaskStatus]
     target: TaskStatus
-    actors: frozenset[Actor]
 
 
-TRANSITIONS: dict[Action, Transition] = {
-    Action.ACCEPT: Transition(
-        frozenset({TaskStatus.SUBMITTED}), TaskStatus.ACCEPTED, frozenset({Actor.TEAM})
+TRANSITIONS: dict[TaskAction, Transition] = {
+    TaskAction.ACCEPT: Transition(frozenset({TaskStatus.SUBMITTED}), TaskStatus.ACCEPTED),
+    TaskAction.REJECT: Transition(frozenset({TaskStatus.SUBMITTED}), TaskStatus.REJECTED),
+    TaskAction.START: Transition(frozenset({TaskStatus.ACCEPTED}), TaskStatus.IN_PROGRESS),
+    TaskAction.RESOLVE: Transition(
+        frozenset({TaskStatus.ACCEPTED, TaskStatus.IN_PROGRESS}), TaskStatus.RESOLVED
     ),
-    Action.REJECT: Transition(
-        frozenset({TaskStatus.SUBMITTED}), TaskStatus.REJECTED, frozenset({Actor.TEAM})
-    ),
-    Action.START: Transition(
-        frozenset({TaskStatus.ACCEPTED}), TaskStatus.IN_PROGRESS, frozenset({Actor.TEAM, Actor.WORKER})
-    ),
-    Action.RESOLVE: Transition(
-        frozenset({TaskStatus.ACCEPTED, TaskStatus.IN_PROGRESS}),
-        TaskStatus.RESOLVED,
-        frozenset({Actor.TEAM, Actor.WORKER}),
-    ),
-    Action.REOPEN: Transition(
-        frozenset({TaskStatus.RESOLVED}), TaskStatus.IN_PROGRESS, frozenset({Actor.REPORTER})
-    ),
-    Action.RATE: Transition(frozenset({TaskStatus.RESOLVED}), TaskStatus.CLOSED, frozenset({Actor.REPORTER})),
-    Action.AUTO_CLOSE: Transition(
-        frozenset({TaskStatus.RESOLVED}), TaskStatus.CLOSED, frozenset({Actor.SYSTEM})
-    ),
+    TaskAction.REOPEN: Transition(frozenset({TaskStatus.RESOLVED}), TaskStatus.IN_PROGRESS),
+    TaskAction.RATE: Transition(frozenset({TaskStatus.RESOLVED}), TaskStatus.CLOSED),
+    TaskAction.AUTO_CLOSE: Transition(frozenset({TaskStatus.RESOLVED}), TaskStatus.CLOSED),
 }
 
-#: states after which nothing more happens around a task (no assignment, meeting, call, mediation)
+#: states after which nothing more happens around a task (no assignment, meeting, call, mediation,
+#: disclosure)
 FINISHED = frozenset({TaskStatus.REJECTED, TaskStatus.CLOSED})
 
 AUTO_CLOSE_AFTER = timedelta(days=7)
@@ -113,10 +141,9 @@ MAX_REOPENS = 1
 
 
 class TransitionError(Exception):
-    """Why a transition cannot happen: `kind` is `conflict` (state) or `forbidden` (who)."""
+    """Why a transition cannot happen from the state the task is in."""
 
-    def __init__(self, kind: str, message: str) -> None:
-        self.kind = kind
+    def __init__(self, message: str) -> None:
         self.message = message
         super().__init__(message)
 
@@ -128,18 +155,26 @@ class TaskState:
     resolved_at: datetime | None = None
 
 
-def transition(state: TaskState, action: Action, actors: frozenset[Actor]) -> TaskStatus:
+def transition(state: TaskState, action: TaskAction) -> TaskStatus:
     """The status after `action`, or `TransitionError` naming what stands in the way."""
     rule = TRANSITIONS[action]
-    if rule.actors.isdisjoint(actors):
-        raise TransitionError("forbidden", "您没有权限进行这项操作。")
     if state.status not in rule.source:
         raise TransitionError(
-            "conflict", f"事项当前状态为「{STATUS_NAMES[state.status]}」，不能进行这项操作，请刷新后再试。"
+            f"事项当前状态为「{STATUS_NAMES[state.status]}」，不能进行这项操作，请刷新后再试。"
         )
-    if action == Action.REOPEN and state.reopen_count >= MAX_REOPENS:
-        raise TransitionError("conflict", "每个事项只能重新打开一次；如仍有问题，请重新反映。")
+    if action == TaskAction.REOPEN and state.reopen_count >= MAX_REOPENS:
+        raise TransitionError("每个事项只能重新打开一次；如仍有问题，请重新反映。")
     return rule.target
+
+
+def finished_message(status: TaskStatus, doing: str) -> str | None:
+    """Why `doing` (安排专题会议, 发布费用公示, …) cannot happen on a task in this state; None
+    while the task is still open for work."""
+    if status == TaskStatus.REJECTED:
+        return f"事项已不予受理，不能{doing}。"
+    if status == TaskStatus.CLOSED:
+        return f"事项已结束，不能{doing}。"
+    return None
 
 
 def due_for_auto_close(state: TaskState, now: datetime) -> bool:

@@ -8,9 +8,11 @@ must always agree with it.
 
 from __future__ import annotations
 
+import types
 import uuid
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
@@ -18,7 +20,7 @@ from sqlmodel import Field, SQLModel
 
 from models.base import created_at, fk, uuid_pk
 from models.enums import check_in
-from models.vote_rules import Choice, VoteMatter, VoteResult, VoteRule
+from models.vote_rules import TALLY_MEASURES, Choice, VoteMatter, VoteResult, VoteRule, VoteStatus
 
 AREA = sa.Numeric(14, 2)
 
@@ -28,7 +30,7 @@ class Vote(SQLModel, table=True):
     __table_args__ = (
         sa.CheckConstraint(check_in("matter", VoteMatter), name="vote_matter_valid"),
         sa.CheckConstraint(check_in("rule", VoteRule), name="vote_rule_valid"),
-        sa.CheckConstraint("status IN ('OPEN', 'CLOSED')", name="vote_status_valid"),
+        sa.CheckConstraint(check_in("status", VoteStatus), name="vote_status_valid"),
         sa.CheckConstraint(f"result IS NULL OR {check_in('result', VoteResult)}", name="vote_result_valid"),
         sa.CheckConstraint("(status = 'CLOSED') = (result IS NOT NULL)", name="vote_result_iff_closed"),
         sa.Index("vote_open_due", "closes_at", postgresql_where=sa.text("status = 'OPEN'")),
@@ -44,7 +46,7 @@ class Vote(SQLModel, table=True):
     description: str
     matter: VoteMatter = Field(sa_type=sa.Text)
     rule: VoteRule = Field(sa_type=sa.Text)
-    status: str = Field(default="OPEN", sa_type=sa.Text)
+    status: VoteStatus = Field(default=VoteStatus.OPEN, sa_type=sa.Text)
     closes_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
     task_id: uuid.UUID | None = Field(default=None, sa_type=sa.Uuid)
     opened_by: uuid.UUID = fk("person.id", index=False, ondelete="RESTRICT")
@@ -57,23 +59,27 @@ class Vote(SQLModel, table=True):
     digest: str | None = Field(default=None, sa_type=sa.Text)
 
 
-class VoteTally(SQLModel, table=True):
-    __tablename__ = "vote_tally"
-    vote_id: uuid.UUID = Field(
+def _tally_table(namespace: dict[str, Any]) -> None:
+    """The stored tally of a vote: one column per measure of `models.vote_rules.Tally`."""
+    namespace["__tablename__"] = "vote_tally"
+    namespace["__annotations__"] = {
+        "vote_id": uuid.UUID,
+        "compound_id": uuid.UUID,
+        **TALLY_MEASURES,
+        "ballots_cast": int,
+    }
+    namespace["vote_id"] = Field(
         sa_column=sa.Column(sa.Uuid, sa.ForeignKey("vote.id", ondelete="CASCADE"), primary_key=True)
     )
-    compound_id: uuid.UUID = fk("compound.id", index=False)
-    eligible_area: Decimal = Field(sa_type=AREA)
-    eligible_headcount: int
-    participating_area: Decimal = Field(default=Decimal(0), sa_type=AREA)
-    participating_headcount: int = 0
-    agree_area: Decimal = Field(default=Decimal(0), sa_type=AREA)
-    agree_headcount: int = 0
-    disagree_area: Decimal = Field(default=Decimal(0), sa_type=AREA)
-    disagree_headcount: int = 0
-    abstain_area: Decimal = Field(default=Decimal(0), sa_type=AREA)
-    abstain_headcount: int = 0
-    ballots_cast: int = 0
+    namespace["compound_id"] = fk("compound.id", index=False)
+    for name, kind in TALLY_MEASURES.items():
+        namespace[name] = Field(default=kind(0), sa_type=AREA if kind is Decimal else sa.Integer)
+    namespace["ballots_cast"] = 0
+
+
+#: Updated in the same transaction as each ballot, under the row's lock: reading it never rescans
+#: ballots, and it always equals `models.vote_rules.recount` over the electorate's choices.
+VoteTally: Any = types.new_class("VoteTally", (SQLModel,), {"table": True}, _tally_table)
 
 
 class VoteElector(SQLModel, table=True):
@@ -88,7 +94,7 @@ class VoteElector(SQLModel, table=True):
     building_id: uuid.UUID = Field(sa_type=sa.Uuid)
     number: str
     area: Decimal = Field(sa_type=AREA)
-    #: the headcount group: a digest of the owner set (or of the household when it has none)
+    #: the headcount group (`models.vote_rules.head_key`): households with equal keys count once
     head: str
     #: the household's current choice (NULL: not voted), kept with the electorate for turnout
     choice: Choice | None = Field(default=None, sa_type=sa.Text)

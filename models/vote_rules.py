@@ -22,10 +22,12 @@ and never floats. Exactly 2/3 and exactly 3/4 pass; exactly 1/2 fails `ORDINARY`
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from enum import StrEnum
+from typing import get_type_hints
 
 
 class VoteMatter(StrEnum):
@@ -54,6 +56,11 @@ class Choice(StrEnum):
     AGREE = "AGREE"
     DISAGREE = "DISAGREE"
     ABSTAIN = "ABSTAIN"
+
+
+class VoteStatus(StrEnum):
+    OPEN = "OPEN"
+    CLOSED = "CLOSED"  # the result is final and immutable
 
 
 class VoteResult(StrEnum):
@@ -95,18 +102,40 @@ def head_of(household: Eligible) -> Hashable:
     return household.owners if household.owners else ("household", household.household)
 
 
+def head_key(household: Eligible) -> str:
+    """`head_of` as a short text to store with the frozen electorate: equal exactly when the heads
+    are (a digest of the sorted owner ids, or of the household when it has no owner)."""
+    head = head_of(household)
+    if isinstance(head, frozenset):
+        canonical = "owners:" + ",".join(sorted(str(owner) for owner in head))
+    else:
+        canonical = f"household:{household.household}"
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
 @dataclass(frozen=True)
 class Tally:
-    eligible_area: Decimal = Decimal(0)
-    eligible_headcount: int = 0
-    participating_area: Decimal = Decimal(0)
-    participating_headcount: int = 0
-    agree_area: Decimal = Decimal(0)
-    agree_headcount: int = 0
-    disagree_area: Decimal = Decimal(0)
-    disagree_headcount: int = 0
-    abstain_area: Decimal = Decimal(0)
-    abstain_headcount: int = 0
+    """The count of a vote, by area and by headcount. The one definition of its shape: the stored
+    tally row (`models.vote.VoteTally`) and the GraphQL `Tally` are made from these fields."""
+
+    eligible_area: Decimal = field(
+        default=Decimal(0), metadata={"description": "表决范围内全部住户的专有部分面积（平方米）。"}
+    )
+    eligible_headcount: int = field(
+        default=0, metadata={"description": "表决范围内的业主人数（业主完全相同的多户只算一人）。"}
+    )
+    participating_area: Decimal = field(
+        default=Decimal(0), metadata={"description": "已参与表决（含弃权）的住户面积。"}
+    )
+    participating_headcount: int = field(
+        default=0, metadata={"description": "已参与表决（含弃权）的业主人数。"}
+    )
+    agree_area: Decimal = field(default=Decimal(0), metadata={"description": "同意的住户面积。"})
+    agree_headcount: int = field(default=0, metadata={"description": "同意的业主人数。"})
+    disagree_area: Decimal = field(default=Decimal(0), metadata={"description": "反对的住户面积。"})
+    disagree_headcount: int = field(default=0, metadata={"description": "反对的业主人数。"})
+    abstain_area: Decimal = field(default=Decimal(0), metadata={"description": "弃权的住户面积。"})
+    abstain_headcount: int = field(default=0, metadata={"description": "弃权的业主人数。"})
 
     def __add__(self, other: Tally) -> Tally:
         return Tally(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(Tally)})
@@ -207,6 +236,10 @@ def ballot_delta(changes: Iterable[HouseholdChange]) -> Tally:
     for before, after in heads.values():
         delta += _counted(Decimal(0), 1, before, -1) + _counted(Decimal(0), 1, after)
     return delta
+
+
+#: The measures of a tally in order, with their types (`Decimal` areas, `int` headcounts).
+TALLY_MEASURES: dict[str, type] = {f.name: get_type_hints(Tally)[f.name] for f in fields(Tally)}
 
 
 def owned_in_scope(electorate: Sequence[Eligible], person: Hashable) -> list[Eligible]:

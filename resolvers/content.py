@@ -25,8 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from auth.principal import PersonPrincipal, Principal
 from auth.wechat import WeChatClient
-from models import Person
 from models.errors import BadUserInputError, QilijiaError
+from models.person import Person
 
 __all__ = ["HELD", "RISKY_MESSAGE", "ContentCheck", "make_content_check"]
 

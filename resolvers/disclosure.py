@@ -14,18 +14,22 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
-from strawberry.dataloader import DataLoader
 
-from auth.policy import NOT_VISIBLE, require_person
-from auth.principal import PersonPrincipal
-from models import Building, CostDisclosure, CostShare, Household, Task, cost_split
+from auth.policy import Action, not_visible, params
+from auth.principal import PersonPrincipal, Scope
+from models import cost_split
 from models.cost_split import AmountError, SplitMethod
-from models.errors import BadUserInputError, ConflictError, ForbiddenError
-from models.task_rules import Actor, TaskStatus
+from models.disclosure import CostDisclosure, CostShare
+from models.errors import BadUserInputError
+from models.place import Building, Household
+from models.task import Task
+from models.task_rules import EventKind
 from resolvers import task as tasks
 from resolvers.context import Context
 from resolvers.ids import page_size
 from resolvers.loaders import Page, grouped
+from resolvers.pipeline import Event, Outcome, Work, run
+from resolvers.text import clean_text, clean_urls
 
 TITLE_MAX = 60
 NOTE_MAX = 2_000
@@ -63,14 +67,14 @@ def check(
     note: str | None,
 ) -> Checked:
     """Validate a publish request; `BadUserInputError` names the first bad field."""
-    clean_title = tasks.clean_text(title, field="title", label="公示标题", maximum=TITLE_MAX)
+    clean_title = clean_text(title, field="title", label="公示标题", maximum=TITLE_MAX)
     if not line_items:
         raise BadUserInputError("请至少填写一项费用明细。", field="lineItems")
     if len(line_items) > LINE_ITEMS_MAX:
         raise BadUserInputError(f"费用明细最多 {LINE_ITEMS_MAX} 项。", field="lineItems")
     items = []
     for index, (description, amount) in enumerate(line_items):
-        clean = tasks.clean_text(
+        clean = clean_text(
             description,
             field=f"lineItems[{index}].description",
             label=f"第 {index + 1} 项费用的名称",
@@ -100,8 +104,8 @@ def check(
         raise BadUserInputError(
             "分摊方式只能是平均分摊（EQUAL）或按面积分摊（AREA）。", field="split"
         ) from None
-    urls = tasks.clean_urls(attachment_urls, field="attachmentUrls", maximum=ATTACHMENTS_MAX)
-    clean_note = tasks.clean_text(note, field="note", label="说明", maximum=NOTE_MAX, required=False)
+    urls = clean_urls(attachment_urls, field="attachmentUrls", maximum=ATTACHMENTS_MAX)
+    clean_note = clean_text(note, field="note", label="说明", maximum=NOTE_MAX, required=False)
     return Checked(clean_title or "", items, total, subsidy_value, method, urls, clean_note)
 
 
@@ -118,10 +122,6 @@ async def publish(
     note: str | None,
 ) -> CostDisclosure:
     """Publish the next version of the task's cost disclosure (the task's team only)."""
-    principal = require_person(ctx.principal)
-    task = await tasks.get(ctx, task_id=task_id)
-    if Actor.TEAM not in await tasks.actors(ctx, task):
-        raise ForbiddenError("只有小区班子、网格员或社区“两委”可以发布费用公示。")
     checked = check(
         title=title,
         line_items=line_items,
@@ -131,31 +131,30 @@ async def publish(
         note=note,
     )
     to_pay = cost_split.payable(checked.total, checked.subsidy)
-    async with ctx.sessions() as session, session.begin():
-        locked = await tasks._locked(session, task_id)
-        if locked.status == TaskStatus.REJECTED:
-            raise ConflictError("事项已不予受理，不能发布费用公示。")
-        households = await _scope(session, locked, building_ids)
+
+    async def apply(work: Work[Task]) -> Outcome[CostDisclosure]:
+        session, task = work.session, work.row
+        households = await _scope(session, task, building_ids)
         shares = cost_split.split(to_pay, [(h.number, h.area) for h in households], checked.split)
         version = (
             await session.execute(
                 sa.select(sa.func.coalesce(sa.func.max(CostDisclosure.version), 0)).where(
-                    CostDisclosure.task_id == locked.id
+                    CostDisclosure.task_id == task.id
                 )
             )
         ).scalar_one() + 1
         row = CostDisclosure(
-            task_id=locked.id,
-            compound_id=locked.compound_id,
+            task_id=task.id,
+            compound_id=task.compound_id,
             version=version,
             title=checked.title,
             line_items=[{"description": i.description, "amount": str(i.amount)} for i in checked.line_items],
             total=checked.total,
             subsidy=checked.subsidy,
-            split=checked.split.value,
+            split=checked.split,
             attachment_urls=checked.attachment_urls,
             note=checked.note,
-            created_by=principal.person_id,
+            created_by=work.who.person_id,
         )
         session.add(row)
         await session.flush()
@@ -165,7 +164,7 @@ async def publish(
                 {
                     "disclosure_id": row.id,
                     "household_id": h.id,
-                    "compound_id": locked.compound_id,
+                    "compound_id": task.compound_id,
                     "number": h.number,
                     "area": h.area,
                     "share": shares[h.number],
@@ -173,30 +172,24 @@ async def publish(
                 for h in households
             ],
         )
+        await session.refresh(row)
         lowest, highest = min(shares.values()), max(shares.values())
         each = (
             f"{cost_split.format_yuan(lowest)} 元"
             if lowest == highest
             else f"{cost_split.format_yuan(lowest)}–{cost_split.format_yuan(highest)} 元"
         )
-        await tasks.add_event(
-            session,
-            locked,
-            "DISCLOSURE",
-            actor_id=principal.person_id,
-            role="TEAM",
-            payload={
-                "text": (
-                    f"公示第{version}版「{row.title}」：总额 {cost_split.format_yuan(checked.total)} 元，"
-                    f"补贴 {cost_split.format_yuan(checked.subsidy)} 元，"
-                    f"由 {len(households)} 户{cost_split.SPLIT_NAMES[checked.split]}分摊 "
-                    f"{cost_split.format_yuan(to_pay)} 元，每户 {each}。"
-                ),
-                "disclosure": str(row.id),
-                "version": version,
-            },
+        text = (
+            f"公示第{version}版「{row.title}」：总额 {cost_split.format_yuan(checked.total)} 元，"
+            f"补贴 {cost_split.format_yuan(checked.subsidy)} 元，"
+            f"由 {len(households)} 户{cost_split.SPLIT_NAMES[checked.split]}分摊 "
+            f"{cost_split.format_yuan(to_pay)} 元，每户 {each}。"
         )
-        await session.refresh(row)
+        payload = {"text": text, "disclosure": str(row.id), "version": version}
+        return Outcome(row, Event(EventKind.DISCLOSURE, payload))
+
+    row = await run(ctx, tasks.TASK, task_id, Action.PUBLISH_DISCLOSURE, apply, open_task="发布费用公示")
+    ctx.loaders.forget("disclosures_by_task", task_id)
     return row
 
 
@@ -245,43 +238,41 @@ async def _scope(session: AsyncSession, task: Task, building_ids: list[uuid.UUID
 
 async def get(ctx: Context, *, disclosure_id: uuid.UUID) -> CostDisclosure:
     """One published version: visible with its task, or not at all."""
+    statement = sa.select(CostDisclosure).where(
+        CostDisclosure.id == disclosure_id, CostDisclosure.task_id.in_(tasks.visible_tasks(ctx))
+    )
     async with ctx.sessions() as session:
-        row = (
-            await session.execute(sa.select(CostDisclosure).where(CostDisclosure.id == disclosure_id))
-        ).scalar()
+        row = (await session.execute(statement, params(ctx.principal))).scalar()
     if row is None:
-        raise ForbiddenError(NOT_VISIBLE)
-    await tasks.get(ctx, task_id=row.task_id)
+        raise not_visible()
     return row
 
 
 async def disclosures(ctx: Context, task: Task) -> list[CostDisclosure]:
-    """Every published version of the task's disclosure, newest first: for whoever may read the task.
-
-    Batched across the tasks of a list, like every list field."""
-    await tasks.get(ctx, task_id=task.id)
-    return await ctx.loaders.cached("disclosures_by_task", lambda: _disclosures_by_task(ctx)).load(task.id)
-
-
-def _disclosures_by_task(ctx: Context) -> DataLoader[uuid.UUID, list[CostDisclosure]]:
-    return grouped(
-        ctx.sessions,
-        lambda ids: (
-            sa.select(CostDisclosure)
-            .where(CostDisclosure.task_id.in_(ids))
-            .order_by(CostDisclosure.task_id, CostDisclosure.version.desc())
+    """Every published version of a (visible) task's disclosure, newest first; batched across the
+    tasks of a list, like every list field."""
+    loader = ctx.loaders.cached(
+        "disclosures_by_task",
+        lambda: grouped(
+            ctx.sessions,
+            lambda ids: (
+                sa.select(CostDisclosure)
+                .where(CostDisclosure.task_id.in_(ids))
+                .order_by(CostDisclosure.task_id, CostDisclosure.version.desc())
+            ),
+            key=lambda row: row.CostDisclosure.task_id,
+            value=lambda row: row.CostDisclosure,
         ),
-        key=lambda row: row.CostDisclosure.task_id,
-        value=lambda row: row.CostDisclosure,
     )
+    return await loader.load(task.id)
 
 
 async def shares(
     ctx: Context, disclosure: CostDisclosure, *, first: int | None, offset: int
 ) -> Page[CostShare]:
-    """The disclosure's per-household shares, by household number."""
+    """A (visible) disclosure's per-household shares, by household number: the 公示 shows them to
+    everyone who reads the task."""
     limit = page_size(first)
-    await tasks.get(ctx, task_id=disclosure.task_id)
     async with ctx.sessions() as session:
         rows = list(
             (
@@ -299,21 +290,16 @@ async def shares(
 
 async def my_shares(ctx: Context, disclosure: CostDisclosure) -> list[CostShare]:
     """The shares of the caller's own households (empty when none of them is in scope)."""
-    principal = ctx.principal
-    if not isinstance(principal, PersonPrincipal):
+    who = ctx.principal
+    if not isinstance(who, PersonPrincipal) or not who.ids(Scope.HOME_HOUSEHOLDS):
         return []
-    homes = principal.home_ids(kind="household")
-    if not homes:
-        return []
-    await tasks.get(ctx, task_id=disclosure.task_id)
+    homes = sorted(who.ids(Scope.HOME_HOUSEHOLDS))
     async with ctx.sessions() as session:
         return list(
             (
                 await session.execute(
                     sa.select(CostShare)
-                    .where(
-                        CostShare.disclosure_id == disclosure.id, CostShare.household_id.in_(sorted(homes))
-                    )
+                    .where(CostShare.disclosure_id == disclosure.id, CostShare.household_id.in_(homes))
                     .order_by(CostShare.number)
                 )
             ).scalars()

@@ -5,14 +5,12 @@ attended. Attendance of the compound's Party members becomes a participation rec
 person and meeting, kept in step with the final attendee list however often the minutes are
 corrected), which feeds their periodic evaluation. Both steps are events on the task's timeline.
 
-Every write takes the task's row lock first, then the meeting's, so two corrections of the same
-minutes are applied one after the other and a failed call writes nothing.
+Scheduling locks the task; recording the minutes locks the meeting, so two corrections of the
+same minutes are applied one after the other and a failed call writes nothing.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -24,17 +22,20 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.dataloader import DataLoader
 
-from auth.policy import NOT_VISIBLE, require_person
-from models import Meeting, MeetingAttendee, Participation, RoleAssignment, Task
-from models.enums import HomeRelation, Role
-from models.errors import BadUserInputError, ConflictError, ForbiddenError
-from models.task_rules import FINISHED, Actor
-from resolvers import person as person_resolvers
+from auth.policy import Action, Resource, not_visible, params
+from models.enums import Role
+from models.errors import BadUserInputError, ConflictError
+from models.meeting import Meeting, MeetingAttendee
+from models.party import Participation, ParticipationKind
+from models.person import RoleAssignment
+from models.task import Task
+from models.task_rules import EventKind
 from resolvers import task as tasks
 from resolvers.context import Context
-from resolvers.ids import decode, encode
+from resolvers.ids import decode
 from resolvers.loaders import grouped
-from resolvers.person import PersonView
+from resolvers.pipeline import Event, Outcome, Target, Work, run
+from resolvers.text import clean_text
 
 TOPIC_MAX = 100
 LOCATION_MAX = 100
@@ -45,14 +46,11 @@ DECISION_MAX = 500
 SCHEDULE_AHEAD = timedelta(days=366)
 #: attending a meeting counts as a participation; meetings record no duration
 MEETING_HOURS = Decimal("0")
-TEAM_ONLY = "只有小区班子、网格员或社区“两委”可以安排专题会议、记录会议决定。"
+
+MEETING = Target(Resource.TASK, Meeting, task_of="task_id")
 
 
 # --- IDs ------------------------------------------------------------------------------------------
-
-
-def global_id(meeting_id: uuid.UUID) -> str:
-    return encode("Meeting", meeting_id)
 
 
 def decode_meeting_id(value: str, *, field: str = "meetingId") -> uuid.UUID:
@@ -74,12 +72,6 @@ def decode_people(values: Sequence[str] | None, *, field: str) -> list[uuid.UUID
         if ident not in out:
             out.append(ident)
     return out
-
-
-def forget(loader: DataLoader[Any, Any], key: Any) -> None:
-    """Drop a key from a request's loader cache, whether or not it was loaded."""
-    with contextlib.suppress(KeyError):
-        loader.clear(key)
 
 
 # --- reading --------------------------------------------------------------------------------------
@@ -118,65 +110,36 @@ def _attendees_by_meeting(ctx: Context) -> DataLoader[uuid.UUID, list[uuid.UUID]
 
 
 async def meetings_of(ctx: Context, task: Task) -> list[Meeting]:
-    """A task's meetings by time; whoever may read the task reads them."""
-    await tasks.get(ctx, task_id=task.id)
+    """A (visible) task's meetings by time."""
     return await _meetings_by_task(ctx).load(task.id)
 
 
-async def attendees(ctx: Context, meeting: Meeting) -> list[PersonView]:
-    """Who attended (or was invited, until the minutes are recorded), masked as the policy says."""
-    task = await tasks.get(ctx, task_id=meeting.task_id)
-    return await view_people(ctx, task, await _attendees_by_meeting(ctx).load(meeting.id))
-
-
-async def view_people(ctx: Context, task: Task, person_ids: Sequence[uuid.UUID]) -> list[PersonView]:
-    """People shown on a task, each masked as the policy says for the task's compound (an owner
-    there is shown to the owners' committee as an owner)."""
-    place = await tasks.place_of(ctx, task)
-    people = [p for p in await ctx.loaders.person.load_many(person_ids) if p is not None]
-    homes = await ctx.loaders.homes_of_person.load_many([p.id for p in people])
-    return list(
-        await asyncio.gather(
-            *(
-                person_resolvers.view_at(
-                    ctx,
-                    person,
-                    place,
-                    is_owner_here=any(
-                        h.compound_id == task.compound_id and h.relation == HomeRelation.OWNER for h in held
-                    ),
-                )
-                for person, held in zip(people, homes, strict=True)
-            )
-        )
-    )
+async def attendees(ctx: Context, meeting: Meeting) -> list[uuid.UUID]:
+    """Who attended (or was invited, until the minutes are recorded)."""
+    return await _attendees_by_meeting(ctx).load(meeting.id)
 
 
 async def get(ctx: Context, *, meeting_id: uuid.UUID) -> Meeting:
+    """A meeting: visible with its task, or not at all."""
+    statement = sa.select(Meeting).where(
+        Meeting.id == meeting_id, Meeting.task_id.in_(tasks.visible_tasks(ctx))
+    )
     async with ctx.sessions() as session:
-        row = (await session.execute(sa.select(Meeting).where(Meeting.id == meeting_id))).scalar()
+        row = (await session.execute(statement, params(ctx.principal))).scalar()
     if row is None:
-        raise ForbiddenError(NOT_VISIBLE)
-    await tasks.get(ctx, task_id=row.task_id)  # visible with its task, or not at all
+        raise not_visible()
     return row
 
 
 # --- writing --------------------------------------------------------------------------------------
 
 
-async def _require_team(ctx: Context, task_id: uuid.UUID) -> Task:
-    task = await tasks.get(ctx, task_id=task_id)
-    if Actor.TEAM not in await tasks.actors(ctx, task):
-        raise ForbiddenError(TEAM_ONLY)
-    return task
-
-
 async def _check_people(
-    session: AsyncSession, compound_id: uuid.UUID, people: list[uuid.UUID], *, field: str
+    session: AsyncSession, work: Work[Any], people: list[uuid.UUID], *, field: str
 ) -> None:
     if len(people) > ATTENDEES_MAX:
         raise BadUserInputError(f"参会人员最多 {ATTENDEES_MAX} 人。", field=field)
-    await tasks.check_people_in_scope(session, compound_id, people, field=field, label="参会人员")
+    await tasks.check_attachable(session, work.facts, people, field=field, label="参会人员")
 
 
 async def schedule(
@@ -188,48 +151,42 @@ async def schedule(
     location: str | None,
     attendee_ids: list[uuid.UUID],
 ) -> Meeting:
-    principal = require_person(ctx.principal)
-    await _require_team(ctx, task_id)
-    topic_clean = tasks.clean_text(topic, field="topic", label="会议议题", maximum=TOPIC_MAX)
-    location_clean = tasks.clean_text(
+    topic_clean = clean_text(topic, field="topic", label="会议议题", maximum=TOPIC_MAX) or ""
+    location_clean = clean_text(
         location, field="location", label="会议地点", maximum=LOCATION_MAX, required=False
     )
     if held_at.tzinfo is None or held_at.utcoffset() is None:
         raise BadUserInputError("会议时间必须带时区，例如 2026-12-05T19:30:00+08:00。", field="heldAt")
     if held_at > datetime.now(UTC) + SCHEDULE_AHEAD:
         raise BadUserInputError("会议时间不能晚于一年以后。", field="heldAt")
-    async with ctx.sessions() as session, session.begin():
-        locked = await tasks._locked(session, task_id)
-        if locked.status in FINISHED:
-            raise ConflictError("事项已结束，不能再安排专题会议。")
-        await _check_people(session, locked.compound_id, attendee_ids, field="attendeeIds")
+
+    async def apply(work: Work[Task]) -> Outcome[Meeting]:
+        session = work.session
+        await _check_people(session, work, attendee_ids, field="attendeeIds")
         row = Meeting(
-            task_id=locked.id,
-            compound_id=locked.compound_id,
-            topic=topic_clean or "",
+            task_id=work.row.id,
+            compound_id=work.row.compound_id,
+            topic=topic_clean,
             held_at=held_at,
             location=location_clean,
-            created_by=principal.person_id,
+            created_by=work.who.person_id,
         )
         session.add(row)
         await session.flush()
         for person_id in attendee_ids:
             session.add(MeetingAttendee(meeting_id=row.id, person_id=person_id, compound_id=row.compound_id))
-        await tasks.add_event(
-            session,
-            locked,
-            "MEETING",
-            actor_id=principal.person_id,
-            role="TEAM",
-            payload={
-                "text": f"安排专题会议「{row.topic}」",
-                "meeting": str(row.id),
-                "held_at": held_at.isoformat(),
-                "attendees": len(attendee_ids),
-            },
-        )
+        await session.flush()
         await session.refresh(row)
-    forget(_meetings_by_task(ctx), task_id)
+        payload = {
+            "text": f"安排专题会议「{row.topic}」",
+            "meeting": str(row.id),
+            "held_at": held_at.isoformat(),
+            "attendees": len(attendee_ids),
+        }
+        return Outcome(row, Event(EventKind.MEETING, payload))
+
+    row = await run(ctx, tasks.TASK, task_id, Action.SCHEDULE_MEETING, apply, open_task="再安排专题会议")
+    ctx.loaders.forget("meetings_by_task", task_id)
     return row
 
 
@@ -251,19 +208,14 @@ async def record_decisions(
     ctx: Context, *, meeting_id: uuid.UUID, decisions: Sequence[str], attendee_ids: list[uuid.UUID] | None
 ) -> Meeting:
     """Record (or correct) the minutes: the decisions and, if given, who actually attended."""
-    principal = require_person(ctx.principal)
-    visible = await get(ctx, meeting_id=meeting_id)
-    await _require_team(ctx, visible.task_id)
     cleaned = clean_decisions(decisions)
-    async with ctx.sessions() as session, session.begin():
-        locked = await tasks._locked(session, visible.task_id)
-        row = (
-            await session.execute(sa.select(Meeting).where(Meeting.id == meeting_id).with_for_update())
-        ).scalar_one()
+
+    async def apply(work: Work[Meeting]) -> Outcome[Meeting]:
+        row, session = work.row, work.session
         if row.held_at > datetime.now(UTC):
             raise ConflictError("会议还没有召开，召开后才能记录会议决定。")
         if attendee_ids is not None:
-            await _check_people(session, row.compound_id, attendee_ids, field="attendeeIds")
+            await _check_people(session, work, attendee_ids, field="attendeeIds")
             await session.execute(sa.delete(MeetingAttendee).where(MeetingAttendee.meeting_id == row.id))
             for person_id in attendee_ids:
                 session.add(
@@ -281,23 +233,20 @@ async def record_decisions(
             )
         row.decisions = cleaned
         await _sync_participation(session, row, final)
-        await tasks.add_event(
-            session,
-            locked,
-            "MEETING_DECISIONS",
-            actor_id=principal.person_id,
-            role="TEAM",
-            payload={
-                "text": f"专题会议「{row.topic}」决定："
-                + "；".join(f"{i}. {d}" for i, d in enumerate(cleaned, start=1)),
-                "meeting": str(row.id),
-                "decisions": cleaned,
-                "attendees": len(final),
-            },
-        )
+        await session.flush()
         await session.refresh(row)
-    forget(_meetings_by_task(ctx), row.task_id)
-    forget(_attendees_by_meeting(ctx), row.id)
+        payload = {
+            "text": f"专题会议「{row.topic}」决定："
+            + "；".join(f"{i}. {d}" for i, d in enumerate(cleaned, start=1)),
+            "meeting": str(row.id),
+            "decisions": cleaned,
+            "attendees": len(final),
+        }
+        return Outcome(row, Event(EventKind.MEETING_DECISIONS, payload))
+
+    row = await run(ctx, MEETING, meeting_id, Action.RECORD_DECISIONS, apply)
+    ctx.loaders.forget("meetings_by_task", row.task_id)
+    ctx.loaders.forget("attendees_by_meeting", row.id)
     return row
 
 
@@ -316,7 +265,7 @@ async def _sync_participation(session: AsyncSession, meeting: Meeting, attendee_
     )
     await session.execute(
         sa.delete(Participation).where(
-            Participation.kind == "MEETING",
+            Participation.kind == ParticipationKind.MEETING,
             Participation.ref_id == meeting.id,
             Participation.person_id.not_in(sorted(party)),
         )
@@ -329,7 +278,7 @@ async def _sync_participation(session: AsyncSession, meeting: Meeting, attendee_
                     {
                         "person_id": person_id,
                         "compound_id": meeting.compound_id,
-                        "kind": "MEETING",
+                        "kind": ParticipationKind.MEETING,
                         "ref_id": meeting.id,
                         "hours": MEETING_HOURS,
                         "occurred_at": meeting.held_at,

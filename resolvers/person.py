@@ -1,28 +1,30 @@
-"""People as the caller may see them: names and phones masked, Party data shown by the policy."""
+"""People as the caller may see them: visible, named, phoned and Party-marked by the policy, in SQL.
+
+A person is shown the same way wherever they appear (a household's owners, a team, a task's
+reporter, a meeting's attendees, `node(id:)`): the policy decides from the caller and the person's
+own ties, never from the screen they are shown on.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
-from auth.masking import mask_name, mask_phone
-from auth.policy import NOT_VISIBLE, Place, Subject, can, party_level, person_name_level, person_phone_level
-from models import Compound, Person
+import sqlalchemy as sa
+from strawberry.dataloader import DataLoader
+
+from auth.policy import Action, Field, Resource, not_visible, params, shape, shown_sql, where
+from auth.principal import Principal
 from models.enums import HomeRelation, Position
-from models.errors import ForbiddenError
+from models.party import PartyProfile
+from models.person import Home, Person, TeamPosition
+from models.place import Compound
 from resolvers.context import Context
-from resolvers.place import can_read_household, compound_place, household_place
-
-
-@dataclass(frozen=True)
-class PersonView:
-    id: uuid.UUID
-    name: str
-    phone: str | None
-    party_access: str | None  # None, "status" or "full"
+from resolvers.loaders import Sessions, grouped
+from resolvers.place import require_on_compound
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,14 @@ class PartyView:
     registered: bool
     work_unit: str | None
     registered_on: date | None
+
+
+@dataclass(frozen=True)
+class PersonView:
+    id: uuid.UUID
+    name: str
+    phone: str | None
+    party: PartyView | None
 
 
 @dataclass(frozen=True)
@@ -45,80 +55,123 @@ class TeamSeatView:
     person: PersonView
 
 
-async def view_at(
-    ctx: Context, person: Person, place: Place | None, *, is_owner_here: bool = False
-) -> PersonView:
-    party_here = lives_here = False
-    if place is not None and place.compound_id is not None:
-        party_compounds, homes = await asyncio.gather(
-            ctx.loaders.party_compounds.load(person.id), ctx.loaders.homes_of_person.load(person.id)
+def _people_statement(who: Principal) -> Any:
+    """People as `who` sees them: built once per caller shape (`auth.policy.shape`) and shared."""
+    key = shape(who)
+    cached = _STATEMENTS.get(key)
+    if cached is not None:
+        return cached
+    p, pp = Person.__table__, PartyProfile.__table__
+
+    def field(name: Field, column: object) -> object:
+        return shown_sql(who, Resource.PERSON, name, p, column)
+
+    statement = (
+        sa.select(
+            p.c.id,
+            field(Field.NAME, p.c.name).label("name"),
+            field(Field.PHONE, p.c.phone).label("phone"),
+            field(Field.PARTY_STATUS, pp.c.person_id.is_not(None)).label("party_shown"),
+            field(Field.PARTY_STATUS, pp.c.registered_on.is_not(None)).label("registered"),
+            field(Field.PARTY_DETAIL, pp.c.work_unit).label("work_unit"),
+            field(Field.PARTY_DETAIL, pp.c.registered_on).label("registered_on"),
         )
-        party_here = place.compound_id in party_compounds
-        lives_here = any(home.compound_id == place.compound_id for home in homes)
-    subject = Subject(
-        person.id, is_owner_here=is_owner_here, is_party_member_here=party_here, lives_here=lives_here
+        .select_from(p.outerjoin(pp, pp.c.person_id == p.c.id))
+        .where(where(who, Resource.PERSON, Action.READ, p))
     )
-    name_level = person_name_level(ctx.principal, place, subject)
-    phone_level = person_phone_level(ctx.principal, place, subject)
-    return PersonView(
-        id=person.id,
-        name=person.name if name_level == "full" else (mask_name(person.name) or ""),
-        phone=person.phone if phone_level == "full" else mask_phone(person.phone) if phone_level else None,
-        party_access=party_level(ctx.principal, place, subject),
-    )
+    _STATEMENTS[key] = statement
+    return statement
 
 
-async def party(ctx: Context, view: PersonView) -> PartyView | None:
-    if view.party_access is None:
-        return None
-    profile = await ctx.loaders.party_profile.load(view.id)
-    if profile is None:
-        return None
-    registered = profile.registered_on is not None
-    if view.party_access == "status":
-        return PartyView(registered=registered, work_unit=None, registered_on=None)
-    return PartyView(registered=registered, work_unit=profile.work_unit, registered_on=profile.registered_on)
+_STATEMENTS: dict[tuple[Any, ...], Any] = {}
 
 
-async def occupants(ctx: Context, *, compound_row: Compound, household_id: uuid.UUID) -> list[OccupantView]:
-    """Who lives in a household the caller may already see (checked by the caller)."""
-    household_row = await ctx.loaders.household.load(household_id)
-    assert household_row is not None
-    place = household_place(compound_row, household_row)
-    found = await ctx.loaders.occupants.load(household_id)
-    # Gathered, not awaited one by one: every person's facts then load in one batch.
-    views = await asyncio.gather(
-        *(view_at(ctx, o.person, place, is_owner_here=o.relation == HomeRelation.OWNER) for o in found)
-    )
-    return [OccupantView(view, o.relation) for view, o in zip(views, found, strict=True)]
+def people_as_seen_by(sessions: Sessions, who: Principal) -> DataLoader[uuid.UUID, PersonView | None]:
+    """Per person id: the person as `who` may see them, masked inside PostgreSQL; None if not."""
+    statement = _people_statement(who)
+    values = params(who)
+    person_id = Person.__table__.c.id
+
+    async def load(ids: Sequence[uuid.UUID]) -> list[PersonView | None]:
+        async with sessions() as session:
+            rows = (await session.execute(statement.where(person_id.in_(ids)), values)).all()
+        found = {
+            r.id: PersonView(
+                id=r.id,
+                name=r.name,
+                phone=r.phone,
+                party=PartyView(bool(r.registered), r.work_unit, r.registered_on) if r.party_shown else None,
+            )
+            for r in rows
+        }
+        return [found.get(i) for i in ids]
+
+    return DataLoader(load_fn=load)
 
 
-async def views_at(ctx: Context, people: Sequence[Person], place: Place | None) -> list[PersonView]:
-    """Several people at one place, gathered so that their facts load in one batch per list."""
-    return list(await asyncio.gather(*(view_at(ctx, p, place) for p in people)))
-
-
-async def team(ctx: Context, *, compound_row: Compound) -> list[TeamSeatView]:
-    seats = await ctx.loaders.team.load(compound_row.id)
-    views = await views_at(ctx, [seat.person for seat in seats], compound_place(compound_row))
-    return [
-        TeamSeatView(seat.position.position, seat.position.building_id, view)
-        for seat, view in zip(seats, views, strict=True)
-    ]
+def person_loader(ctx: Context) -> DataLoader[uuid.UUID, PersonView | None]:
+    return ctx.loaders.cached("person", lambda: people_as_seen_by(ctx.sessions, ctx.principal))
 
 
 async def person(ctx: Context, *, person_id: uuid.UUID) -> PersonView:
-    """A person by ID: themself, or someone living in a household the caller may see."""
-    row = await ctx.loaders.person.load(person_id)
-    if row is None:
-        raise ForbiddenError(NOT_VISIBLE)
-    if can(ctx.principal, "person.name", "read_full", None, Subject(person_id)):  # themself, an operator
-        return await view_at(ctx, row, None)
-    for home in await ctx.loaders.homes_of_person.load(person_id):
-        household_row = await ctx.loaders.household.load(home.household_id)
-        if household_row is not None and await can_read_household(ctx, household_row):
-            compound_row = await ctx.loaders.compound.load(home.compound_id)
-            assert compound_row is not None
-            place = household_place(compound_row, household_row)
-            return await view_at(ctx, row, place, is_owner_here=home.relation == HomeRelation.OWNER)
-    raise ForbiddenError(NOT_VISIBLE)
+    found = await person_loader(ctx).load(person_id)
+    if found is None:
+        raise not_visible()
+    return found
+
+
+async def people(ctx: Context, person_ids: Sequence[uuid.UUID]) -> list[PersonView]:
+    """Several people in their order, leaving out any the caller may not see."""
+    return [v for v in await person_loader(ctx).load_many(list(person_ids)) if v is not None]
+
+
+def _occupants(ctx: Context) -> DataLoader[uuid.UUID, list[tuple[uuid.UUID, HomeRelation]]]:
+    return ctx.loaders.cached(
+        "occupants",
+        lambda: grouped(
+            ctx.sessions,
+            lambda ids: (
+                sa.select(Home.household_id, Home.person_id, Home.relation)
+                .join(Person, Person.id == Home.person_id)
+                .where(Home.household_id.in_(ids))
+                .order_by(Home.household_id, Home.relation, Person.name, Person.id)
+            ),
+            key=lambda row: row.household_id,
+            value=lambda row: (row.person_id, HomeRelation(row.relation)),
+        ),
+    )
+
+
+async def occupants(ctx: Context, *, household_id: uuid.UUID) -> list[OccupantView]:
+    """Who lives in a household (one the caller may see: the caller has checked)."""
+    found = await _occupants(ctx).load(household_id)
+    views = await person_loader(ctx).load_many([person_id for person_id, _ in found])
+    return [OccupantView(v, rel) for v, (_, rel) in zip(views, found, strict=True) if v is not None]
+
+
+def _team(ctx: Context) -> DataLoader[uuid.UUID, list[TeamPosition]]:
+    return ctx.loaders.cached(
+        "team",
+        lambda: grouped(
+            ctx.sessions,
+            lambda ids: (
+                sa.select(TeamPosition)
+                .join(Person, Person.id == TeamPosition.person_id)
+                .where(TeamPosition.compound_id.in_(ids))
+                .order_by(TeamPosition.compound_id, TeamPosition.position, Person.name, TeamPosition.id)
+            ),
+            key=lambda row: row.TeamPosition.compound_id,
+            value=lambda row: row.TeamPosition,
+        ),
+    )
+
+
+async def team(ctx: Context, *, compound_row: Compound) -> list[TeamSeatView]:
+    await require_on_compound(ctx, compound_row, Action.READ_TEAM)
+    seats = await _team(ctx).load(compound_row.id)
+    views = await person_loader(ctx).load_many([seat.person_id for seat in seats])
+    return [
+        TeamSeatView(Position(seat.position), seat.building_id, view)
+        for seat, view in zip(seats, views, strict=True)
+        if view is not None
+    ]

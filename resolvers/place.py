@@ -1,105 +1,159 @@
-"""Reading the place tree: compounds, buildings, households, with the policy applied."""
+"""The place tree: communities, grids, compounds, buildings, households, as the caller may see them.
+
+Every row here is read through the policy's SQL filter, by id and in every list, so an edge
+(a task's compound, a household's building) answers exactly what `node(id:)` answers.
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
+from strawberry.dataloader import DataLoader
 
-from auth.policy import NOT_VISIBLE, Place, can, require, scope_clause
-from auth.principal import Principal
-from models import Building, Community, Compound, Grid, Household
-from models.errors import ForbiddenError
+from auth.policy import Action, Resource, not_visible, params, refusal, where
+from models.place import Building, Community, Compound, Grid, Household
 from resolvers.context import Context
 from resolvers.ids import page_size
-from resolvers.loaders import Page, PageKey
+from resolvers.loaders import Page, PageKey, paged, visible_by_id
 
 
-def compound_place(compound: Compound) -> Place:
-    return Place(community_id=compound.community_id, grid_id=compound.grid_id, compound_id=compound.id)
-
-
-def household_place(compound: Compound, household: Household) -> Place:
-    return Place(
-        community_id=compound.community_id,
-        grid_id=compound.grid_id,
-        compound_id=compound.id,
-        building_id=household.building_id,
-        household_id=household.id,
+def _visible(ctx: Context, resource: Resource, model: Any) -> DataLoader[uuid.UUID, Any]:
+    return ctx.loaders.cached(
+        f"visible:{resource}", lambda: visible_by_id(ctx.sessions, ctx.principal, resource, model)
     )
 
 
-async def compound(ctx: Context, *, compound_id: uuid.UUID, resource: str = "compound") -> Compound:
-    row = await ctx.loaders.compound.load(compound_id)
+def community_loader(ctx: Context) -> DataLoader[uuid.UUID, Community | None]:
+    return _visible(ctx, Resource.COMMUNITY, Community)
+
+
+def grid_loader(ctx: Context) -> DataLoader[uuid.UUID, Grid | None]:
+    return _visible(ctx, Resource.GRID, Grid)
+
+
+def compound_loader(ctx: Context) -> DataLoader[uuid.UUID, Compound | None]:
+    return _visible(ctx, Resource.COMPOUND, Compound)
+
+
+def building_loader(ctx: Context) -> DataLoader[uuid.UUID, Building | None]:
+    return _visible(ctx, Resource.BUILDING, Building)
+
+
+def household_loader(ctx: Context) -> DataLoader[uuid.UUID, Household | None]:
+    return _visible(ctx, Resource.HOUSEHOLD, Household)
+
+
+def granted(ctx: Context, resource: Resource, action: Action, model: Any) -> DataLoader[uuid.UUID, bool]:
+    """Per id: does the policy grant `action` on that row? One statement per batch."""
+
+    def build() -> DataLoader[uuid.UUID, bool]:
+        allowed = where(ctx.principal, resource, action, model.__table__)
+
+        async def load(ids: Sequence[uuid.UUID]) -> list[bool]:
+            async with ctx.sessions() as session:
+                statement = sa.select(model.id).where(model.id.in_(ids), allowed)
+                found = set((await session.execute(statement, params(ctx.principal))).scalars())
+            return [i in found for i in ids]
+
+        return DataLoader(load_fn=load)
+
+    return ctx.loaders.cached(f"granted:{resource}:{action}", build)
+
+
+async def one(loader: DataLoader[uuid.UUID, Any], ident: uuid.UUID) -> Any:
+    """The row, or the one answer for a missing or invisible object."""
+    row = await loader.load(ident)
     if row is None:
-        raise ForbiddenError(NOT_VISIBLE)
-    require(ctx.principal, resource, "read", compound_place(row))
+        raise not_visible()
     return row
+
+
+async def compound(ctx: Context, *, compound_id: uuid.UUID) -> Compound:
+    return await one(compound_loader(ctx), compound_id)
 
 
 async def building(ctx: Context, *, building_id: uuid.UUID) -> Building:
-    row = await ctx.loaders.building.load(building_id)
-    if row is None:
-        raise ForbiddenError(NOT_VISIBLE)
-    parent = await ctx.loaders.compound.load(row.compound_id)
-    assert parent is not None  # foreign key
-    require(ctx.principal, "building", "read", compound_place(parent))
-    return row
+    return await one(building_loader(ctx), building_id)
 
 
 async def household(ctx: Context, *, household_id: uuid.UUID) -> Household:
-    row = await ctx.loaders.household.load(household_id)
-    if row is None:
-        raise ForbiddenError(NOT_VISIBLE)
-    parent = await ctx.loaders.compound.load(row.compound_id)
-    assert parent is not None
-    require(ctx.principal, "household", "read", household_place(parent, row))
-    return row
+    return await one(household_loader(ctx), household_id)
 
 
-async def can_read_household(ctx: Context, row: Household) -> bool:
-    parent = await ctx.loaders.compound.load(row.compound_id)
-    return parent is not None and can(ctx.principal, "household", "read", household_place(parent, row))
+async def grid(ctx: Context, *, grid_id: uuid.UUID) -> Grid:
+    return await one(grid_loader(ctx), grid_id)
 
 
-def visible_compounds_clause(principal: Principal) -> sa.ColumnElement[bool]:
-    return scope_clause(
-        principal,
-        "compound",
-        "read",
-        {"compound": Compound.id, "grid": Compound.grid_id, "community": Compound.community_id},
-    )
+async def community(ctx: Context, *, community_id: uuid.UUID) -> Community:
+    return await one(community_loader(ctx), community_id)
+
+
+async def require_on_compound(ctx: Context, compound_row: Compound, action: Action) -> None:
+    """Refuse a compound-level read the policy denies (the team, for a third party)."""
+    if not await granted(ctx, Resource.COMPOUND, action, Compound).load(compound_row.id):
+        raise refusal(Resource.COMPOUND, action)
 
 
 async def compounds(ctx: Context, *, first: int | None, offset: int) -> Page[Compound]:
     limit = page_size(first)
     statement = (
         sa.select(Compound)
-        .where(visible_compounds_clause(ctx.principal))
+        .where(where(ctx.principal, Resource.COMPOUND, Action.READ, Compound.__table__))
         .order_by(Compound.name, Compound.id)
         .offset(offset)
         .limit(limit + 1)
     )
     async with ctx.sessions() as session:
-        rows = list((await session.execute(statement)).scalars().all())
+        rows = list((await session.execute(statement, params(ctx.principal))).scalars().all())
     for row in rows:
-        ctx.loaders.compound.prime(row.id, row)
+        compound_loader(ctx).prime(row.id, row)
     return Page(rows[:limit], offset, len(rows) > limit)
+
+
+def _buildings_page(ctx: Context) -> DataLoader[PageKey, Page[Building]]:
+    return ctx.loaders.cached(
+        "buildings_page",
+        lambda: paged(
+            ctx.sessions,
+            Building,
+            Building.compound_id,
+            (Building.name, Building.id),
+            where(ctx.principal, Resource.BUILDING, Action.READ, Building.__table__),
+            params(ctx.principal),
+        ),
+    )
+
+
+def _households_page(ctx: Context, parent: str) -> DataLoader[PageKey, Page[Household]]:
+    return ctx.loaders.cached(
+        f"households_page:{parent}",
+        lambda: paged(
+            ctx.sessions,
+            Household,
+            getattr(Household, parent),
+            (Household.number, Household.id),
+            where(ctx.principal, Resource.HOUSEHOLD, Action.READ, Household.__table__),
+            params(ctx.principal),
+        ),
+    )
 
 
 async def buildings(
     ctx: Context, *, compound_row: Compound, first: int | None, offset: int
 ) -> Page[Building]:
-    page = await ctx.loaders.buildings_page.load(PageKey(compound_row.id, page_size(first), offset))
+    page = await _buildings_page(ctx).load(PageKey(compound_row.id, page_size(first), offset))
     for row in page.rows:
-        ctx.loaders.building.prime(row.id, row)
+        building_loader(ctx).prime(row.id, row)
     return page
 
 
 async def households_of_building(
     ctx: Context, *, building_row: Building, first: int | None, offset: int
 ) -> Page[Household]:
-    page = await ctx.loaders.households_by_building.load(PageKey(building_row.id, page_size(first), offset))
+    page = await _households_page(ctx, "building_id").load(PageKey(building_row.id, page_size(first), offset))
     _prime_households(ctx, page)
     return page
 
@@ -107,32 +161,11 @@ async def households_of_building(
 async def households_of_compound(
     ctx: Context, *, compound_row: Compound, first: int | None, offset: int
 ) -> Page[Household]:
-    page = await ctx.loaders.households_by_compound.load(PageKey(compound_row.id, page_size(first), offset))
+    page = await _households_page(ctx, "compound_id").load(PageKey(compound_row.id, page_size(first), offset))
     _prime_households(ctx, page)
     return page
 
 
 def _prime_households(ctx: Context, page: Page[Household]) -> None:
     for row in page.rows:
-        ctx.loaders.household.prime(row.id, row)
-
-
-async def grid(ctx: Context, *, grid_id: uuid.UUID) -> Grid:
-    """A grid is visible to whoever may see one of its compounds (or works it)."""
-    row = await ctx.loaders.grid.load(grid_id)
-    if row is None or not await _any_visible_compound(ctx, Compound.grid_id == grid_id):
-        raise ForbiddenError(NOT_VISIBLE)
-    return row
-
-
-async def community(ctx: Context, *, community_id: uuid.UUID) -> Community:
-    row = await ctx.loaders.community.load(community_id)
-    if row is None or not await _any_visible_compound(ctx, Compound.community_id == community_id):
-        raise ForbiddenError(NOT_VISIBLE)
-    return row
-
-
-async def _any_visible_compound(ctx: Context, condition: sa.ColumnElement[bool]) -> bool:
-    statement = sa.select(sa.literal(1)).where(condition, visible_compounds_clause(ctx.principal)).limit(1)
-    async with ctx.sessions() as session:
-        return (await session.execute(statement)).first() is not None
+        household_loader(ctx).prime(row.id, row)

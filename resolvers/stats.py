@@ -22,12 +22,16 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from strawberry.dataloader import DataLoader
 
-from auth.policy import NOT_VISIBLE, require, scope_clause
-from models import Compound, DisputeOutcome, Participation, Task
-from models.errors import ForbiddenError
+from auth.policy import Action, Field, Resource, params, refusal, shown_sql
+from models.dispute import DisputeOutcome
+from models.enums import Role
+from models.party import Participation, ParticipationKind, PartyProfile
+from models.person import RoleAssignment
+from models.place import Building, Community, Compound, Grid, Household
+from models.task import Task
 from models.task_rules import TaskCategory, TaskStatus
 from resolvers.context import Context
-from resolvers.place import compound_place
+from resolvers.place import granted
 
 Level = Literal["compound", "grid", "community"]
 
@@ -95,7 +99,7 @@ def _stats_loader(ctx: Context, level: Level) -> DataLoader[uuid.UUID, TaskStats
             volunteer_key = _place_key(level, Participation.compound_id)[0]
             volunteer_q = (
                 _grouped(level, Participation, ids, sa.func.sum(Participation.hours).label("hours"))
-                .where(Participation.kind == "VOLUNTEER")
+                .where(Participation.kind == ParticipationKind.VOLUNTEER)
                 .group_by(volunteer_key)
             )
             async with ctx.sessions() as session:
@@ -130,47 +134,101 @@ def _stats_loader(ctx: Context, level: Level) -> DataLoader[uuid.UUID, TaskStats
     return ctx.loaders.cached(f"task_stats:{level}", build)
 
 
-def _visible_loader(ctx: Context, level: Literal["grid", "community"]) -> DataLoader[uuid.UUID, bool]:
-    """Per grid or community: may the caller read the task stats of at least one of its compounds?"""
+_AREAS: dict[Level, tuple[Resource, Any]] = {
+    "compound": (Resource.COMPOUND, Compound),
+    "grid": (Resource.GRID, Grid),
+    "community": (Resource.COMMUNITY, Community),
+}
 
-    def build() -> DataLoader[uuid.UUID, bool]:
-        column = Compound.grid_id if level == "grid" else Compound.community_id
-        where = scope_clause(
-            ctx.principal,
-            "task.stats",
-            "read",
-            {"compound": Compound.id, "grid": Compound.grid_id, "community": Compound.community_id},
+
+async def task_stats(ctx: Context, level: Level, place_id: uuid.UUID) -> TaskStatsView:
+    """A place's task statistics, for whoever the policy lets read them."""
+    resource, model = _AREAS[level]
+    if not await granted(ctx, resource, Action.READ_TASK_STATS, model).load(place_id):
+        raise refusal(resource, Action.READ_TASK_STATS)
+    return await _stats_loader(ctx, level).load(place_id)
+
+
+@dataclass(frozen=True)
+class CompoundStats:
+    building_count: int
+    household_count: int
+    total_area: Decimal
+    #: None where the policy hides the head counts; the rate is public
+    party_member_count: int | None
+    party_registered_count: int | None
+    party_registration_rate: Decimal | None
+
+
+async def compound_stats(ctx: Context, compound: Compound) -> CompoundStats:
+    """A (visible) compound's public profile figures; Party head counts masked by the policy."""
+    if not await granted(ctx, Resource.COMPOUND, Action.READ_STATS, Compound).load(compound.id):
+        raise refusal(Resource.COMPOUND, Action.READ_STATS)
+    return await ctx.loaders.cached("compound_stats", lambda: _compound_stats(ctx)).load(compound.id)
+
+
+def _compound_stats(ctx: Context) -> DataLoader[uuid.UUID, CompoundStats]:
+    c = Compound.__table__
+
+    def counts(column: Any) -> Any:
+        return shown_sql(ctx.principal, Resource.COMPOUND, Field.PARTY_COUNTS, c, column)
+
+    async def load(ids: Sequence[uuid.UUID]) -> list[CompoundStats]:
+        buildings = (
+            sa.select(Building.compound_id, sa.func.count().label("n"))
+            .where(Building.compound_id.in_(ids))
+            .group_by(Building.compound_id)
         )
+        households = (
+            sa.select(
+                Household.compound_id,
+                sa.func.count().label("n"),
+                sa.func.coalesce(sa.func.sum(Household.area), 0).label("area"),
+            )
+            .where(Household.compound_id.in_(ids))
+            .group_by(Household.compound_id)
+        )
+        members = sa.func.count(RoleAssignment.id)
+        registered = sa.func.count(PartyProfile.registered_on)
+        party = (
+            sa.select(
+                c.c.id,
+                members.label("members"),
+                registered.label("registered"),
+                counts(members).label("members_shown"),
+                counts(registered).label("registered_shown"),
+            )
+            .select_from(
+                c.outerjoin(
+                    RoleAssignment,
+                    sa.and_(RoleAssignment.compound_id == c.c.id, RoleAssignment.role == Role.PARTY_MEMBER),
+                ).outerjoin(PartyProfile, PartyProfile.person_id == RoleAssignment.person_id)
+            )
+            .where(c.c.id.in_(ids))
+            .group_by(c.c.id)
+        )
+        async with ctx.sessions() as session:
+            per_building = dict((await session.execute(buildings)).all())
+            per_household = {r.compound_id: r for r in await session.execute(households)}
+            per_party = {r.id: r for r in await session.execute(party, params(ctx.principal))}
+        out = []
+        for i in ids:
+            h, p = per_household.get(i), per_party.get(i)
+            rate = (
+                (Decimal(p.registered) / Decimal(p.members)).quantize(Decimal("0.0001"))
+                if p and p.members
+                else None
+            )
+            out.append(
+                CompoundStats(
+                    building_count=per_building.get(i, 0),
+                    household_count=h.n if h else 0,
+                    total_area=Decimal(h.area if h else 0).quantize(_TWO_DECIMALS),
+                    party_member_count=p.members_shown if p else None,
+                    party_registered_count=p.registered_shown if p else None,
+                    party_registration_rate=rate,
+                )
+            )
+        return out
 
-        async def load(ids: Sequence[uuid.UUID]) -> list[bool]:
-            if isinstance(where, sa.sql.elements.True_):  # admins, API clients: no need to ask
-                return [True] * len(ids)
-            if isinstance(where, sa.sql.elements.False_):
-                return [False] * len(ids)
-            statement = sa.select(column).where(column.in_(list(ids)), where).distinct()
-            async with ctx.sessions() as session:
-                seen = set((await session.execute(statement)).scalars())
-            return [i in seen for i in ids]
-
-        return DataLoader(load_fn=load)
-
-    return ctx.loaders.cached(f"task_stats_visible:{level}", build)
-
-
-async def compound_task_stats(ctx: Context, compound: Compound) -> TaskStatsView:
-    require(ctx.principal, "task.stats", "read", compound_place(compound))
-    return await _stats_loader(ctx, "compound").load(compound.id)
-
-
-async def grid_task_stats(ctx: Context, grid_id: uuid.UUID) -> TaskStatsView:
-    """A grid's stats: for whoever may read the stats of some compound of it."""
-    if not await _visible_loader(ctx, "grid").load(grid_id):
-        raise ForbiddenError(NOT_VISIBLE)
-    return await _stats_loader(ctx, "grid").load(grid_id)
-
-
-async def community_task_stats(ctx: Context, community_id: uuid.UUID) -> TaskStatsView:
-    """A community's stats: for whoever may read the stats of some compound of it."""
-    if not await _visible_loader(ctx, "community").load(community_id):
-        raise ForbiddenError(NOT_VISIBLE)
-    return await _stats_loader(ctx, "community").load(community_id)
+    return DataLoader(load_fn=load)

@@ -1,7 +1,7 @@
 """Volunteer calls (接龙): never more sign-ups than needed, a waitlist that moves up.
 
-Every sign-up, withdrawal and check-in of a call takes the call's row lock first, so the count of
-signed volunteers is decided one request at a time and can never pass `needed`.
+Every sign-up, withdrawal and check-in of a call locks the call's row first (`resolvers.pipeline`),
+so the count of signed volunteers is decided one request at a time and can never pass `needed`.
 """
 
 from __future__ import annotations
@@ -11,34 +11,133 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.dataloader import DataLoader
 
-from auth.policy import NOT_VISIBLE, require, require_person
-from models import Participation, Person, VolunteerCall, VolunteerSignup
-from models.errors import BadUserInputError, ConflictError, ForbiddenError
-from models.task_rules import FINISHED, Actor
+from auth.policy import Action, Resource, not_visible, params, refusal
+from auth.principal import PersonPrincipal
+from models.errors import BadUserInputError, ConflictError
+from models.party import Participation, ParticipationKind
+from models.task import Task
+from models.task_rules import EventKind
+from models.volunteer import SignupStatus, VolunteerCall, VolunteerSignup
 from resolvers import task as tasks
 from resolvers.context import Context
+from resolvers.loaders import grouped
+from resolvers.pipeline import Event, Outcome, Target, Work, run
+from resolvers.place import granted
+from resolvers.text import clean_text
 
 NEEDED_MAX = 1000
+CALL = Target(Resource.TASK, VolunteerCall, task_of="task_id")
+
+
+# --- reading --------------------------------------------------------------------------------------
+
+
+def _calls(ctx: Context) -> DataLoader[uuid.UUID, VolunteerCall | None]:
+    def build() -> DataLoader[uuid.UUID, VolunteerCall | None]:
+        async def load(ids: list[uuid.UUID]) -> list[VolunteerCall | None]:
+            statement = sa.select(VolunteerCall).where(
+                VolunteerCall.id.in_(ids), VolunteerCall.task_id.in_(tasks.visible_tasks(ctx))
+            )
+            async with ctx.sessions() as session:
+                found = {
+                    row.id: row for row in (await session.execute(statement, params(ctx.principal))).scalars()
+                }
+            return [found.get(i) for i in ids]
+
+        return DataLoader(load_fn=load)
+
+    return ctx.loaders.cached("volunteer_call", build)
 
 
 async def call(ctx: Context, *, call_id: uuid.UUID) -> VolunteerCall:
-    row = await ctx.loaders.volunteer_call.load(call_id)
+    """A call: visible with its task, or not at all."""
+    row = await _calls(ctx).load(call_id)
     if row is None:
-        raise ForbiddenError(NOT_VISIBLE)
-    await tasks.get(ctx, task_id=row.task_id)  # visible with its task, or not at all
+        raise not_visible()
     return row
+
+
+async def calls_of(ctx: Context, task: Task) -> list[VolunteerCall]:
+    """A (visible) task's calls, newest first; batched across a list of tasks."""
+    loader = ctx.loaders.cached(
+        "volunteer_calls",
+        lambda: grouped(
+            ctx.sessions,
+            lambda ids: (
+                sa.select(VolunteerCall)
+                .where(VolunteerCall.task_id.in_(ids))
+                .order_by(VolunteerCall.task_id, VolunteerCall.created_at.desc())
+            ),
+            key=lambda row: row.VolunteerCall.task_id,
+            value=lambda row: row.VolunteerCall,
+        ),
+    )
+    return await loader.load(task.id)
+
+
+async def waitlist_count(ctx: Context, row: VolunteerCall) -> int:
+    def build() -> DataLoader[uuid.UUID, int]:
+        async def load(ids: list[uuid.UUID]) -> list[int]:
+            statement = (
+                sa.select(VolunteerSignup.call_id, sa.func.count())
+                .where(VolunteerSignup.call_id.in_(ids), VolunteerSignup.status == SignupStatus.WAITLIST)
+                .group_by(VolunteerSignup.call_id)
+            )
+            async with ctx.sessions() as session:
+                found = dict((await session.execute(statement)).all())
+            return [found.get(i, 0) for i in ids]
+
+        return DataLoader(load_fn=load)
+
+    return await ctx.loaders.cached("waitlist_counts", build).load(row.id)
+
+
+async def my_status(ctx: Context, row: VolunteerCall) -> SignupStatus | None:
+    """The caller's own sign-up status on a call, if any."""
+    who = ctx.principal
+    if not isinstance(who, PersonPrincipal):
+        return None
+    loader = ctx.loaders.cached(
+        "my_signups",
+        lambda: grouped(
+            ctx.sessions,
+            lambda ids: sa.select(VolunteerSignup.call_id, VolunteerSignup.status).where(
+                VolunteerSignup.call_id.in_(ids), VolunteerSignup.person_id == who.person_id
+            ),
+            key=lambda r: r.call_id,
+            value=lambda r: SignupStatus(r.status),
+        ),
+    )
+    return next(iter(await loader.load(row.id)), None)
+
+
+async def signups(ctx: Context, row: VolunteerCall) -> list[VolunteerSignup]:
+    """The roster, for organisers; others see only counts and their own sign-up."""
+    if not await granted(ctx, Resource.TASK, Action.READ_ROSTER, Task).load(row.task_id):
+        raise refusal(Resource.TASK, Action.READ_ROSTER)
+    async with ctx.sessions() as session:
+        return list(
+            (
+                await session.execute(
+                    sa.select(VolunteerSignup)
+                    .where(
+                        VolunteerSignup.call_id == row.id, VolunteerSignup.status != SignupStatus.WITHDRAWN
+                    )
+                    .order_by(VolunteerSignup.position)
+                )
+            ).scalars()
+        )
+
+
+# --- writing --------------------------------------------------------------------------------------
 
 
 async def open_call(
     ctx: Context, *, task_id: uuid.UUID, title: str, needed: int, starts_at: datetime, ends_at: datetime
 ) -> VolunteerCall:
-    principal = require_person(ctx.principal)
-    task = await tasks.get(ctx, task_id=task_id)
-    if Actor.TEAM not in await tasks.actors(ctx, task):
-        raise ForbiddenError("只有小区班子、网格员或社区“两委”可以发起志愿者接龙。")
-    title_clean = tasks.clean_text(title, field="title", label="接龙标题", maximum=60)
+    title_clean = clean_text(title, field="title", label="接龙标题", maximum=60) or ""
     if not 1 <= needed <= NEEDED_MAX:
         raise BadUserInputError(f"需要人数应在 1 到 {NEEDED_MAX} 之间。", field="needed")
     if starts_at.tzinfo is None or ends_at.tzinfo is None:
@@ -47,115 +146,94 @@ async def open_call(
         raise BadUserInputError("结束时间必须晚于开始时间。", field="endsAt")
     if ends_at <= datetime.now(UTC):
         raise BadUserInputError("结束时间必须晚于现在。", field="endsAt")
-    async with ctx.sessions() as session, session.begin():
-        locked = await tasks._locked(session, task_id)
-        if locked.status in FINISHED:
-            raise ConflictError("事项已结束，不能再发起接龙。")
+
+    async def apply(work: Work[Task]) -> Outcome[VolunteerCall]:
         row = VolunteerCall(
-            task_id=task.id,
-            compound_id=task.compound_id,
-            title=title_clean or "",
+            task_id=work.row.id,
+            compound_id=work.row.compound_id,
+            title=title_clean,
             needed=needed,
             starts_at=starts_at,
             ends_at=ends_at,
-            created_by=principal.person_id,
+            created_by=work.who.person_id,
         )
-        session.add(row)
-        await session.flush()
-        await tasks.add_event(
-            session,
-            locked,
-            "VOLUNTEER_CALL",
-            actor_id=principal.person_id,
-            role="TEAM",
-            payload={"text": f"发起志愿者接龙「{row.title}」，需要 {needed} 人", "call": str(row.id)},
-        )
-        await session.refresh(row)
-    return row
+        work.session.add(row)
+        await work.session.flush()
+        await work.session.refresh(row)
+        payload = {"text": f"发起志愿者接龙「{row.title}」，需要 {needed} 人", "call": str(row.id)}
+        return Outcome(row, Event(EventKind.VOLUNTEER_CALL, payload))
+
+    return await run(ctx, tasks.TASK, task_id, Action.OPEN_VOLUNTEER_CALL, apply, open_task="再发起接龙")
 
 
-async def _lock_call(session: AsyncSession, call_id: uuid.UUID) -> VolunteerCall:
+async def _mine(work: Work[VolunteerCall], person_id: uuid.UUID) -> VolunteerSignup | None:
     return (
-        await session.execute(sa.select(VolunteerCall).where(VolunteerCall.id == call_id).with_for_update())
-    ).scalar_one()
+        await work.session.execute(
+            sa.select(VolunteerSignup).where(
+                VolunteerSignup.call_id == work.row.id, VolunteerSignup.person_id == person_id
+            )
+        )
+    ).scalar()
 
 
 async def sign_up(ctx: Context, *, call_id: uuid.UUID) -> VolunteerCall:
-    principal = require_person(ctx.principal)
-    visible = await call(ctx, call_id=call_id)
-    task = await tasks.get(ctx, task_id=visible.task_id)
-    require(
-        principal,
-        "volunteer_call",
-        "sign_up",
-        await tasks.place_of(ctx, task),
-        message="只有本小区的居民可以报名。",
-    )
-    async with ctx.sessions() as session, session.begin():
-        row = await _lock_call(session, call_id)
+    async def apply(work: Work[VolunteerCall]) -> Outcome[VolunteerCall]:
+        row, session = work.row, work.session
         if row.ends_at <= datetime.now(UTC):
             raise ConflictError("这次接龙已经结束了。")
-        mine = (
-            await session.execute(
-                sa.select(VolunteerSignup).where(
-                    VolunteerSignup.call_id == call_id, VolunteerSignup.person_id == principal.person_id
-                )
-            )
-        ).scalar()
-        if mine is not None and mine.status != "WITHDRAWN":
-            return row  # already in: signing up twice changes nothing
-        status = "SIGNED" if row.signed_count < row.needed else "WAITLIST"
-        if status == "SIGNED":
+        mine = await _mine(work, work.who.person_id)
+        if mine is not None and mine.status != SignupStatus.WITHDRAWN:
+            return Outcome(row)  # already in: signing up twice changes nothing
+        status = SignupStatus.SIGNED if row.signed_count < row.needed else SignupStatus.WAITLIST
+        if status == SignupStatus.SIGNED:
             row.signed_count += 1
-        position = sa.func.nextval(sa.func.pg_get_serial_sequence("volunteer_signup", "position"))
         if mine is None:
             await session.execute(
                 sa.insert(VolunteerSignup).values(
-                    call_id=call_id, person_id=principal.person_id, compound_id=row.compound_id, status=status
+                    call_id=row.id, person_id=work.who.person_id, compound_id=row.compound_id, status=status
                 )
             )
         else:
+            position = sa.func.nextval(sa.func.pg_get_serial_sequence("volunteer_signup", "position"))
             await session.execute(
                 sa.update(VolunteerSignup)
-                .where(VolunteerSignup.call_id == call_id, VolunteerSignup.person_id == principal.person_id)
+                .where(VolunteerSignup.call_id == row.id, VolunteerSignup.person_id == work.who.person_id)
                 .values(status=status, position=position, checked_in_at=None)
             )
-    ctx.loaders.volunteer_call.clear(call_id)
+        return Outcome(row)
+
+    row = await run(ctx, CALL, call_id, Action.SIGN_UP, apply)
+    ctx.loaders.forget("volunteer_call", call_id)
     return row
 
 
 async def withdraw(ctx: Context, *, call_id: uuid.UUID) -> VolunteerCall:
-    principal = require_person(ctx.principal)
-    await call(ctx, call_id=call_id)
-    async with ctx.sessions() as session, session.begin():
-        row = await _lock_call(session, call_id)
-        mine = (
-            await session.execute(
-                sa.select(VolunteerSignup).where(
-                    VolunteerSignup.call_id == call_id, VolunteerSignup.person_id == principal.person_id
-                )
-            )
-        ).scalar()
-        if mine is None or mine.status == "WITHDRAWN":
+    async def apply(work: Work[VolunteerCall]) -> Outcome[VolunteerCall]:
+        row, session = work.row, work.session
+        mine = await _mine(work, work.who.person_id)
+        if mine is None or mine.status == SignupStatus.WITHDRAWN:
             raise BadUserInputError("您还没有报名这次接龙。", field="callId")
         if mine.checked_in_at is not None:
             raise ConflictError("您已签到，不能再取消报名。")
-        was_signed = mine.status == "SIGNED"
-        mine.status = "WITHDRAWN"
+        was_signed = mine.status == SignupStatus.SIGNED
+        mine.status = SignupStatus.WITHDRAWN
         if was_signed:
             row.signed_count -= 1
             first_waiting = (
                 await session.execute(
                     sa.select(VolunteerSignup)
-                    .where(VolunteerSignup.call_id == call_id, VolunteerSignup.status == "WAITLIST")
+                    .where(VolunteerSignup.call_id == row.id, VolunteerSignup.status == SignupStatus.WAITLIST)
                     .order_by(VolunteerSignup.position)
                     .limit(1)
                 )
             ).scalar()
             if first_waiting is not None:
-                first_waiting.status = "SIGNED"
+                first_waiting.status = SignupStatus.SIGNED
                 row.signed_count += 1
-    ctx.loaders.volunteer_call.clear(call_id)
+        return Outcome(row)
+
+    row = await run(ctx, CALL, call_id, Action.WITHDRAW, apply)
+    ctx.loaders.forget("volunteer_call", call_id)
     return row
 
 
@@ -163,23 +241,13 @@ async def check_in(
     ctx: Context, *, call_id: uuid.UUID, person_id: uuid.UUID, hours: Decimal | None
 ) -> VolunteerCall:
     """The organiser checks a volunteer in; the served shift becomes a participation record."""
-    principal = require_person(ctx.principal)
-    visible = await call(ctx, call_id=call_id)
-    task = await tasks.get(ctx, task_id=visible.task_id)
-    if Actor.TEAM not in await tasks.actors(ctx, task):
-        raise ForbiddenError("只有接龙的组织者可以签到。")
     if hours is not None and not (Decimal(0) < hours <= Decimal(24)):
         raise BadUserInputError("服务时长应在 0 到 24 小时之间。", field="hours")
-    async with ctx.sessions() as session, session.begin():
-        row = await _lock_call(session, call_id)
-        signup = (
-            await session.execute(
-                sa.select(VolunteerSignup).where(
-                    VolunteerSignup.call_id == call_id, VolunteerSignup.person_id == person_id
-                )
-            )
-        ).scalar()
-        if signup is None or signup.status != "SIGNED":
+
+    async def apply(work: Work[VolunteerCall]) -> Outcome[VolunteerCall]:
+        row = work.row
+        signup = await _mine(work, person_id)
+        if signup is None or signup.status != SignupStatus.SIGNED:
             raise BadUserInputError("这位居民不在已报名名单中。", field="personId")
         if signup.checked_in_at is not None:
             raise ConflictError("这位志愿者已经签到过了。")
@@ -189,49 +257,19 @@ async def check_in(
             if hours is not None
             else Decimal((row.ends_at - row.starts_at).total_seconds() / 3600).quantize(Decimal("0.01"))
         )
-        session.add(
+        work.session.add(
             Participation(
                 person_id=person_id,
                 compound_id=row.compound_id,
-                kind="VOLUNTEER",
+                kind=ParticipationKind.VOLUNTEER,
                 ref_id=row.id,
                 hours=served,
                 occurred_at=row.starts_at,
             )
         )
-        locked = await tasks._locked(session, row.task_id)
-        await tasks.add_event(
-            session,
-            locked,
-            "VOLUNTEER_CHECKED_IN",
-            actor_id=principal.person_id,
-            role="TEAM",
-            payload={"call": str(row.id), "hours": str(served)},
-        )
-    ctx.loaders.volunteer_call.clear(call_id)
+        payload = {"call": str(row.id), "hours": str(served)}
+        return Outcome(row, Event(EventKind.VOLUNTEER_CHECKED_IN, payload))
+
+    row = await run(ctx, CALL, call_id, Action.CHECK_IN, apply)
+    ctx.loaders.forget("volunteer_call", call_id)
     return row
-
-
-async def signups(ctx: Context, row: VolunteerCall) -> list[tuple[VolunteerSignup, Person]]:
-    """The roster, for organisers (the team); others see only counts and their own sign-up."""
-    task = await tasks.get(ctx, task_id=row.task_id)
-    if Actor.TEAM not in await tasks.actors(ctx, task):
-        raise ForbiddenError("只有接龙的组织者可以查看报名名单。")
-    async with ctx.sessions() as session:
-        result = await session.execute(
-            sa.select(VolunteerSignup, Person)
-            .join(Person, Person.id == VolunteerSignup.person_id)
-            .where(VolunteerSignup.call_id == row.id, VolunteerSignup.status != "WITHDRAWN")
-            .order_by(VolunteerSignup.position)
-        )
-        return [(s, p) for s, p in result.all()]
-
-
-async def my_signup(ctx: Context, row: VolunteerCall) -> VolunteerSignup | None:
-    principal = ctx.principal
-    if not hasattr(principal, "person_id"):
-        return None
-    return next(
-        (s for s in await ctx.loaders.my_signups.load(row.id)),
-        None,
-    )

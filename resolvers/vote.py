@@ -12,48 +12,53 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from strawberry.dataloader import DataLoader
 
-from auth.policy import NOT_VISIBLE, Place, Rel, can, require, require_person, scope_clause
-from auth.principal import PersonPrincipal, Principal
-from models import Building, Compound, Task, Vote, VoteElector, VoteOwner, VoteTally
-from models.errors import BadUserInputError, ConflictError, ForbiddenError
-from models.vote import Ballot
+from auth.policy import Action, Resource, not_visible, params, refusal, require_person, where
+from models.enums import HomeRelation
+from models.errors import BadUserInputError, ConflictError
+from models.person import Home
+from models.place import Building, Compound, Household
+from models.task import Task
+from models.task_rules import EventKind, Standing
+from models.vote import Ballot, Vote, VoteElector, VoteOwner, VoteTally
 from models.vote_digest import leaf, proof, receipt_hash, root
 from models.vote_rules import (
+    TALLY_MEASURES,
     Choice,
+    Eligible,
     HouseholdChange,
     Tally,
     VoteMatter,
-    VoteResult,
     VoteRule,
+    VoteStatus,
     ballot_delta,
     effective_rule,
+    electorate_tally,
+    head_key,
 )
 from resolvers import task as tasks
 from resolvers.context import Context
 from resolvers.events import notify
 from resolvers.ids import page_size
-from resolvers.loaders import Page
-from resolvers.place import compound_place
+from resolvers.loaders import Page, by_key, grouped, visible_by_id
+from resolvers.pipeline import Event, Outcome, Target, Work, append_event, run
+from resolvers.place import granted
+from resolvers.text import clean_text
 
 TITLE_MAX = 100
 DESCRIPTION_MAX = 5_000
 LONGEST_VOTE = timedelta(days=366)
-TALLY_FIELDS = (
-    "eligible_area",
-    "eligible_headcount",
-    "participating_area",
-    "participating_headcount",
-    "agree_area",
-    "agree_headcount",
-    "disagree_area",
-    "disagree_headcount",
-    "abstain_area",
-    "abstain_headcount",
-)
+CHINA = ZoneInfo("Asia/Shanghai")
+
+OPENING = Target(Resource.COMPOUND, Compound, lock=False)
+#: a ballot locks the vote's tally row: ballots of one vote apply one at a time
+CASTING = Target(Resource.VOTE, Vote, lock_instead=(VoteTally, "vote_id"))
+CLOSING = Target(Resource.VOTE, Vote)
 
 
 def topic(vote_id: uuid.UUID) -> str:
@@ -61,7 +66,7 @@ def topic(vote_id: uuid.UUID) -> str:
 
 
 def as_tally(row: VoteTally) -> Tally:
-    return Tally(**{name: getattr(row, name) for name in TALLY_FIELDS})
+    return Tally(**{name: getattr(row, name) for name in TALLY_MEASURES})
 
 
 @dataclass(frozen=True)
@@ -88,7 +93,7 @@ class HouseholdVote:
 
 @dataclass(frozen=True)
 class ReceiptCheck:
-    vote: Vote
+    vote_id: uuid.UUID
     choice: Choice
     cast_at: datetime
     numbers: list[str]
@@ -100,80 +105,84 @@ class ReceiptCheck:
 # --- reading ------------------------------------------------------------------------------------
 
 
-async def _place(ctx: Context, vote: Vote) -> Place:
-    compound = await ctx.loaders.compound.load(vote.compound_id)
-    assert compound is not None
-    return compound_place(compound)
-
-
-async def _facts(ctx: Context, vote: Vote) -> frozenset[Rel]:
-    principal = ctx.principal
-    if not isinstance(principal, PersonPrincipal):
-        return frozenset()
-    owned = await ctx.loaders.vote_households_of_caller.load(vote.id)
-    return frozenset({Rel.ELIGIBLE_OWNER}) if owned else frozenset()
-
-
-async def can_read(ctx: Context, vote: Vote) -> bool:
-    action = "read_open" if vote.status == "OPEN" else "read_closed"
-    return can(ctx.principal, "vote", action, await _place(ctx, vote), facts=await _facts(ctx, vote))
+def vote_loader(ctx: Context) -> DataLoader[uuid.UUID, Vote | None]:
+    return ctx.loaders.cached("vote", lambda: visible_by_id(ctx.sessions, ctx.principal, Resource.VOTE, Vote))
 
 
 async def vote(ctx: Context, *, vote_id: uuid.UUID) -> Vote:
-    row = await ctx.loaders.vote.load(vote_id)
-    if row is None or not await can_read(ctx, row):
-        raise ForbiddenError(NOT_VISIBLE)
+    row = await vote_loader(ctx).load(vote_id)
+    if row is None:
+        raise not_visible()
     return row
 
 
 async def tally(ctx: Context, row: Vote) -> TallyView:
-    """The live tally (or the final one): readable by whoever may read the vote itself."""
-    if not await can_read(ctx, row):
-        raise ForbiddenError(NOT_VISIBLE)
-    counted = await ctx.loaders.vote_tally.load(row.id)
+    """The live tally (or the final one) of a vote the caller may read. Never cached: a live
+    subscription reads it again after every ballot."""
+    loader = ctx.loaders.cached(
+        "vote_tally", lambda: by_key(ctx.sessions, VoteTally, VoteTally.vote_id, cache=False)
+    )
+    counted = await loader.load(row.id)
     assert counted is not None
     return TallyView(as_tally(counted), VoteRule(row.rule), counted.ballots_cast)
 
 
 async def my_ballot(ctx: Context, row: Vote) -> list[HouseholdVote]:
-    """The caller's own households in the electorate and how each currently stands."""
-    return [
-        HouseholdVote(h.household_id, h.number, h.area, Choice(h.choice) if h.choice else None)
-        for h in await ctx.loaders.vote_households_of_caller.load(row.id)
-    ]
+    """The households of the electorate whose choice the caller may see (their own) and how each
+    currently stands."""
+    electors = VoteElector.__table__
+    loader = ctx.loaders.cached(
+        "vote_choices",
+        lambda: _choices_loader(ctx, where(ctx.principal, Resource.ELECTOR, Action.READ_CHOICE, electors)),
+    )
+    return await loader.load(row.id)
+
+
+def _choices_loader(
+    ctx: Context, allowed: sa.ColumnElement[bool]
+) -> DataLoader[uuid.UUID, list[HouseholdVote]]:
+    return grouped(
+        ctx.sessions,
+        lambda ids: (
+            sa.select(VoteElector)
+            .where(VoteElector.vote_id.in_(ids), allowed)
+            .order_by(VoteElector.vote_id, VoteElector.number)
+        ),
+        key=lambda r: r.VoteElector.vote_id,
+        value=lambda r: HouseholdVote(
+            r.VoteElector.household_id,
+            r.VoteElector.number,
+            r.VoteElector.area,
+            Choice(r.VoteElector.choice) if r.VoteElector.choice else None,
+        ),
+        values=params(ctx.principal),
+    )
+
+
+async def _require(ctx: Context, row: Vote, action: Action) -> None:
+    if not await granted(ctx, Resource.VOTE, action, Vote).load(row.id):
+        raise refusal(Resource.VOTE, action)
 
 
 async def turnout(ctx: Context, row: Vote, *, first: int | None, offset: int) -> Page[VoteElector]:
-    """Households that have not voted yet, for door-knocking: never anyone's choice."""
-    place = await _place(ctx, row)
-    require(ctx.principal, "vote.turnout", "read", _widest(place, ctx.principal))
+    """Households that have not voted yet, for door-knocking (a building convener sees their own
+    building): never anyone's choice."""
+    await _require(ctx, row, Action.READ_TURNOUT)
     limit = page_size(first)
-    where = scope_clause(
-        ctx.principal,
-        "vote.turnout",
-        "read",
-        {"compound": VoteElector.compound_id, "building": VoteElector.building_id},
-    )
     statement = (
         sa.select(VoteElector)
-        .where(VoteElector.vote_id == row.id, VoteElector.choice.is_(None), where)
+        .where(
+            VoteElector.vote_id == row.id,
+            VoteElector.choice.is_(None),
+            where(ctx.principal, Resource.ELECTOR, Action.READ_TURNOUT, VoteElector.__table__),
+        )
         .order_by(VoteElector.number, VoteElector.household_id)
         .offset(offset)
         .limit(limit + 1)
     )
     async with ctx.sessions() as session:
-        rows = list((await session.execute(statement)).scalars())
+        rows = list((await session.execute(statement, params(ctx.principal))).scalars())
     return Page(rows[:limit], offset, len(rows) > limit)
-
-
-def _widest(place: Place, principal: Principal) -> Place:
-    """A building convener holds turnout rights for their building: the compound-level check asks
-    whether the caller convenes any building of it; the list then keeps only theirs."""
-    if isinstance(principal, PersonPrincipal) and place.compound_id is not None:
-        for position in principal.positions:
-            if position.compound_id == place.compound_id and position.building_id is not None:
-                return Place(place.community_id, place.grid_id, place.compound_id, position.building_id)
-    return place
 
 
 @dataclass(frozen=True)
@@ -186,7 +195,7 @@ class ElectorView:
 
 
 async def electorate(ctx: Context, row: Vote, *, first: int | None, offset: int) -> Page[ElectorView]:
-    require(ctx.principal, "vote.electorate", "read", await _place(ctx, row))
+    await _require(ctx, row, Action.READ_ELECTORATE)
     limit = page_size(first)
     firsts = (
         sa.select(VoteElector.head, sa.func.min(VoteElector.number).label("first"))
@@ -215,27 +224,19 @@ async def votes_of_compound(
 ) -> Page[Vote]:
     """The compound's votes the caller may read, newest first."""
     limit = page_size(first)
-    place = compound_place(compound)
-    open_ok = can(ctx.principal, "vote", "read_open", place)
-    closed_ok = can(ctx.principal, "vote", "read_closed", place)
-    mine = sa.false()
-    if isinstance(ctx.principal, PersonPrincipal):
-        mine = sa.exists().where(VoteOwner.vote_id == Vote.id, VoteOwner.person_id == ctx.principal.person_id)
-    visible = sa.or_(
-        sa.and_(Vote.status == "OPEN", sa.true() if open_ok else mine),
-        sa.and_(Vote.status == "CLOSED", sa.true() if closed_ok else mine),
-    )
     statement = (
         sa.select(Vote)
-        .where(Vote.compound_id == compound.id, visible)
+        .where(
+            Vote.compound_id == compound.id, where(ctx.principal, Resource.VOTE, Action.READ, Vote.__table__)
+        )
         .order_by(Vote.created_at.desc(), Vote.id)
         .offset(offset)
         .limit(limit + 1)
     )
     async with ctx.sessions() as session:
-        rows = list((await session.execute(statement)).scalars())
+        rows = list((await session.execute(statement, params(ctx.principal))).scalars())
     for r in rows:
-        ctx.loaders.vote.prime(r.id, r)
+        vote_loader(ctx).prime(r.id, r)
     return Page(rows[:limit], offset, len(rows) > limit)
 
 
@@ -255,25 +256,9 @@ async def open_vote(
     task_id: uuid.UUID | None = None,
     now: datetime | None = None,
 ) -> Vote:
-    principal = require_person(ctx.principal)
-    compound = await ctx.loaders.compound.load(compound_id)
-    if compound is None:
-        raise ForbiddenError(NOT_VISIBLE)
-    require(principal, "compound", "read", compound_place(compound))  # the same answer as a missing one
-    require(
-        principal,
-        "vote",
-        "open",
-        compound_place(compound),
-        message="只有本小区的业委会成员或社区“两委”成员可以发起表决。",
-    )
-    if task_id is not None:
-        linked = await ctx.loaders.task.load(task_id)
-        if linked is None or linked.compound_id != compound.id or not await tasks.can_read(ctx, linked):
-            raise BadUserInputError("关联的事项不存在，或不属于该小区。", field="taskId")
-    title = tasks.clean_text(title, field="title", label="表决标题", maximum=TITLE_MAX) or ""
+    title = clean_text(title, field="title", label="表决标题", maximum=TITLE_MAX) or ""
     description = (
-        tasks.clean_text(description, field="description", label="表决说明", maximum=DESCRIPTION_MAX) or ""
+        clean_text(description, field="description", label="表决说明", maximum=DESCRIPTION_MAX) or ""
     )
     chosen = effective_rule(matter, rule)
     if chosen is None:
@@ -287,101 +272,118 @@ async def open_vote(
         raise BadUserInputError("截止时间必须晚于现在。", field="closesAt")
     if closes_at > now + LONGEST_VOTE:
         raise BadUserInputError("表决时间不能超过一年。", field="closesAt")
-    unique_buildings = sorted(set(building_ids))
+    in_scope = sorted(set(building_ids))
 
-    async with ctx.sessions() as session, session.begin():
-        if unique_buildings:
+    async def apply(work: Work[Compound]) -> Outcome[Vote]:
+        session, compound = work.session, work.row
+        if task_id is not None:
+            linked = (
+                await session.execute(
+                    sa.select(Task.id).where(
+                        Task.id == task_id, Task.compound_id == compound.id, tasks.readable(ctx)
+                    ),
+                    params(ctx.principal),
+                )
+            ).first()
+            if linked is None:
+                raise BadUserInputError("关联的事项不存在，或不属于该小区。", field="taskId")
+        if in_scope:
             found = set(
                 (
                     await session.execute(
                         sa.select(Building.id).where(
-                            Building.id.in_(unique_buildings), Building.compound_id == compound.id
+                            Building.id.in_(in_scope), Building.compound_id == compound.id
                         )
                     )
                 ).scalars()
             )
-            if found != set(unique_buildings):
+            if found != set(in_scope):
                 raise BadUserInputError("所选楼栋不属于该小区。", field="buildingIds")
         row = Vote(
             compound_id=compound.id,
-            building_ids=unique_buildings,
+            building_ids=in_scope,
             title=title,
             description=description,
             matter=matter,
             rule=chosen,
-            status="OPEN",
+            status=VoteStatus.OPEN,
             closes_at=closes_at,
             task_id=task_id,
-            opened_by=principal.person_id,
+            opened_by=work.who.person_id,
         )
         session.add(row)
         await session.flush()
-        await _freeze_electorate(session, row)
-        totals = (
-            await session.execute(
-                sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(VoteElector.area), 0)).where(
-                    VoteElector.vote_id == row.id
-                )
-            )
-        ).one()
-        if totals[0] == 0:
+        frozen = await _freeze_electorate(session, row)
+        if not frozen:
             raise BadUserInputError("表决范围内没有住户，无法发起表决。", field="buildingIds")
-        heads = (
-            await session.execute(
-                sa.select(sa.func.count(sa.distinct(VoteElector.head))).where(VoteElector.vote_id == row.id)
-            )
-        ).scalar_one()
+        denominators = electorate_tally(frozen)
         session.add(
             VoteTally(
-                vote_id=row.id, compound_id=compound.id, eligible_area=totals[1], eligible_headcount=heads
+                vote_id=row.id,
+                compound_id=compound.id,
+                eligible_area=denominators.eligible_area,
+                eligible_headcount=denominators.eligible_headcount,
             )
         )
         if task_id is not None:
-            linked_row = (
-                await session.execute(sa.select(Task).where(Task.id == task_id).with_for_update())
-            ).scalar_one()
-            await tasks.add_event(
+            await append_event(
                 session,
-                linked_row,
-                "VOTE_OPENED",
-                actor_id=principal.person_id,
-                role="TEAM",
-                payload={"text": f"发起业主表决「{title}」", "vote": str(row.id)},
+                task_id,
+                compound.id,
+                Event(EventKind.VOTE_OPENED, {"text": f"发起业主表决「{title}」", "vote": str(row.id)}),
+                actor_id=work.who.person_id,
+                role=Standing.TEAM,
             )
-        await notify(session, f"compound-votes:{compound.id}")
-    return row
+        return Outcome(row, topics=(f"compound-votes:{compound.id}",))
+
+    return await run(ctx, OPENING, compound_id, Action.OPEN_VOTE, apply)
 
 
-async def _freeze_electorate(session: AsyncSession, row: Vote) -> None:
-    """Copy the households in scope, their areas and owner sets: later changes never move them.
-
-    Owners are copied first and each household's headcount group is computed from that copy, so
-    the groups and the owner sets come from one reading of `home` even if an import commits
-    between the two statements."""
-    params = {"vote": row.id, "compound": row.compound_id, "buildings": row.building_ids}
-    in_scope = (
-        "h.compound_id = :compound AND (cardinality(CAST(:buildings AS uuid[])) = 0 "
-        "OR h.building_id = ANY(CAST(:buildings AS uuid[])))"
+async def _freeze_electorate(session: AsyncSession, row: Vote) -> list[Eligible]:
+    """Copy the households in scope, their areas and owner sets: later sales, imports or role
+    changes never move them. Read in one statement (one snapshot of `home`); each household's
+    headcount group is the law's (`models.vote_rules.head_key`), computed here, not in SQL."""
+    owners = sa.func.array_agg(Home.person_id).filter(Home.relation == HomeRelation.OWNER)
+    statement = (
+        sa.select(
+            Household.id, Household.building_id, Household.number, Household.area, owners.label("owners")
+        )
+        .outerjoin(Home, Home.household_id == Household.id)
+        .where(Household.compound_id == row.compound_id)
+        .group_by(Household.id)
+        .order_by(Household.number)
     )
+    if row.building_ids:
+        statement = statement.where(Household.building_id.in_(row.building_ids))
+    found = (await session.execute(statement)).all()
+    electorate = [
+        Eligible(h.id, h.area, frozenset(p for p in h.owners or () if p is not None)) for h in found
+    ]
+    if not electorate:
+        return []
     await session.execute(
-        sa.text(
-            "INSERT INTO vote_owner (vote_id, household_id, person_id, compound_id) "
-            "SELECT :vote, o.household_id, o.person_id, h.compound_id FROM home o "
-            f"JOIN household h ON h.id = o.household_id WHERE o.relation = 'OWNER' AND {in_scope}"
-        ),
-        params,
+        sa.insert(VoteElector),
+        [
+            {
+                "vote_id": row.id,
+                "household_id": h.id,
+                "compound_id": row.compound_id,
+                "building_id": h.building_id,
+                "number": h.number,
+                "area": h.area,
+                "head": head_key(e),
+            }
+            for h, e in zip(found, electorate, strict=True)
+        ],
     )
-    await session.execute(
-        sa.text(
-            "INSERT INTO vote_electorate (vote_id, household_id, compound_id, building_id, number, area, head) "
-            "SELECT :vote, h.id, h.compound_id, h.building_id, h.number, h.area, COALESCE("
-            "  (SELECT md5(string_agg(o.person_id::text, ',' ORDER BY o.person_id)) FROM vote_owner o "
-            "   WHERE o.vote_id = :vote AND o.household_id = h.id),"
-            "  'household:' || h.id::text) "
-            f"FROM household h WHERE {in_scope}"
-        ),
-        params,
-    )
+    owner_rows = [
+        {"vote_id": row.id, "household_id": e.household, "person_id": p, "compound_id": row.compound_id}
+        for e in electorate
+        for p in sorted(e.owners)
+    ]
+    if owner_rows:
+        await session.execute(sa.insert(VoteOwner), owner_rows)
+    return electorate
 
 
 # --- casting ------------------------------------------------------------------------------------
@@ -390,14 +392,8 @@ async def _freeze_electorate(session: AsyncSession, row: Vote) -> None:
 async def cast_ballot(
     ctx: Context, *, vote_id: uuid.UUID, choice: Choice, now: datetime | None = None
 ) -> CastResult:
-    principal = require_person(ctx.principal)
-    async with ctx.sessions() as session, session.begin():
-        counted = (
-            await session.execute(sa.select(VoteTally).where(VoteTally.vote_id == vote_id).with_for_update())
-        ).scalar()
-        row = (await session.execute(sa.select(Vote).where(Vote.id == vote_id))).scalar()
-        if counted is None or row is None:
-            raise ForbiddenError(NOT_VISIBLE)
+    async def apply(work: Work[Vote]) -> Outcome[CastResult]:
+        session, row, who = work.session, work.row, work.who
         mine = (
             (
                 await session.execute(
@@ -409,22 +405,18 @@ async def cast_ballot(
                             VoteOwner.household_id == VoteElector.household_id,
                         ),
                     )
-                    .where(VoteElector.vote_id == vote_id, VoteOwner.person_id == principal.person_id)
+                    .where(VoteElector.vote_id == vote_id, VoteOwner.person_id == who.person_id)
                     .order_by(VoteElector.number)
                 )
             )
             .scalars()
             .all()
         )
-        if not mine:
-            if await can_read(ctx, row):
-                raise ForbiddenError("只有表决范围内住户的业主才能投票（租户不能投票）。")
-            raise ForbiddenError(NOT_VISIBLE)
         # the database's clock, read under the lock: the same clock the closing job and cast_at use
-        now = now or (await session.execute(sa.select(sa.func.clock_timestamp()))).scalar_one()
-        if row.status != "OPEN" or row.closes_at <= now:
+        at = now or (await session.execute(sa.select(sa.func.clock_timestamp()))).scalar_one()
+        if row.status != VoteStatus.OPEN or row.closes_at <= at:
             raise ConflictError(
-                f"表决已于 {row.closes_at.astimezone(_CHINA):%Y-%m-%d %H:%M} 截止，不能再投票。"
+                f"表决已于 {row.closes_at.astimezone(CHINA):%Y-%m-%d %H:%M} 截止，不能再投票。"
             )
         delta = ballot_delta(
             HouseholdChange(h.area, h.head, Choice(h.choice) if h.choice else None, choice) for h in mine
@@ -433,7 +425,7 @@ async def cast_ballot(
         ballot = Ballot(
             vote_id=vote_id,
             compound_id=row.compound_id,
-            person_id=principal.person_id,
+            person_id=who.person_id,
             choice=choice,
             household_ids=[h.household_id for h in mine],
             receipt_hash=receipt_hash(code),
@@ -452,45 +444,35 @@ async def cast_ballot(
             .where(VoteTally.vote_id == vote_id)
             .values(
                 ballots_cast=VoteTally.ballots_cast + 1,
-                **{name: getattr(VoteTally, name) + getattr(delta, name) for name in TALLY_FIELDS},
+                **{name: getattr(VoteTally, name) + getattr(delta, name) for name in TALLY_MEASURES},
             )
         )
-        await notify(session, topic(vote_id))
         await session.refresh(ballot)
-    return CastResult(ballot=ballot, receipt=code, numbers=[h.number for h in mine])
+        return Outcome(CastResult(ballot, code, [h.number for h in mine]), topics=(topic(vote_id),))
 
-
-_CHINA = __import__("zoneinfo").ZoneInfo("Asia/Shanghai")
+    return await run(ctx, CASTING, vote_id, Action.CAST, apply)
 
 
 # --- closing ------------------------------------------------------------------------------------
 
 
 async def close_vote(ctx: Context, *, vote_id: uuid.UUID) -> Vote:
-    principal = require_person(ctx.principal)
-    row = await ctx.loaders.vote.load(vote_id)
-    if row is None or not await can_read(ctx, row):
-        raise ForbiddenError(NOT_VISIBLE)
-    require(
-        principal,
-        "vote",
-        "close",
-        await _place(ctx, row),
-        message="只有本小区的业委会成员或社区“两委”成员可以结束表决。",
-    )
-    async with ctx.sessions() as session, session.begin():
-        closed = await _close(session, vote_id, closed_by=principal.person_id)
+    async def apply(work: Work[Vote]) -> Outcome[Vote]:
+        closed = await _close(work.session, vote_id, closed_by=work.who.person_id)
         if closed is None:
             raise ConflictError("该表决已经结束，结果不能更改。")
-    ctx.loaders.vote.clear(vote_id)
-    return closed
+        return Outcome(closed)
+
+    row = await run(ctx, CLOSING, vote_id, Action.CLOSE, apply)
+    ctx.loaders.forget("vote", vote_id)
+    return row
 
 
 async def _close(session: AsyncSession, vote_id: uuid.UUID, *, closed_by: uuid.UUID | None) -> Vote | None:
     """Close one vote in the caller's transaction: lock order vote, then tally (as every closer)."""
     row = (
         await session.execute(
-            sa.select(Vote).where(Vote.id == vote_id, Vote.status == "OPEN").with_for_update()
+            sa.select(Vote).where(Vote.id == vote_id, Vote.status == VoteStatus.OPEN).with_for_update()
         )
     ).scalar()
     if row is None:
@@ -499,7 +481,7 @@ async def _close(session: AsyncSession, vote_id: uuid.UUID, *, closed_by: uuid.U
         await session.execute(sa.select(VoteTally).where(VoteTally.vote_id == vote_id).with_for_update())
     ).scalar_one()
     final = as_tally(counted)
-    row.status = "CLOSED"
+    row.status = VoteStatus.CLOSED
     row.result = final.result(VoteRule(row.rule))
     row.closed_at = datetime.now(UTC)
     row.closed_by = closed_by
@@ -527,7 +509,7 @@ async def close_due_votes(sessions: async_sessionmaker[AsyncSession], *, limit: 
             (
                 await session.execute(
                     sa.select(Vote.id)
-                    .where(Vote.status == "OPEN", Vote.closes_at <= sa.func.now())
+                    .where(Vote.status == VoteStatus.OPEN, Vote.closes_at <= sa.func.now())
                     .order_by(Vote.closes_at)
                     .limit(limit)
                     .with_for_update(skip_locked=True)
@@ -558,7 +540,7 @@ async def verify_receipt(ctx: Context, *, code: str) -> ReceiptCheck:
         ).scalar()
         if ballot is None:
             raise BadUserInputError("没有找到这张回执，请核对回执码。", field="code")
-        row = (await session.execute(sa.select(Vote).where(Vote.id == ballot.vote_id))).scalar_one()
+        status = (await session.execute(sa.select(Vote.status).where(Vote.id == ballot.vote_id))).scalar_one()
         households = (
             (
                 await session.execute(
@@ -575,7 +557,7 @@ async def verify_receipt(ctx: Context, *, code: str) -> ReceiptCheck:
         )
         counted = all(h.ballot_id == ballot.id for h in households)
         proofs: list[tuple[str, str, list[tuple[str, bool]]]] = []
-        if row.status == "CLOSED" and counted:
+        if status == VoteStatus.CLOSED and counted:
             leaves = await _leaves(session, ballot.vote_id)
             order = (
                 (
@@ -595,13 +577,10 @@ async def verify_receipt(ctx: Context, *, code: str) -> ReceiptCheck:
                     (h.number, leaves[i], [(s.sibling, s.sibling_on_left) for s in proof(leaves, i)])
                 )
     return ReceiptCheck(
-        vote=row,
+        vote_id=ballot.vote_id,
         choice=Choice(ballot.choice),
         cast_at=ballot.cast_at,
         numbers=[h.number for h in households],
         counted=counted,
         proofs=proofs,
     )
-
-
-__all__ = ["VoteResult"]

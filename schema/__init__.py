@@ -1,8 +1,19 @@
-"""The GraphQL surface: types, the root operations, the `Schema` object and its hardening."""
+"""The GraphQL surface: the `Schema` object, composed from one slice per domain, and its hardening.
+
+Every module of this package except the plumbing below is a domain slice (`place`, `person`, `me`,
+`login`, `task`, `meeting`, `volunteer`, `disclosure`, `dispute`, `vote`, `stats`). A slice may
+define `Query`, `Mutation` and `Subscription` classes, whose fields join the root types, and a
+`NODES` mapping of the node types `node(id:)` resolves. Adding a domain is adding a module: no list
+here or anywhere else needs to change.
+"""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from functools import partial
+from types import ModuleType
+from typing import Annotated, Any
 
 import strawberry
 from graphql import GraphQLError
@@ -10,17 +21,16 @@ from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCa
 from strawberry.extensions.max_aliases import create_validator as alias_limit
 from strawberry.extensions.query_depth_limiter import create_validator as depth_limit
 from strawberry.schema.config import StrawberryConfig
-from strawberry.types import ExecutionContext
+from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext, Info
 
+from auth.policy import require_authenticated
+from models.errors import BadUserInputError
+from resolvers.context import Context
+from resolvers.ids import decode
 from schema import errors
 from schema.extensions import IntrospectionGuard, Metrics
-from schema.mutation import Mutation
-from schema.person import Person
-from schema.place import Building, Community, Compound, Grid, Household
-from schema.query import Query
-from schema.subscription import Subscription
-from schema.task import Task, TaskEvent
-from schema.vote import Vote
+from schema.relay import Node, NodeResolver
 
 MAX_DEPTH = 12
 MAX_ALIASES = 30
@@ -28,6 +38,68 @@ MAX_TOKENS = 2_000
 #: The depth and alias limits as validation rules built once, so that the validation cache (keyed
 #: by document and rules) can hit; each request still gets its own extension objects.
 LIMIT_RULES = (depth_limit(MAX_DEPTH, None), alias_limit(MAX_ALIASES))
+
+#: Modules of this package that are plumbing, not domains.
+PLUMBING = frozenset({"docs", "errors", "extensions", "relay"})
+
+
+def slices() -> list[ModuleType]:
+    return [
+        importlib.import_module(f"{__name__}.{info.name}")
+        for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name)
+        if info.name not in PLUMBING
+    ]
+
+
+SLICES = slices()
+NODES: dict[str, NodeResolver] = {}
+for _slice in SLICES:
+    for _name, _resolve in getattr(_slice, "NODES", {}).items():
+        assert _name not in NODES, f"two slices define the node type {_name}"
+        NODES[_name] = _resolve
+
+
+@strawberry.type
+class NodeQuery:
+    @strawberry.field(description="用全局编号取回任何对象；无权查看与不存在的回答相同。")
+    async def node(
+        self,
+        info: Info[Context, None],
+        id: Annotated[strawberry.ID, strawberry.argument(description="任何对象的全局编号。")],
+    ) -> Node | None:
+        require_authenticated(info.context.principal)
+        type_name, ident = decode(id)
+        resolve = NODES.get(type_name)
+        if resolve is None:
+            raise BadUserInputError("编号格式不正确。", field="id")
+        return await resolve(info.context, ident)
+
+
+def _root(name: str, description: str, extra: tuple[type, ...] = ()) -> Any:
+    parts = tuple(getattr(s, name) for s in SLICES if hasattr(s, name)) + extra
+    root = merge_types(name, parts)
+    root.__strawberry_definition__.description = description
+    return root
+
+
+Query = _root("Query", "查询：按调用者的权限读取小区、事项、表决等。", (NodeQuery,))
+Mutation = _root("Mutation", "修改：登录、反映和办理事项、会议、接龙、公示、调解、表决。")
+Subscription = _root("Subscription", "实时推送（graphql-transport-ws）：计票和事项时间线。")
+
+
+def _node_types() -> list[type]:
+    """Every type implementing Node (some are reachable only through `node(id:)`)."""
+    found = []
+    for s in SLICES:
+        for value in vars(s).values():
+            if (
+                isinstance(value, type)
+                and issubclass(value, Node)
+                and value is not Node
+                and value not in found
+            ):
+                found.append(value)
+    return found
 
 
 class QilijiaSchema(strawberry.Schema):
@@ -42,7 +114,7 @@ def build_schema() -> QilijiaSchema:
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        types=[Community, Grid, Compound, Building, Household, Person, Vote, Task, TaskEvent],
+        types=_node_types(),
         extensions=[
             # factories, not instances: each request gets its own extension state
             partial(AddValidationRules, list(LIMIT_RULES)),
@@ -59,4 +131,4 @@ def build_schema() -> QilijiaSchema:
 
 schema = build_schema()
 
-__all__ = ["build_schema", "schema"]
+__all__ = ["NODES", "build_schema", "schema"]

@@ -8,23 +8,28 @@ from __future__ import annotations
 
 import datetime
 from decimal import Decimal
+from typing import Annotated
 
 import strawberry
 from strawberry.types import Info
 
-from models import CostDisclosure as CostDisclosureRow
-from models import CostShare as CostShareRow
-from models import Task as TaskRow
 from models.cost_split import FEN
 from models.cost_split import SplitMethod as SplitMethodEnum
+from models.disclosure import CostDisclosure as CostDisclosureRow
+from models.disclosure import CostShare as CostShareRow
 from models.errors import BadUserInputError
+from models.task import Task as TaskRow
 from resolvers import disclosure as disclosure_resolvers
 from resolvers.context import Context
 from resolvers.ids import decode, decode_cursor, encode
-from schema.relay import Connection, Node
+from schema import docs
+from schema.relay import Connection, Node, Nodes, node
 
-CostSplit = strawberry.enum(
-    SplitMethodEnum, name="CostSplit", description="分摊方式：EQUAL 每户平均；AREA 按专有部分面积。"
+CostSplit = docs.enum(
+    SplitMethodEnum,
+    "分摊方式。",
+    {"EQUAL": "每户平均分摊。", "AREA": "按专有部分面积分摊。"},
+    name="CostSplit",
 )
 
 
@@ -34,7 +39,7 @@ def _yuan(value: Decimal | str) -> Decimal:
 
 @strawberry.type(description="费用明细中的一项。")
 class LineItem:
-    description: str
+    description: str = strawberry.field(description="费用名称，例如 电梯设备。")
     amount: Decimal = strawberry.field(description="金额（元，两位小数），以字符串传输。")
 
 
@@ -54,17 +59,16 @@ class CostShare:
 )
 class CostDisclosure(Node):
     _row: strawberry.Private[CostDisclosureRow]
-    id: strawberry.ID
     version: int = strawberry.field(description="版本号，从 1 开始；更正时递增。")
-    title: str
-    line_items: list[LineItem]
+    title: str = strawberry.field(description="标题。")
+    line_items: list[LineItem] = strawberry.field(description="费用明细。")
     total: Decimal = strawberry.field(description="总额（元）：各项明细之和。")
     subsidy: Decimal = strawberry.field(description="补贴（元）。")
     payable: Decimal = strawberry.field(description="由住户分摊的金额（元）：总额减补贴，等于各户分摊之和。")
-    split: CostSplit
+    split: CostSplit = strawberry.field(description="分摊方式。")
     attachment_urls: list[str] = strawberry.field(description="附件（合同、报价单等）的链接。")
-    note: str | None
-    published_at: datetime.datetime
+    note: str | None = strawberry.field(description="说明。")
+    published_at: datetime.datetime = strawberry.field(description="发布时间。")
 
     @classmethod
     def from_row(cls, row: CostDisclosureRow) -> CostDisclosure:
@@ -88,7 +92,10 @@ class CostDisclosure(Node):
 
     @strawberry.field(description="每户分摊，按户号排列。")
     async def shares(
-        self, info: Info[Context, None], first: int | None = 20, after: str | None = None
+        self,
+        info: Info[Context, None],
+        first: Annotated[int | None, strawberry.argument(description="每页数量，最多 100。")] = 20,
+        after: Annotated[str | None, strawberry.argument(description="从这个游标之后开始。")] = None,
     ) -> Connection[CostShare]:
         page = await disclosure_resolvers.shares(
             info.context, self._row, first=first, offset=decode_cursor(after)
@@ -102,34 +109,36 @@ class CostDisclosure(Node):
 
 @strawberry.input(description='费用明细中的一项；金额以字符串填写，例如 "480000.00"。')
 class LineItemInput:
-    description: str
-    amount: str
+    description: str = strawberry.field(description="费用名称（最多 100 字）。")
+    amount: str = strawberry.field(description='金额（元），以字符串填写，例如 "480000.00"。')
 
 
 @strawberry.input(description="发布费用公示（或更正：发布新版本）。")
 class PublishCostDisclosureInput:
-    task_id: strawberry.ID
-    title: str
-    line_items: list[LineItemInput]
+    task_id: strawberry.ID = strawberry.field(description="事项的全局编号。")
+    title: str = strawberry.field(description="标题（最多 60 字）。")
+    line_items: list[LineItemInput] = strawberry.field(description="费用明细（1–100 项）。")
     subsidy: str = strawberry.field(description='补贴（元），以字符串填写，没有补贴填 "0"。')
-    split: CostSplit
+    split: CostSplit = strawberry.field(description="分摊方式。")
     building_ids: list[strawberry.ID] | None = strawberry.field(
         default=None, description="分摊范围的楼栋；不填则为事项所在楼栋，事项不属于某栋楼时为全小区。"
     )
-    attachment_urls: list[str] | None = None
-    note: str | None = None
+    attachment_urls: list[str] | None = strawberry.field(
+        default=None, description="附件链接（https://，最多 20 个）。"
+    )
+    note: str | None = strawberry.field(default=None, description="说明（可选）。")
 
 
 @strawberry.type
-class DisclosureMutations:
-    """Mutations about cost disclosures; merged into the root `Mutation`."""
-
+class Mutation:
     @strawberry.mutation(
         description="发布费用公示（小区班子）：明细、补贴、每户分摊（精确到分，合计等于总额减补贴）。"
         "公示发布后不可修改；更正请再次发布，生成新版本。"
     )
     async def publish_cost_disclosure(
-        self, info: Info[Context, None], input: PublishCostDisclosureInput
+        self,
+        info: Info[Context, None],
+        input: Annotated[PublishCostDisclosureInput, strawberry.argument(description="公示内容。")],
     ) -> CostDisclosure:
         building_ids = None
         if input.building_ids is not None:
@@ -154,3 +163,10 @@ class DisclosureMutations:
 async def task_disclosures(info: Info[Context, None], task: TaskRow) -> list[CostDisclosure]:
     """Every published version of the task's cost disclosure, newest first."""
     return [CostDisclosure.from_row(r) for r in await disclosure_resolvers.disclosures(info.context, task)]
+
+
+NODES: Nodes = {
+    "CostDisclosure": node(
+        CostDisclosure.from_row, lambda ctx, i: disclosure_resolvers.get(ctx, disclosure_id=i)
+    )
+}

@@ -9,7 +9,7 @@ from graphql import FieldNode, FragmentDefinitionNode, GraphQLError, OperationDe
 from prometheus_client import Counter, Histogram
 from strawberry.extensions import SchemaExtension
 
-from auth.policy import can
+from auth.policy import Action, Resource, allows
 
 REQUESTS = Counter(
     "qilijia_graphql_requests_total",
@@ -46,7 +46,9 @@ class IntrospectionGuard(SchemaExtension):
 
     def on_validate(self) -> Iterator[None]:
         ctx = self.execution_context.context
-        if not getattr(ctx.services, "is_dev", True) and not can(ctx.principal, "schema", "introspect"):
+        if not getattr(ctx.services, "is_dev", True) and not allows(
+            ctx.principal, Resource.SCHEMA, Action.INTROSPECT
+        ):
             document = self.execution_context.graphql_document
             # fragments too: `{ ...F } fragment F on Query { __schema { … } }` must not slip through
             for definition in document.definitions if document else ():

@@ -1,4 +1,4 @@
-"""People as GraphQL types: always built from a policy-filtered `PersonView`."""
+"""People as GraphQL types: always built from a `PersonView` the policy has masked."""
 
 from __future__ import annotations
 
@@ -10,50 +10,80 @@ from strawberry.types import Info
 
 from models.enums import HomeRelation as HomeRelationEnum
 from models.enums import Position as PositionEnum
+from models.enums import Role as RoleEnum
 from resolvers import person as person_resolvers
 from resolvers.context import Context
 from resolvers.ids import encode
 from resolvers.person import OccupantView, PersonView, TeamSeatView
-from schema.relay import Node
+from resolvers.place import building_loader
+from schema import docs
+from schema.relay import Node, Nodes, node
 
 if TYPE_CHECKING:
     from schema.place import Building
 
-Position = strawberry.enum(PositionEnum, description="五员共治班子的职务。")
-HomeRelation = strawberry.enum(HomeRelationEnum, description="与住户的关系：业主或租户。")
+Position = docs.enum(
+    PositionEnum,
+    "五员共治班子的职务。",
+    {
+        "CHIEF_CONVENER": "总召集人。",
+        "DEPUTY_CONVENER": "副召集人。",
+        "COMMITTEE_MEMBER": "委员。",
+        "BUILDING_CONVENER": "楼栋召集人（负责一栋楼）。",
+    },
+)
+Role = docs.enum(
+    RoleEnum,
+    "五员共治中的角色，以及平台管理员。",
+    {
+        "PARTY_MEMBER": "在职党员（一个小区）。",
+        "COMMUNITY_COMMITTEE": "社区“两委”成员（一个社区的所有小区）。",
+        "GRID_WORKER": "网格员（一个网格的小区）。",
+        "PROPERTY_STAFF": "物业人员（所服务的小区）。",
+        "OWNERS_COMMITTEE": "业委会成员（一个小区）。",
+        "ADMIN": "平台管理员（区级运营）。",
+    },
+)
+
+
+HomeRelation = docs.enum(
+    HomeRelationEnum,
+    "与住户的关系：业主或租户。",
+    {"OWNER": "业主（产权人，含共有人）。", "TENANT": "租户。"},
+)
 
 
 @strawberry.type(description="党员信息（敏感）：只有本人和社区“两委”看得到全部，网格员只看到报到状态。")
 class PartyInfo:
     registered: bool = strawberry.field(description="是否已向居住小区报到。")
-    work_unit: str | None = strawberry.field(description="所在单位党组织。")
-    registered_on: datetime.date | None = strawberry.field(description="报到日期。")
+    work_unit: str | None = strawberry.field(description="所在单位党组织；无权查看时为空。")
+    registered_on: datetime.date | None = strawberry.field(description="报到日期；无权查看时为空。")
 
 
-@strawberry.type(description="一个人。姓名和手机号按查看者的权限脱敏显示。")
+@strawberry.type(description="一个人。姓名和手机号按查看者的权限脱敏显示；在哪里看到都一样。")
 class Person(Node):
     _view: strawberry.Private[PersonView]
-    name: str
-    phone: str | None = strawberry.field(description="无权查看时为空；部分角色只看到 138****1234。")
+    name: str = strawberry.field(description="姓名；无权查看全名时只显示姓，例如 李*。")
+    phone: str | None = strawberry.field(description="手机号；无权查看时为空，部分角色只看到 138****1234。")
 
     @classmethod
     def from_view(cls, view: PersonView) -> Person:
         return cls(_view=view, id=strawberry.ID(encode("Person", view.id)), name=view.name, phone=view.phone)
 
     @strawberry.field(description="党员信息；不是党员或无权查看时为空。")
-    async def party(self, info: Info[Context, None]) -> PartyInfo | None:
-        view = await person_resolvers.party(info.context, self._view)
-        if view is None:
+    def party(self) -> PartyInfo | None:
+        found = self._view.party
+        if found is None:
             return None
         return PartyInfo(
-            registered=view.registered, work_unit=view.work_unit, registered_on=view.registered_on
+            registered=found.registered, work_unit=found.work_unit, registered_on=found.registered_on
         )
 
 
 @strawberry.type(description="住在某户的人及其关系。")
 class Occupant:
-    person: Person
-    relation: HomeRelation
+    person: Person = strawberry.field(description="这个人。")
+    relation: HomeRelation = strawberry.field(description="业主或租户。")
 
     @classmethod
     def from_view(cls, view: OccupantView) -> Occupant:
@@ -63,14 +93,14 @@ class Occupant:
 @strawberry.type(description="小区班子中的一个职务。")
 class TeamMember:
     _seat: strawberry.Private[TeamSeatView]
-    position: Position
-    person: Person
+    position: Position = strawberry.field(description="职务。")
+    person: Person = strawberry.field(description="担任职务的人。")
 
     @classmethod
     def from_view(cls, seat: TeamSeatView) -> TeamMember:
         return cls(_seat=seat, position=seat.position, person=Person.from_view(seat.person))
 
-    @strawberry.field(description="楼栋召集人负责的楼栋。")
+    @strawberry.field(description="楼栋召集人负责的楼栋；其他职务为空。")
     async def building(
         self, info: Info[Context, None]
     ) -> Annotated[Building, strawberry.lazy("schema.place")] | None:
@@ -78,5 +108,8 @@ class TeamMember:
 
         if self._seat.building_id is None:
             return None
-        row = await info.context.loaders.building.load(self._seat.building_id)
+        row = await building_loader(info.context).load(self._seat.building_id)
         return Building.from_row(row) if row else None
+
+
+NODES: Nodes = {"Person": node(Person.from_view, lambda ctx, i: person_resolvers.person(ctx, person_id=i))}

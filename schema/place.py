@@ -1,4 +1,4 @@
-"""The place tree as GraphQL types."""
+"""The place tree as GraphQL types: community › grid › compound › building › household."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 from strawberry.types import Info
 
-from auth.policy import can
-from models import Building as BuildingRow
-from models import Community as CommunityRow
-from models import Compound as CompoundRow
-from models import Grid as GridRow
-from models import Household as HouseholdRow
+from auth.policy import require_authenticated
+from models.place import Building as BuildingRow
+from models.place import Community as CommunityRow
+from models.place import Compound as CompoundRow
+from models.place import Grid as GridRow
+from models.place import Household as HouseholdRow
 from resolvers import person as person_resolvers
 from resolvers import place as place_resolvers
 from resolvers import stats as stats_resolvers
@@ -22,7 +22,7 @@ from resolvers import vote as vote_resolvers
 from resolvers.context import Context
 from resolvers.ids import decode, decode_cursor, encode
 from schema.person import Occupant, Person, TeamMember
-from schema.relay import Connection, Node
+from schema.relay import Connection, Node, Nodes, node
 from schema.stats import TaskStats
 from schema.task import TaskStatus
 
@@ -30,16 +30,21 @@ if TYPE_CHECKING:
     from schema.task import Task
     from schema.vote import Vote
 
+FIRST = "每页数量，最多 100。"
+AFTER = "从这个游标之后开始（上一页的 `pageInfo.endCursor`）。"
+
 
 @strawberry.type(description="社区，属于某街道、某区。")
 class Community(Node):
-    name: str
-    street: str
-    district: str
+    _row: strawberry.Private[CommunityRow]
+    name: str = strawberry.field(description="社区名称，例如 九龙社区。")
+    street: str = strawberry.field(description="所属街道。")
+    district: str = strawberry.field(description="所属区。")
 
     @classmethod
     def from_row(cls, row: CommunityRow) -> Community:
         return cls(
+            _row=row,
             id=strawberry.ID(encode("Community", row.id)),
             name=row.name,
             street=row.street,
@@ -48,47 +53,58 @@ class Community(Node):
 
     @strawberry.field(description="本社区所有小区的事项统计（公开汇总数字）。")
     async def task_stats(self, info: Info[Context, None]) -> TaskStats:
-        _, community_id = decode(self.id, "Community")
-        return TaskStats.from_view(await stats_resolvers.community_task_stats(info.context, community_id))
+        return TaskStats.from_view(await stats_resolvers.task_stats(info.context, "community", self._row.id))
 
 
 @strawberry.type(description="网格，属于某社区。")
 class Grid(Node):
     _row: strawberry.Private[GridRow]
-    name: str
+    name: str = strawberry.field(description="网格名称。")
 
     @classmethod
     def from_row(cls, row: GridRow) -> Grid:
         return cls(_row=row, id=strawberry.ID(encode("Grid", row.id)), name=row.name)
 
-    @strawberry.field
-    async def community(self, info: Info[Context, None]) -> Community:
-        row = await info.context.loaders.community.load(self._row.community_id)
-        assert row is not None
-        return Community.from_row(row)
+    @strawberry.field(description="所属社区；无权查看时为空。")
+    async def community(self, info: Info[Context, None]) -> Community | None:
+        row = await place_resolvers.community_loader(info.context).load(self._row.community_id)
+        return Community.from_row(row) if row else None
 
     @strawberry.field(description="本网格所有小区的事项统计（公开汇总数字）。")
     async def task_stats(self, info: Info[Context, None]) -> TaskStats:
-        return TaskStats.from_view(await stats_resolvers.grid_task_stats(info.context, self._row.id))
+        return TaskStats.from_view(await stats_resolvers.task_stats(info.context, "grid", self._row.id))
 
 
 @strawberry.type(description="小区的公开统计。")
 class CompoundStats:
-    building_count: int
-    household_count: int
+    building_count: int = strawberry.field(description="楼栋数。")
+    household_count: int = strawberry.field(description="住户数。")
     total_area: Decimal = strawberry.field(description="总建筑面积（平方米，两位小数）。")
     party_member_count: int | None = strawberry.field(
         description="在本小区报到登记的在职党员人数（小区班子、网格员、社区“两委”可见；其他人为空）。"
     )
-    party_registered_count: int | None
-    party_registration_rate: Decimal | None = strawberry.field(description="报到率（0–1，四位小数）。")
+    party_registered_count: int | None = strawberry.field(
+        description="其中已报到的人数（可见范围同上；其他人为空）。"
+    )
+    party_registration_rate: Decimal | None = strawberry.field(description="报到率（0–1，四位小数），公开。")
+
+    @classmethod
+    def from_view(cls, s: stats_resolvers.CompoundStats) -> CompoundStats:
+        return cls(
+            building_count=s.building_count,
+            household_count=s.household_count,
+            total_area=s.total_area,
+            party_member_count=s.party_member_count,
+            party_registered_count=s.party_registered_count,
+            party_registration_rate=s.party_registration_rate,
+        )
 
 
 @strawberry.type(description="小区。")
 class Compound(Node):
     _row: strawberry.Private[CompoundRow]
-    name: str
-    property_company: str | None
+    name: str = strawberry.field(description="小区名称，例如 千山美林。")
+    property_company: str | None = strawberry.field(description="物业服务企业。")
 
     @classmethod
     def from_row(cls, row: CompoundRow) -> Compound:
@@ -99,21 +115,22 @@ class Compound(Node):
             property_company=row.property_company,
         )
 
-    @strawberry.field
+    @strawberry.field(description="所属社区。")
     async def community(self, info: Info[Context, None]) -> Community:
-        row = await info.context.loaders.community.load(self._row.community_id)
-        assert row is not None
-        return Community.from_row(row)
+        return Community.from_row(
+            await place_resolvers.community(info.context, community_id=self._row.community_id)
+        )
 
-    @strawberry.field
+    @strawberry.field(description="所属网格。")
     async def grid(self, info: Info[Context, None]) -> Grid:
-        row = await info.context.loaders.grid.load(self._row.grid_id)
-        assert row is not None
-        return Grid.from_row(row)
+        return Grid.from_row(await place_resolvers.grid(info.context, grid_id=self._row.grid_id))
 
     @strawberry.field(description="楼栋，按名称排序。")
     async def buildings(
-        self, info: Info[Context, None], first: int | None = 20, after: str | None = None
+        self,
+        info: Info[Context, None],
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = 20,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
     ) -> Connection[Building]:
         page = await place_resolvers.buildings(
             info.context, compound_row=self._row, first=first, offset=decode_cursor(after)
@@ -122,7 +139,10 @@ class Compound(Node):
 
     @strawberry.field(description="您有权查看的住户（居民只看到自己家）。")
     async def households(
-        self, info: Info[Context, None], first: int | None = 20, after: str | None = None
+        self,
+        info: Info[Context, None],
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = 20,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
     ) -> Connection[Household]:
         page = await place_resolvers.households_of_compound(
             info.context, compound_row=self._row, first=first, offset=decode_cursor(after)
@@ -131,7 +151,6 @@ class Compound(Node):
 
     @strawberry.field(description="五员共治班子：总召集人、副召集人、委员、楼栋召集人。")
     async def team(self, info: Info[Context, None]) -> list[TeamMember]:
-        await place_resolvers.compound(info.context, compound_id=self._row.id, resource="compound.team")
         seats = await person_resolvers.team(info.context, compound_row=self._row)
         return [TeamMember.from_view(seat) for seat in seats]
 
@@ -139,9 +158,9 @@ class Compound(Node):
     async def tasks(
         self,
         info: Info[Context, None],
-        first: int | None = 20,
-        after: str | None = None,
-        status: TaskStatus | None = None,
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = 20,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+        status: Annotated[TaskStatus | None, strawberry.argument(description="只看这一状态的事项。")] = None,
     ) -> Connection[Annotated[Task, strawberry.lazy("schema.task")]]:
         from schema.task import Task
 
@@ -152,7 +171,10 @@ class Compound(Node):
 
     @strawberry.field(description="您有权查看的表决，最新的在前。")
     async def votes(
-        self, info: Info[Context, None], first: int | None = 20, after: str | None = None
+        self,
+        info: Info[Context, None],
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = 20,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
     ) -> Connection[Annotated[Vote, strawberry.lazy("schema.vote")]]:
         from schema.vote import Vote
 
@@ -161,49 +183,36 @@ class Compound(Node):
         )
         return Connection.from_page(page, Vote.from_row)
 
-    @strawberry.field
+    @strawberry.field(description="小区的公开统计。")
     async def stats(self, info: Info[Context, None]) -> CompoundStats:
-        await place_resolvers.compound(info.context, compound_id=self._row.id, resource="compound.stats")
-        counts = can(
-            info.context.principal, "party.stats", "read_counts", place_resolvers.compound_place(self._row)
-        )
-        s = await info.context.loaders.compound_stats.load(self._row.id)
-        rate = (
-            (Decimal(s.party_registered_count) / Decimal(s.party_member_count)).quantize(Decimal("0.0001"))
-            if s.party_member_count
-            else None
-        )
-        return CompoundStats(
-            building_count=s.building_count,
-            household_count=s.household_count,
-            total_area=Decimal(s.total_area).quantize(Decimal("0.01")),
-            party_member_count=s.party_member_count if counts else None,
-            party_registered_count=s.party_registered_count if counts else None,
-            party_registration_rate=rate,
-        )
+        return CompoundStats.from_view(await stats_resolvers.compound_stats(info.context, self._row))
 
     @strawberry.field(description="本小区的事项统计（公开汇总数字）。")
     async def task_stats(self, info: Info[Context, None]) -> TaskStats:
-        return TaskStats.from_view(await stats_resolvers.compound_task_stats(info.context, self._row))
+        return TaskStats.from_view(await stats_resolvers.task_stats(info.context, "compound", self._row.id))
 
 
 @strawberry.type(description="楼栋。")
 class Building(Node):
     _row: strawberry.Private[BuildingRow]
-    name: str
+    name: str = strawberry.field(description="楼栋名称，例如 6栋。")
 
     @classmethod
     def from_row(cls, row: BuildingRow) -> Building:
         return cls(_row=row, id=strawberry.ID(encode("Building", row.id)), name=row.name)
 
-    @strawberry.field
+    @strawberry.field(description="所属小区。")
     async def compound(self, info: Info[Context, None]) -> Compound:
-        row = await place_resolvers.compound(info.context, compound_id=self._row.compound_id)
-        return Compound.from_row(row)
+        return Compound.from_row(
+            await place_resolvers.compound(info.context, compound_id=self._row.compound_id)
+        )
 
     @strawberry.field(description="您有权查看的住户。")
     async def households(
-        self, info: Info[Context, None], first: int | None = 20, after: str | None = None
+        self,
+        info: Info[Context, None],
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = 20,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
     ) -> Connection[Household]:
         page = await place_resolvers.households_of_building(
             info.context, building_row=self._row, first=first, offset=decode_cursor(after)
@@ -214,8 +223,8 @@ class Building(Node):
 @strawberry.type(description="住户（一套房屋），例如 6-1-302。")
 class Household(Node):
     _row: strawberry.Private[HouseholdRow]
-    number: str
-    floor: int
+    number: str = strawberry.field(description="户号：楼栋-单元-房号，例如 6-1-302。")
+    floor: int = strawberry.field(description="所在楼层。")
     area: Decimal = strawberry.field(description="建筑面积（平方米，两位小数），以字符串传输。")
 
     @classmethod
@@ -228,27 +237,56 @@ class Household(Node):
             area=Decimal(row.area).quantize(Decimal("0.01")),
         )
 
-    @strawberry.field
+    @strawberry.field(description="所在楼栋。")
     async def building(self, info: Info[Context, None]) -> Building:
-        row = await info.context.loaders.building.load(self._row.building_id)
-        assert row is not None
-        return Building.from_row(row)
+        return Building.from_row(
+            await place_resolvers.building(info.context, building_id=self._row.building_id)
+        )
 
-    @strawberry.field
+    @strawberry.field(description="所在小区。")
     async def compound(self, info: Info[Context, None]) -> Compound:
-        row = await info.context.loaders.compound.load(self._row.compound_id)
-        assert row is not None
-        return Compound.from_row(row)
+        return Compound.from_row(
+            await place_resolvers.compound(info.context, compound_id=self._row.compound_id)
+        )
 
     @strawberry.field(description="业主和租户。")
     async def occupants(self, info: Info[Context, None]) -> list[Occupant]:
-        compound_row = await info.context.loaders.compound.load(self._row.compound_id)
-        assert compound_row is not None
-        views = await person_resolvers.occupants(
-            info.context, compound_row=compound_row, household_id=self._row.id
-        )
+        views = await person_resolvers.occupants(info.context, household_id=self._row.id)
         return [Occupant.from_view(v) for v in views]
 
     @strawberry.field(description="业主（共有人都列出）。")
     async def owners(self, info: Info[Context, None]) -> list[Person]:
         return [o.person for o in await self.occupants(info) if o.relation.value == "OWNER"]
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="您有权查看的小区，按名称排序。")
+    async def compounds(
+        self,
+        info: Info[Context, None],
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = 20,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+    ) -> Connection[Compound]:
+        require_authenticated(info.context.principal)
+        page = await place_resolvers.compounds(info.context, first=first, offset=decode_cursor(after))
+        return Connection.from_page(page, Compound.from_row)
+
+    @strawberry.field(description="一个小区；无权查看与不存在的回答相同。")
+    async def compound(
+        self,
+        info: Info[Context, None],
+        id: Annotated[strawberry.ID, strawberry.argument(description="小区的全局编号。")],
+    ) -> Compound | None:
+        require_authenticated(info.context.principal)
+        _, ident = decode(id, "Compound")
+        return Compound.from_row(await place_resolvers.compound(info.context, compound_id=ident))
+
+
+NODES: Nodes = {
+    "Community": node(Community.from_row, lambda ctx, i: place_resolvers.community(ctx, community_id=i)),
+    "Grid": node(Grid.from_row, lambda ctx, i: place_resolvers.grid(ctx, grid_id=i)),
+    "Compound": node(Compound.from_row, lambda ctx, i: place_resolvers.compound(ctx, compound_id=i)),
+    "Building": node(Building.from_row, lambda ctx, i: place_resolvers.building(ctx, building_id=i)),
+    "Household": node(Household.from_row, lambda ctx, i: place_resolvers.household(ctx, household_id=i)),
+}

@@ -1,12 +1,20 @@
-"""Relay plumbing: the `Node` interface and generic connections (`first` ≤ 100, offset cursors)."""
+"""Relay plumbing: the `Node` interface, generic connections (`first` ≤ 100), and the registry that
+`node(id:)` resolves through.
+
+Each domain slice of the schema lists its node types in a module-level `NODES` mapping (type name →
+how to fetch one by id as the caller may see it); `schema` collects them, so adding a domain edits
+no shared list.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Generic, TypeVar
 
 import strawberry
 
+from resolvers.context import Context
 from resolvers.ids import encode_cursor
 from resolvers.loaders import Page
 
@@ -16,27 +24,42 @@ R = TypeVar("R")
 
 @strawberry.interface(description="任何可以用全局编号 `node(id:)` 取回的对象。")
 class Node:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="全局编号（不透明字符串），可用于 `node(id:)`。")
 
 
-@strawberry.type
+#: How one slice fetches one of its nodes by id: the object as the caller may see it, or the single
+#: not-visible error.
+NodeResolver = Callable[[Context, uuid.UUID], Awaitable[Node]]
+Nodes = Mapping[str, NodeResolver]
+
+
+def node(convert: Callable[[R], Node], fetch: Callable[[Context, uuid.UUID], Awaitable[R]]) -> NodeResolver:
+    """A `NodeResolver` from a resolver that fetches a row and the type that shows it."""
+
+    async def resolve(ctx: Context, ident: uuid.UUID) -> Node:
+        return convert(await fetch(ctx, ident))
+
+    return resolve
+
+
+@strawberry.type(description="分页信息。")
 class PageInfo:
-    has_next_page: bool
-    has_previous_page: bool
-    start_cursor: str | None
-    end_cursor: str | None
+    has_next_page: bool = strawberry.field(description="后面是否还有。")
+    has_previous_page: bool = strawberry.field(description="前面是否还有。")
+    start_cursor: str | None = strawberry.field(description="本页第一条的游标。")
+    end_cursor: str | None = strawberry.field(description="本页最后一条的游标；传给 `after` 取下一页。")
 
 
-@strawberry.type
+@strawberry.type(description="列表中的一条。")
 class Edge(Generic[N]):
-    cursor: str
-    node: N
+    cursor: str = strawberry.field(description="这一条的游标。")
+    node: N = strawberry.field(description="这一条本身。")
 
 
-@strawberry.type
+@strawberry.type(description="分页列表（Relay 连接）：用 `first` 和 `after` 翻页，`first` 最多 100。")
 class Connection(Generic[N]):
-    edges: list[Edge[N]]
-    page_info: PageInfo
+    edges: list[Edge[N]] = strawberry.field(description="本页各条。")
+    page_info: PageInfo = strawberry.field(description="分页信息。")
 
     @classmethod
     def from_page(cls, page: Page[R], convert: Callable[[R], N]) -> Connection[N]:

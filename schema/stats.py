@@ -14,14 +14,14 @@ from schema.task import TaskCategory, TaskStatus
 
 @strawberry.type(description="某一状态的事项数。")
 class TaskStatusCount:
-    status: TaskStatus
-    count: int
+    status: TaskStatus = strawberry.field(description="状态。")
+    count: int = strawberry.field(description="事项数。")
 
 
 @strawberry.type(description="某一分类的事项数。")
 class TaskCategoryCount:
-    category: TaskCategory
-    count: int
+    category: TaskCategory = strawberry.field(description="分类。")
+    count: int = strawberry.field(description="事项数。")
 
 
 @strawberry.type(description="事项统计（公开的汇总数字，不含任何事项内容）：统计该地所有事项。")

@@ -1,53 +1,92 @@
-"""Tasks (事项) as GraphQL types and inputs (names from API.md)."""
+"""Tasks (事项) as GraphQL types, their root fields, mutations and live timeline (names from API.md)."""
 
 from __future__ import annotations
 
 import datetime
+from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from strawberry.types import Info
 
-from models import Task as TaskRow
-from models import TaskEvent as TaskEventRow
+from auth.policy import require_authenticated
+from models.errors import UpstreamError
+from models.task import Task as TaskRow
+from models.task import TaskEvent as TaskEventRow
+from models.task_rules import WORKING_ROLES, EventKind, MemberRole, TaskAction, TaskVisibility
 from models.task_rules import TaskCategory as TaskCategoryEnum
 from models.task_rules import TaskKind as TaskKindEnum
 from models.task_rules import TaskStatus as TaskStatusEnum
 from resolvers import person as person_resolvers
+from resolvers import place as place_resolvers
 from resolvers import task as task_resolvers
 from resolvers.context import Context
-from resolvers.ids import decode_cursor, encode
-from schema.person import Person
-from schema.relay import Connection, Node
+from resolvers.ids import decode, decode_cursor, encode
+from schema import docs
+from schema.person import Person, Role
+from schema.relay import Connection, Node, Nodes, node
 
 if TYPE_CHECKING:
     from schema.disclosure import CostDisclosure
-    from schema.meeting import DisputeOutcome, Meeting
+    from schema.dispute import DisputeOutcome
+    from schema.meeting import Meeting
     from schema.place import Building, Compound
     from schema.volunteer import VolunteerCall
 
-TaskKind = strawberry.enum(TaskKindEnum, description="事项类型：问题、项目、矛盾纠纷。")
-TaskStatus = strawberry.enum(TaskStatusEnum, description="事项状态。")
-TaskCategory = strawberry.enum(
-    TaskCategoryEnum,
-    description="分类：电梯、停车、电动车充电、环境绿化、安全、物业服务与收费、产权、设施维修、邻里关系、其他。",
+TaskKind = docs.enum(
+    TaskKindEnum,
+    "事项类型：问题、项目、矛盾纠纷。",
+    {
+        "ISSUE": "问题（居民随手拍反映的）。",
+        "PROJECT": "项目（如加装电梯，分阶段推进）。",
+        "DISPUTE": "矛盾纠纷（当事人保密）。",
+    },
 )
+TaskStatus = docs.enum(
+    TaskStatusEnum,
+    "事项状态：待受理 → 已立项 | 不予受理 → 办理中 → 已办结 → 已关闭。",
+    {
+        "SUBMITTED": "待受理。",
+        "ACCEPTED": "已立项。",
+        "REJECTED": "不予受理（附理由）。",
+        "IN_PROGRESS": "办理中。",
+        "RESOLVED": "已办结（附办理结果），等待反映人评价。",
+        "CLOSED": "已关闭（反映人评价后，或办结 7 天后自动关闭）。",
+    },
+)
+TaskCategory = docs.enum(
+    TaskCategoryEnum,
+    "事项分类。",
+    {
+        "ELEVATOR": "电梯。",
+        "PARKING": "停车。",
+        "EBIKE_CHARGING": "电动车充电。",
+        "ENVIRONMENT": "环境绿化。",
+        "SAFETY": "安全。",
+        "PROPERTY_SERVICE": "物业服务与收费。",
+        "PROPERTY_RIGHTS": "产权。",
+        "FACILITIES_REPAIR": "设施维修。",
+        "NEIGHBOUR_RELATIONS": "邻里关系。",
+        "OTHER": "其他。",
+    },
+)
+
+FIRST = "每页数量，最多 100。"
+AFTER = "从这个游标之后开始（上一页的 `pageInfo.endCursor`）。"
 
 
 @strawberry.type(description="事项时间线上的一条记录（只增不改）。")
 class TaskEvent(Node):
     _row: strawberry.Private[TaskEventRow]
-    kind: str = strawberry.field(
-        description="REPORTED、STATUS_CHANGED、ASSIGNED、COMMENTED、REOPENED、RATED、MEETING、VOLUNTEER_CALL、DISCLOSURE、DISPUTE_OUTCOME 等。"
-    )
+    kind: str = strawberry.field(description="记录的类型：" + "、".join(k.value for k in EventKind) + "。")
     actor_role: str = strawberry.field(
-        description="操作时的身份：REPORTER、TEAM、ASSIGNEE、RESIDENT、SYSTEM。"
+        description="操作时的身份：REPORTER 反映人、TEAM 班子、ASSIGNEE 承办人、MEDIATOR 调解员、RESIDENT 居民、SYSTEM 系统。"
     )
-    created_at: datetime.datetime
-    text: str | None = strawberry.field(description="评论、理由或办理结果。")
-    from_status: TaskStatus | None
-    to_status: TaskStatus | None
-    stars: int | None
+    created_at: datetime.datetime = strawberry.field(description="发生时间。")
+    text: str | None = strawberry.field(description="评论、理由、办理结果或说明。")
+    from_status: TaskStatus | None = strawberry.field(description="状态变更前的状态。")
+    to_status: TaskStatus | None = strawberry.field(description="状态变更后的状态。")
+    stars: int | None = strawberry.field(description="评价的星数。")
 
     @classmethod
     def from_row(cls, row: TaskEventRow) -> TaskEvent:
@@ -68,37 +107,31 @@ class TaskEvent(Node):
     async def actor(self, info: Info[Context, None]) -> Person | None:
         if self._row.actor_id is None:
             return None
-        ctx = info.context
-        person = await ctx.loaders.person.load(self._row.actor_id)
-        compound = await ctx.loaders.compound.load(self._row.compound_id)
-        if person is None or compound is None:
-            return None
-        from resolvers.place import compound_place
-
-        return Person.from_view(await person_resolvers.view_at(ctx, person, compound_place(compound)))
+        view = await person_resolvers.person_loader(info.context).load(self._row.actor_id)
+        return Person.from_view(view) if view else None
 
 
-@strawberry.type(description="评价。")
+@strawberry.type(description="反映人的评价。")
 class Rating:
-    stars: int
-    comment: str | None
+    stars: int = strawberry.field(description="1–5 星。")
+    comment: str | None = strawberry.field(description="评价内容。")
 
 
 @strawberry.type(description="事项：居民反映的问题、班子推进的项目或调解的矛盾纠纷。")
 class Task(Node):
     _row: strawberry.Private[TaskRow]
-    kind: TaskKind
-    category: TaskCategory
-    title: str
-    description: str
-    photo_urls: list[str]
-    status: TaskStatus
+    kind: TaskKind = strawberry.field(description="类型。")
+    category: TaskCategory = strawberry.field(description="分类。")
+    title: str = strawberry.field(description="标题。")
+    description: str = strawberry.field(description="描述。")
+    photo_urls: list[str] = strawberry.field(description="照片链接（最多 9 张）。")
+    status: TaskStatus = strawberry.field(description="状态。")
     internal: bool = strawberry.field(description="是否仅班子可见。")
-    resolution: str | None
-    created_at: datetime.datetime
-    updated_at: datetime.datetime
-    resolved_at: datetime.datetime | None
-    closed_at: datetime.datetime | None
+    resolution: str | None = strawberry.field(description="办理结果。")
+    created_at: datetime.datetime = strawberry.field(description="反映时间。")
+    updated_at: datetime.datetime = strawberry.field(description="最近一次变更时间。")
+    resolved_at: datetime.datetime | None = strawberry.field(description="办结时间。")
+    closed_at: datetime.datetime | None = strawberry.field(description="关闭时间。")
     held_for_review: bool = strawberry.field(description="内容安全检查暂时无法完成，等待人工复核。")
 
     @classmethod
@@ -112,7 +145,7 @@ class Task(Node):
             description=row.description,
             photo_urls=list(row.photo_urls),
             status=TaskStatusEnum(row.status),
-            internal=row.visibility == "INTERNAL",
+            internal=row.visibility == TaskVisibility.INTERNAL,
             resolution=row.resolution,
             created_at=row.created_at,
             updated_at=row.updated_at,
@@ -121,23 +154,22 @@ class Task(Node):
             held_for_review=row.review_hold is not None,
         )
 
-    @strawberry.field
+    @strawberry.field(description="反映人的评价；尚未评价时为空。")
     def rating(self) -> Rating | None:
         if self._row.rating_stars is None:
             return None
         return Rating(stars=self._row.rating_stars, comment=self._row.rating_comment)
 
-    @strawberry.field
+    @strawberry.field(description="所在小区；您无权查看该小区时为空（例如已搬离的反映人）。")
     async def compound(
         self, info: Info[Context, None]
-    ) -> Annotated[Compound, strawberry.lazy("schema.place")]:
+    ) -> Annotated[Compound, strawberry.lazy("schema.place")] | None:
         from schema.place import Compound
 
-        row = await info.context.loaders.compound.load(self._row.compound_id)
-        assert row is not None
-        return Compound.from_row(row)
+        row = await place_resolvers.compound_loader(info.context).load(self._row.compound_id)
+        return Compound.from_row(row) if row else None
 
-    @strawberry.field
+    @strawberry.field(description="涉及的楼栋；不涉及某栋楼或无权查看时为空。")
     async def building(
         self, info: Info[Context, None]
     ) -> Annotated[Building, strawberry.lazy("schema.place")] | None:
@@ -145,31 +177,17 @@ class Task(Node):
 
         if self._row.building_id is None:
             return None
-        row = await info.context.loaders.building.load(self._row.building_id)
+        row = await place_resolvers.building_loader(info.context).load(self._row.building_id)
         return Building.from_row(row) if row else None
 
     @strawberry.field(description="反映人（按您的权限脱敏）。")
     async def reporter(self, info: Info[Context, None]) -> Person:
-        ctx = info.context
-        person = await ctx.loaders.person.load(self._row.reporter_id)
-        assert person is not None
-        return Person.from_view(
-            await person_resolvers.view_at(ctx, person, await task_resolvers.place_of(ctx, self._row))
-        )
+        return Person.from_view(await person_resolvers.person(info.context, person_id=self._row.reporter_id))
 
     @strawberry.field(description="承办人与工作专班（牵头人在前）。")
     async def assignees(self, info: Info[Context, None]) -> list[Person]:
-        ctx = info.context
-        members = [
-            m
-            for m in await ctx.loaders.task_members.load(self._row.id)
-            if m.role in task_resolvers.WORKING_ROLES
-        ]
-        members.sort(key=lambda m: m.role != "LEAD" and m.role != "ASSIGNEE")
-        place = await task_resolvers.place_of(ctx, self._row)
-        people = await ctx.loaders.person.load_many([m.person_id for m in members])
-        views = await person_resolvers.views_at(ctx, [p for p in people if p is not None], place)
-        return [Person.from_view(v) for v in views]
+        ids = await task_resolvers.members(info.context, self._row, WORKING_ROLES)
+        return [Person.from_view(v) for v in await person_resolvers.people(info.context, ids)]
 
     @strawberry.field(description="承办角色，例如 PROPERTY_STAFF（本小区物业）。")
     def assigned_role(self) -> str | None:
@@ -177,7 +195,10 @@ class Task(Node):
 
     @strawberry.field(description="时间线，按发生先后。")
     async def timeline(
-        self, info: Info[Context, None], first: int | None = 20, after: str | None = None
+        self,
+        info: Info[Context, None],
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = 20,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
     ) -> Connection[TaskEvent]:
         page = await task_resolvers.timeline(
             info.context, self._row, first=first, offset=decode_cursor(after)
@@ -186,18 +207,16 @@ class Task(Node):
 
     @strawberry.field(description="最近一条时间线记录。")
     async def last_event(self, info: Info[Context, None]) -> TaskEvent | None:
-        row = await info.context.loaders.last_event.load(self._row.id)
+        row = await task_resolvers.last_event(info.context, self._row)
         return TaskEvent.from_row(row) if row else None
 
-    @strawberry.field(description="志愿者接龙。")
+    @strawberry.field(description="志愿者接龙，最新的在前。")
     async def volunteer_calls(
         self, info: Info[Context, None]
     ) -> list[Annotated[VolunteerCall, strawberry.lazy("schema.volunteer")]]:
-        from schema.volunteer import VolunteerCall
+        from schema.volunteer import task_calls
 
-        return [
-            VolunteerCall.from_row(r) for r in await info.context.loaders.volunteer_calls.load(self._row.id)
-        ]
+        return await task_calls(info, self._row)
 
     @strawberry.field(description="专题会议，按会议时间先后。")
     async def meetings(
@@ -209,21 +228,21 @@ class Task(Node):
 
     @strawberry.field(description="矛盾纠纷的当事人（反映人在前，按您的权限脱敏）；其他事项为空。")
     async def parties(self, info: Info[Context, None]) -> list[Person] | None:
-        from schema.meeting import task_members
+        from schema.dispute import task_members
 
-        return await task_members(info, self._row, "PARTY")
+        return await task_members(info, self._row, MemberRole.PARTY)
 
     @strawberry.field(description="矛盾纠纷的调解员（按您的权限脱敏）；其他事项为空。")
     async def mediators(self, info: Info[Context, None]) -> list[Person] | None:
-        from schema.meeting import task_members
+        from schema.dispute import task_members
 
-        return await task_members(info, self._row, "MEDIATOR")
+        return await task_members(info, self._row, MemberRole.MEDIATOR)
 
     @strawberry.field(description="矛盾纠纷的调解结果；尚未记录或不是矛盾纠纷时为空。")
     async def dispute_outcome(
         self, info: Info[Context, None]
-    ) -> Annotated[DisputeOutcome, strawberry.lazy("schema.meeting")] | None:
-        from schema.meeting import task_dispute_outcome
+    ) -> Annotated[DisputeOutcome, strawberry.lazy("schema.dispute")] | None:
+        from schema.dispute import task_dispute_outcome
 
         return await task_dispute_outcome(info, self._row)
 
@@ -238,14 +257,190 @@ class Task(Node):
 
 @strawberry.input(description="反映一个事项。")
 class ReportTaskInput:
-    compound_id: strawberry.ID
-    building_id: strawberry.ID | None = None
-    kind: TaskKind = TaskKindEnum.ISSUE
-    category: TaskCategory
-    title: str
-    description: str
-    photo_urls: list[str] | None = None
-    internal: bool = False
+    compound_id: strawberry.ID = strawberry.field(description="小区的全局编号。")
+    building_id: strawberry.ID | None = strawberry.field(default=None, description="涉及的楼栋（可选）。")
+    kind: TaskKind = strawberry.field(
+        default=TaskKindEnum.ISSUE, description="类型；项目和内部事项由班子发起。"
+    )
+    category: TaskCategory = strawberry.field(description="分类。")
+    title: str = strawberry.field(description="标题（最多 60 字）。")
+    description: str = strawberry.field(description="描述（最多 2000 字）。")
+    photo_urls: list[str] | None = strawberry.field(
+        default=None, description="照片链接（https://，最多 9 张）。"
+    )
+    internal: bool = strawberry.field(default=False, description="仅班子可见（班子发起时可选）。")
     party_ids: list[strawberry.ID] | None = strawberry.field(
         default=None, description="矛盾纠纷的其他当事人。"
     )
+
+
+_TASK_ID = Annotated[strawberry.ID, strawberry.argument(description="事项的全局编号。")]
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="一个事项；无权查看与不存在的回答相同。")
+    async def task(self, info: Info[Context, None], id: _TASK_ID) -> Task | None:
+        require_authenticated(info.context.principal)
+        _, ident = decode(id, "Task")
+        return Task.from_row(await task_resolvers.get(info.context, task_id=ident))
+
+
+async def _transition(
+    info: Info[Context, None],
+    id: strawberry.ID,
+    action: TaskAction,
+    *,
+    text: str | None = None,
+    stars: int | None = None,
+) -> Task:
+    row = await task_resolvers.change_status(
+        info.context, task_id=decode(id, "Task")[1], action=action, text=text, stars=stars
+    )
+    return Task.from_row(row)
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="反映一个事项（随手拍）：问题、矛盾纠纷；班子可发起项目。")
+    async def report_task(
+        self,
+        info: Info[Context, None],
+        input: Annotated[ReportTaskInput, strawberry.argument(description="事项内容。")],
+    ) -> Task:
+        new = task_resolvers.NewTask(
+            compound_id=decode(input.compound_id, "Compound")[1],
+            building_id=decode(input.building_id, "Building")[1] if input.building_id else None,
+            kind=input.kind,
+            category=input.category,
+            title=input.title,
+            description=input.description,
+            photo_urls=input.photo_urls or [],
+            internal=input.internal,
+            party_ids=[decode(p, "Person")[1] for p in input.party_ids or []],
+        )
+        return Task.from_row(await task_resolvers.report(info.context, new))
+
+    @strawberry.mutation(description="立项（小区班子、网格员、社区“两委”）。")
+    async def accept_task(self, info: Info[Context, None], id: _TASK_ID) -> Task:
+        return await _transition(info, id, TaskAction.ACCEPT)
+
+    @strawberry.mutation(description="不予受理，须说明理由。")
+    async def reject_task(
+        self,
+        info: Info[Context, None],
+        id: _TASK_ID,
+        reason: Annotated[str, strawberry.argument(description="不予受理的理由。")],
+    ) -> Task:
+        return await _transition(info, id, TaskAction.REJECT, text=reason)
+
+    @strawberry.mutation(description="开始办理（班子或承办人）。")
+    async def start_task(self, info: Info[Context, None], id: _TASK_ID) -> Task:
+        return await _transition(info, id, TaskAction.START)
+
+    @strawberry.mutation(
+        description="分派给承办人和/或角色（如本小区物业）；memberIds 组成工作专班，承办人牵头。"
+    )
+    async def assign_task(
+        self,
+        info: Info[Context, None],
+        id: _TASK_ID,
+        assignee_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="承办人（牵头人）。")
+        ] = None,
+        role: Annotated[
+            Role | None, strawberry.argument(description="承办角色，例如 PROPERTY_STAFF。")
+        ] = None,
+        member_ids: Annotated[
+            list[strawberry.ID] | None, strawberry.argument(description="工作专班的其他成员。")
+        ] = None,
+    ) -> Task:
+        row = await task_resolvers.assign(
+            info.context,
+            task_id=decode(id, "Task")[1],
+            assignee_id=decode(assignee_id, "Person")[1] if assignee_id else None,
+            role=role,
+            member_ids=[decode(m, "Person")[1] for m in member_ids or []],
+        )
+        return Task.from_row(row)
+
+    @strawberry.mutation(description="办结，须填写办理结果。")
+    async def resolve_task(
+        self,
+        info: Info[Context, None],
+        id: _TASK_ID,
+        resolution: Annotated[str, strawberry.argument(description="办理结果。")],
+    ) -> Task:
+        return await _transition(info, id, TaskAction.RESOLVE, text=resolution)
+
+    @strawberry.mutation(description="反映人对办结结果不满意时重新打开（仅一次），须说明理由。")
+    async def reopen_task(
+        self,
+        info: Info[Context, None],
+        id: _TASK_ID,
+        reason: Annotated[str, strawberry.argument(description="重新打开的理由。")],
+    ) -> Task:
+        return await _transition(info, id, TaskAction.REOPEN, text=reason)
+
+    @strawberry.mutation(description="反映人评价（1–5 星）并关闭事项。")
+    async def rate_task(
+        self,
+        info: Info[Context, None],
+        id: _TASK_ID,
+        stars: Annotated[int, strawberry.argument(description="1–5 星。")],
+        comment: Annotated[str | None, strawberry.argument(description="评价内容（可选）。")] = None,
+    ) -> Task:
+        return await _transition(info, id, TaskAction.RATE, text=comment, stars=stars)
+
+    @strawberry.mutation(description="评论。")
+    async def comment_task(
+        self,
+        info: Info[Context, None],
+        id: _TASK_ID,
+        text: Annotated[str, strawberry.argument(description="评论内容。")],
+    ) -> TaskEvent:
+        return TaskEvent.from_row(
+            await task_resolvers.comment(info.context, task_id=decode(id, "Task")[1], text=text)
+        )
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(description="事项时间线上的新记录：订阅之后发生的每一条，按先后推送。")
+    async def task_events(
+        self,
+        info: Info[Context, None],
+        task_id: _TASK_ID,
+        after_event_id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(description="客户端已有的最后一条记录；先补发它之后的记录。"),
+        ] = None,
+    ) -> AsyncGenerator[TaskEvent, None]:
+        """With `afterEventId` (the last timeline event the client has), events after it are sent
+        first, so nothing made between reading the timeline and subscribing is missed."""
+        ctx = info.context
+        require_authenticated(ctx.principal)
+        _, ident = decode(task_id, "Task")
+        task = await task_resolvers.get(ctx, task_id=ident)
+        broker = ctx.services.broker
+        if broker is None:
+            raise UpstreamError("实时推送暂时不可用，请稍后再试。")
+        if after_event_id is not None:
+            last = await task_resolvers.seq_of(ctx, task, decode(after_event_id, "TaskEvent")[1])
+        else:
+            last = task_resolvers.last_seq(await task_resolvers.last_event(ctx, task))
+        async with broker.subscribe(task_resolvers.topic(ident)) as events:
+            while True:
+                # catch up first: anything committed before the listener was in place
+                for event in await task_resolvers.events_after(ctx, task, last):
+                    last = event.seq or last
+                    yield TaskEvent.from_row(event)
+                await events.get()
+                task_resolvers.forget(ctx, ident)
+                task = await task_resolvers.get(ctx, task_id=ident)  # still allowed to see it?
+
+
+NODES: Nodes = {
+    "Task": node(Task.from_row, lambda ctx, i: task_resolvers.get(ctx, task_id=i)),
+    "TaskEvent": node(TaskEvent.from_row, lambda ctx, i: task_resolvers.event(ctx, event_id=i)),
+}

@@ -1,38 +1,39 @@
-"""Volunteer calls (接龙) as GraphQL types."""
+"""Volunteer calls (接龙) as GraphQL types and mutations."""
 
 from __future__ import annotations
 
 import datetime
+from decimal import Decimal
+from typing import Annotated
 
 import strawberry
 from strawberry.types import Info
 
-from models import VolunteerCall as VolunteerCallRow
+from models.task import Task as TaskRow
+from models.volunteer import VolunteerCall as VolunteerCallRow
 from resolvers import person as person_resolvers
 from resolvers import volunteer as volunteer_resolvers
 from resolvers.context import Context
-from resolvers.ids import encode
-from resolvers.place import compound_place
+from resolvers.ids import decode, encode
 from schema.person import Person
-from schema.relay import Node
+from schema.relay import Node, Nodes, node
 
 
 @strawberry.type(description="接龙名单上的一人（组织者可见）。")
 class Signup:
-    person: Person
+    person: Person = strawberry.field(description="报名的人。")
     status: str = strawberry.field(description="SIGNED 已报名；WAITLIST 候补。")
-    checked_in: bool
+    checked_in: bool = strawberry.field(description="是否已签到。")
 
 
 @strawberry.type(description="志愿者接龙：需要多少人、何时；报满后进入候补，有人取消时候补依次递补。")
 class VolunteerCall(Node):
     _row: strawberry.Private[VolunteerCallRow]
-    id: strawberry.ID
-    title: str
-    needed: int
-    starts_at: datetime.datetime
-    ends_at: datetime.datetime
-    signed_count: int
+    title: str = strawberry.field(description="标题，例如 周六清理后山枝叶。")
+    needed: int = strawberry.field(description="需要的人数。")
+    starts_at: datetime.datetime = strawberry.field(description="开始时间。")
+    ends_at: datetime.datetime = strawberry.field(description="结束时间。")
+    signed_count: int = strawberry.field(description="已报名（不含候补）的人数。")
 
     @classmethod
     def from_row(cls, row: VolunteerCallRow) -> VolunteerCall:
@@ -46,37 +47,93 @@ class VolunteerCall(Node):
             signed_count=row.signed_count,
         )
 
-    @strawberry.field
+    @strawberry.field(description="候补人数。")
     async def waitlist_count(self, info: Info[Context, None]) -> int:
-        return await info.context.loaders.waitlist_counts.load(self._row.id)
+        return await volunteer_resolvers.waitlist_count(info.context, self._row)
 
     @strawberry.field(description="我的报名状态：SIGNED、WAITLIST、WITHDRAWN；未报名为空。")
     async def my_status(self, info: Info[Context, None]) -> str | None:
-        mine = await volunteer_resolvers.my_signup(info.context, self._row)
-        return mine.status if mine else None
+        return await volunteer_resolvers.my_status(info.context, self._row)
 
     @strawberry.field(description="报名名单（仅组织者）。")
     async def signups(self, info: Info[Context, None]) -> list[Signup]:
-        ctx = info.context
-        compound = await ctx.loaders.compound.load(self._row.compound_id)
-        assert compound is not None
-        place = compound_place(compound)
-        roster = await volunteer_resolvers.signups(ctx, self._row)
-        views = await person_resolvers.views_at(ctx, [person for _, person in roster], place)
+        roster = await volunteer_resolvers.signups(info.context, self._row)
+        views = await person_resolvers.person_loader(info.context).load_many([s.person_id for s in roster])
         return [
             Signup(
                 person=Person.from_view(view),
                 status=signup.status,
                 checked_in=signup.checked_in_at is not None,
             )
-            for (signup, _), view in zip(roster, views, strict=True)
+            for signup, view in zip(roster, views, strict=True)
+            if view is not None
         ]
 
 
 @strawberry.input(description="发起志愿者接龙。")
 class OpenVolunteerCallInput:
-    task_id: strawberry.ID
-    title: str
-    needed: int
-    starts_at: datetime.datetime
-    ends_at: datetime.datetime
+    task_id: strawberry.ID = strawberry.field(description="事项的全局编号。")
+    title: str = strawberry.field(description="标题（最多 60 字）。")
+    needed: int = strawberry.field(description="需要的人数（1–1000）。")
+    starts_at: datetime.datetime = strawberry.field(description="开始时间，须带时区。")
+    ends_at: datetime.datetime = strawberry.field(description="结束时间，须带时区。")
+
+
+async def task_calls(info: Info[Context, None], task: TaskRow) -> list[VolunteerCall]:
+    """The calls `Task` shows, newest first."""
+    return [VolunteerCall.from_row(r) for r in await volunteer_resolvers.calls_of(info.context, task)]
+
+
+_CALL_ID = Annotated[strawberry.ID, strawberry.argument(description="接龙的全局编号。")]
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="发起志愿者接龙（小区班子、网格员、社区“两委”）。")
+    async def open_volunteer_call(
+        self,
+        info: Info[Context, None],
+        input: Annotated[OpenVolunteerCallInput, strawberry.argument(description="接龙。")],
+    ) -> VolunteerCall:
+        row = await volunteer_resolvers.open_call(
+            info.context,
+            task_id=decode(input.task_id, "Task")[1],
+            title=input.title,
+            needed=input.needed,
+            starts_at=input.starts_at,
+            ends_at=input.ends_at,
+        )
+        return VolunteerCall.from_row(row)
+
+    @strawberry.mutation(description="报名志愿者接龙；报满后进入候补。")
+    async def sign_up(self, info: Info[Context, None], call_id: _CALL_ID) -> VolunteerCall:
+        row = await volunteer_resolvers.sign_up(info.context, call_id=decode(call_id, "VolunteerCall")[1])
+        return VolunteerCall.from_row(row)
+
+    @strawberry.mutation(description="取消报名；候补的第一位自动递补。")
+    async def withdraw(self, info: Info[Context, None], call_id: _CALL_ID) -> VolunteerCall:
+        row = await volunteer_resolvers.withdraw(info.context, call_id=decode(call_id, "VolunteerCall")[1])
+        return VolunteerCall.from_row(row)
+
+    @strawberry.mutation(description="组织者为志愿者签到；服务时长记入其参与记录。")
+    async def check_in(
+        self,
+        info: Info[Context, None],
+        call_id: _CALL_ID,
+        person_id: Annotated[strawberry.ID, strawberry.argument(description="签到的志愿者。")],
+        hours: Annotated[
+            Decimal | None, strawberry.argument(description="服务时长（小时）；不填则按接龙的起止时间计。")
+        ] = None,
+    ) -> VolunteerCall:
+        row = await volunteer_resolvers.check_in(
+            info.context,
+            call_id=decode(call_id, "VolunteerCall")[1],
+            person_id=decode(person_id, "Person")[1],
+            hours=hours,
+        )
+        return VolunteerCall.from_row(row)
+
+
+NODES: Nodes = {
+    "VolunteerCall": node(VolunteerCall.from_row, lambda ctx, i: volunteer_resolvers.call(ctx, call_id=i))
+}

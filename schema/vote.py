@@ -3,97 +3,120 @@
 from __future__ import annotations
 
 import datetime
+from collections.abc import AsyncGenerator
+from dataclasses import fields
 from decimal import Decimal
-from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry.types import Info
 
-from models import Vote as VoteRow
-from models import VoteElector
+from auth.policy import require_authenticated
+from models.errors import UpstreamError
+from models.vote import Vote as VoteRow
+from models.vote import VoteElector
+from models.vote_rules import TALLY_MEASURES
 from models.vote_rules import Choice as ChoiceEnum
+from models.vote_rules import Tally as TallyRule
 from models.vote_rules import VoteMatter as VoteMatterEnum
 from models.vote_rules import VoteResult as VoteResultEnum
 from models.vote_rules import VoteRule as VoteRuleEnum
+from models.vote_rules import VoteStatus as VoteStatusEnum
+from resolvers import task as task_resolvers
 from resolvers import vote as vote_resolvers
 from resolvers.context import Context
-from resolvers.ids import decode_cursor, encode
+from resolvers.ids import decode, decode_cursor, encode
 from resolvers.vote import CastResult, ElectorView, ReceiptCheck, TallyView
-from schema.relay import Connection, Node
+from schema import docs
+from schema.relay import Connection, Node, Nodes, node
 
 if TYPE_CHECKING:
     from schema.task import Task
 
-VoteMatter = strawberry.enum(
-    VoteMatterEnum, description="表决事项：民法典第二百七十八条第一款第一至九项，或其他。"
+VoteMatter = docs.enum(
+    VoteMatterEnum,
+    "表决事项：民法典第二百七十八条第一款第一至九项，或其他。",
+    {
+        "RULES_OF_PROCEDURE": "（一）制定和修改业主大会议事规则。",
+        "MANAGEMENT_STATUTE": "（二）制定和修改管理规约。",
+        "ELECT_OWNERS_COMMITTEE": "（三）选举业主委员会或者更换业主委员会成员。",
+        "HIRE_OR_FIRE_PROPERTY_SERVICE": "（四）选聘和解聘物业服务企业或者其他管理人。",
+        "USE_MAINTENANCE_FUND": "（五）使用建筑物及其附属设施的维修资金（过半数）。",
+        "RAISE_MAINTENANCE_FUND": "（六）筹集建筑物及其附属设施的维修资金（四分之三）。",
+        "RENOVATE_OR_REBUILD": "（七）改建、重建建筑物及其附属设施（四分之三）。",
+        "CHANGE_USE_OF_COMMON_PARTS": "（八）改变共有部分的用途或者利用共有部分从事经营活动（四分之三）。",
+        "OTHER_MAJOR_MATTER": "（九）有关共有和共同管理权利的其他重大事项。",
+        "OTHER": "其他事项。",
+    },
 )
-VoteRule = strawberry.enum(
-    VoteRuleEnum, description="通过规则：ORDINARY 过半数；SPECIAL 四分之三以上（均按面积和人数双重计算）。"
+VoteRule = docs.enum(
+    VoteRuleEnum,
+    "通过规则（均按专有部分面积和业主人数双重计算）。",
+    {"ORDINARY": "过半数同意（恰好一半不通过）。", "SPECIAL": "四分之三以上同意（恰好四分之三通过）。"},
 )
-VoteResult = strawberry.enum(VoteResultEnum, description="表决结果：通过、未通过、参与不足三分之二而无效。")
-Choice = strawberry.enum(ChoiceEnum, description="同意、反对、弃权。")
-
-
-class _VoteStatus(StrEnum):
-    OPEN = "OPEN"
-    CLOSED = "CLOSED"
-
-
-VoteStatus = strawberry.enum(_VoteStatus, name="VoteStatus", description="表决状态。")
+VoteResult = docs.enum(
+    VoteResultEnum,
+    "表决结果。",
+    {"PASSED": "通过。", "REJECTED": "未通过。", "INVALID": "参与表决的面积或人数不足三分之二，表决无效。"},
+)
+Choice = docs.enum(
+    ChoiceEnum, "投票选择。", {"AGREE": "同意。", "DISAGREE": "反对。", "ABSTAIN": "弃权（计入参与）。"}
+)
+VoteStatus = docs.enum(
+    VoteStatusEnum, "表决状态。", {"OPEN": "进行中。", "CLOSED": "已结束，结果不可更改。"}, name="VoteStatus"
+)
 
 
 def _area(value: Decimal) -> Decimal:
     return Decimal(value).quantize(Decimal("0.01"))
 
 
-@strawberry.type(description="计票：按专有部分面积和业主人数分别统计；两项门槛都满足才算满足。")
-class Tally:
-    eligible_area: Decimal
-    eligible_headcount: int
-    participating_area: Decimal
-    participating_headcount: int
-    agree_area: Decimal
-    agree_headcount: int
-    disagree_area: Decimal
-    disagree_headcount: int
-    abstain_area: Decimal
-    abstain_headcount: int
-    participation_met: bool = strawberry.field(description="参与表决的面积和人数是否都达到三分之二。")
-    approval_met: bool = strawberry.field(description="按本表决的规则，同意票是否已达到通过所需。")
-    ballots_cast: int = strawberry.field(description="已收到的投票次数（含改票）。")
+def _tally_type() -> Any:
+    """The GraphQL `Tally`: a field per measure of `models.vote_rules.Tally` (its one definition),
+    with that field's description, and the thresholds as the law reads them."""
+    annotations: dict[str, Any] = {}
+    namespace: dict[str, Any] = {"__annotations__": annotations, "__module__": __name__}
+    for measure in fields(TallyRule):
+        annotations[measure.name] = TALLY_MEASURES[measure.name]
+        namespace[measure.name] = strawberry.field(description=measure.metadata["description"])
+    annotations |= {"participation_met": bool, "approval_met": bool, "ballots_cast": int}
+    namespace["participation_met"] = strawberry.field(description="参与表决的面积和人数是否都达到三分之二。")
+    namespace["approval_met"] = strawberry.field(description="按本表决的规则，同意票是否已达到通过所需。")
+    namespace["ballots_cast"] = strawberry.field(description="已收到的投票次数（含改票）。")
+    return strawberry.type(
+        type("Tally", (), namespace),
+        description="计票：按专有部分面积和业主人数分别统计；两项门槛都满足才算满足。面积为两位小数的字符串。",
+    )
 
-    @classmethod
-    def from_view(cls, view: TallyView) -> Tally:
-        t = view.tally
-        return cls(
-            eligible_area=_area(t.eligible_area),
-            eligible_headcount=t.eligible_headcount,
-            participating_area=_area(t.participating_area),
-            participating_headcount=t.participating_headcount,
-            agree_area=_area(t.agree_area),
-            agree_headcount=t.agree_headcount,
-            disagree_area=_area(t.disagree_area),
-            disagree_headcount=t.disagree_headcount,
-            abstain_area=_area(t.abstain_area),
-            abstain_headcount=t.abstain_headcount,
-            participation_met=t.participation_met,
-            approval_met=t.approval_met(view.rule),
-            ballots_cast=view.ballots_cast,
-        )
+
+Tally = _tally_type()
+
+
+def tally_of(view: TallyView) -> Any:
+    t = view.tally
+    measures = {
+        name: _area(getattr(t, name)) if kind is Decimal else getattr(t, name)
+        for name, kind in TALLY_MEASURES.items()
+    }
+    return Tally(
+        **measures,
+        participation_met=t.participation_met,
+        approval_met=t.approval_met(view.rule),
+        ballots_cast=view.ballots_cast,
+    )
 
 
 @strawberry.type(description="我名下一户在本次表决中的状态。")
 class MyHouseholdVote:
-    number: str
-    area: Decimal
-    choice: Choice | None
+    number: str = strawberry.field(description="户号。")
+    area: Decimal = strawberry.field(description="面积（平方米）。")
+    choice: Choice | None = strawberry.field(description="当前计入的选择；尚未投票时为空。")
 
 
 @strawberry.type(description="表决范围内的一户（冻结于发起表决时）：门牌号、面积、人数分组，不含姓名。")
 class Elector:
-    number: str
-    area: Decimal
+    number: str = strawberry.field(description="户号。")
+    area: Decimal = strawberry.field(description="面积（平方米）。")
     head_group: int = strawberry.field(
         description="人数分组编号（本次表决内）：业主完全相同的各户属于同一组，只算一人。"
     )
@@ -105,26 +128,30 @@ class Elector:
 
 @strawberry.type(description="尚未投票的一户，供上门动员；从不显示任何一户的选择。")
 class PendingHousehold:
-    number: str
-    area: Decimal
+    number: str = strawberry.field(description="户号。")
+    area: Decimal = strawberry.field(description="面积（平方米）。")
 
     @classmethod
     def from_row(cls, row: VoteElector) -> PendingHousehold:
         return cls(number=row.number, area=_area(row.area))
 
 
-@strawberry.type(description="业主表决。")
+FIRST = "每页数量，最多 100。"
+AFTER = "从这个游标之后开始（上一页的 `pageInfo.endCursor`）。"
+
+
+@strawberry.type(description="业主表决（民法典第二百七十八条：面积和人数双重计算）。")
 class Vote(Node):
     _row: strawberry.Private[VoteRow]
-    title: str
-    description: str
-    matter: VoteMatter
-    rule: VoteRule
-    status: VoteStatus
-    closes_at: datetime.datetime
-    created_at: datetime.datetime
-    closed_at: datetime.datetime | None
-    result: VoteResult | None
+    title: str = strawberry.field(description="标题。")
+    description: str = strawberry.field(description="说明。")
+    matter: VoteMatter = strawberry.field(description="表决事项（决定法定的通过规则）。")
+    rule: VoteRule = strawberry.field(description="通过规则：事项要求的，或发起人要求的更严格规则。")
+    status: VoteStatus = strawberry.field(description="状态。")
+    closes_at: datetime.datetime = strawberry.field(description="截止时间。")
+    created_at: datetime.datetime = strawberry.field(description="发起时间。")
+    closed_at: datetime.datetime | None = strawberry.field(description="结束时间。")
+    result: VoteResult | None = strawberry.field(description="结果；进行中时为空。")
     digest: str | None = strawberry.field(description="结束时公布的默克尔根，凭回执可核验自己的票被计入。")
 
     @classmethod
@@ -136,7 +163,7 @@ class Vote(Node):
             description=row.description,
             matter=VoteMatterEnum(row.matter),
             rule=VoteRuleEnum(row.rule),
-            status=_VoteStatus(row.status),
+            status=VoteStatusEnum(row.status),
             closes_at=row.closes_at,
             created_at=row.created_at,
             closed_at=row.closed_at,
@@ -146,17 +173,16 @@ class Vote(Node):
 
     @strawberry.field(description="关联的事项（例如加装电梯项目）；无权查看时为空。")
     async def task(self, info: Info[Context, None]) -> Annotated[Task, strawberry.lazy("schema.task")] | None:
-        from resolvers import task as task_resolvers
         from schema.task import Task
 
         if self._row.task_id is None:
             return None
-        row = await info.context.loaders.task.load(self._row.task_id)
-        return Task.from_row(row) if row and await task_resolvers.can_read(info.context, row) else None
+        row = await task_resolvers.task_loader(info.context).load(self._row.task_id)
+        return Task.from_row(row) if row else None
 
     @strawberry.field(description="实时计票（结束后为最终计票）。")
     async def tally(self, info: Info[Context, None]) -> Tally:
-        return Tally.from_view(await vote_resolvers.tally(info.context, self._row))
+        return tally_of(await vote_resolvers.tally(info.context, self._row))
 
     @strawberry.field(description="我名下各户的当前选择；不是范围内业主时为空列表。")
     async def my_ballot(self, info: Info[Context, None]) -> list[MyHouseholdVote]:
@@ -167,14 +193,20 @@ class Vote(Node):
 
     @strawberry.field(description="尚未投票的住户（楼栋召集人只看到本楼栋）。")
     async def not_voted(
-        self, info: Info[Context, None], first: int | None = 20, after: str | None = None
+        self,
+        info: Info[Context, None],
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = 20,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
     ) -> Connection[PendingHousehold]:
         page = await vote_resolvers.turnout(info.context, self._row, first=first, offset=decode_cursor(after))
         return Connection.from_page(page, PendingHousehold.from_row)
 
     @strawberry.field(description="冻结的表决范围。")
     async def electorate(
-        self, info: Info[Context, None], first: int | None = 20, after: str | None = None
+        self,
+        info: Info[Context, None],
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = 20,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
     ) -> Connection[Elector]:
         page = await vote_resolvers.electorate(
             info.context, self._row, first=first, offset=decode_cursor(after)
@@ -184,9 +216,9 @@ class Vote(Node):
 
 @strawberry.type(description="投票回执：请保存回执码，可凭它核验自己的票被计入。")
 class Ballot:
-    id: strawberry.ID
-    choice: Choice
-    cast_at: datetime.datetime
+    id: strawberry.ID = strawberry.field(description="这张票的编号。")
+    choice: Choice = strawberry.field(description="选择。")
+    cast_at: datetime.datetime = strawberry.field(description="计入时间。")
     households: list[str] = strawberry.field(description="本票适用的住户门牌号。")
     receipt: str = strawberry.field(description="回执码，只显示这一次。")
 
@@ -201,32 +233,32 @@ class Ballot:
         )
 
 
-@strawberry.type
+@strawberry.type(description="默克尔证明的一步。")
 class ProofStep:
-    sibling: str
-    sibling_on_left: bool
+    sibling: str = strawberry.field(description="兄弟节点的哈希（十六进制）。")
+    sibling_on_left: bool = strawberry.field(description="兄弟节点是否在左边。")
 
 
 @strawberry.type(description="一户的默克尔证明：从叶子逐级哈希应得到表决公布的 digest。")
 class HouseholdProof:
-    number: str
-    leaf: str
-    steps: list[ProofStep]
+    number: str = strawberry.field(description="户号。")
+    leaf: str = strawberry.field(description="这一户的叶子哈希。")
+    steps: list[ProofStep] = strawberry.field(description="从叶子到根的各步。")
 
 
 @strawberry.type(description="回执核验结果。")
 class ReceiptVerification:
-    vote: Vote
-    choice: Choice
-    cast_at: datetime.datetime
-    households: list[str]
+    _vote_id: strawberry.Private[object]
+    choice: Choice = strawberry.field(description="这张票的选择。")
+    cast_at: datetime.datetime = strawberry.field(description="计入时间。")
+    households: list[str] = strawberry.field(description="这张票适用的住户门牌号。")
     counted: bool = strawberry.field(description="这张票是否就是各户当前（或最终）计入的那一票。")
-    proofs: list[HouseholdProof]
+    proofs: list[HouseholdProof] = strawberry.field(description="表决结束后各户的默克尔证明；进行中时为空。")
 
     @classmethod
     def from_check(cls, check: ReceiptCheck) -> ReceiptVerification:
         return cls(
-            vote=Vote.from_row(check.vote),
+            _vote_id=check.vote_id,
             choice=check.choice,
             cast_at=check.cast_at,
             households=check.numbers,
@@ -239,14 +271,109 @@ class ReceiptVerification:
             ],
         )
 
+    @strawberry.field(description="这张票所属的表决；无权查看时为空。")
+    async def vote(self, info: Info[Context, None]) -> Vote | None:
+        row = await vote_resolvers.vote_loader(info.context).load(self._vote_id)  # type: ignore[arg-type]
+        return Vote.from_row(row) if row else None
+
 
 @strawberry.input(description="发起表决。")
 class OpenVoteInput:
-    compound_id: strawberry.ID
-    building_ids: list[strawberry.ID] | None = None
-    title: str
-    description: str
-    matter: VoteMatter
-    rule: VoteRule | None = None
-    closes_at: datetime.datetime
-    task_id: strawberry.ID | None = None
+    compound_id: strawberry.ID = strawberry.field(description="小区的全局编号。")
+    building_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="表决范围的楼栋；不填则为全小区。"
+    )
+    title: str = strawberry.field(description="标题（最多 100 字）。")
+    description: str = strawberry.field(description="说明（最多 5000 字）。")
+    matter: VoteMatter = strawberry.field(description="表决事项。")
+    rule: VoteRule | None = strawberry.field(
+        default=None, description="通过规则；不填则按事项的法定规则，只能更严格。"
+    )
+    closes_at: datetime.datetime = strawberry.field(description="截止时间，须带时区，一年以内。")
+    task_id: strawberry.ID | None = strawberry.field(default=None, description="关联的事项（可选）。")
+
+
+_VOTE_ID = Annotated[strawberry.ID, strawberry.argument(description="表决的全局编号。")]
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="一个表决；无权查看与不存在的回答相同。")
+    async def vote(self, info: Info[Context, None], id: _VOTE_ID) -> Vote | None:
+        require_authenticated(info.context.principal)
+        _, ident = decode(id, "Vote")
+        return Vote.from_row(await vote_resolvers.vote(info.context, vote_id=ident))
+
+    @strawberry.field(description="凭投票回执码核验：这张票是否被计入；表决结束后附默克尔证明。")
+    async def verify_receipt(
+        self, info: Info[Context, None], code: Annotated[str, strawberry.argument(description="回执码。")]
+    ) -> ReceiptVerification:
+        return ReceiptVerification.from_check(await vote_resolvers.verify_receipt(info.context, code=code))
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(
+        description="发起业主表决（业委会成员、社区“两委”成员）。发起时冻结表决范围内的住户、面积和业主。"
+    )
+    async def open_vote(
+        self,
+        info: Info[Context, None],
+        input: Annotated[OpenVoteInput, strawberry.argument(description="表决。")],
+    ) -> Vote:
+        _, compound_id = decode(input.compound_id, "Compound")
+        building_ids = [decode(b, "Building")[1] for b in input.building_ids or []]
+        row = await vote_resolvers.open_vote(
+            info.context,
+            compound_id=compound_id,
+            building_ids=building_ids,
+            title=input.title,
+            description=input.description,
+            matter=input.matter,
+            rule=input.rule,
+            closes_at=input.closes_at,
+            task_id=decode(input.task_id, "Task")[1] if input.task_id else None,
+        )
+        return Vote.from_row(row)
+
+    @strawberry.mutation(description="投票：适用于您在表决范围内的每一户；截止前可以改票，以最后一次为准。")
+    async def cast_ballot(
+        self,
+        info: Info[Context, None],
+        vote_id: _VOTE_ID,
+        choice: Annotated[Choice, strawberry.argument(description="同意、反对或弃权。")],
+    ) -> Ballot:
+        _, ident = decode(vote_id, "Vote")
+        return Ballot.from_result(
+            await vote_resolvers.cast_ballot(info.context, vote_id=ident, choice=choice)
+        )
+
+    @strawberry.mutation(description="结束表决并公布结果（业委会成员、社区“两委”成员）；结果不可更改。")
+    async def close_vote(self, info: Info[Context, None], id: _VOTE_ID) -> Vote:
+        _, ident = decode(id, "Vote")
+        return Vote.from_row(await vote_resolvers.close_vote(info.context, vote_id=ident))
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(
+        description="表决的实时计票：先推送当前计票，此后每收到一票推送一次，结束时推送最终计票。"
+    )
+    async def vote_tally(self, info: Info[Context, None], vote_id: _VOTE_ID) -> AsyncGenerator[Tally, None]:
+        ctx = info.context
+        require_authenticated(ctx.principal)
+        _, ident = decode(vote_id, "Vote")
+        row = await vote_resolvers.vote(ctx, vote_id=ident)
+        broker = ctx.services.broker
+        if broker is None:
+            raise UpstreamError("实时推送暂时不可用，请稍后再试。")
+        async with broker.subscribe(vote_resolvers.topic(ident)) as events:
+            yield tally_of(await vote_resolvers.tally(ctx, row))
+            while row.status == VoteStatusEnum.OPEN:
+                await events.get()
+                ctx.loaders.forget("vote", ident)
+                row = await vote_resolvers.vote(ctx, vote_id=ident)  # still allowed to see it?
+                yield tally_of(await vote_resolvers.tally(ctx, row))
+
+
+NODES: Nodes = {"Vote": node(Vote.from_row, lambda ctx, i: vote_resolvers.vote(ctx, vote_id=i))}

@@ -85,6 +85,31 @@ def test_schema_never_imports_app() -> None:
     assert violations("schema") == [], "schema must not import app"
 
 
+#: What of strawberry `resolvers/` may use: its DataLoader, a batching utility that knows nothing of
+#: GraphQL types (the GraphQL surface itself — types, fields, `Info` — belongs to `schema/`).
+RESOLVERS_MAY_USE = {"strawberry.dataloader"}
+
+
+def test_resolvers_use_no_graphql_types() -> None:
+    found = [
+        f"{path.relative_to(ROOT)}:{line} imports {module}"
+        for path in package_files("resolvers")
+        for line, module in imported_modules(path)
+        if module.split(".")[0] == "strawberry" and module not in RESOLVERS_MAY_USE
+    ]
+    assert found == [], "resolvers return rows and plain data; strawberry types live in schema/"
+
+
+def test_benchmarks_never_import_the_tests() -> None:
+    found = [
+        f"{path.relative_to(ROOT)}:{line} imports {module}"
+        for path in sorted((ROOT / "bench").glob("*.py"))
+        for line, module in imported_modules(path)
+        if module.split(".")[0] == "tests"
+    ]
+    assert found == [], "benchmarks keep their own fixtures (bench/fixtures.py)"
+
+
 def test_the_checker_sees_every_kind_of_import() -> None:
     """Imports in functions, under TYPE_CHECKING, aliased and relative ones are all found."""
     source = (

@@ -369,7 +369,10 @@ async def test_no_meetings_on_finished_tasks(desk: Desk) -> None:
         before = await desk.events(task_id)
         body = await schedule(desk, CHIEF, task_id)
         assert body["errors"][0]["extensions"]["code"] == "CONFLICT"
-        assert "事项已结束" in body["errors"][0]["message"]
+        assert body["errors"][0]["message"] in (
+            "事项已不予受理，不能再安排专题会议。",
+            "事项已结束，不能再安排专题会议。",
+        )
         assert await desk.events(task_id) == before
     assert await count(desk, "meeting") == 0
 

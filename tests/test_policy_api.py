@@ -340,16 +340,10 @@ async def test_owner_name_and_phone_masking(world: World, caller: str) -> None:
         assert resident["phone"] is None
 
 
-PERSON_6_2_501_VISIBLE = {
-    "building6_convener",  # themself
-    "admin",
-    "grid_worker",
-    "community_committee",
-    "property_staff",
-    "deputy_convener",
-    "owners_committee",
-    "multi_unit_owner",  # no: owns other 6栋 homes; see the denied side below
-} - {"multi_unit_owner"}
+# A person is visible wherever the caller may see them shown, and `node(id:)` answers the same: the
+# building-6 convener sits on the compound's team, which everyone of the compound reads, so everyone
+# of 千山美林 sees them (masked as the policy says), and nobody from elsewhere does.
+PERSON_6_2_501_VISIBLE = QIANSHAN_READERS - {"api_client"}
 PARTY_FULL = {"building6_convener", "community_committee"}  # themself; the community committee
 PARTY_STATUS = {"grid_worker", "admin"}  # registration status only
 

@@ -420,16 +420,15 @@ async def test_the_resolvers_guard_grid_and_community_stats(desk: Desk) -> None:
     qianshan = await fetch(desk.url, "SELECT * FROM compound WHERE key = 'qianshan-meilin'")
     assert len(qianshan) == 1
     with pytest.raises(ForbiddenError):
-        await stats_resolvers.community_task_stats(Context(principal=outsider, services=services), jiulong)
+        await stats_resolvers.task_stats(Context(principal=outsider, services=services), "community", jiulong)
     with pytest.raises(ForbiddenError):
-        await stats_resolvers.grid_task_stats(Context(principal=outsider, services=services), g3)
+        await stats_resolvers.task_stats(Context(principal=outsider, services=services), "grid", g3)
     ctx = Context(principal=resident, services=services)
-    assert (await stats_resolvers.community_task_stats(ctx, jiulong)).resolved_count == 4
-    assert (await stats_resolvers.grid_task_stats(ctx, g3)).resolved_count == 3
-    compound_row = await ctx.loaders.compound.load(qianshan[0]["id"])
+    assert (await stats_resolvers.task_stats(ctx, "community", jiulong)).resolved_count == 4
+    assert (await stats_resolvers.task_stats(ctx, "grid", g3)).resolved_count == 3
     with pytest.raises(ForbiddenError):
-        await stats_resolvers.compound_task_stats(
-            Context(principal=outsider, services=services), compound_row
+        await stats_resolvers.task_stats(
+            Context(principal=outsider, services=services), "compound", qianshan[0]["id"]
         )
 
 

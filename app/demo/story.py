@@ -18,20 +18,12 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from auth.backend import load_person_principal
-from models import (
-    Building,
-    Compound,
-    Home,
-    Person,
-    RoleAssignment,
-    Task,
-    TeamPosition,
-    Vote,
-    VoteElector,
-    VoteOwner,
-)
 from models.enums import Role
-from models.task_rules import Action, TaskCategory, TaskKind
+from models.person import Home, Person, RoleAssignment, TeamPosition
+from models.place import Building, Compound
+from models.task import Task
+from models.task_rules import TaskAction, TaskCategory, TaskKind
+from models.vote import Vote, VoteElector, VoteOwner
 from models.vote_rules import Choice, VoteMatter
 from resolvers import disclosure
 from resolvers import dispute as disputes
@@ -222,8 +214,8 @@ async def tell_tasks(sessions: async_sessionmaker[AsyncSession]) -> bool:
             party_ids=[],
         ),
     )
-    await tasks.change_status(chief, task_id=elevator.id, action=Action.ACCEPT)
-    await tasks.change_status(chief, task_id=elevator.id, action=Action.START)
+    await tasks.change_status(chief, task_id=elevator.id, action=TaskAction.ACCEPT)
+    await tasks.change_status(chief, task_id=elevator.id, action=TaskAction.START)
     convener, deputy, member = [
         await _person_id(sessions, p) for p in ("13800000002", "13800000009", "13800000010")
     ]
@@ -282,7 +274,7 @@ async def tell_tasks(sessions: async_sessionmaker[AsyncSession]) -> bool:
             party_ids=[],
         ),
     )
-    await tasks.change_status(dongfang_chief, task_id=hill.id, action=Action.ACCEPT)
+    await tasks.change_status(dongfang_chief, task_id=hill.id, action=TaskAction.ACCEPT)
     saturday = (now + timedelta(days=(5 - now.weekday()) % 7 or 7)).replace(
         hour=1, minute=0, second=0, microsecond=0
     )
@@ -329,10 +321,10 @@ async def tell_tasks(sessions: async_sessionmaker[AsyncSession]) -> bool:
         ),
     )
     grid = await _context(sessions, await _holder(sessions, junding, role="GRID_WORKER"))
-    await tasks.change_status(grid, task_id=charging.id, action=Action.ACCEPT)
+    await tasks.change_status(grid, task_id=charging.id, action=TaskAction.ACCEPT)
     await tasks.assign(grid, task_id=charging.id, assignee_id=None, role=Role.PROPERTY_STAFF)
     staff = await _context(sessions, await _holder(sessions, junding, role="PROPERTY_STAFF"))
-    await tasks.change_status(staff, task_id=charging.id, action=Action.START)
+    await tasks.change_status(staff, task_id=charging.id, action=TaskAction.START)
 
     # 山予城: the property-fee dispute, under mediation
     shanyu = compounds["shanyu-cheng"]
@@ -352,7 +344,7 @@ async def tell_tasks(sessions: async_sessionmaker[AsyncSession]) -> bool:
         ),
     )
     shanyu_grid = await _context(sessions, await _holder(sessions, shanyu, role="GRID_WORKER"))
-    await tasks.change_status(shanyu_grid, task_id=fee.id, action=Action.ACCEPT)
+    await tasks.change_status(shanyu_grid, task_id=fee.id, action=TaskAction.ACCEPT)
     mediator = await _person_id(sessions, await _holder(sessions, shanyu, role="OWNERS_COMMITTEE"))
     await disputes.add_mediator(shanyu_grid, task_id=fee.id, person_id=mediator)
     return True

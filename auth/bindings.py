@@ -1,0 +1,416 @@
+"""Where the policy's attributes live in the database: one binding per kind of object.
+
+A binding maps each attribute of an object's facts (`auth.facts`) to SQL over a row of its table:
+a column, a column of the row's compound, a set of people, or a collection of other objects. The
+policy's conditions compile against it (`auth.rules.Row`), and a mutation reads an object's facts
+through it (`facts_columns`), so the filter of a list and the check of one object read the same
+columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.sql import FromClause
+
+from auth.facts import (
+    AreaFacts,
+    ElectorFacts,
+    PersonFacts,
+    PlaceFacts,
+    TaskFacts,
+    TieFacts,
+    VoteFacts,
+)
+from auth.rules import FALSE, SqlBool, is_false, is_true
+from models.meeting import Meeting, MeetingAttendee
+from models.person import Home, RoleAssignment, TeamPosition
+from models.place import Building, Community, Compound, Grid, Household
+from models.task import Task, TaskEvent, TaskMember
+from models.task_rules import WORKING_ROLES, MemberRole
+from models.volunteer import SignupStatus, VolunteerCall, VolunteerSignup
+from models.vote import Vote as VoteRow
+from models.vote import VoteElector, VoteOwner
+
+COMPOUND = Compound.__table__
+GRID = Grid.__table__
+COMMUNITY = Community.__table__
+BUILDING = Building.__table__
+HOUSEHOLD = Household.__table__
+HOME = Home.__table__
+ROLE_ASSIGNMENT = RoleAssignment.__table__
+TEAM_POSITION = TeamPosition.__table__
+TASK = Task.__table__
+TASK_MEMBER = TaskMember.__table__
+TASK_EVENT = TaskEvent.__table__
+MEETING = Meeting.__table__
+MEETING_ATTENDEE = MeetingAttendee.__table__
+VOLUNTEER_CALL = VolunteerCall.__table__
+VOLUNTEER_SIGNUP = VolunteerSignup.__table__
+VOTE = VoteRow.__table__
+VOTE_ELECTORATE = VoteElector.__table__
+VOTE_OWNER = VoteOwner.__table__
+
+
+# --- the kinds of attribute ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Col:
+    """A column of the row (or an expression over it)."""
+
+    expr: Any
+
+
+@dataclass(frozen=True)
+class OfCompound:
+    """A column (`grid_id`, `community_id`) of the compound the row belongs to."""
+
+    compound_id: Any
+    column: str
+
+
+@dataclass(frozen=True)
+class Nothing:
+    """An attribute this kind of row does not have (a compound's building): always NULL."""
+
+
+@dataclass(frozen=True)
+class People:
+    """A set of person ids: `build()` gives (FROM, the person id column, the correlation)."""
+
+    build: Callable[[], tuple[FromClause, Any, SqlBool]]
+
+
+@dataclass(frozen=True)
+class Many:
+    """A collection of other objects: `build()` gives (their binding, FROM, the correlation)."""
+
+    build: Callable[[], tuple[Binding, FromClause, SqlBool]]
+
+
+Attr = Col | OfCompound | Nothing | People | Many
+
+
+class Binding:
+    """One row of a table, as `auth.rules.Row`."""
+
+    def __init__(self, attrs: dict[str, Attr]) -> None:
+        self.attrs = attrs
+
+    def col(self, attr: str) -> Any:
+        found = self.attrs[attr]
+        if isinstance(found, Col):
+            return found.expr
+        if isinstance(found, OfCompound):
+            compound = COMPOUND.alias()
+            return (
+                sa.select(compound.c[found.column])
+                .where(compound.c.id == found.compound_id)
+                .scalar_subquery()
+            )
+        if isinstance(found, Nothing):
+            return sa.null()
+        raise TypeError(f"{attr} is not a single value")
+
+    def place_in(self, attr: str, ids: Any) -> SqlBool:
+        """The attribute is one of `ids` (an array parameter: `= ANY($1)`, whatever its size)."""
+        found = self.attrs[attr]
+        if isinstance(found, Col):
+            return found.expr == sa.any_(ids)
+        if isinstance(found, OfCompound):
+            compound = COMPOUND.alias()
+            return found.compound_id.in_(
+                sa.select(compound.c.id).where(compound.c[found.column] == sa.any_(ids))
+            )
+        if isinstance(found, Nothing):
+            return FALSE
+        raise TypeError(f"{attr} is not a place")
+
+    def has(self, attr: str, person_id: Any) -> SqlBool:
+        found = self.attrs[attr]
+        if not isinstance(found, People):
+            raise TypeError(f"{attr} is not a set of people")
+        source, person, correlation = found.build()
+        return sa.exists(sa.select(sa.literal(1)).select_from(source).where(correlation, person == person_id))
+
+    def some(self, attr: str, where: Callable[[Binding], SqlBool]) -> SqlBool:
+        found = self.attrs[attr]
+        if not isinstance(found, Many):
+            raise TypeError(f"{attr} is not a collection")
+        element, source, correlation = found.build()
+        condition = where(element)
+        if is_false(condition):
+            return FALSE
+        conditions = [correlation] if is_true(condition) else [correlation, condition]
+        return sa.exists(sa.select(sa.literal(1)).select_from(source).where(*conditions))
+
+
+# --- one binding per kind of object --------------------------------------------------------------
+
+
+def _place(
+    compound_id: Any, *, building_id: Any = None, household_id: Any = None, grid_id: Any = None
+) -> dict[str, Attr]:
+    return {
+        "community_id": OfCompound(compound_id, "community_id"),
+        "grid_id": Col(grid_id) if grid_id is not None else OfCompound(compound_id, "grid_id"),
+        "compound_id": Col(compound_id),
+        "building_id": Col(building_id) if building_id is not None else Nothing(),
+        "household_id": Col(household_id) if household_id is not None else Nothing(),
+    }
+
+
+def compound_row(c: FromClause) -> Binding:
+    return Binding(
+        {
+            "community_id": Col(c.c.community_id),
+            "grid_id": Col(c.c.grid_id),
+            "compound_id": Col(c.c.id),
+            "building_id": Nothing(),
+            "household_id": Nothing(),
+        }
+    )
+
+
+def building_row(b: FromClause) -> Binding:
+    return Binding(_place(b.c.compound_id, building_id=b.c.id))
+
+
+def household_row(h: FromClause) -> Binding:
+    return Binding(_place(h.c.compound_id, building_id=h.c.building_id, household_id=h.c.id))
+
+
+def _compounds_where(column: str, key: Any) -> Many:
+    def build() -> tuple[Binding, FromClause, SqlBool]:
+        c = COMPOUND.alias()
+        return compound_row(c), c, c.c[column] == key
+
+    return Many(build)
+
+
+def grid_row(g: FromClause) -> Binding:
+    return Binding(
+        {
+            "community_id": Col(g.c.community_id),
+            "grid_id": Col(g.c.id),
+            "compound_id": Nothing(),
+            "building_id": Nothing(),
+            "household_id": Nothing(),
+            "compounds": _compounds_where("grid_id", g.c.id),
+        }
+    )
+
+
+def community_row(m: FromClause) -> Binding:
+    return Binding(
+        {
+            "community_id": Col(m.c.id),
+            "grid_id": Nothing(),
+            "compound_id": Nothing(),
+            "building_id": Nothing(),
+            "household_id": Nothing(),
+            "compounds": _compounds_where("community_id", m.c.id),
+        }
+    )
+
+
+def _members(task_id: Any, roles: Sequence[MemberRole]) -> People:
+    def build() -> tuple[FromClause, Any, SqlBool]:
+        m = TASK_MEMBER.alias()
+        return m, m.c.person_id, sa.and_(m.c.task_id == task_id, m.c.role.in_(sorted(roles)))
+
+    return People(build)
+
+
+def task_row(t: FromClause) -> Binding:
+    return Binding(
+        {
+            **_place(t.c.compound_id, building_id=t.c.building_id),
+            "kind": Col(t.c.kind),
+            "visibility": Col(t.c.visibility),
+            "status": Col(t.c.status),
+            "reporter_id": Col(t.c.reporter_id),
+            "assigned_role": Col(t.c.assigned_role),
+            "workers": _members(t.c.id, sorted(WORKING_ROLES)),
+            "parties": _members(t.c.id, [MemberRole.PARTY]),
+            "mediators": _members(t.c.id, [MemberRole.MEDIATOR]),
+        }
+    )
+
+
+def vote_row(v: FromClause) -> Binding:
+    def owners() -> tuple[FromClause, Any, SqlBool]:
+        o = VOTE_OWNER.alias()
+        return o, o.c.person_id, o.c.vote_id == v.c.id
+
+    return Binding({**_place(v.c.compound_id), "status": Col(v.c.status), "owners": People(owners)})
+
+
+def elector_row(e: FromClause) -> Binding:
+    def owners() -> tuple[FromClause, Any, SqlBool]:
+        o = VOTE_OWNER.alias()
+        return o, o.c.person_id, sa.and_(o.c.vote_id == e.c.vote_id, o.c.household_id == e.c.household_id)
+
+    return Binding(
+        {
+            **_place(e.c.compound_id, building_id=e.c.building_id, household_id=e.c.household_id),
+            "owners": People(owners),
+        }
+    )
+
+
+def _ties() -> FromClause:
+    """Every tie of every person, at the level it is held (a UNION ALL; PostgreSQL pushes the
+    person's id down into each branch)."""
+    uuid_null = sa.null().cast(sa.Uuid)
+    hm, hh, c1 = HOME.alias(), HOUSEHOLD.alias(), COMPOUND.alias()
+    homes = sa.select(
+        hm.c.person_id,
+        hm.c.relation.label("kind"),
+        c1.c.community_id,
+        c1.c.grid_id,
+        c1.c.id.label("compound_id"),
+        hh.c.building_id,
+        hh.c.id.label("household_id"),
+    ).select_from(hm.join(hh, hh.c.id == hm.c.household_id).join(c1, c1.c.id == hh.c.compound_id))
+    r1, c2 = ROLE_ASSIGNMENT.alias(), COMPOUND.alias()
+    compound_roles = sa.select(
+        r1.c.person_id, r1.c.role, c2.c.community_id, c2.c.grid_id, c2.c.id, uuid_null, uuid_null
+    ).select_from(r1.join(c2, c2.c.id == r1.c.compound_id))
+    r2, g = ROLE_ASSIGNMENT.alias(), GRID.alias()
+    grid_roles = sa.select(
+        r2.c.person_id, r2.c.role, g.c.community_id, g.c.id, uuid_null, uuid_null, uuid_null
+    ).select_from(r2.join(g, g.c.id == r2.c.grid_id))
+    r3 = ROLE_ASSIGNMENT.alias()
+    community_roles = sa.select(
+        r3.c.person_id, r3.c.role, r3.c.community_id, uuid_null, uuid_null, uuid_null, uuid_null
+    ).where(r3.c.community_id.is_not(None))
+    tp, c3 = TEAM_POSITION.alias(), COMPOUND.alias()
+    seats = sa.select(
+        tp.c.person_id,
+        sa.literal("POSITION", sa.Text),
+        c3.c.community_id,
+        c3.c.grid_id,
+        c3.c.id,
+        tp.c.building_id,
+        uuid_null,
+    ).select_from(tp.join(c3, c3.c.id == tp.c.compound_id))
+    return sa.union_all(homes, compound_roles, grid_roles, community_roles, seats).subquery()
+
+
+def _appearances() -> FromClause:
+    """(person, task) for every task a person appears on: as its reporter, attached to it, acting
+    on its timeline, attending its meetings (a UNION ALL; each branch is found by an index on its
+    person column once PostgreSQL pushes the person's id down into it)."""
+    t, m, e = TASK.alias(), TASK_MEMBER.alias(), TASK_EVENT.alias()
+    mt, a = MEETING.alias(), MEETING_ATTENDEE.alias()
+    return sa.union_all(
+        sa.select(t.c.reporter_id.label("person_id"), t.c.id.label("task_id")),
+        sa.select(m.c.person_id, m.c.task_id),
+        sa.select(e.c.actor_id, e.c.task_id).where(e.c.actor_id.is_not(None)),
+        sa.select(a.c.person_id, mt.c.task_id).select_from(a.join(mt, mt.c.id == a.c.meeting_id)),
+    ).subquery()
+
+
+def tie_row(x: FromClause) -> Binding:
+    return Binding({name: Col(x.c[name]) for name in (*_PLACE_NAMES, "kind")})
+
+
+_PLACE_NAMES = ("community_id", "grid_id", "compound_id", "building_id", "household_id")
+
+
+def person_row(p: FromClause) -> Binding:
+    me = p.c.id
+
+    def ties() -> tuple[Binding, FromClause, SqlBool]:
+        x = _ties()
+        return tie_row(x), x, x.c.person_id == me
+
+    def homes() -> tuple[Binding, FromClause, SqlBool]:
+        hm, h = HOME.alias(), HOUSEHOLD.alias()
+        return household_row(h), h.join(hm, hm.c.household_id == h.c.id), hm.c.person_id == me
+
+    def seats() -> tuple[Binding, FromClause, SqlBool]:
+        tp, c = TEAM_POSITION.alias(), COMPOUND.alias()
+        return compound_row(c), c.join(tp, tp.c.compound_id == c.c.id), tp.c.person_id == me
+
+    def tasks() -> tuple[Binding, FromClause, SqlBool]:
+        t, shown = TASK.alias(), _appearances()
+        return task_row(t), t.join(shown, shown.c.task_id == t.c.id), shown.c.person_id == me
+
+    def volunteered() -> tuple[Binding, FromClause, SqlBool]:
+        t, vc, s = TASK.alias(), VOLUNTEER_CALL.alias(), VOLUNTEER_SIGNUP.alias()
+        source = t.join(vc, vc.c.task_id == t.c.id).join(s, s.c.call_id == vc.c.id)
+        return task_row(t), source, sa.and_(s.c.person_id == me, s.c.status != SignupStatus.WITHDRAWN)
+
+    return Binding(
+        {
+            "person_id": Col(me),
+            "ties": Many(ties),
+            "homes": Many(homes),
+            "seats": Many(seats),
+            "tasks": Many(tasks),
+            "volunteered": Many(volunteered),
+        }
+    )
+
+
+#: The facts dataclass and the binding of each table's rows.
+BINDINGS: dict[str, tuple[type, Callable[[FromClause], Binding]]] = {
+    "compound": (PlaceFacts, compound_row),
+    "building": (PlaceFacts, building_row),
+    "household": (PlaceFacts, household_row),
+    "grid": (AreaFacts, grid_row),
+    "community": (AreaFacts, community_row),
+    "task": (TaskFacts, task_row),
+    "vote": (VoteFacts, vote_row),
+    "vote_electorate": (ElectorFacts, elector_row),
+    "person": (PersonFacts, person_row),
+}
+TIES = (TieFacts, tie_row)
+
+
+# --- reading one object's facts ---------------------------------------------------------------------
+
+
+def facts_columns(
+    facts_type: type, binding: Binding, *, person_id: Any
+) -> tuple[list[Any], Callable[[Any], Any]]:
+    """Columns that read an object's facts in the same statement that loads (and locks) it, and the
+    function that makes the facts from a result row.
+
+    The facts are the object as `person_id` sees it: a set of people holds at most that person
+    (whether they are among the owners of a vote is all a rule can ask of it), so a vote of 5,000
+    owners costs no more to check than a vote of one. Collections of objects are not read."""
+    columns = []
+    names = []
+    for f in fields(facts_type):
+        found = binding.attrs[f.name]
+        if isinstance(found, Many):
+            continue
+        label = f"policy_{f.name}"
+        if isinstance(found, People):
+            source, person, correlation = found.build()
+            mine = sa.select(person).select_from(source).where(correlation, person == person_id)
+            expr = sa.func.array(mine.scalar_subquery())
+        else:
+            expr = binding.col(f.name)
+        columns.append(expr.label(label))
+        names.append((f.name, label, isinstance(found, People)))
+
+    def build(row: Any) -> Any:
+        mapping = row._mapping
+        values = {
+            name: frozenset(mapping[label] or ()) if people else mapping[label]
+            for name, label, people in names
+        }
+        return facts_type(**values)
+
+    return columns, build
+
+
+__all__ = ["BINDINGS", "TIES", "Binding", "facts_columns"]

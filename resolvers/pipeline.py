@@ -1,0 +1,205 @@
+"""The one way a mutation runs: lock the object once, check the policy, apply the rule, write,
+append the event, notify.
+
+A mutation declares what it acts on (a `Target`), the policy action it needs, and a function that
+applies its rule and writes; `run` does the rest in one transaction:
+
+    load the row FOR UPDATE, with its policy facts read in the same statement
+      → not there, or not visible to the caller: the one not-visible answer
+      → the policy denies the action: the sentence the policy table gives
+      → the task is finished and the mutation needs an open one: CONFLICT
+      → apply (validates against the locked state, writes)
+      → its event appended to the task's timeline, its topics notified
+
+so a failed mutation writes nothing, and of two racing ones the second sees the first's result.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from auth.bindings import facts_columns
+from auth.policy import Action, Resource, binding, facts_type, not_visible, require, require_person, standing
+from auth.principal import PersonPrincipal
+from models.errors import ConflictError
+from models.place import Compound
+from models.task import Task, TaskEvent
+from models.task_rules import EventKind, Standing, TaskStatus, finished_message
+from resolvers.context import Context
+from resolvers.events import notify
+
+R = TypeVar("R")
+T = TypeVar("T")
+
+
+def task_topic(task_id: uuid.UUID) -> str:
+    return f"task:{task_id}"
+
+
+@dataclass(frozen=True)
+class Target(Generic[R]):
+    """What a mutation acts on: rows of `model`, judged by the policy as `resource`.
+
+    `task_of` names the column of a task's child (a meeting, a volunteer call) that leads to its
+    task: the child is locked, its task's facts decide, and events go to that task's timeline."""
+
+    resource: Resource
+    model: type[R]
+    task_of: str | None = None
+    lock: bool = True
+    #: lock this row instead of the target's own: (table, its column holding the target's id)
+    lock_instead: tuple[Any, str] | None = None
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: EventKind
+    payload: dict[str, Any] = field(default_factory=dict)
+    #: the standing to record; by default the caller's on the task, as the policy judges it
+    role: Standing | None = None
+
+
+@dataclass(frozen=True)
+class Outcome(Generic[T]):
+    result: T
+    event: Event | None = None
+    topics: tuple[str, ...] = ()
+
+
+@dataclass
+class Work(Generic[R]):
+    """What `apply` is given: the locked row, its facts, and the transaction to write in."""
+
+    ctx: Context
+    session: AsyncSession
+    who: PersonPrincipal
+    row: R
+    facts: Any
+    #: the task whose timeline records the change (the row itself, or its parent task's id)
+    task_id: uuid.UUID | None
+    compound_id: uuid.UUID
+
+
+async def load(
+    session: AsyncSession, target: Target[R], ident: uuid.UUID, who: PersonPrincipal
+) -> tuple[R, Any] | None:
+    """The row and its policy facts in one statement, locked FOR UPDATE when the target says so."""
+    model: Any = target.model
+    table = model.__table__
+    if target.task_of is None:
+        judged, source = table, table
+    else:
+        judged = Task.__table__.alias("judged_task")
+        source = table.join(judged, judged.c.id == table.c[target.task_of])
+    columns, build = facts_columns(
+        facts_type(target.resource), binding(target.resource, judged), person_id=who.person_id
+    )
+    locked = table
+    if target.lock_instead is not None:
+        other, column = target.lock_instead
+        locked = other.__table__
+        source = source.join(locked, locked.c[column] == table.c.id)
+    statement = sa.select(model, *columns).select_from(source).where(table.c.id == ident)
+    if target.lock:
+        statement = statement.with_for_update(of=locked)
+    found = (await session.execute(statement)).first()
+    if found is None:
+        return None
+    return found[0], build(found)
+
+
+async def run(
+    ctx: Context,
+    target: Target[R],
+    ident: uuid.UUID,
+    action: Action,
+    apply: Callable[[Work[R]], Awaitable[Outcome[T]]],
+    *,
+    open_task: str | None = None,
+    prepare: Callable[[Work[R]], Awaitable[None]] | None = None,
+) -> T:
+    """Run one mutation. `open_task` (what it does: 安排专题会议) refuses finished tasks.
+
+    `prepare` runs after the policy allowed the mutation and before its transaction begins: the
+    place for a call to another service (WeChat's content check), which must never hold a lock or
+    a transaction open. Only a target read without a lock may have one."""
+    who = require_person(ctx.principal)
+    if prepare is not None:
+        assert not target.lock, "a locked row must not wait for another service"
+        async with ctx.sessions() as session:
+            checked = await _checked(ctx, session, target, ident, who, action, open_task)
+        await prepare(checked)
+    async with ctx.sessions() as session, session.begin():
+        if prepare is not None:
+            work = checked
+            work.session = session
+        else:
+            work = await _checked(ctx, session, target, ident, who, action, open_task)
+        outcome = await apply(work)
+        if outcome.event is not None:
+            assert work.task_id is not None, "only a task or a task's child has a timeline"
+            role = outcome.event.role or standing(who, work.facts)
+            await append_event(
+                session, work.task_id, work.compound_id, outcome.event, actor_id=who.person_id, role=role
+            )
+        for topic in outcome.topics:
+            await notify(session, topic)
+    return outcome.result
+
+
+async def _checked(
+    ctx: Context,
+    session: AsyncSession,
+    target: Target[R],
+    ident: uuid.UUID,
+    who: PersonPrincipal,
+    action: Action,
+    open_task: str | None,
+) -> Work[R]:
+    found = await load(session, target, ident, who)
+    if found is None:
+        raise not_visible()
+    row, facts = found
+    require(who, target.resource, action, facts)
+    if open_task is not None:
+        refused = finished_message(TaskStatus(facts.status), open_task)
+        if refused is not None:
+            raise ConflictError(refused)
+    compound_id = row.id if target.model is Compound else row.compound_id  # type: ignore[attr-defined]
+    return Work(ctx, session, who, row, facts, _task_id(target, row), compound_id)
+
+
+def _task_id(target: Target[Any], row: Any) -> uuid.UUID | None:
+    if target.task_of is not None:
+        return getattr(row, target.task_of)
+    return row.id if target.model is Task else None
+
+
+async def append_event(
+    session: AsyncSession,
+    task_id: uuid.UUID,
+    compound_id: uuid.UUID,
+    event: Event,
+    *,
+    actor_id: uuid.UUID | None,
+    role: Standing,
+) -> TaskEvent:
+    """Append one event to a task's timeline and tell its subscribers, in the caller's transaction."""
+    row = TaskEvent(
+        task_id=task_id,
+        compound_id=compound_id,
+        kind=event.kind,
+        actor_id=actor_id,
+        actor_role=role,
+        payload=event.payload,
+    )
+    session.add(row)
+    await session.flush()
+    await notify(session, task_topic(task_id))
+    return row

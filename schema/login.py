@@ -1,0 +1,60 @@
+"""Logging in: WeChat, phone binding, and the development shortcut."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Annotated
+
+import strawberry
+from strawberry.types import Info
+
+from resolvers import login
+from resolvers.context import Context
+from resolvers.login import AuthResult
+from schema.me import Me, me
+
+
+@strawberry.type(description="登录结果：访问令牌（放在 Authorization: Bearer 头中）和本人信息。")
+class AuthPayload:
+    _result: strawberry.Private[AuthResult]
+    token: str = strawberry.field(description="访问令牌。")
+    expires_at: datetime.datetime = strawberry.field(description="令牌的过期时间。")
+
+    @classmethod
+    def from_result(cls, result: AuthResult) -> AuthPayload:
+        return cls(_result=result, token=result.token, expires_at=result.expires_at)
+
+    @strawberry.field(description="登录的人。")
+    async def me(self, info: Info[Context, None]) -> Me:
+        return await me(info.context)
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(
+        description="微信小程序登录：用 wx.login 得到的 code 换取访问令牌；首次登录会创建账号。"
+    )
+    async def wechat_login(
+        self,
+        info: Info[Context, None],
+        code: Annotated[str, strawberry.argument(description="wx.login 得到的 code。")],
+    ) -> AuthPayload:
+        return AuthPayload.from_result(await login.wechat_login(info.context, code=code))
+
+    @strawberry.mutation(
+        description="绑定手机号：用 getPhoneNumber 得到的 code；若社区已登记该手机号，账号并入登记的人员。"
+    )
+    async def bind_phone(
+        self,
+        info: Info[Context, None],
+        code: Annotated[str, strawberry.argument(description="getPhoneNumber 得到的 code。")],
+    ) -> AuthPayload:
+        return AuthPayload.from_result(await login.bind_phone(info.context, code=code))
+
+    @strawberry.mutation(description="开发环境专用：按手机号直接登录。")
+    async def dev_login(
+        self,
+        info: Info[Context, None],
+        phone: Annotated[str, strawberry.argument(description="已登记的手机号。")],
+    ) -> AuthPayload:
+        return AuthPayload.from_result(await login.dev_login(info.context, phone=phone))
