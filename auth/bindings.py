@@ -292,7 +292,7 @@ def _ties() -> FromClause:
     tp, c3 = TEAM_POSITION.alias(), COMPOUND.alias()
     seats = sa.select(
         tp.c.person_id,
-        sa.literal("POSITION", sa.Text),
+        sa.literal_column("'POSITION'::text"),  # TEXT like the other branches: the union stays flat
         c3.c.community_id,
         c3.c.grid_id,
         c3.c.id,

@@ -34,10 +34,14 @@ COMPOUND_SURNAMES = frozenset(
 
 
 def mask_phone(phone: str | None) -> str | None:
+    """A mobile number (11 digits or more) keeps its first 3 and last 4: `138****1234`; a shorter
+    one (a landline) only its last 2, and one shorter than 7 nothing."""
     if not phone:
         return None
     if len(phone) < 7:
         return "*" * len(phone)
+    if len(phone) < 11:
+        return "*" * (len(phone) - 2) + phone[-2:]
     return f"{phone[:3]}****{phone[-4:]}"
 
 
@@ -54,6 +58,7 @@ def mask_phone_sql(phone: Any) -> Any:
     return sa.case(
         (sa.or_(phone.is_(None), phone == ""), sa.null()),
         (length < 7, sa.func.repeat("*", length)),
+        (length < 11, sa.func.concat(sa.func.repeat("*", length - 2), sa.func.right(phone, 2))),
         else_=sa.func.concat(sa.func.left(phone, 3), "****", sa.func.right(phone, 4)),
     )
 

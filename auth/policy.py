@@ -177,10 +177,15 @@ DISPUTE_ASSIGNABLE_ROLES = frozenset({Role.PROPERTY_STAFF, Role.GRID_WORKER, Rol
 
 # relations only the object itself can tell
 REPORTER = IsMe("reporter_id")
-ASSIGNED_TO_MY_ROLE = either(
-    *(OneOf("assigned_role", frozenset({role.value})) & _HOLDS[role] for role in _HOLDS)
-)
-ASSIGNEE = MeIn("workers") | ASSIGNED_TO_MY_ROLE  # in the working group, or holds the role it went to
+
+
+def assigned_to_my_role(roles: frozenset[Role]) -> Cond:
+    """The object is assigned to one of `roles`, and the caller holds it at the object's place."""
+    return either(*(OneOf("assigned_role", frozenset({role.value})) & _HOLDS[role] for role in sorted(roles)))
+
+
+WORKER = MeIn("workers")  # the assignee or in the working group
+ASSIGNEE = WORKER | assigned_to_my_role(ASSIGNABLE_ROLES)  # or holds the role it went to
 DISPUTE_PARTY = MeIn("parties")
 MEDIATOR = MeIn("mediators")
 ELIGIBLE_OWNER = MeIn("owners")  # owned a household of the vote's frozen electorate at opening
@@ -252,12 +257,13 @@ TASK_READERS = either(
 INTERNAL_READERS = either(TRIAGE, OWNERS_COMMITTEE, PROPERTY_STAFF)
 #: disputes are private: their parties and mediators, the grid and the community
 DISPUTE_READERS = either(DISPUTE_PARTY, MEDIATOR, GRID_WORKER, COMMUNITY_COMMITTEE)
-#: a task's reporter and assignees read it whatever its kind
+#: a task's reporter and assignees read it whatever its kind; a dispute opens to the role it is
+#: assigned to only if a dispute may go to that role at all (its parties are private)
 READ_TASK = either(
     REPORTER,
-    ASSIGNEE,
-    IS_DISPUTE & DISPUTE_READERS,
-    ~IS_DISPUTE & IS_PUBLIC & TASK_READERS,
+    WORKER,
+    IS_DISPUTE & (DISPUTE_READERS | assigned_to_my_role(DISPUTE_ASSIGNABLE_ROLES)),
+    ~IS_DISPUTE & (assigned_to_my_role(ASSIGNABLE_ROLES) | (IS_PUBLIC & TASK_READERS)),
     ~IS_DISPUTE & ~IS_PUBLIC & INTERNAL_READERS,
 )
 #: an open vote and its live tally: eligible owners and the team; its result after the close: the
@@ -287,7 +293,7 @@ POLICY: Mapping[tuple[Resource, Action], Rule] = {
         Some("compounds", rule(Resource.COMPOUND, Action.READ_TASK_STATS))
     ),
     (Resource.GRID, Action.READ): Rule(
-        ADMIN | GRID_WORKER | Some("compounds", rule(Resource.COMPOUND, Action.READ))
+        ADMIN | GRID_WORKER | COMMUNITY_COMMITTEE | Some("compounds", rule(Resource.COMPOUND, Action.READ))
     ),
     (Resource.GRID, Action.READ_TASK_STATS): Rule(
         Some("compounds", rule(Resource.COMPOUND, Action.READ_TASK_STATS))
@@ -342,7 +348,7 @@ POLICY: Mapping[tuple[Resource, Action], Rule] = {
     (Resource.TASK, Action.SCHEDULE_MEETING): Rule(TRIAGE, f"{_TEAM_ONLY}安排专题会议、记录会议决定。"),
     (Resource.TASK, Action.RECORD_DECISIONS): Rule(TRIAGE, f"{_TEAM_ONLY}安排专题会议、记录会议决定。"),
     (Resource.TASK, Action.OPEN_VOLUNTEER_CALL): Rule(TRIAGE, f"{_TEAM_ONLY}发起志愿者接龙。"),
-    (Resource.TASK, Action.READ_ROSTER): Rule(TRIAGE, "只有接龙的组织者可以查看报名名单。"),
+    (Resource.TASK, Action.READ_ROSTER): Rule(TRIAGE & READ_TASK, "只有接龙的组织者可以查看报名名单。"),
     (Resource.TASK, Action.CHECK_IN): Rule(TRIAGE, "只有接龙的组织者可以签到。"),
     (Resource.TASK, Action.SIGN_UP): Rule(RESIDENT, "只有本小区的居民可以报名。"),
     (Resource.TASK, Action.WITHDRAW): Rule(READ_TASK),
@@ -576,6 +582,15 @@ def require_authenticated(who: Principal) -> None:
 # denial -----------------------------------------------------------------------------------------------
 
 
+def _collections(facts: type) -> set[str]:
+    """The attributes of a facts type that hold other objects (a person's homes, a grid's compounds)."""
+    return {
+        name
+        for name, hint in get_type_hints(facts).items()
+        if any(isinstance(a, type) and is_dataclass(a) for a in get_args(hint))
+    }
+
+
 def _check_attrs(cond: Cond, facts: type, where_: str) -> None:
     for path in cond.attrs():
         current: type = facts
@@ -588,8 +603,15 @@ def _check_attrs(cond: Cond, facts: type, where_: str) -> None:
             current = elements[0] if elements else current
 
 
+#: What mutations check on the row they lock: its facts are read with it (`auth.bindings.facts_columns`),
+#: which reads no collection of other objects, so no rule on these may ask for one.
+CHECKED_ON_LOCKED_ROWS = frozenset({Resource.COMPOUND, Resource.TASK, Resource.VOTE})
+
 for (_resource, _action), _rule in POLICY.items():
     _check_attrs(_rule.cond, facts_type(_resource), f"{_resource}:{_action}")
+    if _resource in CHECKED_ON_LOCKED_ROWS:
+        _held = _collections(facts_type(_resource)) & {path[0] for path in _rule.cond.attrs()}
+        assert not _held, f"{_resource}:{_action} reads {_held} on a locked row"
 for (_resource, _field), _shown in FIELDS.items():
     _check_attrs(_shown.full, facts_type(_resource), f"{_resource}.{_field}")
     _check_attrs(_shown.masked, facts_type(_resource), f"{_resource}.{_field}")

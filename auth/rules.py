@@ -244,10 +244,11 @@ class OneOf(Cond):
     values: frozenset[Any]
 
     def holds(self, who: Principal, facts: Any) -> bool:
-        return getattr(facts, self.attr) in self.values
+        value = getattr(facts, self.attr)  # SQL's NULL is one of nothing: `NULL IN (…)` is not true
+        return value is not None and value in self.values
 
     def sql(self, who: Principal, row: Row) -> SqlBool:
-        return row.col(self.attr).in_(sorted(self.values))
+        return row.col(self.attr).in_(sorted(v for v in self.values if v is not None))
 
     def attrs(self) -> Iterator[tuple[str, ...]]:
         yield (self.attr,)

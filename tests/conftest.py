@@ -2,7 +2,9 @@
 
 Where the server comes from: `TEST_DATABASE_URL`, else `DATABASE_URL`, else an embedded server
 started for the session (`pgserver`). Databases are cloned from templates, so a test that needs the
-demo world pays for a `CREATE DATABASE … TEMPLATE`, not for an import.
+demo world pays for a `CREATE DATABASE … TEMPLATE`, not for an import — and not even that while it
+runs: a background thread keeps clones of each template ready and drops used ones behind the tests
+(`Clones`), so the server does that work on the other core while Python runs the next test.
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import os
+import queue
 import tempfile
+import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -35,14 +39,54 @@ SECRET = "test-secret-key-that-is-long-enough-for-prod-0123456789"
 DEMO_WORLD = os.path.join(os.path.dirname(__file__), "..", "app", "demo", "world.yaml")
 
 
+#: Set by the pytest-xdist controller for its workers: the embedded server they all share.
+SHARED_SERVER = "QILIJIA_TEST_SHARED_SERVER"
+
+
+def _external_url() -> str | None:
+    return os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
+
+
 def _server_url() -> tuple[str, Any]:
-    url = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
+    url = _external_url() or os.environ.get(SHARED_SERVER)
     if url:
         return url, None
+    server = _embedded_server()
+    return server.get_uri(), server
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist, the controller starts the one embedded server its workers share (each
+    worker keeps its own templates, named by its process id)."""
+    workers = getattr(config.option, "numprocesses", None)
+    if workers and not os.environ.get("PYTEST_XDIST_WORKER") and not _external_url():
+        server = _embedded_server()
+        config.stash[_SHARED] = server
+        os.environ[SHARED_SERVER] = server.get_uri()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    server = config.stash.get(_SHARED, None)
+    if server is not None:
+        server.cleanup()
+
+
+_SHARED = pytest.StashKey[Any]()
+
+
+def _embedded_server() -> Any:
     import pgserver
 
     server = pgserver.get_server(tempfile.mkdtemp(prefix="qilijia-test-pg-"), cleanup_mode="delete")
-    return server.get_uri(), server
+    # a server made for this session and deleted after it: nothing it writes needs to survive a crash
+    admin(
+        server.get_uri(),
+        "ALTER SYSTEM SET fsync = off",
+        "ALTER SYSTEM SET synchronous_commit = off",
+        "ALTER SYSTEM SET full_page_writes = off",
+        "SELECT pg_reload_conf()",
+    )
+    return server
 
 
 def _asyncpg_dsn(url: str, database: str | None = None) -> dict[str, Any]:
@@ -124,7 +168,89 @@ def demo_template_db(pg_url: str, template_db: str, demo_world: World) -> Iterat
     admin(pg_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
+class Clones:
+    """Ready clones of templates, made and dropped by one background thread with one connection.
+
+    `take(template)` returns a fresh database cloned from `template` (waiting only if none is ready
+    yet); `give_back(url)` queues it to be dropped when no clone is wanted (making clones comes
+    first: a test waits for those)."""
+
+    READY = 2  # clones kept ready per template
+    CREATE, DROP, STOP = 0, 1, 2  # job priorities
+
+    def __init__(self, pg_url: str) -> None:
+        self.pg_url = pg_url
+        self.ready: dict[str, queue.Queue[str]] = {}
+        self.jobs: queue.PriorityQueue[tuple[int, int, str]] = queue.PriorityQueue()
+        self.order = iter(range(1 << 62))
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=lambda: asyncio.run(self._serve()), daemon=True)
+        self.thread.start()
+
+    def _put(self, priority: int, target: str) -> None:
+        self.jobs.put((priority, next(self.order), target))
+
+    def take(self, template: str) -> str:
+        with self.lock:
+            if template not in self.ready:
+                self.ready[template] = queue.Queue()
+                for _ in range(self.READY):
+                    self._put(self.CREATE, template)
+        self._put(self.CREATE, template)  # one more, to replace the one taken now
+        name = self.ready[template].get(timeout=120)
+        if name.startswith("!"):
+            raise RuntimeError(name[1:])
+        return with_database(self.pg_url, name)
+
+    def give_back(self, url: str) -> None:
+        self._put(self.DROP, make_url(url).database or "")
+
+    def close(self) -> None:
+        self._put(self.STOP, "")
+        self.thread.join(timeout=600)
+
+    async def _serve(self) -> None:
+        conn = await asyncpg.connect(**_asyncpg_dsn(self.pg_url, "postgres"))
+        try:
+            while True:
+                priority, _, target = await asyncio.to_thread(self.jobs.get)
+                if priority == self.STOP:
+                    break
+                try:
+                    if priority == self.CREATE:
+                        name = f"qlj_t_{uuid.uuid4().hex[:12]}"
+                        await conn.execute(f"CREATE DATABASE {name} TEMPLATE {target}")
+                        # a test's commits need not wait for the disk: its database is thrown away
+                        await conn.execute(f"ALTER DATABASE {name} SET synchronous_commit = off")
+                        self.ready[target].put(name)
+                    else:
+                        await conn.execute(f"DROP DATABASE IF EXISTS {target} WITH (FORCE)")
+                except Exception as exc:  # a test waiting for a clone learns why there is none
+                    if priority == self.CREATE:
+                        self.ready[target].put(f"!cannot clone {target}: {exc}")
+            # clones made ahead and never taken, and any drops still queued
+            for queued in self.ready.values():
+                while not queued.empty():
+                    name = queued.get()
+                    if not name.startswith("!"):
+                        await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            while not self.jobs.empty():
+                priority, _, target = self.jobs.get()
+                if priority == self.DROP:
+                    await conn.execute(f"DROP DATABASE IF EXISTS {target} WITH (FORCE)")
+        finally:
+            await conn.close()
+
+
+@pytest.fixture(scope="session")
+def clones(pg_url: str) -> Iterator[Clones]:
+    pool = Clones(pg_url)
+    yield pool
+    pool.close()
+
+
 def _clone(pg_url: str, template: str) -> Iterator[str]:
+    """A fresh database cloned from `template`, dropped afterwards (for module-scoped worlds)."""
     name = f"qlj_t_{uuid.uuid4().hex[:12]}"
     admin(pg_url, f"CREATE DATABASE {name} TEMPLATE {template}")
     try:
@@ -134,15 +260,19 @@ def _clone(pg_url: str, template: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def db_url(pg_url: str, template_db: str) -> Iterator[str]:
+def db_url(clones: Clones, template_db: str) -> Iterator[str]:
     """An empty, migrated database of this test's own."""
-    yield from _clone(pg_url, template_db)
+    url = clones.take(template_db)
+    yield url
+    clones.give_back(url)
 
 
 @pytest.fixture
-def demo_db_url(pg_url: str, demo_template_db: str) -> Iterator[str]:
+def demo_db_url(clones: Clones, demo_template_db: str) -> Iterator[str]:
     """A database of this test's own holding the demo world."""
-    yield from _clone(pg_url, demo_template_db)
+    url = clones.take(demo_template_db)
+    yield url
+    clones.give_back(url)
 
 
 def make_settings(url: str | None = None, **overrides: Any) -> Settings:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import fields as dataclass_fields
+from dataclasses import replace as dataclass_replace
 from typing import Any
 
 import pytest
@@ -22,7 +24,7 @@ from sqlalchemy.pool import NullPool
 from app.database import async_url
 from auth import bindings, policy
 from auth.policy import FIELDS, POLICY, Field, Resource
-from auth.principal import ANONYMOUS, ApiClientPrincipal, Principal, Scope
+from auth.principal import ANONYMOUS, ApiClientPrincipal, PersonPrincipal, Principal, Scope
 from models.party import PartyProfile
 from models.person import Person
 from models.place import Building, Community, Compound, Grid, Household
@@ -75,6 +77,35 @@ async def disagreements(conn: AsyncConnection, w: World) -> list[str]:
                     if in_sql != pure:
                         found.append(f"{label} {resource}:{action} {key}: SQL {in_sql}, pure {pure}")
         found += await _field_disagreements(conn, w, label, who)
+        if isinstance(who, PersonPrincipal):
+            found += await _locked_facts_disagreements(conn, w, label, who.person_id)
+    return found
+
+
+async def _locked_facts_disagreements(
+    conn: AsyncConnection, w: World, label: str, me: uuid.UUID
+) -> list[str]:
+    """What a mutation reads with the row it locks (`auth.bindings.facts_columns`) is the object's
+    facts as the caller sees them: its sets of people cut down to the caller."""
+    found = []
+    for resource in sorted(policy.CHECKED_ON_LOCKED_ROWS):
+        model, objects, _ = ROWS[resource]
+        table = model.__table__
+        columns, build = bindings.facts_columns(
+            policy.facts_type(resource), policy.binding(resource, table), person_id=me
+        )
+        expected = objects(w)
+        for row in await conn.execute(sa.select(table.c.id, *columns)):
+            world = expected[row.id]
+            cut = {
+                f.name: getattr(world, f.name) & {me}
+                for f in dataclass_fields(world)
+                if isinstance(getattr(world, f.name), frozenset)
+            }
+            want = dataclass_replace(world, **cut)
+            got = build(row)
+            if got != want:
+                found.append(f"{label} locked {resource} {row.id}: read {got}, world {want}")
     return found
 
 
