@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     idle_in_transaction_timeout_ms: int = Field(default=30_000, alias="QILIJIA_IDLE_TX_TIMEOUT_MS")
     pool_size: int = Field(default=10, alias="QILIJIA_DB_POOL_SIZE")
     job_interval_seconds: float = Field(default=30.0, alias="QILIJIA_JOB_INTERVAL_SECONDS")
+    #: answer queries with one compiled SQL statement where possible (off: strawberry resolves all)
+    compiled_reads: bool = Field(default=True, alias="QILIJIA_COMPILED_READS")
     max_body_bytes: int = 100_000
 
     @property

@@ -55,9 +55,10 @@ FALSE: SqlBool = sa.false()
 #: The caller's person id and scopes enter SQL as named parameters, never as literals: a rule
 #: compiles to the same SQL for every caller of the same shape (`shape`), so the compiled form is
 #: built once and cached, and the values are given when a statement runs (`params`).
-ME = sa.bindparam("policy_me", type_=sa.Uuid)
+ME = sa.bindparam("policy_me", type_=sa.Uuid, value=None, required=False)
 _SCOPE_PARAMS = {
-    scope: sa.bindparam(f"policy_{scope.value.lower()}", type_=ARRAY(sa.Uuid)) for scope in Scope
+    scope: sa.bindparam(f"policy_{scope.value.lower()}", type_=ARRAY(sa.Uuid), value=None, required=False)
+    for scope in Scope
 }
 
 
@@ -76,7 +77,7 @@ def shape(who: Principal) -> tuple[Any, ...]:
 def params(who: Principal) -> dict[str, Any]:
     """The values of the caller's parameters, for every statement a rule's SQL is part of."""
     if not isinstance(who, PersonPrincipal):
-        return {}
+        return {ME.key: None}  # "mine" is nobody's: no sign-up, no ballot, no home matches it
     values: dict[str, Any] = {ME.key: who.person_id}
     for scope, param in _SCOPE_PARAMS.items():
         ids = who.ids(scope)

@@ -143,30 +143,54 @@ class Tally:
     @property
     def participation_met(self) -> bool:
         """Participants hold ≥ 2/3 of the area and ≥ 2/3 of the headcount (art. 278 para. 2)."""
-        return (
-            self.eligible_headcount > 0
-            and 3 * self.participating_area >= 2 * self.eligible_area
-            and 3 * self.participating_headcount >= 2 * self.eligible_headcount
-        )
+        return PARTICIPATION.met(self)
 
     def approval_met(self, rule: VoteRule) -> bool:
         """Agreement among the participants, by area and by headcount, as the rule demands."""
-        if self.participating_headcount == 0:
-            return False
-        if rule == VoteRule.SPECIAL:
-            return (
-                4 * self.agree_area >= 3 * self.participating_area
-                and 4 * self.agree_headcount >= 3 * self.participating_headcount
-            )
-        return (
-            2 * self.agree_area > self.participating_area
-            and 2 * self.agree_headcount > self.participating_headcount
-        )
+        return APPROVAL[rule].met(self)
 
     def result(self, rule: VoteRule) -> VoteResult:
         if not self.participation_met:
             return VoteResult.INVALID
         return VoteResult.PASSED if self.approval_met(rule) else VoteResult.REJECTED
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """`part` reaches `numerator`/`denominator` of `whole`, by area and by headcount alike — at least
+    that share, or more than it when `strict` — and `whole` has at least one head. Compared
+    cross-multiplied, so exactly 2/3 and exactly 3/4 pass and exactly 1/2 fails a strict majority.
+
+    The law as data: `Tally` applies it here, and the compiled read path writes the same
+    comparisons in SQL from the same terms (`terms`)."""
+
+    part: str  # a measure prefix of `Tally`: participating, agree
+    whole: str  # eligible, participating
+    numerator: int
+    denominator: int
+    strict: bool
+
+    def terms(self) -> list[tuple[str, str]]:
+        """(part measure, whole measure) for each unit: both must reach the share."""
+        return [(f"{self.part}_{unit}", f"{self.whole}_{unit}") for unit in ("area", "headcount")]
+
+    def met(self, tally: Tally) -> bool:
+        if getattr(tally, f"{self.whole}_headcount") <= 0:
+            return False
+        for part, whole in self.terms():
+            reached, needed = self.denominator * getattr(tally, part), self.numerator * getattr(tally, whole)
+            if not (reached > needed if self.strict else reached >= needed):
+                return False
+        return True
+
+
+#: art. 278 para. 2: participants must hold at least 2/3 of the area and of the headcount
+PARTICIPATION = Threshold("participating", "eligible", 2, 3, strict=False)
+#: art. 278 para. 2: items 6–8 need 3/4 of the participants; everything else more than half
+APPROVAL: dict[VoteRule, Threshold] = {
+    VoteRule.SPECIAL: Threshold("agree", "participating", 3, 4, strict=False),
+    VoteRule.ORDINARY: Threshold("agree", "participating", 1, 2, strict=True),
+}
 
 
 def _counted(area: Decimal, heads: int, choice: Choice | None, sign: int = 1) -> Tally:

@@ -29,6 +29,8 @@ class Services:
     content_check: Callable[[Principal, str], Awaitable[str | None]] | None = None
     #: authenticates the `connection_init` payload of a WebSocket (a bearer token)
     authenticate_token: Callable[[str], Awaitable[Principal]] | None = None
+    #: answer queries through the compiled read path where it can (`schema.compiled`)
+    compiled_reads: bool = False
 
 
 @dataclass

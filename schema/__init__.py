@@ -28,7 +28,8 @@ from auth.policy import require_authenticated
 from models.errors import BadUserInputError
 from resolvers.context import Context
 from resolvers.ids import decode
-from schema import errors
+from schema import compiler, errors
+from schema.compiled import CompiledReads
 from schema.extensions import IntrospectionGuard, Metrics
 from schema.relay import Node, NodeResolver
 
@@ -40,7 +41,7 @@ MAX_TOKENS = 2_000
 LIMIT_RULES = (depth_limit(MAX_DEPTH, None), alias_limit(MAX_ALIASES))
 
 #: Modules of this package that are plumbing, not domains.
-PLUMBING = frozenset({"docs", "errors", "extensions", "relay"})
+PLUMBING = frozenset({"compiled", "compiler", "docs", "errors", "extensions", "relay"})
 
 
 def slices() -> list[ModuleType]:
@@ -57,6 +58,40 @@ for _slice in SLICES:
     for _name, _resolve in getattr(_slice, "NODES", {}).items():
         assert _name not in NODES, f"two slices define the node type {_name}"
         NODES[_name] = _resolve
+
+
+def _compiled_types() -> dict[str, compiler.TypeSQL]:
+    """How each type is written in SQL, its fields gathered from every slice that adds some."""
+    fields: dict[str, dict[str, compiler.FieldSQL]] = {}
+    for s in SLICES:
+        for name, written in getattr(s, "SQL", {}).items():
+            merged = fields.setdefault(name, {})
+            assert not set(written.fields) & set(merged), (
+                f"two slices write {name}.{set(written.fields) & set(merged)}"
+            )
+            merged.update(written.fields)
+    return {name: compiler.TypeSQL(f) for name, f in fields.items()}
+
+
+def _compiled_node(c: compiler.Compiler, row: compiler.Row, nodes: list[Any]) -> Any:
+    if not c.who.is_authenticated:
+        raise compiler.Fallback("anonymous")
+    type_name, ident = c.node_type(nodes)
+    found = SQL_NODES.get(type_name)
+    if found is None:
+        raise compiler.Fallback(f"node of type {type_name}")
+    table, allowed = found
+    return c.one(
+        type_name, table, nodes, lambda t: t.c.id == ident, allowed=lambda t: allowed(c, t), nullable=False
+    )
+
+
+SQL_NODES: dict[str, Any] = {}
+ROOTS: dict[str, compiler.FieldSQL] = {"node": _compiled_node}
+for _slice in SLICES:
+    SQL_NODES.update(getattr(_slice, "SQL_NODES", {}))
+    ROOTS.update(getattr(_slice, "ROOTS", {}))
+PLANS = compiler.Plans(None, _compiled_types(), ROOTS)  # type: ignore[arg-type]  (the schema is set below)
 
 
 @strawberry.type
@@ -123,6 +158,7 @@ def build_schema() -> QilijiaSchema:
             partial(ParserCache, maxsize=512),
             partial(ValidationCache, maxsize=512),
             IntrospectionGuard,  # after the validation cache, whose result it extends
+            partial(CompiledReads, plans=PLANS),
             Metrics,
         ],
         config=StrawberryConfig(disable_field_suggestions=True),
@@ -130,5 +166,6 @@ def build_schema() -> QilijiaSchema:
 
 
 schema = build_schema()
+PLANS.schema = schema._schema
 
 __all__ = ["NODES", "build_schema", "schema"]

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
+import sqlalchemy as sa
 import strawberry
+from graphql import FieldNode
 from strawberry.types import Info
 
 from models.dispute import DisputeOutcome as DisputeOutcomeRow
 from models.task import Task as TaskRow
-from models.task_rules import MemberRole
+from models.task_rules import MemberRole, TaskKind
 from resolvers import dispute as dispute_resolvers
 from resolvers import person as person_resolvers
 from resolvers.context import Context
 from resolvers.ids import decode
 from resolvers.meeting import decode_people
+from schema import compiler
 from schema.person import Person
 from schema.task import Task
 
@@ -77,3 +80,28 @@ class Mutation:
             info.context, task_id=decode(task_id, "Task")[1], agreed=agreed, agreement=agreement
         )
         return Task.from_row(row)
+
+
+# --- the compiled read path (schema.compiler) ------------------------------------------------------
+
+
+def _outcome(c: compiler.Compiler, r: compiler.Row, n: list[FieldNode]) -> Any:
+    o = DisputeOutcomeRow.__table__.alias()
+    outcome = (
+        sa.select(c.object("DisputeOutcome", compiler.Row(t=o), n))
+        .where(o.c.task_id == r.t.c.id)
+        .scalar_subquery()
+    )
+    return sa.case((r.t.c.kind == TaskKind.DISPUTE, outcome), else_=sa.null())
+
+
+SQL = {
+    "Task": compiler.TypeSQL({"disputeOutcome": _outcome}),
+    "DisputeOutcome": compiler.TypeSQL(
+        {
+            "agreed": compiler.column(lambda r: r.t.c.agreed),
+            "agreement": compiler.column(lambda r: r.t.c.agreement),
+            "recordedAt": compiler.column(lambda r: compiler.iso(r.t.c.recorded_at)),
+        }
+    ),
+}

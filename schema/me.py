@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import sqlalchemy as sa
 import strawberry
+from graphql import FieldNode
 from strawberry.types import Info
 
-from auth.policy import require_person
+from auth.policy import Action, Resource, require_person, where
+from auth.principal import PersonPrincipal
+from auth.rules import ME
+from models.person import Home as HomeRow
+from models.person import RoleAssignment as RoleRow
+from models.person import TeamPosition as TeamPositionRow
+from models.place import Building as BuildingRow
+from models.place import Community as CommunityRow
+from models.place import Compound as CompoundRow
+from models.place import Grid as GridRow
+from models.place import Household as HouseholdRow
 from resolvers import me as me_resolvers
 from resolvers.context import Context
 from resolvers.me import RoleView
 from resolvers.place import building_loader, community_loader, compound_loader, grid_loader
-from schema.person import HomeRelation, Person, Position, Role
+from schema import compiler
+from schema.person import HomeRelation, Person, Position, Role, people_sql
 from schema.place import Building, Community, Compound, Grid, Household
 
 
@@ -94,3 +109,92 @@ class Query:
     async def me(self, info: Info[Context, None]) -> Me:
         require_person(info.context.principal)
         return await me(info.context)
+
+
+# --- the compiled read path (schema.compiler) ------------------------------------------------------
+
+
+def _me(c: compiler.Compiler, r: compiler.Row, n: list[FieldNode]) -> Any:
+    if not isinstance(c.who, PersonPrincipal):
+        raise compiler.Fallback("me for a caller who is not a person")
+    return sa.func.json_build_object(*_me_fields(c, n), type_=compiler.JSON)
+
+
+def _me_fields(c: compiler.Compiler, n: list[FieldNode]) -> list[Any]:
+    pairs: list[Any] = []
+    for key, nodes in c.collect("Me", n).items():
+        name = nodes[0].name.value
+        if name == "person":
+            value = people_sql(c, nodes, ME, nullable=False)
+        elif name == "households":
+            hm, h = HomeRow.__table__.alias(), HouseholdRow.__table__.alias()
+            value = c.many(
+                "MyHome",
+                hm.join(h, h.c.id == hm.c.household_id),
+                compiler.Row(home=hm, t=h),
+                nodes,
+                [hm.c.person_id == ME, where(c.who, Resource.HOUSEHOLD, Action.READ, h)],
+                [hm.c.created_at, hm.c.id],
+            )
+        elif name == "roles":
+            ra = RoleRow.__table__.alias()
+            value = c.many(
+                "RoleAssignment",
+                ra,
+                compiler.Row(t=ra),
+                nodes,
+                [ra.c.person_id == ME],
+                [ra.c.created_at, ra.c.id],
+            )
+        elif name == "positions":
+            tp = TeamPositionRow.__table__.alias()
+            value = c.many(
+                "MyPosition",
+                tp,
+                compiler.Row(t=tp),
+                nodes,
+                [tp.c.person_id == ME],
+                [tp.c.created_at, tp.c.id],
+            )
+        elif name == "__typename":
+            value = sa.literal("Me")
+        else:
+            raise compiler.Fallback(f"Me.{name}")
+        pairs += [sa.literal(key), value]
+    return pairs
+
+
+def _place(type_name: str, table: Any, resource: Resource, column: str) -> Any:
+    return lambda c, r, n: c.one(
+        type_name,
+        table,
+        n,
+        lambda t: t.c.id == r.t.c[column],
+        allowed=lambda t: where(c.who, resource, Action.READ, t),
+    )
+
+
+SQL = {
+    "MyHome": compiler.TypeSQL(
+        {
+            "household": lambda c, r, n: c.object("Household", compiler.Row(t=r.t), n),
+            "relation": compiler.column(lambda r: r.home.c.relation),
+        }
+    ),
+    "RoleAssignment": compiler.TypeSQL(
+        {
+            "role": compiler.column(lambda r: r.t.c.role),
+            "compound": _place("Compound", CompoundRow.__table__, Resource.COMPOUND, "compound_id"),
+            "grid": _place("Grid", GridRow.__table__, Resource.GRID, "grid_id"),
+            "community": _place("Community", CommunityRow.__table__, Resource.COMMUNITY, "community_id"),
+        }
+    ),
+    "MyPosition": compiler.TypeSQL(
+        {
+            "position": compiler.column(lambda r: r.t.c.position),
+            "compound": _place("Compound", CompoundRow.__table__, Resource.COMPOUND, "compound_id"),
+            "building": _place("Building", BuildingRow.__table__, Resource.BUILDING, "building_id"),
+        }
+    ),
+}
+ROOTS = {"me": _me}

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
+from graphql import FieldNode
 from strawberry.types import Info
 
+from auth.policy import Action, Resource, where
 from models.meeting import Meeting as MeetingRow
+from models.meeting import MeetingAttendee
+from models.person import Person as PersonRow
 from models.task import Task as TaskRow
 from resolvers import meeting as meeting_resolvers
 from resolvers import person as person_resolvers
 from resolvers.context import Context
 from resolvers.ids import decode, encode
+from schema import compiler
 from schema.person import Person
 from schema.relay import Node, Nodes, node
+from schema.task import visible_with_its_task
 
 
 @strawberry.type(description="专题会议：时间、议题、地点、参会人员和会议决定。")
@@ -103,3 +109,44 @@ class Mutation:
 
 
 NODES: Nodes = {"Meeting": node(Meeting.from_row, lambda ctx, i: meeting_resolvers.get(ctx, meeting_id=i))}
+
+
+# --- the compiled read path (schema.compiler) ------------------------------------------------------
+
+_MEET, _ATTENDEE = MeetingRow.__table__, MeetingAttendee.__table__
+
+
+def meetings_sql(c: compiler.Compiler, r: compiler.Row, n: list[FieldNode]) -> Any:
+    m = _MEET.alias()
+    return c.many(
+        "Meeting", m, compiler.Row(t=m), n, [m.c.task_id == r.t.c.id], [m.c.held_at, m.c.created_at, m.c.id]
+    )
+
+
+def _attendees(c: compiler.Compiler, r: compiler.Row, n: list[FieldNode]) -> Any:
+    a, p = _ATTENDEE.alias(), PersonRow.__table__.alias()
+    return c.many(
+        "Person",
+        a.join(p, p.c.id == a.c.person_id),
+        compiler.Row(t=p),
+        n,
+        [a.c.meeting_id == r.t.c.id, where(c.who, Resource.PERSON, Action.READ, p)],
+        [a.c.person_id],
+    )
+
+
+SQL = {
+    "Task": compiler.TypeSQL({"meetings": meetings_sql}),
+    "Meeting": compiler.TypeSQL(
+        {
+            "id": compiler.column(lambda r: compiler.global_id("Meeting", r.t.c.id)),
+            "topic": compiler.column(lambda r: r.t.c.topic),
+            "heldAt": compiler.column(lambda r: compiler.iso(r.t.c.held_at)),
+            "location": compiler.column(lambda r: r.t.c.location),
+            "decisions": compiler.column(lambda r: compiler.json_array(r.t.c.decisions)),
+            "createdAt": compiler.column(lambda r: compiler.iso(r.t.c.created_at)),
+            "attendees": _attendees,
+        }
+    ),
+}
+SQL_NODES = {"Meeting": (_MEET, visible_with_its_task)}

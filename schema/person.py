@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
+import sqlalchemy as sa
 import strawberry
+from graphql import FieldNode
 from strawberry.types import Info
 
+from auth.policy import Action, Field, Resource, shown_sql, where
 from models.enums import HomeRelation as HomeRelationEnum
 from models.enums import Position as PositionEnum
 from models.enums import Role as RoleEnum
+from models.party import PartyProfile
+from models.person import Person as PersonRow
+from models.place import Building as BuildingRow
 from resolvers import person as person_resolvers
 from resolvers.context import Context
 from resolvers.ids import encode
 from resolvers.person import OccupantView, PersonView, TeamSeatView
 from resolvers.place import building_loader
-from schema import docs
+from schema import compiler, docs
 from schema.relay import Node, Nodes, node
 
 if TYPE_CHECKING:
@@ -113,3 +119,76 @@ class TeamMember:
 
 
 NODES: Nodes = {"Person": node(Person.from_view, lambda ctx, i: person_resolvers.person(ctx, person_id=i))}
+
+
+# --- the compiled read path (schema.compiler) ------------------------------------------------------
+
+
+def person_sql(c: compiler.Compiler, row: compiler.Row, nodes: list[FieldNode]) -> Any:
+    """A person as the caller sees them: the masks are the policy's (`auth.policy.FIELDS`)."""
+    return c.object("Person", row, nodes)
+
+
+def _party(c: compiler.Compiler, row: compiler.Row, nodes: list[FieldNode]) -> Any:
+    p = row.t
+    pp = PartyProfile.__table__.alias()
+    status = shown_sql(c.who, Resource.PERSON, Field.PARTY_STATUS, p, sa.true())
+    fields = {
+        "registered": lambda: pp.c.registered_on.is_not(None),
+        "workUnit": lambda: shown_sql(c.who, Resource.PERSON, Field.PARTY_DETAIL, p, pp.c.work_unit),
+        "registeredOn": lambda: shown_sql(
+            c.who, Resource.PERSON, Field.PARTY_DETAIL, p, sa.func.to_char(pp.c.registered_on, "YYYY-MM-DD")
+        ),
+        "__typename": lambda: sa.literal("PartyInfo"),
+    }
+    pairs: list[Any] = []
+    for key, field_nodes in c.collect("PartyInfo", nodes).items():
+        pairs += [sa.literal(key), fields[field_nodes[0].name.value]()]
+    shown = sa.case(
+        (status.is_(True), sa.func.json_build_object(*pairs, type_=compiler.JSON)), else_=sa.null()
+    )
+    return sa.select(shown).where(pp.c.person_id == p.c.id).scalar_subquery()
+
+
+def people_sql(c: compiler.Compiler, nodes: list[FieldNode], person_id: Any, *, nullable: bool = True) -> Any:
+    """The person with this id, if the caller may see them."""
+    return c.one(
+        "Person",
+        PersonRow.__table__,
+        nodes,
+        lambda t: t.c.id == person_id,
+        allowed=lambda t: where(c.who, Resource.PERSON, Action.READ, t),
+        nullable=nullable,
+    )
+
+
+SQL = {
+    "Person": compiler.TypeSQL(
+        {
+            "id": compiler.column(lambda r: compiler.global_id("Person", r.t.c.id)),
+            "name": lambda c, r, n: shown_sql(c.who, Resource.PERSON, Field.NAME, r.t, r.t.c.name),
+            "phone": lambda c, r, n: shown_sql(c.who, Resource.PERSON, Field.PHONE, r.t, r.t.c.phone),
+            "party": _party,
+        }
+    ),
+    "Occupant": compiler.TypeSQL(
+        {
+            "person": lambda c, r, n: c.object("Person", compiler.Row(t=r.person), n),
+            "relation": compiler.column(lambda r: r.home.c.relation),
+        }
+    ),
+    "TeamMember": compiler.TypeSQL(
+        {
+            "position": compiler.column(lambda r: r.seat.c.position),
+            "person": lambda c, r, n: c.object("Person", compiler.Row(t=r.person), n),
+            "building": lambda c, r, n: c.one(
+                "Building",
+                BuildingRow.__table__,
+                n,
+                lambda t: t.c.id == r.seat.c.building_id,
+                allowed=lambda t: where(c.who, Resource.BUILDING, Action.READ, t),
+            ),
+        }
+    ),
+}
+SQL_NODES = {"Person": (PersonRow.__table__, lambda c, t: where(c.who, Resource.PERSON, Action.READ, t))}

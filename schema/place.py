@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
+import sqlalchemy as sa
 import strawberry
+from graphql import FieldNode
 from strawberry.types import Info
 
-from auth.policy import require_authenticated
+from auth.policy import Action, Resource, require_authenticated, where
+from models.enums import HomeRelation as HomeRelationEnum
+from models.person import Home, TeamPosition
+from models.person import Person as PersonRow
 from models.place import Building as BuildingRow
 from models.place import Community as CommunityRow
 from models.place import Compound as CompoundRow
 from models.place import Grid as GridRow
 from models.place import Household as HouseholdRow
+from models.task import Task as TaskRow
+from models.task_rules import TaskStatus as TaskStatusRow
+from models.vote import Vote as VoteRow
 from resolvers import person as person_resolvers
 from resolvers import place as place_resolvers
 from resolvers import stats as stats_resolvers
@@ -21,6 +30,7 @@ from resolvers import task as task_resolvers
 from resolvers import vote as vote_resolvers
 from resolvers.context import Context
 from resolvers.ids import decode, decode_cursor, encode
+from schema import compiler
 from schema.person import Occupant, Person, TeamMember
 from schema.relay import Connection, Node, Nodes, node
 from schema.stats import TaskStats
@@ -289,4 +299,212 @@ NODES: Nodes = {
     "Compound": node(Compound.from_row, lambda ctx, i: place_resolvers.compound(ctx, compound_id=i)),
     "Building": node(Building.from_row, lambda ctx, i: place_resolvers.building(ctx, building_id=i)),
     "Household": node(Household.from_row, lambda ctx, i: place_resolvers.household(ctx, household_id=i)),
+}
+
+
+# --- the compiled read path (schema.compiler) ------------------------------------------------------
+
+_C, _G, _M, _B, _H = (
+    CompoundRow.__table__,
+    GridRow.__table__,
+    CommunityRow.__table__,
+    BuildingRow.__table__,
+    HouseholdRow.__table__,
+)
+
+
+def _readable(resource: Resource) -> Callable[[compiler.Compiler, Any], Any]:
+    return lambda c, t: where(c.who, resource, Action.READ, t)
+
+
+def _one(type_name: str, table: Any, resource: Resource, key: Callable[[Any], Any], *, nullable: bool) -> Any:
+    return lambda c, r, n: c.one(
+        type_name,
+        table,
+        n,
+        lambda t: t.c.id == key(r),
+        allowed=lambda t: _readable(resource)(c, t),
+        nullable=nullable,
+    )
+
+
+def _households(parent: str) -> Any:
+    return lambda c, r, n: c.connection(
+        "Household",
+        _H,
+        n,
+        lambda t: [t.c[parent] == r.t.c.id, where(c.who, Resource.HOUSEHOLD, Action.READ, t)],
+        lambda t: [t.c.number, t.c.id],
+    )
+
+
+def _occupants(owners_only: bool) -> Any:
+    def write(c: compiler.Compiler, r: compiler.Row, n: list[FieldNode]) -> Any:
+        hm, p = Home.__table__.alias(), PersonRow.__table__.alias()
+        conditions = [hm.c.household_id == r.t.c.id, where(c.who, Resource.PERSON, Action.READ, p)]
+        if owners_only:
+            conditions.append(hm.c.relation == HomeRelationEnum.OWNER)
+            return c.many(
+                "Person",
+                hm.join(p, p.c.id == hm.c.person_id),
+                compiler.Row(t=p),
+                n,
+                conditions,
+                [hm.c.relation, p.c.name, p.c.id],
+            )
+        return c.many(
+            "Occupant",
+            hm.join(p, p.c.id == hm.c.person_id),
+            compiler.Row(home=hm, person=p),
+            n,
+            conditions,
+            [hm.c.relation, p.c.name, p.c.id],
+        )
+
+    return write
+
+
+def _team(c: compiler.Compiler, r: compiler.Row, n: list[FieldNode]) -> Any:
+    tp, p = TeamPosition.__table__.alias(), PersonRow.__table__.alias()
+    team = c.many(
+        "TeamMember",
+        tp.join(p, p.c.id == tp.c.person_id),
+        compiler.Row(seat=tp, person=p),
+        n,
+        [tp.c.compound_id == r.t.c.id, where(c.who, Resource.PERSON, Action.READ, p)],
+        [tp.c.position, p.c.name, tp.c.id],
+    )
+    return sa.case((where(c.who, Resource.COMPOUND, Action.READ_TEAM, r.t), team), else_=compiler.marker())
+
+
+def _compound_tasks(c: compiler.Compiler, r: compiler.Row, n: list[FieldNode]) -> Any:
+    t_ = TaskRow.__table__
+    status = c.argument(n, "status", _status, None)
+    return c.connection(
+        "Task",
+        t_,
+        n,
+        lambda t: [
+            t.c.compound_id == r.t.c.id,
+            where(c.who, Resource.TASK, Action.READ, t),
+            sa.or_(sa.cast(status, sa.Text).is_(None), t.c.status == sa.cast(status, sa.Text)),
+        ],
+        lambda t: [t.c.created_at.desc(), t.c.id],
+    )
+
+
+def _status(value: Any) -> str | None:
+    if value is None:
+        return None
+    if value not in {s.value for s in TaskStatusRow}:
+        raise compiler.Fallback("an unknown status")
+    return value
+
+
+def _compound_votes(c: compiler.Compiler, r: compiler.Row, n: list[FieldNode]) -> Any:
+    return c.connection(
+        "Vote",
+        VoteRow.__table__,
+        n,
+        lambda t: [t.c.compound_id == r.t.c.id, where(c.who, Resource.VOTE, Action.READ, t)],
+        lambda t: [t.c.created_at.desc(), t.c.id],
+    )
+
+
+def _root_compounds(c: compiler.Compiler, r: compiler.Row, n: list[FieldNode]) -> Any:
+    if not c.who.is_authenticated:
+        raise compiler.Fallback("anonymous")
+    return c.connection(
+        "Compound",
+        _C,
+        n,
+        lambda t: [where(c.who, Resource.COMPOUND, Action.READ, t)],
+        lambda t: [t.c.name, t.c.id],
+    )
+
+
+def _root_compound(c: compiler.Compiler, r: compiler.Row, n: list[FieldNode]) -> Any:
+    if not c.who.is_authenticated:
+        raise compiler.Fallback("anonymous")
+    type_name, ident = c.node_type(n)
+    if type_name != "Compound":
+        raise compiler.Fallback("not a compound id")
+    return c.one(
+        "Compound",
+        _C,
+        n,
+        lambda t: t.c.id == ident,
+        allowed=lambda t: _readable(Resource.COMPOUND)(c, t),
+        nullable=False,
+    )
+
+
+SQL = {
+    "Community": compiler.TypeSQL(
+        {
+            "id": compiler.column(lambda r: compiler.global_id("Community", r.t.c.id)),
+            "name": compiler.column(lambda r: r.t.c.name),
+            "street": compiler.column(lambda r: r.t.c.street),
+            "district": compiler.column(lambda r: r.t.c.district),
+        }
+    ),
+    "Grid": compiler.TypeSQL(
+        {
+            "id": compiler.column(lambda r: compiler.global_id("Grid", r.t.c.id)),
+            "name": compiler.column(lambda r: r.t.c.name),
+            "community": _one(
+                "Community", _M, Resource.COMMUNITY, lambda r: r.t.c.community_id, nullable=True
+            ),
+        }
+    ),
+    "Compound": compiler.TypeSQL(
+        {
+            "id": compiler.column(lambda r: compiler.global_id("Compound", r.t.c.id)),
+            "name": compiler.column(lambda r: r.t.c.name),
+            "propertyCompany": compiler.column(lambda r: r.t.c.property_company),
+            "community": _one(
+                "Community", _M, Resource.COMMUNITY, lambda r: r.t.c.community_id, nullable=False
+            ),
+            "grid": _one("Grid", _G, Resource.GRID, lambda r: r.t.c.grid_id, nullable=False),
+            "buildings": lambda c, r, n: c.connection(
+                "Building",
+                _B,
+                n,
+                lambda t: [t.c.compound_id == r.t.c.id, where(c.who, Resource.BUILDING, Action.READ, t)],
+                lambda t: [t.c.name, t.c.id],
+            ),
+            "households": _households("compound_id"),
+            "team": _team,
+            "tasks": _compound_tasks,
+            "votes": _compound_votes,
+        }
+    ),
+    "Building": compiler.TypeSQL(
+        {
+            "id": compiler.column(lambda r: compiler.global_id("Building", r.t.c.id)),
+            "name": compiler.column(lambda r: r.t.c.name),
+            "compound": _one("Compound", _C, Resource.COMPOUND, lambda r: r.t.c.compound_id, nullable=False),
+            "households": _households("building_id"),
+        }
+    ),
+    "Household": compiler.TypeSQL(
+        {
+            "id": compiler.column(lambda r: compiler.global_id("Household", r.t.c.id)),
+            "number": compiler.column(lambda r: r.t.c.number),
+            "floor": compiler.column(lambda r: r.t.c.floor),
+            "area": compiler.column(lambda r: compiler.text_of(r.t.c.area)),
+            "building": _one("Building", _B, Resource.BUILDING, lambda r: r.t.c.building_id, nullable=False),
+            "compound": _one("Compound", _C, Resource.COMPOUND, lambda r: r.t.c.compound_id, nullable=False),
+            "occupants": _occupants(owners_only=False),
+            "owners": _occupants(owners_only=True),
+        }
+    ),
+}
+ROOTS = {"compounds": _root_compounds, "compound": _root_compound}
+SQL_NODES = {
+    "Community": (_M, _readable(Resource.COMMUNITY)),
+    "Grid": (_G, _readable(Resource.GRID)),
+    "Compound": (_C, _readable(Resource.COMPOUND)),
+    "Building": (_B, _readable(Resource.BUILDING)),
+    "Household": (_H, _readable(Resource.HOUSEHOLD)),
 }

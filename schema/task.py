@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import AsyncGenerator
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
+import sqlalchemy as sa
 import strawberry
+from graphql import FieldNode
 from strawberry.types import Info
 
-from auth.policy import require_authenticated
+from auth.policy import Action, Resource, require_authenticated, where
 from models.errors import UpstreamError
+from models.person import Person as PersonRow
+from models.place import Building as BuildingRow
+from models.place import Compound as CompoundRow
 from models.task import Task as TaskRow
 from models.task import TaskEvent as TaskEventRow
+from models.task import TaskMember
 from models.task_rules import WORKING_ROLES, EventKind, MemberRole, TaskAction, TaskVisibility
 from models.task_rules import TaskCategory as TaskCategoryEnum
 from models.task_rules import TaskKind as TaskKindEnum
@@ -22,8 +28,8 @@ from resolvers import place as place_resolvers
 from resolvers import task as task_resolvers
 from resolvers.context import Context
 from resolvers.ids import decode, decode_cursor, encode
-from schema import docs
-from schema.person import Person, Role
+from schema import compiler, docs
+from schema.person import Person, Role, people_sql
 from schema.relay import Connection, Node, Nodes, node
 
 if TYPE_CHECKING:
@@ -443,4 +449,157 @@ class Subscription:
 NODES: Nodes = {
     "Task": node(Task.from_row, lambda ctx, i: task_resolvers.get(ctx, task_id=i)),
     "TaskEvent": node(TaskEvent.from_row, lambda ctx, i: task_resolvers.event(ctx, event_id=i)),
+}
+
+
+# --- the compiled read path (schema.compiler) ------------------------------------------------------
+
+_T, _E = TaskRow.__table__, TaskEventRow.__table__
+_MEMBERS = TaskMember.__table__
+
+
+def _people_attached(roles: frozenset[MemberRole], *, disputes_only: bool) -> compiler.FieldSQL:
+    def write(c: compiler.Compiler, r: compiler.Row, n: list[FieldNode]) -> Any:
+        t = r.t
+        m, p = _MEMBERS.alias(), PersonRow.__table__.alias()
+        people = c.many(
+            "Person",
+            m.join(p, p.c.id == m.c.person_id),
+            compiler.Row(t=p),
+            n,
+            [
+                m.c.task_id == t.c.id,
+                m.c.role.in_(sorted(roles)),
+                where(c.who, Resource.PERSON, Action.READ, p),
+            ],
+            [
+                m.c.role.not_in([MemberRole.LEAD, MemberRole.ASSIGNEE]),
+                m.c.person_id != t.c.reporter_id,
+                m.c.created_at,
+                m.c.person_id,
+            ],
+        )
+        if not disputes_only:
+            return people
+        return sa.case((t.c.kind == TaskKindEnum.DISPUTE, people), else_=sa.null())
+
+    return write
+
+
+def _payload(r: compiler.Row, key: str) -> Any:
+    return sa.func.nullif(r.t.c.payload[key].astext, "")
+
+
+def _rating(c: compiler.Compiler, r: compiler.Row, n: list[FieldNode]) -> Any:
+    rating = c.object("Rating", r, n)
+    return sa.case((r.t.c.rating_stars.is_(None), sa.null()), else_=rating)
+
+
+def _timeline(c: compiler.Compiler, r: compiler.Row, n: list[FieldNode]) -> Any:
+    return c.connection("TaskEvent", _E, n, lambda e: [e.c.task_id == r.t.c.id], lambda e: [e.c.seq])
+
+
+def _last_event(c: compiler.Compiler, r: compiler.Row, n: list[FieldNode]) -> Any:
+    e = _E.alias()
+    return (
+        sa.select(c.object("TaskEvent", compiler.Row(t=e), n))
+        .where(e.c.task_id == r.t.c.id)
+        .order_by(e.c.seq.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+def _root_task(c: compiler.Compiler, r: compiler.Row, n: list[FieldNode]) -> Any:
+    if not c.who.is_authenticated:
+        raise compiler.Fallback("anonymous")
+    type_name, ident = c.node_type(n)
+    if type_name != "Task":
+        raise compiler.Fallback("not a task id")
+    return c.one(
+        "Task",
+        _T,
+        n,
+        lambda t: t.c.id == ident,
+        allowed=lambda t: where(c.who, Resource.TASK, Action.READ, t),
+        nullable=False,
+    )
+
+
+def visible_with_its_task(c: compiler.Compiler, row: Any) -> Any:
+    """A task's child (event, meeting, call, disclosure) is visible with its task, or not at all."""
+    t = _T.alias()
+    return row.c.task_id.in_(sa.select(t.c.id).where(where(c.who, Resource.TASK, Action.READ, t)))
+
+
+SQL = {
+    # the volunteer, meeting and dispute slices add their own fields of Task
+    "Task": compiler.TypeSQL(
+        {
+            "id": compiler.column(lambda r: compiler.global_id("Task", r.t.c.id)),
+            "kind": compiler.column(lambda r: r.t.c.kind),
+            "category": compiler.column(lambda r: r.t.c.category),
+            "title": compiler.column(lambda r: r.t.c.title),
+            "description": compiler.column(lambda r: r.t.c.description),
+            "photoUrls": compiler.column(lambda r: compiler.json_array(r.t.c.photo_urls)),
+            "status": compiler.column(lambda r: r.t.c.status),
+            "internal": compiler.column(lambda r: r.t.c.visibility == TaskVisibility.INTERNAL),
+            "resolution": compiler.column(lambda r: r.t.c.resolution),
+            "createdAt": compiler.column(lambda r: compiler.iso(r.t.c.created_at)),
+            "updatedAt": compiler.column(lambda r: compiler.iso(r.t.c.updated_at)),
+            "resolvedAt": compiler.column(lambda r: compiler.iso(r.t.c.resolved_at)),
+            "closedAt": compiler.column(lambda r: compiler.iso(r.t.c.closed_at)),
+            "heldForReview": compiler.column(lambda r: r.t.c.review_hold.is_not(None)),
+            "rating": _rating,
+            "compound": lambda c, r, n: c.one(
+                "Compound",
+                CompoundRow.__table__,
+                n,
+                lambda t: t.c.id == r.t.c.compound_id,
+                allowed=lambda t: where(c.who, Resource.COMPOUND, Action.READ, t),
+            ),
+            "building": lambda c, r, n: c.one(
+                "Building",
+                BuildingRow.__table__,
+                n,
+                lambda t: t.c.id == r.t.c.building_id,
+                allowed=lambda t: where(c.who, Resource.BUILDING, Action.READ, t),
+            ),
+            "reporter": lambda c, r, n: people_sql(c, n, r.t.c.reporter_id, nullable=False),
+            "assignees": _people_attached(WORKING_ROLES, disputes_only=False),
+            "parties": _people_attached(frozenset({MemberRole.PARTY}), disputes_only=True),
+            "mediators": _people_attached(frozenset({MemberRole.MEDIATOR}), disputes_only=True),
+            "assignedRole": compiler.column(lambda r: r.t.c.assigned_role),
+            "timeline": _timeline,
+            "lastEvent": _last_event,
+        }
+    ),
+    "Rating": compiler.TypeSQL(
+        {
+            "stars": compiler.column(lambda r: r.t.c.rating_stars),
+            "comment": compiler.column(lambda r: r.t.c.rating_comment),
+        }
+    ),
+    "TaskEvent": compiler.TypeSQL(
+        {
+            "id": compiler.column(lambda r: compiler.global_id("TaskEvent", r.t.c.id)),
+            "kind": compiler.column(lambda r: r.t.c.kind),
+            "actorRole": compiler.column(lambda r: r.t.c.actor_role),
+            "createdAt": compiler.column(lambda r: compiler.iso(r.t.c.created_at)),
+            "text": compiler.column(
+                lambda r: sa.func.coalesce(
+                    _payload(r, "text"), _payload(r, "reason"), r.t.c.payload["resolution"].astext
+                )
+            ),
+            "fromStatus": compiler.column(lambda r: _payload(r, "from")),
+            "toStatus": compiler.column(lambda r: _payload(r, "to")),
+            "stars": compiler.column(lambda r: sa.cast(r.t.c.payload["stars"].astext, sa.Integer)),
+            "actor": lambda c, r, n: people_sql(c, n, r.t.c.actor_id),
+        }
+    ),
+}
+ROOTS = {"task": _root_task}
+SQL_NODES = {
+    "Task": (_T, lambda c, t: where(c.who, Resource.TASK, Action.READ, t)),
+    "TaskEvent": (_E, visible_with_its_task),
 }

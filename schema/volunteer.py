@@ -4,19 +4,28 @@ from __future__ import annotations
 
 import datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
+import sqlalchemy as sa
 import strawberry
+from graphql import FieldNode
 from strawberry.types import Info
 
+from auth.policy import Action, Resource, where
+from auth.rules import ME
+from models.person import Person as PersonRow
 from models.task import Task as TaskRow
+from models.volunteer import SignupStatus
 from models.volunteer import VolunteerCall as VolunteerCallRow
+from models.volunteer import VolunteerSignup as VolunteerSignupRow
 from resolvers import person as person_resolvers
 from resolvers import volunteer as volunteer_resolvers
 from resolvers.context import Context
 from resolvers.ids import decode, encode
+from schema import compiler
 from schema.person import Person
 from schema.relay import Node, Nodes, node
+from schema.task import visible_with_its_task
 
 
 @strawberry.type(description="接龙名单上的一人（组织者可见）。")
@@ -137,3 +146,79 @@ class Mutation:
 NODES: Nodes = {
     "VolunteerCall": node(VolunteerCall.from_row, lambda ctx, i: volunteer_resolvers.call(ctx, call_id=i))
 }
+
+
+# --- the compiled read path (schema.compiler) ------------------------------------------------------
+
+_V, _S = VolunteerCallRow.__table__, VolunteerSignupRow.__table__
+
+
+def calls_sql(c: compiler.Compiler, r: compiler.Row, n: list[FieldNode]) -> Any:
+    v = _V.alias()
+    return c.many(
+        "VolunteerCall", v, compiler.Row(t=v), n, [v.c.task_id == r.t.c.id], [v.c.created_at.desc()]
+    )
+
+
+def _waitlist(c: compiler.Compiler, r: compiler.Row, n: list[FieldNode]) -> Any:
+    s = _S.alias()
+    return (
+        sa.select(sa.func.count())
+        .where(s.c.call_id == r.t.c.id, s.c.status == SignupStatus.WAITLIST)
+        .scalar_subquery()
+    )
+
+
+def _my_status(c: compiler.Compiler, r: compiler.Row, n: list[FieldNode]) -> Any:
+    s = _S.alias()
+    return (
+        sa.select(s.c.status).where(s.c.call_id == r.t.c.id, s.c.person_id == ME).limit(1).scalar_subquery()
+    )
+
+
+def _signups(c: compiler.Compiler, r: compiler.Row, n: list[FieldNode]) -> Any:
+    s, p, t = _S.alias(), PersonRow.__table__.alias(), TaskRow.__table__.alias()
+    roster = c.many(
+        "Signup",
+        s.join(p, p.c.id == s.c.person_id),
+        compiler.Row(signup=s, person=p),
+        n,
+        [
+            s.c.call_id == r.t.c.id,
+            s.c.status != SignupStatus.WITHDRAWN,
+            where(c.who, Resource.PERSON, Action.READ, p),
+        ],
+        [s.c.position],
+    )
+    organiser = sa.exists(
+        sa.select(sa.literal(1))
+        .select_from(t)
+        .where(t.c.id == r.t.c.task_id, where(c.who, Resource.TASK, Action.READ_ROSTER, t))
+    )
+    return sa.case((organiser, roster), else_=compiler.marker())
+
+
+SQL = {
+    "Task": compiler.TypeSQL({"volunteerCalls": calls_sql}),
+    "VolunteerCall": compiler.TypeSQL(
+        {
+            "id": compiler.column(lambda r: compiler.global_id("VolunteerCall", r.t.c.id)),
+            "title": compiler.column(lambda r: r.t.c.title),
+            "needed": compiler.column(lambda r: r.t.c.needed),
+            "startsAt": compiler.column(lambda r: compiler.iso(r.t.c.starts_at)),
+            "endsAt": compiler.column(lambda r: compiler.iso(r.t.c.ends_at)),
+            "signedCount": compiler.column(lambda r: r.t.c.signed_count),
+            "waitlistCount": _waitlist,
+            "myStatus": _my_status,
+            "signups": _signups,
+        }
+    ),
+    "Signup": compiler.TypeSQL(
+        {
+            "person": lambda c, r, n: c.object("Person", compiler.Row(t=r.person), n),
+            "status": compiler.column(lambda r: r.signup.c.status),
+            "checkedIn": compiler.column(lambda r: r.signup.c.checked_in_at.is_not(None)),
+        }
+    ),
+}
+SQL_NODES = {"VolunteerCall": (_V, visible_with_its_task)}

@@ -8,14 +8,18 @@ from dataclasses import fields
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any
 
+import sqlalchemy as sa
 import strawberry
+from graphql import FieldNode
 from strawberry.types import Info
 
-from auth.policy import require_authenticated
+from auth.policy import Action, Resource, require_authenticated, where
 from models.errors import UpstreamError
+from models.task import Task as TaskRow
 from models.vote import Vote as VoteRow
 from models.vote import VoteElector
-from models.vote_rules import TALLY_MEASURES
+from models.vote import VoteTally as VoteTallyRow
+from models.vote_rules import APPROVAL, PARTICIPATION, TALLY_MEASURES, Threshold
 from models.vote_rules import Choice as ChoiceEnum
 from models.vote_rules import Tally as TallyRule
 from models.vote_rules import VoteMatter as VoteMatterEnum
@@ -27,7 +31,7 @@ from resolvers import vote as vote_resolvers
 from resolvers.context import Context
 from resolvers.ids import decode, decode_cursor, encode
 from resolvers.vote import CastResult, ElectorView, ReceiptCheck, TallyView
-from schema import docs
+from schema import compiler, docs
 from schema.relay import Connection, Node, Nodes, node
 
 if TYPE_CHECKING:
@@ -377,3 +381,136 @@ class Subscription:
 
 
 NODES: Nodes = {"Vote": node(Vote.from_row, lambda ctx, i: vote_resolvers.vote(ctx, vote_id=i))}
+
+
+# --- the compiled read path (schema.compiler) ------------------------------------------------------
+
+_VOTES, _TALLIES, _ELECTORS = VoteRow.__table__, VoteTallyRow.__table__, VoteElector.__table__
+
+
+def threshold_sql(threshold: Threshold, tally: Any) -> Any:
+    """`Threshold.met` in SQL, from the same terms: the law is written once (`models.vote_rules`)."""
+    compared = [
+        (threshold.denominator * tally.c[part] > threshold.numerator * tally.c[whole])
+        if threshold.strict
+        else (threshold.denominator * tally.c[part] >= threshold.numerator * tally.c[whole])
+        for part, whole in threshold.terms()
+    ]
+    return sa.and_(tally.c[f"{threshold.whole}_headcount"] > 0, *compared)
+
+
+def _tally(c: compiler.Compiler, r: compiler.Row, n: list[FieldNode]) -> Any:
+    tl = _TALLIES.alias()
+    row = compiler.Row(t=tl, vote=r.t)
+    return compiler.required(
+        sa.select(c.object("Tally", row, n)).where(tl.c.vote_id == r.t.c.id).scalar_subquery()
+    )
+
+
+def _approval(r: compiler.Row) -> Any:
+    return sa.case(
+        *(
+            (r.vote.c.rule == rule.value, threshold_sql(threshold, r.t))
+            for rule, threshold in APPROVAL.items()
+        ),
+        else_=False,
+    )
+
+
+def _measure(name: str, kind: type) -> compiler.FieldSQL:
+    return compiler.column(lambda r: compiler.text_of(r.t.c[name]) if kind is Decimal else r.t.c[name])
+
+
+def _my_ballot(c: compiler.Compiler, r: compiler.Row, n: list[FieldNode]) -> Any:
+    e = _ELECTORS.alias()
+    return c.many(
+        "MyHouseholdVote",
+        e,
+        compiler.Row(t=e),
+        n,
+        [e.c.vote_id == r.t.c.id, where(c.who, Resource.ELECTOR, Action.READ_CHOICE, e)],
+        [e.c.number],
+    )
+
+
+def _not_voted(c: compiler.Compiler, r: compiler.Row, n: list[FieldNode]) -> Any:
+    pending = c.connection(
+        "PendingHousehold",
+        _ELECTORS,
+        n,
+        lambda e: [
+            e.c.vote_id == r.t.c.id,
+            e.c.choice.is_(None),
+            where(c.who, Resource.ELECTOR, Action.READ_TURNOUT, e),
+        ],
+        lambda e: [e.c.number, e.c.household_id],
+    )
+    return sa.case((where(c.who, Resource.VOTE, Action.READ_TURNOUT, r.t), pending), else_=compiler.marker())
+
+
+def _root_vote(c: compiler.Compiler, r: compiler.Row, n: list[FieldNode]) -> Any:
+    if not c.who.is_authenticated:
+        raise compiler.Fallback("anonymous")
+    type_name, ident = c.node_type(n)
+    if type_name != "Vote":
+        raise compiler.Fallback("not a vote id")
+    return c.one(
+        "Vote",
+        _VOTES,
+        n,
+        lambda t: t.c.id == ident,
+        allowed=lambda t: where(c.who, Resource.VOTE, Action.READ, t),
+        nullable=False,
+    )
+
+
+SQL = {
+    "Vote": compiler.TypeSQL(
+        {
+            "id": compiler.column(lambda r: compiler.global_id("Vote", r.t.c.id)),
+            "title": compiler.column(lambda r: r.t.c.title),
+            "description": compiler.column(lambda r: r.t.c.description),
+            "matter": compiler.column(lambda r: r.t.c.matter),
+            "rule": compiler.column(lambda r: r.t.c.rule),
+            "status": compiler.column(lambda r: r.t.c.status),
+            "closesAt": compiler.column(lambda r: compiler.iso(r.t.c.closes_at)),
+            "createdAt": compiler.column(lambda r: compiler.iso(r.t.c.created_at)),
+            "closedAt": compiler.column(lambda r: compiler.iso(r.t.c.closed_at)),
+            "result": compiler.column(lambda r: r.t.c.result),
+            "digest": compiler.column(lambda r: r.t.c.digest),
+            "task": lambda c, r, n: c.one(
+                "Task",
+                TaskRow.__table__,
+                n,
+                lambda t: t.c.id == r.t.c.task_id,
+                allowed=lambda t: where(c.who, Resource.TASK, Action.READ, t),
+            ),
+            "tally": _tally,
+            "myBallot": _my_ballot,
+            "notVoted": _not_voted,
+        }
+    ),
+    "Tally": compiler.TypeSQL(
+        {
+            **{compiler.camel(name): _measure(name, kind) for name, kind in TALLY_MEASURES.items()},
+            "participationMet": compiler.column(lambda r: threshold_sql(PARTICIPATION, r.t)),
+            "approvalMet": compiler.column(_approval),
+            "ballotsCast": compiler.column(lambda r: r.t.c.ballots_cast),
+        }
+    ),
+    "MyHouseholdVote": compiler.TypeSQL(
+        {
+            "number": compiler.column(lambda r: r.t.c.number),
+            "area": compiler.column(lambda r: compiler.text_of(r.t.c.area)),
+            "choice": compiler.column(lambda r: r.t.c.choice),
+        }
+    ),
+    "PendingHousehold": compiler.TypeSQL(
+        {
+            "number": compiler.column(lambda r: r.t.c.number),
+            "area": compiler.column(lambda r: compiler.text_of(r.t.c.area)),
+        }
+    ),
+}
+ROOTS = {"vote": _root_vote}
+SQL_NODES = {"Vote": (_VOTES, lambda c, t: where(c.who, Resource.VOTE, Action.READ, t))}

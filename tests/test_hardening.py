@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 import resolvers.place
+import schema.compiled
 from auth import apikeys
 from schema.errors import INTERNAL_MESSAGE
 from tests.conftest import Api, fetchval, make_settings, running_api, token_for
@@ -322,7 +323,8 @@ async def test_unexpected_exception_is_masked_as_internal(
     async def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("secret internals SELECT password FROM person WHERE 1=1")
 
-    monkeypatch.setattr(resolvers.place, "compounds", broken)
+    monkeypatch.setattr(resolvers.place, "compounds", broken)  # the strawberry path
+    monkeypatch.setattr(schema.compiled.CompiledReads, "_answer", broken)  # the compiled path
     response = await api.post(COMPOUND_LIST, {"first": 5}, token=admin_token)
     assert response.status_code == 200
     error = only_error(response.json(), "INTERNAL")

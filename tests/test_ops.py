@@ -13,6 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 import resolvers.place
+import schema.compiled
 from app import logging as app_logging
 from tests.conftest import Api, make_settings, running_api, token_for
 
@@ -197,7 +198,8 @@ async def test_json_request_logs_without_secrets(
             "/graphql", json={"query": "{ __typename }"}, headers={"Authorization": f"Bearer {token}x"}
         )
         assert refused.status_code == 401
-        monkeypatch.setattr(resolvers.place, "compounds", broken)
+        monkeypatch.setattr(resolvers.place, "compounds", broken)  # the strawberry path
+        monkeypatch.setattr(schema.compiled.CompiledReads, "_answer", broken)  # the compiled path
         failed = await api.post(COMPOUND_LIST, token=token)
         assert failed.json()["errors"][0]["extensions"]["code"] == "INTERNAL"
 

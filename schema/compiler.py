@@ -1,0 +1,600 @@
+"""The compiled read path: a query document answered by one SQL statement that builds the response
+JSON inside PostgreSQL (DESIGN §7), the policy's SQL filtering every list and masking every field.
+
+A document is compiled once per (text, operation, caller shape, the node types its ID variables
+name) into SQL with parameters; a request then costs one statement and no GraphQL execution in
+Python. The JSON comes back from PostgreSQL as it is and is sent on untouched.
+
+Strawberry stays the schema, the validator and the fallback. A document goes through strawberry
+instead when it asks for something the compiler does not write (a mutation, introspection, a field
+without a SQL form: see `bench/README.md`), and a compiled answer is discarded for strawberry's
+when it would carry an error: wherever strawberry would refuse (an object not visible, a field the
+caller may not read), the SQL writes `MARKER`, so that every error, and how it nulls its parents,
+comes from one place.
+
+Each domain slice says how its types are written in SQL (`SQL` in its module, a `TypeSQL` per
+type); this module knows GraphQL and SQL, not domains.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from graphql import (
+    BooleanValueNode,
+    DocumentNode,
+    EnumValueNode,
+    FieldNode,
+    FloatValueNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLNamedType,
+    GraphQLObjectType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    IntValueNode,
+    ListTypeNode,
+    NamedTypeNode,
+    NonNullTypeNode,
+    NullValueNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    StringValueNode,
+    ValueNode,
+    VariableNode,
+)
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.sql import FromClause
+
+from auth.principal import Principal
+from auth.rules import shape
+from resolvers.ids import DEFAULT_PAGE, MAX_PAGE
+
+#: What the SQL writes where strawberry would answer with an error: the answer is then strawberry's.
+MARKER = "__qilijia_fallback__"
+JSON = postgresql.JSON
+
+
+class Fallback(Exception):
+    """This request is answered by strawberry: the compiler does not write something it asks for,
+    or its variables are not ones it can bind (strawberry then gives the exact error)."""
+
+
+# --- SQL building blocks ---------------------------------------------------------------------------
+
+
+def marker() -> Any:
+    return sa.cast(sa.literal(f'"{MARKER}"'), JSON)
+
+
+def required(value: Any) -> Any:
+    """A non-null field: its value, or the marker where it is NULL (strawberry would error)."""
+    return sa.func.coalesce(value, marker())
+
+
+def b64url(text: Any) -> Any:
+    """Unpadded URL-safe base64 of a short text (`resolvers.ids.encode`), in SQL."""
+    return sa.func.rtrim(
+        sa.func.translate(sa.func.encode(sa.func.convert_to(text, "UTF8"), "base64"), "+/", "-_"), "="
+    )
+
+
+def global_id(type_name: str, ident: Any) -> Any:
+    return b64url(sa.func.concat(f"{type_name}:", sa.cast(ident, sa.Text)))
+
+
+def cursor(offset: Any) -> Any:
+    return b64url(sa.func.concat("o:", sa.cast(offset, sa.Text)))
+
+
+def iso(moment: Any) -> Any:
+    """A timestamptz as Python's `isoformat()` writes it (no fraction when there is none)."""
+    utc = sa.func.timezone("UTC", moment)
+    whole = sa.func.to_char(utc, 'YYYY-MM-DD"T"HH24:MI:SS"+00:00"')
+    exact = sa.func.to_char(utc, 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"')
+    fraction = sa.cast(sa.func.date_part("microseconds", moment), sa.BigInteger) % 1_000_000
+    return sa.case((moment.is_(None), sa.null()), (fraction == 0, whole), else_=exact)
+
+
+def text_of(value: Any) -> Any:
+    """A numeric as its exact text (the `Decimal` scalar is a string), NULL kept."""
+    return sa.cast(value, sa.Text)
+
+
+def json_array(value: Any) -> Any:
+    return sa.func.coalesce(sa.func.array_to_json(value), sa.cast(sa.literal("[]"), JSON))
+
+
+def json_agg(value: Any, *order_by: Any) -> Any:
+    aggregated = (
+        sa.func.json_agg(aggregate_order_by(value, *order_by)) if order_by else sa.func.json_agg(value)
+    )
+    return sa.func.coalesce(aggregated, sa.cast(sa.literal("[]"), JSON))
+
+
+# --- how a type is written ------------------------------------------------------------------------------
+
+
+class Row:
+    """The FROM items an object is written from: `row.t` (its table) and any joined ones."""
+
+    def __init__(self, **aliases: Any) -> None:
+        self.__dict__.update(aliases)
+
+
+#: How one field is written: (the compiler, the object's row, the field's nodes) → a SQL value.
+FieldSQL = Callable[["Compiler", Row, list[FieldNode]], Any]
+
+
+@dataclass(frozen=True)
+class TypeSQL:
+    fields: dict[str, FieldSQL]
+
+
+def camel(name: str) -> str:
+    """A Python field name as strawberry names it in GraphQL: `agree_area` → `agreeArea`."""
+    first, *rest = name.split("_")
+    return first + "".join(part.title() for part in rest)
+
+
+def column(value: Callable[[Row], Any]) -> FieldSQL:
+    """A field that is a SQL value of the row."""
+    return lambda c, row, nodes: value(row)
+
+
+# --- documents -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Param:
+    """A runtime parameter: its bind name, and how its value comes from the request's variables."""
+
+    key: str
+    variable: str
+    convert: Callable[[Any], Any]
+
+
+@dataclass
+class Plan:
+    sql: str
+    names: list[str]
+    constants: dict[str, Any]
+    params: list[Param]
+    policy: bool
+
+    def arguments(self, variables: dict[str, Any], policy_values: dict[str, Any]) -> list[Any]:
+        values = dict(self.constants)
+        values.update(policy_values)
+        for p in self.params:
+            values[p.key] = p.convert(variables.get(p.variable))
+        try:
+            return [values[name] for name in self.names]
+        except KeyError as missing:  # a parameter the caller's shape does not set
+            raise Fallback(f"no value for {missing}") from None
+
+
+def _decode_global(value: Any) -> tuple[str, uuid.UUID]:
+    if not isinstance(value, str):
+        raise Fallback("an ID that is not a string")
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
+        type_name, _, ident = raw.partition(":")
+        return type_name, uuid.UUID(ident)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise Fallback("a malformed ID") from None
+
+
+def node_types(variables: dict[str, Any] | None) -> tuple[tuple[str, str], ...]:
+    """The node type each ID-looking variable names: part of what a plan depends on."""
+    out = []
+    for name, value in sorted((variables or {}).items()):
+        if isinstance(value, str):
+            try:
+                out.append((name, _decode_global(value)[0]))
+            except Fallback:
+                continue
+    return tuple(out)
+
+
+class Compiler:
+    """Writes one operation of a validated document as one SELECT."""
+
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        types: dict[str, TypeSQL],
+        roots: dict[str, FieldSQL],
+        who: Principal,
+        document: DocumentNode,
+        operation_name: str | None,
+        variables: dict[str, Any],
+    ) -> None:
+        self.schema = schema
+        self.types = types
+        self.roots = roots
+        self.who = who
+        self.variables = variables
+        self.fragments = {
+            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+        }
+        operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+        chosen = [
+            o for o in operations if operation_name is None or (o.name and o.name.value == operation_name)
+        ]
+        if len(chosen) != 1:
+            raise Fallback("no single operation")
+        self.operation = chosen[0]
+        if self.operation.operation != OperationType.QUERY:
+            raise Fallback("not a query")
+        self.variable_types = {
+            v.variable.name.value: v.type for v in self.operation.variable_definitions or ()
+        }
+        self.params: list[Param] = []
+        self.constants: dict[str, Any] = {}
+
+    # --- selections ----------------------------------------------------------------------------
+
+    def collect(
+        self, type_name: str, nodes: Iterable[FieldNode | SelectionSetNode]
+    ) -> dict[str, list[FieldNode]]:
+        """The fields selected on an object of `type_name`, by response key, fragments applied."""
+        out: dict[str, list[FieldNode]] = {}
+        for node in nodes:
+            selection_set = node if isinstance(node, SelectionSetNode) else node.selection_set
+            if selection_set is not None:
+                self._collect(type_name, selection_set, out, set())
+        return out
+
+    def _collect(
+        self, type_name: str, selection_set: SelectionSetNode, out: dict[str, list[FieldNode]], seen: set[str]
+    ) -> None:
+        for selection in selection_set.selections:
+            if not self._included(selection):
+                continue
+            if isinstance(selection, FieldNode):
+                key = selection.alias.value if selection.alias else selection.name.value
+                out.setdefault(key, []).append(selection)
+            elif isinstance(selection, InlineFragmentNode):
+                if self._applies(selection.type_condition, type_name):
+                    self._collect(type_name, selection.selection_set, out, seen)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                fragment = self.fragments.get(name)
+                if fragment is None or name in seen:
+                    continue
+                if self._applies(fragment.type_condition, type_name):
+                    self._collect(type_name, fragment.selection_set, out, seen | {name})
+
+    def _applies(self, condition: NamedTypeNode | None, type_name: str) -> bool:
+        if condition is None or condition.name.value == type_name:
+            return True
+        abstract = self.schema.get_type(condition.name.value)
+        concrete = self.schema.get_type(type_name)
+        return isinstance(concrete, GraphQLObjectType) and abstract in concrete.interfaces
+
+    def _included(self, selection: Any) -> bool:
+        for directive in selection.directives or ():
+            name = directive.name.value
+            if name not in ("include", "skip"):
+                raise Fallback(f"the directive @{name}")
+            [argument] = directive.arguments
+            value = self.value(argument.value)
+            if (name == "include") != bool(value):
+                return False
+        return True
+
+    # --- arguments -------------------------------------------------------------------------------
+
+    def value(self, node: ValueNode) -> Any:
+        """A literal's value, or a variable's (directives and node types are decided when compiling)."""
+        if isinstance(node, VariableNode):
+            return self.variables.get(node.name.value)
+        if isinstance(node, IntValueNode):
+            return int(node.value)
+        if isinstance(node, StringValueNode | EnumValueNode):
+            return node.value
+        if isinstance(node, BooleanValueNode):
+            return node.value
+        if isinstance(node, NullValueNode):
+            return None
+        if isinstance(node, FloatValueNode):
+            raise Fallback("a float argument")
+        raise Fallback("a list or object argument")
+
+    def argument(
+        self, nodes: list[FieldNode], name: str, convert: Callable[[Any], Any], default: Any = None
+    ) -> Any:
+        """A field argument as a SQL parameter: bound from its variable at run time (so one plan
+        serves every value), or a constant. `convert` checks and translates the value and raises
+        `Fallback` for anything strawberry should refuse."""
+        given = next((a.value for a in nodes[0].arguments or () if a.name.value == name), None)
+        key = f"a{len(self.params) + len(self.constants)}"
+        if isinstance(given, VariableNode):
+            variable = given.name.value
+
+            def from_variable(value: Any) -> Any:
+                return convert(default if value is None and variable not in self.variables else value)
+
+            self.params.append(Param(key, variable, from_variable))
+        else:
+            self.constants[key] = convert(default if given is None else self.value(given))
+        return sa.bindparam(key, value=None, required=False)
+
+    def page(self, nodes: list[FieldNode]) -> tuple[Any, Any]:
+        """(limit, offset) of a connection's `first` and `after`, as parameters."""
+        return (
+            self.argument(nodes, "first", _page_size, DEFAULT_PAGE),
+            self.argument(nodes, "after", _offset, None),
+        )
+
+    def node_type(self, nodes: list[FieldNode], name: str = "id") -> tuple[str, Any]:
+        """The node type an ID argument names (known when compiling) and the id as a parameter."""
+        given = next((a.value for a in nodes[0].arguments or () if a.name.value == name), None)
+        if given is None:
+            raise Fallback("no id")
+        type_name, _ = _decode_global(self.value(given))
+        return type_name, self.argument(nodes, name, lambda v: _decode_global(v)[1])
+
+    # --- objects --------------------------------------------------------------------------------
+
+    def object(self, type_name: str, row: Row, nodes: list[FieldNode]) -> Any:
+        """One object as `json_build_object(key, value, …)` in the order the query asks."""
+        written = self.types.get(type_name)
+        if written is None:
+            raise Fallback(f"the type {type_name}")
+        pairs: list[Any] = []
+        for key, field_nodes in self.collect(type_name, nodes).items():
+            name = field_nodes[0].name.value
+            if name == "__typename":
+                value: Any = sa.literal(type_name)
+            else:
+                writer = written.fields.get(name)
+                if writer is None:
+                    raise Fallback(f"the field {type_name}.{name}")
+                value = writer(self, row, field_nodes)
+            pairs += [sa.literal(key), value]
+        if len(pairs) > 100:  # PostgreSQL functions take at most 100 arguments
+            raise Fallback("an object of more than 50 fields")
+        return sa.func.json_build_object(*pairs, type_=JSON)
+
+    def one(
+        self,
+        type_name: str,
+        table: Any,
+        nodes: list[FieldNode],
+        where: Callable[[FromClause], Any],
+        *,
+        allowed: Callable[[FromClause], Any] | None = None,
+        nullable: bool = True,
+    ) -> Any:
+        """A to-one edge: the related object where `where` (and the policy's `allowed`) hold, or
+        NULL; a non-null edge with nothing to show writes the marker."""
+        t = table.alias()
+        conditions = [where(t)] + ([allowed(t)] if allowed is not None else [])
+        value = (
+            sa.select(self.object(type_name, Row(t=t), nodes)).where(*conditions).limit(1).scalar_subquery()
+        )
+        return value if nullable else required(value)
+
+    def many(
+        self,
+        type_name: str,
+        source: FromClause,
+        row: Row,
+        nodes: list[FieldNode],
+        where: Iterable[Any],
+        order_by: Iterable[Any],
+    ) -> Any:
+        """A list edge: every object of `source` where `where` holds, in `order_by`, as a JSON array."""
+        return (
+            sa.select(json_agg(self.object(type_name, row, nodes), *order_by))
+            .select_from(source)
+            .where(*where)
+            .scalar_subquery()
+        )
+
+    def connection(
+        self,
+        type_name: str,
+        table: Any,
+        nodes: list[FieldNode],
+        where: Callable[[FromClause], Iterable[Any]],
+        order_by: Callable[[FromClause], list[Any]],
+        *,
+        connection_type: str | None = None,
+    ) -> Any:
+        """A Relay connection (`first`/`after`, offset cursors as `resolvers.ids` writes them)."""
+        limit, offset = self.page(nodes)
+        t = table.alias()
+        window = (
+            sa.select(t)
+            .where(*where(t))
+            .order_by(*order_by(t))
+            .limit(limit + 1)
+            .offset(sa.func.coalesce(offset, 0))
+            # a subquery in FROM: SQLAlchemy correlates it to the parent row only when told
+            .correlate_except(t)
+            .subquery()
+        )
+        position = sa.func.row_number().over(order_by=order_by(window)).label("position")
+        page = sa.select(window, position).subquery()
+        shown = page.c.position <= limit
+        start = sa.func.coalesce(offset, 0)
+        pairs: list[Any] = []
+        aggregated = False  # edges and pageInfo aggregate the page; __typename alone reads no row
+        for key, field_nodes in self.collect(connection_type or f"{type_name}Connection", nodes).items():
+            name = field_nodes[0].name.value
+            aggregated = aggregated or name in ("edges", "pageInfo")
+            if name == "__typename":
+                value: Any = sa.literal(connection_type or f"{type_name}Connection")
+            elif name == "edges":
+                edge = []
+                for edge_key, edge_nodes in self.collect(f"{type_name}Edge", field_nodes).items():
+                    edge_name = edge_nodes[0].name.value
+                    if edge_name == "cursor":
+                        edge += [sa.literal(edge_key), cursor(start + page.c.position - 1)]
+                    elif edge_name == "node":
+                        edge += [sa.literal(edge_key), self.object(type_name, Row(t=page), edge_nodes)]
+                    elif edge_name == "__typename":
+                        edge += [sa.literal(edge_key), sa.literal(f"{type_name}Edge")]
+                    else:
+                        raise Fallback(f"the edge field {edge_name}")
+                value = sa.func.coalesce(
+                    sa.func.json_agg(
+                        aggregate_order_by(sa.func.json_build_object(*edge, type_=JSON), page.c.position)
+                    ).filter(shown),
+                    sa.cast(sa.literal("[]"), JSON),
+                )
+            elif name == "pageInfo":
+                shown_count = sa.func.count().filter(shown)
+                info = []
+                for info_key, info_nodes in self.collect("PageInfo", field_nodes).items():
+                    info_name = info_nodes[0].name.value
+                    written = {
+                        "hasNextPage": sa.func.count() > limit,
+                        "hasPreviousPage": start > 0,
+                        "startCursor": sa.case((shown_count > 0, cursor(start)), else_=sa.null()),
+                        "endCursor": sa.case(
+                            (shown_count > 0, cursor(start + shown_count - 1)), else_=sa.null()
+                        ),
+                        "__typename": sa.literal("PageInfo"),
+                    }.get(info_name)
+                    if written is None:
+                        raise Fallback(f"the page info field {info_name}")
+                    info += [sa.literal(info_key), written]
+                value = sa.func.json_build_object(*info, type_=JSON)
+            else:
+                raise Fallback(f"the connection field {name}")
+            pairs += [sa.literal(key), value]
+        built = sa.select(sa.func.json_build_object(*pairs, type_=JSON))
+        return (built.select_from(page) if aggregated else built).scalar_subquery()
+
+    # --- the operation -----------------------------------------------------------------------------
+
+    def statement(self) -> Any:
+        pairs: list[Any] = []
+        for key, nodes in self.collect("Query", [self.operation.selection_set]).items():
+            name = nodes[0].name.value
+            if name == "__typename":
+                value: Any = sa.literal("Query")
+            else:
+                writer = self.roots.get(name)
+                if writer is None:
+                    raise Fallback(f"the root field {name}")
+                value = writer(self, Row(), nodes)
+            pairs += [sa.literal(key), value]
+        return sa.select(sa.cast(sa.func.json_build_object(*pairs, type_=JSON), sa.Text).label("data"))
+
+
+def _page_size(value: Any) -> int:
+    if value is None:
+        return DEFAULT_PAGE
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_PAGE:
+        raise Fallback("first out of range")
+    return value
+
+
+def _offset(value: Any) -> int | None:
+    """`after` as the offset of the first row of the page (`resolvers.ids.decode_cursor`)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise Fallback("a cursor that is not a string")
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
+        tag, _, number = raw.partition(":")
+        offset = int(number)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise Fallback("a malformed cursor") from None
+    if tag != "o" or not 0 <= offset < 2**31:
+        raise Fallback("a cursor out of range")
+    return offset + 1
+
+
+def type_name_of(node: Any) -> str:
+    while isinstance(node, NonNullTypeNode | ListTypeNode):
+        node = node.type
+    return node.name.value
+
+
+@dataclass
+class Plans:
+    """Compiled plans by (query text, operation, caller shape, node types of the ID variables)."""
+
+    schema: GraphQLSchema
+    types: dict[str, TypeSQL]
+    roots: dict[str, FieldSQL]
+    maximum: int = 2_000
+    cache: dict[tuple[Any, ...], Plan | None] = field(default_factory=dict)
+
+    def plan(
+        self,
+        query: str,
+        document: DocumentNode,
+        operation: str | None,
+        who: Principal,
+        variables: dict[str, Any],
+    ) -> Plan | None:
+        """The plan for this request, or None when strawberry answers it (remembered too)."""
+        key = (query, operation, shape(who), node_types(variables), _booleans(variables))
+        if key in self.cache:
+            return self.cache[key]
+        try:
+            compiler = Compiler(self.schema, self.types, self.roots, who, document, operation, variables)
+            plan: Plan | None = _finish(compiler.statement(), compiler)
+        except Fallback:
+            plan = None
+        if len(self.cache) >= self.maximum:
+            self.cache.clear()
+        self.cache[key] = plan
+        return plan
+
+
+def _booleans(variables: dict[str, Any] | None) -> tuple[tuple[str, bool], ...]:
+    """The boolean variables (the conditions of @include and @skip): plans differ by them."""
+    return tuple(sorted((k, v) for k, v in (variables or {}).items() if isinstance(v, bool)))
+
+
+def _finish(statement: Any, compiler: Compiler) -> Plan:
+    compiled = statement.compile(dialect=_DIALECT, compile_kwargs={"render_postcompile": True})
+    names = list(compiled.positiontup or ())
+    constants = {k: v for k, v in compiled.params.items() if k not in {p.key for p in compiler.params}}
+    constants.update(compiler.constants)
+    policy = any(name.startswith("policy_") for name in names)
+    return Plan(compiled.string, names, constants, compiler.params, policy)
+
+
+_DIALECT = postgresql.asyncpg.dialect()  # type: ignore[attr-defined]
+
+__all__ = [
+    "JSON",
+    "MARKER",
+    "Compiler",
+    "Fallback",
+    "FieldSQL",
+    "GraphQLNamedType",
+    "Plan",
+    "Plans",
+    "Row",
+    "TypeSQL",
+    "b64url",
+    "camel",
+    "column",
+    "cursor",
+    "global_id",
+    "iso",
+    "json_agg",
+    "json_array",
+    "marker",
+    "required",
+    "text_of",
+    "type_name_of",
+]

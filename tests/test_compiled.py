@@ -1,0 +1,182 @@
+"""The compiled read path answers exactly as strawberry does, in one statement besides the caller.
+
+For every persona of the demo world (its story told) and every screen of the mini-program, the
+response with compiled reads on equals the response with them off, byte for byte once parsed; where
+strawberry's answer carries no error the compiled path must be the one that answered, and it costs
+two SQL statements: the caller, and the screen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from sqlalchemy import event
+
+from app.database import create_engine, sessionmaker
+from app.demo import story
+from auth import apikeys
+from resolvers.ids import encode
+from schema.compiled import ANSWERS
+from tests.conftest import Api, _clone, fetch, fetchval, make_settings, running_api, token_for
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+PHONES = [f"138000000{n:02d}" for n in range(19)]
+TALLY = """eligibleArea eligibleHeadcount participatingArea participatingHeadcount agreeArea agreeHeadcount
+  disagreeArea disagreeHeadcount abstainArea abstainHeadcount participationMet approvalMet ballotsCast"""
+SCREENS = {
+    "home": """query Home { me { person { id name phone } households { relation household { number } } }
+      compounds(first: 20) { edges { node { id name propertyCompany
+        buildings(first: 20) { edges { node { id name
+          households(first: 20) { edges { node { id number floor area owners { id name phone } } }
+            pageInfo { hasNextPage endCursor } } } } } } }
+        pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }""",
+    "tasks": """query Tasks($compound: ID!, $after: String) { compound(id: $compound) { name
+      tasks(first: 20, after: $after) { edges { cursor node { id title status kind category internal
+        createdAt reporter { id name phone } assignees { id name } assignedRole
+        lastEvent { id kind actorRole createdAt text fromStatus toStatus actor { id name } }
+        timeline(first: 3) { edges { node { kind text } } pageInfo { hasNextPage } }
+        volunteerCalls { id title needed signedCount waitlistCount myStatus startsAt endsAt }
+        meetings { topic heldAt decisions attendees { name } }
+        parties { name } mediators { name } disputeOutcome { agreed agreement }
+        rating { stars comment } compound { name } building { name } } }
+        pageInfo { hasNextPage endCursor } } } }""",
+    "household": """query Household($household: ID!) { node(id: $household) { __typename id
+      ... on Household { number floor area building { id name compound { name } } occupants { relation
+        person { name phone party { registered workUnit registeredOn } } } } } }""",
+    "vote": f"""query Vote($vote: ID!) {{ vote(id: $vote) {{ id title description matter rule status closesAt
+      createdAt closedAt result digest task {{ title }} tally {{ {TALLY} }} myBallot {{ number area choice }} }} }}""",
+    "team": """query Team($compound: ID!) { compound(id: $compound) { team { position
+      person { name phone party { registered } } building { name } } } }""",
+    "me": """{ me { person { name phone party { registered workUnit registeredOn } }
+      roles { role compound { name } grid { name } community { name } }
+      positions { position compound { name } building { name } } } }""",
+    "fragments": """query Fragments($compound: ID!, $withBuildings: Boolean!) {
+      mine: compound(id: $compound) { ...Profile b: buildings(first: 2) @include(if: $withBuildings) {
+        edges { node { __typename ... on Building { name } } } } }
+      again: compound(id: $compound) { ...Profile } }
+      fragment Profile on Compound { __typename id name grid { name community { name } } }""",
+}
+
+
+@dataclass
+class Demo:
+    api: Api
+    off: Api
+    url: str
+    headers: dict[str, dict[str, str]]
+    variables: dict[str, Any]
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def demo(pg_url: str, demo_template_db: str) -> AsyncIterator[Demo]:
+    clone = _clone(pg_url, demo_template_db)
+    url = next(clone)
+    try:
+        engine = create_engine(url, make_settings(url), pool_size=2, max_overflow=0)
+        assert await story.tell(sessionmaker(engine))
+        await engine.dispose()
+        headers = {phone: {"Authorization": f"Bearer {await token_for(url, phone)}"} for phone in PHONES}
+        key = apikeys.generate()
+        await fetch(
+            url,
+            "INSERT INTO api_client (name, key_prefix, key_hash) VALUES ('d', $1, $2)",
+            key.prefix,
+            key.key_hash,
+        )
+        headers["api_client"] = {"X-API-Key": key.key}
+        headers["anonymous"] = {}
+        compound = await fetchval(url, "SELECT id FROM compound WHERE key = 'qianshan-meilin'")
+        household = await fetchval(
+            url, "SELECT id FROM household WHERE number = '6-1-302' AND compound_id = $1", compound
+        )
+        vote = await fetchval(url, "SELECT id FROM vote LIMIT 1")
+        variables = {
+            "compound": encode("Compound", compound),
+            "household": encode("Household", household),
+            "vote": encode("Vote", vote),
+            "withBuildings": True,
+        }
+        async with (
+            running_api(url) as api,
+            running_api(url, make_settings(url, QILIJIA_COMPILED_READS=False)) as off,
+        ):
+            yield Demo(api, off, url, headers, variables)
+    finally:
+        next(clone, None)
+
+
+async def ask(api: Api, headers: dict[str, str], query: str, variables: dict[str, Any]) -> dict[str, Any]:
+    response = await api.client.post(
+        "/graphql", json={"query": query, "variables": variables}, headers=headers
+    )
+    return response.json()
+
+
+def _answered_by_sql() -> float:
+    return ANSWERS.labels("sql")._value.get()
+
+
+@pytest.mark.parametrize("screen", sorted(SCREENS))
+@pytest.mark.parametrize("persona", [*PHONES, "api_client", "anonymous"])
+async def test_compiled_answers_as_strawberry_does(demo: Demo, screen: str, persona: str) -> None:
+    query, headers = SCREENS[screen], demo.headers[persona]
+    before = _answered_by_sql()
+    compiled = await ask(demo.api, headers, query, demo.variables)
+    answered = _answered_by_sql() - before
+    expected = await ask(demo.off, headers, query, demo.variables)
+    assert compiled == expected
+    assert answered == (0 if expected.get("errors") else 1)
+
+
+async def test_a_screen_costs_the_caller_and_one_statement(demo: Demo) -> None:
+    engine = demo.api.app.state.engine.sync_engine
+    for screen in ("home", "tasks", "household", "vote", "fragments"):
+        count = 0
+
+        def on_execute(*_args: object) -> None:
+            nonlocal count
+            count += 1
+
+        event.listen(engine, "before_cursor_execute", on_execute)
+        body = await ask(demo.api, demo.headers["13800000004"], SCREENS[screen], demo.variables)
+        event.remove(engine, "before_cursor_execute", on_execute)
+        assert "errors" not in body, body
+        assert count == 2, (screen, count)
+
+
+async def test_the_second_page_follows_the_first(demo: Demo) -> None:
+    first = await ask(demo.api, demo.headers["13800000004"], SCREENS["home"], {})
+    page = first["data"]["compounds"]["edges"][0]["node"]["buildings"]["edges"][0]["node"]["households"]
+    assert page["pageInfo"]["hasNextPage"]
+    query = """query($b: ID!, $after: String) { node(id: $b) { ... on Building { households(first: 20, after: $after) {
+      edges { cursor node { number } } pageInfo { hasPreviousPage startCursor endCursor } } } } }"""
+    building = first["data"]["compounds"]["edges"][0]["node"]["buildings"]["edges"][0]["node"]["id"]
+    variables = {"b": building, "after": page["pageInfo"]["endCursor"]}
+    compiled = await ask(demo.api, demo.headers["13800000004"], query, variables)
+    assert compiled == await ask(demo.off, demo.headers["13800000004"], query, variables)
+    second = compiled["data"]["node"]["households"]
+    assert second["pageInfo"]["hasPreviousPage"]
+    shown = [e["node"]["number"] for e in page["edges"]]
+    assert not {e["node"]["number"] for e in second["edges"]} & set(shown)
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [
+        {"compound": "nonsense"},
+        {"compound": encode("Household", __import__("uuid").uuid4())},
+        {"compound": encode("Compound", __import__("uuid").uuid4())},
+        {"after": "bad-cursor"},
+    ],
+)
+async def test_bad_arguments_get_strawberry_errors(demo: Demo, variables: dict[str, Any]) -> None:
+    merged = {**demo.variables, **variables}
+    headers = demo.headers["13800000004"]
+    compiled = await ask(demo.api, headers, SCREENS["tasks"], merged)
+    assert compiled == await ask(demo.off, headers, SCREENS["tasks"], merged)
+    assert compiled["errors"]
