@@ -7,6 +7,7 @@ anonymous, so a client with an expired token learns it at once.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from typing import Any
 
@@ -40,8 +41,9 @@ def _rows(model: Any, columns: list[Any], where: Any, order: list[Any], join: An
     return sa.select(rows).select_from(source).where(where).scalar_subquery()
 
 
-async def load_person_principal(session: AsyncSession, person_id: uuid.UUID) -> PersonPrincipal | None:
-    """The caller with every role, position and home, read in one statement."""
+@functools.cache
+def _principal_statement() -> Any:
+    """The caller with every role, position and home: one statement, built once."""
     me = Person.__table__.c.id
     statement = sa.select(
         Person.id,
@@ -70,8 +72,13 @@ async def load_person_principal(session: AsyncSession, person_id: uuid.UUID) -> 
             [Home.created_at, Home.id],
             join=sa.join(Home, Household, Household.id == Home.household_id),
         ).label("homes"),
-    ).where(me == person_id)
-    found = (await session.execute(statement)).first()
+    ).where(me == sa.bindparam("person", type_=sa.Uuid))
+    return statement
+
+
+async def load_person_principal(session: AsyncSession, person_id: uuid.UUID) -> PersonPrincipal | None:
+    """The caller with every role, position and home, read in one statement."""
+    found = (await session.execute(_principal_statement(), {"person": person_id})).first()
     if found is None:
         return None
 

@@ -16,6 +16,7 @@ so a failed mutation writes nothing, and of two racing ones the second sees the 
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -90,6 +91,16 @@ async def load(
     session: AsyncSession, target: Target[R], ident: uuid.UUID, who: PersonPrincipal
 ) -> tuple[R, Any] | None:
     """The row and its policy facts in one statement, locked FOR UPDATE when the target says so."""
+    statement, build = _loader(target)
+    found = (await session.execute(statement, {"target_id": ident, "facts_person": who.person_id})).first()
+    if found is None:
+        return None
+    return found[0], build(found)
+
+
+@functools.cache
+def _loader(target: Target[Any]) -> tuple[Any, Callable[[Any], Any]]:
+    """A target's load statement, built once (the row and the caller are parameters)."""
     model: Any = target.model
     table = model.__table__
     if target.task_of is None:
@@ -98,20 +109,23 @@ async def load(
         judged = Task.__table__.alias("judged_task")
         source = table.join(judged, judged.c.id == table.c[target.task_of])
     columns, build = facts_columns(
-        facts_type(target.resource), binding(target.resource, judged), person_id=who.person_id
+        facts_type(target.resource),
+        binding(target.resource, judged),
+        person_id=sa.bindparam("facts_person", type_=sa.Uuid),
     )
     locked = table
     if target.lock_instead is not None:
         other, column = target.lock_instead
         locked = other.__table__
         source = source.join(locked, locked.c[column] == table.c.id)
-    statement = sa.select(model, *columns).select_from(source).where(table.c.id == ident)
+    statement = (
+        sa.select(model, *columns)
+        .select_from(source)
+        .where(table.c.id == sa.bindparam("target_id", type_=sa.Uuid))
+    )
     if target.lock:
         statement = statement.with_for_update(of=locked)
-    found = (await session.execute(statement)).first()
-    if found is None:
-        return None
-    return found[0], build(found)
+    return statement, build
 
 
 async def run(

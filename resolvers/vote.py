@@ -7,14 +7,18 @@ after the close. Distinct votes never wait for each other.
 
 from __future__ import annotations
 
+import json
 import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.dataloader import DataLoader
 
@@ -43,7 +47,7 @@ from models.vote_rules import (
 )
 from resolvers import task as tasks
 from resolvers.context import Context
-from resolvers.events import notify
+from resolvers.events import CHANNEL, notify
 from resolvers.ids import page_size
 from resolvers.loaders import Page, by_key, grouped, visible_by_id
 from resolvers.pipeline import Event, Outcome, Target, Work, append_event, run
@@ -56,6 +60,32 @@ LONGEST_VOTE = timedelta(days=366)
 CHINA = ZoneInfo("Asia/Shanghai")
 
 OPENING = Target(Resource.COMPOUND, Compound, lock=False)
+
+
+def _after_the_lock() -> Any:
+    """What a ballot needs, read once the vote's tally row is locked (so this statement sees every
+    ballot committed before): the vote's state, the caller's households of its frozen electorate
+    (areas, heads, current choices), and the database's clock. Built once; `vote` and `person` are
+    parameters."""
+    e, o, v = VoteElector.__table__.alias(), VoteOwner.__table__.alias(), Vote.__table__.alias()
+    vote, person = sa.bindparam("vote", type_=sa.Uuid), sa.bindparam("person", type_=sa.Uuid)
+    household = sa.func.json_build_array(
+        e.c.household_id, e.c.number, sa.cast(e.c.area, sa.Text), e.c.head, e.c.choice
+    )
+    mine = (
+        sa.select(sa.func.json_agg(aggregate_order_by(household, e.c.number)))
+        .select_from(e.join(o, sa.and_(o.c.vote_id == e.c.vote_id, o.c.household_id == e.c.household_id)))
+        .where(e.c.vote_id == vote, o.c.person_id == person)
+        .scalar_subquery()
+    )
+    return sa.select(
+        v.c.status, v.c.closes_at, mine.label("mine"), sa.func.clock_timestamp().label("now")
+    ).where(v.c.id == vote)
+
+
+AFTER_THE_LOCK = _after_the_lock()
+
+
 #: a ballot locks the vote's tally row: ballots of one vote apply one at a time
 CASTING = Target(Resource.VOTE, Vote, lock_instead=(VoteTally, "vote_id"))
 CLOSING = Target(Resource.VOTE, Vote)
@@ -78,7 +108,9 @@ class TallyView:
 
 @dataclass(frozen=True)
 class CastResult:
-    ballot: Ballot
+    ballot_id: uuid.UUID
+    choice: Choice
+    cast_at: datetime
     receipt: str
     numbers: list[str]
 
@@ -389,68 +421,107 @@ async def _freeze_electorate(session: AsyncSession, row: Vote) -> list[Eligible]
 # --- casting ------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Mine:
+    household_id: uuid.UUID
+    number: str
+    area: Decimal
+    head: str
+    choice: Choice | None
+
+
 async def cast_ballot(
     ctx: Context, *, vote_id: uuid.UUID, choice: Choice, now: datetime | None = None
 ) -> CastResult:
+    """One ballot in three statements: the lock (the pipeline's load, with the policy's facts),
+    what the ballot needs as it stands under the lock, and one that writes the ballot, the
+    households' choices, the tally and the live tally's notice."""
+
     async def apply(work: Work[Vote]) -> Outcome[CastResult]:
-        session, row, who = work.session, work.row, work.who
-        mine = (
-            (
-                await session.execute(
-                    sa.select(VoteElector)
-                    .join(
-                        VoteOwner,
-                        sa.and_(
-                            VoteOwner.vote_id == VoteElector.vote_id,
-                            VoteOwner.household_id == VoteElector.household_id,
-                        ),
-                    )
-                    .where(VoteElector.vote_id == vote_id, VoteOwner.person_id == who.person_id)
-                    .order_by(VoteElector.number)
-                )
-            )
-            .scalars()
-            .all()
-        )
-        # the database's clock, read under the lock: the same clock the closing job and cast_at use
-        at = now or (await session.execute(sa.select(sa.func.clock_timestamp()))).scalar_one()
-        if row.status != VoteStatus.OPEN or row.closes_at <= at:
+        row, who = work.row, work.who
+        state = (await work.session.execute(AFTER_THE_LOCK, {"vote": vote_id, "person": who.person_id})).one()
+        mine = [
+            _Mine(uuid.UUID(h), n, Decimal(a), head, Choice(c) if c else None)
+            for h, n, a, head, c in state.mine or ()
+        ]
+        at = now or state.now
+        if state.status != VoteStatus.OPEN or state.closes_at <= at:
             raise ConflictError(
-                f"表决已于 {row.closes_at.astimezone(CHINA):%Y-%m-%d %H:%M} 截止，不能再投票。"
+                f"表决已于 {state.closes_at.astimezone(CHINA):%Y-%m-%d %H:%M} 截止，不能再投票。"
             )
-        delta = ballot_delta(
-            HouseholdChange(h.area, h.head, Choice(h.choice) if h.choice else None, choice) for h in mine
-        )
+        delta = ballot_delta(HouseholdChange(h.area, h.head, h.choice, choice) for h in mine)
         code = secrets.token_urlsafe(24)
-        ballot = Ballot(
-            vote_id=vote_id,
-            compound_id=row.compound_id,
-            person_id=who.person_id,
-            choice=choice,
-            household_ids=[h.household_id for h in mine],
-            receipt_hash=receipt_hash(code),
-        )
-        session.add(ballot)
-        await session.flush()
-        await session.execute(
-            sa.update(VoteElector)
-            .where(
-                VoteElector.vote_id == vote_id, VoteElector.household_id.in_([h.household_id for h in mine])
+        households = [h.household_id for h in mine]
+        written = (
+            await work.session.execute(
+                RECORD_BALLOT,
+                {
+                    **{f"delta_{name}": getattr(delta, name) for name in TALLY_MEASURES},
+                    "ballot": uuid.uuid4(),
+                    "vote": vote_id,
+                    "compound": row.compound_id,
+                    "person": who.person_id,
+                    "choice": choice.value,
+                    "households": households,
+                    "receipt": receipt_hash(code),
+                    "notice": json.dumps({"topic": topic(vote_id)}),
+                },
             )
-            .values(choice=choice.value, ballot_id=ballot.id)
-        )
-        await session.execute(
-            sa.update(VoteTally)
-            .where(VoteTally.vote_id == vote_id)
-            .values(
-                ballots_cast=VoteTally.ballots_cast + 1,
-                **{name: getattr(VoteTally, name) + getattr(delta, name) for name in TALLY_MEASURES},
-            )
-        )
-        await session.refresh(ballot)
-        return Outcome(CastResult(ballot, code, [h.number for h in mine]), topics=(topic(vote_id),))
+        ).one()
+        return Outcome(CastResult(written.id, choice, written.cast_at, code, [h.number for h in mine]))
 
     return await run(ctx, CASTING, vote_id, Action.CAST, apply)
+
+
+def _record_ballot() -> Any:
+    """The ballot row, the households' current choices, the tally moved by the ballot's delta and
+    the live tally's notice, in one statement (data-modifying CTEs all run, once). Built once."""
+    ballot_table, electors, tallies = Ballot.__table__, VoteElector.__table__, VoteTally.__table__
+    ballot = (
+        sa.insert(ballot_table)
+        .values(
+            id=sa.bindparam("ballot"),
+            vote_id=sa.bindparam("vote"),
+            compound_id=sa.bindparam("compound"),
+            person_id=sa.bindparam("person"),
+            choice=sa.bindparam("choice"),
+            household_ids=sa.bindparam("households", type_=postgresql.ARRAY(sa.Uuid)),
+            receipt_hash=sa.bindparam("receipt"),
+        )
+        .returning(ballot_table.c.id, ballot_table.c.cast_at)
+        .cte("ballot")
+    )
+    chosen = (
+        sa.update(electors)
+        .where(
+            electors.c.vote_id == sa.bindparam("vote"),
+            electors.c.household_id == sa.any_(sa.bindparam("households", type_=postgresql.ARRAY(sa.Uuid))),
+        )
+        .values(choice=sa.bindparam("choice"), ballot_id=sa.select(ballot.c.id).scalar_subquery())
+        .returning(electors.c.household_id)
+        .cte("chosen")
+    )
+    moved = (
+        sa.update(tallies)
+        .where(tallies.c.vote_id == sa.bindparam("vote"))
+        .values(
+            ballots_cast=tallies.c.ballots_cast + 1,
+            **{name: tallies.c[name] + sa.bindparam(f"delta_{name}") for name in TALLY_MEASURES},
+        )
+        .returning(tallies.c.vote_id)
+        .cte("moved")
+    )
+    notice = sa.select(sa.func.pg_notify(CHANNEL, sa.bindparam("notice")).label("sent")).cte("notice")
+    return sa.select(
+        ballot.c.id,
+        ballot.c.cast_at,
+        sa.select(sa.func.count()).select_from(chosen).scalar_subquery().label("households"),
+        sa.select(sa.func.count()).select_from(moved).scalar_subquery().label("tallies"),
+        sa.select(sa.func.count()).select_from(notice).scalar_subquery().label("notices"),
+    )
+
+
+RECORD_BALLOT = _record_ballot()
 
 
 # --- closing ------------------------------------------------------------------------------------

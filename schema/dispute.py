@@ -10,6 +10,7 @@ import strawberry
 from graphql import FieldNode
 from strawberry.types import Info
 
+from auth.bindings import alias
 from models.dispute import DisputeOutcome as DisputeOutcomeRow
 from models.task import Task as TaskRow
 from models.task_rules import MemberRole, TaskKind
@@ -86,7 +87,7 @@ class Mutation:
 
 
 def _outcome(c: compiler.Compiler, r: compiler.Row, n: list[FieldNode]) -> Any:
-    o = DisputeOutcomeRow.__table__.alias()
+    o = alias(DisputeOutcomeRow)
     outcome = (
         sa.select(c.object("DisputeOutcome", compiler.Row(t=o), n))
         .where(o.c.task_id == r.t.c.id)

@@ -9,6 +9,7 @@ import strawberry
 from graphql import FieldNode
 from strawberry.types import Info
 
+from auth.bindings import alias
 from auth.policy import Action, Resource, require_person, where
 from auth.principal import PersonPrincipal
 from auth.rules import ME
@@ -127,7 +128,7 @@ def _me_fields(c: compiler.Compiler, n: list[FieldNode]) -> list[Any]:
         if name == "person":
             value = people_sql(c, nodes, ME, nullable=False)
         elif name == "households":
-            hm, h = HomeRow.__table__.alias(), HouseholdRow.__table__.alias()
+            hm, h = alias(HomeRow), alias(HouseholdRow)
             value = c.many(
                 "MyHome",
                 hm.join(h, h.c.id == hm.c.household_id),
@@ -137,7 +138,7 @@ def _me_fields(c: compiler.Compiler, n: list[FieldNode]) -> list[Any]:
                 [hm.c.created_at, hm.c.id],
             )
         elif name == "roles":
-            ra = RoleRow.__table__.alias()
+            ra = alias(RoleRow)
             value = c.many(
                 "RoleAssignment",
                 ra,
@@ -147,7 +148,7 @@ def _me_fields(c: compiler.Compiler, n: list[FieldNode]) -> list[Any]:
                 [ra.c.created_at, ra.c.id],
             )
         elif name == "positions":
-            tp = TeamPositionRow.__table__.alias()
+            tp = alias(TeamPositionRow)
             value = c.many(
                 "MyPosition",
                 tp,

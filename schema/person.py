@@ -10,6 +10,7 @@ import strawberry
 from graphql import FieldNode
 from strawberry.types import Info
 
+from auth.bindings import alias
 from auth.policy import Action, Field, Resource, shown_sql, where
 from models.enums import HomeRelation as HomeRelationEnum
 from models.enums import Position as PositionEnum
@@ -131,7 +132,7 @@ def person_sql(c: compiler.Compiler, row: compiler.Row, nodes: list[FieldNode]) 
 
 def _party(c: compiler.Compiler, row: compiler.Row, nodes: list[FieldNode]) -> Any:
     p = row.t
-    pp = PartyProfile.__table__.alias()
+    pp = alias(PartyProfile)
     status = shown_sql(c.who, Resource.PERSON, Field.PARTY_STATUS, p, sa.true())
     fields = {
         "registered": lambda: pp.c.registered_on.is_not(None),
@@ -151,15 +152,14 @@ def _party(c: compiler.Compiler, row: compiler.Row, nodes: list[FieldNode]) -> A
 
 
 def people_sql(c: compiler.Compiler, nodes: list[FieldNode], person_id: Any, *, nullable: bool = True) -> Any:
-    """The person with this id, if the caller may see them."""
-    return c.one(
-        "Person",
-        PersonRow.__table__,
-        nodes,
-        lambda t: t.c.id == person_id,
-        allowed=lambda t: where(c.who, Resource.PERSON, Action.READ, t),
-        nullable=nullable,
-    )
+    """The person with this id, shown through an edge.
+
+    An edge vouches for the people it shows: a person is visible wherever the caller may see them
+    shown (`auth.policy`, PERSON:READ), and every edge to people is such a place — a household's
+    occupants, a team the caller may read, a readable task's reporter, assignees, parties and
+    actors, its meetings' attendees, a roster its organisers read. So the compiled edges do not
+    ask the policy's person filter again (only `node(id:)` does); the edge-vs-node test proves it."""
+    return c.one("Person", PersonRow.__table__, nodes, lambda t: t.c.id == person_id, nullable=nullable)
 
 
 SQL = {

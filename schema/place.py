@@ -11,6 +11,7 @@ import strawberry
 from graphql import FieldNode
 from strawberry.types import Info
 
+from auth.bindings import alias
 from auth.policy import Action, Resource, require_authenticated, where
 from models.enums import HomeRelation as HomeRelationEnum
 from models.person import Home, TeamPosition
@@ -340,8 +341,8 @@ def _households(parent: str) -> Any:
 
 def _occupants(owners_only: bool) -> Any:
     def write(c: compiler.Compiler, r: compiler.Row, n: list[FieldNode]) -> Any:
-        hm, p = Home.__table__.alias(), PersonRow.__table__.alias()
-        conditions = [hm.c.household_id == r.t.c.id, where(c.who, Resource.PERSON, Action.READ, p)]
+        hm, p = alias(Home), alias(PersonRow)
+        conditions = [hm.c.household_id == r.t.c.id]
         if owners_only:
             conditions.append(hm.c.relation == HomeRelationEnum.OWNER)
             return c.many(
@@ -365,13 +366,13 @@ def _occupants(owners_only: bool) -> Any:
 
 
 def _team(c: compiler.Compiler, r: compiler.Row, n: list[FieldNode]) -> Any:
-    tp, p = TeamPosition.__table__.alias(), PersonRow.__table__.alias()
+    tp, p = alias(TeamPosition), alias(PersonRow)
     team = c.many(
         "TeamMember",
         tp.join(p, p.c.id == tp.c.person_id),
         compiler.Row(seat=tp, person=p),
         n,
-        [tp.c.compound_id == r.t.c.id, where(c.who, Resource.PERSON, Action.READ, p)],
+        [tp.c.compound_id == r.t.c.id],
         [tp.c.position, p.c.name, tp.c.id],
     )
     return sa.case((where(c.who, Resource.COMPOUND, Action.READ_TEAM, r.t), team), else_=compiler.marker())

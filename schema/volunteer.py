@@ -11,6 +11,7 @@ import strawberry
 from graphql import FieldNode
 from strawberry.types import Info
 
+from auth.bindings import alias
 from auth.policy import Action, Resource, where
 from auth.rules import ME
 from models.person import Person as PersonRow
@@ -177,7 +178,7 @@ def _my_status(c: compiler.Compiler, r: compiler.Row, n: list[FieldNode]) -> Any
 
 
 def _signups(c: compiler.Compiler, r: compiler.Row, n: list[FieldNode]) -> Any:
-    s, p, t = _S.alias(), PersonRow.__table__.alias(), TaskRow.__table__.alias()
+    s, p, t = _S.alias(), alias(PersonRow), alias(TaskRow)
     roster = c.many(
         "Signup",
         s.join(p, p.c.id == s.c.person_id),
@@ -186,7 +187,6 @@ def _signups(c: compiler.Compiler, r: compiler.Row, n: list[FieldNode]) -> Any:
         [
             s.c.call_id == r.t.c.id,
             s.c.status != SignupStatus.WITHDRAWN,
-            where(c.who, Resource.PERSON, Action.READ, p),
         ],
         [s.c.position],
     )

@@ -229,9 +229,9 @@ class Ballot:
     @classmethod
     def from_result(cls, result: CastResult) -> Ballot:
         return cls(
-            id=strawberry.ID(encode("Ballot", result.ballot.id)),
-            choice=ChoiceEnum(result.ballot.choice),
-            cast_at=result.ballot.cast_at,
+            id=strawberry.ID(encode("Ballot", result.ballot_id)),
+            choice=result.choice,
+            cast_at=result.cast_at,
             households=result.numbers,
             receipt=result.receipt,
         )

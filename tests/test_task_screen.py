@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import event
 
 from resolvers.ids import encode
+from schema import PLANS
 from tests.conftest import fetch, fetchval, running_api, token_for
 
 SCREEN = """query($id: ID!) { compound(id: $id) { tasks(first: 20) { edges { node {
@@ -45,28 +46,33 @@ FROM made
 """
 
 
-async def statements(url: str, tasks: int) -> tuple[int, int]:
+async def statements(url: str, tasks: int) -> tuple[tuple[int, int], int]:
     await fetch(url, SEED, tasks)
     compound = encode(
         "Compound", await fetchval(url, "SELECT id FROM compound WHERE key = 'qianshan-meilin'")
     )
     token = await token_for(url, "13800000004")  # the community committee sees every task
+    PLANS.cache.clear()
+    PLANS.seen.clear()
+    counts = []
     async with running_api(url) as api:
-        count = 0
+        for _ in range(2):  # the first sighting goes through the resolvers, the repeat is compiled
+            count = 0
 
-        def on_execute(*_args: object) -> None:
-            nonlocal count
-            count += 1
+            def on_execute(*_args: object) -> None:
+                nonlocal count
+                count += 1
 
-        engine = api.app.state.engine.sync_engine
-        event.listen(engine, "before_cursor_execute", on_execute)
-        body = await api.gql(SCREEN, {"id": compound}, token=token)
-        event.remove(engine, "before_cursor_execute", on_execute)
-    assert "errors" not in body, body
+            engine = api.app.state.engine.sync_engine
+            event.listen(engine, "before_cursor_execute", on_execute)
+            body = await api.gql(SCREEN, {"id": compound}, token=token)
+            event.remove(engine, "before_cursor_execute", on_execute)
+            assert "errors" not in body, body
+            counts.append(count)
     edges = body["data"]["compound"]["tasks"]["edges"]
     assert all(e["node"]["volunteerCalls"][0]["signedCount"] == 3 for e in edges)
     assert all(e["node"]["assignees"] for e in edges)
-    return count, len(edges)
+    return (counts[0], counts[1]), len(edges)
 
 
 async def test_task_list_statements_are_flat(demo_db_url: str, pg_url: str, demo_template_db: str) -> None:
@@ -81,3 +87,4 @@ async def test_task_list_statements_are_flat(demo_db_url: str, pg_url: str, demo
         next(clone, None)
     assert small_shown == large_shown == 20
     assert large_count == small_count
+    assert small_count[1] == 2  # compiled: the principal, then the whole screen

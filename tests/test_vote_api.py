@@ -613,6 +613,7 @@ async def test_reading_a_tally_costs_the_same_however_many_ballots(voting: Votin
 
     vote_id = await voting.open6()
     query = "query($id: ID!) { vote(id: $id) { tally { agreeArea participationMet approvalMet } } }"
+    await voting.as_(OWNERS_COMMITTEE, query, {"id": vote_id})  # a repeated document is compiled
     counts = []
     for ballots in (1, 30):
         for _ in range(ballots):
