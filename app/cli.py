@@ -155,6 +155,9 @@ def serve(
         port=port,
         workers=workers,
         log_config=None,
+        access_log=False,  # app.http.RequestContext writes the access line, with the request id
+        loop="uvloop",
+        http="httptools",
         proxy_headers=True,
     )
 

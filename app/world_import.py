@@ -382,4 +382,17 @@ async def import_world(
         stage="团队职务",
         **up,
     )
+    if summary.changed:
+        await refresh_statistics(session)
     return summary
+
+
+IMPORTED_TABLES = ("community", "grid", "compound", "building", "household", "person", "home")
+IMPORTED_TABLES += ("party_profile", "role_assignment", "team_position")
+
+
+async def refresh_statistics(session: AsyncSession) -> None:
+    """ANALYZE what the import wrote, inside its transaction (which ANALYZE counts): the planner
+    otherwise plans the first screens after an import on an empty table's statistics, and a
+    policy check that should follow one person's homes walks every household of a compound."""
+    await session.execute(sa.text("ANALYZE " + ", ".join(IMPORTED_TABLES)))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import uuid
+from collections import OrderedDict
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,6 +28,7 @@ from auth.principal import (
     Principal,
     RoleGrant,
 )
+from models.access import current_epoch
 from models.apiclient import ApiClient
 from models.enums import HomeRelation, Position, Role
 from models.errors import UnauthenticatedError
@@ -72,6 +74,7 @@ def _principal_statement() -> Any:
             [Home.created_at, Home.id],
             join=sa.join(Home, Household, Household.id == Home.household_id),
         ).label("homes"),
+        current_epoch().label("epoch"),
     ).where(me == sa.bindparam("person", type_=sa.Uuid))
     return statement
 
@@ -96,6 +99,7 @@ async def load_person_principal(session: AsyncSession, person_id: uuid.UUID) -> 
             HomeGrant(uuid.UUID(h), uuid.UUID(b), uuid.UUID(c), HomeRelation(rel))
             for h, b, c, rel in found.homes or ()
         ),
+        epoch=found.epoch,
     )
 
 
@@ -120,11 +124,43 @@ async def load_api_client(
     raise UnauthenticatedError("API 密钥无效或已被吊销。")
 
 
+class PrincipalCache:
+    """The principals this process has read, by person, most recently used last.
+
+    An entry may be stale (someone's roles changed since): it is only ever used by the compiled read
+    path, whose statement checks the entry's epoch against the current one and refuses to answer
+    for a stale principal (`schema.compiler.STALE`). Everything else reads the principal afresh."""
+
+    def __init__(self, maximum: int = 10_000) -> None:
+        self.maximum = maximum
+        self._entries: OrderedDict[uuid.UUID, PersonPrincipal] = OrderedDict()
+
+    def get(self, person_id: uuid.UUID) -> PersonPrincipal | None:
+        found = self._entries.get(person_id)
+        if found is not None:
+            self._entries.move_to_end(person_id)
+        return found
+
+    def put(self, principal: PersonPrincipal) -> None:
+        self._entries[principal.person_id] = principal
+        self._entries.move_to_end(principal.person_id)
+        while len(self._entries) > self.maximum:
+            self._entries.popitem(last=False)
+
+    def drop(self, person_id: uuid.UUID) -> None:
+        self._entries.pop(person_id, None)
+
+
+#: The credential scope that marks a principal taken from the cache, not read for this request.
+CACHED = "cached"
+
+
 class QilijiaAuthBackend(AuthenticationBackend):
     def __init__(self, sessions: async_sessionmaker[AsyncSession], secret: str) -> None:
         self.sessions = sessions
         self.secret = secret
         self.key_cache = apikeys.VerifiedKeyCache()
+        self.principals = PrincipalCache()
 
     async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, Principal]:
         header = conn.headers.get("authorization")
@@ -134,7 +170,11 @@ class QilijiaAuthBackend(AuthenticationBackend):
                 scheme, _, token = header.partition(" ")
                 if scheme.lower() != "bearer" or not token.strip():
                     raise UnauthenticatedError("登录凭证格式不正确，请重新登录。")
-                return AuthCredentials(["person"]), await self.person(token.strip())
+                person_id = tokens.verify(token.strip(), secret=self.secret)
+                cached = self.principals.get(person_id)
+                if cached is not None:
+                    return AuthCredentials(["person", CACHED]), cached
+                return AuthCredentials(["person"]), await self.load(person_id)
             if key:
                 async with self.sessions() as session:
                     client = await load_api_client(session, key.strip(), self.key_cache)
@@ -144,9 +184,15 @@ class QilijiaAuthBackend(AuthenticationBackend):
         return AuthCredentials(), ANONYMOUS
 
     async def person(self, token: str) -> PersonPrincipal:
-        person_id = tokens.verify(token, secret=self.secret)
+        """The principal a bearer token names, read now."""
+        return await self.load(tokens.verify(token, secret=self.secret))
+
+    async def load(self, person_id: uuid.UUID) -> PersonPrincipal:
+        """The person's principal read now (one statement), kept for the compiled read path."""
         async with self.sessions() as session:
             principal = await load_person_principal(session, person_id)
         if principal is None:
+            self.principals.drop(person_id)
             raise UnauthenticatedError("账号不存在或已被注销，请重新登录。")
+        self.principals.put(principal)
         return principal

@@ -72,6 +72,8 @@ class PersonPrincipal(BaseUser):
     roles: tuple[RoleGrant, ...] = ()
     positions: tuple[PositionGrant, ...] = ()
     homes: tuple[HomeGrant, ...] = ()
+    #: the access epoch the grants were read at (`models.access`); None when not read from the database
+    epoch: int | None = None
     _scopes: dict[Scope, frozenset[uuid.UUID]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,8 +30,10 @@ class Services:
     content_check: Callable[[Principal, str], Awaitable[str | None]] | None = None
     #: authenticates the `connection_init` payload of a WebSocket (a bearer token)
     authenticate_token: Callable[[str], Awaitable[Principal]] | None = None
-    #: answer queries through the compiled read path where it can (`schema.compiled`)
-    compiled_reads: bool = False
+    #: reads a person's principal afresh (one statement), for a request that came with a cached one
+    load_principal: Callable[[uuid.UUID], Awaitable[Principal]] | None = None
+    #: the compiled read path (`schema.compiled.Reads`); None answers every query through strawberry
+    reads: Any = None
 
 
 @dataclass

@@ -168,4 +168,4 @@ def build_schema() -> QilijiaSchema:
 schema = build_schema()
 PLANS.schema = schema._schema
 
-__all__ = ["NODES", "build_schema", "schema"]
+__all__ = ["NODES", "PLANS", "build_schema", "schema"]

@@ -1,5 +1,11 @@
-"""The compiled read path as a schema extension: a query the compiler can write is answered by one
-SQL statement before strawberry executes anything (`schema.compiler`)."""
+"""The compiled read path: a query the compiler can write is answered by one SQL statement, either
+before strawberry sees the request (`answer_known`, a document already planned for this caller's
+shape: no parsing, no validation, no GraphQL execution) or from inside strawberry's execution (the
+`CompiledReads` extension, which plans a validated document and answers it as well).
+
+Compiled statements run on their own asyncpg pool (`app.database.create_read_pool`): one round trip
+per statement, no transaction around it, generic plans kept per connection.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +19,8 @@ from starlette.requests import Request
 from strawberry.extensions import SchemaExtension
 
 from auth.policy import params
-from schema.compiler import MARKER, Fallback, Plans
+from auth.principal import PersonPrincipal, Principal
+from schema.compiler import MARKER, STALE, Fallback, Plan, Plans
 
 ANSWERS = Counter(
     "qilijia_graphql_compiled_total",
@@ -22,10 +29,44 @@ ANSWERS = Counter(
 )
 
 
+class Reads:
+    """Runs compiled plans on the read pool."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+
+    async def answer(self, plan: Plan, variables: dict[str, Any], who: Principal) -> str | None:
+        """The JSON text of the response's `data`; `STALE` when `who` was read at an older access
+        epoch; None when strawberry must answer (an error would be part of the answer)."""
+        epoch = who.epoch if isinstance(who, PersonPrincipal) else None
+        try:
+            arguments = plan.arguments(variables, params(who), epoch)
+        except Fallback:
+            return None
+        text = await self.pool.fetchval(plan.sql, *arguments)
+        if text is None or MARKER in text:
+            return None
+        return text
+
+
+async def answer_known(
+    plans: Plans, reads: Reads, query: str, operation: str | None, variables: Any, who: Principal
+) -> str | None:
+    """The answer to a request whose plan is already made, or None (then strawberry answers, and
+    `STALE` says that the caller's principal must be read again first)."""
+    found = plans.ready(query, operation, who, variables)
+    if found is None:
+        return None
+    text = await reads.answer(found[0], found[1], who)
+    if text is not None and text != STALE:
+        ANSWERS.labels("sql").inc()
+    return text
+
+
 class CompiledReads(SchemaExtension):
-    """Runs the compiled plan of an HTTP query, and leaves everything else to strawberry: a
-    mutation, a subscription, a document the compiler does not write, an answer that would carry
-    an error (`MARKER`)."""
+    """Plans and answers an HTTP query from inside strawberry's execution, and leaves everything else
+    to strawberry: a mutation, a subscription, a document the compiler does not write, an answer
+    that would carry an error (`MARKER`)."""
 
     def __init__(self, *, plans: Plans, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -34,34 +75,24 @@ class CompiledReads(SchemaExtension):
     async def on_execute(self) -> AsyncIterator[None]:
         execution = self.execution_context
         context = execution.context
+        reads = getattr(context.services, "reads", None)
         if (
-            getattr(context.services, "compiled_reads", False)
+            reads is not None
             and isinstance(getattr(context, "request", None), Request)
             and execution.query is not None
             and execution.graphql_document is not None
         ):
-            text = await self._answer(execution, context)
-            if text is not None:
+            found = self.plans.plan(
+                execution.query,
+                execution.graphql_document,
+                execution.operation_name,
+                context.principal,
+                execution.variables,
+            )
+            text = None if found is None else await reads.answer(found[0], found[1], context.principal)
+            if text is not None and text != STALE:
                 execution.result = ExecutionResult(data=orjson.Fragment(text), errors=None)
-            ANSWERS.labels("sql" if text is not None else "strawberry").inc()
+                ANSWERS.labels("sql").inc()
+            else:
+                ANSWERS.labels("strawberry").inc()
         yield
-
-    async def _answer(self, execution: Any, context: Any) -> str | None:
-        variables = execution.variables or {}
-        plan = self.plans.plan(
-            execution.query,
-            execution.graphql_document,
-            execution.operation_name,
-            context.principal,
-            variables,
-        )
-        if plan is None:
-            return None
-        try:
-            arguments = plan.arguments(variables, params(context.principal))
-        except Fallback:
-            return None
-        engine = context.services.sessions.kw["bind"]
-        async with engine.connect() as connection:
-            text = (await connection.exec_driver_sql(plan.sql, tuple(arguments))).scalar()
-        return None if text is None or MARKER in text else text

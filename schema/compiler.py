@@ -50,6 +50,7 @@ from graphql import (
     ValueNode,
     VariableNode,
 )
+from graphql.execution.values import get_variable_values
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.sql import FromClause
@@ -57,10 +58,15 @@ from sqlalchemy.sql import FromClause
 from auth.bindings import light
 from auth.principal import Principal
 from auth.rules import shape
+from models.access import current_epoch
 from resolvers.ids import DEFAULT_PAGE, MAX_PAGE
 
 #: What the SQL writes where strawberry would answer with an error: the answer is then strawberry's.
 MARKER = "__qilijia_fallback__"
+#: The whole answer when the caller's principal was read at an older access epoch (`models.access`).
+STALE = "__qilijia_stale__"
+#: The parameter carrying that epoch (None: the caller's grants are not read from the database).
+EPOCH = "principal_epoch"
 JSON = postgresql.JSON
 
 
@@ -156,11 +162,13 @@ def column(value: Callable[[Row], Any]) -> FieldSQL:
 
 @dataclass
 class Param:
-    """A runtime parameter: its bind name, and how its value comes from the request's variables."""
+    """A runtime parameter: its bind name, and how its value comes from the request's (coerced)
+    variables; `default` when the variable is not given, as GraphQL then omits the argument."""
 
     key: str
     variable: str
     convert: Callable[[Any], Any]
+    default: Any = None
 
 
 @dataclass
@@ -171,11 +179,14 @@ class Plan:
     params: list[Param]
     policy: bool
 
-    def arguments(self, variables: dict[str, Any], policy_values: dict[str, Any]) -> list[Any]:
+    def arguments(
+        self, variables: dict[str, Any], policy_values: dict[str, Any], epoch: int | None
+    ) -> list[Any]:
         values = dict(self.constants)
         values.update(policy_values)
+        values[EPOCH] = epoch
         for p in self.params:
-            values[p.key] = p.convert(variables.get(p.variable))
+            values[p.key] = p.convert(variables[p.variable] if p.variable in variables else p.default)
         try:
             return [values[name] for name in self.names]
         except KeyError as missing:  # a parameter the caller's shape does not set
@@ -235,9 +246,6 @@ class Compiler:
         self.operation = chosen[0]
         if self.operation.operation != OperationType.QUERY:
             raise Fallback("not a query")
-        self.variable_types = {
-            v.variable.name.value: v.type for v in self.operation.variable_definitions or ()
-        }
         self.params: list[Param] = []
         self.constants: dict[str, Any] = {}
 
@@ -319,12 +327,7 @@ class Compiler:
         given = next((a.value for a in nodes[0].arguments or () if a.name.value == name), None)
         key = f"a{len(self.params) + len(self.constants)}"
         if isinstance(given, VariableNode):
-            variable = given.name.value
-
-            def from_variable(value: Any) -> Any:
-                return convert(default if value is None and variable not in self.variables else value)
-
-            self.params.append(Param(key, variable, from_variable))
+            self.params.append(Param(key, given.name.value, convert, default))
         else:
             self.constants[key] = convert(default if given is None else self.value(given))
         return sa.bindparam(key, value=None, required=False)
@@ -492,7 +495,10 @@ class Compiler:
                     raise Fallback(f"the root field {name}")
                 value = writer(self, Row(), nodes)
             pairs += [sa.literal(key), value]
-        return sa.select(sa.cast(sa.func.json_build_object(*pairs, type_=JSON), sa.Text).label("data"))
+        data = sa.cast(sa.func.json_build_object(*pairs, type_=JSON), sa.Text)
+        epoch = sa.bindparam(EPOCH, type_=sa.BigInteger, value=None, required=False)
+        fresh = sa.or_(epoch.is_(None), current_epoch() == epoch)
+        return sa.select(sa.case((fresh, data), else_=sa.literal(STALE)).label("data"))
 
 
 def _page_size(value: Any) -> int:
@@ -527,12 +533,28 @@ def type_name_of(node: Any) -> str:
 
 
 @dataclass
+class Known:
+    """A document strawberry has parsed and validated, and its chosen operation."""
+
+    document: DocumentNode
+    operation: OperationDefinitionNode | None
+
+    @property
+    def name(self) -> str | None:
+        return self.operation.name.value if self.operation and self.operation.name else None
+
+
+@dataclass
 class Plans:
     """Compiled plans by (query text, operation, caller shape, node types of the ID variables).
 
     A document is compiled the `compile_after`-th time it is asked in the same shape: a screen of
     the mini-program is asked all day and compiles at once, while a one-off query (an operator in
-    GraphiQL, a crawler) is not worth the compiling and goes through strawberry."""
+    GraphiQL, a crawler) is not worth the compiling and goes through strawberry. Trusted documents
+    (`known` at start-up) compile the first time.
+
+    Variables are coerced as GraphQL executes them (types checked, defaults applied); a request
+    whose variables do not coerce goes to strawberry, which answers with the error."""
 
     schema: GraphQLSchema
     types: dict[str, TypeSQL]
@@ -541,6 +563,8 @@ class Plans:
     compile_after: int = 2
     cache: dict[tuple[Any, ...], Plan | None] = field(default_factory=dict)
     seen: dict[tuple[Any, ...], int] = field(default_factory=dict)
+    known: dict[tuple[str, str | None], Known] = field(default_factory=dict)
+    trusted: set[str] = field(default_factory=set)
 
     def plan(
         self,
@@ -548,28 +572,72 @@ class Plans:
         document: DocumentNode,
         operation: str | None,
         who: Principal,
-        variables: dict[str, Any],
-    ) -> Plan | None:
-        """The plan for this request, or None when strawberry answers it (remembered too)."""
-        key = (query, operation, shape(who), node_types(variables), _booleans(variables))
+        variables: dict[str, Any] | None,
+    ) -> tuple[Plan, dict[str, Any]] | None:
+        """The plan for this validated request and its coerced variables, or None when strawberry
+        answers it (remembered too)."""
+        known = self.known.get((query, operation))
+        if known is None:
+            known = Known(document, _operation(document, operation))
+            if len(self.known) >= self.maximum:
+                self.known.clear()
+            self.known[(query, operation)] = known
+            if known.operation is not None and _operation(document, None) is known.operation:
+                self.known[(query, None)] = known  # the only operation: asked without its name too
+        coerced = self._coerce(known, variables)
+        if coerced is None:
+            return None
+        key = (query, known.name, shape(who), node_types(coerced), _booleans(coerced))
         if key in self.cache:
-            return self.cache[key]
+            found = self.cache[key]
+            return None if found is None else (found, coerced)
         asked = self.seen.get(key, 0) + 1
-        if asked < self.compile_after:
+        if asked < self.compile_after and query not in self.trusted:
             if len(self.seen) >= self.maximum:
                 self.seen.clear()
             self.seen[key] = asked
             return None
         self.seen.pop(key, None)
         try:
-            compiler = Compiler(self.schema, self.types, self.roots, who, document, operation, variables)
+            compiler = Compiler(self.schema, self.types, self.roots, who, document, known.name, coerced)
             plan: Plan | None = _finish(compiler.statement(), compiler)
         except Fallback:
             plan = None
         if len(self.cache) >= self.maximum:
             self.cache.clear()
         self.cache[key] = plan
-        return plan
+        return None if plan is None else (plan, coerced)
+
+    def ready(
+        self, query: str, operation: str | None, who: Principal, variables: dict[str, Any] | None
+    ) -> tuple[Plan, dict[str, Any]] | None:
+        """The plan already compiled for this request, without parsing or validating anything:
+        the document has been validated when it was first planned. None when there is none yet."""
+        known = self.known.get((query, operation))
+        if known is None:
+            return None
+        coerced = self._coerce(known, variables)
+        if coerced is None:
+            return None
+        found = self.cache.get((query, known.name, shape(who), node_types(coerced), _booleans(coerced)))
+        return None if found is None else (found, coerced)
+
+    def _coerce(self, known: Known, variables: dict[str, Any] | None) -> dict[str, Any] | None:
+        if known.operation is None or not isinstance(variables, dict | None):
+            return None
+        definitions = known.operation.variable_definitions or ()
+        if not definitions:
+            return {}
+        coerced = get_variable_values(self.schema, definitions, variables or {})
+        if isinstance(coerced, list):  # the variables' errors: strawberry reports them
+            return None
+        return dict(getattr(coerced, "coerced", coerced))  # graphql-core 3.3 wraps them
+
+
+def _operation(document: DocumentNode, name: str | None) -> OperationDefinitionNode | None:
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    chosen = [o for o in operations if name is None or (o.name is not None and o.name.value == name)]
+    return chosen[0] if len(chosen) == 1 else None
 
 
 def _booleans(variables: dict[str, Any] | None) -> tuple[tuple[str, bool], ...]:
@@ -591,6 +659,7 @@ _DIALECT = postgresql.asyncpg.dialect()  # type: ignore[attr-defined]
 __all__ = [
     "JSON",
     "MARKER",
+    "STALE",
     "Compiler",
     "Fallback",
     "FieldSQL",

@@ -30,15 +30,20 @@ def _operation_label(name: str | None) -> str:
     return name[:64] if name.replace("_", "").isalnum() else "invalid"
 
 
+def observe(operation: str | None, started: float, failed: bool) -> None:
+    """One operation's metrics, however it was answered."""
+    name = _operation_label(operation)
+    LATENCY.labels(name).observe(time.perf_counter() - started)
+    REQUESTS.labels(name, "error" if failed else "ok").inc()
+
+
 class Metrics(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         started = time.perf_counter()
         yield
-        name = _operation_label(self.execution_context.operation_name)
         result = self.execution_context.result
         failed = bool(self.execution_context.pre_execution_errors) or bool(result and result.errors)
-        LATENCY.labels(name).observe(time.perf_counter() - started)
-        REQUESTS.labels(name, "error" if failed else "ok").inc()
+        observe(self.execution_context.operation_name, started, failed)
 
 
 class IntrospectionGuard(SchemaExtension):

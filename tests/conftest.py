@@ -17,7 +17,7 @@ import tempfile
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -340,6 +340,52 @@ async def running_api(url: str, settings: Settings | None = None, **app_kwargs: 
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             yield Api(client=client, app=app)
+
+
+class StatementCount:
+    """How many SQL statements an app sent (`counting_statements`)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
+class _CountingPool:
+    """The compiled read path's pool, counting what it is asked (`schema.compiled.Reads` asks
+    nothing but `fetchval`, one statement each)."""
+
+    def __init__(self, pool: Any, counted: StatementCount) -> None:
+        self.pool = pool
+        self.counted = counted
+
+    async def fetchval(self, *args: Any, **kwargs: Any) -> Any:
+        self.counted.count += 1
+        return await self.pool.fetchval(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.pool, name)
+
+
+@contextmanager
+def counting_statements(app: Starlette) -> Iterator[StatementCount]:
+    """Every SQL statement `app` sends while inside: through the engine and through the read pool."""
+    from sqlalchemy import event
+
+    counted = StatementCount()
+
+    def on_execute(*_args: object) -> None:
+        counted.count += 1
+
+    engine = app.state.engine.sync_engine
+    reads = app.state.services.reads
+    event.listen(engine, "before_cursor_execute", on_execute)
+    if reads is not None:
+        reads.pool = _CountingPool(reads.pool, counted)
+    try:
+        yield counted
+    finally:
+        event.remove(engine, "before_cursor_execute", on_execute)
+        if reads is not None:
+            reads.pool = reads.pool.pool
 
 
 @pytest.fixture

@@ -324,7 +324,7 @@ async def test_unexpected_exception_is_masked_as_internal(
         raise RuntimeError("secret internals SELECT password FROM person WHERE 1=1")
 
     monkeypatch.setattr(resolvers.place, "compounds", broken)  # the strawberry path
-    monkeypatch.setattr(schema.compiled.CompiledReads, "_answer", broken)  # the compiled path
+    monkeypatch.setattr(schema.compiled.Reads, "answer", broken)  # the compiled path
     response = await api.post(COMPOUND_LIST, {"first": 5}, token=admin_token)
     assert response.status_code == 200
     error = only_error(response.json(), "INTERNAL")

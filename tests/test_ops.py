@@ -199,7 +199,7 @@ async def test_json_request_logs_without_secrets(
         )
         assert refused.status_code == 401
         monkeypatch.setattr(resolvers.place, "compounds", broken)  # the strawberry path
-        monkeypatch.setattr(schema.compiled.CompiledReads, "_answer", broken)  # the compiled path
+        monkeypatch.setattr(schema.compiled.Reads, "answer", broken)  # the compiled path
         failed = await api.post(COMPOUND_LIST, token=token)
         assert failed.json()["errors"][0]["extensions"]["code"] == "INTERNAL"
 

@@ -6,11 +6,10 @@ The screen is the one a district operator opens: compounds → buildings → hou
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import event
 
 from app.world_file import parse
 from schema import PLANS
-from tests.conftest import import_into, running_api, token_for
+from tests.conftest import counting_statements, import_into, running_api, token_for
 from tests.worlds import generate
 
 SCREEN = """{
@@ -37,17 +36,10 @@ async def statements_for_screen(url: str, document: dict) -> tuple[tuple[int, in
     counts = []
     async with running_api(url) as api:
         for _ in range(2):
-            count = 0
-
-            def on_execute(*_args: object) -> None:
-                nonlocal count
-                count += 1
-
-            event.listen(api.app.state.engine.sync_engine, "before_cursor_execute", on_execute)
-            body = await api.gql(SCREEN, token=token)
-            event.remove(api.app.state.engine.sync_engine, "before_cursor_execute", on_execute)
+            with counting_statements(api.app) as counted:
+                body = await api.gql(SCREEN, token=token)
             assert "errors" not in body, body
-            counts.append(count)
+            counts.append(counted.count)
     shown = sum(
         len(b["node"]["households"]["edges"])
         for c in body["data"]["compounds"]["edges"]

@@ -16,14 +16,13 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from sqlalchemy import event
 
 from auth import apikeys
 from models.errors import ForbiddenError
 from resolvers import stats as stats_resolvers
 from resolvers.context import Context
 from resolvers.ids import decode, encode
-from tests.conftest import Api, fetch, fetchval, token_for
+from tests.conftest import Api, counting_statements, fetch, fetchval, token_for
 from tests.votes import building_id, compound_id
 
 pytestmark = pytest.mark.asyncio
@@ -442,20 +441,10 @@ async def test_anonymous_callers_get_nothing(desk: Desk) -> None:
 
 
 async def statements(desk: Desk, phone: str, query: str) -> tuple[int, dict[str, Any]]:
-    engine = desk.api.app.state.engine.sync_engine
-    count = 0
-
-    def on_execute(*_args: object) -> None:
-        nonlocal count
-        count += 1
-
     token = await desk.token(phone)
-    event.listen(engine, "before_cursor_execute", on_execute)
-    try:
+    with counting_statements(desk.api.app) as counted:
         body = await desk.api.gql(query, token=token)
-    finally:
-        event.remove(engine, "before_cursor_execute", on_execute)
-    return count, data(body)
+    return counted.count, data(body)
 
 
 def screen(first: int, *, places: bool) -> str:

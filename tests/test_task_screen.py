@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import event
-
 from resolvers.ids import encode
 from schema import PLANS
-from tests.conftest import fetch, fetchval, running_api, token_for
+from tests.conftest import counting_statements, fetch, fetchval, running_api, token_for
 
 SCREEN = """query($id: ID!) { compound(id: $id) { tasks(first: 20) { edges { node {
   title status kind reporter { name phone } assignees { name }
@@ -57,18 +55,10 @@ async def statements(url: str, tasks: int) -> tuple[tuple[int, int], int]:
     counts = []
     async with running_api(url) as api:
         for _ in range(2):  # the first sighting goes through the resolvers, the repeat is compiled
-            count = 0
-
-            def on_execute(*_args: object) -> None:
-                nonlocal count
-                count += 1
-
-            engine = api.app.state.engine.sync_engine
-            event.listen(engine, "before_cursor_execute", on_execute)
-            body = await api.gql(SCREEN, {"id": compound}, token=token)
-            event.remove(engine, "before_cursor_execute", on_execute)
+            with counting_statements(api.app) as counted:
+                body = await api.gql(SCREEN, {"id": compound}, token=token)
             assert "errors" not in body, body
-            counts.append(count)
+            counts.append(counted.count)
     edges = body["data"]["compound"]["tasks"]["edges"]
     assert all(e["node"]["volunteerCalls"][0]["signedCount"] == 3 for e in edges)
     assert all(e["node"]["assignees"] for e in edges)
