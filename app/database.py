@@ -119,6 +119,9 @@ async def create_read_pool(url: str, settings: Settings) -> Any:
         max_size=settings.pool_size,
         max_inactive_connection_lifetime=300,
         statement_cache_size=1024,
+        # compiled screens run to tens of KB of SQL: asyncpg's default (15 KB) would not keep them
+        # prepared, and each request would parse and plan its statement again
+        max_cacheable_statement_size=1024 * 1024,
         reset=_keep_session,
         **kwargs,
     )

@@ -161,6 +161,7 @@ class QilijiaAuthBackend(AuthenticationBackend):
         self.secret = secret
         self.key_cache = apikeys.VerifiedKeyCache()
         self.principals = PrincipalCache()
+        self.tokens = tokens.VerifiedTokens(secret)
 
     async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, Principal]:
         header = conn.headers.get("authorization")
@@ -170,7 +171,7 @@ class QilijiaAuthBackend(AuthenticationBackend):
                 scheme, _, token = header.partition(" ")
                 if scheme.lower() != "bearer" or not token.strip():
                     raise UnauthenticatedError("登录凭证格式不正确，请重新登录。")
-                person_id = tokens.verify(token.strip(), secret=self.secret)
+                person_id = self.tokens.verify(token.strip())
                 cached = self.principals.get(person_id)
                 if cached is not None:
                     return AuthCredentials(["person", CACHED]), cached
@@ -185,7 +186,7 @@ class QilijiaAuthBackend(AuthenticationBackend):
 
     async def person(self, token: str) -> PersonPrincipal:
         """The principal a bearer token names, read now."""
-        return await self.load(tokens.verify(token, secret=self.secret))
+        return await self.load(self.tokens.verify(token))
 
     async def load(self, person_id: uuid.UUID) -> PersonPrincipal:
         """The person's principal read now (one statement), kept for the compiled read path."""

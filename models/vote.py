@@ -67,6 +67,7 @@ def _tally_table(namespace: dict[str, Any]) -> None:
         "compound_id": uuid.UUID,
         **TALLY_MEASURES,
         "ballots_cast": int,
+        "closed": bool,
     }
     namespace["vote_id"] = Field(
         sa_column=sa.Column(sa.Uuid, sa.ForeignKey("vote.id", ondelete="CASCADE"), primary_key=True)
@@ -75,10 +76,15 @@ def _tally_table(namespace: dict[str, Any]) -> None:
     for name, kind in TALLY_MEASURES.items():
         namespace[name] = Field(default=kind(0), sa_type=AREA if kind is Decimal else sa.Integer)
     namespace["ballots_cast"] = 0
+    #: set when the vote closes: a ballot's update of the tally checks it on the row it writes, so
+    #: that a ballot racing the close cannot move a closed tally
+    namespace["closed"] = Field(
+        default=False, sa_column=sa.Column(sa.Boolean, nullable=False, server_default=sa.false())
+    )
 
 
-#: Updated in the same transaction as each ballot, under the row's lock: reading it never rescans
-#: ballots, and it always equals `models.vote_rules.recount` over the electorate's choices.
+#: Updated in the same statement as each ballot is recorded: reading it never rescans ballots, and
+#: it always equals `models.vote_rules.recount` over the electorate's choices.
 VoteTally: Any = types.new_class("VoteTally", (SQLModel,), {"table": True}, _tally_table)
 
 

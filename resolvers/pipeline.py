@@ -56,6 +56,9 @@ class Target(Generic[R]):
     lock: bool = True
     #: lock this row instead of the target's own: (table, its column holding the target's id)
     lock_instead: tuple[Any, str] | None = None
+    #: more of what the mutation needs, read (and locked, if it says so) in the same statement:
+    #: labelled columns over the target's table, `facts_person` naming the caller (`Work.state`)
+    state: Callable[[Any], list[Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -85,17 +88,20 @@ class Work(Generic[R]):
     #: the task whose timeline records the change (the row itself, or its parent task's id)
     task_id: uuid.UUID | None
     compound_id: uuid.UUID
+    #: the target's `state` columns, by label
+    state: Any = None
 
 
 async def load(
     session: AsyncSession, target: Target[R], ident: uuid.UUID, who: PersonPrincipal
-) -> tuple[R, Any] | None:
-    """The row and its policy facts in one statement, locked FOR UPDATE when the target says so."""
+) -> tuple[R, Any, Any] | None:
+    """The row, its policy facts and the target's `state` in one statement, locked FOR UPDATE when
+    the target says so."""
     statement, build = _loader(target)
     found = (await session.execute(statement, {"target_id": ident, "facts_person": who.person_id})).first()
     if found is None:
         return None
-    return found[0], build(found)
+    return found[0], build(found), found._mapping
 
 
 @functools.cache
@@ -118,13 +124,16 @@ def _loader(target: Target[Any]) -> tuple[Any, Callable[[Any], Any]]:
         other, column = target.lock_instead
         locked = other.__table__
         source = source.join(locked, locked.c[column] == table.c.id)
+    state = target.state(table) if target.state is not None else []
     statement = (
-        sa.select(model, *columns)
+        sa.select(model, *columns, *state)
         .select_from(source)
         .where(table.c.id == sa.bindparam("target_id", type_=sa.Uuid))
     )
     if target.lock:
-        statement = statement.with_for_update(of=locked)
+        # NO KEY UPDATE: a mutation changes the row, never its key, so rows referring to it by key
+        # (a ballot to its vote, an event to its task) may still be written while it is locked
+        statement = statement.with_for_update(of=locked, key_share=True)
     return statement, build
 
 
@@ -179,14 +188,14 @@ async def _checked(
     found = await load(session, target, ident, who)
     if found is None:
         raise not_visible()
-    row, facts = found
+    row, facts, state = found
     require(who, target.resource, action, facts)
     if open_task is not None:
         refused = finished_message(TaskStatus(facts.status), open_task)
         if refused is not None:
             raise ConflictError(refused)
     compound_id = row.id if target.model is Compound else row.compound_id  # type: ignore[attr-defined]
-    return Work(ctx, session, who, row, facts, _task_id(target, row), compound_id)
+    return Work(ctx, session, who, row, facts, _task_id(target, row), compound_id, state)
 
 
 def _task_id(target: Target[Any], row: Any) -> uuid.UUID | None:

@@ -1,8 +1,10 @@
 """Owner votes: open, cast, close, read the tally, the turnout and receipts.
 
-Every ballot of a vote and its close take the vote's tally row `FOR UPDATE` first, so ballots are
-applied one at a time per vote, the running tally always equals a recount, and nothing is counted
-after the close. Distinct votes never wait for each other.
+A ballot locks the caller's households of the frozen electorate, then moves the vote's tally row
+by its delta in the statement that records it, only while the tally is not closed; the close locks
+the vote and then the tally and marks it closed. So two ballots for one household apply one after
+the other, the running tally always equals a recount, and nothing is counted after the close.
+Distinct votes never wait for each other.
 """
 
 from __future__ import annotations
@@ -62,32 +64,31 @@ CHINA = ZoneInfo("Asia/Shanghai")
 OPENING = Target(Resource.COMPOUND, Compound, lock=False)
 
 
-def _after_the_lock() -> Any:
-    """What a ballot needs, read once the vote's tally row is locked (so this statement sees every
-    ballot committed before): the vote's state, the caller's households of its frozen electorate
-    (areas, heads, current choices), and the database's clock. Built once; `vote` and `person` are
-    parameters."""
-    e, o, v = VoteElector.__table__.alias(), VoteOwner.__table__.alias(), Vote.__table__.alias()
-    vote, person = sa.bindparam("vote", type_=sa.Uuid), sa.bindparam("person", type_=sa.Uuid)
-    household = sa.func.json_build_array(
-        e.c.household_id, e.c.number, sa.cast(e.c.area, sa.Text), e.c.head, e.c.choice
-    )
-    mine = (
-        sa.select(sa.func.json_agg(aggregate_order_by(household, e.c.number)))
+def _ballot_state(votes: Any) -> list[Any]:
+    """What a ballot needs besides the vote and the policy's facts, read in the pipeline's one
+    statement: the caller's households of the frozen electorate (areas, heads, current choices),
+    locked in household order so that two owners of one household cast one after the other and
+    the second sees the first's choice, and the database's clock after those locks."""
+    e, o = VoteElector.__table__.alias(), VoteOwner.__table__.alias()
+    person = sa.bindparam("facts_person", type_=sa.Uuid)
+    rows = (
+        sa.select(e.c.household_id, e.c.number, e.c.area, e.c.head, e.c.choice)
         .select_from(e.join(o, sa.and_(o.c.vote_id == e.c.vote_id, o.c.household_id == e.c.household_id)))
-        .where(e.c.vote_id == vote, o.c.person_id == person)
-        .scalar_subquery()
+        .where(e.c.vote_id == votes.c.id, o.c.person_id == person)
+        .order_by(e.c.household_id)
+        .with_for_update(of=e)
+        .subquery()
     )
-    return sa.select(
-        v.c.status, v.c.closes_at, mine.label("mine"), sa.func.clock_timestamp().label("now")
-    ).where(v.c.id == vote)
+    household = sa.func.json_build_array(
+        rows.c.household_id, rows.c.number, sa.cast(rows.c.area, sa.Text), rows.c.head, rows.c.choice
+    )
+    mine = sa.select(sa.func.json_agg(aggregate_order_by(household, rows.c.number))).scalar_subquery()
+    return [mine.label("mine"), sa.func.clock_timestamp().label("now")]
 
 
-AFTER_THE_LOCK = _after_the_lock()
-
-
-#: a ballot locks the vote's tally row: ballots of one vote apply one at a time
-CASTING = Target(Resource.VOTE, Vote, lock_instead=(VoteTally, "vote_id"))
+#: a ballot locks only the caller's households; ballots of one vote meet on the tally row, which
+#: the ballot's one writing statement moves only while it is not closed
+CASTING = Target(Resource.VOTE, Vote, lock=False, state=_ballot_state)
 CLOSING = Target(Resource.VOTE, Vote)
 
 
@@ -433,22 +434,19 @@ class _Mine:
 async def cast_ballot(
     ctx: Context, *, vote_id: uuid.UUID, choice: Choice, now: datetime | None = None
 ) -> CastResult:
-    """One ballot in three statements: the lock (the pipeline's load, with the policy's facts),
-    what the ballot needs as it stands under the lock, and one that writes the ballot, the
-    households' choices, the tally and the live tally's notice."""
+    """One ballot in two statements: the pipeline's load (the vote, the policy's facts and the
+    caller's locked households), and one that writes the ballot, the households' choices, the tally
+    and the live tally's notice."""
 
     async def apply(work: Work[Vote]) -> Outcome[CastResult]:
         row, who = work.row, work.who
-        state = (await work.session.execute(AFTER_THE_LOCK, {"vote": vote_id, "person": who.person_id})).one()
         mine = [
             _Mine(uuid.UUID(h), n, Decimal(a), head, Choice(c) if c else None)
-            for h, n, a, head, c in state.mine or ()
+            for h, n, a, head, c in work.state["mine"] or ()
         ]
-        at = now or state.now
-        if state.status != VoteStatus.OPEN or state.closes_at <= at:
-            raise ConflictError(
-                f"表决已于 {state.closes_at.astimezone(CHINA):%Y-%m-%d %H:%M} 截止，不能再投票。"
-            )
+        at = now or work.state["now"]
+        if row.status != VoteStatus.OPEN or row.closes_at <= at:
+            raise _closed(row.closes_at)
         delta = ballot_delta(HouseholdChange(h.area, h.head, h.choice, choice) for h in mine)
         code = secrets.token_urlsafe(24)
         households = [h.household_id for h in mine]
@@ -468,9 +466,16 @@ async def cast_ballot(
                 },
             )
         ).one()
+        if written.tallies != 1:
+            # the vote closed between the load and this statement: the transaction rolls back
+            raise _closed(row.closes_at)
         return Outcome(CastResult(written.id, choice, written.cast_at, code, [h.number for h in mine]))
 
     return await run(ctx, CASTING, vote_id, Action.CAST, apply)
+
+
+def _closed(closes_at: datetime) -> ConflictError:
+    return ConflictError(f"表决已于 {closes_at.astimezone(CHINA):%Y-%m-%d %H:%M} 截止，不能再投票。")
 
 
 def _record_ballot() -> Any:
@@ -503,7 +508,7 @@ def _record_ballot() -> Any:
     )
     moved = (
         sa.update(tallies)
-        .where(tallies.c.vote_id == sa.bindparam("vote"))
+        .where(tallies.c.vote_id == sa.bindparam("vote"), tallies.c.closed.is_(False))
         .values(
             ballots_cast=tallies.c.ballots_cast + 1,
             **{name: tallies.c[name] + sa.bindparam(f"delta_{name}") for name in TALLY_MEASURES},
@@ -540,16 +545,23 @@ async def close_vote(ctx: Context, *, vote_id: uuid.UUID) -> Vote:
 
 
 async def _close(session: AsyncSession, vote_id: uuid.UUID, *, closed_by: uuid.UUID | None) -> Vote | None:
-    """Close one vote in the caller's transaction: lock order vote, then tally (as every closer)."""
+    """Close one vote in the caller's transaction: lock order vote, then tally (as every closer).
+
+    Both locks are NO KEY UPDATE: a ballot's row refers to the vote by key, and the key share its
+    insert takes must not wait for the close (which would wait for the ballot's tally lock)."""
     row = (
         await session.execute(
-            sa.select(Vote).where(Vote.id == vote_id, Vote.status == VoteStatus.OPEN).with_for_update()
+            sa.select(Vote)
+            .where(Vote.id == vote_id, Vote.status == VoteStatus.OPEN)
+            .with_for_update(key_share=True)
         )
     ).scalar()
     if row is None:
         return None
     counted = (
-        await session.execute(sa.select(VoteTally).where(VoteTally.vote_id == vote_id).with_for_update())
+        await session.execute(
+            sa.select(VoteTally).where(VoteTally.vote_id == vote_id).with_for_update(key_share=True)
+        )
     ).scalar_one()
     final = as_tally(counted)
     row.status = VoteStatus.CLOSED
@@ -557,6 +569,7 @@ async def _close(session: AsyncSession, vote_id: uuid.UUID, *, closed_by: uuid.U
     row.closed_at = datetime.now(UTC)
     row.closed_by = closed_by
     row.digest = root(await _leaves(session, vote_id))
+    counted.closed = True
     await notify(session, topic(vote_id))
     await session.flush()
     return row

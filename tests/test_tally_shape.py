@@ -31,7 +31,7 @@ def test_the_stored_row_has_a_column_per_measure() -> None:
             f.name
         )
         assert not column.nullable
-    assert set(columns.keys()) == {"vote_id", "compound_id", "ballots_cast", *TALLY_MEASURES}
+    assert set(columns.keys()) == {"vote_id", "compound_id", "ballots_cast", "closed", *TALLY_MEASURES}
 
 
 def test_the_graphql_tally_has_a_field_per_measure_with_its_description() -> None:

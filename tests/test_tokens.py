@@ -312,3 +312,27 @@ def test_serve_in_prod_without_good_secret_exits(tmp_path: Path, secret: str | N
     assert "Connect" not in result.stderr
     assert not (tmp_path / "data" / "pg").exists()
     assert not (tmp_path / "data" / "secret_key").exists()
+
+
+def test_a_verified_token_is_remembered_until_it_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    verified = tokens.VerifiedTokens("s" * 40)
+    person = uuid.uuid4()
+    token, expires = tokens.mint(person, secret="s" * 40, ttl_seconds=60)
+    assert verified.verify(token) == person
+    monkeypatch.setattr(jwt, "decode", lambda *a, **k: pytest.fail("checked twice"))
+    assert verified.verify(token) == person  # from memory
+    monkeypatch.setattr(tokens.time, "time", lambda: expires.timestamp())
+    with pytest.raises(UnauthenticatedError, match="过期"):
+        verified.verify(token)
+
+
+def test_remembered_tokens_do_not_vouch_for_others() -> None:
+    verified = tokens.VerifiedTokens("s" * 40)
+    token, _ = tokens.mint(uuid.uuid4(), secret="s" * 40, ttl_seconds=60)
+    verified.verify(token)
+    for bad in (
+        token[:-2] + ("AA" if not token.endswith("AA") else "BB"),
+        tokens.mint(uuid.uuid4(), secret="t" * 40, ttl_seconds=60)[0],
+    ):
+        with pytest.raises(UnauthenticatedError):
+            verified.verify(bad)

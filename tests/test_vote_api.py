@@ -12,7 +12,7 @@ import pytest
 import pytest_asyncio
 
 from app.database import create_engine, sessionmaker
-from models.vote_digest import Step, verify
+from models.vote_digest import Step, leaf, root, verify
 from resolvers.ids import decode, encode
 from resolvers.vote import close_due_votes
 from tests.conftest import (
@@ -480,6 +480,60 @@ async def test_two_hundred_simultaneous_ballots_for_one_household(voting: Voting
         voting.url, "SELECT choice FROM vote_electorate WHERE vote_id = $1 AND number = '6-1-302'", ident
     )
     assert counted == last
+
+
+async def test_ballots_racing_the_close_are_counted_or_refused(voting: Voting) -> None:
+    """Every owner of building 6 casts while the owners' committee closes the vote: each ballot is
+    either acknowledged and in the final tally and digest, or refused as too late; none fails."""
+    from auth import tokens
+    from tests.conftest import SECRET
+
+    vote_id = await voting.open6()
+    ident = decode(vote_id)[1]
+    owners = await fetch(voting.url, "SELECT DISTINCT person_id FROM vote_owner WHERE vote_id = $1", ident)
+    assert len(owners) >= 20
+    owner_tokens = [tokens.mint(r["person_id"], secret=SECRET, ttl_seconds=600)[0] for r in owners]
+    committee = await voting.token(OWNERS_COMMITTEE)
+    choices = ["AGREE", "DISAGREE", "ABSTAIN"]
+    ballots = [
+        voting.api.gql(CAST, {"id": vote_id, "choice": choices[i % 3]}, token=t)
+        for i, t in enumerate(owner_tokens)
+    ]
+    close = voting.api.gql(
+        "mutation($id: ID!) { closeVote(id: $id) { status } }", {"id": vote_id}, token=committee
+    )
+    half = len(ballots) // 2
+    *cast, closed = await asyncio.gather(*ballots[:half], *ballots[half:], close)
+    assert closed["data"]["closeVote"]["status"] == "CLOSED", closed
+    accepted = [r for r in cast if "errors" not in r]
+    refused = [r for r in cast if "errors" in r]
+    assert all(r["errors"][0]["extensions"]["code"] == "CONFLICT" for r in refused), refused
+    assert await fetchval(voting.url, "SELECT count(*) FROM ballot WHERE vote_id = $1", ident) == len(
+        accepted
+    )
+    assert await fetchval(voting.url, "SELECT ballots_cast FROM vote_tally WHERE vote_id = $1", ident) == len(
+        accepted
+    )
+    assert await stored_tally(voting.url, ident) == await recount_from_rows(voting.url, ident)
+    rows = await fetch(
+        voting.url,
+        "SELECT e.household_id, e.choice, b.receipt_hash FROM vote_electorate e JOIN ballot b ON b.id = e.ballot_id "
+        "WHERE e.vote_id = $1 ORDER BY e.household_id",
+        ident,
+    )
+    digest = root([leaf(str(ident), str(r["household_id"]), r["choice"], r["receipt_hash"]) for r in rows])
+    assert await fetchval(voting.url, "SELECT digest FROM vote WHERE id = $1", ident) == digest
+    late = await voting.cast(RESIDENT, vote_id, "AGREE")
+    assert late["errors"][0]["extensions"]["code"] == "CONFLICT"
+
+
+async def test_a_ballot_costs_the_principal_and_two_statements(voting: Voting) -> None:
+    vote_id = await voting.open6()
+    await voting.cast(RESIDENT, vote_id, "AGREE")
+    with counting_statements(voting.api.app) as counted:
+        body = await voting.cast(CO_OWNER, vote_id, "DISAGREE")
+    assert "errors" not in body, body
+    assert counted.count == 3  # the caller, then the load with its households, then one write
 
 
 async def test_two_thousand_households_voting_at_once(pg_url: str, db_url: str) -> None:
