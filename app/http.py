@@ -39,13 +39,14 @@ from app.settings import Settings, get_settings
 from auth.backend import CACHED, QilijiaAuthBackend
 from auth.principal import ANONYMOUS
 from auth.wechat import WeChatClient
-from models.errors import UnauthenticatedError
+from models.errors import RETRY_AFTER_SECONDS, UnauthenticatedError, UnavailableError, database_unreachable
 from resolvers.content import make_content_check
 from resolvers.context import Context, Services
 from resolvers.events import Broker
 from schema import PLANS, schema
 from schema.compiled import Reads, answer_known
 from schema.compiler import STALE
+from schema.errors import INTERNAL_MESSAGE
 from schema.extensions import observe
 
 log = logging.getLogger("qilijia.http")
@@ -99,6 +100,49 @@ class BodyLimit:
 
 class _TooLarge(Exception):
     pass
+
+
+class JsonErrors:
+    """Whatever escapes the app before its response started still gets a GraphQL-shaped JSON
+    answer: 503 `UNAVAILABLE` with `Retry-After` when the database cannot be reached (the
+    caller's principal is loaded before GraphQL runs), 400 for a body too deeply nested to parse,
+    500 `INTERNAL` for anything else."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception as exc:
+            if started:
+                raise
+            if isinstance(exc, RecursionError):  # a JSON body nested deeper than any parser follows
+                response = JSONResponse(
+                    error_body("BAD_USER_INPUT", "请求内容嵌套过深，请检查后重试。"), status_code=400
+                )
+            elif database_unreachable(exc):
+                log.warning("database unreachable: %s", exc)
+                response = JSONResponse(
+                    error_body(UnavailableError.code, UnavailableError.default_message),
+                    status_code=503,
+                    headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+                )
+            else:
+                log.exception("unhandled error")
+                response = JSONResponse(error_body("INTERNAL", INTERNAL_MESSAGE), status_code=500)
+            await response(scope, receive, send)
 
 
 class RequestContext:
@@ -338,6 +382,7 @@ def create_app(
         ],
         middleware=[
             Middleware(RequestContext),
+            Middleware(JsonErrors),
             # screens are 8–50 KB of JSON that compress 5–10×; level 3 costs ~0.1 ms for 50 KB
             Middleware(GZipMiddleware, minimum_size=1024, compresslevel=3),
             Middleware(BodyLimit, max_bytes=settings.max_body_bytes),

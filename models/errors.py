@@ -12,6 +12,7 @@ escapes is a bug and reaches the client only as a masked `INTERNAL` error.
     ├── ConflictError                 CONFLICT — the object's state does not allow it
     ├── RateLimitedError              RATE_LIMITED
     ├── QueryTooComplexError          QUERY_TOO_COMPLEX
+    ├── UnavailableError              UNAVAILABLE — the database cannot be reached; retry later
     └── UpstreamError                 INTERNAL — a service we depend on failed; message is safe
 """
 
@@ -66,3 +67,38 @@ class QueryTooComplexError(QilijiaError):
 class UpstreamError(QilijiaError):
     code = "INTERNAL"
     default_message = "外部服务暂时不可用，请稍后再试。"
+
+
+class UnavailableError(QilijiaError):
+    code = "UNAVAILABLE"
+    default_message = "服务暂时不可用，请稍后再试。"
+
+
+#: seconds a client is asked to wait (`Retry-After`) when the database cannot be reached
+RETRY_AFTER_SECONDS = 5
+
+#: SQLSTATE classes and codes that mean "the database went away", not "the statement is wrong":
+#: connection exceptions, and the server shutting down, crashed or still starting
+_UNREACHABLE_STATES = ("08", "57P01", "57P02", "57P03")
+
+
+def database_unreachable(error: BaseException | None) -> bool:
+    """Whether an exception (or one it was raised from) says the database cannot be reached."""
+    import sqlalchemy.exc
+
+    seen = 0
+    while error is not None and seen < 10:
+        if isinstance(error, OSError | sqlalchemy.exc.TimeoutError):
+            return True
+        if isinstance(error, sqlalchemy.exc.DBAPIError) and error.connection_invalidated:
+            return True
+        state = getattr(error, "sqlstate", None)
+        if isinstance(state, str) and state.startswith(_UNREACHABLE_STATES):
+            return True
+        if type(error).__name__ in ("ConnectionDoesNotExistError", "InterfaceError") and "closed" in str(
+            error
+        ):
+            return True
+        error = error.__cause__ or error.__context__
+        seen += 1
+    return False

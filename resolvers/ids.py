@@ -29,6 +29,8 @@ def decode(global_id: str, expected: str | None = None) -> tuple[str, uuid.UUID]
 
 MAX_PAGE = 100
 DEFAULT_PAGE = 20
+#: no list is this long; a larger offset would not fit PostgreSQL's OFFSET (a bigint) anyway
+MAX_OFFSET = 2**31
 
 
 def encode_cursor(offset: int) -> str:
@@ -45,7 +47,7 @@ def decode_cursor(cursor: str | None) -> int:
         offset = int(number)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise BadUserInputError("分页游标不正确，请从第一页重新加载。", field="after") from None
-    if tag != "o" or offset < 0:
+    if tag != "o" or not 0 <= offset < MAX_OFFSET:
         raise BadUserInputError("分页游标不正确，请从第一页重新加载。", field="after")
     return offset + 1
 

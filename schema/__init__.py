@@ -17,31 +17,25 @@ from typing import Annotated, Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCache, ValidationCache
-from strawberry.extensions.max_aliases import create_validator as alias_limit
-from strawberry.extensions.query_depth_limiter import create_validator as depth_limit
+from strawberry.extensions import MaxTokensLimiter, ParserCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, Info
 
 from auth.policy import require_authenticated
-from models.errors import BadUserInputError
+from models.errors import RETRY_AFTER_SECONDS, BadUserInputError, UnavailableError
 from resolvers.context import Context
 from resolvers.ids import decode
 from schema import compiler, errors
 from schema.compiled import CompiledReads
-from schema.extensions import IntrospectionGuard, Metrics
+from schema.extensions import IntrospectionGuard, Metrics, TextGuard
+from schema.limits import DocumentLimits
 from schema.relay import Node, NodeResolver
 
-MAX_DEPTH = 12
-MAX_ALIASES = 30
 MAX_TOKENS = 2_000
-#: The depth and alias limits as validation rules built once, so that the validation cache (keyed
-#: by document and rules) can hit; each request still gets its own extension objects.
-LIMIT_RULES = (depth_limit(MAX_DEPTH, None), alias_limit(MAX_ALIASES))
 
 #: Modules of this package that are plumbing, not domains.
-PLUMBING = frozenset({"compiled", "compiler", "docs", "errors", "extensions", "relay"})
+PLUMBING = frozenset({"compiled", "compiler", "docs", "errors", "extensions", "limits", "relay"})
 
 
 def slices() -> list[ModuleType]:
@@ -142,6 +136,12 @@ class QilijiaSchema(strawberry.Schema):
         self, errors_: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
         errors.rewrite(errors_)
+        if execution_context is not None and any(
+            (e.extensions or {}).get("code") == UnavailableError.code for e in errors_
+        ):
+            response = getattr(execution_context.context, "response", None)
+            if response is not None:
+                response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
 
 
 def build_schema() -> QilijiaSchema:
@@ -152,12 +152,12 @@ def build_schema() -> QilijiaSchema:
         types=_node_types(),
         extensions=[
             # factories, not instances: each request gets its own extension state
-            partial(AddValidationRules, list(LIMIT_RULES)),
             partial(MaxTokensLimiter, max_token_count=MAX_TOKENS),
             # a mini-program sends the same few documents all day: parse and validate each once
             partial(ParserCache, maxsize=512),
-            partial(ValidationCache, maxsize=512),
+            DocumentLimits,  # depth, aliases, fields, directives in linear time, then validation
             IntrospectionGuard,  # after the validation cache, whose result it extends
+            TextGuard,
             partial(CompiledReads, plans=PLANS),
             Metrics,
         ],

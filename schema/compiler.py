@@ -59,7 +59,7 @@ from auth.bindings import light
 from auth.principal import Principal
 from auth.rules import shape
 from models.access import current_epoch
-from resolvers.ids import DEFAULT_PAGE, MAX_PAGE
+from resolvers.ids import DEFAULT_PAGE, MAX_OFFSET, MAX_PAGE
 
 #: What the SQL writes where strawberry would answer with an error: the answer is then strawberry's.
 MARKER = "__qilijia_fallback__"
@@ -521,7 +521,7 @@ def _offset(value: Any) -> int | None:
         offset = int(number)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise Fallback("a malformed cursor") from None
-    if tag != "o" or not 0 <= offset < 2**31:
+    if tag != "o" or not 0 <= offset < MAX_OFFSET:
         raise Fallback("a cursor out of range")
     return offset + 1
 

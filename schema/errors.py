@@ -13,7 +13,7 @@ import re
 
 from graphql import GraphQLError
 
-from models.errors import QilijiaError
+from models.errors import QilijiaError, UnavailableError, database_unreachable
 
 log = logging.getLogger("qilijia.errors")
 
@@ -41,6 +41,9 @@ def classify(error: GraphQLError) -> tuple[str, str, dict[str, str]]:
         if "introspection" in error.message.lower():
             return "FORBIDDEN", "生产环境不开放接口结构查询。", {}
         return "BAD_USER_INPUT", "查询语句有误，请检查后重试。", {"detail": detail}
+    if database_unreachable(original):
+        log.warning("database unreachable at %s: %s", error.path, original)
+        return UnavailableError.code, UnavailableError.default_message, {}
     log.error("unexpected error at %s", error.path, exc_info=original)
     return "INTERNAL", INTERNAL_MESSAGE, {}
 
@@ -53,5 +56,5 @@ def rewrite(errors: list[GraphQLError]) -> None:
         code, message, extra = classify(error)
         error.message = message
         error.extensions = {"code": code, **extra}
-        if code == "INTERNAL":
+        if code in ("INTERNAL", UnavailableError.code):
             error.original_error = None

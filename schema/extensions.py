@@ -1,15 +1,29 @@
-"""Per-request schema extensions: metrics by operation, introspection only where allowed."""
+"""Per-request schema extensions: metrics by operation, introspection only where allowed, text
+that PostgreSQL cannot store refused before anything runs."""
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterator
+from typing import Any
 
-from graphql import FieldNode, FragmentDefinitionNode, GraphQLError, OperationDefinitionNode
+from graphql import (
+    ArgumentNode,
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    GraphQLError,
+    ObjectFieldNode,
+    OperationDefinitionNode,
+    StringValueNode,
+)
+from graphql.language import Node
 from prometheus_client import Counter, Histogram
 from strawberry.extensions import SchemaExtension
 
 from auth.policy import Action, Resource, allows
+from models.errors import BadUserInputError
 
 REQUESTS = Counter(
     "qilijia_graphql_requests_total",
@@ -76,3 +90,70 @@ def _introspects(selection_set) -> bool:
         if getattr(selection, "selection_set", None) is not None and _introspects(selection.selection_set):
             return True
     return False
+
+
+class TextGuard(SchemaExtension):
+    """A NUL character or a lone UTF-16 surrogate (JSON allows both) cannot be stored by
+    PostgreSQL nor sent on as UTF-8: refused as `BAD_USER_INPUT` naming where it was, in a
+    variable or in the document's text, for every field at once."""
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        if not context.pre_execution_errors:
+            where = _unstorable_in(context.variables, "") or (
+                _unstorable_literal(context.graphql_document) if context.graphql_document else None
+            )
+            if where is not None:
+                message = f"“{where}”中含有无法保存的字符（如空字符），请删除后重试。"
+                context.pre_execution_errors = [
+                    GraphQLError(message, original_error=BadUserInputError(message, field=where))
+                ]
+        yield
+
+
+def _unstorable(text: str) -> bool:
+    if "\x00" in text:
+        return True
+    if text.isascii():
+        return False
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _unstorable_in(value: Any, path: str) -> str | None:
+    """The path (`input.title`, `ids.2`) of the first unstorable text in a variables value."""
+    if isinstance(value, str):
+        return (path or "variables") if _unstorable(value) else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _unstorable_in(key, path) or _unstorable_in(item, f"{path}.{key}" if path else str(key))
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _unstorable_in(item, f"{path}.{index}")
+            if found is not None:
+                return found
+    return None
+
+
+@functools.lru_cache(maxsize=512)
+def _unstorable_literal(document: DocumentNode) -> str | None:
+    """The argument (or input field) whose string literal holds unstorable text."""
+    stack: list[tuple[Node, str]] = [(document, "")]
+    while stack:
+        node, name = stack.pop()
+        if isinstance(node, ArgumentNode | ObjectFieldNode):
+            name = node.name.value
+        if isinstance(node, StringValueNode) and _unstorable(node.value):
+            return name or "query"
+        for key in node.keys:
+            value = getattr(node, key, None)
+            if isinstance(value, Node):
+                stack.append((value, name))
+            elif isinstance(value, tuple | list):
+                stack.extend((v, name) for v in value if isinstance(v, Node))
+    return None

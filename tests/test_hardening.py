@@ -28,6 +28,7 @@ CODES = {
     "CONFLICT",
     "RATE_LIMITED",
     "QUERY_TOO_COMPLEX",
+    "UNAVAILABLE",
     "INTERNAL",
 }
 CJK = re.compile(r"[\u4e00-\u9fff]")

@@ -149,6 +149,11 @@ async def test_subscriptions_are_authenticated_and_filtered(servers: list[Server
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await asyncio.wait_for(ws.recv(), 10)
         assert closed.value.rcvd.code == 4403
+    # the document limits hold on WebSocket too: a fragment bomb is refused before validation
+    bomb = " ".join(f"fragment F{i} on Subscription {{ ...F{i + 1} ...F{i + 1} }}" for i in range(30))
+    bomb = f"subscription {{ ...F0 }} {bomb} fragment F30 on Subscription {{ __typename }}"
+    async with subscription(a.ws, committee, bomb, {}) as ws:
+        assert error_code(await next_message(ws)) == "QUERY_TOO_COMPLEX"
 
 
 async def test_every_acknowledged_ballot_survives_a_crash(demo_db_url: str) -> None:
