@@ -54,11 +54,10 @@ class Target(Generic[R]):
     model: type[R]
     task_of: str | None = None
     lock: bool = True
-    #: lock this row instead of the target's own: (table, its column holding the target's id)
-    lock_instead: tuple[Any, str] | None = None
     #: more of what the mutation needs, read (and locked, if it says so) in the same statement:
-    #: labelled columns over the target's table, `facts_person` naming the caller (`Work.state`)
-    state: Callable[[Any], list[Any]] | None = None
+    #: labelled columns, with the parameters `target_id` (the row) and `facts_person` (the
+    #: caller), read back as `Work.state`
+    state: Callable[[], list[Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -95,8 +94,8 @@ class Work(Generic[R]):
 async def load(
     session: AsyncSession, target: Target[R], ident: uuid.UUID, who: PersonPrincipal
 ) -> tuple[R, Any, Any] | None:
-    """The row, its policy facts and the target's `state` in one statement, locked FOR UPDATE when
-    the target says so."""
+    """The row, its policy facts and the target's `state` in one statement, the row locked (FOR NO
+    KEY UPDATE) when the target says so."""
     statement, build = _loader(target)
     found = (await session.execute(statement, {"target_id": ident, "facts_person": who.person_id})).first()
     if found is None:
@@ -119,12 +118,7 @@ def _loader(target: Target[Any]) -> tuple[Any, Callable[[Any], Any]]:
         binding(target.resource, judged),
         person_id=sa.bindparam("facts_person", type_=sa.Uuid),
     )
-    locked = table
-    if target.lock_instead is not None:
-        other, column = target.lock_instead
-        locked = other.__table__
-        source = source.join(locked, locked.c[column] == table.c.id)
-    state = target.state(table) if target.state is not None else []
+    state = target.state() if target.state is not None else []
     statement = (
         sa.select(model, *columns, *state)
         .select_from(source)
@@ -133,7 +127,7 @@ def _loader(target: Target[Any]) -> tuple[Any, Callable[[Any], Any]]:
     if target.lock:
         # NO KEY UPDATE: a mutation changes the row, never its key, so rows referring to it by key
         # (a ballot to its vote, an event to its task) may still be written while it is locked
-        statement = statement.with_for_update(of=locked, key_share=True)
+        statement = statement.with_for_update(of=table, key_share=True)
     return statement, build
 
 

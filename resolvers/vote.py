@@ -64,17 +64,17 @@ CHINA = ZoneInfo("Asia/Shanghai")
 OPENING = Target(Resource.COMPOUND, Compound, lock=False)
 
 
-def _ballot_state(votes: Any) -> list[Any]:
+def _ballot_state() -> list[Any]:
     """What a ballot needs besides the vote and the policy's facts, read in the pipeline's one
     statement: the caller's households of the frozen electorate (areas, heads, current choices),
     locked in household order so that two owners of one household cast one after the other and
     the second sees the first's choice, and the database's clock after those locks."""
     e, o = VoteElector.__table__.alias(), VoteOwner.__table__.alias()
-    person = sa.bindparam("facts_person", type_=sa.Uuid)
+    vote, person = sa.bindparam("target_id", type_=sa.Uuid), sa.bindparam("facts_person", type_=sa.Uuid)
     rows = (
         sa.select(e.c.household_id, e.c.number, e.c.area, e.c.head, e.c.choice)
         .select_from(e.join(o, sa.and_(o.c.vote_id == e.c.vote_id, o.c.household_id == e.c.household_id)))
-        .where(e.c.vote_id == votes.c.id, o.c.person_id == person)
+        .where(e.c.vote_id == vote, o.c.person_id == person)
         .order_by(e.c.household_id)
         .with_for_update(of=e)
         .subquery()

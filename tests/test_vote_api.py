@@ -482,6 +482,26 @@ async def test_two_hundred_simultaneous_ballots_for_one_household(voting: Voting
     assert counted == last
 
 
+async def test_a_ballot_counts_only_the_households_of_its_own_vote(voting: Voting) -> None:
+    """An owner in two open votes at once: each ballot reads, locks and counts the owner's
+    households of its own vote, never those of the other."""
+    first, second = decode(await voting.open6())[1], decode(await voting.open6(title="6栋外墙翻新"))[1]
+    assert "errors" not in await voting.cast(RESIDENT, encode("Vote", first), "AGREE")
+    assert "errors" not in await voting.cast(MULTI_UNIT_OWNER, encode("Vote", first), "AGREE")
+    assert "errors" not in await voting.cast(CO_OWNER, encode("Vote", second), "DISAGREE")
+    assert "errors" not in await voting.cast(MULTI_UNIT_OWNER, encode("Vote", second), "ABSTAIN")
+    for vote in (first, second):
+        assert await stored_tally(voting.url, vote) == await recount_from_rows(voting.url, vote)
+    first_tally, second_tally = await stored_tally(voting.url, first), await stored_tally(voting.url, second)
+    assert (first_tally.agree_headcount, first_tally.disagree_headcount, first_tally.abstain_headcount) == (
+        2,
+        0,
+        0,
+    )
+    assert (second_tally.agree_headcount, second_tally.disagree_headcount) == (0, 1)
+    assert second_tally.abstain_headcount == 1
+
+
 async def test_ballots_racing_the_close_are_counted_or_refused(voting: Voting) -> None:
     """Every owner of building 6 casts while the owners' committee closes the vote: each ballot is
     either acknowledged and in the final tally and digest, or refused as too late; none fails."""
