@@ -18,6 +18,8 @@ escapes is a bug and reaches the client only as a masked `INTERNAL` error.
 
 from __future__ import annotations
 
+import sqlalchemy.exc
+
 
 class QilijiaError(Exception):
     code: str = "INTERNAL"
@@ -84,8 +86,6 @@ _UNREACHABLE_STATES = ("08", "57P01", "57P02", "57P03")
 
 def database_unreachable(error: BaseException | None) -> bool:
     """Whether an exception (or one it was raised from) says the database cannot be reached."""
-    import sqlalchemy.exc
-
     seen = 0
     while error is not None and seen < 10:
         if isinstance(error, OSError | sqlalchemy.exc.TimeoutError):
@@ -95,9 +95,7 @@ def database_unreachable(error: BaseException | None) -> bool:
         state = getattr(error, "sqlstate", None)
         if isinstance(state, str) and state.startswith(_UNREACHABLE_STATES):
             return True
-        if type(error).__name__ in ("ConnectionDoesNotExistError", "InterfaceError") and "closed" in str(
-            error
-        ):
+        if type(error).__name__ == "InterfaceError" and "closed" in str(error):  # asyncpg: no SQLSTATE
             return True
         error = error.__cause__ or error.__context__
         seen += 1

@@ -156,7 +156,7 @@ def build_schema() -> QilijiaSchema:
             # a mini-program sends the same few documents all day: parse and validate each once
             partial(ParserCache, maxsize=512),
             DocumentLimits,  # depth, aliases, fields, directives in linear time, then validation
-            IntrospectionGuard,  # after the validation cache, whose result it extends
+            IntrospectionGuard,  # after the limits and validation, whose result it extends
             TextGuard,
             partial(CompiledReads, plans=PLANS),
             Metrics,

@@ -18,11 +18,11 @@ from models.errors import QilijiaError, UnavailableError, database_unreachable
 log = logging.getLogger("qilijia.errors")
 
 INTERNAL_MESSAGE = "服务器开小差了，请稍后再试。"
+TOO_COMPLEX_MESSAGE = "查询过于复杂，请减少查询的层级、别名或字段。"
 _TOO_COMPLEX = re.compile(
     # graphql-core's parser stops with "Document contains more than N tokens" (MaxTokensLimiter), its
     # validator with a bare "Validation aborted." once a document exhausts its complexity budget
-    r"exceeds maximum operation depth|aliases found|token limit|contains more than \d+ tokens"
-    r"|^Validation aborted\.$",
+    r"token limit|contains more than \d+ tokens|^Validation aborted\.$",
     re.I,
 )
 _SUGGESTION = re.compile(r"\s*Did you mean .*$", re.S)
@@ -37,7 +37,7 @@ def classify(error: GraphQLError) -> tuple[str, str, dict[str, str]]:
     if original is None or isinstance(original, GraphQLError):
         detail = _SUGGESTION.sub("", error.message)
         if _TOO_COMPLEX.search(error.message):
-            return "QUERY_TOO_COMPLEX", "查询过于复杂，请减少查询的层级、别名或字段。", {"detail": detail}
+            return "QUERY_TOO_COMPLEX", TOO_COMPLEX_MESSAGE, {"detail": detail}
         if "introspection" in error.message.lower():
             return "FORBIDDEN", "生产环境不开放接口结构查询。", {}
         return "BAD_USER_INPUT", "查询语句有误，请检查后重试。", {"detail": detail}

@@ -14,16 +14,17 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     GraphQLError,
+    ListValueNode,
     ObjectFieldNode,
     OperationDefinitionNode,
     StringValueNode,
 )
-from graphql.language import Node
 from prometheus_client import Counter, Histogram
 from strawberry.extensions import SchemaExtension
 
 from auth.policy import Action, Resource, allows
 from models.errors import BadUserInputError
+from schema.limits import walk
 
 REQUESTS = Counter(
     "qilijia_graphql_requests_total",
@@ -143,17 +144,9 @@ def _unstorable_in(value: Any, path: str) -> str | None:
 @functools.lru_cache(maxsize=512)
 def _unstorable_literal(document: DocumentNode) -> str | None:
     """The argument (or input field) whose string literal holds unstorable text."""
-    stack: list[tuple[Node, str]] = [(document, "")]
-    while stack:
-        node, name = stack.pop()
+    for node in walk(document):
         if isinstance(node, ArgumentNode | ObjectFieldNode):
-            name = node.name.value
-        if isinstance(node, StringValueNode) and _unstorable(node.value):
-            return name or "query"
-        for key in node.keys:
-            value = getattr(node, key, None)
-            if isinstance(value, Node):
-                stack.append((value, name))
-            elif isinstance(value, tuple | list):
-                stack.extend((v, name) for v in value if isinstance(v, Node))
+            values = node.value.values if isinstance(node.value, ListValueNode) else (node.value,)
+            if any(isinstance(v, StringValueNode) and _unstorable(v.value) for v in values):
+                return node.name.value
     return None

@@ -31,6 +31,8 @@ from graphql import (
 from graphql.language import Node
 from strawberry.extensions import SchemaExtension
 
+from schema.errors import TOO_COMPLEX_MESSAGE
+
 #: deepest field, the operation's own fields being at depth 0
 MAX_DEPTH = 12
 #: aliased fields in the expanded operation
@@ -42,8 +44,6 @@ MAX_DIRECTIVES = 50
 #: fields of one response name in one selection set, fragments spread: more says nothing new, and
 #: validation compares each pair of them to check that they merge
 MAX_REPEATS = 10
-
-TOO_COMPLEX = "查询过于复杂，请减少查询的层级、别名或字段。"
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,7 @@ class _Measure:
         return size
 
 
-def _nodes(node: Node) -> Iterator[Node]:
+def walk(node: Node) -> Iterator[Node]:
     """Every node of the document's text (not of its expansion), without recursion."""
     stack = [node]
     while stack:
@@ -136,8 +136,9 @@ def _nodes(node: Node) -> Iterator[Node]:
 
 def problem(document: DocumentNode) -> GraphQLError | None:
     """The one error a document over a limit gets, or None."""
+    measure = _Measure(document)
     directives = 0
-    for node in _nodes(document):
+    for node in walk(document):
         used = getattr(node, "directives", None)
         if used:
             directives += len(used)
@@ -147,12 +148,10 @@ def problem(document: DocumentNode) -> GraphQLError | None:
                     "同一位置的指令重复了，请只写一次。",
                     extensions={"code": "BAD_USER_INPUT", "detail": f"directive @{names[0]} repeated"},
                 )
-    if directives > MAX_DIRECTIVES:
-        return _too_complex(f"{directives} directives, at most {MAX_DIRECTIVES}")
-    measure = _Measure(document)
-    for node in _nodes(document):
         if isinstance(node, SelectionSetNode) and max(measure.names(node).values(), default=0) > MAX_REPEATS:
             return _too_complex(f"a field repeated more than {MAX_REPEATS} times in one selection")
+    if directives > MAX_DIRECTIVES:
+        return _too_complex(f"{directives} directives, at most {MAX_DIRECTIVES}")
     for definition in document.definitions:
         if isinstance(definition, OperationDefinitionNode):
             size = measure.selections(definition.selection_set)
@@ -166,7 +165,7 @@ def problem(document: DocumentNode) -> GraphQLError | None:
 
 
 def _too_complex(detail: str) -> GraphQLError:
-    return GraphQLError(TOO_COMPLEX, extensions={"code": "QUERY_TOO_COMPLEX", "detail": detail})
+    return GraphQLError(TOO_COMPLEX_MESSAGE, extensions={"code": "QUERY_TOO_COMPLEX", "detail": detail})
 
 
 @functools.lru_cache(maxsize=512)
