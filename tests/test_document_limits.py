@@ -40,10 +40,16 @@ def spread_repeats(k: int) -> str:
 
 
 def timed(document: str) -> tuple[float, list]:
-    parsed = parse(document)
-    started = time.perf_counter()
-    errors = checked(schema._schema, parsed, tuple(specified_rules))
-    return time.perf_counter() - started, errors
+    """The best of three fresh checks: the work the check does, not a pause of the test process
+    (a garbage collection, the other test worker on the same core)."""
+    runs = []
+    for _ in range(3):
+        parsed = parse(document)
+        started = time.perf_counter()
+        # uncached: `checked` caches per document, and equal documents hash alike
+        errors = checked.__wrapped__(schema._schema, parsed, tuple(specified_rules))
+        runs.append((time.perf_counter() - started, errors))
+    return min(runs, key=lambda run: run[0])
 
 
 @pytest.mark.parametrize("n", [10, 20, 30, 45])
