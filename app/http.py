@@ -17,6 +17,7 @@ import httpx
 import orjson
 import sqlalchemy as sa
 from cross_web import HTTPException as GraphQLHTTPException
+from graphql import DocumentNode
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.applications import Starlette
 from starlette.authentication import AuthCredentials, AuthenticationError
@@ -37,15 +38,24 @@ from app.database import asyncpg_connect_kwargs, create_engine, create_read_pool
 from app.jobs import periodic
 from app.settings import Settings, get_settings
 from auth.backend import CACHED, QilijiaAuthBackend
+from auth.budget import Budget, Charge
 from auth.principal import ANONYMOUS
 from auth.wechat import WeChatClient
-from models.errors import RETRY_AFTER_SECONDS, UnauthenticatedError, UnavailableError, database_unreachable
+from models.errors import (
+    RETRY_AFTER_SECONDS,
+    QueryTooComplexError,
+    RateLimitedError,
+    UnauthenticatedError,
+    UnavailableError,
+    database_unreachable,
+)
 from resolvers.content import make_content_check
 from resolvers.context import Context, Services
 from resolvers.events import Broker
 from schema import PLANS, schema
 from schema.compiled import Reads, answer_known
 from schema.compiler import STALE
+from schema.cost import pay, priced
 from schema.errors import INTERNAL_MESSAGE
 from schema.extensions import observe
 
@@ -255,15 +265,37 @@ class QilijiaGraphQL(GraphQL[Context, None]):
         if not isinstance(query, str) or not isinstance(operation, str | None):
             return None
         principal = request.scope.get("user") or ANONYMOUS
+        budget = request.app.state.services.budget
+
+        async def paid(document: DocumentNode, variables: dict[str, Any]) -> Charge | None:
+            estimated = priced(schema._schema, query, document, operation, variables)
+            try:
+                return await pay(budget, principal, request, estimated)
+            except QueryTooComplexError:
+                return None  # strawberry refuses it, with the error
+
         try:
-            text = await answer_known(PLANS, reads, query, operation, body.get("variables"), principal)
+            answered = await answer_known(
+                PLANS, reads, query, operation, body.get("variables"), principal, paid
+            )
+        except RateLimitedError as refused:
+            body = error_body(refused.code, refused.message)
+            return JSONResponse(body, status_code=429, headers={"Retry-After": str(refused.retry_after)})
         except Exception:  # strawberry asks again, and reports what fails as every error is reported
             log.debug("compiled read failed", exc_info=True)
             return None
-        if text is None or text == STALE:
+        if answered is None or answered[0] == STALE:
             return None
+        text, charge = answered
         observe(operation, started, failed=False)
-        return Response(b'{"data":' + text.encode() + b"}", media_type="application/json")
+        return Response(
+            b'{"data":'
+            + text.encode()
+            + b',"extensions":{"cost":'
+            + orjson.dumps(charge.as_extension())
+            + b"}}",
+            media_type="application/json",
+        )
 
     async def read_principal(self, request: Request | WebSocket) -> None:
         """A principal from the cache is good only for compiled reads, which check its epoch; what
@@ -343,6 +375,7 @@ def create_app(
             authenticate_token=backend.person,
             load_principal=backend.load,
             reads=reads,
+            budget=Budget.for_url(settings.redis_url, settings.rate_limit_scale, settings.redis_prefix),
         )
         try:
             async with periodic(sessions, settings.job_interval_seconds):

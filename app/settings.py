@@ -27,6 +27,13 @@ class Settings(BaseSettings):
     wechat_appid: str | None = Field(default=None, alias="WECHAT_APPID")
     wechat_secret: SecretStr | None = Field(default=None, alias="WECHAT_SECRET")
     wechat_api_base: str = Field(default="https://api.weixin.qq.com", alias="WECHAT_API_BASE")
+    #: rate windows shared by every process (`auth.budget`); unset, each process keeps its own
+    redis_url: str | None = Field(default=None, alias="REDIS_URL")
+    #: the prefix of every key Qilijia writes to Redis: one per deployment sharing a Redis
+    redis_prefix: str = Field(default="qilijia", alias="QILIJIA_REDIS_PREFIX")
+    #: every rate window multiplied by this (`auth.budget`): more for a deployment whose callers
+    #: share an address, less to tighten
+    rate_limit_scale: float = Field(default=1.0, gt=0, alias="QILIJIA_RATE_LIMIT_SCALE")
 
     token_ttl_seconds: int = Field(default=7 * 24 * 3600, alias="QILIJIA_TOKEN_TTL")
     statement_timeout_ms: int = Field(default=15_000, alias="QILIJIA_STATEMENT_TIMEOUT_MS")

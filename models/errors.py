@@ -60,10 +60,21 @@ class RateLimitedError(QilijiaError):
     code = "RATE_LIMITED"
     default_message = "操作太频繁，请稍后再试。"
 
+    def __init__(self, message: str | None = None, *, retry_after: int = 60) -> None:
+        super().__init__(message or f"操作太频繁，请 {retry_after} 秒后再试。")
+        #: seconds until the caller's window turns (`Retry-After`)
+        self.retry_after = retry_after
+
 
 class QueryTooComplexError(QilijiaError):
     code = "QUERY_TOO_COMPLEX"
     default_message = "查询过于复杂，请减少查询的层级或字段。"
+
+    def __init__(self, message: str | None = None, *, cost: int = 0, limit: int = 0) -> None:
+        super().__init__(message)
+        #: the query's estimated cost and the caller's limit (`extensions.cost`)
+        self.cost = cost
+        self.limit = limit
 
 
 class UpstreamError(QilijiaError):

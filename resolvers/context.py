@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from auth.budget import Budget
 from auth.principal import Principal
 from auth.wechat import WeChatClient
 from resolvers.events import Broker
@@ -34,6 +35,8 @@ class Services:
     load_principal: Callable[[uuid.UUID], Awaitable[Principal]] | None = None
     #: the compiled read path (`schema.compiled.Reads`); None answers every query through strawberry
     reads: Any = None
+    #: every caller's rate window (`auth.budget.Budget`); None spends nothing
+    budget: Budget | None = None
 
 
 @dataclass

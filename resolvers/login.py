@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from auth import tokens
 from auth.backend import load_person_principal
+from auth.budget import check_wechat_code, client_address
 from auth.policy import require_dev_environment, require_person
 from auth.principal import PersonPrincipal
 from models.errors import BadUserInputError, ConflictError, UpstreamError
@@ -58,9 +59,24 @@ def _wechat(ctx: Context):
     return ctx.services.wechat
 
 
+async def _ask_wechat(ctx: Context, code: str, ask):
+    """A well-formed code, from an address within WeChat's budget, asked once; a code WeChat
+    refuses counts against the address (a client guessing codes is stopped before WeChat is)."""
+    code = check_wechat_code(code)
+    budget, address = ctx.services.budget, client_address(ctx.request)
+    if budget is not None:
+        await budget.wechat_call(address)
+    try:
+        return await ask(code)
+    except BadUserInputError:
+        if budget is not None:
+            await budget.wechat_refused(address)
+        raise
+
+
 async def wechat_login(ctx: Context, *, code: str) -> AuthResult:
     """The person bound to this WeChat user; a new, phone-less person on the very first login."""
-    session_info = await _wechat(ctx).code_to_session(code)
+    session_info = await _ask_wechat(ctx, code, _wechat(ctx).code_to_session)
     statement = (
         insert(Person)
         .values(
@@ -90,7 +106,7 @@ async def bind_phone(ctx: Context, *, code: str) -> AuthResult:
     (and the placeholder made at first login goes away); otherwise the caller keeps the phone.
     """
     caller = require_person(ctx.principal)
-    phone = await _wechat(ctx).phone_number(code)
+    phone = await _ask_wechat(ctx, code, _wechat(ctx).phone_number)
     async with ctx.sessions() as session, session.begin():
         me = (
             await session.execute(sa.select(Person).where(Person.id == caller.person_id).with_for_update())

@@ -23,11 +23,12 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, Info
 
 from auth.policy import require_authenticated
-from models.errors import RETRY_AFTER_SECONDS, BadUserInputError, UnavailableError
+from models.errors import RETRY_AFTER_SECONDS, BadUserInputError, RateLimitedError, UnavailableError
 from resolvers.context import Context
 from resolvers.ids import decode
 from schema import compiler, errors
 from schema.compiled import CompiledReads
+from schema.cost import CostLimit
 from schema.extensions import IntrospectionGuard, Metrics, TextGuard
 from schema.limits import DocumentLimits
 from schema.relay import Node, NodeResolver
@@ -35,7 +36,7 @@ from schema.relay import Node, NodeResolver
 MAX_TOKENS = 2_000
 
 #: Modules of this package that are plumbing, not domains.
-PLUMBING = frozenset({"compiled", "compiler", "docs", "errors", "extensions", "limits", "relay"})
+PLUMBING = frozenset({"compiled", "compiler", "cost", "docs", "errors", "extensions", "limits", "relay"})
 
 
 def slices() -> list[ModuleType]:
@@ -136,12 +137,15 @@ class QilijiaSchema(strawberry.Schema):
         self, errors_: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
         errors.rewrite(errors_)
-        if execution_context is not None and any(
-            (e.extensions or {}).get("code") == UnavailableError.code for e in errors_
-        ):
-            response = getattr(execution_context.context, "response", None)
-            if response is not None:
-                response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        response = getattr(execution_context.context, "response", None) if execution_context else None
+        if response is None:
+            return
+        if any((e.extensions or {}).get("code") == UnavailableError.code for e in errors_):
+            response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        limited = [e.original_error for e in errors_ if isinstance(e.original_error, RateLimitedError)]
+        if limited:
+            response.status_code = 429
+            response.headers["Retry-After"] = str(max(e.retry_after for e in limited))
 
 
 def build_schema() -> QilijiaSchema:
@@ -158,6 +162,7 @@ def build_schema() -> QilijiaSchema:
             DocumentLimits,  # depth, aliases, fields, directives in linear time, then validation
             IntrospectionGuard,  # after the limits and validation, whose result it extends
             TextGuard,
+            CostLimit,  # the estimate, the caller's limit and rate window, `extensions.cost`
             partial(CompiledReads, plans=PLANS),
             Metrics,
         ],

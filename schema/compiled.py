@@ -9,15 +9,16 @@ per statement, no transaction around it, generic plans kept per connection.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import orjson
-from graphql import ExecutionResult
+from graphql import DocumentNode, ExecutionResult
 from prometheus_client import Counter
 from starlette.requests import Request
 from strawberry.extensions import SchemaExtension
 
+from auth.budget import Charge
 from auth.policy import params
 from auth.principal import PersonPrincipal, Principal
 from schema.compiler import MARKER, STALE, Fallback, Plan, Plans
@@ -50,17 +51,30 @@ class Reads:
 
 
 async def answer_known(
-    plans: Plans, reads: Reads, query: str, operation: str | None, variables: Any, who: Principal
-) -> str | None:
-    """The answer to a request whose plan is already made, or None (then strawberry answers, and
-    `STALE` says that the caller's principal must be read again first)."""
+    plans: Plans,
+    reads: Reads,
+    query: str,
+    operation: str | None,
+    variables: Any,
+    who: Principal,
+    pay: Callable[[DocumentNode, dict[str, Any]], Awaitable[Charge | None]],
+) -> tuple[str, Charge] | None:
+    """The answer to a request whose plan is already made and what it cost, or None (then strawberry
+    answers, and `STALE` says that the caller's principal must be read again first). `pay` spends
+    the request's cost before any SQL runs (None: strawberry answers, and refuses)."""
     found = plans.ready(query, operation, who, variables)
     if found is None:
         return None
-    text = await reads.answer(found[0], found[1], who)
-    if text is not None and text != STALE:
+    plan, coerced, document = found
+    charge = await pay(document, coerced)
+    if charge is None:
+        return None
+    text = await reads.answer(plan, coerced, who)
+    if text is None:
+        return None
+    if text != STALE:
         ANSWERS.labels("sql").inc()
-    return text
+    return text, charge
 
 
 class CompiledReads(SchemaExtension):

@@ -610,9 +610,10 @@ class Plans:
 
     def ready(
         self, query: str, operation: str | None, who: Principal, variables: dict[str, Any] | None
-    ) -> tuple[Plan, dict[str, Any]] | None:
-        """The plan already compiled for this request, without parsing or validating anything:
-        the document has been validated when it was first planned. None when there is none yet."""
+    ) -> tuple[Plan, dict[str, Any], DocumentNode] | None:
+        """The plan already compiled for this request, its coerced variables and its document,
+        without parsing or validating anything: the document has been validated when it was first
+        planned. None when there is none yet."""
         known = self.known.get((query, operation))
         if known is None:
             return None
@@ -620,7 +621,7 @@ class Plans:
         if coerced is None:
             return None
         found = self.cache.get((query, known.name, shape(who), node_types(coerced), _booleans(coerced)))
-        return None if found is None else (found, coerced)
+        return None if found is None else (found, coerced, known.document)
 
     def _coerce(self, known: Known, variables: dict[str, Any] | None) -> dict[str, Any] | None:
         if known.operation is None or not isinstance(variables, dict | None):

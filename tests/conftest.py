@@ -289,6 +289,27 @@ def make_settings(url: str | None = None, **overrides: Any) -> Settings:
     return Settings(_env_file=None, **values)
 
 
+def priced(body: dict[str, Any]) -> dict[str, Any]:
+    """The body with its `extensions.cost` checked (every answer to a query that ran carries it)
+    and its `remaining`, which moves with every request, left out."""
+    cost = body.get("extensions", {}).get("cost")
+    assert cost is not None, body
+    assert set(cost) == {"requested", "limit", "remaining"}, cost
+    assert all(isinstance(v, int) and v >= 0 for v in cost.values()), cost
+    assert 1 <= cost["requested"] <= cost["limit"], cost
+    rest = {k: v for k, v in cost.items() if k != "remaining"}
+    return {**body, "extensions": {**body["extensions"], "cost": rest}}
+
+
+def unpriced(body: dict[str, Any]) -> dict[str, Any]:
+    """The body without `extensions.cost` (checked first), for comparing answers."""
+    body = priced(body)
+    extensions = {k: v for k, v in body["extensions"].items() if k != "cost"}
+    return {k: v for k, v in body.items() if k != "extensions"} | (
+        {"extensions": extensions} if extensions else {}
+    )
+
+
 @dataclass
 class Api:
     """A GraphQL client over the app's HTTP interface, as the mini-program would call it."""

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -31,6 +31,8 @@ class Server:
     database_url: str
     process: subprocess.Popen | None = None
     port: int = 0
+    #: settings of this server beyond the defaults below (`REDIS_URL`, …)
+    env: dict[str, str] = field(default_factory=dict)
 
     @property
     def base(self) -> str:
@@ -49,6 +51,7 @@ class Server:
             "QILIJIA_ENV": "dev",
             "QILIJIA_DATA_DIR": tempfile.mkdtemp(prefix="qilijia-e2e-"),
             "QILIJIA_JOB_INTERVAL_SECONDS": "1",
+            **self.env,
         }
         self.process = subprocess.Popen(
             [str(QILIJIA), "serve", "--port", str(self.port)],

@@ -20,7 +20,7 @@ import pytest_asyncio
 from resolvers.ids import encode
 from resolvers.login import WECHAT_PLACEHOLDER_NAME
 from schema.errors import INTERNAL_MESSAGE
-from tests.conftest import SECRET, Api, fetch, fetchval, make_settings, running_api, token_for
+from tests.conftest import SECRET, Api, fetch, fetchval, make_settings, running_api, token_for, unpriced
 from tests.fakes.wechat_server import (
     GETUSERPHONENUMBER,
     JSCODE2SESSION,
@@ -208,7 +208,7 @@ async def test_first_login_creates_a_placeholder_person(
     me_response = await wx_api.post(ME, token=payload["token"])
     assert me_response.status_code == 200
     assert "session_key" not in me_response.text
-    assert me_response.json() == {"data": {"me": me_of(pid, "微信用户", None, [])}}
+    assert unpriced(me_response.json()) == {"data": {"me": me_of(pid, "微信用户", None, [])}}
     assert [params["js_code"] for params in fake.calls_to(JSCODE2SESSION)] == ["code-a1"]
     # WeChat's session_key is kept nowhere in the person table either.
     for row in await person_rows(demo_db_url):
@@ -462,3 +462,34 @@ async def test_dev_login_is_forbidden_in_prod(demo_db_url: str) -> None:
         body = await api.gql(DEV_LOGIN, {"phone": ZHANG_PHONE})
 
     assert_error(body, {"code": "FORBIDDEN"}, DEV_ONLY_MESSAGE)
+
+
+# ------------------------------------------------------------ WeChat's quota
+
+
+@pytest.mark.parametrize("junk", ["", " ", "x" * 129, "代码", "code a1", "a/b", "1' OR '1'='1"])
+async def test_a_malformed_code_never_reaches_wechat(wx_api: Api, fake: FakeWeChat, junk: str) -> None:
+    body = await wx_api.gql(WECHAT_LOGIN, {"code": junk})
+
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "微信" in body["errors"][0]["message"]
+    assert fake.calls_to(JSCODE2SESSION) == []
+
+
+async def test_a_client_guessing_codes_is_stopped_before_wechat_is_asked(
+    wx_api: Api, fake: FakeWeChat
+) -> None:
+    from auth.budget import WECHAT_FAILURES_PER_ADDRESS
+
+    refused = WECHAT_FAILURES_PER_ADDRESS.amount
+    for i in range(refused):
+        body = await wx_api.gql(WECHAT_LOGIN, {"code": f"guess{i}"})
+        assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert len(fake.calls_to(JSCODE2SESSION)) == refused
+
+    response = await wx_api.post(WECHAT_LOGIN, {"code": "code-a1"})  # even a good code, from here
+
+    assert response.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+    assert response.status_code == 429
+    assert 1 <= int(response.headers["Retry-After"]) <= 600
+    assert len(fake.calls_to(JSCODE2SESSION)) == refused  # WeChat was not asked again

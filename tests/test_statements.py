@@ -14,9 +14,9 @@ from tests.worlds import generate
 
 SCREEN = """{
   me { person { name } households { household { number } } }
-  compounds(first: 100) { edges { node { name
-    buildings(first: 100) { edges { node { name
-      households(first: 100) { edges { node { number area
+  compounds(first: 20) { edges { node { name
+    buildings(first: 10) { edges { node { name
+      households(first: 30) { edges { node { number area
         owners { name phone } } } } } } } } } }
 }"""
 

@@ -1,0 +1,160 @@
+"""How much each caller may ask (DESIGN §7): a cost limit per query and a cost-weighted budget per
+minute, by kind of principal, and a separate budget for the calls that reach WeChat.
+
+The budgets live in a `limits` storage: Redis when `REDIS_URL` is set, so that every process and
+worker draws on the same window, and process memory otherwise (each process then keeps its own).
+A window is fixed (one counter per caller and minute): one round trip per request, and a caller
+that goes on asking while refused stays refused until the window turns.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+from limits import RateLimitItem, RateLimitItemPerMinute, parse
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+
+from auth.principal import ApiClientPrincipal, PersonPrincipal, Principal
+from models.errors import BadUserInputError, RateLimitedError
+
+log = logging.getLogger("qilijia.budget")
+
+
+class Kind(enum.StrEnum):
+    RESIDENT = "resident"
+    STAFF = "staff"
+    CLIENT = "client"
+    ANONYMOUS = "anonymous"
+
+
+#: the most one query may cost (`schema.cost`): the home screen of a committee of four compounds
+#: is some forty thousand; a page of 100 under a page of 100 under a page of 100 is a million
+QUERY_LIMIT: dict[Kind, int] = {
+    Kind.RESIDENT: 100_000,
+    Kind.STAFF: 200_000,
+    Kind.CLIENT: 200_000,
+    Kind.ANONYMOUS: 100_000,
+}
+#: what each caller may spend per minute (an anonymous caller is counted by client address): a
+#: screen every two seconds or so of the biggest kind, far more of the usual ones
+PER_MINUTE: dict[Kind, int] = {
+    Kind.RESIDENT: 2_000_000,
+    Kind.STAFF: 6_000_000,
+    Kind.CLIENT: 6_000_000,
+    Kind.ANONYMOUS: 1_000_000,
+}
+#: mutations per minute, each aliased one counted: what a person typing can send, with room
+WRITES_PER_MINUTE: dict[Kind, int] = {
+    Kind.RESIDENT: 30,
+    Kind.STAFF: 120,
+    Kind.CLIENT: 60,
+    Kind.ANONYMOUS: 20,
+}
+#: WeChat is asked at most this often per client address: its quota is the whole app's, and once
+#: spent every resident is locked out (a malformed code never reaches it: `check_wechat_code`)
+WECHAT_PER_ADDRESS = parse("30/minute")
+#: codes WeChat refused, per client address: a client guessing codes is stopped before WeChat
+WECHAT_FAILURES_PER_ADDRESS = parse("5/10minutes")
+
+
+def kind(principal: Principal) -> Kind:
+    if isinstance(principal, PersonPrincipal):
+        return Kind.STAFF if principal.roles or principal.positions else Kind.RESIDENT
+    if isinstance(principal, ApiClientPrincipal):
+        return Kind.CLIENT
+    return Kind.ANONYMOUS
+
+
+def caller_key(principal: Principal, address: str) -> str:
+    if isinstance(principal, PersonPrincipal):
+        return f"person:{principal.person_id}"
+    if isinstance(principal, ApiClientPrincipal):
+        return f"client:{principal.client_id}"
+    return f"address:{address}"
+
+
+def client_address(request: object) -> str:
+    """The address a request came from (uvicorn's `--proxy-headers` puts the real one here behind a
+    trusted proxy)."""
+    client = getattr(request, "client", None)
+    return client.host if client is not None else "unknown"
+
+
+def check_wechat_code(code: str) -> str:
+    """A code from `wx.login` or `getPhoneNumber` is a short run of ASCII letters, digits, `-` or `_`
+    (32 characters today): anything else is refused here, without spending WeChat's quota on it."""
+    code = code.strip()
+    bare = code.replace("-", "").replace("_", "")
+    if not 0 < len(code) <= 128 or not (bare.isascii() and bare.isalnum()):
+        raise BadUserInputError("微信登录凭证无效，请重新进入小程序后再试。", field="code")
+    return code
+
+
+@dataclass(frozen=True)
+class Charge:
+    """What a request cost and what is left of its caller's window (`extensions.cost`)."""
+
+    requested: int
+    limit: int
+    remaining: int
+
+    def as_extension(self) -> dict[str, int]:
+        return {"requested": self.requested, "limit": self.limit, "remaining": self.remaining}
+
+
+class Budget:
+    """The rate windows of every caller, in one `limits` storage."""
+
+    def __init__(self, storage: Storage, scale: float = 1.0) -> None:
+        self.storage = storage
+        self.windows = {w: RateLimitItemPerMinute(round(n * scale)) for w, n in PER_MINUTE.items()}
+        self.writes = {
+            w: RateLimitItemPerMinute(max(1, round(n * scale))) for w, n in WRITES_PER_MINUTE.items()
+        }
+
+    @classmethod
+    def for_url(cls, redis_url: str | None, scale: float = 1.0, prefix: str = "qilijia") -> Budget:
+        if not redis_url:
+            return cls(MemoryStorage(), scale)
+        uri = redis_url if redis_url.startswith("async+") else f"async+{redis_url}"
+        return cls(RedisStorage(uri, implementation="redispy", key_prefix=prefix), scale)
+
+    async def charge(
+        self, principal: Principal, address: str, limit: int, cost: int, writes: int = 0
+    ) -> Charge:
+        """Spend `cost` (and `writes`) from the caller's windows; RateLimitedError, with when to
+        retry, past either."""
+        who, key = kind(principal), caller_key(principal, address)
+        if writes:
+            item = self.writes[who]
+            if await self._spend(item, writes, "writes", key) > item.amount:
+                raise await self._refusal(item, "writes", key)
+        item = self.windows[who]
+        spent = await self._spend(item, cost, "cost", key)
+        if spent > item.amount:
+            raise await self._refusal(item, "cost", key)
+        return Charge(requested=cost, limit=limit, remaining=item.amount - spent)
+
+    async def wechat_call(self, address: str) -> None:
+        """Before asking WeChat about a code: refused when this address asked too often or sent
+        too many codes WeChat refused."""
+        failures = WECHAT_FAILURES_PER_ADDRESS
+        key = failures.key_for("wechat-failed", address)
+        if await self.storage.get(key) >= failures.amount:
+            raise await self._refusal(failures, "wechat-failed", address)
+        if await self._spend(WECHAT_PER_ADDRESS, 1, "wechat", address) > WECHAT_PER_ADDRESS.amount:
+            raise await self._refusal(WECHAT_PER_ADDRESS, "wechat", address)
+
+    async def wechat_refused(self, address: str) -> None:
+        await self._spend(WECHAT_FAILURES_PER_ADDRESS, 1, "wechat-failed", address)
+
+    async def _spend(self, item: RateLimitItem, cost: int, *ids: str) -> int:
+        return await self.storage.incr(item.key_for(*ids), item.get_expiry(), amount=cost)
+
+    async def _refusal(self, item: RateLimitItem, *ids: str) -> RateLimitedError:
+        reset = await self.storage.get_expiry(item.key_for(*ids))
+        return RateLimitedError(retry_after=max(1, math.ceil(reset - time.time())))

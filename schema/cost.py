@@ -1,0 +1,286 @@
+"""What a query costs, estimated before it runs (DESIGN §7): the objects it may return.
+
+Every object counts 1, as many times as the lists above it may repeat it: a connection as often as
+its `first` (default 20, at most 100), a plain list as `LIST_ESTIMATE`, so `first: 100` under
+`first: 100` under `first: 100` is a million and refused, whatever the data holds today. A field
+whose resolver leaves PostgreSQL (WeChat, a receipt's proofs) adds its weight, and every mutation
+field adds `MUTATION_WEIGHT`, so ten aliased mutations cost ten times one. Scalars are free: their
+number is bounded by the document limits (`schema.limits`), which run first, so that the tree
+walked here has at most `MAX_FIELDS` fields.
+
+Over the caller's limit (`auth.budget.QUERY_LIMIT`) a request is refused with `QUERY_TOO_COMPLEX`
+and runs no SQL; otherwise its cost is spent from the caller's rate window, and every response
+carries `extensions.cost`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLField,
+    GraphQLList,
+    GraphQLNamedType,
+    GraphQLObjectType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    IntValueNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    VariableNode,
+    get_named_type,
+    get_nullable_type,
+    is_composite_type,
+)
+from strawberry.extensions import SchemaExtension
+
+from auth.budget import PER_MINUTE, QUERY_LIMIT, Budget, Charge, client_address, kind
+from auth.principal import Principal
+from models.errors import QilijiaError, QueryTooComplexError
+from resolvers.ids import DEFAULT_PAGE, MAX_PAGE
+from schema.errors import TOO_COMPLEX_MESSAGE
+
+#: what a list that is not a connection is taken to hold, by (type, field): generous for what
+#: the world holds (a flat has one to three owners), and `LIST_ESTIMATE` for any other
+LISTS: Mapping[tuple[str, str], int] = {
+    ("Household", "owners"): 4,
+    ("Household", "occupants"): 6,
+    ("Task", "assignees"): 5,
+    ("Task", "parties"): 4,
+    ("Task", "mediators"): 4,
+    ("Task", "meetings"): 5,
+    ("Task", "volunteerCalls"): 5,
+    ("Task", "disclosures"): 5,
+    ("Meeting", "attendees"): 30,
+    ("VolunteerCall", "signups"): 30,
+    ("Compound", "team"): 20,
+    ("Vote", "myBallot"): 3,
+    ("CostDisclosure", "lineItems"): 20,
+    ("HouseholdProof", "steps"): 20,
+}
+LIST_ESTIMATE = 10
+#: every mutation: a write, its event and what it notifies
+MUTATION_WEIGHT = 10
+#: fields whose resolver leaves PostgreSQL or does real work in Python, by (type, field)
+WEIGHTS: Mapping[tuple[str, str], int] = {
+    ("Mutation", "wechatLogin"): 50,  # WeChat's code2Session
+    ("Mutation", "bindPhone"): 50,  # WeChat's phone number
+    ("Mutation", "reportTask"): 20,  # WeChat's content check
+    ("Mutation", "commentTask"): 20,
+    ("Query", "verifyReceipt"): 50,  # Merkle proofs over the vote's ballots
+}
+
+
+class _Estimate:
+    def __init__(self, schema: GraphQLSchema, document: DocumentNode, variables: Mapping[str, Any]) -> None:
+        self.schema = schema
+        self.variables = variables
+        self.fragments = {
+            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+        }
+        self.defaults: dict[str, Any] = {}
+        self.spreading: set[str] = set()
+
+    def selections(self, selection_set: SelectionSetNode | None, parent: GraphQLNamedType | None) -> int:
+        total = 0
+        for selection in selection_set.selections if selection_set else ():
+            if isinstance(selection, FieldNode):
+                total += self.field(selection, parent)
+            elif isinstance(selection, InlineFragmentNode):
+                condition = selection.type_condition
+                total += self.selections(
+                    selection.selection_set,
+                    self.schema.get_type(condition.name.value) if condition else parent,
+                )
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                found = self.fragments.get(name)
+                if found is not None and name not in self.spreading:
+                    self.spreading.add(name)
+                    total += self.selections(
+                        found.selection_set, self.schema.get_type(found.type_condition.name.value)
+                    )
+                    self.spreading.discard(name)
+        return total
+
+    def field(self, node: FieldNode, parent: GraphQLNamedType | None) -> int:
+        name = node.name.value
+        if name.startswith("__"):
+            return 0  # introspection: bounded by the schema, and guarded in prod
+        definition = _field(parent, name)
+        if definition is None:
+            return 0  # validation names the mistake
+        weight = WEIGHTS.get((parent.name, name), 0) if parent is not None else 0
+        named = get_named_type(definition.type)
+        if not is_composite_type(named):
+            return weight
+        below = self.selections(node.selection_set, named)
+        if named.name.endswith("Connection") and "first" in definition.args:
+            return weight + 1 + self.page(node) * below  # `edges` and `node` inside count their objects
+        if isinstance(get_nullable_type(definition.type), GraphQLList) and not parent.name.endswith(
+            "Connection"
+        ):
+            return weight + LISTS.get((parent.name, name), LIST_ESTIMATE) * (1 + below)
+        if name in ("edges", "pageInfo") and parent.name.endswith("Connection"):
+            return weight + below  # one per object, multiplied by the connection's page above
+        return weight + 1 + below
+
+    def page(self, node: FieldNode) -> int:
+        for argument in node.arguments or ():
+            if argument.name.value != "first":
+                continue
+            value = argument.value
+            if isinstance(value, IntValueNode):
+                first: Any = int(value.value)
+            elif isinstance(value, VariableNode):
+                first = self.variables.get(value.name.value, self.defaults.get(value.name.value))
+            else:
+                first = None
+            if isinstance(first, int) and not isinstance(first, bool):
+                return min(max(first, 0), MAX_PAGE)
+        return DEFAULT_PAGE
+
+
+def _field(parent: GraphQLNamedType | None, name: str) -> GraphQLField | None:
+    fields = getattr(parent, "fields", None)
+    return fields.get(name) if fields else None
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What an operation may cost (objects, with weights) and how many writes it asks for."""
+
+    cost: int
+    writes: int = 0
+
+
+def estimate(
+    schema: GraphQLSchema, document: DocumentNode, operation: str | None, variables: Mapping[str, Any] | None
+) -> Estimate:
+    """The estimate of the operation that would run (the named one, or the only one); cost ≥ 1."""
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    chosen = [
+        o for o in operations if operation is None or (o.name is not None and o.name.value == operation)
+    ]
+    if len(chosen) != 1:
+        return Estimate(1)  # no operation to run: strawberry answers with the error
+    definition = chosen[0]
+    walker = _Estimate(schema, document, variables or {})
+    for declared in definition.variable_definitions or ():
+        if isinstance(declared.default_value, IntValueNode):
+            walker.defaults[declared.variable.name.value] = int(declared.default_value.value)
+    root: GraphQLObjectType | None = schema.get_root_type(definition.operation)
+    total = walker.selections(definition.selection_set, root)
+    writes = 0
+    if definition.operation == OperationType.MUTATION:
+        writes = _root_fields(walker, definition.selection_set)
+        total += MUTATION_WEIGHT * writes
+    return Estimate(max(total, 1), writes)
+
+
+def _root_fields(walker: _Estimate, selection_set: SelectionSetNode) -> int:
+    count = 0
+    for selection in selection_set.selections:
+        if isinstance(selection, FieldNode):
+            count += 0 if selection.name.value.startswith("__") else 1
+        elif isinstance(selection, InlineFragmentNode):
+            count += _root_fields(walker, selection.selection_set)
+        elif isinstance(selection, FragmentSpreadNode):
+            found = walker.fragments.get(selection.name.value)
+            if found is not None and selection.name.value not in walker.spreading:
+                walker.spreading.add(selection.name.value)
+                count += _root_fields(walker, found.selection_set)
+                walker.spreading.discard(selection.name.value)
+    return count
+
+
+#: where a request's charge is kept once paid (the ASGI scope), so that strawberry, answering a
+#: request the compiled path gave up on, does not charge it twice
+CHARGED = "qilijia.charge"
+_PRICES: dict[tuple[Any, ...], Estimate] = {}
+
+
+def priced(
+    schema: GraphQLSchema,
+    query: str,
+    document: DocumentNode,
+    operation: str | None,
+    variables: Mapping[str, Any],
+) -> int:
+    """`estimate`, remembered per (text, operation, integer variables): the same screens all day."""
+    key = (query, operation, tuple(sorted((k, v) for k, v in variables.items() if type(v) is int)))
+    found = _PRICES.get(key)
+    if found is None:
+        if len(_PRICES) >= 2_000:
+            _PRICES.clear()
+        found = _PRICES[key] = estimate(schema, document, operation, variables)
+    return found
+
+
+async def pay(budget: Budget | None, principal: Principal, request: Any, estimated: Estimate) -> Charge:
+    """Refuse a request over its caller's limit (`QUERY_TOO_COMPLEX`), else spend its cost from the
+    caller's window (`RATE_LIMITED` past it). Paid once per request."""
+    scope = getattr(request, "scope", None)
+    if scope is not None and CHARGED in scope:
+        return scope[CHARGED]
+    limit, cost = QUERY_LIMIT[kind(principal)], estimated.cost
+    if cost > limit:
+        raise QueryTooComplexError(TOO_COMPLEX_MESSAGE, cost=cost, limit=limit)
+    if budget is None:
+        charge = Charge(cost, limit, PER_MINUTE[kind(principal)])
+    else:
+        charge = await budget.charge(
+            principal, client_address(request), limit, estimated.cost, estimated.writes
+        )
+    if scope is not None:
+        scope[CHARGED] = charge
+    return charge
+
+
+class CostLimit(SchemaExtension):
+    """Behind the document limits and validation: estimate, refuse over the caller's limit, spend
+    from the caller's window, and report `extensions.cost`."""
+
+    charge: Charge | None = None
+
+    async def on_validate(self) -> AsyncIterator[None]:
+        # before strawberry's own check of `pre_execution_errors`, which `DocumentLimits` (listed
+        # first) has filled with the validation's result
+        await self._pay()
+        yield
+
+    async def _pay(self) -> None:
+        execution = self.execution_context
+        if execution.pre_execution_errors or execution.graphql_document is None or execution.query is None:
+            return
+        context = execution.context
+        estimated = priced(
+            execution.schema._schema,
+            execution.query,
+            execution.graphql_document,
+            execution.operation_name,
+            execution.variables or {},
+        )
+        try:
+            self.charge = await pay(
+                getattr(context.services, "budget", None), context.principal, context.request, estimated
+            )
+        except QilijiaError as refused:
+            extensions: dict[str, Any] = {"code": refused.code}
+            if isinstance(refused, QueryTooComplexError):
+                extensions["cost"] = {"requested": refused.cost, "limit": refused.limit}
+            # a RATE_LIMITED error makes the response 429 with Retry-After (`QilijiaSchema`)
+            execution.pre_execution_errors = [
+                GraphQLError(refused.message, original_error=refused, extensions=extensions)
+            ]
+
+    def get_results(self) -> dict[str, Any]:
+        return {"cost": self.charge.as_extension()} if self.charge is not None else {}
