@@ -1,4 +1,4 @@
-"""The `qilijia` command line (API.md): serve, migrate, import, token, apikey, schema."""
+"""The `qilijia` command line (API.md): serve, migrate, import, token, apikey, documents, schema."""
 
 from __future__ import annotations
 
@@ -35,6 +35,11 @@ cli = typer.Typer(
 )
 apikey_cli = typer.Typer(help="管理第三方接口密钥（X-API-Key）。", no_args_is_help=True)
 cli.add_typer(apikey_cli, name="apikey")
+documents_cli = typer.Typer(
+    help="登记可信查询（小程序的各个操作）：按 sha256 保存，服务启动时载入；生产环境中第三方客户端只能运行这些查询。",
+    no_args_is_help=True,
+)
+cli.add_typer(documents_cli, name="documents")
 
 out = Console()
 err = Console(stderr=True)
@@ -159,6 +164,10 @@ def serve(
         loop="uvloop",
         http="httptools",
         proxy_headers=True,
+        timeout_keep_alive=5,  # an idle keep-alive connection is closed after 5 s
+        ws_max_size=settings.max_body_bytes,  # a WebSocket message is no larger than a request body
+        ws_ping_interval=20,  # a WebSocket whose peer is gone is closed within 40 s
+        ws_ping_timeout=20,
     )
 
 
@@ -291,6 +300,79 @@ def apikey_revoke(name: Annotated[str, typer.Argument(help="客户端名称")]) 
         err.print(f"没有名为 {escape(name)} 的有效客户端。")
         raise typer.Exit(1)
     out.print(f"已吊销 {escape(name)}。")
+
+
+@documents_cli.command("add")
+def documents_add(
+    files: Annotated[
+        list[Path], typer.Argument(help="GraphQL 文件（.graphql），每个文件是客户端原样发送的一份查询")
+    ],
+) -> None:
+    """登记查询文件：先逐个校验（语法、限制、与接口结构一致），全部通过才写入；已登记的不重复写入。"""
+    from schema import schema as graphql_schema
+    from schema.documents import operation_names, problems, sha256
+
+    found: list[tuple[str, str, list[str], Path]] = []
+    failed = False
+    for path in files:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            err.print(f"[red]{escape(str(path))}[/red]：无法读取（{escape(str(exc))}）。")
+            failed = True
+            continue
+        wrong = problems(graphql_schema._schema, text)
+        if wrong:
+            failed = True
+            for message in wrong:
+                err.print(f"[red]{escape(str(path))}[/red]：{escape(message)}")
+            continue
+        found.append((sha256(text), text, operation_names(text), path))
+    if failed:
+        err.print("没有登记任何查询：请先修正上面的文件。")
+        raise typer.Exit(1)
+    settings = get_settings()
+    url = _prepare_database(settings)
+
+    async def add(session: AsyncSession) -> list[bool]:
+        added = []
+        for digest, text, names, _ in found:
+            result = await session.execute(
+                sa.text(
+                    "INSERT INTO trusted_document (sha256, body, operations) VALUES (:d, :b, :o) "
+                    "ON CONFLICT (sha256) DO NOTHING RETURNING sha256"
+                ),
+                {"d": digest, "b": text, "o": " ".join(names)},
+            )
+            added.append(result.first() is not None)
+        return added
+
+    for (digest, _, names, path), new in zip(found, _with_session(settings, url, add), strict=True):
+        state = "已登记" if new else "此前已登记"
+        out.print(f"{state} {digest}  {escape(' '.join(names) or '（未命名操作）')}  {escape(str(path))}")
+    err.print("正在运行的服务重启后载入新登记的查询。")
+
+
+@documents_cli.command("list")
+def documents_list() -> None:
+    """列出已登记的查询：sha256、操作名、登记时间。"""
+    settings = get_settings()
+    url = _prepare_database(settings)
+
+    async def rows(session: AsyncSession) -> list[Any]:
+        result = await session.execute(
+            sa.text("SELECT sha256, operations, added_at FROM trusted_document ORDER BY added_at, sha256")
+        )
+        return list(result.all())
+
+    table = Table(show_edge=False)
+    for column in ("sha256", "操作", "登记时间"):
+        table.add_column(column, overflow="fold")
+    for row in _with_session(settings, url, rows):
+        table.add_row(
+            row.sha256, escape(row.operations or "（未命名操作）"), f"{row.added_at:%Y-%m-%d %H:%M}"
+        )
+    out.print(table)
 
 
 @cli.command()

@@ -6,11 +6,13 @@ builds its principal (authentication middleware) and a fresh GraphQL context wit
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -43,6 +45,7 @@ from auth.principal import ANONYMOUS
 from auth.wechat import WeChatClient
 from models.errors import (
     RETRY_AFTER_SECONDS,
+    QilijiaError,
     QueryTooComplexError,
     RateLimitedError,
     UnauthenticatedError,
@@ -56,6 +59,7 @@ from schema import PLANS, schema
 from schema.compiled import Reads, answer_known
 from schema.compiler import STALE
 from schema.cost import pay, priced
+from schema.documents import DOCUMENTS
 from schema.errors import INTERNAL_MESSAGE
 from schema.extensions import observe
 
@@ -66,6 +70,9 @@ HTTP_REQUESTS = Counter(
 )
 HTTP_LATENCY = Histogram("qilijia_http_request_seconds", "HTTP request latency by route", ["path"])
 KNOWN_PATHS = {"/graphql", "/healthz", "/readyz", "/metrics"}
+DEADLINE_MESSAGE = "请求处理超时，请稍后再试。"
+#: subscriptions (and operations in flight) one WebSocket may hold: a screen needs a few
+MAX_SUBSCRIPTIONS_PER_CONNECTION = 10
 
 
 def error_body(code: str, message: str) -> dict[str, Any]:
@@ -236,31 +243,67 @@ class QilijiaGraphQL(GraphQL[Context, None]):
             await super().__call__(scope, receive, send)
             return
         request = Request(scope=scope, receive=receive)
-        response = await self.known(request) if scope["method"] == "POST" else None
-        if response is None:
-            try:
-                await self.read_principal(request)
-                response = await self.run(request)
-            except UnauthenticatedError as exc:
-                response = JSONResponse(error_body("UNAUTHENTICATED", exc.message), status_code=401)
-            except GraphQLHTTPException as exc:
-                response = graphql_http_error(exc)
+        try:
+            async with asyncio.timeout(request.app.state.deadline):
+                response = await self.answer(request)
+        except TimeoutError:
+            # the request's task was cancelled at the deadline, and with it the SQL it was waiting
+            # for (asyncpg cancels a query whose await is cancelled); a transaction rolls back
+            log.warning("request deadline passed", extra={"deadline_s": request.app.state.deadline})
+            response = JSONResponse(
+                error_body(UnavailableError.code, DEADLINE_MESSAGE),
+                status_code=503,
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
         await response(scope, receive, send)
 
-    async def known(self, request: Request) -> Response | None:
-        """The answer to a query already planned for this caller's shape, straight from its compiled
-        statement; None hands the request to strawberry (any doubt does: a body that is not a plain
-        JSON query, variables that do not coerce, an answer that would carry an error, a failure)."""
-        reads = request.app.state.services.reads
-        if reads is None or not request.headers.get("content-type", "").startswith("application/json"):
+    async def answer(self, request: Request) -> Response:
+        if not DOCUMENTS.loaded:  # the database was down at start-up
+            await load_documents(request.app.state.services.sessions)
+        body = await self.body(request)
+        if isinstance(body, Response):
+            return body
+        if body is not None and body.get("query") is not request.state.sent_query:
+            request = _with_body(request, body)  # the text of a persisted query, for strawberry
+        response = await self.known(request, body) if body is not None else None
+        if response is not None:
+            return response
+        try:
+            await self.read_principal(request)
+            return await self.run(request)
+        except UnauthenticatedError as exc:
+            return JSONResponse(error_body("UNAUTHENTICATED", exc.message), status_code=401)
+        except GraphQLHTTPException as exc:
+            return graphql_http_error(exc)
+
+    async def body(self, request: Request) -> dict[str, Any] | Response | None:
+        """A POSTed JSON body, with the text of the document its persisted-query hash names
+        (`schema.documents`); a Response when the hash is unknown or wrong; None for anything
+        else, which strawberry reads and answers itself."""
+        if request.method != "POST" or not request.headers.get("content-type", "").startswith(
+            "application/json"
+        ):
             return None
-        started = time.perf_counter()
         try:
             body = orjson.loads(await request.body())
         except orjson.JSONDecodeError:
             return None
         if not isinstance(body, dict):
             return None
+        request.state.sent_query = body.get("query")
+        try:
+            return DOCUMENTS.resolve(body)
+        except QilijiaError as refused:
+            return JSONResponse(error_body(refused.code, refused.message))
+
+    async def known(self, request: Request, body: dict[str, Any]) -> Response | None:
+        """The answer to a query already planned for this caller's shape, straight from its compiled
+        statement; None hands the request to strawberry (any doubt does: a body that is not a plain
+        JSON query, variables that do not coerce, an answer that would carry an error, a failure)."""
+        reads = request.app.state.services.reads
+        if reads is None:
+            return None
+        started = time.perf_counter()
         query, operation = body.get("query"), body.get("operationName")
         if not isinstance(query, str) or not isinstance(operation, str | None):
             return None
@@ -333,6 +376,38 @@ class QilijiaGraphQL(GraphQL[Context, None]):
         return UNSET
 
 
+async def load_documents(sessions: Any) -> None:
+    """The registered documents, into this process's registry and plans (validated when they were
+    registered; each compiles on its first request from each kind of caller, not its second)."""
+    try:
+        async with sessions() as session:
+            rows = (await session.execute(sa.text("SELECT sha256, body FROM trusted_document"))).all()
+    except Exception as exc:
+        if not database_unreachable(exc):
+            raise
+        log.warning("registered documents not loaded, the database is unreachable: %s", exc)
+        return
+    DOCUMENTS.load([(row.sha256, row.body) for row in rows])
+    PLANS.trusted = set(DOCUMENTS.trusted.values())
+
+
+def _with_body(request: Request, body: dict[str, Any]) -> Request:
+    """The same request carrying another JSON body (a persisted query's text filled in)."""
+    content = orjson.dumps(body)
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return await request.receive()  # a disconnect, should the client go away
+        sent = True
+        return {"type": "http.request", "body": content, "more_body": False}
+
+    replaced = Request(scope=request.scope, receive=receive)
+    replaced.state.sent_query = body.get("query")
+    return replaced
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -363,7 +438,9 @@ def create_app(
             )
         broker = Broker(asyncpg_connect_kwargs(url))
         reads = Reads(await create_read_pool(url, settings)) if settings.compiled_reads else None
+        await load_documents(sessions)
         app.state.engine = engine
+        app.state.deadline = settings.request_deadline_seconds
         app.state.services = Services(
             sessions=sessions,
             secret=secret,
@@ -388,7 +465,13 @@ def create_app(
                 await http.aclose()
             await engine.dispose()
 
-    graphql = QilijiaGraphQL(schema, graphql_ide="graphiql" if settings.is_dev else None)
+    graphql = QilijiaGraphQL(
+        schema,
+        graphql_ide="graphiql" if settings.is_dev else None,
+        max_subscriptions_per_connection=MAX_SUBSCRIPTIONS_PER_CONNECTION,
+        # a WebSocket that never says who it is does not hold a connection for long
+        connection_init_wait_timeout=timedelta(seconds=10),
+    )
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})

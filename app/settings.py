@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     statement_timeout_ms: int = Field(default=15_000, alias="QILIJIA_STATEMENT_TIMEOUT_MS")
     idle_in_transaction_timeout_ms: int = Field(default=30_000, alias="QILIJIA_IDLE_TX_TIMEOUT_MS")
     pool_size: int = Field(default=10, alias="QILIJIA_DB_POOL_SIZE")
+    #: the whole of one HTTP request, body included: past it the client gets a JSON error and the
+    #: request's SQL is cancelled
+    request_deadline_seconds: float = Field(default=10.0, gt=0, alias="QILIJIA_REQUEST_DEADLINE_SECONDS")
     job_interval_seconds: float = Field(default=30.0, alias="QILIJIA_JOB_INTERVAL_SECONDS")
     #: answer queries with one compiled SQL statement where possible (off: strawberry resolves all)
     compiled_reads: bool = Field(default=True, alias="QILIJIA_COMPILED_READS")

@@ -107,6 +107,8 @@ class Action(StrEnum):
     CLOSE = "CLOSE"
     # the schema itself
     INTROSPECT = "INTROSPECT"
+    #: run a document that is not registered (`qilijia documents add`), in `prod`
+    RUN_UNREGISTERED = "RUN_UNREGISTERED"
 
 
 class Field(StrEnum):
@@ -380,6 +382,10 @@ POLICY: Mapping[tuple[Resource, Action], Rule] = {
     (Resource.ELECTOR, Action.READ_CHOICE): Rule(ELIGIBLE_OWNER),
     # in `prod`, schema introspection is for operators only
     (Resource.SCHEMA, Action.INTROSPECT): Rule(ADMIN),
+    # in `prod`, a third-party client runs only the registered documents: what it may ask is known
+    (Resource.SCHEMA, Action.RUN_UNREGISTERED): Rule(
+        ~API_CLIENT, "第三方客户端只能运行已登记的查询（qilijia documents add），请使用已登记查询的 sha256。"
+    ),
 }
 
 

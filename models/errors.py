@@ -13,6 +13,7 @@ escapes is a bug and reaches the client only as a masked `INTERNAL` error.
     ├── RateLimitedError              RATE_LIMITED
     ├── QueryTooComplexError          QUERY_TOO_COMPLEX
     ├── UnavailableError              UNAVAILABLE — the database cannot be reached; retry later
+    ├── PersistedQueryNotFoundError   PERSISTED_QUERY_NOT_FOUND — resend the document's text
     └── UpstreamError                 INTERNAL — a service we depend on failed; message is safe
 """
 
@@ -75,6 +76,13 @@ class QueryTooComplexError(QilijiaError):
         #: the query's estimated cost and the caller's limit (`extensions.cost`)
         self.cost = cost
         self.limit = limit
+
+
+class PersistedQueryNotFoundError(QilijiaError):
+    """The client sent a document's hash that this server does not know: it resends the text."""
+
+    code = "PERSISTED_QUERY_NOT_FOUND"
+    default_message = "服务器尚未保存该查询，请连同查询原文重新发送。"
 
 
 class UpstreamError(QilijiaError):

@@ -29,14 +29,16 @@ from resolvers.ids import decode
 from schema import compiler, errors
 from schema.compiled import CompiledReads
 from schema.cost import CostLimit
-from schema.extensions import IntrospectionGuard, Metrics, TextGuard
+from schema.extensions import IntrospectionGuard, Metrics, RegisteredOnly, TextGuard
 from schema.limits import DocumentLimits
 from schema.relay import Node, NodeResolver
 
 MAX_TOKENS = 2_000
 
 #: Modules of this package that are plumbing, not domains.
-PLUMBING = frozenset({"compiled", "compiler", "cost", "docs", "errors", "extensions", "limits", "relay"})
+PLUMBING = frozenset(
+    {"compiled", "compiler", "cost", "docs", "documents", "errors", "extensions", "limits", "relay"}
+)
 
 
 def slices() -> list[ModuleType]:
@@ -162,6 +164,7 @@ def build_schema() -> QilijiaSchema:
             DocumentLimits,  # depth, aliases, fields, directives in linear time, then validation
             IntrospectionGuard,  # after the limits and validation, whose result it extends
             TextGuard,
+            RegisteredOnly,  # in prod, a third-party client runs registered documents only
             CostLimit,  # the estimate, the caller's limit and rate window, `extensions.cost`
             partial(CompiledReads, plans=PLANS),
             Metrics,

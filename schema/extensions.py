@@ -22,8 +22,9 @@ from graphql import (
 from prometheus_client import Counter, Histogram
 from strawberry.extensions import SchemaExtension
 
-from auth.policy import Action, Resource, allows
-from models.errors import BadUserInputError
+from auth.policy import Action, Resource, allows, require
+from models.errors import BadUserInputError, QilijiaError
+from schema.documents import DOCUMENTS
 from schema.limits import walk
 
 REQUESTS = Counter(
@@ -40,9 +41,8 @@ LATENCY = Histogram(
 
 
 def _operation_label(name: str | None) -> str:
-    if not name:
-        return "anonymous"
-    return name[:64] if name.replace("_", "").isalnum() else "invalid"
+    """Registered operations by name; everything else `other`: labels a caller cannot multiply."""
+    return name if name is not None and name in DOCUMENTS.names else "other"
 
 
 def observe(operation: str | None, started: float, failed: bool) -> None:
@@ -59,6 +59,26 @@ class Metrics(SchemaExtension):
         result = self.execution_context.result
         failed = bool(self.execution_context.pre_execution_errors) or bool(result and result.errors)
         observe(self.execution_context.operation_name, started, failed)
+
+
+class RegisteredOnly(SchemaExtension):
+    """In `prod`, a third-party client may run only registered documents (`schema.documents`)."""
+
+    def on_validate(self) -> Iterator[None]:
+        execution = self.execution_context
+        ctx = execution.context
+        if (
+            not execution.pre_execution_errors
+            and not getattr(ctx.services, "is_dev", True)
+            and not DOCUMENTS.is_trusted(execution.query)
+        ):
+            try:
+                require(ctx.principal, Resource.SCHEMA, Action.RUN_UNREGISTERED)
+            except QilijiaError as refused:
+                execution.pre_execution_errors = [
+                    GraphQLError(refused.message, original_error=refused, extensions={"code": refused.code})
+                ]
+        yield
 
 
 class IntrospectionGuard(SchemaExtension):
