@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import migrate as migrations
 from app.database import create_engine, resolve_database_url, sessionmaker
-from app.settings import Settings, SettingsError, get_settings
+from app.settings import LOOPBACK, Settings, SettingsError, get_settings
 from app.world_file import World, WorldFileError, load
 from app.world_import import STAGES, ImportSummary, import_world
 
@@ -146,6 +146,12 @@ def serve(
     from app import logging as app_logging
 
     settings = _settings()
+    if host not in LOOPBACK and "env" not in settings.model_fields_set:
+        err.print(
+            f"[red]无法启动：[/red]监听 {escape(host)} 时必须明确设置 QILIJIA_ENV（prod 用于生产；"
+            "确需在网络上运行开发模式，请设置 QILIJIA_ENV=dev）。"
+        )
+        raise typer.Exit(2)
     url = _prepare_database(settings)
     if demo and not _has_compound(settings, url):
         err.print("正在导入演示数据（綦江区的四个小区）…")
@@ -210,24 +216,45 @@ def import_(
 
 @cli.command()
 def token(
-    phone: Annotated[str, typer.Argument(help="人员的手机号")],
+    phone: Annotated[
+        str, typer.Argument(help="人员的手机号；或 revoke，后接手机号", metavar="PHONE | revoke PHONE")
+    ],
+    revoked: Annotated[
+        str | None, typer.Argument(help="revoke 时：要结束其所有登录的手机号", show_default=False)
+    ] = None,
     ttl: Annotated[int | None, typer.Option(help="有效期（秒），默认取 QILIJIA_TOKEN_TTL")] = None,
 ) -> None:
-    """为该手机号的人员签发一个访问令牌（运维代人操作、测试使用）。"""
+    """为该手机号的人员签发一个访问令牌（运维代人操作、测试使用）；`token revoke PHONE` 立即结束该人员的所有登录（HTTP 和实时连接）。"""
     from auth import tokens
 
+    revoking = phone == "revoke"
+    if revoking and not revoked:
+        err.print("用法：qilijia token revoke PHONE")
+        raise typer.Exit(2)
+    if not revoking and revoked:
+        err.print(f"多余的参数：{escape(revoked)}。吊销请用：qilijia token revoke PHONE")
+        raise typer.Exit(2)
+    target = revoked if revoking else phone
     settings = _settings()
     url = _prepare_database(settings)
 
     async def find(session: AsyncSession) -> Any:
-        return (
-            await session.execute(sa.text("SELECT id FROM person WHERE phone = :p"), {"p": phone})
+        person_id = (
+            await session.execute(sa.text("SELECT id FROM person WHERE phone = :p"), {"p": target})
         ).scalar()
+        if person_id is not None and revoking:
+            from resolvers.sessions import end_all
+
+            await end_all(session, person_id)
+        return person_id
 
     person_id = _with_session(settings, url, find)
     if person_id is None:
-        err.print(f"没有手机号为 {escape(phone)} 的人员。")
+        err.print(f"没有手机号为 {escape(str(target))} 的人员。")
         raise typer.Exit(1)
+    if revoking:
+        out.print(f"已结束 {escape(str(target))} 的所有登录：此前签发的令牌不再有效，实时连接随即断开。")
+        return
     value, _ = tokens.mint(
         person_id, secret=settings.signing_key(), ttl_seconds=ttl or settings.token_ttl_seconds
     )

@@ -30,7 +30,7 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketState
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types.unset import UNSET, UnsetType
@@ -39,7 +39,8 @@ from app import logging as app_logging
 from app.database import asyncpg_connect_kwargs, create_engine, create_read_pool, sessionmaker
 from app.jobs import periodic
 from app.settings import Settings, get_settings
-from auth.backend import CACHED, QilijiaAuthBackend
+from auth import tokens
+from auth.backend import CACHED, CLAIMS, QilijiaAuthBackend
 from auth.budget import Budget, Charge
 from auth.principal import ANONYMOUS
 from auth.wechat import WeChatClient
@@ -55,6 +56,7 @@ from models.errors import (
 from resolvers.content import make_content_check
 from resolvers.context import Context, Services
 from resolvers.events import Broker
+from resolvers.sessions import sessions_topic
 from schema import PLANS, schema
 from schema.compiled import Reads, answer_known
 from schema.compiler import STALE
@@ -347,7 +349,7 @@ class QilijiaGraphQL(GraphQL[Context, None]):
         if auth is None or CACHED not in auth.scopes:
             return
         load = request.app.state.services.load_principal
-        request.scope["user"] = await load(request.scope["user"].person_id)
+        request.scope["user"] = await load(request.scope[CLAIMS])
         request.scope["auth"] = AuthCredentials([s for s in auth.scopes if s != CACHED])
 
     async def get_context(self, request: Request | WebSocket, response: Any = None) -> Context:
@@ -366,13 +368,21 @@ class QilijiaGraphQL(GraphQL[Context, None]):
         token closes the connection (4403) instead of silently subscribing as nobody."""
         params = context.connection_params if isinstance(context.connection_params, dict) else {}
         header = params.get("Authorization") or params.get("authorization") or params.get("token")
+        websocket = context.request
+        claims = websocket.scope.get(CLAIMS)
         if header:
             authenticate = context.services.authenticate_token
             assert authenticate is not None
+            token = str(header).removeprefix("Bearer ").strip()
             try:
-                context.act_as(await authenticate(str(header).removeprefix("Bearer ").strip()))
+                context.act_as(await authenticate(token))
+                claims = tokens.claims_of(token, secret=context.services.secret)
             except UnauthenticatedError as exc:
                 raise ConnectionRejectionError({"message": exc.message}) from None
+        if claims is not None:
+            task = asyncio.get_running_loop().create_task(watch_session(websocket, claims, context.services))
+            WATCHERS.add(task)
+            task.add_done_callback(WATCHERS.discard)
         return UNSET
 
 
@@ -389,6 +399,37 @@ async def load_documents(sessions: Any) -> None:
         return
     DOCUMENTS.load([(row.sha256, row.body) for row in rows])
     PLANS.trusted = set(DOCUMENTS.trusted.values())
+
+
+#: the session watchers of this process's open WebSockets (kept referenced while they run)
+WATCHERS: set[asyncio.Task[None]] = set()
+#: how often a watcher looks whether its WebSocket is still open
+WATCH_SECONDS = 15.0
+
+
+async def watch_session(websocket: WebSocket, claims: tokens.Claims, services: Services) -> None:
+    """Close a WebSocket (4401) when its token expires or its session ends: the person's sessions
+    topic wakes it (any process may have ended them), and it reads the principal again to see."""
+    broker, load = services.broker, services.load_principal
+    assert broker is not None and load is not None
+    try:
+        async with broker.subscribe(sessions_topic(claims.person_id)) as heard:
+            while websocket.application_state == WebSocketState.CONNECTED:
+                remaining = claims.expires_at - time.time()
+                if remaining <= 0:
+                    await websocket.close(code=4401, reason="token expired")
+                    return
+                try:
+                    await asyncio.wait_for(heard.get(), timeout=min(remaining, WATCH_SECONDS))
+                except TimeoutError:
+                    continue
+                try:
+                    await load(claims)
+                except UnauthenticatedError:
+                    await websocket.close(code=4401, reason="session ended")
+                    return
+    except Exception:  # a socket closing under the watcher, a broker going away: nothing to watch
+        log.debug("session watcher stopped", exc_info=True)
 
 
 def _with_body(request: Request, body: dict[str, Any]) -> Request:

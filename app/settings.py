@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import secrets
+import zlib
+from collections import Counter
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -35,7 +38,8 @@ class Settings(BaseSettings):
     #: share an address, less to tighten
     rate_limit_scale: float = Field(default=1.0, gt=0, alias="QILIJIA_RATE_LIMIT_SCALE")
 
-    token_ttl_seconds: int = Field(default=7 * 24 * 3600, alias="QILIJIA_TOKEN_TTL")
+    #: access tokens are short-lived; the mini-program renews them with its refresh token
+    token_ttl_seconds: int = Field(default=2 * 3600, alias="QILIJIA_TOKEN_TTL")
     statement_timeout_ms: int = Field(default=15_000, alias="QILIJIA_STATEMENT_TIMEOUT_MS")
     idle_in_transaction_timeout_ms: int = Field(default=30_000, alias="QILIJIA_IDLE_TX_TIMEOUT_MS")
     pool_size: int = Field(default=10, alias="QILIJIA_DB_POOL_SIZE")
@@ -65,6 +69,11 @@ class Settings(BaseSettings):
                     f"QILIJIA_SECRET_KEY 太短：生产环境至少需要 {MIN_SECRET_LENGTH} 个字符"
                     "（可用 `python -c 'import secrets; print(secrets.token_urlsafe(48))'` 生成）。"
                 )
+            if self.env == "prod" and not looks_random(value):
+                raise SettingsError(
+                    "QILIJIA_SECRET_KEY 不够随机（重复或可猜的字符）：请用 "
+                    "`python -c 'import secrets; print(secrets.token_urlsafe(48))'` 生成。"
+                )
             return value
         if self.env == "prod":
             raise SettingsError(
@@ -76,6 +85,19 @@ class Settings(BaseSettings):
             path.write_text(secrets.token_urlsafe(48), encoding="utf-8")
             path.chmod(0o600)
         return path.read_text(encoding="utf-8").strip()
+
+
+def looks_random(key: str) -> bool:
+    """A key drawn at random, as far as its own characters tell: varied characters (at least 10
+    different ones, 96 bits by their frequencies: a random 32-character hex key has about 115) and
+    no repetition that compresses (`"a" * 32`, a password written three times)."""
+    counts = Counter(key)
+    bits = -sum(n * math.log2(n / len(key)) for n in counts.values())
+    compressed = len(zlib.compress(key.encode(), 9))
+    return len(counts) >= 10 and bits >= 96 and compressed >= 0.9 * len(key.encode())
+
+
+LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
 @lru_cache

@@ -34,6 +34,7 @@ from models.enums import HomeRelation, Position, Role
 from models.errors import UnauthenticatedError
 from models.person import Home, Person, RoleAssignment, TeamPosition
 from models.place import Household
+from models.session import RevokedToken
 
 
 def _rows(model: Any, columns: list[Any], where: Any, order: list[Any], join: Any = None) -> Any:
@@ -75,15 +76,38 @@ def _principal_statement() -> Any:
             join=sa.join(Home, Household, Household.id == Home.household_id),
         ).label("homes"),
         current_epoch().label("epoch"),
+        # whether the token asked with has been revoked: logged out, or every session ended after it
+        sa.or_(
+            sa.exists().where(RevokedToken.jti == sa.bindparam("jti", type_=sa.Text)),
+            Person.sessions_valid_after > sa.func.to_timestamp(sa.bindparam("issued", type_=sa.Float)),
+        ).label("revoked"),
     ).where(me == sa.bindparam("person", type_=sa.Uuid))
     return statement
 
 
-async def load_person_principal(session: AsyncSession, person_id: uuid.UUID) -> PersonPrincipal | None:
-    """The caller with every role, position and home, read in one statement."""
-    found = (await session.execute(_principal_statement(), {"person": person_id})).first()
+#: the message for a token whose session has ended
+REVOKED = "您已退出登录，请重新登录。"
+
+
+async def load_person_principal(
+    session: AsyncSession, person_id: uuid.UUID, claims: tokens.Claims | None = None
+) -> PersonPrincipal | None:
+    """The caller with every role, position and home, read in one statement; with the claims of
+    the token asked with, `UnauthenticatedError` when that token's session has ended."""
+    found = (
+        await session.execute(
+            _principal_statement(),
+            {
+                "person": person_id,
+                "jti": claims.jti if claims else "",
+                "issued": claims.issued_at if claims else 0.0,
+            },
+        )
+    ).first()
     if found is None:
         return None
+    if claims is not None and found.revoked:
+        raise UnauthenticatedError(REVOKED)
 
     def ident(value: str | None) -> uuid.UUID | None:
         return uuid.UUID(value) if value is not None else None
@@ -125,34 +149,39 @@ async def load_api_client(
 
 
 class PrincipalCache:
-    """The principals this process has read, by person, most recently used last.
+    """The principals this process has read, by the token they were read for (its `jti`), most
+    recently used last: each token is checked for revocation once before its principal is cached.
 
-    An entry may be stale (someone's roles changed since): it is only ever used by the compiled read
-    path, whose statement checks the entry's epoch against the current one and refuses to answer
-    for a stale principal (`schema.compiler.STALE`). Everything else reads the principal afresh."""
+    An entry may be stale (someone's roles changed, a session ended since: both move the access
+    epoch): it is only ever used by the compiled read path, whose statement checks the entry's
+    epoch against the current one and refuses to answer for a stale principal
+    (`schema.compiler.STALE`), which is then read again, revocation included. Everything else reads
+    the principal afresh."""
 
     def __init__(self, maximum: int = 10_000) -> None:
         self.maximum = maximum
-        self._entries: OrderedDict[uuid.UUID, PersonPrincipal] = OrderedDict()
+        self._entries: OrderedDict[str, PersonPrincipal] = OrderedDict()
 
-    def get(self, person_id: uuid.UUID) -> PersonPrincipal | None:
-        found = self._entries.get(person_id)
+    def get(self, jti: str) -> PersonPrincipal | None:
+        found = self._entries.get(jti)
         if found is not None:
-            self._entries.move_to_end(person_id)
+            self._entries.move_to_end(jti)
         return found
 
-    def put(self, principal: PersonPrincipal) -> None:
-        self._entries[principal.person_id] = principal
-        self._entries.move_to_end(principal.person_id)
+    def put(self, jti: str, principal: PersonPrincipal) -> None:
+        self._entries[jti] = principal
+        self._entries.move_to_end(jti)
         while len(self._entries) > self.maximum:
             self._entries.popitem(last=False)
 
-    def drop(self, person_id: uuid.UUID) -> None:
-        self._entries.pop(person_id, None)
+    def drop(self, jti: str) -> None:
+        self._entries.pop(jti, None)
 
 
 #: The credential scope that marks a principal taken from the cache, not read for this request.
 CACHED = "cached"
+#: Where a request keeps the claims of the token it came with (the ASGI scope).
+CLAIMS = "qilijia.claims"
 
 
 class QilijiaAuthBackend(AuthenticationBackend):
@@ -171,11 +200,12 @@ class QilijiaAuthBackend(AuthenticationBackend):
                 scheme, _, token = header.partition(" ")
                 if scheme.lower() != "bearer" or not token.strip():
                     raise UnauthenticatedError("登录凭证格式不正确，请重新登录。")
-                person_id = self.tokens.verify(token.strip())
-                cached = self.principals.get(person_id)
+                claims = self.tokens.verify(token.strip())
+                conn.scope[CLAIMS] = claims
+                cached = self.principals.get(claims.jti)
                 if cached is not None:
                     return AuthCredentials(["person", CACHED]), cached
-                return AuthCredentials(["person"]), await self.load(person_id)
+                return AuthCredentials(["person"]), await self.load(claims)
             if key:
                 async with self.sessions() as session:
                     client = await load_api_client(session, key.strip(), self.key_cache)
@@ -188,12 +218,17 @@ class QilijiaAuthBackend(AuthenticationBackend):
         """The principal a bearer token names, read now."""
         return await self.load(self.tokens.verify(token))
 
-    async def load(self, person_id: uuid.UUID) -> PersonPrincipal:
-        """The person's principal read now (one statement), kept for the compiled read path."""
-        async with self.sessions() as session:
-            principal = await load_person_principal(session, person_id)
+    async def load(self, claims: tokens.Claims) -> PersonPrincipal:
+        """The principal of the token with these claims, read now (one statement) and checked for
+        revocation, kept for the compiled read path."""
+        try:
+            async with self.sessions() as session:
+                principal = await load_person_principal(session, claims.person_id, claims)
+        except UnauthenticatedError:
+            self.principals.drop(claims.jti)
+            raise
         if principal is None:
-            self.principals.drop(person_id)
+            self.principals.drop(claims.jti)
             raise UnauthenticatedError("账号不存在或已被注销，请重新登录。")
-        self.principals.put(principal)
+        self.principals.put(claims.jti, principal)
         return principal

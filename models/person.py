@@ -25,6 +25,8 @@ class Person(SQLModel, table=True):
     wechat_openid: str | None = Field(default=None, sa_column=sa.Column(sa.Text, unique=True))
     wechat_unionid: str | None = Field(default=None, sa_column=sa.Column(sa.Text, index=True))
     created_at: datetime = created_at()
+    #: tokens issued before this moment are no longer accepted (`logoutEverywhere`, `token revoke`)
+    sessions_valid_after: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
 
 
 class Home(SQLModel, table=True):

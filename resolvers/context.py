@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from auth.budget import Budget
 from auth.principal import Principal
+from auth.tokens import Claims
 from auth.wechat import WeChatClient
 from resolvers.events import Broker
 from resolvers.loaders import Loaders
@@ -31,8 +31,9 @@ class Services:
     content_check: Callable[[Principal, str], Awaitable[str | None]] | None = None
     #: authenticates the `connection_init` payload of a WebSocket (a bearer token)
     authenticate_token: Callable[[str], Awaitable[Principal]] | None = None
-    #: reads a person's principal afresh (one statement), for a request that came with a cached one
-    load_principal: Callable[[uuid.UUID], Awaitable[Principal]] | None = None
+    #: reads a token's principal afresh (one statement, revocation checked), for a request that
+    #: came with a cached one
+    load_principal: Callable[[Claims], Awaitable[Principal]] | None = None
     #: the compiled read path (`schema.compiled.Reads`); None answers every query through strawberry
     reads: Any = None
     #: every caller's rate window (`auth.budget.Budget`); None spends nothing

@@ -11,12 +11,13 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 
 from auth import tokens
-from auth.backend import load_person_principal
+from auth.backend import REVOKED, load_person_principal
 from auth.budget import check_wechat_code, client_address
 from auth.policy import require_dev_environment, require_person
 from auth.principal import PersonPrincipal
-from models.errors import BadUserInputError, ConflictError, UpstreamError
+from models.errors import BadUserInputError, ConflictError, UnauthenticatedError, UpstreamError
 from models.person import Home, Person, RoleAssignment, TeamPosition
+from resolvers import sessions
 from resolvers.context import Context
 
 #: what a person created by a first WeChat login is called until they bind their phone
@@ -27,19 +28,39 @@ WECHAT_PLACEHOLDER_NAME = "微信用户"
 class AuthResult:
     token: str
     expires_at: datetime
+    refresh_token: str
     principal: PersonPrincipal
 
 
 async def _issue(ctx: Context, person_id: uuid.UUID) -> AuthResult:
-    """A token for the person; the rest of the response is resolved as them (`me` shows them)."""
+    """A new login: an access token and a refresh token of a new family; the rest of the response
+    is resolved as the person (`me` shows them)."""
+    async with ctx.sessions() as session, session.begin():
+        family = uuid.uuid4()
+        refresh = await sessions.new_refresh_token(session, person_id, family)
+    return await _tokens(ctx, person_id, family, refresh)
+
+
+async def _tokens(ctx: Context, person_id: uuid.UUID, family: uuid.UUID, refresh: str) -> AuthResult:
     async with ctx.sessions() as session:
         principal = await load_person_principal(session, person_id)
-    assert principal is not None
+    if principal is None:
+        raise UnauthenticatedError("账号不存在或已被注销，请重新登录。")
     token, expires = tokens.mint(
-        person_id, secret=ctx.services.secret, ttl_seconds=ctx.services.token_ttl_seconds
+        person_id, secret=ctx.services.secret, ttl_seconds=ctx.services.token_ttl_seconds, session=family
     )
     ctx.act_as(principal)
-    return AuthResult(token, expires, principal)
+    return AuthResult(token, expires, refresh, principal)
+
+
+async def refresh(ctx: Context, *, refresh_token: str) -> AuthResult:
+    """A new access token and the next refresh token, for a refresh token not used before."""
+    async with ctx.sessions() as session, session.begin():
+        used = await sessions.use_refresh_token(session, refresh_token)
+    if used is None:  # a copy of a used token: its family has ended, committed above
+        raise UnauthenticatedError(REVOKED)
+    person_id, family, following = used
+    return await _tokens(ctx, person_id, family, following)
 
 
 async def dev_login(ctx: Context, *, phone: str) -> AuthResult:

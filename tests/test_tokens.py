@@ -6,6 +6,7 @@ import base64
 import json
 import os
 import re
+import secrets
 import subprocess
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -161,7 +162,7 @@ def test_round_trip() -> None:
     assert tokens.verify(token, secret=SECRET) == pid
     claims = jwt.decode(token, SECRET, algorithms=["HS256"], issuer="qilijia")
     assert claims["sub"] == str(pid)
-    assert claims["exp"] - claims["iat"] == 600
+    assert 599 < claims["exp"] - claims["iat"] <= 600  # iat carries the fraction of its second
     assert set(claims) == {"sub", "iss", "iat", "exp", "jti"}
 
 
@@ -257,15 +258,25 @@ def test_prod_with_short_secret_refuses(clean_env: Path) -> None:
 
 
 def test_prod_with_long_secret_works(clean_env: Path) -> None:
-    secret = "k" * 48
+    secret = secrets.token_urlsafe(48)
     settings = Settings(_env_file=None, QILIJIA_ENV="prod", QILIJIA_SECRET_KEY=secret)
     assert settings.signing_key() == secret
-    exact = "e" * MIN_SECRET_LENGTH
+    exact = secrets.token_hex(MIN_SECRET_LENGTH // 2)  # 32 hex characters: 128 bits
+    assert len(exact) == MIN_SECRET_LENGTH
     assert Settings(_env_file=None, QILIJIA_ENV="prod", QILIJIA_SECRET_KEY=exact).signing_key() == exact
 
 
+def test_prod_refuses_a_long_secret_that_is_not_random(clean_env: Path) -> None:
+    for guessable in ("a" * 32, "k" * 48, "password1234" * 3, "qilijia-" * 5, "0123456789" * 4):
+        settings = Settings(_env_file=None, QILIJIA_ENV="prod", QILIJIA_SECRET_KEY=guessable)
+        with pytest.raises(SettingsError, match="不够随机"):
+            settings.signing_key()
+    # dev takes any key: it is for trying things
+    assert Settings(_env_file=None, QILIJIA_ENV="dev", QILIJIA_SECRET_KEY="a" * 32).signing_key() == "a" * 32
+
+
 def test_prod_secret_from_environment(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    secret = "s" * 48
+    secret = secrets.token_urlsafe(48)
     monkeypatch.setenv("QILIJIA_ENV", "prod")
     monkeypatch.setenv("QILIJIA_SECRET_KEY", secret)
     assert Settings(_env_file=None).signing_key() == secret
@@ -318,9 +329,9 @@ def test_a_verified_token_is_remembered_until_it_expires(monkeypatch: pytest.Mon
     verified = tokens.VerifiedTokens("s" * 40)
     person = uuid.uuid4()
     token, expires = tokens.mint(person, secret="s" * 40, ttl_seconds=60)
-    assert verified.verify(token) == person
+    assert verified.verify(token).person_id == person
     monkeypatch.setattr(jwt, "decode", lambda *a, **k: pytest.fail("checked twice"))
-    assert verified.verify(token) == person  # from memory
+    assert verified.verify(token).person_id == person  # from memory
     monkeypatch.setattr(tokens.time, "time", lambda: expires.timestamp())
     with pytest.raises(UnauthenticatedError, match="过期"):
         verified.verify(token)
