@@ -40,6 +40,8 @@ documents_cli = typer.Typer(
     no_args_is_help=True,
 )
 cli.add_typer(documents_cli, name="documents")
+audit_cli = typer.Typer(help="审计记录：特权操作的哈希链。", no_args_is_help=True)
+cli.add_typer(audit_cli, name="audit")
 
 out = Console()
 err = Console(stderr=True)
@@ -71,6 +73,25 @@ def _with_session(settings: Settings, url: str, work: Callable[[AsyncSession], A
             await engine.dispose()
 
     return asyncio.run(run())
+
+
+async def _audit(session: AsyncSession, action: str, **facts: Any) -> None:
+    """An operator's action, on the audit trail: the operator is the account running the command."""
+    import getpass
+    import socket
+
+    from resolvers import audit
+
+    object_type, object_id = facts.pop("object_type", None), facts.pop("object_id", None)
+    await audit.append(
+        session,
+        action=action,
+        actor={"kind": "operator", "name": getpass.getuser()},
+        object_type=object_type,
+        object_id=object_id,
+        address=socket.gethostname(),
+        detail=facts,
+    )
 
 
 def demo_world_path() -> Path:
@@ -246,6 +267,7 @@ def token(
             from resolvers.sessions import end_all
 
             await end_all(session, person_id)
+            await _audit(session, "END_SESSIONS", object_type="PERSON", object_id=person_id)
         return person_id
 
     person_id = _with_session(settings, url, find)
@@ -278,7 +300,10 @@ def apikey_create(name: Annotated[str, typer.Argument(help="客户端名称，�
             ),
             {"n": name, "p": new.prefix, "h": new.key_hash},
         )
-        return result.first() is not None
+        created = result.first()
+        if created is not None:
+            await _audit(session, "CREATE_API_KEY", object_type="API_CLIENT", object_id=created.id, name=name)
+        return created is not None
 
     if not _with_session(settings, url, create):
         err.print(f"已有名为 {escape(name)} 的客户端；如需换新密钥，请先 revoke 再 create。")
@@ -321,7 +346,10 @@ def apikey_revoke(name: Annotated[str, typer.Argument(help="客户端名称")]) 
             ),
             {"n": name, "now": datetime.now(UTC)},
         )
-        return result.first() is not None
+        revoked = result.first()
+        if revoked is not None:
+            await _audit(session, "REVOKE_API_KEY", object_type="API_CLIENT", object_id=revoked.id, name=name)
+        return revoked is not None
 
     if not _with_session(settings, url, revoke):
         err.print(f"没有名为 {escape(name)} 的有效客户端。")
@@ -400,6 +428,23 @@ def documents_list() -> None:
             row.sha256, escape(row.operations or "（未命名操作）"), f"{row.added_at:%Y-%m-%d %H:%M}"
         )
     out.print(table)
+
+
+@audit_cli.command("verify")
+def audit_verify() -> None:
+    """逐条核对审计记录的哈希链；有记录被改动、删除或调换时，指出第一条有问题的记录并以非零状态退出。"""
+    from resolvers import audit
+
+    settings = get_settings()
+    url = _prepare_database(settings)
+    checked, newest, broken = _with_session(settings, url, audit.verify)
+    if broken is not None:
+        seq, why = broken
+        err.print(f"[red]审计记录第 {seq} 条有问题：[/red]{why}。此前的 {checked} 条完好。")
+        raise typer.Exit(1)
+    out.print(f"审计记录完好：共 {checked} 条。")
+    if newest is not None:
+        out.print(f"最新一条的哈希：{newest}（请另行保存，用来发现末尾的记录被删除）")
 
 
 @cli.command()

@@ -77,6 +77,8 @@ class Action(StrEnum):
     READ_TEAM = "READ_TEAM"
     READ_STATS = "READ_STATS"
     READ_TASK_STATS = "READ_TASK_STATS"
+    #: a community's audit trail
+    READ_AUDIT = "READ_AUDIT"
     REPORT_TASK = "REPORT_TASK"
     CREATE_PROJECT = "CREATE_PROJECT"
     OPEN_VOTE = "OPEN_VOTE"
@@ -290,6 +292,11 @@ POLICY: Mapping[tuple[Resource, Action], Rule] = {
     # the place tree, compound profiles and public stats (third parties: public aggregates)
     (Resource.COMMUNITY, Action.READ): Rule(
         ADMIN | COMMUNITY_COMMITTEE | Some("compounds", rule(Resource.COMPOUND, Action.READ))
+    ),
+    # who did what in a community: its committee (and an admin, who also reads the records of no
+    # community: imports, API keys)
+    (Resource.COMMUNITY, Action.READ_AUDIT): Rule(
+        ADMIN | COMMUNITY_COMMITTEE, "只有本社区“两委”成员可以查看审计记录。"
     ),
     (Resource.COMMUNITY, Action.READ_TASK_STATS): Rule(
         Some("compounds", rule(Resource.COMPOUND, Action.READ_TASK_STATS))

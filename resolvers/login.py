@@ -17,7 +17,7 @@ from auth.policy import require_dev_environment, require_person
 from auth.principal import PersonPrincipal
 from models.errors import BadUserInputError, ConflictError, UnauthenticatedError, UpstreamError
 from models.person import Home, Person, RoleAssignment, TeamPosition
-from resolvers import sessions
+from resolvers import audit, sessions
 from resolvers.context import Context
 
 #: what a person created by a first WeChat login is called until they bind their phone
@@ -38,6 +38,22 @@ async def _issue(ctx: Context, person_id: uuid.UUID) -> AuthResult:
     async with ctx.sessions() as session, session.begin():
         family = uuid.uuid4()
         refresh = await sessions.new_refresh_token(session, person_id, family)
+        principal = await load_person_principal(session, person_id)
+        if principal is not None and (principal.roles or principal.positions):
+            held = [g.role.value for g in principal.roles] + [p.position.value for p in principal.positions]
+            await audit.append(
+                session,
+                action="LOGIN",
+                actor={
+                    "kind": "person",
+                    "id": person_id,
+                    "name": principal.name,
+                    "role": ",".join(sorted(set(held))),
+                },
+                object_type="PERSON",
+                object_id=person_id,
+                address=client_address(ctx.request),
+            )
     return await _tokens(ctx, person_id, family, refresh)
 
 

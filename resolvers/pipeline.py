@@ -10,6 +10,7 @@ applies its rule and writes; `run` does the rest in one transaction:
       → the task is finished and the mutation needs an open one: CONFLICT
       → apply (validates against the locked state, writes)
       → its event appended to the task's timeline, its topics notified
+      → a privileged action (`resolvers.audit.AUDITED`) appended to the audit trail
 
 so a failed mutation writes nothing, and of two racing ones the second sees the first's result.
 """
@@ -26,12 +27,15 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.bindings import facts_columns
+from auth.budget import client_address
+from auth.facts import TaskFacts
 from auth.policy import Action, Resource, binding, facts_type, not_visible, require, require_person, standing
 from auth.principal import PersonPrincipal
 from models.errors import ConflictError
 from models.place import Compound
 from models.task import Task, TaskEvent
 from models.task_rules import EventKind, Standing, TaskStatus, finished_message
+from resolvers import audit
 from resolvers.context import Context
 from resolvers.events import notify
 
@@ -165,6 +169,22 @@ async def run(
             await append_event(
                 session, work.task_id, work.compound_id, outcome.event, actor_id=who.person_id, role=role
             )
+        if action in audit.AUDITED:
+            await audit.append(
+                session,
+                action=action.value,
+                actor={
+                    "kind": "person",
+                    "id": who.person_id,
+                    "name": who.name,
+                    "role": _acting_as(who, work.facts),
+                },
+                object_type=target.resource.value,
+                object_id=ident,
+                community_id=getattr(work.facts, "community_id", None),
+                compound_id=work.compound_id,
+                address=client_address(ctx.request),
+            )
         for topic in outcome.topics:
             await notify(session, topic)
     return outcome.result
@@ -190,6 +210,15 @@ async def _checked(
             raise ConflictError(refused)
     compound_id = row.id if target.model is Compound else row.compound_id  # type: ignore[attr-defined]
     return Work(ctx, session, who, row, facts, _task_id(target, row), compound_id, state)
+
+
+def _acting_as(who: PersonPrincipal, facts: Any) -> str:
+    """In which role the caller acted: their standing on a task, else the roles and positions
+    they hold (a vote is opened or closed as whichever of them allows it)."""
+    if isinstance(facts, TaskFacts):
+        return str(standing(who, facts))
+    held = [grant.role.value for grant in who.roles] + [seat.position.value for seat in who.positions]
+    return ",".join(sorted(set(held))) or "RESIDENT"
 
 
 def _task_id(target: Target[Any], row: Any) -> uuid.UUID | None:
