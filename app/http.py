@@ -216,8 +216,42 @@ class LazyBackend(QilijiaAuthBackend):
         super().__init__(sessions=None, secret=secret)  # type: ignore[arg-type]
 
 
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+
+
+def wants_graphql_response(accept: str) -> bool:
+    """Whether the client prefers `application/graphql-response+json` to `application/json`
+    (GraphQL over HTTP): then a refused request has a 4xx status; otherwise 200, the error in the
+    body, as clients of `application/json` expect."""
+    weights: dict[str, float] = {}
+    for part in accept.split(","):
+        media, *params = (p.strip() for p in part.split(";"))
+        quality = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        weights[media.lower()] = max(weights.get(media.lower(), 0.0), quality)
+    ours = weights.get(GRAPHQL_RESPONSE, 0.0)
+    return ours > 0 and ours >= weights.get("application/json", 0.0)
+
+
+def unauthenticated(conn: HTTPConnection, message: str) -> Response:
+    """A request whose credentials are refused (expired, revoked, malformed): 401 for a client of
+    `application/graphql-response+json`, 200 with the error for one of `application/json`; the
+    code is `UNAUTHENTICATED` either way, so that a client knows to log in again."""
+    if wants_graphql_response(conn.headers.get("accept", "")):
+        return JSONResponse(
+            error_body("UNAUTHENTICATED", message), status_code=401, media_type=GRAPHQL_RESPONSE
+        )
+    return JSONResponse(error_body("UNAUTHENTICATED", message))
+
+
 def on_auth_error(conn: HTTPConnection, exc: AuthenticationError) -> Response:
-    return JSONResponse(error_body("UNAUTHENTICATED", str(exc)), status_code=401)
+    return unauthenticated(conn, str(exc))
 
 
 def graphql_http_error(exc: GraphQLHTTPException) -> Response:
@@ -274,7 +308,7 @@ class QilijiaGraphQL(GraphQL[Context, None]):
             await self.read_principal(request)
             return await self.run(request)
         except UnauthenticatedError as exc:
-            return JSONResponse(error_body("UNAUTHENTICATED", exc.message), status_code=401)
+            return unauthenticated(request, exc.message)
         except GraphQLHTTPException as exc:
             return graphql_http_error(exc)
 

@@ -26,10 +26,9 @@ async def login(api: Api, phone: str = RESIDENT) -> dict:
 
 async def works(api: Api, token: str) -> bool:
     response = await api.post(ME, token=token)
-    if response.status_code == 401:
-        assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
-        return False
     body = response.json()
+    if "errors" in body and body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED":
+        return False
     assert "errors" not in body, body
     return True
 
@@ -42,7 +41,6 @@ async def test_logout_ends_this_token_even_on_the_compiled_path(api: Api) -> Non
 
     for query in (SCREEN, ME):
         refused = await api.post(query, token=this["token"])
-        assert refused.status_code == 401
         assert refused.json()["errors"][0]["message"] == "您已退出登录，请重新登录。"
     assert await works(api, other["token"])  # the person's other login goes on
     # and this login's refresh token ended with it
@@ -134,7 +132,7 @@ async def test_an_operator_revokes_a_person_and_their_websockets_close(
             response = await client.post(
                 f"{servers[0].base}/graphql", json={"query": ME}, headers={"Authorization": f"Bearer {token}"}
             )
-        assert response.status_code == 401
+        assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
         unknown = await aqilijia(tmp_path, demo_db_url, "token", "revoke", "13899999999")
         assert unknown.returncode == 1 and "没有手机号" in unknown.stderr
     finally:

@@ -1,4 +1,5 @@
-"""Access tokens over HTTP (every bad credential is a 401), `auth.tokens` itself, and the secret key."""
+"""Access tokens over HTTP (every bad credential is refused as UNAUTHENTICATED, with the status the
+client's media type asks for), `auth.tokens` itself, and the secret key."""
 
 from __future__ import annotations
 
@@ -29,7 +30,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def assert_unauthenticated(response: httpx.Response) -> dict[str, Any]:
-    assert response.status_code == 401, response.text
+    """Refused as a client of `application/json` is told (the tests' default): 200, the error in
+    the body (`test_auth_failures_follow_the_media_type_the_client_accepts` has the 401)."""
+    assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("application/json")
     body = response.json()
     assert body["data"] is None
@@ -347,3 +350,28 @@ def test_remembered_tokens_do_not_vouch_for_others() -> None:
     ):
         with pytest.raises(UnauthenticatedError):
             verified.verify(bad)
+
+
+async def test_auth_failures_follow_the_media_type_the_client_accepts(api: Api, demo_db_url: str) -> None:
+    """GraphQL over HTTP: a client of `application/graphql-response+json` gets 401 for a refused
+    token, one of `application/json` (or of anything) 200; the body is the same error."""
+    expired, _ = tokens.mint(await person_id(demo_db_url, RESIDENT), secret=SECRET, ttl_seconds=-60)
+    cases = {
+        "application/graphql-response+json": 401,
+        "application/graphql-response+json, application/json;q=0.9": 401,
+        "application/json": 200,
+        "application/json, application/graphql-response+json;q=0.5": 200,
+        "*/*": 200,
+        "": 200,
+    }
+    for accept, status in cases.items():
+        response = await api.client.post(
+            "/graphql",
+            json={"query": ME},
+            headers={"Authorization": f"Bearer {expired}", "Accept": accept},
+        )
+        assert response.status_code == status, accept
+        expected_type = "application/graphql-response+json" if status == 401 else "application/json"
+        assert response.headers["content-type"].startswith(expected_type), accept
+        [error] = response.json()["errors"]
+        assert error["extensions"]["code"] == "UNAUTHENTICATED" and "过期" in error["message"]
