@@ -59,7 +59,9 @@ def _settings() -> Settings:
 
 def _prepare_database(settings: Settings) -> str:
     url = resolve_database_url(settings)
-    migrations.upgrade(url)
+    migrations.upgrade(
+        url, service_role=settings.db_service_role, service_password=settings.service_password()
+    )
     return url
 
 

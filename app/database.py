@@ -46,6 +46,15 @@ def resolve_database_url(settings: Settings) -> str:
     return url
 
 
+def service_url(url: str, settings: Settings) -> str:
+    """The URL the service connects with: DATABASE_URL's server and database, as the service's
+    own role (`app.migrate.SERVICE_ROLE`), not as the owner of the tables."""
+    if not settings.db_service_role:
+        return url
+    parsed = make_url(url).set(username=settings.db_service_role, password=settings.service_password())
+    return parsed.render_as_string(hide_password=False)
+
+
 def async_url(url: str) -> URL:
     """`postgresql://…` as given by operators → the asyncpg dialect SQLAlchemy needs."""
     parsed = make_url(url)

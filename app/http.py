@@ -36,7 +36,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types.unset import UNSET, UnsetType
 
 from app import logging as app_logging
-from app.database import asyncpg_connect_kwargs, create_engine, create_read_pool, sessionmaker
+from app.database import asyncpg_connect_kwargs, create_engine, create_read_pool, service_url, sessionmaker
 from app.jobs import periodic
 from app.settings import Settings, get_settings
 from auth import tokens
@@ -420,6 +420,31 @@ class QilijiaGraphQL(GraphQL[Context, None]):
         return UNSET
 
 
+async def warn_if_privileged(engine: Any) -> None:
+    """The service should not be able to drop, alter or truncate what it serves."""
+    try:
+        async with engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    sa.text(
+                        "SELECT current_user AS who, (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS su, "
+                        "EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = 'public' AND tableowner = current_user) AS owns"
+                    )
+                )
+            ).one()
+    except Exception as exc:
+        if not database_unreachable(exc):
+            raise
+        return
+    if row.su or row.owns:
+        log.warning(
+            "the service connects as %s, %s: it could drop or truncate the tables it serves; "
+            "set QILIJIA_DB_SERVICE_ROLE (default qilijia_app, made by `qilijia migrate`)",
+            row.who,
+            "a superuser" if row.su else "the owner of the tables",
+        )
+
+
 async def load_documents(sessions: Any) -> None:
     """The registered documents, into this process's registry and plans (validated when they were
     registered; each compiles on its first request from each kind of caller, not its second)."""
@@ -498,7 +523,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         from app.database import resolve_database_url
 
-        url = database_url or resolve_database_url(settings)
+        url = service_url(database_url or resolve_database_url(settings), settings)
         engine = create_engine(url, settings)
         sessions = sessionmaker(engine)
         backend.sessions = sessions
@@ -514,6 +539,7 @@ def create_app(
         broker = Broker(asyncpg_connect_kwargs(url))
         reads = Reads(await create_read_pool(url, settings)) if settings.compiled_reads else None
         await load_documents(sessions)
+        await warn_if_privileged(engine)
         app.state.engine = engine
         app.state.deadline = settings.request_deadline_seconds
         app.state.services = Services(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import math
 import secrets
 import zlib
@@ -43,6 +44,9 @@ class Settings(BaseSettings):
     statement_timeout_ms: int = Field(default=15_000, alias="QILIJIA_STATEMENT_TIMEOUT_MS")
     idle_in_transaction_timeout_ms: int = Field(default=30_000, alias="QILIJIA_IDLE_TX_TIMEOUT_MS")
     pool_size: int = Field(default=10, alias="QILIJIA_DB_POOL_SIZE")
+    #: the role the service connects as, made by `qilijia migrate` (`app.migrate.SERVICE_ROLE`);
+    #: empty: the service connects as DATABASE_URL's user (then it warns when that user owns tables)
+    db_service_role: str = Field(default="qilijia_app", alias="QILIJIA_DB_SERVICE_ROLE")
     #: the whole of one HTTP request, body included: past it the client gets a JSON error and the
     #: request's SQL is cancelled
     request_deadline_seconds: float = Field(default=10.0, gt=0, alias="QILIJIA_REQUEST_DEADLINE_SECONDS")
@@ -50,6 +54,11 @@ class Settings(BaseSettings):
     #: answer queries with one compiled SQL statement where possible (off: strawberry resolves all)
     compiled_reads: bool = Field(default=True, alias="QILIJIA_COMPILED_READS")
     max_body_bytes: int = 100_000
+
+    def service_password(self) -> str:
+        """The service role's password: derived from the signing key, so that `migrate` and `serve`
+        agree on it without another secret to keep."""
+        return hmac.new(self.signing_key().encode(), b"qilijia database service role", "sha256").hexdigest()
 
     @property
     def is_dev(self) -> bool:
