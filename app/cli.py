@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import importlib.resources
+import os
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -181,6 +183,10 @@ def serve(
         _print_summary(_run_import(settings, url, load(demo_world_path())))
         _tell_demo_story(settings, url)
     app_logging.configure()
+    os.environ[app_logging.JSON_LOGS] = "1"  # each worker logs JSON lines too (`app.http.create_app`)
+    if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        # every worker writes its metrics here and /metrics adds them up, whichever worker answers
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="qilijia-metrics-")
     err.print(f"綦理家已启动：http://{host}:{port}/graphql")
     uvicorn.run(
         "app.http:create_app",

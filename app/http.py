@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -20,7 +22,14 @@ import orjson
 import sqlalchemy as sa
 from cross_web import HTTPException as GraphQLHTTPException
 from graphql import DocumentNode
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 from starlette.applications import Starlette
 from starlette.authentication import AuthCredentials, AuthenticationError
 from starlette.middleware import Middleware
@@ -38,7 +47,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from app import logging as app_logging
 from app.database import asyncpg_connect_kwargs, create_engine, create_read_pool, service_url, sessionmaker
 from app.jobs import periodic
-from app.settings import Settings, get_settings
+from app.settings import LOOPBACK, Settings, get_settings
 from auth import tokens
 from auth.backend import CACHED, CLAIMS, QilijiaAuthBackend
 from auth.budget import Budget, Charge
@@ -491,6 +500,18 @@ async def watch_session(websocket: WebSocket, claims: tokens.Claims, services: S
         log.debug("session watcher stopped", exc_info=True)
 
 
+def metrics_allowed(request: Request, settings: Settings) -> bool:
+    """`/metrics` in `dev` for anyone; in `prod` for the scraper with the metrics token, or, with
+    none configured, for a scraper on loopback only: operation names and rates are not public."""
+    if settings.is_dev:
+        return True
+    if settings.metrics_token is not None:
+        expected = f"Bearer {settings.metrics_token.get_secret_value()}"
+        return hmac.compare_digest(request.headers.get("authorization", "").encode(), expected.encode())
+    client = request.client
+    return client is not None and client.host in LOOPBACK
+
+
 def _with_body(request: Request, body: dict[str, Any]) -> Request:
     """The same request carrying another JSON body (a persisted query's text filled in)."""
     content = orjson.dumps(body)
@@ -516,6 +537,8 @@ def create_app(
 ) -> Starlette:
     """The ASGI app. `database_url` defaults to the settings' (or the embedded server's)."""
     settings = settings or get_settings()
+    if os.environ.get(app_logging.JSON_LOGS):  # a worker of `qilijia serve`
+        app_logging.configure()
     secret = settings.signing_key()
     backend = LazyBackend(secret)
 
@@ -587,6 +610,12 @@ def create_app(
         return JSONResponse({"status": "ok", "database": "up"})
 
     async def metrics(request: Request) -> Response:
+        if not metrics_allowed(request, settings):
+            return JSONResponse(error_body("FORBIDDEN", "指标只对运维开放。"), status_code=403)
+        if "PROMETHEUS_MULTIPROC_DIR" in os.environ:  # `serve --workers N`: every worker's, added up
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+            return PlainTextResponse(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
         return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return Starlette(

@@ -24,6 +24,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
+            "pid": record.process,
         }
         rid = request_id.get()
         if rid:
@@ -34,6 +35,10 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+#: set by `qilijia serve` for its worker processes, each of which configures its own logging
+JSON_LOGS = "QILIJIA_JSON_LOGS"
 
 
 def configure(level: str = "INFO") -> None:

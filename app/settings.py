@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     #: the role the service connects as, made by `qilijia migrate` (`app.migrate.SERVICE_ROLE`);
     #: empty: the service connects as DATABASE_URL's user (then it warns when that user owns tables)
     db_service_role: str = Field(default="qilijia_app", alias="QILIJIA_DB_SERVICE_ROLE")
+    #: in `prod`, `/metrics` answers a scraper sending `Authorization: Bearer <this>`, or, unset, only
+    #: scrapers on loopback
+    metrics_token: SecretStr | None = Field(default=None, alias="QILIJIA_METRICS_TOKEN")
     #: the whole of one HTTP request, body included: past it the client gets a JSON error and the
     #: request's SQL is cancelled
     request_deadline_seconds: float = Field(default=10.0, gt=0, alias="QILIJIA_REQUEST_DEADLINE_SECONDS")

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import httpx
+from prometheus_client import Counter
 
 from models.errors import (
     BadUserInputError,
@@ -40,6 +41,8 @@ from models.errors import (
 __all__ = ["WeChatClient", "WeChatSession"]
 
 logger = logging.getLogger("qilijia.wechat")
+#: requests sent to WeChat, by API path (its quota is the whole app's)
+WECHAT_CALLS = Counter("qilijia_wechat_calls_total", "Requests sent to WeChat, by API path", ["path"])
 
 # access_token rejected: 40001 = invalid / not the latest, 42001 = expired.
 _TOKEN_REJECTED = frozenset({40001, 42001})
@@ -260,6 +263,7 @@ class WeChatClient:
 
         Log lines name only the path: the URL carries the secret or the access token.
         """
+        WECHAT_CALLS.labels(path).inc()
         try:
             response = await self._http.request(method, self._base_url + path, params=params, json=json)
         except httpx.TimeoutException as exc:

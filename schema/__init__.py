@@ -29,7 +29,7 @@ from resolvers.ids import decode
 from schema import compiler, errors
 from schema.compiled import CompiledReads
 from schema.cost import CostLimit
-from schema.extensions import IntrospectionGuard, Metrics, RegisteredOnly, TextGuard
+from schema.extensions import ERRORS, IntrospectionGuard, Metrics, RegisteredOnly, TextGuard
 from schema.limits import DocumentLimits
 from schema.relay import Node, NodeResolver
 
@@ -139,6 +139,8 @@ class QilijiaSchema(strawberry.Schema):
         self, errors_: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
         errors.rewrite(errors_)
+        for error in errors_:
+            ERRORS.labels((error.extensions or {}).get("code", "INTERNAL")).inc()
         response = getattr(execution_context.context, "response", None) if execution_context else None
         if response is None:
             return

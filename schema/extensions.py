@@ -32,6 +32,11 @@ REQUESTS = Counter(
     "GraphQL operations by operation name and outcome",
     ["operation", "outcome"],
 )
+ERRORS = Counter(
+    "qilijia_graphql_errors_total",
+    "GraphQL errors answered, by extensions.code",
+    ["code"],
+)
 LATENCY = Histogram(
     "qilijia_graphql_request_seconds",
     "GraphQL operation latency by operation name",

@@ -33,6 +33,10 @@ class Server:
     port: int = 0
     #: settings of this server beyond the defaults below (`REDIS_URL`, …)
     env: dict[str, str] = field(default_factory=dict)
+    #: more arguments for `qilijia serve` (`--workers 2`)
+    args: tuple[str, ...] = ()
+    #: where the server's log lines go
+    log: str = "/tmp/e2e-server.log"
 
     @property
     def base(self) -> str:
@@ -54,10 +58,10 @@ class Server:
             **self.env,
         }
         self.process = subprocess.Popen(
-            [str(QILIJIA), "serve", "--port", str(self.port)],
+            [str(QILIJIA), "serve", "--port", str(self.port), *self.args],
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=open("/tmp/e2e-server.log", "a"),
+            stderr=open(self.log, "a"),
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -185,3 +185,36 @@ async def test_two_processes_share_one_window_through_redis(demo_db_url: str) ->
     finally:
         for server in servers:
             server.stop()
+
+
+async def test_a_shared_window_is_told_in_batches_and_still_refuses_in_time() -> None:
+    """With Redis, a process tells the shared window a caller's reads every quarter second or
+    every 2 % of the window, not on every request; it refuses within that margin of the limit."""
+    import uuid as uuid_
+
+    from limits.aio.storage import MemoryStorage
+
+    from auth.budget import Budget
+    from auth.principal import PersonPrincipal
+    from models.errors import RateLimitedError
+
+    storage = MemoryStorage()
+    calls = 0
+    incr = storage.incr
+
+    async def counted(*args, **kwargs):
+        nonlocal calls
+        calls += 1
+        return await incr(*args, **kwargs)
+
+    storage.incr = counted  # type: ignore[method-assign]
+    scale = 10_000 / PER_MINUTE[Kind.RESIDENT]  # a window of 10,000
+    budget = Budget(storage, scale, shared=True)
+    resident = PersonPrincipal(person_id=uuid_.uuid4(), name="居民")
+    spent = 0
+    with pytest.raises(RateLimitedError):
+        for _ in range(2_000):
+            await budget.charge(resident, "x", 10_000, 10)
+            spent += 10
+    assert 10_000 - 10_000 * Budget.FLUSH_SHARE <= spent <= 10_000  # refused in time
+    assert calls <= spent // (10_000 * Budget.FLUSH_SHARE) + 2  # one round trip per 2 %, not per request

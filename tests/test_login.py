@@ -480,7 +480,9 @@ async def test_a_client_guessing_codes_is_stopped_before_wechat_is_asked(
     wx_api: Api, fake: FakeWeChat
 ) -> None:
     from auth.budget import WECHAT_FAILURES_PER_ADDRESS
+    from auth.wechat import WECHAT_CALLS
 
+    asked = WECHAT_CALLS.labels(JSCODE2SESSION)._value.get()
     refused = WECHAT_FAILURES_PER_ADDRESS.amount
     for i in range(refused):
         body = await wx_api.gql(WECHAT_LOGIN, {"code": f"guess{i}"})
@@ -493,3 +495,4 @@ async def test_a_client_guessing_codes_is_stopped_before_wechat_is_asked(
     assert response.status_code == 429
     assert 1 <= int(response.headers["Retry-After"]) <= 600
     assert len(fake.calls_to(JSCODE2SESSION)) == refused  # WeChat was not asked again
+    assert WECHAT_CALLS.labels(JSCODE2SESSION)._value.get() == asked + refused  # and the metric says so

@@ -260,3 +260,56 @@ async def test_json_request_logs_without_secrets(
     assert token.split(".")[2] not in captured
     assert "Bearer" not in captured
     assert "authorization" not in captured.lower()
+
+
+# --- metrics in production and across workers -----------------------------------------------------
+
+
+async def test_metrics_are_for_operators_in_prod(demo_db_url: str) -> None:
+    import httpx
+
+    from app.http import create_app
+
+    async def scrape(settings, client_host: str, **headers: str) -> int:
+        app = create_app(settings, database_url=demo_db_url)
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app, client=(client_host, 40000))
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+                response = await client.get("/metrics", headers=headers)
+                if response.status_code == 403:
+                    assert response.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+                return response.status_code
+
+    prod = make_settings(demo_db_url, QILIJIA_ENV="prod")
+    assert await scrape(prod, "203.0.113.7") == 403  # the public
+    assert await scrape(prod, "127.0.0.1") == 200  # a scraper on the same machine
+    token = make_settings(demo_db_url, QILIJIA_ENV="prod", QILIJIA_METRICS_TOKEN="scrape-" + "x" * 30)
+    assert await scrape(token, "203.0.113.7") == 403
+    assert await scrape(token, "127.0.0.1") == 403  # once a token is set, it is what counts
+    assert await scrape(token, "203.0.113.7", Authorization="Bearer scrape-" + "x" * 30) == 200
+    assert await scrape(make_settings(demo_db_url), "203.0.113.7") == 200  # dev
+
+
+def test_two_workers_add_up_their_metrics_and_both_log_json(demo_db_url: str, tmp_path) -> None:
+    import httpx
+
+    from tests.servers import Server
+
+    log = tmp_path / "server.log"
+    server = Server(url="", database_url=demo_db_url, args=("--workers", "2"), log=str(log)).start(timeout=60)
+    try:
+        with httpx.Client(base_url=server.base, timeout=10) as client:
+            for _ in range(40):  # fresh connections: the kernel spreads them over both workers
+                httpx.post(f"{server.base}/graphql", json={"query": "{ __typename }"}, timeout=10)
+            totals = []
+            for _ in range(5):
+                text = client.get("/metrics").text
+                totals.append(sample(text, "qilijia_http_requests_total", path="/graphql", status="200"))
+    finally:
+        server.stop()
+    assert all(total >= 40 for total in totals), totals  # every scrape sees both workers' counts
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    access = [line for line in lines if line.get("message") == "request" and line.get("path") == "/graphql"]
+    assert len(access) >= 40
+    assert len({line["pid"] for line in access}) == 2, "both workers write JSON access lines"
+    assert all(not line.strip() or line.startswith("{") for line in log.read_text().splitlines()[-50:])
