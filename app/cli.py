@@ -343,7 +343,7 @@ def apikey_list() -> None:
 
 @apikey_cli.command("revoke")
 def apikey_revoke(name: Annotated[str, typer.Argument(help="客户端名称")]) -> None:
-    """吊销该客户端的密钥；最迟一分钟后所有服务进程都不再接受它。"""
+    """吊销该客户端的密钥；所有服务进程随即不再接受它。"""
     settings = get_settings()
     url = _prepare_database(settings)
 
@@ -356,7 +356,11 @@ def apikey_revoke(name: Annotated[str, typer.Argument(help="客户端名称")]) 
         )
         revoked = result.first()
         if revoked is not None:
+            from auth.apikeys import APIKEYS_TOPIC
+            from resolvers.events import notify
+
             await _audit(session, "REVOKE_API_KEY", object_type="API_CLIENT", object_id=revoked.id, name=name)
+            await notify(session, APIKEYS_TOPIC)  # every server process forgets its verified keys
         return revoked is not None
 
     if not _with_session(settings, url, revoke):

@@ -49,6 +49,7 @@ from app.database import asyncpg_connect_kwargs, create_engine, create_read_pool
 from app.jobs import periodic
 from app.settings import LOOPBACK, Settings, get_settings
 from auth import tokens
+from auth.apikeys import APIKEYS_TOPIC
 from auth.backend import CACHED, CLAIMS, QilijiaAuthBackend
 from auth.budget import Budget, Charge
 from auth.principal import ANONYMOUS
@@ -429,6 +430,26 @@ class QilijiaGraphQL(GraphQL[Context, None]):
         return UNSET
 
 
+async def forget_revoked_keys(broker: Broker, backend: QilijiaAuthBackend) -> None:
+    """A revoked API key stops working at once in this process: a revocation anywhere
+    (`qilijia apikey revoke`) empties the cache of verified keys, and so does a reconnect of the
+    listener, which may have missed one."""
+    delay = 1.0
+    while True:
+        try:
+            async with broker.subscribe(APIKEYS_TOPIC) as heard:
+                delay = 1.0
+                while True:
+                    await heard.get()
+                    backend.key_cache.clear()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the database is away: keys stay cached at most their minute meanwhile
+            log.debug("API-key revocation listener unavailable", exc_info=True)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+
+
 async def warn_if_privileged(engine: Any) -> None:
     """The service should not be able to drop, alter or truncate what it serves."""
     try:
@@ -578,10 +599,12 @@ def create_app(
             reads=reads,
             budget=Budget.for_url(settings.redis_url, settings.rate_limit_scale, settings.redis_prefix),
         )
+        forgetting = asyncio.get_running_loop().create_task(forget_revoked_keys(broker, backend))
         try:
             async with periodic(sessions, settings.job_interval_seconds):
                 yield
         finally:
+            forgetting.cancel()
             await broker.stop()
             if reads is not None:
                 await reads.pool.close()

@@ -1,7 +1,8 @@
 """Third-party API keys: shown once, stored as an argon2 hash next to a short clear prefix.
 
 The prefix finds the row; argon2 proves the rest. Verification is deliberately slow, so a verified
-key is remembered in-process for a minute (by its SHA-256, never in clear).
+key is remembered in-process for a minute (by its SHA-256, never in clear), and forgotten at once
+when any key is revoked (`qilijia apikey revoke` notifies every process: `APIKEYS_TOPIC`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 KEY_PREFIX = "qlj"
+#: the `LISTEN/NOTIFY` topic on which a revocation reaches every process
+APIKEYS_TOPIC = "apikeys"
 _hasher = PasswordHasher()
 
 
@@ -68,3 +71,7 @@ class VerifiedKeyCache:
         if len(self._entries) >= self.max_entries:
             self._entries.clear()
         self._entries[self._digest(key)] = (time.monotonic() + self.ttl, client_id, name)
+
+    def clear(self) -> None:
+        """Forget every verified key (one was revoked: which one, the cache cannot tell)."""
+        self._entries.clear()

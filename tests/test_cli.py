@@ -423,3 +423,26 @@ def test_serve_on_a_network_address_wants_an_explicit_environment(tmp_path: Path
     )
     assert result.returncode == 2
     assert "QILIJIA_ENV" in result.stderr and "0.0.0.0" in result.stderr
+
+
+async def test_a_revoked_key_stops_working_at_once_where_it_was_verified(
+    tmp_path: Path, demo_db_url: str
+) -> None:
+    created = await aqilijia(tmp_path, demo_db_url, "apikey", "create", "区网格化中心")
+    key = created.stdout.strip()
+    async with running_api(demo_db_url) as api:
+        for _ in range(2):  # verified, then remembered
+            assert "errors" not in (await api.post(COMPOUNDS_QUERY, api_key=key)).json()
+        revoked = await aqilijia(tmp_path, demo_db_url, "apikey", "revoke", "区网格化中心")
+        assert revoked.returncode == 0, revoked.stderr
+        for _ in range(50):  # the notification crosses from the command to this process
+            body = (await api.post(COMPOUNDS_QUERY, api_key=key)).json()
+            if "errors" in body:
+                break
+            await asyncio.sleep(0.1)
+        assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    audit = [
+        json.loads(r["payload"])["action"]
+        for r in await fetch(demo_db_url, "SELECT payload FROM audit_record")
+    ]
+    assert {"CREATE_API_KEY", "REVOKE_API_KEY"} <= set(audit)
