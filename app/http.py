@@ -26,6 +26,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -81,6 +82,30 @@ HTTP_REQUESTS = Counter(
     "qilijia_http_requests_total", "HTTP requests by route and status", ["path", "status"]
 )
 HTTP_LATENCY = Histogram("qilijia_http_request_seconds", "HTTP request latency by route", ["path"])
+# gauges of every worker added up (`serve --workers N`: prometheus multiprocess mode)
+DB_CONNECTIONS = Gauge(
+    "qilijia_db_connections",
+    "Database connections by pool and state",
+    ["pool", "state"],
+    multiprocess_mode="livesum",
+)
+WEBSOCKETS = Gauge("qilijia_websockets_open", "WebSocket connections open", multiprocess_mode="livesum")
+
+
+def observe_pools(app: Any) -> None:
+    """The pools' connections now: the engine's (mutations, strawberry) and the compiled reads'."""
+    engine = getattr(app.state, "engine", None)
+    if engine is not None:
+        pool = engine.sync_engine.pool
+        DB_CONNECTIONS.labels("engine", "in_use").set(pool.checkedout())
+        DB_CONNECTIONS.labels("engine", "idle").set(pool.checkedin())
+    reads = getattr(getattr(app.state, "services", None), "reads", None)
+    if reads is not None and hasattr(reads.pool, "get_size"):
+        size, idle = reads.pool.get_size(), reads.pool.get_idle_size()
+        DB_CONNECTIONS.labels("reads", "in_use").set(size - idle)
+        DB_CONNECTIONS.labels("reads", "idle").set(idle)
+
+
 KNOWN_PATHS = {"/graphql", "/healthz", "/readyz", "/metrics"}
 DEADLINE_MESSAGE = "请求处理超时，请稍后再试。"
 #: subscriptions (and operations in flight) one WebSocket may hold: a screen needs a few
@@ -179,6 +204,7 @@ class RequestContext:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self.pools_seen = 0.0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -199,9 +225,17 @@ class RequestContext:
                 message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
             await send(message)
 
+        if scope["type"] == "websocket":
+            WEBSOCKETS.inc()
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            if scope["type"] == "websocket":
+                WEBSOCKETS.dec()
+            elif time.monotonic() - self.pools_seen > 1.0:  # at most once a second
+                self.pools_seen = time.monotonic()
+                with contextlib.suppress(Exception):
+                    observe_pools(scope["app"])
             elapsed = time.perf_counter() - started
             path = scope["path"] if scope["path"] in KNOWN_PATHS else "other"
             if scope["type"] == "http":
@@ -635,6 +669,7 @@ def create_app(
     async def metrics(request: Request) -> Response:
         if not metrics_allowed(request, settings):
             return JSONResponse(error_body("FORBIDDEN", "指标只对运维开放。"), status_code=403)
+        observe_pools(request.app)
         if "PROMETHEUS_MULTIPROC_DIR" in os.environ:  # `serve --workers N`: every worker's, added up
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)

@@ -313,3 +313,56 @@ def test_two_workers_add_up_their_metrics_and_both_log_json(demo_db_url: str, tm
     assert len(access) >= 40
     assert len({line["pid"] for line in access}) == 2, "both workers write JSON access lines"
     assert all(not line.strip() or line.startswith("{") for line in log.read_text().splitlines()[-50:])
+
+
+def test_logs_mask_phones_and_drop_statement_values() -> None:
+    from app.logging import JsonFormatter
+
+    try:
+        raise RuntimeError(
+            "duplicate key\nDETAIL:  Key (phone)=(13800000007) already exists.\n"
+            "[SQL: INSERT INTO person (name, phone) VALUES ($1, $2)]\n[parameters: ('张三家的事', '13800000007')]\n"
+            "(Background on this error at: https://sqlalche.me/e/20/gkpj)"
+        )
+    except RuntimeError:
+        import sys
+
+        record = logging.LogRecord(
+            "qilijia.test", logging.ERROR, __file__, 1, "for %s", ("+8613912345678",), sys.exc_info()
+        )
+    record.phone = "13800000012"
+    line = JsonFormatter().format(record)
+    entry = json.loads(line)
+    assert entry["message"] == "for 139****5678"
+    assert entry["phone"] == "138****0012"
+    for leaked in ("13800000007", "13912345678", "张三家的事", "13800000012"):
+        assert leaked not in line, leaked
+    assert "[parameters: …]" in entry["exception"] and "INSERT INTO person" in entry["exception"]
+
+
+async def test_metrics_show_database_pools_and_open_websockets(demo_db_url: str) -> None:
+    import asyncio
+
+    import httpx
+    import websockets
+
+    from tests.servers import Server
+
+    server = await asyncio.to_thread(Server(url="", database_url=demo_db_url).start)
+    try:
+        async with httpx.AsyncClient(base_url=server.base, timeout=10) as client:
+            await client.post("/graphql", json={"query": "{ __typename }"})
+            before = (await client.get("/metrics")).text
+            assert sample(before, "qilijia_db_connections", pool="engine", state="idle") >= 1
+            assert sample(before, "qilijia_websockets_open") == 0
+            async with websockets.connect(server.ws, subprotocols=["graphql-transport-ws"]) as ws:
+                await ws.send(json.dumps({"type": "connection_init"}))
+                assert json.loads(await ws.recv())["type"] == "connection_ack"
+                assert sample((await client.get("/metrics")).text, "qilijia_websockets_open") == 1
+            for _ in range(50):
+                if sample((await client.get("/metrics")).text, "qilijia_websockets_open") == 0:
+                    break
+                await asyncio.sleep(0.1)
+            assert sample((await client.get("/metrics")).text, "qilijia_websockets_open") == 0
+    finally:
+        server.stop()
