@@ -39,17 +39,12 @@ async def _issue(ctx: Context, person_id: uuid.UUID) -> AuthResult:
         family = uuid.uuid4()
         refresh = await sessions.new_refresh_token(session, person_id, family)
         principal = await load_person_principal(session, person_id)
-        if principal is not None and (principal.roles or principal.positions):
-            held = [g.role.value for g in principal.roles] + [p.position.value for p in principal.positions]
+        role = audit.held(principal) if principal is not None else ""
+        if role:  # a login of staff (someone holding a role or a position)
             await audit.append(
                 session,
                 action="LOGIN",
-                actor={
-                    "kind": "person",
-                    "id": person_id,
-                    "name": principal.name,
-                    "role": ",".join(sorted(set(held))),
-                },
+                actor={"kind": "person", "id": person_id, "name": principal.name, "role": role},
                 object_type="PERSON",
                 object_id=person_id,
                 address=client_address(ctx.request),

@@ -217,8 +217,7 @@ def _acting_as(who: PersonPrincipal, facts: Any) -> str:
     they hold (a vote is opened or closed as whichever of them allows it)."""
     if isinstance(facts, TaskFacts):
         return str(standing(who, facts))
-    held = [grant.role.value for grant in who.roles] + [seat.position.value for seat in who.positions]
-    return ",".join(sorted(set(held))) or "RESIDENT"
+    return audit.held(who) or "RESIDENT"
 
 
 def _task_id(target: Target[Any], row: Any) -> uuid.UUID | None:

@@ -132,3 +132,14 @@ async def test_verify_names_the_first_record_edited_or_deleted(
     deleted = await aqilijia(tmp_path, demo_db_url, "audit", "verify")
     assert deleted.returncode == 1
     assert "第 4 条" in deleted.stderr and "缺失" in deleted.stderr
+
+
+async def test_staff_logins_are_recorded_and_residents_are_not(api: Api, demo_db_url: str) -> None:
+    login = "mutation($p: String!) { devLogin(phone: $p) { token } }"
+    before = len(await records(demo_db_url))
+    assert "errors" not in await api.gql(login, {"p": RESIDENT})
+    assert len(await records(demo_db_url)) == before
+    assert "errors" not in await api.gql(login, {"p": GRID})
+    [logged] = (await records(demo_db_url))[before:]
+    assert logged["action"] == "LOGIN" and logged["object_type"] == "PERSON"
+    assert logged["actor"]["kind"] == "person" and "GRID_WORKER" in logged["actor"]["role"]
