@@ -29,6 +29,8 @@ def alembic_config(url: str) -> Config:
 #: nothing more. It may not TRUNCATE, ALTER or DROP anything (only a table's owner may), and the
 #: append-only tables take its INSERTs but never an UPDATE or a DELETE.
 SERVICE_ROLE = "qilijia_app"
+#: the advisory lock under which a database's grants are given (any fixed key no other lock uses)
+GRANT_LOCK = 0x51_4C4A_4752
 APPEND_ONLY = ("ballot", "task_event", "audit_record", "cost_disclosure", "cost_share")
 
 
@@ -125,6 +127,9 @@ async def grant_service_role(url: str, role: str, password: str | None) -> None:
         quoted_role = await conn.fetchval("SELECT quote_ident($1)", role)
         database = await conn.fetchval("SELECT quote_ident(current_database())")
         async with conn.transaction():
+            # two processes migrating one database at once (two `serve`s starting) would otherwise
+            # change the same catalog rows together ("tuple concurrently updated")
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", GRANT_LOCK)
             for statement in statements:
                 await conn.execute(
                     statement.format(db=database, role=quoted_role, append_only=", ".join(APPEND_ONLY))

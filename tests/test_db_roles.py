@@ -85,3 +85,21 @@ async def test_connecting_as_the_owner_is_warned_about(
         async with running_api(demo_db_url):
             pass
     assert not any("could drop or truncate" in r.getMessage() for r in caplog.records)
+
+
+async def test_two_processes_migrating_at_once_grant_without_colliding(demo_db_url: str) -> None:
+    """Two `serve`s starting together both give the grants: one waits for the other."""
+    import asyncio
+
+    from app.migrate import grant_service_role
+
+    for _ in range(5):
+        await asyncio.gather(
+            *(grant_service_role(demo_db_url, SERVICE_ROLE, "pw-" + "x" * 30) for _ in range(4))
+        )
+    conn = await as_service(demo_db_url)
+    try:
+        assert await conn.fetchval("SELECT has_table_privilege('ballot', 'INSERT')")
+        assert not await conn.fetchval("SELECT has_table_privilege('ballot', 'UPDATE')")
+    finally:
+        await conn.close()
