@@ -169,8 +169,8 @@ async def test_two_processes_share_one_window_through_redis(demo_db_url: str) ->
         pytest.skip(f"no Redis at {REDIS_URL}: windows shared across processes need one")
     env = {"REDIS_URL": REDIS_URL, "QILIJIA_REDIS_PREFIX": f"test-{uuid.uuid4().hex}"}
     servers = [Server(url="", database_url=demo_db_url, env=env) for _ in range(2)]
-    await asyncio.gather(*(asyncio.to_thread(s.start) for s in servers))
-    try:
+    try:  # a server that fails to start must not leave the other running
+        await asyncio.gather(*(asyncio.to_thread(s.start) for s in servers))
         token = await token_for(demo_db_url, RESIDENT)
         five = await reports(demo_db_url, 5)
         headers = {"Authorization": f"Bearer {token}"}

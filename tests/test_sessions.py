@@ -118,8 +118,8 @@ async def test_an_operator_revokes_a_person_and_their_websockets_close(
     tmp_path: Path, demo_db_url: str
 ) -> None:
     servers = [Server(url="", database_url=demo_db_url) for _ in range(2)]
-    await asyncio.gather(*(asyncio.to_thread(s.start) for s in servers))
-    try:
+    try:  # a server that fails to start must not leave the other running
+        await asyncio.gather(*(asyncio.to_thread(s.start) for s in servers))
         token = await token_for(demo_db_url, RESIDENT)
         sockets = [await _subscribed(server, token) for server in servers]  # one on each process
         revoked = await aqilijia(tmp_path, demo_db_url, "token", "revoke", RESIDENT)
