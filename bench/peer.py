@@ -1765,6 +1765,8 @@ def main() -> None:
         "QILIJIA_ENV": "prod",
         "QILIJIA_SECRET_KEY": secret,
         "QILIJIA_DATA_DIR": str(tmp),
+        # one benchmark persona asks what thousands of residents would: rate windows out of the way
+        "QILIJIA_RATE_LIMIT_SCALE": "100000",
     }
     run = Run(args, args.database_url, url, name, tmp, env, secret)
     created: list[str] = []  # databases to drop at the end, also on failure
