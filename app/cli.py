@@ -81,19 +81,17 @@ def _with_session(settings: Settings, url: str, work: Callable[[AsyncSession], A
 
 async def _audit(session: AsyncSession, action: str, **facts: Any) -> None:
     """An operator's action, on the audit trail: the operator is the account running the command."""
-    import getpass
-    import socket
-
     from resolvers import audit
 
+    actor, address = audit.operator()
     object_type, object_id = facts.pop("object_type", None), facts.pop("object_id", None)
     await audit.append(
         session,
         action=action,
-        actor={"kind": "operator", "name": getpass.getuser()},
+        actor=actor,
         object_type=object_type,
         object_id=object_id,
-        address=socket.gethostname(),
+        address=address,
         detail=facts,
     )
 

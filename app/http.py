@@ -340,11 +340,14 @@ class QilijiaGraphQL(GraphQL[Context, None]):
     async def answer(self, request: Request) -> Response:
         if not DOCUMENTS.loaded:  # the database was down at start-up
             await load_documents(request.app.state.services.sessions)
-        body = await self.body(request)
-        if isinstance(body, Response):
-            return body
-        if body is not None and body.get("query") is not request.state.sent_query:
-            request = _with_body(request, body)  # the text of a persisted query, for strawberry
+        sent = body = await self.body(request)
+        if sent is not None:
+            try:
+                body = DOCUMENTS.resolve(sent)  # the text of a persisted query, for a hash
+            except QilijiaError as refused:
+                return JSONResponse(error_body(refused.code, refused.message))
+            if body is not sent:
+                request = _with_body(request, body)  # strawberry reads the text too
         response = await self.known(request, body) if body is not None else None
         if response is not None:
             return response
@@ -356,10 +359,8 @@ class QilijiaGraphQL(GraphQL[Context, None]):
         except GraphQLHTTPException as exc:
             return graphql_http_error(exc)
 
-    async def body(self, request: Request) -> dict[str, Any] | Response | None:
-        """A POSTed JSON body, with the text of the document its persisted-query hash names
-        (`schema.documents`); a Response when the hash is unknown or wrong; None for anything
-        else, which strawberry reads and answers itself."""
+    async def body(self, request: Request) -> dict[str, Any] | None:
+        """A POSTed JSON object; None for anything else, which strawberry reads and answers itself."""
         if request.method != "POST" or not request.headers.get("content-type", "").startswith(
             "application/json"
         ):
@@ -368,13 +369,7 @@ class QilijiaGraphQL(GraphQL[Context, None]):
             body = orjson.loads(await request.body())
         except orjson.JSONDecodeError:
             return None
-        if not isinstance(body, dict):
-            return None
-        request.state.sent_query = body.get("query")
-        try:
-            return DOCUMENTS.resolve(body)
-        except QilijiaError as refused:
-            return JSONResponse(error_body(refused.code, refused.message))
+        return body if isinstance(body, dict) else None
 
     async def known(self, request: Request, body: dict[str, Any]) -> Response | None:
         """The answer to a query already planned for this caller's shape, straight from its compiled
@@ -579,9 +574,7 @@ def _with_body(request: Request, body: dict[str, Any]) -> Request:
         sent = True
         return {"type": "http.request", "body": content, "more_body": False}
 
-    replaced = Request(scope=request.scope, receive=receive)
-    replaced.state.sent_query = body.get("query")
-    return replaced
+    return Request(scope=request.scope, receive=receive)
 
 
 def create_app(

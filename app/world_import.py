@@ -385,16 +385,14 @@ async def import_world(
     if summary.changed:
         await refresh_statistics(session)
     if summary.changed:  # an import that changed nothing did nothing worth recording
-        import getpass
-        import socket
-
         from resolvers import audit
 
+        actor, address = audit.operator()
         await audit.append(
             session,
             action="IMPORT",
-            actor={"kind": "operator", "name": getpass.getuser()},
-            address=socket.gethostname(),
+            actor=actor,
+            address=address,
             detail={"created": dict(+summary.created), "updated": dict(+summary.updated)},
         )
     return summary

@@ -3,8 +3,10 @@ minute, by kind of principal, and a separate budget for the calls that reach WeC
 
 The budgets live in a `limits` storage: Redis when `REDIS_URL` is set, so that every process and
 worker draws on the same window, and process memory otherwise (each process then keeps its own).
-A window is fixed (one counter per caller and minute): one round trip per request, and a caller
-that goes on asking while refused stays refused until the window turns.
+A window is fixed (one counter per caller and minute), and a caller that goes on asking while
+refused stays refused until the window turns. In memory every request moves it; in Redis a
+process tells it a caller's reads in batches (`Budget.FLUSH_SECONDS`, `FLUSH_SHARE`) and every
+write at once.
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ actions are rare, and that lock is held only for the end of their transaction.
 
 from __future__ import annotations
 
+import getpass
+import socket
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -41,6 +43,11 @@ AUDITED: frozenset[Action] = frozenset(
         Action.RECORD_DECISIONS,
     }
 )
+
+
+def operator() -> tuple[dict[str, str], str]:
+    """(actor, address) of an operator at the command line: the account running it, on this host."""
+    return {"kind": "operator", "name": getpass.getuser()}, socket.gethostname()
 
 
 def held(who: PersonPrincipal) -> str:

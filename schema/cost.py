@@ -24,7 +24,6 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
-    GraphQLError,
     GraphQLField,
     GraphQLList,
     GraphQLNamedType,
@@ -33,7 +32,6 @@ from graphql import (
     InlineFragmentNode,
     IntValueNode,
     OperationDefinitionNode,
-    OperationType,
     SelectionSetNode,
     VariableNode,
     get_named_type,
@@ -46,7 +44,7 @@ from auth.budget import PER_MINUTE, QUERY_LIMIT, Budget, Charge, client_address,
 from auth.principal import Principal
 from models.errors import QilijiaError, QueryTooComplexError
 from resolvers.ids import DEFAULT_PAGE, MAX_PAGE
-from schema.errors import TOO_COMPLEX_MESSAGE
+from schema.errors import TOO_COMPLEX_MESSAGE, refusal
 
 #: what a list that is not a connection is taken to hold, by (type, field): generous for what
 #: the world holds (a flat has one to three owners), and `LIST_ESTIMATE` for any other
@@ -88,6 +86,7 @@ class _Estimate:
         }
         self.defaults: dict[str, Any] = {}
         self.spreading: set[str] = set()
+        self.writes = 0
 
     def selections(self, selection_set: SelectionSetNode | None, parent: GraphQLNamedType | None) -> int:
         total = 0
@@ -119,6 +118,9 @@ class _Estimate:
         if definition is None:
             return 0  # validation names the mistake
         weight = WEIGHTS.get((parent.name, name), 0) if parent is not None else 0
+        if parent is not None and parent is self.schema.mutation_type:
+            self.writes += 1  # a mutation field, however it is spread into the operation
+            weight += MUTATION_WEIGHT
         named = get_named_type(definition.type)
         if not is_composite_type(named):
             return weight
@@ -179,27 +181,7 @@ def estimate(
             walker.defaults[declared.variable.name.value] = int(declared.default_value.value)
     root: GraphQLObjectType | None = schema.get_root_type(definition.operation)
     total = walker.selections(definition.selection_set, root)
-    writes = 0
-    if definition.operation == OperationType.MUTATION:
-        writes = _root_fields(walker, definition.selection_set)
-        total += MUTATION_WEIGHT * writes
-    return Estimate(max(total, 1), writes)
-
-
-def _root_fields(walker: _Estimate, selection_set: SelectionSetNode) -> int:
-    count = 0
-    for selection in selection_set.selections:
-        if isinstance(selection, FieldNode):
-            count += 0 if selection.name.value.startswith("__") else 1
-        elif isinstance(selection, InlineFragmentNode):
-            count += _root_fields(walker, selection.selection_set)
-        elif isinstance(selection, FragmentSpreadNode):
-            found = walker.fragments.get(selection.name.value)
-            if found is not None and selection.name.value not in walker.spreading:
-                walker.spreading.add(selection.name.value)
-                count += _root_fields(walker, found.selection_set)
-                walker.spreading.discard(selection.name.value)
-    return count
+    return Estimate(max(total, 1), walker.writes)
 
 
 #: where a request's charge is kept once paid (the ASGI scope), so that strawberry, answering a
@@ -274,13 +256,8 @@ class CostLimit(SchemaExtension):
                 getattr(context.services, "budget", None), context.principal, context.request, estimated
             )
         except QilijiaError as refused:
-            extensions: dict[str, Any] = {"code": refused.code}
-            if isinstance(refused, QueryTooComplexError):
-                extensions["cost"] = {"requested": refused.cost, "limit": refused.limit}
             # a RATE_LIMITED error makes the response 429 with Retry-After (`QilijiaSchema`)
-            execution.pre_execution_errors = [
-                GraphQLError(refused.message, original_error=refused, extensions=extensions)
-            ]
+            execution.pre_execution_errors = [refusal(refused)]
 
     def get_results(self) -> dict[str, Any]:
         return {"cost": self.charge.as_extension()} if self.charge is not None else {}

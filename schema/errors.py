@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Any
 
 from graphql import GraphQLError
 
-from models.errors import QilijiaError, UnavailableError, database_unreachable
+from models.errors import QilijiaError, QueryTooComplexError, UnavailableError, database_unreachable
 
 log = logging.getLogger("qilijia.errors")
 
@@ -28,11 +29,19 @@ _TOO_COMPLEX = re.compile(
 _SUGGESTION = re.compile(r"\s*Did you mean .*$", re.S)
 
 
-def classify(error: GraphQLError) -> tuple[str, str, dict[str, str]]:
+def refusal(refused: QilijiaError) -> GraphQLError:
+    """The GraphQL error for a refusal made before execution (by an extension): `rewrite` gives it
+    its code and extensions as it gives every other."""
+    return GraphQLError(refused.message, original_error=refused)
+
+
+def classify(error: GraphQLError) -> tuple[str, str, dict[str, Any]]:
     """(code, message, extra extensions) for one error."""
     original = error.original_error
     if isinstance(original, QilijiaError):
-        extra = {"field": original.field} if original.field else {}
+        extra: dict[str, Any] = {"field": original.field} if original.field else {}
+        if isinstance(original, QueryTooComplexError):
+            extra["cost"] = {"requested": original.cost, "limit": original.limit}
         return original.code, original.message, extra
     if original is None or isinstance(original, GraphQLError):
         detail = _SUGGESTION.sub("", error.message)

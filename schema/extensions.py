@@ -25,6 +25,7 @@ from strawberry.extensions import SchemaExtension
 from auth.policy import Action, Resource, allows, require
 from models.errors import BadUserInputError, QilijiaError
 from schema.documents import DOCUMENTS
+from schema.errors import refusal
 from schema.limits import walk
 
 REQUESTS = Counter(
@@ -80,9 +81,7 @@ class RegisteredOnly(SchemaExtension):
             try:
                 require(ctx.principal, Resource.SCHEMA, Action.RUN_UNREGISTERED)
             except QilijiaError as refused:
-                execution.pre_execution_errors = [
-                    GraphQLError(refused.message, original_error=refused, extensions={"code": refused.code})
-                ]
+                execution.pre_execution_errors = [refusal(refused)]
         yield
 
 
@@ -131,9 +130,7 @@ class TextGuard(SchemaExtension):
             )
             if where is not None:
                 message = f"“{where}”中含有无法保存的字符（如空字符），请删除后重试。"
-                context.pre_execution_errors = [
-                    GraphQLError(message, original_error=BadUserInputError(message, field=where))
-                ]
+                context.pre_execution_errors = [refusal(BadUserInputError(message, field=where))]
         yield
 
 
