@@ -62,7 +62,10 @@ def _settings() -> Settings:
 def _prepare_database(settings: Settings) -> str:
     url = resolve_database_url(settings)
     migrations.upgrade(
-        url, service_role=settings.db_service_role, service_password=settings.service_password()
+        url,
+        owner_role=settings.db_owner_role,
+        service_role=settings.db_service_role,
+        service_password=settings.service_password(),
     )
     return url
 
@@ -167,6 +170,7 @@ def serve(
     import uvicorn
 
     from app import logging as app_logging
+    from app.protocol import BoundedHttpToolsProtocol
 
     settings = _settings()
     if host not in LOOPBACK and "env" not in settings.model_fields_set:
@@ -195,7 +199,7 @@ def serve(
         log_config=None,
         access_log=False,  # app.http.RequestContext writes the access line, with the request id
         loop="uvloop",
-        http="httptools",
+        http=BoundedHttpToolsProtocol,  # a client must send its request's head in time
         proxy_headers=True,
         timeout_keep_alive=5,  # an idle keep-alive connection is closed after 5 s
         ws_max_size=settings.max_body_bytes,  # a WebSocket message is no larger than a request body

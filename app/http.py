@@ -64,6 +64,7 @@ from models.errors import (
     UnavailableError,
     database_unreachable,
 )
+from resolvers.audit import Reveals
 from resolvers.content import make_content_check
 from resolvers.context import Context, Services
 from resolvers.events import Broker
@@ -388,7 +389,15 @@ class QilijiaGraphQL(GraphQL[Context, None]):
         async def paid(document: DocumentNode, variables: dict[str, Any]) -> Charge | None:
             estimated = priced(schema._schema, query, document, operation, variables)
             try:
-                return await pay(budget, principal, request, estimated)
+                return await pay(
+                    budget,
+                    principal,
+                    request,
+                    estimated,
+                    reveals=request.app.state.services.reveals,
+                    operation=operation,
+                    variables=variables,
+                )
             except QueryTooComplexError:
                 return None  # strawberry refuses it, with the error
 
@@ -625,10 +634,14 @@ def create_app(
             load_principal=backend.load,
             reads=reads,
             budget=Budget.for_url(settings.redis_url, settings.rate_limit_scale, settings.redis_prefix),
+            reveals=Reveals(sessions),
         )
         forgetting = asyncio.get_running_loop().create_task(forget_revoked_keys(broker, backend))
         try:
-            async with periodic(sessions, settings.job_interval_seconds):
+            async with (
+                periodic(sessions, settings.job_interval_seconds),
+                app.state.services.reveals.running(),
+            ):
                 yield
         finally:
             forgetting.cancel()

@@ -10,6 +10,7 @@ import asyncio
 import logging
 import threading
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -18,13 +19,21 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 log = logging.getLogger("qilijia.migrate")
 
 
-def alembic_config(url: str) -> Config:
+def alembic_config(url: str, *, owner_role: str | None = None) -> Config:
+    """Alembic's configuration for `url`; with `owner_role`, the migrations run as that role
+    (`migrations/env.py` sets it), so that what they create belongs to it."""
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    cfg.attributes["owner_role"] = owner_role
     return cfg
 
 
+#: the role that owns the tables and the functions the migrations make: it logs in nowhere;
+#: `qilijia migrate` connects as DATABASE_URL's user and acts as this role. Owning the database's
+#: objects is all it may do: it is no superuser, so the SECURITY DEFINER functions that keep
+#: tallies consistent (migration 0010) run with an owner's rights and no more.
+OWNER_ROLE = "qilijia_owner"
 #: the role the service connects as (`app.database.service_url`): it reads and writes rows and
 #: nothing more. It may not TRUNCATE, ALTER or DROP anything (only a table's owner may), and the
 #: append-only tables take its INSERTs but never an UPDATE or a DELETE.
@@ -32,18 +41,29 @@ SERVICE_ROLE = "qilijia_app"
 #: the advisory lock under which a database's grants are given (any fixed key no other lock uses)
 GRANT_LOCK = 0x51_4C4A_4752
 APPEND_ONLY = ("ballot", "task_event", "audit_record", "cost_disclosure", "cost_share")
+#: tables the service fills when a vote opens and never changes itself afterwards: a ballot and a
+#: close change them through the functions below, which keep tally and choices consistent
+THROUGH_FUNCTIONS = ("vote_tally", "vote_electorate", "vote_owner")
+FUNCTIONS = ("record_ballot(uuid, uuid, uuid, text, text)", "close_tally(uuid)")
 
 
 def upgrade(
-    url: str, revision: str = "head", *, service_role: str = SERVICE_ROLE, service_password: str | None = None
+    url: str,
+    revision: str = "head",
+    *,
+    owner_role: str = OWNER_ROLE,
+    service_role: str = SERVICE_ROLE,
+    service_password: str | None = None,
 ) -> None:
-    """Apply the migrations as the URL's user (the tables' owner), then give the service's role
-    what it may do. The role's password, when given, is set too (`app.database.service_url`)."""
+    """Apply the migrations as the owner's role (or, when `owner_role` is empty or cannot be
+    made, as the URL's user), then give the service's role what it may do. The service role's
+    password, when given, is set too (`app.database.service_url`)."""
 
     def work() -> None:
-        command.upgrade(alembic_config(url), revision)
+        owner = asyncio.run(prepare_owner(url, owner_role)) if owner_role else None
+        command.upgrade(alembic_config(url, owner_role=owner), revision)
         if service_role:
-            asyncio.run(grant_service_role(url, service_role, service_password))
+            asyncio.run(grant_service_role(url, service_role, service_password, owner=owner))
 
     try:
         asyncio.get_running_loop()
@@ -71,20 +91,75 @@ def current_heads(url: str) -> set[str]:
     return set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
 
 
-async def grant_service_role(url: str, role: str, password: str | None) -> None:
-    """Create the service's role if it is missing, and grant it rows, not tables. A user who may
-    not create roles (a managed database) leaves it to the operator: a warning says how."""
+async def _connect(url: str) -> Any:
     import asyncpg
     from sqlalchemy.engine import make_url
 
     parsed = make_url(url)
-    conn = await asyncpg.connect(
+    return await asyncpg.connect(
         user=parsed.username,
         password=parsed.password or None,
         host=parsed.query.get("host") or parsed.host,
         port=parsed.port,
         database=parsed.database,
     )
+
+
+#: what belongs to the URL's user in `public` and passes to the owner's role: tables, views and
+#: sequences of their own (a table's sequences follow it), and functions
+_OWNED_BY_ME = """
+SELECT format('ALTER TABLE %I OWNER TO %I', c.relname, $1::text)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = 'public' AND c.relowner = (SELECT oid FROM pg_roles WHERE rolname = current_user)
+  AND (c.relkind IN ('r', 'p', 'v', 'm', 'f')
+       OR (c.relkind = 'S' AND NOT EXISTS (
+           SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype IN ('a', 'i'))))
+UNION ALL
+SELECT format('ALTER ROUTINE %s OWNER TO %I', p.oid::regprocedure, $1::text)
+FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+WHERE n.nspname = 'public' AND p.proowner = (SELECT oid FROM pg_roles WHERE rolname = current_user)
+"""
+
+
+async def prepare_owner(url: str, role: str) -> str | None:
+    """Make the owner's role if it is missing, let the URL's user act as it, and pass it what that
+    user owns in `public` (a database migrated before the role existed). None, with a warning
+    that says what to do, when the URL's user may not (a managed database without CREATEROLE):
+    the migrations then run as that user."""
+    import asyncpg
+
+    conn = await _connect(url)
+    try:
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", GRANT_LOCK)
+            quoted = await conn.fetchval("SELECT quote_ident($1)", role)
+            try:
+                if not await conn.fetchval("SELECT true FROM pg_roles WHERE rolname = $1", role):
+                    await conn.execute(f"CREATE ROLE {quoted} NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE")
+                if not await conn.fetchval("SELECT pg_has_role(current_user, $1, 'USAGE')", role):
+                    await conn.execute(f"GRANT {quoted} TO current_user")
+                await conn.execute(f"GRANT USAGE, CREATE ON SCHEMA public TO {quoted}")
+                for statement in await conn.fetch(_OWNED_BY_ME, role):
+                    await conn.execute(statement[0])
+            except asyncpg.InsufficientPrivilegeError as exc:
+                log.warning(
+                    "cannot act as the owner role %s (%s): create it, grant it to the migrating user, "
+                    "or set QILIJIA_DB_OWNER_ROLE= to migrate as that user",
+                    role,
+                    exc,
+                )
+                return None
+        return role
+    finally:
+        await conn.close()
+
+
+async def grant_service_role(url: str, role: str, password: str | None, *, owner: str | None = None) -> None:
+    """Create the service's role if it is missing, and grant it rows, not tables. A user who may
+    not create roles (a managed database) leaves it to the operator: a warning says how."""
+    import asyncpg
+
+    conn = await _connect(url)
     try:
         exists = await conn.fetchval("SELECT true FROM pg_roles WHERE rolname = $1", role)
         if not exists:
@@ -122,6 +197,7 @@ async def grant_service_role(url: str, role: str, password: str | None) -> None:
             "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}",
             "REVOKE UPDATE, DELETE ON {append_only} FROM {role}",
             "REVOKE INSERT, UPDATE, DELETE ON alembic_version FROM {role}",
+            "REVOKE UPDATE, DELETE ON {through_functions} FROM {role}",
             "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}",
         ]
         quoted_role = await conn.fetchval("SELECT quote_ident($1)", role)
@@ -130,9 +206,20 @@ async def grant_service_role(url: str, role: str, password: str | None) -> None:
             # two processes migrating one database at once (two `serve`s starting) would otherwise
             # change the same catalog rows together ("tuple concurrently updated")
             await conn.execute("SELECT pg_advisory_xact_lock($1)", GRANT_LOCK)
-            for statement in statements:
+            for statement in statements[:2]:  # the database's and the schema's: as the URL's user
+                await conn.execute(statement.format(db=database, role=quoted_role))
+            if owner:  # the owner grants on what it owns
+                await conn.execute(f"SET LOCAL ROLE {await conn.fetchval('SELECT quote_ident($1)', owner)}")
+            for statement in statements[2:]:
                 await conn.execute(
-                    statement.format(db=database, role=quoted_role, append_only=", ".join(APPEND_ONLY))
+                    statement.format(
+                        role=quoted_role,
+                        append_only=", ".join(APPEND_ONLY),
+                        through_functions=", ".join(THROUGH_FUNCTIONS),
+                    )
                 )
+            for function in FUNCTIONS:
+                if await conn.fetchval("SELECT to_regprocedure($1) IS NOT NULL", function):
+                    await conn.execute(f"GRANT EXECUTE ON FUNCTION {function} TO {quoted_role}")
     finally:
         await conn.close()

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     statement_timeout_ms: int = Field(default=15_000, alias="QILIJIA_STATEMENT_TIMEOUT_MS")
     idle_in_transaction_timeout_ms: int = Field(default=30_000, alias="QILIJIA_IDLE_TX_TIMEOUT_MS")
     pool_size: int = Field(default=10, alias="QILIJIA_DB_POOL_SIZE")
+    #: the role that owns tables and functions, made by `qilijia migrate` (`app.migrate.OWNER_ROLE`);
+    #: empty: DATABASE_URL's user owns them
+    db_owner_role: str = Field(default="qilijia_owner", alias="QILIJIA_DB_OWNER_ROLE")
     #: the role the service connects as, made by `qilijia migrate` (`app.migrate.SERVICE_ROLE`);
     #: empty: the service connects as DATABASE_URL's user (then it warns when that user owns tables)
     db_service_role: str = Field(default="qilijia_app", alias="QILIJIA_DB_SERVICE_ROLE")
@@ -53,6 +56,9 @@ class Settings(BaseSettings):
     #: the whole of one HTTP request, body included: past it the client gets a JSON error and the
     #: request's SQL is cancelled
     request_deadline_seconds: float = Field(default=10.0, gt=0, alias="QILIJIA_REQUEST_DEADLINE_SECONDS")
+    #: a request's line and headers must arrive within this of the connection opening (or of the
+    #: request's first byte); a slower client is disconnected (`app.protocol`)
+    header_timeout_seconds: float = Field(default=10.0, gt=0, alias="QILIJIA_HEADER_TIMEOUT_SECONDS")
     job_interval_seconds: float = Field(default=30.0, alias="QILIJIA_JOB_INTERVAL_SECONDS")
     #: answer queries with one compiled SQL statement where possible (off: strawberry resolves all)
     compiled_reads: bool = Field(default=True, alias="QILIJIA_COMPILED_READS")

@@ -25,6 +25,7 @@ from typing import Any, get_args, get_type_hints
 
 import sqlalchemy as sa
 from sqlalchemy.sql import FromClause
+from sqlmodel import SQLModel
 
 from auth import masking
 from auth.bindings import BINDINGS, Binding
@@ -403,7 +404,13 @@ class Shown:
     full: Cond
     masked: Cond = NEVER
     mask: masking.Mask | None = None
+    #: of those who see it in full, whose reading is recorded in the audit trail
+    #: (`resolvers.audit.Reveals`): a staff member reading residents' phone numbers
+    recorded: Cond = NEVER
 
+
+#: who reads other people's full phone numbers: each such reading is recorded
+PHONE_READERS = either(ADMIN, TIED_TO_MY_GRID, TIED_TO_MY_COMMUNITY, STAFF_ON_RESIDENT)
 
 FIELDS: Mapping[tuple[Resource, Field], Shown] = {
     # a person's name: everyone who may see the person sees at least its masked form
@@ -421,9 +428,10 @@ FIELDS: Mapping[tuple[Resource, Field], Shown] = {
         mask=masking.NAME,
     ),
     (Resource.PERSON, Field.PHONE): Shown(
-        full=either(ADMIN, SELF, TIED_TO_MY_GRID, TIED_TO_MY_COMMUNITY, STAFF_ON_RESIDENT),
+        full=SELF | PHONE_READERS,
         masked=OWNERS_COMMITTEE_ON_OWNER,
         mask=masking.PHONE,
+        recorded=PHONE_READERS,
     ),
     # Party data is sensitive: the member and the community committee; the grid worker and
     # operators see the registration status only (judged by the member's own registration)
@@ -505,6 +513,29 @@ def shown_sql(who: Principal, resource: Resource, field: Field, row: FromClause,
     if is_false(full):
         return otherwise
     return sa.case((full, column), else_=otherwise)
+
+
+def recorded(who: Principal, resource: Resource, field: Field) -> bool:
+    """Whether this caller, reading the field, may see someone's value in full that the audit trail
+    must record (decided for the caller's shape, over the resource's table)."""
+    rule = FIELDS[(resource, field)].recorded
+    if rule is NEVER:
+        return False
+    key = (resource, field, shape(who))
+    found = _RECORDED.get(key)
+    if found is None:
+        if len(_RECORDED) > _COMPILED_MAX:
+            _RECORDED.clear()
+        table = TABLES[resource]
+        if table is None:
+            raise ValueError(f"{resource} has no rows")
+        found = _RECORDED[key] = not is_false(
+            rule.sql(who, binding(resource, SQLModel.metadata.tables[table]))
+        )
+    return found
+
+
+_RECORDED: dict[tuple[Any, ...], bool] = {}
 
 
 def visible(who: Principal, resource: Resource, field: Field, facts: Any) -> bool:
@@ -648,6 +679,7 @@ __all__ = [
     "facts_type",
     "not_visible",
     "params",
+    "recorded",
     "refusal",
     "require",
     "require_authenticated",

@@ -18,6 +18,10 @@ target_metadata = SQLModel.metadata
 
 
 def _run(connection: Connection) -> None:
+    owner = config.attributes.get("owner_role")
+    if owner:  # what the migrations create belongs to the owner's role (app.migrate.OWNER_ROLE)
+        connection.exec_driver_sql(f"SET ROLE {connection.dialect.identifier_preparer.quote(owner)}")
+        connection.commit()
     context.configure(connection=connection, target_metadata=target_metadata, compare_type=True)
     with context.begin_transaction():
         context.run_migrations()

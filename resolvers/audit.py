@@ -9,10 +9,14 @@ actions are rare, and that lock is held only for the end of their transaction.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import getpass
+import logging
 import socket
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,11 +24,14 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.facts import AreaFacts
-from auth.policy import Action, Resource, require, require_authenticated
-from auth.principal import PersonPrincipal
+from auth.policy import Action, Field, Resource, recorded, require, require_authenticated
+from auth.principal import PersonPrincipal, Principal
 from models.audit import AuditRecord, Link, canonical, chain_hash, first_broken
-from resolvers.ids import page_size
+from models.errors import QilijiaError
+from resolvers.ids import decode, page_size
 from resolvers.loaders import Page
+
+log = logging.getLogger("qilijia.audit")
 
 #: the advisory lock that orders appends (any fixed key no other lock uses)
 AUDIT_LOCK = 0x51_4C4A_4155
@@ -66,6 +73,7 @@ async def append(
     compound_id: uuid.UUID | None = None,
     address: str | None = None,
     detail: Mapping[str, Any] | None = None,
+    at: datetime | None = None,
 ) -> AuditRecord:
     """Append one record in the caller's transaction. `actor` says who: `{"kind": "person", "id",
     "name", "role"}`, `{"kind": "operator", "name"}` (the command line), `{"kind": "api_client", …}`."""
@@ -76,7 +84,7 @@ async def append(
         )
     ).first()
     seq = last.seq + 1 if last else 1
-    at = datetime.now(UTC)
+    at = at or datetime.now(UTC)
     entry = {
         "seq": seq,
         "at": at.isoformat(),
@@ -147,3 +155,145 @@ async def trail(
             .all()
         )
     return Page(list(rows[:limit]), offset, len(rows) > limit)
+
+
+# --- reveals: readings of what only some may see in full ------------------------------------------
+
+#: the action of a reveal's record
+REVEAL = "REVEAL"
+
+
+@dataclass(frozen=True)
+class Reveal:
+    at: datetime
+    who: PersonPrincipal
+    address: str
+    fields: tuple[str, ...]
+    operation: str | None
+    #: the global IDs among the request's variables: which objects were asked about
+    objects: dict[str, str]
+
+
+class Reveals:
+    """Requests that read, for a caller the policy records (`auth.policy.Shown.recorded`: staff
+    reading residents' phone numbers), fields they see in full: each becomes a `REVEAL` record.
+
+    A read changes nothing, and one statement answers a screen; so the records are appended off
+    the request's path, all those noted in the last `FLUSH_SECONDS` in one transaction, and at
+    shutdown. A process killed outright loses at most that last second's records."""
+
+    FLUSH_SECONDS = 1.0
+    #: noted but not yet appended (the database down): beyond this the oldest are dropped, logged
+    MAX_PENDING = 50_000
+
+    def __init__(self, sessions: Any) -> None:
+        self.sessions = sessions
+        self.pending: list[Reveal] = []
+
+    def note(
+        self,
+        who: Principal,
+        address: str,
+        fields: frozenset[tuple[Resource, Field]],
+        operation: str | None,
+        variables: Mapping[str, Any] | None,
+    ) -> None:
+        if not isinstance(who, PersonPrincipal):
+            return
+        shown = sorted(f"{r.value}.{f.value}" for r, f in fields if recorded(who, r, f))
+        if not shown:
+            return
+        if len(self.pending) >= self.MAX_PENDING:
+            log.error("audit: %d reveals not yet recorded; dropping the oldest", len(self.pending))
+            del self.pending[: len(self.pending) // 10]
+        self.pending.append(
+            Reveal(datetime.now(UTC), who, address, tuple(shown), operation, _objects(variables or {}))
+        )
+
+    async def flush(self) -> int:
+        """Append what was noted; on failure keep it for the next try."""
+        batch, self.pending = self.pending, []
+        if not batch:
+            return 0
+        try:
+            async with self.sessions() as session, session.begin():
+                communities = await _communities(session, {r.who for r in batch})
+                for r in batch:
+                    first = next(iter(r.objects.values()), None)
+                    kind, ident = decode(first) if first else (None, None)
+                    await append(
+                        session,
+                        action=REVEAL,
+                        actor={
+                            "kind": "person",
+                            "id": r.who.person_id,
+                            "name": r.who.name,
+                            "role": held(r.who),
+                        },
+                        object_type=kind,
+                        object_id=ident,
+                        community_id=communities.get(r.who.person_id),
+                        address=r.address,
+                        detail={"fields": list(r.fields), "operation": r.operation, "objects": r.objects},
+                        at=r.at,
+                    )
+        except Exception:
+            log.warning("audit: could not record %d reveals; retrying", len(batch), exc_info=True)
+            self.pending[:0] = batch
+            return 0
+        return len(batch)
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Flush every `FLUSH_SECONDS` while the server runs, and once more when it stops."""
+
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(self.FLUSH_SECONDS)
+                await self.flush()
+
+        task = asyncio.create_task(loop(), name="qilijia-reveals")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await self.flush()
+
+
+def _objects(variables: Mapping[str, Any]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for name, value in variables.items():
+        if isinstance(value, str) and len(value) <= 100:
+            try:
+                decode(value)
+            except QilijiaError:
+                continue
+            found[name] = value
+    return found
+
+
+async def _communities(session: AsyncSession, people: set[PersonPrincipal]) -> dict[uuid.UUID, uuid.UUID]:
+    """The one community each person works in through their roles (a community, a grid of it or a
+    compound of it), for the records' readers (`trail`); someone working in several, or an admin,
+    has none: their records are for admins."""
+    from models.place import Compound, Grid
+
+    places = {p.place_id for who in people for p in who.roles if p.place_id is not None}
+    grids = dict(
+        (await session.execute(sa.select(Grid.id, Grid.community_id).where(Grid.id.in_(places)))).all()
+    )
+    compounds = dict(
+        (
+            await session.execute(
+                sa.select(Compound.id, Compound.community_id).where(Compound.id.in_(places))
+            )
+        ).all()
+    )
+    found: dict[uuid.UUID, uuid.UUID] = {}
+    for who in people:
+        communities = {grids.get(g.place_id, compounds.get(g.place_id, g.place_id)) for g in who.roles}
+        if len(communities) == 1 and None not in communities:
+            found[who.person_id] = communities.pop()
+    return found

@@ -38,6 +38,8 @@ class Services:
     reads: Any = None
     #: every caller's rate window (`auth.budget.Budget`); None spends nothing
     budget: Budget | None = None
+    #: readings the audit trail records (`resolvers.audit.Reveals`); None records none
+    reveals: Any = None
 
 
 @dataclass

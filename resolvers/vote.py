@@ -19,7 +19,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.dataloader import DataLoader
@@ -37,12 +36,10 @@ from models.vote_rules import (
     TALLY_MEASURES,
     Choice,
     Eligible,
-    HouseholdChange,
     Tally,
     VoteMatter,
     VoteRule,
     VoteStatus,
-    ballot_delta,
     effective_rule,
     electorate_tally,
     head_key,
@@ -66,23 +63,17 @@ OPENING = Target(Resource.COMPOUND, Compound, lock=False)
 
 def _ballot_state() -> list[Any]:
     """What a ballot needs besides the vote and the policy's facts, read in the pipeline's one
-    statement: the caller's households of the frozen electorate (areas, heads, current choices),
-    locked in household order so that two owners of one household cast one after the other and
-    the second sees the first's choice, and the database's clock after those locks."""
+    statement: the caller's households of the frozen electorate (their numbers, for the answer),
+    and the database's clock. `record_ballot` locks them and reads their choices itself."""
     e, o = VoteElector.__table__.alias(), VoteOwner.__table__.alias()
     vote, person = sa.bindparam("target_id", type_=sa.Uuid), sa.bindparam("facts_person", type_=sa.Uuid)
     rows = (
-        sa.select(e.c.household_id, e.c.number, e.c.area, e.c.head, e.c.choice)
+        sa.select(e.c.number)
         .select_from(e.join(o, sa.and_(o.c.vote_id == e.c.vote_id, o.c.household_id == e.c.household_id)))
         .where(e.c.vote_id == vote, o.c.person_id == person)
-        .order_by(e.c.household_id)
-        .with_for_update(of=e)
         .subquery()
     )
-    household = sa.func.json_build_array(
-        rows.c.household_id, rows.c.number, sa.cast(rows.c.area, sa.Text), rows.c.head, rows.c.choice
-    )
-    mine = sa.select(sa.func.json_agg(aggregate_order_by(household, rows.c.number))).scalar_subquery()
+    mine = sa.select(sa.func.array_agg(aggregate_order_by(rows.c.number, rows.c.number))).scalar_subquery()
     return [mine.label("mine"), sa.func.clock_timestamp().label("now")]
 
 
@@ -422,54 +413,41 @@ async def _freeze_electorate(session: AsyncSession, row: Vote) -> list[Eligible]
 # --- casting ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Mine:
-    household_id: uuid.UUID
-    number: str
-    area: Decimal
-    head: str
-    choice: Choice | None
-
-
 async def cast_ballot(
     ctx: Context, *, vote_id: uuid.UUID, choice: Choice, now: datetime | None = None
 ) -> CastResult:
     """One ballot in two statements: the pipeline's load (the vote, the policy's facts and the
-    caller's locked households), and one that writes the ballot, the households' choices, the tally
-    and the live tally's notice."""
+    caller's households), and `record_ballot`, which writes the ballot, the households' choices and
+    the tally (the database's rule: the service may not update those rows itself), with the live
+    tally's notice."""
 
     async def apply(work: Work[Vote]) -> Outcome[CastResult]:
         row, who = work.row, work.who
-        mine = [
-            _Mine(uuid.UUID(h), n, Decimal(a), head, Choice(c) if c else None)
-            for h, n, a, head, c in work.state["mine"] or ()
-        ]
+        numbers: list[str] = list(work.state["mine"] or ())
         at = now or work.state["now"]
         if row.status != VoteStatus.OPEN or row.closes_at <= at:
             raise _closed(row.closes_at)
-        delta = ballot_delta(HouseholdChange(h.area, h.head, h.choice, choice) for h in mine)
+        if not numbers:
+            raise not_visible()
         code = secrets.token_urlsafe(24)
-        households = [h.household_id for h in mine]
         written = (
             await work.session.execute(
                 RECORD_BALLOT,
                 {
-                    **{f"delta_{name}": getattr(delta, name) for name in TALLY_MEASURES},
                     "ballot": uuid.uuid4(),
                     "vote": vote_id,
-                    "compound": row.compound_id,
                     "person": who.person_id,
                     "choice": choice.value,
-                    "households": households,
                     "receipt": receipt_hash(code),
+                    "channel": CHANNEL,
                     "notice": json.dumps({"topic": topic(vote_id)}),
                 },
             )
         ).one()
-        if written.tallies != 1:
+        if written.out_tallies != 1:
             # the vote closed between the load and this statement: the transaction rolls back
             raise _closed(row.closes_at)
-        return Outcome(CastResult(written.id, choice, written.cast_at, code, [h.number for h in mine]))
+        return Outcome(CastResult(written.out_id, choice, written.out_cast_at, code, numbers))
 
     return await run(ctx, CASTING, vote_id, Action.CAST, apply)
 
@@ -478,55 +456,12 @@ def _closed(closes_at: datetime) -> ConflictError:
     return ConflictError(f"表决已于 {closes_at.astimezone(CHINA):%Y-%m-%d %H:%M} 截止，不能再投票。")
 
 
-def _record_ballot() -> Any:
-    """The ballot row, the households' current choices, the tally moved by the ballot's delta and
-    the live tally's notice, in one statement (data-modifying CTEs all run, once). Built once."""
-    ballot_table, electors, tallies = Ballot.__table__, VoteElector.__table__, VoteTally.__table__
-    ballot = (
-        sa.insert(ballot_table)
-        .values(
-            id=sa.bindparam("ballot"),
-            vote_id=sa.bindparam("vote"),
-            compound_id=sa.bindparam("compound"),
-            person_id=sa.bindparam("person"),
-            choice=sa.bindparam("choice"),
-            household_ids=sa.bindparam("households", type_=postgresql.ARRAY(sa.Uuid)),
-            receipt_hash=sa.bindparam("receipt"),
-        )
-        .returning(ballot_table.c.id, ballot_table.c.cast_at)
-        .cte("ballot")
-    )
-    chosen = (
-        sa.update(electors)
-        .where(
-            electors.c.vote_id == sa.bindparam("vote"),
-            electors.c.household_id == sa.any_(sa.bindparam("households", type_=postgresql.ARRAY(sa.Uuid))),
-        )
-        .values(choice=sa.bindparam("choice"), ballot_id=sa.select(ballot.c.id).scalar_subquery())
-        .returning(electors.c.household_id)
-        .cte("chosen")
-    )
-    moved = (
-        sa.update(tallies)
-        .where(tallies.c.vote_id == sa.bindparam("vote"), tallies.c.closed.is_(False))
-        .values(
-            ballots_cast=tallies.c.ballots_cast + 1,
-            **{name: tallies.c[name] + sa.bindparam(f"delta_{name}") for name in TALLY_MEASURES},
-        )
-        .returning(tallies.c.vote_id)
-        .cte("moved")
-    )
-    notice = sa.select(sa.func.pg_notify(CHANNEL, sa.bindparam("notice")).label("sent")).cte("notice")
-    return sa.select(
-        ballot.c.id,
-        ballot.c.cast_at,
-        sa.select(sa.func.count()).select_from(chosen).scalar_subquery().label("households"),
-        sa.select(sa.func.count()).select_from(moved).scalar_subquery().label("tallies"),
-        sa.select(sa.func.count()).select_from(notice).scalar_subquery().label("notices"),
-    )
-
-
-RECORD_BALLOT = _record_ballot()
+#: the ballot through the database's function (migration 0010), and the live tally's notice, in
+#: one statement
+RECORD_BALLOT = sa.text(
+    "SELECT b.*, pg_notify(:channel, :notice) AS sent"
+    " FROM record_ballot(:ballot, :vote, :person, :choice, :receipt) AS b"
+)
 
 
 # --- closing ------------------------------------------------------------------------------------
@@ -544,11 +479,16 @@ async def close_vote(ctx: Context, *, vote_id: uuid.UUID) -> Vote:
     return row
 
 
+#: seals the tally (the service may not update it itself): every later ballot moves nothing
+CLOSE_TALLY = sa.text("SELECT * FROM close_tally(:vote)")
+
+
 async def _close(session: AsyncSession, vote_id: uuid.UUID, *, closed_by: uuid.UUID | None) -> Vote | None:
     """Close one vote in the caller's transaction: lock order vote, then tally (as every closer).
 
-    Both locks are NO KEY UPDATE: a ballot's row refers to the vote by key, and the key share its
-    insert takes must not wait for the close (which would wait for the ballot's tally lock)."""
+    The vote's lock is NO KEY UPDATE: a ballot's row refers to the vote by key, and the key share
+    its insert takes must not wait for the close (which would wait for the ballot's tally lock).
+    `close_tally`'s update takes the tally's lock, also NO KEY UPDATE (no key changes)."""
     row = (
         await session.execute(
             sa.select(Vote)
@@ -559,9 +499,7 @@ async def _close(session: AsyncSession, vote_id: uuid.UUID, *, closed_by: uuid.U
     if row is None:
         return None
     counted = (
-        await session.execute(
-            sa.select(VoteTally).where(VoteTally.vote_id == vote_id).with_for_update(key_share=True)
-        )
+        await session.execute(sa.select(VoteTally).from_statement(CLOSE_TALLY), {"vote": vote_id})
     ).scalar_one()
     final = as_tally(counted)
     row.status = VoteStatus.CLOSED
@@ -569,7 +507,6 @@ async def _close(session: AsyncSession, vote_id: uuid.UUID, *, closed_by: uuid.U
     row.closed_at = datetime.now(UTC)
     row.closed_by = closed_by
     row.digest = root(await _leaves(session, vote_id))
-    counted.closed = True
     await notify(session, topic(vote_id))
     await session.flush()
     return row

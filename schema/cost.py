@@ -41,8 +41,10 @@ from graphql import (
 from strawberry.extensions import SchemaExtension
 
 from auth.budget import PER_MINUTE, QUERY_LIMIT, Budget, Charge, client_address, kind
+from auth.policy import Field, Resource
 from auth.principal import Principal
 from models.errors import QilijiaError, QueryTooComplexError
+from resolvers.audit import Reveals
 from resolvers.ids import DEFAULT_PAGE, MAX_PAGE
 from schema.errors import TOO_COMPLEX_MESSAGE, refusal
 
@@ -77,6 +79,12 @@ WEIGHTS: Mapping[tuple[str, str], int] = {
 }
 
 
+#: fields whose reading the audit trail may have to record (`auth.policy.Shown.recorded`)
+RECORDED: Mapping[tuple[str, str], tuple[Resource, Field]] = {
+    ("Person", "phone"): (Resource.PERSON, Field.PHONE),
+}
+
+
 class _Estimate:
     def __init__(self, schema: GraphQLSchema, document: DocumentNode, variables: Mapping[str, Any]) -> None:
         self.schema = schema
@@ -87,6 +95,7 @@ class _Estimate:
         self.defaults: dict[str, Any] = {}
         self.spreading: set[str] = set()
         self.writes = 0
+        self.recorded: set[tuple[Resource, Field]] = set()
 
     def selections(self, selection_set: SelectionSetNode | None, parent: GraphQLNamedType | None) -> int:
         total = 0
@@ -118,6 +127,8 @@ class _Estimate:
         if definition is None:
             return 0  # validation names the mistake
         weight = WEIGHTS.get((parent.name, name), 0) if parent is not None else 0
+        if parent is not None and (parent.name, name) in RECORDED:
+            self.recorded.add(RECORDED[(parent.name, name)])
         if parent is not None and parent is self.schema.mutation_type:
             self.writes += 1  # a mutation field, however it is spread into the operation
             weight += MUTATION_WEIGHT
@@ -162,6 +173,8 @@ class Estimate:
 
     cost: int
     writes: int = 0
+    #: what of `RECORDED` the operation reads
+    recorded: frozenset[tuple[Resource, Field]] = frozenset()
 
 
 def estimate(
@@ -181,7 +194,7 @@ def estimate(
             walker.defaults[declared.variable.name.value] = int(declared.default_value.value)
     root: GraphQLObjectType | None = schema.get_root_type(definition.operation)
     total = walker.selections(definition.selection_set, root)
-    return Estimate(max(total, 1), walker.writes)
+    return Estimate(max(total, 1), walker.writes, frozenset(walker.recorded))
 
 
 #: where a request's charge is kept once paid (the ASGI scope), so that strawberry, answering a
@@ -207,9 +220,19 @@ def priced(
     return found
 
 
-async def pay(budget: Budget | None, principal: Principal, request: Any, estimated: Estimate) -> Charge:
+async def pay(
+    budget: Budget | None,
+    principal: Principal,
+    request: Any,
+    estimated: Estimate,
+    *,
+    reveals: Reveals | None = None,
+    operation: str | None = None,
+    variables: Mapping[str, Any] | None = None,
+) -> Charge:
     """Refuse a request over its caller's limit (`QUERY_TOO_COMPLEX`), else spend its cost from the
-    caller's window (`RATE_LIMITED` past it). Paid once per request."""
+    caller's window (`RATE_LIMITED` past it), and, when it reads fields the audit trail records
+    for this caller, note it in `reveals`. Paid once per request."""
     scope = getattr(request, "scope", None)
     if scope is not None and CHARGED in scope:
         return scope[CHARGED]
@@ -224,6 +247,8 @@ async def pay(budget: Budget | None, principal: Principal, request: Any, estimat
         )
     if scope is not None:
         scope[CHARGED] = charge
+    if reveals is not None and estimated.recorded:
+        reveals.note(principal, client_address(request), estimated.recorded, operation, variables)
     return charge
 
 
@@ -253,7 +278,13 @@ class CostLimit(SchemaExtension):
         )
         try:
             self.charge = await pay(
-                getattr(context.services, "budget", None), context.principal, context.request, estimated
+                getattr(context.services, "budget", None),
+                context.principal,
+                context.request,
+                estimated,
+                reveals=getattr(context.services, "reveals", None),
+                operation=execution.operation_name,
+                variables=execution.variables,
             )
         except QilijiaError as refused:
             # a RATE_LIMITED error makes the response 429 with Retry-After (`QilijiaSchema`)

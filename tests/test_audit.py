@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from resolvers.ids import decode, encode
-from tests.conftest import Api, fetch, fetchval
+from tests.conftest import Api, fetch, fetchval, token_for
 from tests.test_cli import aqilijia
 from tests.test_task_api import CHIEF, COMMUNITY, GRID, OTHER_COMMUNITY, RESIDENT, Desk
 from tests.votes import compound_id
@@ -143,3 +143,96 @@ async def test_staff_logins_are_recorded_and_residents_are_not(api: Api, demo_db
     [logged] = (await records(demo_db_url))[before:]
     assert logged["action"] == "LOGIN" and logged["object_type"] == "PERSON"
     assert logged["actor"]["kind"] == "person" and "GRID_WORKER" in logged["actor"]["role"]
+
+
+# --- reveals: staff reading residents' full phone numbers -----------------------------------------
+
+OWNERS_OF = (
+    """query Owners($id: ID!) { node(id: $id) { ... on Household { number owners { name phone } } } }"""
+)
+NAMES_OF = """query Names($id: ID!) { node(id: $id) { ... on Household { owners { name } } } }"""
+PROPERTY, OWNERS_COMMITTEE, CO_OWNER = "13800000005", "13800000006", "13800000012"
+
+
+async def household_6_1_302(url: str) -> str:
+    return encode("Household", await fetchval(url, "SELECT id FROM household WHERE number = '6-1-302'"))
+
+
+async def reveals(api: Api, url: str) -> list[dict]:
+    await api.app.state.services.reveals.flush()
+    return [r for r in await records(url) if r["action"] == "REVEAL"]
+
+
+async def test_staff_reading_full_phone_numbers_is_recorded(api: Api, demo_db_url: str) -> None:
+    household = await household_6_1_302(demo_db_url)
+    for _ in range(2):  # the second answer comes from the compiled plan: recorded all the same
+        body = await api.gql(OWNERS_OF, {"id": household}, token=await token_for(demo_db_url, COMMUNITY))
+        assert any(o["phone"] and "*" not in o["phone"] for o in body["data"]["node"]["owners"])
+    recorded = await reveals(api, demo_db_url)
+    assert len(recorded) == 2
+    committee = await fetchval(demo_db_url, "SELECT id FROM person WHERE phone = $1", COMMUNITY)
+    first = recorded[0]
+    assert first["actor"]["kind"] == "person" and first["actor"]["id"] == str(committee)
+    assert first["actor"]["role"] == "COMMUNITY_COMMITTEE"
+    assert first["detail"] == {
+        "fields": ["PERSON.PHONE"],
+        "operation": "Owners",
+        "objects": {"id": household},
+    }
+    assert (first["object_type"], first["object_id"]) == ("Household", str(decode(household)[1]))
+    assert first["community_id"] == str(decode(await community_of(demo_db_url))[1])
+    assert first["address"]
+    # the community committee reads them in its community's trail
+    trail = await api.gql(
+        TRAIL, {"c": await community_of(demo_db_url)}, token=await token_for(demo_db_url, COMMUNITY)
+    )
+    assert [e["node"]["action"] for e in trail["data"]["auditTrail"]["edges"][:2]] == ["REVEAL", "REVEAL"]
+
+
+async def test_who_reads_full_phone_numbers_is_recorded_and_no_one_else(api: Api, demo_db_url: str) -> None:
+    """Recorded: those the policy shows other people's full numbers (PHONE_READERS). Not: a
+    resident (their own number only), the owners' committee (masked numbers), a co-owner, anyone
+    reading names only."""
+    household = await household_6_1_302(demo_db_url)
+    readers = {
+        ADMIN: "ADMIN",
+        GRID: "GRID_WORKER",
+        PROPERTY: "PROPERTY_STAFF",
+        COMMUNITY: "COMMUNITY_COMMITTEE",
+    }
+    for phone in (*readers, RESIDENT, OWNERS_COMMITTEE, CO_OWNER):
+        body = await api.gql(OWNERS_OF, {"id": household}, token=await token_for(demo_db_url, phone))
+        assert "errors" not in body, (phone, body)
+    for phone in readers:
+        assert "errors" not in await api.gql(
+            NAMES_OF, {"id": household}, token=await token_for(demo_db_url, phone)
+        )
+    recorded = await reveals(api, demo_db_url)
+    people = {
+        r["id"]: r["phone"]
+        for r in await fetch(
+            demo_db_url, "SELECT id::text, phone FROM person WHERE phone = ANY($1)", list(readers)
+        )
+    }
+    assert sorted(people[r["actor"]["id"]] for r in recorded) == sorted(readers)
+    for r in recorded:
+        assert readers[people[r["actor"]["id"]]] in r["actor"]["role"].split(",")
+
+
+async def test_reveal_records_wait_for_the_database_and_are_kept(api: Api, demo_db_url: str) -> None:
+    """Noted while the database cannot take them, they are appended at the next flush."""
+    household = await household_6_1_302(demo_db_url)
+    log = api.app.state.services.reveals
+    working = log.sessions
+
+    def broken() -> object:
+        raise ConnectionError("database down")
+
+    log.sessions = broken
+    try:
+        await api.gql(OWNERS_OF, {"id": household}, token=await token_for(demo_db_url, GRID))
+        assert await log.flush() == 0 and len(log.pending) == 1
+    finally:
+        log.sessions = working
+    assert len(await reveals(api, demo_db_url)) == 1
+    assert log.pending == []

@@ -14,6 +14,7 @@ import redis.asyncio
 from graphql import parse
 
 from auth.budget import PER_MINUTE, QUERY_LIMIT, WRITES_PER_MINUTE, Kind
+from auth.policy import Field, Resource
 from schema import schema
 from schema.compiled import ANSWERS
 from schema.cost import MUTATION_WEIGHT, estimate
@@ -60,6 +61,24 @@ def test_ten_aliased_mutations_cost_ten_times_one() -> None:
     assert cost_of(one) >= MUTATION_WEIGHT
     assert cost_of(ten) == 10 * cost_of(one)
     assert estimate(schema._schema, parse(ten), None, None).writes == 10
+
+
+@pytest.mark.parametrize(
+    ("document", "reads_phones"),
+    [
+        ('{ node(id: "x") { ... on Household { owners { name phone } } } }', True),
+        (
+            'query { node(id: "x") { ...H } } fragment H on Household { owners { ...P } } fragment P on Person { phone }',
+            True,
+        ),
+        ('{ node(id: "x") { ... on Person { phone } } }', True),
+        ('{ node(id: "x") { ... on Household { owners { name } } } }', False),
+        ("{ me { person { name } } }", False),
+    ],
+)
+def test_the_estimate_names_the_fields_the_audit_trail_records(document: str, reads_phones: bool) -> None:
+    found = estimate(schema._schema, parse(document), None, None).recorded
+    assert found == ({(Resource.PERSON, Field.PHONE)} if reads_phones else set())
 
 
 def test_a_fan_out_of_pages_of_a_hundred_is_over_every_limit() -> None:

@@ -21,7 +21,7 @@ from sqlmodel import SQLModel
 
 import models  # noqa: F401  (registers every table on SQLModel.metadata)
 from app.database import async_url
-from app.migrate import alembic_config, current_heads, upgrade
+from app.migrate import OWNER_ROLE, alembic_config, current_heads, upgrade
 from tests.conftest import admin, fetch, fetchval, with_database
 
 
@@ -146,4 +146,23 @@ def test_downgrade_to_base_and_upgrade_again(empty_url: str) -> None:
     upgrade(empty_url)
 
     assert schema_dump(empty_url) == migrated
+    assert differences(empty_url) == []
+
+
+def test_a_database_migrated_by_its_user_passes_to_the_owner_role(empty_url: str) -> None:
+    """A database migrated before the owner's role existed (or with QILIJIA_DB_OWNER_ROLE=): the
+    next `migrate` gives the role everything the migrating user owned, tables and functions."""
+    owners = (
+        "SELECT DISTINCT pg_get_userbyid(c.relowner) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'S')"
+        " UNION SELECT DISTINCT pg_get_userbyid(p.proowner) FROM pg_proc p"
+        " JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public'"
+    )
+    upgrade(empty_url, owner_role="")
+    me = asyncio.run(fetchval(empty_url, "SELECT current_user"))
+    assert {r[0] for r in asyncio.run(fetch(empty_url, owners))} == {me}
+
+    upgrade(empty_url)
+
+    assert {r[0] for r in asyncio.run(fetch(empty_url, owners))} == {OWNER_ROLE}
     assert differences(empty_url) == []

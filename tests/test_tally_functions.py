@@ -1,0 +1,209 @@
+"""The database's functions that alone change a tally (migration 0010): what they write is what the
+pure rules say (`models.vote_rules.ballot_delta` step by step, `recount` in the end), and the
+service's role has no other way to change a tally or an electorate's choices."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from decimal import Decimal
+
+import asyncpg
+import pytest
+
+from app.migrate import OWNER_ROLE, SERVICE_ROLE
+from models.vote_rules import (
+    TALLY_MEASURES,
+    Choice,
+    Eligible,
+    HouseholdChange,
+    Tally,
+    ballot_delta,
+    electorate_tally,
+    head_key,
+    head_of,
+    owned_in_scope,
+    recount,
+)
+from tests.conftest import fetch, fetchval
+from tests.test_db_roles import as_service
+
+SERVICE_MAY_NOT = [
+    "UPDATE vote_tally SET agree_area = agree_area + 1000",
+    "UPDATE vote_tally SET closed = true",
+    "DELETE FROM vote_tally",
+    "UPDATE vote_electorate SET choice = 'AGREE'",
+    "DELETE FROM vote_electorate",
+    "UPDATE vote_owner SET person_id = person_id",
+    "DELETE FROM vote_owner",
+    "SELECT * FROM vote_tally FOR UPDATE",
+]
+
+
+@pytest.mark.parametrize("statement", SERVICE_MAY_NOT)
+async def test_the_service_changes_tallies_only_through_the_functions(
+    demo_db_url: str, statement: str
+) -> None:
+    conn = await as_service(demo_db_url)
+    try:
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+async def test_the_functions_run_as_an_owner_that_is_no_superuser(demo_db_url: str) -> None:
+    functions = await fetch(
+        demo_db_url,
+        "SELECT p.proname, p.prosecdef, pg_get_userbyid(p.proowner) AS owner, "
+        "has_function_privilege($1, p.oid, 'EXECUTE') AS service, "
+        "has_function_privilege('public', p.oid, 'EXECUTE') AS anyone, p.proconfig "
+        "FROM pg_proc p WHERE p.proname IN ('record_ballot', 'close_tally') ORDER BY p.proname",
+        SERVICE_ROLE,
+    )
+    assert [f["proname"] for f in functions] == ["close_tally", "record_ballot"]
+    for f in functions:
+        assert (f["prosecdef"], f["owner"], f["service"], f["anyone"]) == (True, OWNER_ROLE, True, False)
+        assert f["proconfig"] == ["search_path=public, pg_temp"]
+    owner = await fetch(
+        demo_db_url, "SELECT rolsuper, rolcanlogin FROM pg_roles WHERE rolname = $1", OWNER_ROLE
+    )
+    assert [tuple(owner[0])] == [(False, False)]
+    foreign = await fetchval(
+        demo_db_url,
+        "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'S', 'v') AND pg_get_userbyid(c.relowner) <> $1",
+        OWNER_ROLE,
+    )
+    assert foreign == 0, "every table and sequence belongs to the owner's role"
+
+
+async def _vote_with(url: str, rng: random.Random) -> tuple[uuid.UUID, list[Eligible], list[uuid.UUID]]:
+    """A vote of 12 households over 5 real people: some share an owner set (one head), some have
+    overlapping sets, one has none; written as `openVote` freezes them."""
+    people = [r["id"] for r in await fetch(url, "SELECT id FROM person ORDER BY phone LIMIT 5")]
+    compound = await fetchval(url, "SELECT id FROM compound ORDER BY key LIMIT 1")
+    owner_sets = [
+        {people[0]},
+        {people[0]},  # the same head as the first
+        {people[0], people[1]},
+        {people[1], people[0]},  # the same head as the third
+        {people[1]},
+        {people[2], people[3]},
+        {people[3]},
+        {people[4]},
+        {people[2]},
+        {people[3], people[4], people[2]},
+        {people[4]},
+        set(),  # no owner: nobody can vote for it
+    ]
+    electorate = [
+        Eligible(uuid.uuid4(), Decimal(rng.randrange(4000, 15000)) / 100, frozenset(owners))
+        for owners in owner_sets
+    ]
+    vote = uuid.uuid4()
+    await fetch(
+        url,
+        "INSERT INTO vote (id, compound_id, title, description, matter, rule, status, closes_at, opened_by) "
+        "VALUES ($1, $2, 't', 'd', 'RULES_OF_PROCEDURE', 'ORDINARY', 'OPEN', now() + interval '1 day', $3)",
+        vote,
+        compound,
+        people[0],
+    )
+    denominators = electorate_tally(electorate)
+    await fetch(
+        url,
+        f"INSERT INTO vote_tally (vote_id, compound_id, ballots_cast, {', '.join(TALLY_MEASURES)}) "
+        f"VALUES ($1, $2, 0, {', '.join(f'${i + 3}' for i in range(len(TALLY_MEASURES)))})",
+        vote,
+        compound,
+        *(getattr(denominators, name) for name in TALLY_MEASURES),
+    )
+    for number, e in enumerate(electorate):
+        await fetch(
+            url,
+            "INSERT INTO vote_electorate (vote_id, household_id, compound_id, building_id, number, area, head) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            vote,
+            e.household,
+            compound,
+            uuid.uuid4(),
+            f"h{number:02}",
+            e.area,
+            head_key(e),
+        )
+        for person in e.owners:
+            await fetch(
+                url,
+                "INSERT INTO vote_owner (vote_id, household_id, person_id, compound_id) VALUES ($1, $2, $3, $4)",
+                vote,
+                e.household,
+                person,
+                compound,
+            )
+    return vote, electorate, people
+
+
+def _tally(row: asyncpg.Record) -> Tally:
+    return Tally(**{name: row[name] for name in TALLY_MEASURES})
+
+
+async def test_every_ballot_moves_the_tally_as_the_rule_says(demo_db_url: str) -> None:
+    rng = random.Random(20261203)
+    vote, electorate, people = await _vote_with(demo_db_url, rng)
+    choices: dict[uuid.UUID, Choice] = {}
+    conn = await as_service(demo_db_url)
+    try:
+        before = _tally(await conn.fetchrow("SELECT * FROM vote_tally WHERE vote_id = $1", vote))
+        for cast in range(60):
+            person, choice = rng.choice(people), rng.choice(list(Choice))
+            mine = owned_in_scope(electorate, person)
+            expected = ballot_delta(
+                HouseholdChange(h.area, head_of(h), choices.get(h.household), choice) for h in mine
+            )
+            written = await conn.fetchrow(
+                "SELECT * FROM record_ballot($1, $2, $3, $4, $5)",
+                uuid.uuid4(),
+                vote,
+                person,
+                choice.value,
+                f"receipt-{cast}",
+            )
+            assert sorted(written["out_households"]) == sorted(h.household for h in mine)
+            assert written["out_tallies"] == 1
+            for h in mine:
+                choices[h.household] = choice
+            after = _tally(await conn.fetchrow("SELECT * FROM vote_tally WHERE vote_id = $1", vote))
+            assert after == before + expected, f"ballot {cast}: {person} {choice}"
+            before = after
+        assert before == recount(electorate, choices)
+        assert await conn.fetchval("SELECT ballots_cast FROM vote_tally WHERE vote_id = $1", vote) == 60
+
+        sealed = await conn.fetch("SELECT * FROM close_tally($1)", vote)
+        assert [(_tally(r), r["closed"]) for r in sealed] == [(before, True)]
+        assert await conn.fetch("SELECT * FROM close_tally($1)", vote) == []  # sealed once
+        late = await conn.fetchrow(
+            "SELECT * FROM record_ballot($1, $2, $3, 'AGREE', 'late')", uuid.uuid4(), vote, people[0]
+        )
+        assert late["out_tallies"] == 0  # the caller rolls back (resolvers.vote.cast_ballot)
+        assert _tally(await conn.fetchrow("SELECT * FROM vote_tally WHERE vote_id = $1", vote)) == before
+    finally:
+        await conn.close()
+
+
+async def test_a_ballot_is_refused_to_who_owns_nothing_in_the_roll(demo_db_url: str) -> None:
+    vote, _, _ = await _vote_with(demo_db_url, random.Random(1))
+    stranger = await fetchval(demo_db_url, "SELECT id FROM person ORDER BY phone DESC LIMIT 1")
+    conn = await as_service(demo_db_url)
+    try:
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.fetchrow(
+                "SELECT * FROM record_ballot($1, $2, $3, 'AGREE', 'r')", uuid.uuid4(), vote, stranger
+            )
+        with pytest.raises(asyncpg.InvalidParameterValueError):
+            await conn.fetchrow(
+                "SELECT * FROM record_ballot($1, $2, $3, 'MAYBE', 'r')", uuid.uuid4(), vote, stranger
+            )
+        assert await conn.fetchval("SELECT count(*) FROM ballot WHERE vote_id = $1", vote) == 0
+    finally:
+        await conn.close()
