@@ -116,6 +116,9 @@ def database_unreachable(error: BaseException | None) -> bool:
             return True
         if type(error).__name__ == "InterfaceError" and "closed" in str(error):  # asyncpg: no SQLSTATE
             return True
+        if type(error).__name__ == "InternalClientError" and "in progress" in str(error):
+            # asyncpg, on a pooled connection whose server went away in the middle of an operation
+            return True
         error = error.__cause__ or error.__context__
         seen += 1
     return False

@@ -101,3 +101,53 @@ async def test_an_absurd_cursor_is_bad_input(api: Api, demo_db_url: str, offset:
     query = "query($a: String) { compounds(first: 1, after: $a) { edges { node { name } } } }"
     for _ in range(2):  # strawberry, then the compiled plan of the repeated document
         only_error(await api.gql(query, {"a": cursor(f"o:{offset}")}, token=token), "BAD_USER_INPUT")
+
+
+async def test_connections_lost_during_requests_give_json_errors_only_and_recover(demo_db_url: str) -> None:
+    """The database restarting, as the app meets it: every connection of its database is killed,
+    again and again, while reads and ballots are in flight. Each answer is JSON: data, or errors
+    whose only code is UNAVAILABLE; once it stops, everything answers again."""
+    import asyncio
+
+    screen = (
+        "{ compounds(first: 5) { edges { node { name buildings(first: 5) { edges { node { name } } } } } } }"
+    )
+    async with running_api(demo_db_url, make_settings(demo_db_url, QILIJIA_DB_POOL_SIZE=4)) as api:
+        token = await token_for(demo_db_url, RESIDENT)
+        killing = True
+
+        async def kill() -> int:
+            killed = 0
+            while killing:
+                killed += await fetchval(
+                    demo_db_url,
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                )
+                await asyncio.sleep(0.05)
+            return killed
+
+        async def ask(i: int) -> tuple[int, dict]:
+            if i % 3:
+                response = await api.post(screen, token=token)
+            else:
+                response = await api.post(
+                    CAST, {"id": encode("Vote", uuid.uuid4()), "choice": "AGREE"}, token=token
+                )
+            assert response.headers["content-type"].startswith("application/json"), response.text
+            return response.status_code, response.json()
+
+        killer = asyncio.create_task(kill())
+        answers = []
+        for _ in range(6):
+            answers += await asyncio.gather(*(ask(i) for i in range(12)))
+            await asyncio.sleep(0.1)
+        killing = False
+        assert await killer > 0
+        codes = {e["extensions"]["code"] for _, body in answers for e in body.get("errors") or ()}
+        assert codes <= {"UNAVAILABLE", "NOT_FOUND", "FORBIDDEN"}, codes  # a made-up vote: not found
+        assert "UNAVAILABLE" in codes  # the killing was met
+        assert all(status in (200, 503) for status, _ in answers)
+        for _ in range(3):  # recovered: the pools replaced the dead connections
+            status, body = await ask(1)
+            assert status == 200 and "errors" not in body, body
