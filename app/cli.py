@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib.resources
 import os
+import signal
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -50,12 +51,18 @@ err = Console(stderr=True)
 
 
 def _settings() -> Settings:
+    """The settings of a command that serves or signs: in `prod`, refused with every problem
+    listed (no database, a weak secret, a development stand-in)."""
     settings = get_settings()
-    try:
-        settings.signing_key()
-    except SettingsError as exc:
-        err.print(f"[red]无法启动：[/red]{exc}")
-        raise typer.Exit(2) from None
+    problems = settings.production_problems()
+    if not problems:
+        try:
+            settings.signing_key()
+        except SettingsError as exc:
+            problems = [str(exc)]
+    if problems:
+        err.print("[red]无法启动：[/red]" + "\n".join(f"- {escape(p)}" for p in problems))
+        raise typer.Exit(2)
     return settings
 
 
@@ -173,12 +180,28 @@ def serve(
     from app.protocol import BoundedHttpToolsProtocol
 
     settings = _settings()
+    if demo and settings.env == "prod":
+        err.print(
+            "[red]无法启动：[/red]--demo 只用于开发（QILIJIA_ENV=dev）：生产环境请用 qilijia import 导入真实数据。"
+        )
+        raise typer.Exit(2)
     if host not in LOOPBACK and "env" not in settings.model_fields_set:
         err.print(
             f"[red]无法启动：[/red]监听 {escape(host)} 时必须明确设置 QILIJIA_ENV（prod 用于生产；"
             "确需在网络上运行开发模式，请设置 QILIJIA_ENV=dev）。"
         )
         raise typer.Exit(2)
+    if not settings.database_url:  # the embedded database: one server per data directory
+        from app import embedded
+
+        try:
+            embedded.claim_for_serving(settings.data_dir)
+        except embedded.AlreadyServing as exc:
+            err.print(f"[red]无法启动：[/red]{escape(str(exc))}")
+            raise typer.Exit(2) from None
+    # SIGTERM, as SIGINT already does, ends the process through Python's exit (uvicorn re-raises
+    # the signal once it has shut down), so that the embedded database is stopped on the way out
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     url = _prepare_database(settings)
     if demo and not _has_compound(settings, url):
         err.print("正在导入演示数据（綦江区的四个小区）…")
@@ -209,11 +232,90 @@ def serve(
 
 
 @cli.command()
-def migrate() -> None:
-    """把数据库迁移到最新结构后退出。"""
+def migrate(
+    status: Annotated[
+        bool, typer.Option("--status", help="只显示数据库所在的版本、最新版本和待应用的迁移，不做改动。")
+    ] = False,
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            metavar="REV",
+            help="迁移到指定版本：版本号、head（最新）、base（空库）、-1（回退一步）、+1（前进一步）。可以回退。",
+            show_default=False,
+        ),
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="回退时不再确认。")] = False,
+) -> None:
+    """把数据库迁移到最新结构（或 --to 指定的版本）后退出，并列出应用或回退了哪些迁移。"""
     settings = get_settings()
-    _prepare_database(settings)
-    out.print("数据库结构已是最新。")
+    url = resolve_database_url(settings)
+    before = migrations.applied(url)
+    if status:
+        _print_status(url, before)
+        return
+    try:
+        target = migrations.resolve(url, to or "head")
+    except ValueError as exc:
+        err.print(
+            f"[red]没有这个版本：[/red]{escape(str(exc))}。用 [bold]qilijia migrate --status[/bold] 查看现有版本。"
+        )
+        raise typer.Exit(2) from None
+    if target == before:
+        out.print(f"没有待应用的迁移，数据库已在版本 {before or 'base（空库）'}。")
+        return
+    undone = list(reversed(migrations.between(url, target, before)))
+    if undone:
+        out.print("将回退以下迁移（它们建立的表和列连同数据会被删除）：")
+        _print_revisions(undone)
+        if not yes and not _confirmed("确定回退吗？"):
+            err.print("已取消，数据库没有改动。（不经确认回退：加 --yes）")
+            raise typer.Exit(1)
+        migrations.downgrade(url, target or "base", owner_role=settings.db_owner_role)
+        out.print(f"已回退 {len(undone)} 个迁移，数据库现在的版本：{target or 'base（空库）'}。")
+        return
+    migrations.upgrade(
+        url,
+        target or "head",
+        owner_role=settings.db_owner_role,
+        service_role=settings.db_service_role,
+        service_password=settings.service_password(),
+    )
+    done = migrations.between(url, before, migrations.applied(url))
+    if done:
+        out.print(f"已应用 {len(done)} 个迁移：")
+        _print_revisions(done)
+    else:
+        out.print(f"没有待应用的迁移，数据库已在版本 {before or 'base（空库）'}。")
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _confirmed(question: str) -> bool:
+    """Yes only when someone at a terminal says so (no input at all is a no)."""
+    try:
+        return typer.confirm(question, default=False)
+    except typer.Abort:
+        return False
+
+
+def _print_revisions(revisions: list[migrations.Revision]) -> None:
+    for r in revisions:
+        out.print(f"  {r.id}  {escape(r.title)}")
+
+
+def _print_status(url: str, current: str | None) -> None:
+    heads = sorted(migrations.current_heads(url))
+    pending = migrations.between(url, current, heads[0]) if len(heads) == 1 else []
+    out.print(f"数据库当前版本：{current or 'base（尚未迁移）'}")
+    out.print(f"代码的最新版本：{', '.join(heads)}")
+    if pending:
+        out.print(f"待应用的迁移（{len(pending)} 个，运行 [bold]qilijia migrate[/bold] 应用）：")
+        _print_revisions(pending)
+    else:
+        out.print("没有待应用的迁移。")
 
 
 @cli.command(name="import")
@@ -490,4 +592,8 @@ def print_schema() -> None:
 
 
 def main() -> None:
-    cli()
+    try:
+        cli()
+    except SettingsError as exc:  # a command that reached the database without one in prod
+        err.print(f"[red]无法启动：[/red]{escape(str(exc))}")
+        raise SystemExit(2) from None

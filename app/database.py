@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from app.settings import Settings
+from app.settings import Settings, SettingsError
 
 log = logging.getLogger("qilijia.db")
 _embedded: Any = None
@@ -24,23 +24,28 @@ _embedded: Any = None
 def start_embedded(data_dir: Path) -> str:
     """Start (or reuse) the embedded PostgreSQL whose data lives in `data_dir/pg`; returns its URL.
 
-    The server stops when this process exits; its data stays for the next start.
+    The server stops when the last process using it ends (`app.embedded`); its data stays for
+    the next start.
     """
     global _embedded
     if _embedded is None:
-        import pgserver  # imported late: only the embedded mode needs its binaries
+        from app import embedded  # imported late: only the embedded mode needs pgserver
 
-        pgdata = (data_dir / "pg").resolve()
-        pgdata.mkdir(parents=True, exist_ok=True)
-        _embedded = pgserver.get_server(pgdata, cleanup_mode="stop")
-        log.info("embedded PostgreSQL started", extra={"data_dir": str(pgdata)})
+        _embedded = embedded.start(data_dir)
+        log.info("embedded PostgreSQL started", extra={"data_dir": str(data_dir / "pg")})
     return _embedded.get_uri()
 
 
 def resolve_database_url(settings: Settings) -> str:
-    """The URL to use: `DATABASE_URL`, else the embedded server's (exported for child processes)."""
+    """The URL to use: `DATABASE_URL`, else the embedded server's (exported for child processes).
+    Never the embedded one in `prod`: its data would die with the container."""
     if settings.database_url:
         return settings.database_url
+    if settings.env == "prod":
+        raise SettingsError(
+            "生产环境必须设置 DATABASE_URL（例如 postgresql://user:password@db:5432/qilijia）："
+            "内嵌数据库只用于开发和测试，它的数据会随容器一起消失。"
+        )
     url = start_embedded(settings.data_dir)
     os.environ["DATABASE_URL"] = url
     return url

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,12 @@ def upgrade(
         if service_role:
             asyncio.run(grant_service_role(url, service_role, service_password, owner=owner))
 
+    _on_own_thread(work)
+
+
+def _on_own_thread(work: Any) -> None:
+    """Run `work()` here, or, when a loop is running here, on a thread of its own (Alembic's
+    environment and `asyncio.run` need a thread without one)."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -86,9 +93,97 @@ def upgrade(
 
 
 def current_heads(url: str) -> set[str]:
+    """The head revisions of the migrations (those of the code, not of a database)."""
     from alembic.script import ScriptDirectory
 
     return set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
+
+
+@dataclass(frozen=True)
+class Revision:
+    id: str
+    title: str
+
+
+def applied(url: str) -> str | None:
+    """The revision a database is at (None: none applied, or no database yet)."""
+
+    async def read() -> str | None:
+        conn = await _connect(url)
+        try:
+            if not await conn.fetchval("SELECT to_regclass('alembic_version') IS NOT NULL"):
+                return None
+            return await conn.fetchval("SELECT version_num FROM alembic_version LIMIT 1")
+        finally:
+            await conn.close()
+
+    return _in_own_loop(read)
+
+
+def history(url: str) -> list[Revision]:
+    """Every revision, oldest first (the migrations form one line)."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config(url))
+    return [
+        Revision(r.revision, r.doc.splitlines()[0] if r.doc else "")
+        for r in reversed(list(script.walk_revisions()))
+    ]
+
+
+def between(url: str, lower: str | None, upper: str | None) -> list[Revision]:
+    """The revisions after `lower` up to and including `upper`, oldest first (None: base); empty
+    when `upper` is not after `lower`."""
+    order = history(url)
+    ids = [None, *(r.id for r in order)]
+    low, high = ids.index(lower), ids.index(upper)
+    return order[low:high]
+
+
+def resolve(url: str, revision: str) -> str | None:
+    """A revision named by an operator (`head`, `base`, an id or its prefix, `-1`, `+1`) as an id;
+    None for base. ValueError, saying which exist, for one that does not."""
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    script = ScriptDirectory.from_config(alembic_config(url))
+    if revision == "base":
+        return None
+    if revision.startswith(("-", "+")):
+        current = applied(url)
+        order = [None, *(r.id for r in history(url))]
+        try:
+            step = int(revision)
+        except ValueError:
+            raise ValueError(f"unknown revision {revision!r}") from None
+        index = order.index(current) + step
+        if not 0 <= index < len(order):
+            raise ValueError(f"{revision} goes beyond the migrations (base … {order[-1]})")
+        return order[index]
+    try:
+        found = script.get_revision(revision)
+    except CommandError as exc:
+        raise ValueError(str(exc)) from None
+    if found is None:
+        return None
+    return found.revision
+
+
+def downgrade(url: str, revision: str, *, owner_role: str = OWNER_ROLE) -> None:
+    """Move a database back to `revision` (an id, or `base`), as the owner's role."""
+
+    def work() -> None:
+        owner = asyncio.run(prepare_owner(url, owner_role)) if owner_role else None
+        command.downgrade(alembic_config(url, owner_role=owner), revision)
+
+    _on_own_thread(work)
+
+
+def _in_own_loop(work: Any) -> Any:
+    """`asyncio.run(work())`, also from inside a running loop (on a thread of its own)."""
+    results: list[Any] = []
+    _on_own_thread(lambda: results.append(asyncio.run(work())))
+    return results[0]
 
 
 async def _connect(url: str) -> Any:
@@ -196,7 +291,7 @@ async def grant_service_role(url: str, role: str, password: str | None, *, owner
             "REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}",
             "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}",
             "REVOKE UPDATE, DELETE ON {append_only} FROM {role}",
-            "REVOKE INSERT, UPDATE, DELETE ON alembic_version FROM {role}",
+            "REVOKE INSERT, UPDATE, DELETE ON {alembic_version} FROM {role}",
             "REVOKE UPDATE, DELETE ON {through_functions} FROM {role}",
             "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}",
         ]
@@ -210,13 +305,24 @@ async def grant_service_role(url: str, role: str, password: str | None, *, owner
                 await conn.execute(statement.format(db=database, role=quoted_role))
             if owner:  # the owner grants on what it owns
                 await conn.execute(f"SET LOCAL ROLE {await conn.fetchval('SELECT quote_ident($1)', owner)}")
+            # a database at an earlier revision (`migrate --to`) lacks some of the tables
+            present = set(
+                await conn.fetchval(
+                    "SELECT coalesce(array_agg(t), '{}') FROM unnest($1::text[]) t WHERE to_regclass(t) IS NOT NULL",
+                    [*APPEND_ONLY, *THROUGH_FUNCTIONS, "alembic_version"],
+                )
+            )
             for statement in statements[2:]:
+                tables = {
+                    "append_only": [t for t in APPEND_ONLY if t in present],
+                    "through_functions": [t for t in THROUGH_FUNCTIONS if t in present],
+                    "alembic_version": ["alembic_version"] if "alembic_version" in present else [],
+                }
+                named = [k for k in tables if "{" + k + "}" in statement]
+                if any(not tables[k] for k in named):
+                    continue
                 await conn.execute(
-                    statement.format(
-                        role=quoted_role,
-                        append_only=", ".join(APPEND_ONLY),
-                        through_functions=", ".join(THROUGH_FUNCTIONS),
-                    )
+                    statement.format(role=quoted_role, **{k: ", ".join(v) for k, v in tables.items()})
                 )
             for function in FUNCTIONS:
                 if await conn.fetchval("SELECT to_regprocedure($1) IS NOT NULL", function):

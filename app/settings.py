@@ -104,6 +104,27 @@ class Settings(BaseSettings):
             path.chmod(0o600)
         return path.read_text(encoding="utf-8").strip()
 
+    def production_problems(self) -> list[str]:
+        """What makes these settings unfit for `prod`, each saying what to set (empty in `dev`)."""
+        if self.env != "prod":
+            return []
+        problems = []
+        if not self.database_url:
+            problems.append(
+                "生产环境必须设置 DATABASE_URL（例如 postgresql://user:password@db:5432/qilijia）："
+                "内嵌数据库只用于开发和测试，它的数据会随容器一起消失。"
+            )
+        try:
+            self.signing_key()
+        except SettingsError as exc:
+            problems.append(str(exc))
+        if not self.wechat_api_base.startswith("https://"):
+            problems.append(
+                f"WECHAT_API_BASE={self.wechat_api_base} 不是 https 地址：模拟微信（qilijia dev wechat）只用于开发，"
+                "生产环境请删除该设置（默认 https://api.weixin.qq.com）。"
+            )
+        return problems
+
 
 def looks_random(key: str) -> bool:
     """A key drawn at random, as far as its own characters tell: varied characters (at least 10

@@ -17,7 +17,7 @@ import jwt
 import pytest
 import yaml
 
-from app.migrate import current_heads
+from app.migrate import current_heads, history
 from app.world_file import World
 from auth import apikeys, tokens
 from tests.conftest import SECRET, admin, fetch, fetchval, running_api, with_database
@@ -183,7 +183,10 @@ def test_migrate_creates_the_tables_and_is_idempotent(tmp_path: Path, bare_url: 
     first = qilijia(tmp_path, bare_url, "migrate")
 
     assert first.returncode == 0, first.stderr
-    assert "数据库结构已是最新。" in first.stdout
+    revisions = history(bare_url)
+    assert f"已应用 {len(revisions)} 个迁移：" in first.stdout
+    for revision in revisions:  # each named, with its title
+        assert f"{revision.id}  {revision.title}" in first.stdout
     tables = public_tables(bare_url)
     assert set(DATA_TABLES) | {"alembic_version"} <= tables
     version = asyncio.run(fetch(bare_url, "SELECT version_num FROM alembic_version"))
@@ -192,11 +195,37 @@ def test_migrate_creates_the_tables_and_is_idempotent(tmp_path: Path, bare_url: 
     second = qilijia(tmp_path, bare_url, "migrate")
 
     assert second.returncode == 0, second.stderr
-    assert "数据库结构已是最新。" in second.stdout
+    assert f"没有待应用的迁移，数据库已在版本 {revisions[-1].id}。" in second.stdout
     assert public_tables(bare_url) == tables
     again = asyncio.run(fetch(bare_url, "SELECT version_num FROM alembic_version"))
     assert [tuple(r) for r in again] == [tuple(r) for r in version]
     assert counts(bare_url) == EMPTY
+
+
+def test_migrate_shows_its_status_and_moves_to_a_revision_both_ways(tmp_path: Path, demo_db_url: str) -> None:
+    revisions = history(demo_db_url)
+    head, previous = revisions[-1], revisions[-2]
+    status = qilijia(tmp_path, demo_db_url, "migrate", "--status")
+    assert status.returncode == 0, status.stderr
+    assert f"数据库当前版本：{head.id}" in status.stdout and "没有待应用的迁移。" in status.stdout
+
+    refused = qilijia(tmp_path, demo_db_url, "migrate", "--to", "-1")  # no --yes, no terminal: "no"
+    assert refused.returncode == 1 and "已取消，数据库没有改动。" in refused.stderr
+    assert asyncio.run(fetchval(demo_db_url, "SELECT version_num FROM alembic_version")) == head.id
+
+    down = qilijia(tmp_path, demo_db_url, "migrate", "--to", "-1", "--yes")
+    assert down.returncode == 0, down.stderr
+    assert f"{head.id}  {head.title}" in down.stdout and f"数据库现在的版本：{previous.id}" in down.stdout
+    behind = qilijia(tmp_path, demo_db_url, "migrate", "--status")
+    assert f"数据库当前版本：{previous.id}" in behind.stdout and f"{head.id}  {head.title}" in behind.stdout
+
+    up = qilijia(tmp_path, demo_db_url, "migrate", "--to", "head")
+    assert up.returncode == 0, up.stderr
+    assert "已应用 1 个迁移：" in up.stdout and f"{head.id}  {head.title}" in up.stdout
+    assert counts(demo_db_url)["person"] > 0  # the world is still there
+
+    unknown = qilijia(tmp_path, demo_db_url, "migrate", "--to", "9999")
+    assert unknown.returncode == 2 and "qilijia migrate --status" in unknown.stderr
 
 
 def test_schema_prints_the_repository_schema_exactly(tmp_path: Path, db_url: str) -> None:
