@@ -230,7 +230,14 @@ async def prepare_owner(url: str, role: str) -> str | None:
             quoted = await conn.fetchval("SELECT quote_ident($1)", role)
             try:
                 if not await conn.fetchval("SELECT true FROM pg_roles WHERE rolname = $1", role):
-                    await conn.execute(f"CREATE ROLE {quoted} NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE")
+                    try:
+                        async with conn.transaction():  # a savepoint: roles belong to the cluster,
+                            # and a migration of another database may be making it at this moment
+                            await conn.execute(
+                                f"CREATE ROLE {quoted} NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE"
+                            )
+                    except (asyncpg.DuplicateObjectError, asyncpg.UniqueViolationError):
+                        pass
                 if not await conn.fetchval("SELECT pg_has_role(current_user, $1, 'USAGE')", role):
                     await conn.execute(f"GRANT {quoted} TO current_user")
                 await conn.execute(f"GRANT USAGE, CREATE ON SCHEMA public TO {quoted}")
@@ -265,8 +272,8 @@ async def grant_service_role(url: str, role: str, password: str | None, *, owner
                         role,
                     )
                 )
-            except asyncpg.DuplicateObjectError:
-                pass  # another process made it meanwhile
+            except (asyncpg.DuplicateObjectError, asyncpg.UniqueViolationError):
+                pass  # another process made it meanwhile (roles belong to the cluster)
             except asyncpg.InsufficientPrivilegeError:
                 log.warning(
                     "cannot create the service role %s: create it (LOGIN) and run `qilijia migrate` again, "
