@@ -43,6 +43,8 @@ documents_cli = typer.Typer(
     no_args_is_help=True,
 )
 cli.add_typer(documents_cli, name="documents")
+dev_cli = typer.Typer(help="开发用工具（只在 QILIJIA_ENV=dev 下可用）。", no_args_is_help=True)
+cli.add_typer(dev_cli, name="dev")
 audit_cli = typer.Typer(help="审计记录：特权操作的哈希链。", no_args_is_help=True)
 cli.add_typer(audit_cli, name="audit")
 
@@ -589,6 +591,56 @@ def print_schema() -> None:
     from schema import schema as graphql_schema
 
     sys.stdout.write(graphql_schema.as_str() + "\n")
+
+
+@dev_cli.command("wechat")
+def dev_wechat(
+    port: Annotated[int, typer.Option(help="模拟微信的监听端口（只监听 127.0.0.1）")] = 8001,
+) -> None:
+    """启动本机的模拟微信服务器（登录、手机号、内容安全、订阅消息），让 serve 像小程序那样登录。"""
+    from app.dev_wechat import LOGIN_PREFIX, PHONE_PREFIX, FakeWeChat, run_fake_wechat
+
+    settings = get_settings()
+    if settings.env != "dev":
+        err.print("[red]无法启动：[/red]模拟微信只用于开发（QILIJIA_ENV=dev）。")
+        raise typer.Exit(2)
+    fake = FakeWeChat(
+        forgiving=True,
+        verdicts={"违规": "risky", "待审": "review"},
+        on_call=lambda path, params: out.print(f"[dim]微信[/dim] {path} {escape(_shown_call(params))}"),
+    )
+    base = f"http://127.0.0.1:{port}"
+    out.print(f"模拟微信已启动：{base}")
+    out.print("在另一个终端让 qilijia serve 使用它：")
+    out.print(
+        f"  export WECHAT_API_BASE={base} WECHAT_APPID={fake.appid} WECHAT_SECRET={fake.secret}",
+        soft_wrap=True,
+    )
+    out.print("它接受：")
+    out.print(
+        f"  wechatLogin(code)：任意 code；{LOGIN_PREFIX}NAME（如 {LOGIN_PREFIX}alice）每次得到同一个 openid"
+    )
+    out.print(
+        f"  bindPhone(code)：{PHONE_PREFIX}手机号（如 {PHONE_PREFIX}13800000007，演示数据里的住户），绑定到已登记的人"
+    )
+    out.print("  内容安全：含「违规」的文字判为 risky（拒绝），含「待审」的判为 review（待审核），其余通过")
+    out.print("  订阅消息：/cgi-bin/message/subscribe/send 全部接受，打印在这里")
+    out.print("按 Ctrl-C 停止。")
+
+    async def run() -> None:
+        async with run_fake_wechat(fake, port=port):
+            await asyncio.Event().wait()
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        out.print("模拟微信已停止。")
+
+
+def _shown_call(params: dict[str, Any]) -> str:
+    """A call as the terminal shows it: never the secret or the access token."""
+    hidden = {"secret", "access_token"}
+    return " ".join(f"{k}={'…' if k in hidden else v}" for k, v in params.items())
 
 
 def main() -> None:

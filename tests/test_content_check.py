@@ -1,6 +1,6 @@
 """Content check of reports and comments through WeChat msgSecCheck (v2), against the fake server.
 
-The app talks to `tests.fakes.wechat_server.FakeWeChat` over real loopback HTTP; the database is a
+The app talks to `app.dev_wechat.FakeWeChat` over real loopback HTTP; the database is a
 fresh copy of the demo world per test. The author is 张德明 (13800000007, owner of 6-1-302 in
 千山美林), who logs in through WeChat (openid-a) and binds his phone, as the mini-program does.
 """
@@ -18,12 +18,12 @@ import pytest
 import pytest_asyncio
 
 from app.database import create_engine, sessionmaker
+from app.dev_wechat import MSG_SEC_CHECK, STABLE_TOKEN, FakeWeChat, run_fake_wechat
 from auth.wechat import WeChatClient
 from models.errors import BadUserInputError
 from resolvers.content import HELD, make_content_check
 from resolvers.ids import decode
 from tests.conftest import Api, fetch, fetchval, make_settings, running_api, token_for
-from tests.fakes.wechat_server import MSG_SEC_CHECK, STABLE_TOKEN, FakeWeChat, run_fake_wechat
 from tests.votes import building_id, compound_id
 
 pytestmark = pytest.mark.asyncio

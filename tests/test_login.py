@@ -1,6 +1,6 @@
 """Logging in over HTTP GraphQL: wechatLogin, bindPhone and devLogin against the fake WeChat server.
 
-The app talks to `tests.fakes.wechat_server.FakeWeChat` over real loopback HTTP; the database is a
+The app talks to `app.dev_wechat.FakeWeChat` over real loopback HTTP; the database is a
 fresh copy of the demo world per test. 13800000007 (张德明) and 13800000012 (李淑珍) are imported
 co-owners of 6-1-302 in 千山美林 without a WeChat openid.
 """
@@ -17,17 +17,17 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from resolvers.ids import encode
-from resolvers.login import WECHAT_PLACEHOLDER_NAME
-from schema.errors import INTERNAL_MESSAGE
-from tests.conftest import SECRET, Api, fetch, fetchval, make_settings, running_api, token_for, unpriced
-from tests.fakes.wechat_server import (
+from app.dev_wechat import (
     GETUSERPHONENUMBER,
     JSCODE2SESSION,
     STABLE_TOKEN,
     FakeWeChat,
     run_fake_wechat,
 )
+from resolvers.ids import encode
+from resolvers.login import WECHAT_PLACEHOLDER_NAME
+from schema.errors import INTERNAL_MESSAGE
+from tests.conftest import SECRET, Api, fetch, fetchval, make_settings, running_api, token_for, unpriced
 
 pytestmark = pytest.mark.asyncio
 

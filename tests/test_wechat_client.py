@@ -13,6 +13,13 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from app.dev_wechat import (
+    GETUSERPHONENUMBER,
+    JSCODE2SESSION,
+    STABLE_TOKEN,
+    FakeWeChat,
+    run_fake_wechat,
+)
 from auth.wechat import WeChatClient, WeChatSession
 from models.errors import (
     BadUserInputError,
@@ -20,13 +27,6 @@ from models.errors import (
     QilijiaError,
     RateLimitedError,
     UpstreamError,
-)
-from tests.fakes.wechat_server import (
-    GETUSERPHONENUMBER,
-    JSCODE2SESSION,
-    STABLE_TOKEN,
-    FakeWeChat,
-    run_fake_wechat,
 )
 
 pytestmark = pytest.mark.asyncio

@@ -1,9 +1,12 @@
-"""A fake WeChat mini-program server for tests, served over real loopback HTTP.
+"""A stand-in for WeChat's mini-program server, over real loopback HTTP: the tests' WeChat, and
+an integrator's (`qilijia dev wechat`, development only).
 
-Why a real server instead of ``httpx.MockTransport``: the client's job is mostly about what travels on
-the wire (query strings vs JSON bodies, HTTP 200 answers that are really errors, connection failures),
-so the tests should exercise httpx's real transport. The fake answers like the real API does: HTTP 200
-with an ``errcode``/``errmsg`` body for almost every failure.
+It answers like the real API does (HTTP 200 with an ``errcode``/``errmsg`` body for almost every
+failure), for the calls Qilijia makes: code2Session, the phone number, the content check, the
+access token, and subscription messages. The tests set exactly which codes exist
+(``sessions``, ``phones``); for an integrator (``forgiving``) every login code is accepted
+(``login-NAME`` always gives the same openid) and a phone code ``phone-13800000007`` gives that
+number.
 
 Usage::
 
@@ -16,10 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import itertools
 import json
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,10 +35,15 @@ from starlette.routing import Route
 
 __all__ = ["FakeWeChat", "run_fake_wechat"]
 
+#: what the integrator's fake accepts (`qilijia dev wechat`)
+LOGIN_PREFIX = "login-"
+PHONE_PREFIX = "phone-"
+
 JSCODE2SESSION = "/sns/jscode2session"
 STABLE_TOKEN = "/cgi-bin/stable_token"
 GETUSERPHONENUMBER = "/wxa/business/getuserphonenumber"
 MSG_SEC_CHECK = "/wxa/msg_sec_check"
+SUBSCRIBE_SEND = "/cgi-bin/message/subscribe/send"
 
 ERRMSGS: dict[int, str] = {
     -1: "system error",
@@ -49,6 +58,7 @@ ERRMSGS: dict[int, str] = {
     41008: "missing code",
     42001: "access_token expired",
     45011: "api minute-quota reach limit  mustslower  retry next minute",
+    43101: "user refuse to accept the msg",
     47001: "data format error",
     61010: "user access record expired",
 }
@@ -87,11 +97,37 @@ class FakeWeChat:
     content_delay: float = 0.0
     """msg_sec_check: seconds to wait before answering (to test the caller's timeout)."""
     token_expires_in: int = 7200
+    forgiving: bool = False
+    """For an integrator: any login code is accepted, again and again (``login-NAME`` gives the
+    openid ``dev-NAME``, any other code one derived from it), and a phone code ``phone-DIGITS``
+    gives those digits."""
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    """Subscription messages sent (the JSON body of each)."""
+    on_call: Callable[[str, dict[str, Any]], None] | None = None
+    """Told of every call, as it arrives (the command line prints them)."""
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     """(path, query params merged with the JSON body) of every request, in arrival order."""
     current_token: str | None = None
     used_codes: set[str] = field(default_factory=set)
     _token_serial: int = field(default=0, init=False, repr=False)
+
+    def _record(self, path: str, params: dict[str, Any]) -> None:
+        self.calls.append((path, params))
+        if self.on_call is not None:
+            self.on_call(path, params)
+
+    def _forgiven_session(self, code: str) -> tuple[str, str | None] | None:
+        if not self.forgiving:
+            return None
+        if code.startswith(LOGIN_PREFIX) and code[len(LOGIN_PREFIX) :]:
+            return f"dev-{code[len(LOGIN_PREFIX) :]}", None
+        return "dev-" + hashlib.sha256(code.encode()).hexdigest()[:16], None
+
+    def _forgiven_phone(self, code: str) -> str | None:
+        digits = code[len(PHONE_PREFIX) :]
+        if self.forgiving and code.startswith(PHONE_PREFIX) and digits.isdigit() and len(digits) == 11:
+            return digits
+        return None
 
     def calls_to(self, path: str) -> list[dict[str, Any]]:
         """The recorded params/body of every call to ``path``."""
@@ -104,6 +140,7 @@ class FakeWeChat:
                 Route(STABLE_TOKEN, self._stable_token, methods=["POST"]),
                 Route(GETUSERPHONENUMBER, self._getuserphonenumber, methods=["POST"]),
                 Route(MSG_SEC_CHECK, self._msg_sec_check, methods=["POST"]),
+                Route(SUBSCRIBE_SEND, self._subscribe_send, methods=["POST"]),
             ]
         )
 
@@ -124,7 +161,7 @@ class FakeWeChat:
 
     async def _jscode2session(self, request: Request) -> Response:
         params = dict(request.query_params)
-        self.calls.append((JSCODE2SESSION, params))
+        self._record(JSCODE2SESSION, params)
         if (bad := self._bad_credentials(params.get("appid"), params.get("secret"))) is not None:
             return bad
         if params.get("grant_type") != "authorization_code":
@@ -134,12 +171,14 @@ class FakeWeChat:
             return _error(41008)
         if (override := self._override(code)) is not None:
             return override
-        if code in self.used_codes:
-            return _error(40163)
-        if code not in self.sessions:
-            return _error(40029)
-        self.used_codes.add(code)
-        openid, unionid = self.sessions[code]
+        forgiven = self._forgiven_session(code)
+        if forgiven is None:
+            if code in self.used_codes:
+                return _error(40163)
+            if code not in self.sessions:
+                return _error(40029)
+            self.used_codes.add(code)
+        openid, unionid = forgiven or self.sessions[code]
         # The real success answer has no errcode at all, and unionid only when the app has one.
         answer: dict[str, Any] = {"session_key": f"fake-session-key-{openid}", "openid": openid}
         if unionid is not None:
@@ -150,12 +189,12 @@ class FakeWeChat:
         try:
             body = json.loads(await request.body())
         except ValueError:
-            self.calls.append((STABLE_TOKEN, {}))
+            self._record(STABLE_TOKEN, {})
             return _error(47001)
         if not isinstance(body, dict):
-            self.calls.append((STABLE_TOKEN, {}))
+            self._record(STABLE_TOKEN, {})
             return _error(47001)
-        self.calls.append((STABLE_TOKEN, body))
+        self._record(STABLE_TOKEN, body)
         if body.get("grant_type") != "client_credential":
             return _error(40002)
         if (bad := self._bad_credentials(body.get("appid"), body.get("secret"))) is not None:
@@ -172,9 +211,9 @@ class FakeWeChat:
         except ValueError:
             body = None
         if not isinstance(body, dict):
-            self.calls.append((GETUSERPHONENUMBER, {"access_token": token}))
+            self._record(GETUSERPHONENUMBER, {"access_token": token})
             return _error(47001)
-        self.calls.append((GETUSERPHONENUMBER, {"access_token": token, **body}))
+        self._record(GETUSERPHONENUMBER, {"access_token": token, **body})
         if self.expire_token_once:
             self.expire_token_once = False
             return _error(40001)
@@ -185,9 +224,9 @@ class FakeWeChat:
             return _error(47001)
         if (override := self._override(code)) is not None:
             return override
-        if code not in self.phones:
+        pure = self.phones.get(code) or self._forgiven_phone(code)
+        if pure is None:
             return _error(40029)
-        pure = self.phones[code]
         return JSONResponse(
             {
                 "errcode": 0,
@@ -208,9 +247,9 @@ class FakeWeChat:
         except ValueError:
             body = None
         if not isinstance(body, dict):
-            self.calls.append((MSG_SEC_CHECK, {"access_token": token}))
+            self._record(MSG_SEC_CHECK, {"access_token": token})
             return _error(47001)
-        self.calls.append((MSG_SEC_CHECK, {"access_token": token, **body}))
+        self._record(MSG_SEC_CHECK, {"access_token": token, **body})
         if self.content_delay:
             await asyncio.sleep(self.content_delay)
         if self.expire_token_once:
@@ -250,6 +289,25 @@ class FakeWeChat:
             }
         )
 
+    async def _subscribe_send(self, request: Request) -> Response:
+        token = request.query_params.get("access_token", "")
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            self._record(SUBSCRIBE_SEND, {"access_token": token})
+            return _error(47001)
+        self._record(SUBSCRIBE_SEND, {"access_token": token, **body})
+        if not token or token != self.current_token:
+            return _error(40001)
+        if not all(isinstance(body.get(k), str) and body[k] for k in ("touser", "template_id")):
+            return _error(47001)
+        if not isinstance(body.get("data"), dict):
+            return _error(47001)
+        self.messages.append(body)
+        return JSONResponse({"errcode": 0, "errmsg": "ok", "msgid": next(_rids)})
+
 
 class _TestServer(uvicorn.Server):
     """uvicorn without signal handling: a test process keeps its own Ctrl-C behaviour."""
@@ -259,20 +317,23 @@ class _TestServer(uvicorn.Server):
 
 
 @contextlib.contextmanager
-def _loopback_socket() -> Iterator[socket.socket]:
+def _loopback_socket(port: int = 0) -> Iterator[socket.socket]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))  # the OS picks a free port; no race with other test processes
+        sock.bind(("127.0.0.1", port))  # 0: the OS picks a free port, no race with other processes
         yield sock
     finally:
         sock.close()
 
 
 @contextlib.asynccontextmanager
-async def run_fake_wechat(fake: FakeWeChat, *, startup_timeout: float = 5.0) -> AsyncIterator[str]:
-    """Serve ``fake`` on 127.0.0.1 in the running event loop; yield its base URL, then shut it down."""
-    with _loopback_socket() as sock:
+async def run_fake_wechat(
+    fake: FakeWeChat, *, startup_timeout: float = 5.0, port: int = 0
+) -> AsyncIterator[str]:
+    """Serve ``fake`` on 127.0.0.1 (on `port`, or one the system picks) in the running event loop;
+    yield its base URL, then shut it down."""
+    with _loopback_socket(port) as sock:
         port = sock.getsockname()[1]
         config = uvicorn.Config(
             fake.app(),
