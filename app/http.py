@@ -641,6 +641,7 @@ def create_app(
             async with (
                 periodic(sessions, settings.job_interval_seconds),
                 app.state.services.reveals.running(),
+                app.state.services.budget.running(),
             ):
                 yield
         finally:

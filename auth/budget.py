@@ -5,16 +5,19 @@ The budgets live in a `limits` storage: Redis when `REDIS_URL` is set, so that e
 worker draws on the same window, and process memory otherwise (each process then keeps its own).
 A window is fixed (one counter per caller and minute), and a caller that goes on asking while
 refused stays refused until the window turns. In memory every request moves it; in Redis a
-process tells it a caller's reads in batches (`Budget.FLUSH_SECONDS`, `FLUSH_SHARE`) and every
-write at once.
+process tells it every caller's reads together, in one pipeline every `Budget.FLUSH_SECONDS` (a
+caller nearing the limit at once), and every write at once.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import enum
 import logging
 import math
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from limits import RateLimitItem, RateLimitItemPerMinute, parse
@@ -111,17 +114,24 @@ class Charge:
 class Budget:
     """The rate windows of every caller, in one `limits` storage."""
 
-    #: a shared storage is told a caller's reads at most this often (seconds) or once they reach
-    #: `FLUSH_SHARE` of the window: a round trip to Redis costs more CPU than the rest of a screen's
-    #: budget, and a window of millions does not need every request's count at once
+    #: a shared storage is told every caller's reads together this often (seconds), and a caller's
+    #: at once when they reach `FLUSH_SHARE` of its window: a round trip to Redis costs more CPU than
+    #: the rest of a screen's budget, and a window of millions does not need every request's count
     FLUSH_SECONDS = 0.25
     FLUSH_SHARE = 0.02
+    #: a shared count last read longer ago than this is not trusted for a caller who had spent
+    #: half their window: the window may have turned, or other processes spent the rest
+    TRUST_SECONDS = 1.0
+    #: callers remembered per process; beyond this the memory is emptied (counts are re-read)
+    MAX_CALLERS = 100_000
 
     def __init__(self, storage: Storage, scale: float = 1.0, *, shared: bool = False) -> None:
         self.storage = storage
         #: whether other processes spend from the same storage (Redis): then reads are batched
         self.shared = shared
-        self._pending: dict[str, int] = {}
+        #: reads spent here and not yet told, by window key
+        self._pending: dict[str, tuple[RateLimitItem, int]] = {}
+        #: the shared count of each caller's window as last told, and when
         self._known: dict[str, tuple[int, float]] = {}
         self.windows = {w: RateLimitItemPerMinute(round(n * scale)) for w, n in PER_MINUTE.items()}
         self.writes = {
@@ -147,7 +157,7 @@ class Budget:
                 raise await self._refusal(item, "writes", key)
         item = self.windows[who]
         spent = await (
-            self._batched(item, cost, key)
+            self._batched(item, cost, item.key_for("cost", key))
             if self.shared and not writes
             else self._spend(item, cost, "cost", key)
         )
@@ -155,24 +165,67 @@ class Budget:
             raise await self._refusal(item, "cost", key)
         return Charge(requested=cost, limit=limit, remaining=item.amount - spent)
 
-    async def _batched(self, item: RateLimitItem, cost: int, key: str) -> int:
-        """What the caller has spent, as far as this process knows: the shared count as last read,
-        plus what this process spent since. The shared count is moved (and read) once the
-        pending part is old or large enough; the window is then exact to within that part."""
-        pending = self._pending.get(key, 0) + cost
-        known, read_at = self._known.get(key, (0, 0.0))
-        now = time.monotonic()
-        if now - read_at < self.FLUSH_SECONDS and pending < item.amount * self.FLUSH_SHARE:
-            if len(self._pending) >= 100_000:
-                self._pending.clear()
-            self._pending[key] = pending
-            return known + pending
-        self._pending.pop(key, None)
-        spent = await self._spend(item, pending, "cost", key)
-        if len(self._known) >= 100_000:
+    async def _batched(self, item: RateLimitItem, cost: int, window: str) -> int:
+        """What the caller has spent, as far as this process knows: the shared count as last told,
+        plus what this process spent since. Told at once only when that part is large, or when an
+        old count says the caller was near the limit; otherwise with everyone's, by `flush`."""
+        pending = self._pending.get(window, (item, 0))[1] + cost
+        known, told_at = self._known.get(window, (0, 0.0))
+        stale = time.monotonic() - told_at > self.TRUST_SECONDS
+        if pending >= item.amount * self.FLUSH_SHARE or (stale and known >= item.amount // 2):
+            self._pending.pop(window, None)
+            spent = await self.storage.incr(window, item.get_expiry(), amount=pending)
+            self._remember({window: spent})
+            return spent
+        if len(self._pending) >= self.MAX_CALLERS:
+            await self.flush()
+        self._pending[window] = (item, pending)
+        return (0 if stale else known) + pending
+
+    async def flush(self) -> int:
+        """Tell the shared storage every caller's pending reads, in one round trip where the storage
+        allows it; on failure keep them for the next try. Returns how many windows were told."""
+        batch, self._pending = self._pending, {}
+        if not batch:
+            return 0
+        try:
+            counts = await _incr_all(self.storage, batch)
+        except Exception:
+            log.warning("budget: could not tell %d windows; retrying", len(batch), exc_info=True)
+            for window, (item, amount) in batch.items():
+                _, pending = self._pending.get(window, (item, 0))
+                self._pending[window] = (item, pending + amount)
+            return 0
+        self._remember(counts)
+        return len(counts)
+
+    def _remember(self, counts: dict[str, int]) -> None:
+        if len(self._known) + len(counts) > self.MAX_CALLERS:
             self._known.clear()
-        self._known[key] = (spent, now)
-        return spent
+        now = time.monotonic()
+        self._known.update((window, (spent, now)) for window, spent in counts.items())
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """While the server runs, tell a shared storage the reads every `FLUSH_SECONDS`, and once
+        more when it stops; a storage of this process alone needs nothing."""
+        if not self.shared:
+            yield
+            return
+
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(self.FLUSH_SECONDS)
+                await self.flush()
+
+        task = asyncio.create_task(loop(), name="qilijia-budget")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await self.flush()
 
     async def wechat_call(self, address: str) -> None:
         """Before asking WeChat about a code: refused when this address asked too often or sent
@@ -193,3 +246,18 @@ class Budget:
     async def _refusal(self, item: RateLimitItem, *ids: str) -> RateLimitedError:
         reset = await self.storage.get_expiry(item.key_for(*ids))
         return RateLimitedError(retry_after=max(1, math.ceil(reset - time.time())))
+
+
+async def _incr_all(storage: Storage, batch: dict[str, tuple[RateLimitItem, int]]) -> dict[str, int]:
+    """Every window of `batch` moved by its amount: through one Redis pipeline running the storage's
+    own increment script (so the keys, prefix and expiry are exactly those of `storage.incr`), or
+    one call per window for a storage without one."""
+    bridge = getattr(storage, "bridge", None)
+    script = getattr(bridge, "lua_incr_expire", None)
+    if bridge is None or script is None:
+        return {w: await storage.incr(w, item.get_expiry(), amount=n) for w, (item, n) in batch.items()}
+    pipe = bridge.get_connection().pipeline(transaction=False)
+    for window, (item, amount) in batch.items():
+        await script(keys=[bridge.prefixed_key(window)], args=[item.get_expiry(), amount], client=pipe)
+    counts = await pipe.execute()
+    return {window: int(count) for window, count in zip(batch, counts, strict=True)}

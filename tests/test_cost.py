@@ -237,3 +237,55 @@ async def test_a_shared_window_is_told_in_batches_and_still_refuses_in_time() ->
             spent += 10
     assert 10_000 - 10_000 * Budget.FLUSH_SHARE <= spent <= 10_000  # refused in time
     assert calls <= spent // (10_000 * Budget.FLUSH_SHARE) + 2  # one round trip per 2 %, not per request
+
+
+async def test_many_callers_reads_reach_redis_in_one_round_trip() -> None:
+    """Fifty callers asking once each cost no round trip on their requests: the process tells Redis
+    all of them in one pipeline, and the shared counts are then exactly what they spent."""
+    if not await _redis_up():
+        pytest.skip(f"no Redis at {REDIS_URL}: windows shared across processes need one")
+    from auth.budget import Budget
+    from auth.principal import PersonPrincipal
+
+    budget = Budget.for_url(REDIS_URL, prefix=f"test-{uuid.uuid4().hex}")
+    told = 0
+    incr = budget.storage.incr
+
+    async def counted(*args, **kwargs):
+        nonlocal told
+        told += 1
+        return await incr(*args, **kwargs)
+
+    budget.storage.incr = counted  # type: ignore[method-assign]
+    people = [PersonPrincipal(person_id=uuid.uuid4(), name="居民") for _ in range(50)]
+    for i, person in enumerate(people):
+        charge = await budget.charge(person, "x", 100_000, 1_000 + i)
+        assert charge.remaining == PER_MINUTE[Kind.RESIDENT] - 1_000 - i
+    assert told == 0  # no request waited for Redis
+    assert await budget.flush() == 50
+    for i, person in enumerate(people):
+        window = budget.windows[Kind.RESIDENT].key_for("cost", f"person:{person.person_id}")
+        assert await budget.storage.get(window) == 1_000 + i
+    assert await budget.flush() == 0  # nothing pending, nothing sent
+
+
+async def test_a_caller_near_the_limit_is_not_let_through_by_an_old_count() -> None:
+    """A caller who had spent most of their window and comes back after a pause is checked against
+    the shared count at once, so what another process spent meanwhile refuses them."""
+    import uuid as uuid_
+
+    from limits.aio.storage import MemoryStorage
+
+    from auth.budget import Budget
+    from auth.principal import PersonPrincipal
+    from models.errors import RateLimitedError
+
+    storage = MemoryStorage()
+    scale = 10_000 / PER_MINUTE[Kind.RESIDENT]  # a window of 10,000
+    here, there = Budget(storage, scale, shared=True), Budget(storage, scale, shared=True)
+    resident = PersonPrincipal(person_id=uuid_.uuid4(), name="居民")
+    await here.charge(resident, "x", 10_000, 6_000)  # large: told at once
+    await there.charge(resident, "x", 10_000, 4_000)  # the other process spends the rest
+    here.TRUST_SECONDS = 0.0  # the pause
+    with pytest.raises(RateLimitedError):
+        await here.charge(resident, "x", 10_000, 10)
