@@ -108,6 +108,8 @@ class Action(StrEnum):
     READ_CHOICE = "READ_CHOICE"
     CAST = "CAST"
     CLOSE = "CLOSE"
+    CANCEL = "CANCEL"
+    EXTEND = "EXTEND"
     # the schema itself
     INTROSPECT = "INTROSPECT"
     #: run a document that is not registered (`qilijia documents add`), in `prod`
@@ -374,6 +376,12 @@ POLICY: Mapping[tuple[Resource, Action], Rule] = {
     (Resource.VOTE, Action.READ): Rule(READ_VOTE),
     (Resource.VOTE, Action.CAST): Rule(ELIGIBLE_OWNER, "只有表决范围内住户的业主才能投票（租户不能投票）。"),
     (Resource.VOTE, Action.CLOSE): Rule(OWNERS_COMMITTEE | COMMUNITY_COMMITTEE, f"{_VOTE_OPENERS}结束表决。"),
+    (Resource.VOTE, Action.CANCEL): Rule(
+        OWNERS_COMMITTEE | COMMUNITY_COMMITTEE, f"{_VOTE_OPENERS}撤销表决。"
+    ),
+    (Resource.VOTE, Action.EXTEND): Rule(
+        OWNERS_COMMITTEE | COMMUNITY_COMMITTEE, f"{_VOTE_OPENERS}延长表决时间。"
+    ),
     # the frozen electorate (numbers, areas, head groups; no names)
     (Resource.VOTE, Action.READ_ELECTORATE): Rule(
         either(TEAM_MEMBER, GRID_WORKER, COMMUNITY_COMMITTEE, OWNERS_COMMITTEE),

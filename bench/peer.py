@@ -993,6 +993,7 @@ async def open_vote(
     variables = {
         "input": {
             "compoundId": encode("Compound", compound),
+            "wholeCompound": True,
             "title": title,
             "description": "基准测试用的表决（bench/peer.py）。",
             "matter": "HIRE_OR_FIRE_PROPERTY_SERVICE",

@@ -232,6 +232,7 @@ async def scenario(args: argparse.Namespace, url: str, base: str, server_pid: in
         variables = {
             "input": {
                 "compoundId": compound,
+                "wholeCompound": True,
                 "title": title,
                 "description": "是否续聘现物业服务企业（全体业主共同决定）。",
                 "matter": MATTER,

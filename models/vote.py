@@ -33,6 +33,9 @@ class Vote(SQLModel, table=True):
         sa.CheckConstraint(check_in("status", VoteStatus), name="vote_status_valid"),
         sa.CheckConstraint(f"result IS NULL OR {check_in('result', VoteResult)}", name="vote_result_valid"),
         sa.CheckConstraint("(status = 'CLOSED') = (result IS NOT NULL)", name="vote_result_iff_closed"),
+        sa.CheckConstraint(
+            "(status = 'CANCELLED') = (cancelled_at IS NOT NULL)", name="vote_cancelled_iff_cancelled_at"
+        ),
         sa.Index("vote_open_due", "closes_at", postgresql_where=sa.text("status = 'OPEN'")),
     )
     id: uuid.UUID = uuid_pk()
@@ -57,6 +60,10 @@ class Vote(SQLModel, table=True):
     result: VoteResult | None = Field(default=None, sa_type=sa.Text)
     #: Merkle root over the counted ballots, published at close
     digest: str | None = Field(default=None, sa_type=sa.Text)
+    cancelled_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    cancelled_by: uuid.UUID | None = Field(default=None, sa_type=sa.Uuid)
+    #: published with the vote; required once a ballot was cast (`models.vote_rules.cancel_problem`)
+    cancel_reason: str | None = Field(default=None, sa_type=sa.Text)
 
 
 def _tally_table(namespace: dict[str, Any]) -> None:

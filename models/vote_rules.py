@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
+from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import get_type_hints
@@ -61,6 +62,9 @@ class Choice(StrEnum):
 class VoteStatus(StrEnum):
     OPEN = "OPEN"
     CLOSED = "CLOSED"  # the result is final and immutable
+    #: stopped without a result (opened by mistake, or withdrawn with a published reason); its
+    #: electorate and ballots are kept as they were
+    CANCELLED = "CANCELLED"
 
 
 class VoteResult(StrEnum):
@@ -269,3 +273,46 @@ TALLY_MEASURES: dict[str, type] = {f.name: get_type_hints(Tally)[f.name] for f i
 def owned_in_scope(electorate: Sequence[Eligible], person: Hashable) -> list[Eligible]:
     """The households a ballot by `person` applies to: every one in scope that they own."""
     return [h for h in electorate if person in h.owners]
+
+
+# --- corrections: scope, cancellation, extension -------------------------------------------------
+
+#: the longest a vote may run, counted from its opening
+LONGEST_VOTE = timedelta(days=366)
+
+
+def scope_problem(building_ids: Sequence[object] | None, whole_compound: bool) -> tuple[str, str] | None:
+    """Why a vote's scope is not explicit, as (field, message), or None. A vote of the whole
+    compound must say so: an empty or forgotten building list once opened one by accident."""
+    if building_ids is not None and not building_ids:
+        return "buildingIds", "请至少选择一栋楼；全小区表决请写明 wholeCompound: true。"
+    if whole_compound and building_ids:
+        return "wholeCompound", "全小区表决不需要选择楼栋：请只写 wholeCompound: true，或只选择楼栋。"
+    if not whole_compound and building_ids is None:
+        return (
+            "buildingIds",
+            "请指明表决范围：选择楼栋（buildingIds），或写明全小区表决（wholeCompound: true）。",
+        )
+    return None
+
+
+def cancel_problem(ballots_cast: int, reason: str | None) -> str | None:
+    """Before its first ballot a vote opened by mistake is simply withdrawn; once owners have voted,
+    only with a reason, published with the vote."""
+    if ballots_cast > 0 and not reason:
+        return "已有业主投票，撤销表决须写明理由（reason），理由将随表决公布。"
+    return None
+
+
+def extension_problem(closes_at: datetime, new: datetime, opened_at: datetime, now: datetime) -> str | None:
+    """A vote's time may be extended, never shortened once open (owners planned by it), and never
+    past the longest a vote may run."""
+    if new.tzinfo is None:
+        return "截止时间必须带时区，例如 2026-12-31T18:00:00+08:00。"
+    if closes_at <= now:
+        return "表决已经截止，不能再延长。"
+    if new <= closes_at:
+        return "只能延长表决时间，不能提前截止。"
+    if new > opened_at + LONGEST_VOTE:
+        return "表决时间自发起起不能超过一年。"
+    return None

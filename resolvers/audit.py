@@ -35,8 +35,8 @@ log = logging.getLogger("qilijia.audit")
 
 #: the advisory lock that orders appends (any fixed key no other lock uses)
 AUDIT_LOCK = 0x51_4C4A_4155
-#: the mutations recorded: triage of tasks, assignments, opening and closing votes, mediation,
-#: disclosures of costs and decisions of meetings
+#: the mutations recorded: triage of tasks, assignments, opening, closing, cancelling and extending
+#: votes, mediation, disclosures of costs and decisions of meetings
 AUDITED: frozenset[Action] = frozenset(
     {
         Action.ACCEPT,
@@ -44,6 +44,8 @@ AUDITED: frozenset[Action] = frozenset(
         Action.ASSIGN,
         Action.OPEN_VOTE,
         Action.CLOSE,
+        Action.CANCEL,
+        Action.EXTEND,
         Action.ASSIGN_MEDIATOR,
         Action.RECORD_OUTCOME,
         Action.PUBLISH_DISCLOSURE,

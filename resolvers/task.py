@@ -275,6 +275,8 @@ async def report(ctx: Context, new: NewTask) -> Task:
             if found is None:
                 raise BadUserInputError("所选楼栋不属于该小区。", field="buildingId")
         parties = sorted(set(new.party_ids) - {who.person_id})
+        if new.kind == TaskKind.DISPUTE and not parties:
+            raise BadUserInputError("矛盾纠纷须至少填写一位其他当事人（partyIds）。", field="partyIds")
         if parties:
             if new.kind != TaskKind.DISPUTE:
                 raise BadUserInputError("只有矛盾纠纷才需要填写当事人。", field="partyIds")

@@ -33,6 +33,7 @@ from models.task_rules import EventKind, Standing
 from models.vote import Ballot, Vote, VoteElector, VoteOwner, VoteTally
 from models.vote_digest import leaf, proof, receipt_hash, root
 from models.vote_rules import (
+    LONGEST_VOTE,
     TALLY_MEASURES,
     Choice,
     Eligible,
@@ -40,9 +41,12 @@ from models.vote_rules import (
     VoteMatter,
     VoteRule,
     VoteStatus,
+    cancel_problem,
     effective_rule,
     electorate_tally,
+    extension_problem,
     head_key,
+    scope_problem,
 )
 from resolvers import task as tasks
 from resolvers.context import Context
@@ -55,7 +59,6 @@ from resolvers.text import clean_text
 
 TITLE_MAX = 100
 DESCRIPTION_MAX = 5_000
-LONGEST_VOTE = timedelta(days=366)
 CHINA = ZoneInfo("Asia/Shanghai")
 
 OPENING = Target(Resource.COMPOUND, Compound, lock=False)
@@ -81,6 +84,7 @@ def _ballot_state() -> list[Any]:
 #: the ballot's one writing statement moves only while it is not closed
 CASTING = Target(Resource.VOTE, Vote, lock=False, state=_ballot_state)
 CLOSING = Target(Resource.VOTE, Vote)
+REASON_MAX = 500
 
 
 def topic(vote_id: uuid.UUID) -> str:
@@ -271,7 +275,8 @@ async def open_vote(
     ctx: Context,
     *,
     compound_id: uuid.UUID,
-    building_ids: list[uuid.UUID],
+    building_ids: list[uuid.UUID] | None,
+    whole_compound: bool = False,
     title: str,
     description: str,
     matter: VoteMatter,
@@ -289,6 +294,9 @@ async def open_vote(
         raise BadUserInputError(
             "该事项依法须经专有部分面积和人数四分之三以上同意（特别多数），不能改为普通多数。", field="rule"
         )
+    problem = scope_problem(building_ids, whole_compound)
+    if problem is not None:
+        raise BadUserInputError(problem[1], field=problem[0])
     now = now or datetime.now(UTC)
     if closes_at.tzinfo is None:
         raise BadUserInputError("截止时间必须带时区，例如 2026-12-31T18:00:00+08:00。", field="closesAt")
@@ -296,7 +304,7 @@ async def open_vote(
         raise BadUserInputError("截止时间必须晚于现在。", field="closesAt")
     if closes_at > now + LONGEST_VOTE:
         raise BadUserInputError("表决时间不能超过一年。", field="closesAt")
-    in_scope = sorted(set(building_ids))
+    in_scope = sorted(set(building_ids or ()))
 
     async def apply(work: Work[Compound]) -> Outcome[Vote]:
         session, compound = work.session, work.row
@@ -425,6 +433,8 @@ async def cast_ballot(
         row, who = work.row, work.who
         numbers: list[str] = list(work.state["mine"] or ())
         at = now or work.state["now"]
+        if row.status == VoteStatus.CANCELLED:
+            raise _cancelled()
         if row.status != VoteStatus.OPEN or row.closes_at <= at:
             raise _closed(row.closes_at)
         if not numbers:
@@ -456,6 +466,10 @@ def _closed(closes_at: datetime) -> ConflictError:
     return ConflictError(f"表决已于 {closes_at.astimezone(CHINA):%Y-%m-%d %H:%M} 截止，不能再投票。")
 
 
+def _cancelled() -> ConflictError:
+    return ConflictError("该表决已撤销，不能再投票。")
+
+
 #: the ballot through the database's function (migration 0010), and the live tally's notice, in
 #: one statement
 RECORD_BALLOT = sa.text(
@@ -469,6 +483,8 @@ RECORD_BALLOT = sa.text(
 
 async def close_vote(ctx: Context, *, vote_id: uuid.UUID) -> Vote:
     async def apply(work: Work[Vote]) -> Outcome[Vote]:
+        if work.row.status == VoteStatus.CANCELLED:
+            raise ConflictError("该表决已撤销，没有结果可以公布。")
         closed = await _close(work.session, vote_id, closed_by=work.who.person_id)
         if closed is None:
             raise ConflictError("该表决已经结束，结果不能更改。")
@@ -509,6 +525,60 @@ async def _close(session: AsyncSession, vote_id: uuid.UUID, *, closed_by: uuid.U
     row.digest = root(await _leaves(session, vote_id))
     await notify(session, topic(vote_id))
     await session.flush()
+    return row
+
+
+async def cancel_vote(ctx: Context, *, vote_id: uuid.UUID, reason: str | None) -> Vote:
+    """Stop an open vote without a result: before its first ballot (opened by mistake) freely, after
+    it only with a reason published with the vote. The tally is sealed as at a close, so a ballot
+    racing the cancellation is either counted before it or refused; electorate and ballots stay."""
+    reason = clean_text(reason, field="reason", label="撤销理由", maximum=REASON_MAX, required=False)
+
+    async def apply(work: Work[Vote]) -> Outcome[Vote]:
+        row, session = work.row, work.session
+        if row.status != VoteStatus.OPEN:
+            raise ConflictError(
+                "该表决已撤销。" if row.status == VoteStatus.CANCELLED else "该表决已经结束，不能撤销。"
+            )
+        sealed = (
+            await session.execute(sa.select(VoteTally).from_statement(CLOSE_TALLY), {"vote": vote_id})
+        ).scalar_one_or_none()
+        if sealed is None:  # sealed already: the vote closed by itself at this moment
+            raise ConflictError("该表决已经结束，不能撤销。")
+        problem = cancel_problem(sealed.ballots_cast, reason)
+        if problem is not None:
+            raise BadUserInputError(problem, field="reason")
+        row.status = VoteStatus.CANCELLED
+        row.cancelled_at = datetime.now(UTC)
+        row.cancelled_by = work.who.person_id
+        row.cancel_reason = reason
+        await session.flush()
+        return Outcome(row, topics=(topic(vote_id), f"compound-votes:{row.compound_id}"))
+
+    row = await run(ctx, CLOSING, vote_id, Action.CANCEL, apply)
+    ctx.loaders.forget("vote", vote_id)
+    return row
+
+
+async def extend_vote(ctx: Context, *, vote_id: uuid.UUID, closes_at: datetime) -> Vote:
+    """Give owners more time: a later closing time, never an earlier one."""
+
+    async def apply(work: Work[Vote]) -> Outcome[Vote]:
+        row = work.row
+        if row.status != VoteStatus.OPEN:
+            raise ConflictError(
+                "该表决已撤销。" if row.status == VoteStatus.CANCELLED else "该表决已经结束，不能再延长。"
+            )
+        now = (await work.session.execute(sa.select(sa.func.now()))).scalar_one()
+        problem = extension_problem(row.closes_at, closes_at, row.created_at, now)
+        if problem is not None:
+            raise BadUserInputError(problem, field="closesAt")
+        row.closes_at = closes_at
+        await work.session.flush()
+        return Outcome(row, topics=(topic(vote_id),))
+
+    row = await run(ctx, CLOSING, vote_id, Action.EXTEND, apply)
+    ctx.loaders.forget("vote", vote_id)
     return row
 
 

@@ -67,7 +67,10 @@ Choice = docs.enum(
     ChoiceEnum, "投票选择。", {"AGREE": "同意。", "DISAGREE": "反对。", "ABSTAIN": "弃权（计入参与）。"}
 )
 VoteStatus = docs.enum(
-    VoteStatusEnum, "表决状态。", {"OPEN": "进行中。", "CLOSED": "已结束，结果不可更改。"}, name="VoteStatus"
+    VoteStatusEnum,
+    "表决状态。",
+    {"OPEN": "进行中。", "CLOSED": "已结束，结果不可更改。", "CANCELLED": "已撤销：没有结果，已投的票保留。"},
+    name="VoteStatus",
 )
 
 
@@ -157,6 +160,9 @@ class Vote(Node):
     closed_at: datetime.datetime | None = strawberry.field(description="结束时间。")
     result: VoteResult | None = strawberry.field(description="结果；进行中时为空。")
     digest: str | None = strawberry.field(description="结束时公布的默克尔根，凭回执可核验自己的票被计入。")
+    whole_compound: bool = strawberry.field(description="是否为全小区表决（否则为所选楼栋）。")
+    cancelled_at: datetime.datetime | None = strawberry.field(description="撤销时间；未撤销时为空。")
+    cancel_reason: str | None = strawberry.field(description="公布的撤销理由（有业主投票后撤销必须填写）。")
 
     @classmethod
     def from_row(cls, row: VoteRow) -> Vote:
@@ -173,6 +179,9 @@ class Vote(Node):
             closed_at=row.closed_at,
             result=VoteResultEnum(row.result) if row.result else None,
             digest=row.digest,
+            whole_compound=not row.building_ids,
+            cancelled_at=row.cancelled_at,
+            cancel_reason=row.cancel_reason,
         )
 
     @strawberry.field(description="关联的事项（例如加装电梯项目）；无权查看时为空。")
@@ -285,7 +294,10 @@ class ReceiptVerification:
 class OpenVoteInput:
     compound_id: strawberry.ID = strawberry.field(description="小区的全局编号。")
     building_ids: list[strawberry.ID] | None = strawberry.field(
-        default=None, description="表决范围的楼栋；不填则为全小区。"
+        default=None, description="表决范围的楼栋（至少一栋）；全小区表决不填，并写明 wholeCompound。"
+    )
+    whole_compound: bool | None = strawberry.field(
+        default=None, description="全小区表决时为 true；表决范围必须写明，不能留空。"
     )
     title: str = strawberry.field(description="标题（最多 100 字）。")
     description: str = strawberry.field(description="说明（最多 5000 字）。")
@@ -326,11 +338,14 @@ class Mutation:
         input: Annotated[OpenVoteInput, strawberry.argument(description="表决。")],
     ) -> Vote:
         _, compound_id = decode(input.compound_id, "Compound")
-        building_ids = [decode(b, "Building")[1] for b in input.building_ids or []]
+        building_ids = (
+            None if input.building_ids is None else [decode(b, "Building")[1] for b in input.building_ids]
+        )
         row = await vote_resolvers.open_vote(
             info.context,
             compound_id=compound_id,
             building_ids=building_ids,
+            whole_compound=bool(input.whole_compound),
             title=input.title,
             description=input.description,
             matter=input.matter,
@@ -356,6 +371,37 @@ class Mutation:
     async def close_vote(self, info: Info[Context, None], id: _VOTE_ID) -> Vote:
         _, ident = decode(id, "Vote")
         return Vote.from_row(await vote_resolvers.close_vote(info.context, vote_id=ident))
+
+    @strawberry.mutation(
+        description="撤销进行中的表决（业委会成员、社区“两委”成员）：没有结果，已投的票和表决范围保留；"
+        "已有业主投票时须写明理由，理由随表决公布。"
+    )
+    async def cancel_vote(
+        self,
+        info: Info[Context, None],
+        id: _VOTE_ID,
+        reason: Annotated[
+            str | None, strawberry.argument(description="撤销理由（最多 500 字）；已有投票时必填。")
+        ] = None,
+    ) -> Vote:
+        _, ident = decode(id, "Vote")
+        return Vote.from_row(await vote_resolvers.cancel_vote(info.context, vote_id=ident, reason=reason))
+
+    @strawberry.mutation(
+        description="延长进行中表决的截止时间（业委会成员、社区“两委”成员）；只能延后，不能提前。"
+    )
+    async def extend_vote(
+        self,
+        info: Info[Context, None],
+        id: _VOTE_ID,
+        closes_at: Annotated[
+            datetime.datetime, strawberry.argument(description="新的截止时间，须带时区，自发起起一年以内。")
+        ],
+    ) -> Vote:
+        _, ident = decode(id, "Vote")
+        return Vote.from_row(
+            await vote_resolvers.extend_vote(info.context, vote_id=ident, closes_at=closes_at)
+        )
 
 
 @strawberry.type
@@ -478,6 +524,9 @@ SQL = {
             "closedAt": compiler.column(lambda r: compiler.iso(r.t.c.closed_at)),
             "result": compiler.column(lambda r: r.t.c.result),
             "digest": compiler.column(lambda r: r.t.c.digest),
+            "wholeCompound": compiler.column(lambda r: sa.func.cardinality(r.t.c.building_ids) == 0),
+            "cancelledAt": compiler.column(lambda r: compiler.iso(r.t.c.cancelled_at)),
+            "cancelReason": compiler.column(lambda r: r.t.c.cancel_reason),
             "task": lambda c, r, n: c.one(
                 "Task",
                 TaskRow.__table__,

@@ -348,3 +348,23 @@ async def test_simultaneous_outcomes_one_wins(desk: Desk) -> None:
         )
         == 1
     )
+
+
+@pytest.mark.parametrize("parties", [[], ["reporter"]], ids=["no-party", "only-the-reporter"])
+async def test_a_dispute_needs_another_party(desk: Desk, parties: list[str]) -> None:
+    """A dispute is between people: one filed with nobody else, or with only its reporter, is
+    refused naming the field, and nothing is written."""
+    before = await fetchval(desk.url, "SELECT count(*) FROM task")
+    body = await desk.report(
+        REPORTER,
+        kind="DISPUTE",
+        category="NEIGHBOUR_RELATIONS",
+        title="车库漏水纠纷",
+        description="楼上车库漏水到我家车库，协商未果。",
+        photoUrls=[],
+        partyIds=[await pid(desk, REPORTER) for _ in parties],
+    )
+    error = body["errors"][0]
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "partyIds"}
+    assert "当事人" in error["message"]
+    assert await fetchval(desk.url, "SELECT count(*) FROM task") == before

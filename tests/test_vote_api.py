@@ -328,7 +328,7 @@ async def test_turnout_never_shows_choices(voting: Voting, phone: str, expected:
 
 async def test_building_convener_sees_only_their_building(voting: Voting) -> None:
     body = await open_building6_vote(
-        voting.api, voting.url, await voting.token(OWNERS_COMMITTEE), buildingIds=[]
+        voting.api, voting.url, await voting.token(OWNERS_COMMITTEE), buildingIds=None, wholeCompound=True
     )
     vote_id = body["data"]["openVote"]["id"]
     turnout = await voting.as_(
@@ -575,6 +575,7 @@ async def test_two_thousand_households_voting_at_once(pg_url: str, db_url: str) 
             {
                 "i": {
                     "compoundId": cid,
+                    "wholeCompound": True,
                     "title": "续聘物业",
                     "description": "是否续聘现物业公司",
                     "matter": "HIRE_OR_FIRE_PROPERTY_SERVICE",

@@ -130,6 +130,7 @@ async def test_subscriptions_are_authenticated_and_filtered(servers: list[Server
         {
             "input": {
                 "compoundId": await compound_id(demo_db_url),
+                "wholeCompound": True,
                 "title": "续聘物业",
                 "description": "说明",
                 "matter": "HIRE_OR_FIRE_PROPERTY_SERVICE",
@@ -166,6 +167,7 @@ async def test_every_acknowledged_ballot_survives_a_crash(demo_db_url: str) -> N
             {
                 "input": {
                     "compoundId": await compound_id(demo_db_url),
+                    "wholeCompound": True,
                     "title": "续聘物业",
                     "description": "说明",
                     "matter": "HIRE_OR_FIRE_PROPERTY_SERVICE",

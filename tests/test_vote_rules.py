@@ -233,3 +233,42 @@ def test_running_tally_equals_recount_in_any_order(electorate: list[Eligible], c
     shared = any(len(o) > 1 for o in owner_sets)
     if not shared:
         assert run(electorate, reordered)[0] == running
+
+
+# --- corrections ---------------------------------------------------------------------------------
+
+
+def test_a_scope_is_buildings_or_the_whole_compound_said_so() -> None:
+    from models.vote_rules import scope_problem
+
+    assert scope_problem(["b1"], False) is None
+    assert scope_problem(None, True) is None
+    assert scope_problem([], False)[0] == "buildingIds"  # the empty list that once meant everything
+    assert scope_problem([], True)[0] == "buildingIds"
+    assert scope_problem(None, False)[0] == "buildingIds"
+    assert scope_problem(["b1"], True)[0] == "wholeCompound"
+
+
+def test_a_cancellation_needs_a_reason_once_owners_voted() -> None:
+    from models.vote_rules import cancel_problem
+
+    assert cancel_problem(0, None) is None
+    assert cancel_problem(0, "开错了") is None
+    assert cancel_problem(1, "材料有误") is None
+    assert cancel_problem(1, None) and cancel_problem(3, "")
+
+
+def test_a_vote_is_only_ever_extended_and_within_a_year() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from models.vote_rules import LONGEST_VOTE, extension_problem
+
+    opened = datetime(2026, 12, 1, tzinfo=UTC)
+    closes, now = opened + timedelta(days=7), opened + timedelta(days=2)
+    assert extension_problem(closes, closes + timedelta(days=1), opened, now) is None
+    assert extension_problem(closes, opened + LONGEST_VOTE, opened, now) is None
+    assert "提前" in extension_problem(closes, closes, opened, now)
+    assert "提前" in extension_problem(closes, closes - timedelta(hours=1), opened, now)
+    assert "一年" in extension_problem(closes, opened + LONGEST_VOTE + timedelta(seconds=1), opened, now)
+    assert "截止" in extension_problem(closes, closes + timedelta(days=1), opened, closes)
+    assert "时区" in extension_problem(closes, datetime(2026, 12, 20), opened, now)
