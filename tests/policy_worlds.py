@@ -436,7 +436,8 @@ async def insert(conn: AsyncConnection, w: World) -> None:
                 "matter": VoteMatter.OTHER,
                 "rule": VoteRule.ORDINARY,
                 "status": s,
-                "result": None if s == VoteStatus.OPEN else "INVALID",
+                "result": "INVALID" if s == VoteStatus.CLOSED else None,
+                "cancelled_at": now if s == VoteStatus.CANCELLED else None,
                 "closes_at": now + timedelta(days=3),
                 "opened_by": opener,
             }
