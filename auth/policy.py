@@ -90,6 +90,8 @@ class Action(StrEnum):
     RESOLVE = "RESOLVE"
     REOPEN = "REOPEN"
     RATE = "RATE"
+    #: a report taken back by its reporter before it is accepted
+    RETRACT = "RETRACT"
     COMMENT = "COMMENT"
     ASSIGN = "ASSIGN"
     SCHEDULE_MEETING = "SCHEDULE_MEETING"
@@ -357,6 +359,7 @@ POLICY: Mapping[tuple[Resource, Action], Rule] = {
     (Resource.TASK, Action.RESOLVE): Rule(WORK, "只有小区班子或承办人可以办理事项。"),
     (Resource.TASK, Action.REOPEN): Rule(REPORTER, "只有反映人可以重新打开事项。"),
     (Resource.TASK, Action.RATE): Rule(REPORTER, "只有反映人可以评价事项。"),
+    (Resource.TASK, Action.RETRACT): Rule(REPORTER, "只有反映人本人可以撤回反映。"),
     (Resource.TASK, Action.SCHEDULE_MEETING): Rule(TRIAGE, f"{_TEAM_ONLY}安排专题会议、记录会议决定。"),
     (Resource.TASK, Action.RECORD_DECISIONS): Rule(TRIAGE, f"{_TEAM_ONLY}安排专题会议、记录会议决定。"),
     (Resource.TASK, Action.OPEN_VOLUNTEER_CALL): Rule(TRIAGE, f"{_TEAM_ONLY}发起志愿者接龙。"),
@@ -614,6 +617,7 @@ TASK_ACTIONS: Mapping[TaskAction, Action] = {
     TaskAction.RESOLVE: Action.RESOLVE,
     TaskAction.REOPEN: Action.REOPEN,
     TaskAction.RATE: Action.RATE,
+    TaskAction.WITHDRAW: Action.RETRACT,
 }
 
 

@@ -2,8 +2,8 @@
 
     SUBMITTED ──accept──▶ ACCEPTED ──start──▶ IN_PROGRESS ──resolve──▶ RESOLVED ──close──▶ CLOSED
         │                    │                                            │  ▲
-        └──reject──▶ REJECTED└──────────────resolve───────────────────────┘  │ (rate, or 7 days)
-                                                                   reopen ──┘ once, by the reporter
+        ├──reject──▶ REJECTED└──────────────resolve───────────────────────┘  │ (rate, or 7 days)
+        └──withdraw──▶ WITHDRAWN (by the reporter)                 reopen ──┘ once, by the reporter
 
 Each transition says from which states it may happen and what it needs (a reason to reject or
 reopen, a resolution text to resolve). Who may make it is the access policy's business
@@ -30,6 +30,8 @@ class TaskStatus(StrEnum):
     IN_PROGRESS = "IN_PROGRESS"
     RESOLVED = "RESOLVED"
     CLOSED = "CLOSED"
+    #: taken back by its reporter before anyone accepted it
+    WITHDRAWN = "WITHDRAWN"
 
 
 class TaskCategory(StrEnum):
@@ -101,6 +103,7 @@ class TaskAction(StrEnum):
     RESOLVE = "RESOLVE"
     REOPEN = "REOPEN"
     RATE = "RATE"
+    WITHDRAW = "WITHDRAW"
     AUTO_CLOSE = "AUTO_CLOSE"
 
 
@@ -111,6 +114,7 @@ STATUS_NAMES = {
     TaskStatus.IN_PROGRESS: "办理中",
     TaskStatus.RESOLVED: "已办结",
     TaskStatus.CLOSED: "已关闭",
+    TaskStatus.WITHDRAWN: "已撤回",
 }
 
 
@@ -129,12 +133,13 @@ TRANSITIONS: dict[TaskAction, Transition] = {
     ),
     TaskAction.REOPEN: Transition(frozenset({TaskStatus.RESOLVED}), TaskStatus.IN_PROGRESS),
     TaskAction.RATE: Transition(frozenset({TaskStatus.RESOLVED}), TaskStatus.CLOSED),
+    TaskAction.WITHDRAW: Transition(frozenset({TaskStatus.SUBMITTED}), TaskStatus.WITHDRAWN),
     TaskAction.AUTO_CLOSE: Transition(frozenset({TaskStatus.RESOLVED}), TaskStatus.CLOSED),
 }
 
 #: states after which nothing more happens around a task (no assignment, meeting, call, mediation,
 #: disclosure)
-FINISHED = frozenset({TaskStatus.REJECTED, TaskStatus.CLOSED})
+FINISHED = frozenset({TaskStatus.REJECTED, TaskStatus.CLOSED, TaskStatus.WITHDRAWN})
 
 AUTO_CLOSE_AFTER = timedelta(days=7)
 MAX_REOPENS = 1
@@ -174,6 +179,8 @@ def finished_message(status: TaskStatus, doing: str) -> str | None:
         return f"事项已不予受理，不能{doing}。"
     if status == TaskStatus.CLOSED:
         return f"事项已结束，不能{doing}。"
+    if status == TaskStatus.WITHDRAWN:
+        return f"事项已由反映人撤回，不能{doing}。"
     return None
 
 

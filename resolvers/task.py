@@ -325,6 +325,8 @@ async def change_status(
 ) -> Task:
     if action in (TaskAction.REJECT, TaskAction.REOPEN):
         text = clean_text(text, field="reason", label="理由", maximum=TEXT_MAX)
+    elif action == TaskAction.WITHDRAW:
+        text = clean_text(text, field="reason", label="撤回理由", maximum=TEXT_MAX, required=False)
     elif action == TaskAction.RESOLVE:
         text = clean_text(text, field="resolution", label="办理结果", maximum=TEXT_MAX)
     elif action == TaskAction.RATE:
@@ -345,7 +347,7 @@ async def change_status(
         task.status = target
         task.updated_at = now
         payload: dict[str, Any] = {"from": str(before), "to": target.value}
-        if action == TaskAction.REJECT:
+        if action in (TaskAction.REJECT, TaskAction.WITHDRAW) and text:
             payload["reason"] = text
         elif action == TaskAction.RESOLVE:
             task.resolution = text

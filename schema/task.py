@@ -51,7 +51,7 @@ TaskKind = docs.enum(
 )
 TaskStatus = docs.enum(
     TaskStatusEnum,
-    "事项状态：待受理 → 已立项 | 不予受理 → 办理中 → 已办结 → 已关闭。",
+    "事项状态：待受理 → 已立项 | 不予受理 | 已撤回 → 办理中 → 已办结 → 已关闭。",
     {
         "SUBMITTED": "待受理。",
         "ACCEPTED": "已立项。",
@@ -59,6 +59,7 @@ TaskStatus = docs.enum(
         "IN_PROGRESS": "办理中。",
         "RESOLVED": "已办结（附办理结果），等待反映人评价。",
         "CLOSED": "已关闭（反映人评价后，或办结 7 天后自动关闭）。",
+        "WITHDRAWN": "已撤回（反映人在立项前撤回）。",
     },
 )
 TaskCategory = docs.enum(
@@ -340,6 +341,15 @@ class Mutation:
         reason: Annotated[str, strawberry.argument(description="不予受理的理由。")],
     ) -> Task:
         return await _transition(info, id, TaskAction.REJECT, text=reason)
+
+    @strawberry.mutation(description="撤回自己的反映（反映人本人，立项之前）；撤回后不再办理。")
+    async def withdraw_task(
+        self,
+        info: Info[Context, None],
+        id: _TASK_ID,
+        reason: Annotated[str | None, strawberry.argument(description="撤回理由（可不填）。")] = None,
+    ) -> Task:
+        return await _transition(info, id, TaskAction.WITHDRAW, text=reason)
 
     @strawberry.mutation(description="开始办理（班子或承办人）。")
     async def start_task(self, info: Info[Context, None], id: _TASK_ID) -> Task:

@@ -307,6 +307,61 @@ async def test_simultaneous_status_changes_one_wins(desk: Desk) -> None:
     )
 
 
+async def test_a_reporter_withdraws_a_report_before_it_is_accepted(desk: Desk) -> None:
+    task_id = await desk.new_task()
+    withdrawn = await desk.as_(
+        RESIDENT,
+        'mutation($id: ID!) { withdrawTask(id: $id, reason: "物业已经修好了") { status } }',
+        {"id": task_id},
+    )
+    assert withdrawn["data"]["withdrawTask"]["status"] == "WITHDRAWN", withdrawn
+    seen = (await desk.as_(CHIEF, TASK, {"id": task_id}))["data"]["task"]
+    last = seen["timeline"]["edges"][-1]["node"]
+    assert (last["kind"], last["actorRole"], last["fromStatus"], last["toStatus"]) == (
+        "STATUS_CHANGED",
+        "REPORTER",
+        "SUBMITTED",
+        "WITHDRAWN",
+    )
+    assert last["text"] and "物业已经修好了" in last["text"]
+    # nothing more happens around it: no triage, no second withdrawal, no meeting
+    events = await desk.events(task_id)
+    for phone, mutation in ((CHIEF, "acceptTask"), (RESIDENT, "withdrawTask")):
+        refused = await desk.do(phone, mutation, id=task_id)
+        assert refused["errors"][0]["extensions"]["code"] == "CONFLICT"
+        assert "已撤回" in refused["errors"][0]["message"]
+    assert await desk.events(task_id) == events
+
+
+async def test_an_accepted_report_can_no_longer_be_withdrawn(desk: Desk) -> None:
+    task_id = await desk.new_task()
+    assert "errors" not in await desk.do(GRID, "acceptTask", id=task_id)
+    refused = await desk.do(RESIDENT, "withdrawTask", id=task_id)
+    assert refused["errors"][0]["extensions"]["code"] == "CONFLICT"
+    assert "已立项" in refused["errors"][0]["message"]
+
+
+async def test_a_withdrawal_racing_the_acceptance_leaves_one_of_them(desk: Desk) -> None:
+    for _ in range(3):
+        task_id = await desk.new_task()
+        await desk.token(GRID)
+        accepted, withdrawn = await asyncio.gather(
+            desk.do(GRID, "acceptTask", id=task_id), desk.do(RESIDENT, "withdrawTask", id=task_id)
+        )
+        winners = [b for b in (accepted, withdrawn) if "errors" not in b]
+        assert len(winners) == 1, (accepted, withdrawn)
+        loser = accepted if winners[0] is withdrawn else withdrawn
+        assert loser["errors"][0]["extensions"]["code"] == "CONFLICT"
+        status = await fetchval(desk.url, "SELECT status FROM task WHERE id = $1", decode(task_id)[1])
+        assert status == winners[0]["data"][next(iter(winners[0]["data"]))]["status"]
+        changes = await fetchval(
+            desk.url,
+            "SELECT count(*) FROM task_event WHERE task_id = $1 AND kind = 'STATUS_CHANGED'",
+            decode(task_id)[1],
+        )
+        assert changes == 1
+
+
 async def test_comments_and_the_timeline_is_append_only(desk: Desk) -> None:
     task_id = await desk.new_task()
     body = await desk.as_(

@@ -49,6 +49,7 @@ CASES = {
     "resolveTask": ("ACCEPTED", 'resolveTask(id: $id, resolution: "已处理") { status }', TEAM),
     "reopenTask": ("RESOLVED", 'reopenTask(id: $id, reason: "没修好") { status }', {RESIDENT}),
     "rateTask": ("RESOLVED", "rateTask(id: $id, stars: 4) { status }", {RESIDENT}),
+    "withdrawTask": ("SUBMITTED", 'withdrawTask(id: $id, reason: "已自行解决") { status }', {RESIDENT}),
     "commentTask": (
         "SUBMITTED",
         'commentTask(id: $id, text: "补充一下") { kind }',
