@@ -92,6 +92,8 @@ class Action(StrEnum):
     RATE = "RATE"
     #: a report taken back by its reporter before it is accepted
     RETRACT = "RETRACT"
+    #: correct a task's title, description or category
+    EDIT = "EDIT"
     COMMENT = "COMMENT"
     ASSIGN = "ASSIGN"
     SCHEDULE_MEETING = "SCHEDULE_MEETING"
@@ -360,6 +362,9 @@ POLICY: Mapping[tuple[Resource, Action], Rule] = {
     (Resource.TASK, Action.REOPEN): Rule(REPORTER, "只有反映人可以重新打开事项。"),
     (Resource.TASK, Action.RATE): Rule(REPORTER, "只有反映人可以评价事项。"),
     (Resource.TASK, Action.RETRACT): Rule(REPORTER, "只有反映人本人可以撤回反映。"),
+    (Resource.TASK, Action.EDIT): Rule(
+        REPORTER | TRIAGE, "只有反映人或小区班子、网格员、社区“两委”可以修改事项。"
+    ),
     (Resource.TASK, Action.SCHEDULE_MEETING): Rule(TRIAGE, f"{_TEAM_ONLY}安排专题会议、记录会议决定。"),
     (Resource.TASK, Action.RECORD_DECISIONS): Rule(TRIAGE, f"{_TEAM_ONLY}安排专题会议、记录会议决定。"),
     (Resource.TASK, Action.OPEN_VOLUNTEER_CALL): Rule(TRIAGE, f"{_TEAM_ONLY}发起志愿者接龙。"),

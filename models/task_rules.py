@@ -83,6 +83,8 @@ class EventKind(StrEnum):
     MEDIATOR_ADDED = "MEDIATOR_ADDED"
     DISPUTE_OUTCOME = "DISPUTE_OUTCOME"
     VOTE_OPENED = "VOTE_OPENED"
+    #: title, description or category corrected; the old text is kept in the event
+    EDITED = "EDITED"
 
 
 class Standing(StrEnum):
@@ -181,6 +183,16 @@ def finished_message(status: TaskStatus, doing: str) -> str | None:
         return f"事项已结束，不能{doing}。"
     if status == TaskStatus.WITHDRAWN:
         return f"事项已由反映人撤回，不能{doing}。"
+    return None
+
+
+def edit_problem(status: TaskStatus, *, triages: bool) -> str | None:
+    """Why a task's text cannot be corrected now, or None: its reporter corrects it until someone
+    accepts it, the team while it is worked; a finished task stays as it ended."""
+    if status in FINISHED:
+        return f"事项当前状态为「{STATUS_NAMES[status]}」，已不能修改。"
+    if not triages and status != TaskStatus.SUBMITTED:
+        return "事项已经立项，反映人不能再修改；如需更正，请在事项下留言。"
     return None
 
 

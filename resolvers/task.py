@@ -26,6 +26,7 @@ from auth.policy import (
     TASK_ACTIONS,
     Action,
     Resource,
+    allows,
     attachable_sql,
     not_visible,
     params,
@@ -50,6 +51,7 @@ from models.task_rules import (
     TaskStatus,
     TaskVisibility,
     TransitionError,
+    edit_problem,
     transition,
 )
 from resolvers.context import Context
@@ -423,6 +425,71 @@ async def assign(
     row = await run(ctx, TASK, task_id, Action.ASSIGN, apply, open_task="再分派")
     forget(ctx, task_id)
     return row
+
+
+async def edit(
+    ctx: Context,
+    *,
+    task_id: uuid.UUID,
+    title: str | None,
+    description: str | None,
+    category: TaskCategory | None,
+) -> Task:
+    """Correct a task's text or category. The old text stays on the timeline (`EDITED`), and new
+    text goes through the content check like a report's."""
+    new_title = clean_text(title, field="title", label="标题", maximum=TITLE_MAX, required=False)
+    new_text = clean_text(description, field="description", label="描述", maximum=TEXT_MAX, required=False)
+    if new_title is None and new_text is None and category is None:
+        raise BadUserInputError("请至少修改标题、描述或分类中的一项。", field="title")
+    held: list[str | None] = [None]
+
+    async def check_content(work: Work[Task]) -> None:
+        problem = edit_problem(TaskStatus(work.row.status), triages=_triages(work))
+        if problem is not None:
+            raise ConflictError(problem)
+        if ctx.services.content_check is not None and (new_title or new_text):
+            held[0] = await ctx.services.content_check(work.who, f"{new_title or ''}\n{new_text or ''}")
+
+    async def apply(work: Work[Task]) -> Outcome[Task]:
+        # the task was read without a lock (the content check ran in between): lock it now and
+        # decide on the state it is in
+        task = (
+            await work.session.execute(sa.select(Task).where(Task.id == task_id).with_for_update())
+        ).scalar_one()
+        problem = edit_problem(TaskStatus(task.status), triages=_triages(work))
+        if problem is not None:
+            raise ConflictError(problem)
+        before = {"title": task.title, "description": task.description, "category": task.category}
+        after = {
+            "title": new_title or task.title,
+            "description": new_text or task.description,
+            "category": (category or task.category),
+        }
+        changed = {k: v for k, v in after.items() if str(v) != str(before[k])}
+        if not changed:
+            raise BadUserInputError("修改后的内容与原来相同。", field="title")
+        task.title, task.description, task.category = after["title"], after["description"], after["category"]
+        if held[0]:
+            task.review_hold = held[0]
+        task.updated_at = datetime.now(UTC)
+        summary = "；".join(f"{_EDIT_LABELS[k]}原为「{before[k]}」" for k in changed)
+        payload = {
+            "text": f"修改了{'、'.join(_EDIT_LABELS[k] for k in changed)}：{summary}",
+            "before": {k: str(before[k]) for k in changed},
+            "after": {k: str(v) for k, v in changed.items()},
+        }
+        return Outcome(task, Event(EventKind.EDITED, payload, role=standing(work.who, work.facts)))
+
+    row = await run(ctx, TASK_READ_ONLY, task_id, Action.EDIT, apply, prepare=check_content)
+    forget(ctx, task_id)
+    return row
+
+
+_EDIT_LABELS = {"title": "标题", "description": "描述", "category": "分类"}
+
+
+def _triages(work: Work[Task]) -> bool:
+    return allows(work.who, Resource.TASK, Action.ACCEPT, work.facts)
 
 
 async def comment(ctx: Context, *, task_id: uuid.UUID, text: str) -> TaskEvent:

@@ -351,6 +351,32 @@ class Mutation:
     ) -> Task:
         return await _transition(info, id, TaskAction.WITHDRAW, text=reason)
 
+    @strawberry.mutation(
+        description="修改事项的标题、描述或分类（反映人在立项前，班子在办结前）；原文保留在时间线上。"
+    )
+    async def edit_task(
+        self,
+        info: Info[Context, None],
+        id: _TASK_ID,
+        title: Annotated[
+            str | None, strawberry.argument(description="新标题（最多 60 字）；不改则不填。")
+        ] = None,
+        description: Annotated[
+            str | None, strawberry.argument(description="新描述（最多 2000 字）；不改则不填。")
+        ] = None,
+        category: Annotated[
+            TaskCategory | None, strawberry.argument(description="新分类；不改则不填。")
+        ] = None,
+    ) -> Task:
+        row = await task_resolvers.edit(
+            info.context,
+            task_id=decode(id, "Task")[1],
+            title=title,
+            description=description,
+            category=category,
+        )
+        return Task.from_row(row)
+
     @strawberry.mutation(description="开始办理（班子或承办人）。")
     async def start_task(self, info: Info[Context, None], id: _TASK_ID) -> Task:
         return await _transition(info, id, TaskAction.START)

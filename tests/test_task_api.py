@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -360,6 +361,90 @@ async def test_a_withdrawal_racing_the_acceptance_leaves_one_of_them(desk: Desk)
             decode(task_id)[1],
         )
         assert changes == 1
+
+
+EDIT = """mutation($id: ID!, $title: String, $description: String, $category: TaskCategory) {
+  editTask(id: $id, title: $title, description: $description, category: $category) { title description category } }"""
+
+
+async def test_a_report_is_corrected_and_its_old_text_kept(desk: Desk) -> None:
+    task_id = await desk.new_task()
+    edited = await desk.as_(RESIDENT, EDIT, {"id": task_id, "title": "6栋1单元门口井盖松动"})
+    assert edited["data"]["editTask"]["title"] == "6栋1单元门口井盖松动", edited
+    assert edited["data"]["editTask"]["description"].startswith("6栋1单元门口的井盖")  # unchanged
+    last = (await desk.as_(CHIEF, TASK, {"id": task_id}))["data"]["task"]["timeline"]["edges"][-1]["node"]
+    assert (last["kind"], last["actorRole"]) == ("EDITED", "REPORTER")
+    assert "6栋门口井盖松动" in last["text"]  # the old title
+    # once accepted the reporter no longer edits; the team still corrects the category
+    assert "errors" not in await desk.do(GRID, "acceptTask", id=task_id)
+    late = await desk.as_(RESIDENT, EDIT, {"id": task_id, "description": "补充：晚上更危险"})
+    assert late["errors"][0]["extensions"]["code"] == "CONFLICT"
+    events = await desk.events(task_id)
+    fixed = await desk.as_(GRID, EDIT, {"id": task_id, "category": "SAFETY"})
+    assert fixed["data"]["editTask"]["category"] == "SAFETY"
+    assert await desk.events(task_id) == events + 1
+    row = (
+        await fetch(
+            desk.url,
+            "SELECT payload FROM task_event WHERE task_id = $1 ORDER BY seq DESC LIMIT 1",
+            decode(task_id)[1],
+        )
+    )[0]
+    assert json.loads(row["payload"])["before"] == {"category": "FACILITIES_REPAIR"}
+
+
+@pytest.mark.parametrize(
+    ("variables", "field"),
+    [
+        ({}, "title"),
+        ({"title": "6栋门口井盖松动"}, "title"),
+        ({"title": "x" * 61}, "title"),
+        ({"description": " "}, "title"),
+    ],
+    ids=["nothing", "the-same", "too-long", "blank"],
+)
+async def test_an_edit_that_changes_nothing_or_too_much_is_refused(
+    desk: Desk, variables: dict, field: str
+) -> None:
+    task_id = await desk.new_task()
+    events = await desk.events(task_id)
+    body = await desk.as_(RESIDENT, EDIT, {"id": task_id, **variables})
+    assert body["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": field}, body
+    assert await desk.events(task_id) == events
+
+
+async def test_a_reporters_edit_racing_the_acceptance_lands_before_it_or_not_at_all(desk: Desk) -> None:
+    for round_ in range(4):
+        task_id = await desk.new_task()
+        await desk.token(GRID)
+        title = f"井盖松动（第{round_}次更正）"
+        edited, accepted = await asyncio.gather(
+            desk.as_(RESIDENT, EDIT, {"id": task_id, "title": title}), desk.do(GRID, "acceptTask", id=task_id)
+        )
+        assert "errors" not in accepted, accepted
+        ident = decode(task_id)[1]
+        kinds = [
+            r["kind"]
+            for r in await fetch(
+                desk.url, "SELECT kind FROM task_event WHERE task_id = $1 ORDER BY seq", ident
+            )
+        ]
+        stored = await fetchval(desk.url, "SELECT title FROM task WHERE id = $1", ident)
+        if "errors" in edited:  # accepted first: the reporter may no longer edit
+            assert edited["errors"][0]["extensions"]["code"] == "CONFLICT"
+            assert stored == "6栋门口井盖松动" and "EDITED" not in kinds
+        else:  # edited first, then accepted
+            assert stored == title and kinds.index("EDITED") < kinds.index("STATUS_CHANGED")
+
+
+async def test_a_finished_task_is_not_edited(desk: Desk) -> None:
+    task_id = await desk.new_task()
+    assert "errors" not in await desk.as_(
+        GRID, 'mutation($id: ID!) { rejectTask(id: $id, reason: "重复反映") { status } }', {"id": task_id}
+    )
+    body = await desk.as_(GRID, EDIT, {"id": task_id, "title": "新标题"})
+    assert body["errors"][0]["extensions"]["code"] == "CONFLICT"
+    assert "不予受理" in body["errors"][0]["message"]
 
 
 async def test_comments_and_the_timeline_is_append_only(desk: Desk) -> None:

@@ -50,6 +50,7 @@ CASES = {
     "reopenTask": ("RESOLVED", 'reopenTask(id: $id, reason: "没修好") { status }', {RESIDENT}),
     "rateTask": ("RESOLVED", "rateTask(id: $id, stars: 4) { status }", {RESIDENT}),
     "withdrawTask": ("SUBMITTED", 'withdrawTask(id: $id, reason: "已自行解决") { status }', {RESIDENT}),
+    "editTask": ("SUBMITTED", "editTask(id: $id, category: OTHER) { status }", {RESIDENT} | TEAM),
     "commentTask": (
         "SUBMITTED",
         'commentTask(id: $id, text: "补充一下") { kind }',
