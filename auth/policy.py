@@ -514,11 +514,21 @@ def shown(who: Principal, resource: Resource, field: Field, facts: Any, value: A
 
 def shown_sql(who: Principal, resource: Resource, field: Field, row: FromClause, column: Any) -> Any:
     """The same as a SQL expression over `row` (a row of the resource's table)."""
-    found = FIELDS[(resource, field)]
-    bound = binding(resource, row)
-    full = found.full.sql(who, bound)
+    full, otherwise = shown_parts(who, resource, field, row, column)
     if is_true(full):
         return column
+    if is_false(full):
+        return otherwise
+    return sa.case((full, column), else_=otherwise)
+
+
+def shown_parts(
+    who: Principal, resource: Resource, field: Field, row: FromClause, column: Any
+) -> tuple[Any, Any]:
+    """(when the caller sees the field in full, what they see otherwise) as SQL over `row`: apart,
+    so that a writer showing several fields under one condition asks it once."""
+    found = FIELDS[(resource, field)]
+    bound = binding(resource, row)
     otherwise: Any = sa.null()
     if found.mask is not None:
         masked = found.masked.sql(who, bound)
@@ -526,9 +536,7 @@ def shown_sql(who: Principal, resource: Resource, field: Field, row: FromClause,
             otherwise = found.mask.sql(column)
         elif not is_false(masked):
             otherwise = sa.case((masked, found.mask.sql(column)), else_=sa.null())
-    if is_false(full):
-        return otherwise
-    return sa.case((full, column), else_=otherwise)
+    return found.full.sql(who, bound), otherwise
 
 
 def recorded(who: Principal, resource: Resource, field: Field) -> bool:

@@ -60,6 +60,7 @@ for _slice in SLICES:
 def _compiled_types() -> dict[str, compiler.TypeSQL]:
     """How each type is written in SQL, its fields gathered from every slice that adds some."""
     fields: dict[str, dict[str, compiler.FieldSQL]] = {}
+    wholes: dict[str, Any] = {}
     for s in SLICES:
         for name, written in getattr(s, "SQL", {}).items():
             merged = fields.setdefault(name, {})
@@ -67,7 +68,10 @@ def _compiled_types() -> dict[str, compiler.TypeSQL]:
                 f"two slices write {name}.{set(written.fields) & set(merged)}"
             )
             merged.update(written.fields)
-    return {name: compiler.TypeSQL(f) for name, f in fields.items()}
+            if written.whole is not None:
+                assert name not in wholes, f"two slices write whole {name} objects"
+                wholes[name] = written.whole
+    return {name: compiler.TypeSQL(f, whole=wholes.get(name)) for name, f in fields.items()}
 
 
 def _compiled_node(c: compiler.Compiler, row: compiler.Row, nodes: list[Any]) -> Any:

@@ -144,6 +144,9 @@ FieldSQL = Callable[["Compiler", Row, list[FieldNode]], Any]
 @dataclass(frozen=True)
 class TypeSQL:
     fields: dict[str, FieldSQL]
+    #: writes the whole object instead of `Compiler.object` (which it may call back with other
+    #: field writers): for a type whose fields share a condition worth asking once per row
+    whole: Callable[[Compiler, Row, list[FieldNode]], Any] | None = None
 
 
 def camel(name: str) -> str:
@@ -349,18 +352,24 @@ class Compiler:
 
     # --- objects --------------------------------------------------------------------------------
 
-    def object(self, type_name: str, row: Row, nodes: list[FieldNode]) -> Any:
-        """One object as `json_build_object(key, value, …)` in the order the query asks."""
+    def object(
+        self, type_name: str, row: Row, nodes: list[FieldNode], fields: dict[str, FieldSQL] | None = None
+    ) -> Any:
+        """One object as `json_build_object(key, value, …)` in the order the query asks (`fields`:
+        writers that replace some of the type's own, from its `whole`)."""
         written = self.types.get(type_name)
         if written is None:
             raise Fallback(f"the type {type_name}")
+        if written.whole is not None and fields is None:
+            return written.whole(self, row, nodes)
+        writers = {**written.fields, **(fields or {})}
         pairs: list[Any] = []
         for key, field_nodes in self.collect(type_name, nodes).items():
             name = field_nodes[0].name.value
             if name == "__typename":
                 value: Any = sa.literal(type_name)
             else:
-                writer = written.fields.get(name)
+                writer = writers.get(name)
                 if writer is None:
                     raise Fallback(f"the field {type_name}.{name}")
                 value = writer(self, row, field_nodes)

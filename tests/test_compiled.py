@@ -245,3 +245,33 @@ async def test_large_answers_are_gzipped_for_clients_that_accept_it(demo: Demo) 
         "/graphql", json={"query": "{ __typename }"}, headers={"Accept-Encoding": "gzip"}
     )
     assert "content-encoding" not in small.headers
+
+
+OWNERS = """query($c: ID!) { compound(id: $c) { buildings(first: 8) { edges { node {
+  households(first: 20) { edges { node { owners { name phone } } } } } } } } }"""
+
+
+async def test_a_person_shown_under_one_condition_asks_it_once(
+    demo: Demo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Staff whose view of a name and of a phone is the same condition ask it once per person (the
+    person written as two objects); a caller whose conditions differ asks each: the same answers
+    as strawberry either way."""
+    from schema import compiled
+
+    statements: list[str] = []
+    answer = compiled.Reads.answer
+
+    async def captured(self: Any, plan: Any, variables: Any, who: Any) -> Any:
+        statements.append(plan.sql)
+        return await answer(self, plan, variables, who)
+
+    monkeypatch.setattr(compiled.Reads, "answer", captured)
+    variables = {"c": demo.variables["compound"]}
+    for phone, conditions in (("13800000004", 1), ("13800000003", 1), ("13800000006", 2)):
+        statements.clear()
+        for _ in range(3):
+            body = await ask(demo.api, demo.headers[phone], OWNERS, variables)
+        assert body == await ask(demo.off, demo.headers[phone], OWNERS, variables), phone
+        assert statements, phone
+        assert statements[-1].count("EXISTS (") == conditions, phone
