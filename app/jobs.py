@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from models.background import repeating
 from resolvers.task import auto_close_resolved
 from resolvers.vote import close_due_votes
 
@@ -22,23 +22,16 @@ async def run_once(sessions: async_sessionmaker[AsyncSession]) -> dict[str, int]
     return {name: await job(sessions) for name, job in JOBS.items()}
 
 
-async def _loop(sessions: async_sessionmaker[AsyncSession], interval: float) -> None:
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            done = await run_once(sessions)
-            if any(done.values()):
-                log.info("periodic jobs", extra={"done": done})
-        except Exception:
-            log.exception("periodic job failed; retrying next round")
+async def _round(sessions: async_sessionmaker[AsyncSession]) -> None:
+    try:
+        done = await run_once(sessions)
+        if any(done.values()):
+            log.info("periodic jobs", extra={"done": done})
+    except Exception:
+        log.exception("periodic job failed; retrying next round")
 
 
 @contextlib.asynccontextmanager
 async def periodic(sessions: async_sessionmaker[AsyncSession], interval: float) -> AsyncIterator[None]:
-    task = asyncio.create_task(_loop(sessions, interval), name="qilijia-jobs")
-    try:
+    async with repeating(lambda: _round(sessions), interval, name="qilijia-jobs"):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

@@ -11,7 +11,6 @@ caller nearing the limit at once), and every write at once.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import enum
 import logging
@@ -24,6 +23,7 @@ from limits import RateLimitItem, RateLimitItemPerMinute, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 
 from auth.principal import ApiClientPrincipal, PersonPrincipal, Principal
+from models.background import repeating
 from models.errors import BadUserInputError, RateLimitedError
 
 log = logging.getLogger("qilijia.budget")
@@ -212,20 +212,8 @@ class Budget:
         if not self.shared:
             yield
             return
-
-        async def loop() -> None:
-            while True:
-                await asyncio.sleep(self.FLUSH_SECONDS)
-                await self.flush()
-
-        task = asyncio.create_task(loop(), name="qilijia-budget")
-        try:
+        async with repeating(self.flush, self.FLUSH_SECONDS, name="qilijia-budget", last=True):
             yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            await self.flush()
 
     async def wechat_call(self, address: str) -> None:
         """Before asking WeChat about a code: refused when this address asked too often or sent

@@ -9,7 +9,6 @@ actions are rare, and that lock is held only for the end of their transaction.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import getpass
 import logging
@@ -27,6 +26,7 @@ from auth.facts import AreaFacts
 from auth.policy import Action, Field, Resource, recorded, require, require_authenticated
 from auth.principal import PersonPrincipal, Principal
 from models.audit import AuditRecord, Link, canonical, chain_hash, first_broken
+from models.background import repeating
 from models.errors import QilijiaError
 from resolvers.ids import decode, page_size
 from resolvers.loaders import Page
@@ -248,20 +248,8 @@ class Reveals:
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
         """Flush every `FLUSH_SECONDS` while the server runs, and once more when it stops."""
-
-        async def loop() -> None:
-            while True:
-                await asyncio.sleep(self.FLUSH_SECONDS)
-                await self.flush()
-
-        task = asyncio.create_task(loop(), name="qilijia-reveals")
-        try:
+        async with repeating(self.flush, self.FLUSH_SECONDS, name="qilijia-reveals", last=True):
             yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            await self.flush()
 
 
 def _objects(variables: Mapping[str, Any]) -> dict[str, str]:

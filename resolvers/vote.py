@@ -467,7 +467,13 @@ def _closed(closes_at: datetime) -> ConflictError:
 
 
 def _cancelled() -> ConflictError:
-    return ConflictError("该表决已撤销，不能再投票。")
+    return _not_open(VoteStatus.CANCELLED, "再投票")
+
+
+def _not_open(status: str, doing: str) -> ConflictError:
+    """Why `doing` cannot happen to a vote that is no longer open."""
+    ended = "已撤销" if status == VoteStatus.CANCELLED else "已经结束"
+    return ConflictError(f"该表决{ended}，不能{doing}。")
 
 
 #: the ballot through the database's function (migration 0010), and the live tally's notice, in
@@ -484,7 +490,7 @@ RECORD_BALLOT = sa.text(
 async def close_vote(ctx: Context, *, vote_id: uuid.UUID) -> Vote:
     async def apply(work: Work[Vote]) -> Outcome[Vote]:
         if work.row.status == VoteStatus.CANCELLED:
-            raise ConflictError("该表决已撤销，没有结果可以公布。")
+            raise _not_open(work.row.status, "公布结果")
         closed = await _close(work.session, vote_id, closed_by=work.who.person_id)
         if closed is None:
             raise ConflictError("该表决已经结束，结果不能更改。")
@@ -537,14 +543,12 @@ async def cancel_vote(ctx: Context, *, vote_id: uuid.UUID, reason: str | None) -
     async def apply(work: Work[Vote]) -> Outcome[Vote]:
         row, session = work.row, work.session
         if row.status != VoteStatus.OPEN:
-            raise ConflictError(
-                "该表决已撤销。" if row.status == VoteStatus.CANCELLED else "该表决已经结束，不能撤销。"
-            )
+            raise _not_open(row.status, "撤销")
         sealed = (
             await session.execute(sa.select(VoteTally).from_statement(CLOSE_TALLY), {"vote": vote_id})
         ).scalar_one_or_none()
         if sealed is None:  # sealed already: the vote closed by itself at this moment
-            raise ConflictError("该表决已经结束，不能撤销。")
+            raise _not_open(VoteStatus.CLOSED, "撤销")
         problem = cancel_problem(sealed.ballots_cast, reason)
         if problem is not None:
             raise BadUserInputError(problem, field="reason")
@@ -566,9 +570,7 @@ async def extend_vote(ctx: Context, *, vote_id: uuid.UUID, closes_at: datetime) 
     async def apply(work: Work[Vote]) -> Outcome[Vote]:
         row = work.row
         if row.status != VoteStatus.OPEN:
-            raise ConflictError(
-                "该表决已撤销。" if row.status == VoteStatus.CANCELLED else "该表决已经结束，不能再延长。"
-            )
+            raise _not_open(row.status, "再延长")
         now = (await work.session.execute(sa.select(sa.func.now()))).scalar_one()
         problem = extension_problem(row.closes_at, closes_at, row.created_at, now)
         if problem is not None:

@@ -54,16 +54,22 @@ async def pid(desk: Desk, phone: str) -> str:
     return encode("Person", await person_id(desk.url, phone))
 
 
-async def new_dispute(desk: Desk) -> str:
-    return await desk.new_task(
+async def report_dispute(desk: Desk, parties: list[str]) -> dict:
+    return await desk.report(
         REPORTER,
         kind="DISPUTE",
         category="NEIGHBOUR_RELATIONS",
         title="车库漏水纠纷",
         description="楼上车库漏水到我家车库，协商未果。",
         photoUrls=[],
-        partyIds=[await pid(desk, OTHER_PARTY)],
+        partyIds=[await pid(desk, phone) for phone in parties],
     )
+
+
+async def new_dispute(desk: Desk) -> str:
+    body = await report_dispute(desk, [OTHER_PARTY])
+    assert "errors" not in body, body
+    return body["data"]["reportTask"]["id"]
 
 
 def code_of(body: dict) -> str:
@@ -350,20 +356,12 @@ async def test_simultaneous_outcomes_one_wins(desk: Desk) -> None:
     )
 
 
-@pytest.mark.parametrize("parties", [[], ["reporter"]], ids=["no-party", "only-the-reporter"])
+@pytest.mark.parametrize("parties", [[], [REPORTER]], ids=["no-party", "only-the-reporter"])
 async def test_a_dispute_needs_another_party(desk: Desk, parties: list[str]) -> None:
     """A dispute is between people: one filed with nobody else, or with only its reporter, is
     refused naming the field, and nothing is written."""
     before = await fetchval(desk.url, "SELECT count(*) FROM task")
-    body = await desk.report(
-        REPORTER,
-        kind="DISPUTE",
-        category="NEIGHBOUR_RELATIONS",
-        title="车库漏水纠纷",
-        description="楼上车库漏水到我家车库，协商未果。",
-        photoUrls=[],
-        partyIds=[await pid(desk, REPORTER) for _ in parties],
-    )
+    body = await report_dispute(desk, parties)
     error = body["errors"][0]
     assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "partyIds"}
     assert "当事人" in error["message"]

@@ -110,7 +110,8 @@ async def test_a_vote_opened_by_mistake_is_cancelled_before_its_first_ballot(vot
     assert closing["errors"][0]["extensions"]["code"] == "CONFLICT"
     again = await voting.as_(OWNERS_COMMITTEE, CANCEL, {"id": vote_id})
     assert again["errors"][0]["extensions"]["code"] == "CONFLICT"
-    assert await state(voting, vote_id) == ("CANCELLED", (await state(voting, vote_id))[1], True)
+    status, _, sealed = await state(voting, vote_id)
+    assert (status, sealed) == ("CANCELLED", True)
     assert (
         await fetchval(voting.url, "SELECT count(*) FROM vote_electorate WHERE vote_id = $1", ident)
         == electorate
@@ -123,11 +124,8 @@ async def test_after_ballots_a_cancellation_needs_a_reason_and_keeps_them(voting
     assert "errors" not in await voting.cast(RESIDENT, vote_id, "AGREE")
     refused = await voting.as_(OWNERS_COMMITTEE, CANCEL, {"id": vote_id, "reason": "  "})
     assert refused["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "reason"}
-    assert await state(voting, vote_id) == (
-        "OPEN",
-        (await state(voting, vote_id))[1],
-        False,
-    )  # nothing sealed
+    status, _, sealed = await state(voting, vote_id)
+    assert (status, sealed) == ("OPEN", False)  # nothing sealed
     assert "errors" not in await voting.cast("13800000018", vote_id, "DISAGREE")  # still open
     reason = "业委会换届，表决材料需重新公示后再发起。"
     cancelled = (await voting.as_(OWNERS_COMMITTEE, CANCEL, {"id": vote_id, "reason": reason}))["data"]
