@@ -28,6 +28,14 @@ class Meeting(SQLModel, table=True):
     )
     created_by: uuid.UUID = fk("person.id", index=False, ondelete="RESTRICT")
     created_at: datetime = created_at()
+    #: called off, by whom and why (shown to everyone who sees the meeting)
+    cancelled_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    cancelled_by: uuid.UUID | None = Field(default=None, sa_type=sa.Uuid)
+    cancel_reason: str | None = Field(default=None, sa_type=sa.Text)
+    #: the last move: when it was made, why, and the time it replaced
+    rescheduled_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    reschedule_reason: str | None = Field(default=None, sa_type=sa.Text)
+    previous_held_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
 
 
 class MeetingAttendee(SQLModel, table=True):

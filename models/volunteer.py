@@ -36,6 +36,14 @@ class VolunteerCall(SQLModel, table=True):
     #: kept equal to the number of SIGNED sign-ups, under the call's row lock
     signed_count: int = 0
     created_at: datetime = created_at()
+    #: called off, by whom and why (shown on the call to everyone signed up)
+    cancelled_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    cancelled_by: uuid.UUID | None = Field(default=None, sa_type=sa.Uuid)
+    cancel_reason: str | None = Field(default=None, sa_type=sa.Text)
+    #: the last move: when it was made, why, and the start it replaced
+    rescheduled_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    reschedule_reason: str | None = Field(default=None, sa_type=sa.Text)
+    previous_starts_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
 
 
 class VolunteerSignup(SQLModel, table=True):

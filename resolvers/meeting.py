@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -28,6 +28,7 @@ from models.errors import BadUserInputError, ConflictError
 from models.meeting import Meeting, MeetingAttendee
 from models.party import Participation, ParticipationKind
 from models.person import RoleAssignment
+from models.schedule_rules import SCHEDULE_AHEAD, meeting_change_problem, meeting_time_problem, shown
 from models.task import Task
 from models.task_rules import EventKind
 from resolvers import task as tasks
@@ -42,8 +43,7 @@ LOCATION_MAX = 100
 ATTENDEES_MAX = 500
 DECISIONS_MAX = 20
 DECISION_MAX = 500
-#: how far ahead a meeting may be scheduled
-SCHEDULE_AHEAD = timedelta(days=366)
+REASON_MAX = 200
 #: attending a meeting counts as a participation; meetings record no duration
 MEETING_HOURS = Decimal("0")
 
@@ -212,6 +212,8 @@ async def record_decisions(
 
     async def apply(work: Work[Meeting]) -> Outcome[Meeting]:
         row, session = work.row, work.session
+        if row.cancelled_at is not None:
+            raise ConflictError("这次会议已经取消，不能记录会议决定。")
         if row.held_at > datetime.now(UTC):
             raise ConflictError("会议还没有召开，召开后才能记录会议决定。")
         if attendee_ids is not None:
@@ -247,6 +249,71 @@ async def record_decisions(
     row = await run(ctx, MEETING, meeting_id, Action.RECORD_DECISIONS, apply)
     ctx.loaders.forget("meetings_by_task", row.task_id)
     ctx.loaders.forget("attendees_by_meeting", row.id)
+    return row
+
+
+async def cancel(ctx: Context, *, meeting_id: uuid.UUID, reason: str) -> Meeting:
+    """Call a meeting off before it is held; it stays on the task, marked cancelled with the reason.
+    Locks the meeting, so a cancellation racing the minutes lands before them or not at all."""
+    reason_clean = clean_text(reason, field="reason", label="取消原因", maximum=REASON_MAX) or ""
+
+    async def apply(work: Work[Meeting]) -> Outcome[Meeting]:
+        row = work.row
+        problem = meeting_change_problem(
+            cancelled=row.cancelled_at is not None, minutes_recorded=bool(row.decisions), change="取消"
+        )
+        if problem is not None:
+            raise ConflictError(problem)
+        row.cancelled_at = datetime.now(UTC)
+        row.cancelled_by = work.who.person_id
+        row.cancel_reason = reason_clean
+        await work.session.flush()
+        payload = {"text": f"取消专题会议「{row.topic}」：{reason_clean}", "meeting": str(row.id)}
+        return Outcome(row, Event(EventKind.MEETING_CANCELLED, payload))
+
+    row = await run(ctx, MEETING, meeting_id, Action.SCHEDULE_MEETING, apply)
+    ctx.loaders.forget("meetings_by_task", row.task_id)
+    return row
+
+
+async def reschedule(
+    ctx: Context, *, meeting_id: uuid.UUID, held_at: datetime, location: str | None, reason: str | None
+) -> Meeting:
+    """Move a meeting to a new time (and, if given, place); the time it replaced is kept on it and
+    on the timeline, so the invitees see what changed."""
+    location_clean = clean_text(
+        location, field="location", label="会议地点", maximum=LOCATION_MAX, required=False
+    )
+    reason_clean = clean_text(reason, field="reason", label="改期原因", maximum=REASON_MAX, required=False)
+
+    async def apply(work: Work[Meeting]) -> Outcome[Meeting]:
+        row = work.row
+        problem = meeting_change_problem(
+            cancelled=row.cancelled_at is not None, minutes_recorded=bool(row.decisions), change="改期"
+        )
+        if problem is not None:
+            raise ConflictError(problem)
+        moved = meeting_time_problem(row.held_at, held_at, datetime.now(UTC))
+        if moved is not None:
+            raise BadUserInputError(moved, field="heldAt")
+        previous = row.held_at
+        row.previous_held_at, row.held_at = previous, held_at
+        row.rescheduled_at = datetime.now(UTC)
+        row.reschedule_reason = reason_clean
+        if location_clean is not None:
+            row.location = location_clean
+        await work.session.flush()
+        text = f"专题会议「{row.topic}」改期：由 {shown(previous)} 改为 {shown(held_at)}"
+        payload = {
+            "text": text + (f"（{reason_clean}）" if reason_clean else ""),
+            "meeting": str(row.id),
+            "previous_held_at": previous.isoformat(),
+            "held_at": held_at.isoformat(),
+        }
+        return Outcome(row, Event(EventKind.MEETING_RESCHEDULED, payload))
+
+    row = await run(ctx, MEETING, meeting_id, Action.SCHEDULE_MEETING, apply, open_task="再调整会议时间")
+    ctx.loaders.forget("meetings_by_task", row.task_id)
     return row
 
 

@@ -17,6 +17,7 @@ from auth.policy import Action, Resource, not_visible, params, refusal
 from auth.principal import PersonPrincipal
 from models.errors import BadUserInputError, ConflictError
 from models.party import Participation, ParticipationKind
+from models.schedule_rules import call_change_problem, call_times_problem, shown, shown_span
 from models.task import Task
 from models.task_rules import EventKind
 from models.volunteer import SignupStatus, VolunteerCall, VolunteerSignup
@@ -28,6 +29,7 @@ from resolvers.place import granted
 from resolvers.text import clean_text
 
 NEEDED_MAX = 1000
+REASON_MAX = 200
 CALL = Target(Resource.TASK, VolunteerCall, task_of="task_id")
 
 
@@ -166,6 +168,84 @@ async def open_call(
     return await run(ctx, tasks.TASK, task_id, Action.OPEN_VOLUNTEER_CALL, apply, open_task="再发起接龙")
 
 
+def _refuse_cancelled(row: VolunteerCall, doing: str) -> None:
+    if row.cancelled_at is not None:
+        raise ConflictError(f"这次接龙已经取消，不能再{doing}。")
+
+
+async def _checked_in(work: Work[VolunteerCall]) -> int:
+    statement = sa.select(sa.func.count()).where(
+        VolunteerSignup.call_id == work.row.id, VolunteerSignup.checked_in_at.is_not(None)
+    )
+    return (await work.session.execute(statement)).scalar_one()
+
+
+async def cancel_call(ctx: Context, *, call_id: uuid.UUID, reason: str) -> VolunteerCall:
+    """Call a call off before anyone served: its sign-ups stay as they were, so everyone signed up
+    sees on their call that it is cancelled and why. Locks the call, so a sign-up or check-in
+    racing the cancellation lands before it or is refused."""
+    reason_clean = clean_text(reason, field="reason", label="取消原因", maximum=REASON_MAX) or ""
+
+    async def apply(work: Work[VolunteerCall]) -> Outcome[VolunteerCall]:
+        row = work.row
+        problem = call_change_problem(
+            cancelled=row.cancelled_at is not None, checked_in=await _checked_in(work), change="取消"
+        )
+        if problem is not None:
+            raise ConflictError(problem)
+        row.cancelled_at = datetime.now(UTC)
+        row.cancelled_by = work.who.person_id
+        row.cancel_reason = reason_clean
+        await work.session.flush()
+        payload = {
+            "text": f"取消志愿者接龙「{row.title}」：{reason_clean}",
+            "call": str(row.id),
+            "signed": row.signed_count,
+        }
+        return Outcome(row, Event(EventKind.VOLUNTEER_CALL_CANCELLED, payload))
+
+    row = await run(ctx, CALL, call_id, Action.OPEN_VOLUNTEER_CALL, apply)
+    ctx.loaders.forget("volunteer_call", call_id)
+    return row
+
+
+async def reschedule_call(
+    ctx: Context, *, call_id: uuid.UUID, starts_at: datetime, ends_at: datetime, reason: str | None
+) -> VolunteerCall:
+    """Move a call's shift; sign-ups and the waitlist stay, and the start it replaced is kept on the
+    call and on the timeline so that the volunteers see what changed."""
+    reason_clean = clean_text(reason, field="reason", label="改期原因", maximum=REASON_MAX, required=False)
+
+    async def apply(work: Work[VolunteerCall]) -> Outcome[VolunteerCall]:
+        row = work.row
+        problem = call_change_problem(
+            cancelled=row.cancelled_at is not None, checked_in=await _checked_in(work), change="改期"
+        )
+        if problem is not None:
+            raise ConflictError(problem)
+        moved = call_times_problem((row.starts_at, row.ends_at), (starts_at, ends_at), datetime.now(UTC))
+        if moved is not None:
+            raise BadUserInputError(moved[1], field=moved[0])
+        previous = row.starts_at
+        row.previous_starts_at, row.starts_at, row.ends_at = previous, starts_at, ends_at
+        row.rescheduled_at = datetime.now(UTC)
+        row.reschedule_reason = reason_clean
+        await work.session.flush()
+        text = f"志愿者接龙「{row.title}」改期：由 {shown(previous)} 改为 {shown_span(starts_at, ends_at)}"
+        payload = {
+            "text": text + (f"（{reason_clean}）" if reason_clean else ""),
+            "call": str(row.id),
+            "previous_starts_at": previous.isoformat(),
+            "starts_at": starts_at.isoformat(),
+            "ends_at": ends_at.isoformat(),
+        }
+        return Outcome(row, Event(EventKind.VOLUNTEER_CALL_RESCHEDULED, payload))
+
+    row = await run(ctx, CALL, call_id, Action.OPEN_VOLUNTEER_CALL, apply, open_task="再调整接龙时间")
+    ctx.loaders.forget("volunteer_call", call_id)
+    return row
+
+
 async def _mine(work: Work[VolunteerCall], person_id: uuid.UUID) -> VolunteerSignup | None:
     return (
         await work.session.execute(
@@ -179,6 +259,7 @@ async def _mine(work: Work[VolunteerCall], person_id: uuid.UUID) -> VolunteerSig
 async def sign_up(ctx: Context, *, call_id: uuid.UUID) -> VolunteerCall:
     async def apply(work: Work[VolunteerCall]) -> Outcome[VolunteerCall]:
         row, session = work.row, work.session
+        _refuse_cancelled(row, "报名")
         if row.ends_at <= datetime.now(UTC):
             raise ConflictError("这次接龙已经结束了。")
         mine = await _mine(work, work.who.person_id)
@@ -210,6 +291,7 @@ async def sign_up(ctx: Context, *, call_id: uuid.UUID) -> VolunteerCall:
 async def withdraw(ctx: Context, *, call_id: uuid.UUID) -> VolunteerCall:
     async def apply(work: Work[VolunteerCall]) -> Outcome[VolunteerCall]:
         row, session = work.row, work.session
+        _refuse_cancelled(row, "取消报名")
         mine = await _mine(work, work.who.person_id)
         if mine is None or mine.status == SignupStatus.WITHDRAWN:
             raise BadUserInputError("您还没有报名这次接龙。", field="callId")
@@ -246,6 +328,7 @@ async def check_in(
 
     async def apply(work: Work[VolunteerCall]) -> Outcome[VolunteerCall]:
         row = work.row
+        _refuse_cancelled(row, "签到")
         signup = await _mine(work, person_id)
         if signup is None or signup.status != SignupStatus.SIGNED:
             raise BadUserInputError("这位居民不在已报名名单中。", field="personId")

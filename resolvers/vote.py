@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import aggregate_order_by
@@ -28,6 +27,7 @@ from models.enums import HomeRelation
 from models.errors import BadUserInputError, ConflictError
 from models.person import Home
 from models.place import Building, Compound, Household
+from models.schedule_rules import shown
 from models.task import Task
 from models.task_rules import EventKind, Standing
 from models.vote import Ballot, Vote, VoteElector, VoteOwner, VoteTally
@@ -59,7 +59,6 @@ from resolvers.text import clean_text
 
 TITLE_MAX = 100
 DESCRIPTION_MAX = 5_000
-CHINA = ZoneInfo("Asia/Shanghai")
 
 OPENING = Target(Resource.COMPOUND, Compound, lock=False)
 
@@ -463,7 +462,7 @@ async def cast_ballot(
 
 
 def _closed(closes_at: datetime) -> ConflictError:
-    return ConflictError(f"表决已于 {closes_at.astimezone(CHINA):%Y-%m-%d %H:%M} 截止，不能再投票。")
+    return ConflictError(f"表决已于 {shown(closes_at)} 截止，不能再投票。")
 
 
 def _cancelled() -> ConflictError:

@@ -32,6 +32,15 @@ class Meeting(Node):
     location: str | None = strawberry.field(description="地点。")
     decisions: list[str] = strawberry.field(description="会议决定；尚未记录时为空列表。")
     created_at: datetime.datetime = strawberry.field(description="安排会议的时间。")
+    cancelled_at: datetime.datetime | None = strawberry.field(description="会议取消的时间；未取消为空。")
+    cancel_reason: str | None = strawberry.field(description="取消的原因。")
+    rescheduled_at: datetime.datetime | None = strawberry.field(
+        description="最近一次改期的时间；从未改期为空。"
+    )
+    reschedule_reason: str | None = strawberry.field(description="最近一次改期的原因（可能为空）。")
+    previous_held_at: datetime.datetime | None = strawberry.field(
+        description="最近一次改期前的会议时间，便于告知受邀人员改动了什么。"
+    )
 
     @classmethod
     def from_row(cls, row: MeetingRow) -> Meeting:
@@ -43,6 +52,11 @@ class Meeting(Node):
             location=row.location,
             decisions=list(row.decisions),
             created_at=row.created_at,
+            cancelled_at=row.cancelled_at,
+            cancel_reason=row.cancel_reason,
+            rescheduled_at=row.rescheduled_at,
+            reschedule_reason=row.reschedule_reason,
+            previous_held_at=row.previous_held_at,
         )
 
     @strawberry.field(
@@ -65,6 +79,9 @@ class ScheduleMeetingInput:
 async def task_meetings(info: Info[Context, None], task: TaskRow) -> list[Meeting]:
     """The meetings `Task` shows."""
     return [Meeting.from_row(r) for r in await meeting_resolvers.meetings_of(info.context, task)]
+
+
+_MEETING_ID = Annotated[strawberry.ID, strawberry.argument(description="会议的全局编号。")]
 
 
 @strawberry.type
@@ -107,6 +124,42 @@ class Mutation:
         )
         return Meeting.from_row(row)
 
+    @strawberry.mutation(
+        description="取消尚未记录决定的专题会议（安排会议的人员）；会议仍在事项中，标明已取消及原因。"
+    )
+    async def cancel_meeting(
+        self,
+        info: Info[Context, None],
+        meeting_id: _MEETING_ID,
+        reason: Annotated[str, strawberry.argument(description="取消原因（最多 200 字），受邀人员可见。")],
+    ) -> Meeting:
+        row = await meeting_resolvers.cancel(
+            info.context, meeting_id=meeting_resolvers.decode_meeting_id(meeting_id), reason=reason
+        )
+        return Meeting.from_row(row)
+
+    @strawberry.mutation(
+        description="专题会议改期（安排会议的人员）：新的时间须晚于现在；原定时间保留在会议和事项记录中。"
+    )
+    async def reschedule_meeting(
+        self,
+        info: Info[Context, None],
+        meeting_id: _MEETING_ID,
+        held_at: Annotated[datetime.datetime, strawberry.argument(description="新的会议时间，须带时区。")],
+        location: Annotated[str | None, strawberry.argument(description="新的地点；不填则不变。")] = None,
+        reason: Annotated[
+            str | None, strawberry.argument(description="改期原因（可选，最多 200 字）。")
+        ] = None,
+    ) -> Meeting:
+        row = await meeting_resolvers.reschedule(
+            info.context,
+            meeting_id=meeting_resolvers.decode_meeting_id(meeting_id),
+            held_at=held_at,
+            location=location,
+            reason=reason,
+        )
+        return Meeting.from_row(row)
+
 
 NODES: Nodes = {"Meeting": node(Meeting.from_row, lambda ctx, i: meeting_resolvers.get(ctx, meeting_id=i))}
 
@@ -145,6 +198,11 @@ SQL = {
             "location": compiler.column(lambda r: r.t.c.location),
             "decisions": compiler.column(lambda r: compiler.json_array(r.t.c.decisions)),
             "createdAt": compiler.column(lambda r: compiler.iso(r.t.c.created_at)),
+            "cancelledAt": compiler.column(lambda r: compiler.iso(r.t.c.cancelled_at)),
+            "cancelReason": compiler.column(lambda r: r.t.c.cancel_reason),
+            "rescheduledAt": compiler.column(lambda r: compiler.iso(r.t.c.rescheduled_at)),
+            "rescheduleReason": compiler.column(lambda r: r.t.c.reschedule_reason),
+            "previousHeldAt": compiler.column(lambda r: compiler.iso(r.t.c.previous_held_at)),
             "attendees": _attendees,
         }
     ),

@@ -44,6 +44,17 @@ class VolunteerCall(Node):
     starts_at: datetime.datetime = strawberry.field(description="开始时间。")
     ends_at: datetime.datetime = strawberry.field(description="结束时间。")
     signed_count: int = strawberry.field(description="已报名（不含候补）的人数。")
+    cancelled_at: datetime.datetime | None = strawberry.field(
+        description="接龙取消的时间；未取消为空。取消后不能再报名、取消报名或签到。"
+    )
+    cancel_reason: str | None = strawberry.field(description="取消的原因。")
+    rescheduled_at: datetime.datetime | None = strawberry.field(
+        description="最近一次改期的时间；从未改期为空。报名和候补保留。"
+    )
+    reschedule_reason: str | None = strawberry.field(description="最近一次改期的原因（可能为空）。")
+    previous_starts_at: datetime.datetime | None = strawberry.field(
+        description="最近一次改期前的开始时间，便于告知已报名的人改动了什么。"
+    )
 
     @classmethod
     def from_row(cls, row: VolunteerCallRow) -> VolunteerCall:
@@ -55,6 +66,11 @@ class VolunteerCall(Node):
             starts_at=row.starts_at,
             ends_at=row.ends_at,
             signed_count=row.signed_count,
+            cancelled_at=row.cancelled_at,
+            cancel_reason=row.cancel_reason,
+            rescheduled_at=row.rescheduled_at,
+            reschedule_reason=row.reschedule_reason,
+            previous_starts_at=row.previous_starts_at,
         )
 
     @strawberry.field(description="候补人数。")
@@ -143,6 +159,42 @@ class Mutation:
         )
         return VolunteerCall.from_row(row)
 
+    @strawberry.mutation(
+        description="取消尚无人签到的志愿者接龙（小区班子、网格员、社区“两委”）；已报名的人在接龙上看到取消及原因。"
+    )
+    async def cancel_volunteer_call(
+        self,
+        info: Info[Context, None],
+        call_id: _CALL_ID,
+        reason: Annotated[str, strawberry.argument(description="取消原因（最多 200 字），已报名的人可见。")],
+    ) -> VolunteerCall:
+        row = await volunteer_resolvers.cancel_call(
+            info.context, call_id=decode(call_id, "VolunteerCall")[1], reason=reason
+        )
+        return VolunteerCall.from_row(row)
+
+    @strawberry.mutation(
+        description="志愿者接龙改期（小区班子、网格员、社区“两委”）：报名和候补保留，原定时间保留在接龙和事项记录中。"
+    )
+    async def reschedule_volunteer_call(
+        self,
+        info: Info[Context, None],
+        call_id: _CALL_ID,
+        starts_at: Annotated[datetime.datetime, strawberry.argument(description="新的开始时间，须带时区。")],
+        ends_at: Annotated[datetime.datetime, strawberry.argument(description="新的结束时间，须带时区。")],
+        reason: Annotated[
+            str | None, strawberry.argument(description="改期原因（可选，最多 200 字）。")
+        ] = None,
+    ) -> VolunteerCall:
+        row = await volunteer_resolvers.reschedule_call(
+            info.context,
+            call_id=decode(call_id, "VolunteerCall")[1],
+            starts_at=starts_at,
+            ends_at=ends_at,
+            reason=reason,
+        )
+        return VolunteerCall.from_row(row)
+
 
 NODES: Nodes = {
     "VolunteerCall": node(VolunteerCall.from_row, lambda ctx, i: volunteer_resolvers.call(ctx, call_id=i))
@@ -208,6 +260,11 @@ SQL = {
             "startsAt": compiler.column(lambda r: compiler.iso(r.t.c.starts_at)),
             "endsAt": compiler.column(lambda r: compiler.iso(r.t.c.ends_at)),
             "signedCount": compiler.column(lambda r: r.t.c.signed_count),
+            "cancelledAt": compiler.column(lambda r: compiler.iso(r.t.c.cancelled_at)),
+            "cancelReason": compiler.column(lambda r: r.t.c.cancel_reason),
+            "rescheduledAt": compiler.column(lambda r: compiler.iso(r.t.c.rescheduled_at)),
+            "rescheduleReason": compiler.column(lambda r: r.t.c.reschedule_reason),
+            "previousStartsAt": compiler.column(lambda r: compiler.iso(r.t.c.previous_starts_at)),
             "waitlistCount": _waitlist,
             "myStatus": _my_status,
             "signups": _signups,
