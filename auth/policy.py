@@ -584,6 +584,23 @@ def where(who: Principal, resource: Resource, action: Action, row: FromClause) -
     return clause
 
 
+class Mine(StrEnum):
+    """A person's own relations to tasks, for their lists ("my reports", "assigned to me")."""
+
+    REPORTED = "REPORTED"
+    ASSIGNED = "ASSIGNED"
+
+
+#: the conditions that make a task the caller's in each relation: the same ones the rules use
+MINE: Mapping[Mine, Cond] = {Mine.REPORTED: REPORTER, Mine.ASSIGNED: ASSIGNEE}
+
+
+def mine(who: Principal, relation: Mine, row: FromClause) -> SqlBool:
+    """The tasks (`row`: the task table or an alias) that are the caller's in `relation`; run the
+    statement with `params(who)`, as for `where`."""
+    return MINE[relation].sql(who, binding(Resource.TASK, row))
+
+
 _COMPILED: dict[tuple[Any, ...], SqlBool] = {}
 #: Shapes are few (which of a dozen scopes a caller holds); the bound only guards against surprises
 _COMPILED_MAX = 10_000

@@ -25,9 +25,11 @@ from auth.policy import (
     DISPUTE_ASSIGNABLE_ROLES,
     TASK_ACTIONS,
     Action,
+    Mine,
     Resource,
     allows,
     attachable_sql,
+    mine,
     not_visible,
     params,
     standing,
@@ -130,24 +132,102 @@ async def members(ctx: Context, task: Task, roles: frozenset[MemberRole]) -> lis
     return [m.person_id for m in rows]
 
 
-async def tasks_of_compound(
-    ctx: Context, compound: Compound, *, first: int | None, offset: int, status: TaskStatus | None = None
-) -> Page[Task]:
+@dataclass(frozen=True)
+class TaskFilter:
+    """What a task list is narrowed to; None is "any". `since`/`before` bound when it was reported."""
+
+    status: TaskStatus | None = None
+    category: TaskCategory | None = None
+    kind: TaskKind | None = None
+    building_id: uuid.UUID | None = None
+    assignee_id: uuid.UUID | None = None
+    since: datetime | None = None
+    before: datetime | None = None
+
+    def values(self) -> dict[str, Any]:
+        return {
+            "status": None if self.status is None else TaskStatus(self.status).value,
+            "category": None if self.category is None else TaskCategory(self.category).value,
+            "kind": None if self.kind is None else TaskKind(self.kind).value,
+            "building": self.building_id,
+            "assignee": self.assignee_id,
+            "since": self.since,
+            "before": self.before,
+        }
+
+
+#: the SQL type of each value `narrowed` takes
+FILTER_TYPES: dict[str, Any] = {
+    "status": sa.Text,
+    "category": sa.Text,
+    "kind": sa.Text,
+    "building": sa.Uuid,
+    "assignee": sa.Uuid,
+    "since": sa.DateTime(timezone=True),
+    "before": sa.DateTime(timezone=True),
+}
+
+
+def narrowed(t: Any, values: dict[str, Any]) -> list[Any]:
+    """A task list's filter over `t` (the task table or an alias). Each value is a SQL expression —
+    a parameter — and NULL means "any", so one statement (and one compiled plan) serves every
+    filter; the strawberry path and the compiled one both use this."""
+    v = {key: sa.cast(values[key], type_) for key, type_ in FILTER_TYPES.items()}
+    worker = TaskMember.__table__.alias()
+    assigned = sa.exists().where(
+        worker.c.task_id == t.c.id,
+        worker.c.person_id == v["assignee"],
+        worker.c.role.in_([r.value for r in WORKING_ROLES]),
+    )
+    return [
+        sa.or_(v["status"].is_(None), t.c.status == v["status"]),
+        sa.or_(v["category"].is_(None), t.c.category == v["category"]),
+        sa.or_(v["kind"].is_(None), t.c.kind == v["kind"]),
+        sa.or_(v["building"].is_(None), t.c.building_id == v["building"]),
+        sa.or_(v["assignee"].is_(None), assigned),
+        sa.or_(v["since"].is_(None), t.c.created_at >= v["since"]),
+        sa.or_(v["before"].is_(None), t.c.created_at < v["before"]),
+    ]
+
+
+def _filter_sql(f: TaskFilter) -> list[Any]:
+    return narrowed(
+        Task.__table__, {k: sa.literal(value, FILTER_TYPES[k]) for k, value in f.values().items()}
+    )
+
+
+async def _task_page(ctx: Context, conditions: list[Any], *, first: int | None, offset: int) -> Page[Task]:
+    """A page of the tasks the caller may read among `conditions`, newest first."""
     limit = page_size(first)
     statement = (
         sa.select(Task)
-        .where(Task.compound_id == compound.id, readable(ctx))
+        .where(readable(ctx), *conditions)
         .order_by(Task.created_at.desc(), Task.id)
         .offset(offset)
         .limit(limit + 1)
     )
-    if status is not None:
-        statement = statement.where(Task.status == status.value)
     async with ctx.sessions() as session:
         rows = list((await session.execute(statement, params(ctx.principal))).scalars())
     for row in rows:
         task_loader(ctx).prime(row.id, row)
     return Page(rows[:limit], offset, len(rows) > limit)
+
+
+async def tasks_of_compound(
+    ctx: Context, compound: Compound, *, first: int | None, offset: int, narrow: TaskFilter = TaskFilter()
+) -> Page[Task]:
+    return await _task_page(
+        ctx, [Task.compound_id == compound.id, *_filter_sql(narrow)], first=first, offset=offset
+    )
+
+
+async def my_tasks(
+    ctx: Context, relation: Mine, *, first: int | None, offset: int, narrow: TaskFilter = TaskFilter()
+) -> Page[Task]:
+    """The caller's own tasks in `relation` (reported by them, assigned to them or their role),
+    among those they may read, newest first."""
+    conditions = [mine(ctx.principal, relation, Task.__table__), *_filter_sql(narrow)]
+    return await _task_page(ctx, conditions, first=first, offset=offset)
 
 
 async def timeline(ctx: Context, task: Task, *, first: int | None, offset: int) -> Page[TaskEvent]:

@@ -13,7 +13,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 from strawberry.dataloader import DataLoader
 
-from auth.policy import Action, Resource, not_visible, params, refusal
+from auth.policy import Action, Resource, not_visible, params, refusal, require_person
 from auth.principal import PersonPrincipal
 from models.errors import BadUserInputError, ConflictError
 from models.party import Participation, ParticipationKind
@@ -23,7 +23,8 @@ from models.task_rules import EventKind
 from models.volunteer import SignupStatus, VolunteerCall, VolunteerSignup
 from resolvers import task as tasks
 from resolvers.context import Context
-from resolvers.loaders import grouped
+from resolvers.ids import page_size
+from resolvers.loaders import Page, grouped
 from resolvers.pipeline import Event, Outcome, Target, Work, run
 from resolvers.place import granted
 from resolvers.text import clean_text
@@ -77,6 +78,31 @@ async def calls_of(ctx: Context, task: Task) -> list[VolunteerCall]:
         ),
     )
     return await loader.load(task.id)
+
+
+async def my_calls(ctx: Context, *, first: int | None, offset: int) -> Page[VolunteerCall]:
+    """The calls the caller is signed up or waitlisted for (cancelled ones too, so that they see
+    it), among those they may read, the latest shift first."""
+    who = require_person(ctx.principal)
+    limit = page_size(first)
+    signup = VolunteerSignup.__table__
+    statement = (
+        sa.select(VolunteerCall)
+        .join(signup, signup.c.call_id == VolunteerCall.id)
+        .where(
+            signup.c.person_id == who.person_id,
+            signup.c.status != SignupStatus.WITHDRAWN,
+            VolunteerCall.task_id.in_(tasks.visible_tasks(ctx)),
+        )
+        .order_by(VolunteerCall.starts_at.desc(), VolunteerCall.id)
+        .offset(offset)
+        .limit(limit + 1)
+    )
+    async with ctx.sessions() as session:
+        rows = list((await session.execute(statement, params(ctx.principal))).scalars())
+    for r in rows:
+        _calls(ctx).prime(r.id, r)
+    return Page(rows[:limit], offset, len(rows) > limit)
 
 
 async def waitlist_count(ctx: Context, row: VolunteerCall) -> int:

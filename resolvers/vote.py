@@ -267,6 +267,28 @@ async def votes_of_compound(
     return Page(rows[:limit], offset, len(rows) > limit)
 
 
+async def my_open_votes(ctx: Context, *, first: int | None, offset: int) -> Page[Vote]:
+    """The open votes the caller may still cast in (an owner of their frozen electorate), the one
+    closing soonest first."""
+    limit = page_size(first)
+    statement = (
+        sa.select(Vote)
+        .where(
+            where(ctx.principal, Resource.VOTE, Action.CAST, Vote.__table__),
+            Vote.status == VoteStatus.OPEN,
+            Vote.closes_at > sa.func.now(),
+        )
+        .order_by(Vote.closes_at, Vote.id)
+        .offset(offset)
+        .limit(limit + 1)
+    )
+    async with ctx.sessions() as session:
+        rows = list((await session.execute(statement, params(ctx.principal))).scalars())
+    for r in rows:
+        vote_loader(ctx).prime(r.id, r)
+    return Page(rows[:limit], offset, len(rows) > limit)
+
+
 # --- opening ------------------------------------------------------------------------------------
 
 

@@ -43,6 +43,7 @@ from graphql import (
     NamedTypeNode,
     NonNullTypeNode,
     NullValueNode,
+    ObjectValueNode,
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
@@ -335,6 +336,29 @@ class Compiler:
             self.constants[key] = convert(default if given is None else self.value(given))
         return sa.bindparam(key, value=None, required=False)
 
+    def input_field(
+        self, nodes: list[FieldNode], name: str, field: str, convert: Callable[[Any], Any]
+    ) -> Any:
+        """One field of an input-object argument as a SQL parameter: bound at run time from the
+        variable holding the object, or from the variable or literal given for the field inside
+        an object literal; `field` is the GraphQL name (`buildingId`)."""
+        given = next((a.value for a in nodes[0].arguments or () if a.name.value == name), None)
+        key = f"a{len(self.params) + len(self.constants)}"
+        if isinstance(given, VariableNode):
+            self.params.append(Param(key, given.name.value, lambda o: convert(_field_of(o, field)), None))
+            return sa.bindparam(key, value=None, required=False)
+        if isinstance(given, ObjectValueNode):
+            inner = next((f.value for f in given.fields if f.name.value == field), None)
+            if isinstance(inner, VariableNode):
+                self.params.append(Param(key, inner.name.value, convert, None))
+                return sa.bindparam(key, value=None, required=False)
+            self.constants[key] = convert(None if inner is None else self.value(inner))
+            return sa.bindparam(key, value=None, required=False)
+        if given is None or isinstance(given, NullValueNode):
+            self.constants[key] = convert(None)
+            return sa.bindparam(key, value=None, required=False)
+        raise Fallback(f"the argument {name}")
+
     def page(self, nodes: list[FieldNode]) -> tuple[Any, Any]:
         """(limit, offset) of a connection's `first` and `after`, as parameters."""
         return (
@@ -508,6 +532,19 @@ class Compiler:
         epoch = sa.bindparam(EPOCH, type_=sa.BigInteger, value=None, required=False)
         fresh = sa.or_(epoch.is_(None), current_epoch() == epoch)
         return sa.select(sa.case((fresh, data), else_=sa.literal(STALE)).label("data"))
+
+
+def _field_of(value: Any, field: str) -> Any:
+    """A field of a coerced input object: strawberry builds its input class, graphql-core a dict."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return value.get(field, value.get(_snake(field)))
+    return getattr(value, _snake(field), None)
+
+
+def _snake(name: str) -> str:
+    return "".join(f"_{ch.lower()}" if ch.isupper() else ch for ch in name)
 
 
 def _page_size(value: Any) -> int:

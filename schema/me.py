@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import sqlalchemy as sa
 import strawberry
@@ -10,7 +10,7 @@ from graphql import FieldNode
 from strawberry.types import Info
 
 from auth.bindings import alias
-from auth.policy import Action, Resource, require_person, where
+from auth.policy import Action, Mine, Resource, mine, require_person, where
 from auth.principal import PersonPrincipal
 from auth.rules import ME
 from models.person import Home as HomeRow
@@ -21,13 +21,27 @@ from models.place import Community as CommunityRow
 from models.place import Compound as CompoundRow
 from models.place import Grid as GridRow
 from models.place import Household as HouseholdRow
+from models.task import Task as TaskRow
+from models.volunteer import SignupStatus
+from models.volunteer import VolunteerCall as VolunteerCallRow
+from models.volunteer import VolunteerSignup as VolunteerSignupRow
+from models.vote import Vote as VoteRow
+from models.vote_rules import VoteStatus
 from resolvers import me as me_resolvers
+from resolvers import task as task_resolvers
+from resolvers import volunteer as volunteer_resolvers
+from resolvers import vote as vote_resolvers
 from resolvers.context import Context
+from resolvers.ids import decode_cursor
 from resolvers.me import RoleView
 from resolvers.place import building_loader, community_loader, compound_loader, grid_loader
 from schema import compiler
 from schema.person import HomeRelation, Person, Position, Role, people_sql
-from schema.place import Building, Community, Compound, Grid, Household
+from schema.place import AFTER, FIRST, Building, Community, Compound, Grid, Household
+from schema.relay import Connection
+from schema.task import Task, TaskFilter, filter_values, task_filter, visible_with_its_task
+from schema.volunteer import VolunteerCall
+from schema.vote import Vote
 
 
 @strawberry.type(description="我与一户的关系。")
@@ -99,6 +113,55 @@ class Me:
             for p in me_resolvers.positions(info.context)
         ]
 
+    @strawberry.field(description="我反映的事项，最新的在前。")
+    async def reported_tasks(
+        self,
+        info: Info[Context, None],
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = 20,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+        filter: Annotated[TaskFilter | None, strawberry.argument(description="筛选条件。")] = None,
+    ) -> Connection[Task]:
+        return await _my_tasks(info, Mine.REPORTED, first, after, filter)
+
+    @strawberry.field(description="分派给我（或我所在工作小组、我担任的角色）的事项，最新的在前。")
+    async def assigned_tasks(
+        self,
+        info: Info[Context, None],
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = 20,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+        filter: Annotated[TaskFilter | None, strawberry.argument(description="筛选条件。")] = None,
+    ) -> Connection[Task]:
+        return await _my_tasks(info, Mine.ASSIGNED, first, after, filter)
+
+    @strawberry.field(description="我可以投票的进行中的表决，最先截止的在前。")
+    async def my_votes(
+        self,
+        info: Info[Context, None],
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = 20,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+    ) -> Connection[Vote]:
+        page = await vote_resolvers.my_open_votes(info.context, first=first, offset=decode_cursor(after))
+        return Connection.from_page(page, Vote.from_row)
+
+    @strawberry.field(description="我报名（含候补）的志愿者接龙，时间最晚的在前；已取消的也在其中。")
+    async def my_calls(
+        self,
+        info: Info[Context, None],
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = 20,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+    ) -> Connection[VolunteerCall]:
+        page = await volunteer_resolvers.my_calls(info.context, first=first, offset=decode_cursor(after))
+        return Connection.from_page(page, VolunteerCall.from_row)
+
+
+async def _my_tasks(
+    info: Info[Context, None], relation: Mine, first: int | None, after: str | None, given: TaskFilter | None
+) -> Connection[Task]:
+    page = await task_resolvers.my_tasks(
+        info.context, relation, first=first, offset=decode_cursor(after), narrow=task_filter(given)
+    )
+    return Connection.from_page(page, Task.from_row)
+
 
 async def me(ctx: Context) -> Me:
     return Me(person=Person.from_view(await me_resolvers.me(ctx)))
@@ -157,12 +220,60 @@ def _me_fields(c: compiler.Compiler, n: list[FieldNode]) -> list[Any]:
                 [tp.c.person_id == ME],
                 [tp.c.created_at, tp.c.id],
             )
+        elif name in _MINE:
+            relation = _MINE[name]
+            values = filter_values(c, nodes)
+            value = c.connection(
+                "Task",
+                TaskRow.__table__,
+                nodes,
+                lambda t, relation=relation, values=values: [
+                    mine(c.who, relation, t),
+                    where(c.who, Resource.TASK, Action.READ, t),
+                    *task_resolvers.narrowed(t, values),
+                ],
+                lambda t: [t.c.created_at.desc(), t.c.id],
+            )
+        elif name == "myVotes":
+            value = c.connection(
+                "Vote",
+                VoteRow.__table__,
+                nodes,
+                lambda t: [
+                    where(c.who, Resource.VOTE, Action.CAST, t),
+                    t.c.status == VoteStatus.OPEN.value,
+                    t.c.closes_at > sa.func.now(),
+                ],
+                lambda t: [t.c.closes_at, t.c.id],
+            )
+        elif name == "myCalls":
+            value = _my_calls(c, nodes)
         elif name == "__typename":
             value = sa.literal("Me")
         else:
             raise compiler.Fallback(f"Me.{name}")
         pairs += [sa.literal(key), value]
     return pairs
+
+
+_MINE = {"reportedTasks": Mine.REPORTED, "assignedTasks": Mine.ASSIGNED}
+
+
+def _my_calls(c: compiler.Compiler, nodes: list[FieldNode]) -> Any:
+    def signed_up(t: Any) -> list[Any]:
+        s = VolunteerSignupRow.__table__.alias()
+        mine_ = sa.exists().where(
+            s.c.call_id == t.c.id, s.c.person_id == ME, s.c.status != SignupStatus.WITHDRAWN.value
+        )
+        return [mine_, visible_with_its_task(c, t)]
+
+    return c.connection(
+        "VolunteerCall",
+        VolunteerCallRow.__table__,
+        nodes,
+        signed_up,
+        lambda t: [t.c.starts_at.desc(), t.c.id],
+    )
 
 
 def _place(type_name: str, table: Any, resource: Resource, column: str) -> Any:

@@ -22,7 +22,6 @@ from models.place import Compound as CompoundRow
 from models.place import Grid as GridRow
 from models.place import Household as HouseholdRow
 from models.task import Task as TaskRow
-from models.task_rules import TaskStatus as TaskStatusRow
 from models.vote import Vote as VoteRow
 from resolvers import person as person_resolvers
 from resolvers import place as place_resolvers
@@ -35,7 +34,7 @@ from schema import compiler
 from schema.person import Occupant, Person, TeamMember
 from schema.relay import Connection, Node, Nodes, node
 from schema.stats import TaskStats
-from schema.task import TaskStatus
+from schema.task import TaskFilter, TaskStatus, filter_values, task_filter
 
 if TYPE_CHECKING:
     from schema.task import Task
@@ -172,11 +171,19 @@ class Compound(Node):
         first: Annotated[int | None, strawberry.argument(description=FIRST)] = 20,
         after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
         status: Annotated[TaskStatus | None, strawberry.argument(description="只看这一状态的事项。")] = None,
+        filter: Annotated[
+            TaskFilter | None,
+            strawberry.argument(description="按状态、分类、类型、楼栋、承办人、反映时间筛选。"),
+        ] = None,
     ) -> Connection[Annotated[Task, strawberry.lazy("schema.task")]]:
         from schema.task import Task
 
         page = await task_resolvers.tasks_of_compound(
-            info.context, self._row, first=first, offset=decode_cursor(after), status=status
+            info.context,
+            self._row,
+            first=first,
+            offset=decode_cursor(after),
+            narrow=task_filter(filter, status),
         )
         return Connection.from_page(page, Task.from_row)
 
@@ -379,27 +386,18 @@ def _team(c: compiler.Compiler, r: compiler.Row, n: list[FieldNode]) -> Any:
 
 
 def _compound_tasks(c: compiler.Compiler, r: compiler.Row, n: list[FieldNode]) -> Any:
-    t_ = TaskRow.__table__
-    status = c.argument(n, "status", _status, None)
+    values = filter_values(c, n)
     return c.connection(
         "Task",
-        t_,
+        TaskRow.__table__,
         n,
         lambda t: [
             t.c.compound_id == r.t.c.id,
             where(c.who, Resource.TASK, Action.READ, t),
-            sa.or_(sa.cast(status, sa.Text).is_(None), t.c.status == sa.cast(status, sa.Text)),
+            *task_resolvers.narrowed(t, values),
         ],
         lambda t: [t.c.created_at.desc(), t.c.id],
     )
-
-
-def _status(value: Any) -> str | None:
-    if value is None:
-        return None
-    if value not in {s.value for s in TaskStatusRow}:
-        raise compiler.Fallback("an unknown status")
-    return value
 
 
 def _compound_votes(c: compiler.Compiler, r: compiler.Row, n: list[FieldNode]) -> Any:

@@ -13,7 +13,7 @@ from strawberry.types import Info
 
 from auth.bindings import alias
 from auth.policy import Action, Resource, require_authenticated, where
-from models.errors import UpstreamError
+from models.errors import BadUserInputError, UpstreamError
 from models.person import Person as PersonRow
 from models.place import Building as BuildingRow
 from models.place import Compound as CompoundRow
@@ -261,6 +261,54 @@ class Task(Node):
         from schema.disclosure import task_disclosures
 
         return await task_disclosures(info, self._row)
+
+
+@strawberry.input(description="筛选事项列表；不填的条件不限，各条件同时满足。")
+class TaskFilter:
+    status: TaskStatus | None = strawberry.field(default=None, description="状态。")
+    category: TaskCategory | None = strawberry.field(default=None, description="分类。")
+    kind: TaskKind | None = strawberry.field(default=None, description="类型。")
+    building_id: strawberry.ID | None = strawberry.field(default=None, description="涉及的楼栋。")
+    assignee_id: strawberry.ID | None = strawberry.field(
+        default=None, description="承办人（或工作小组成员）的人员编号。"
+    )
+    reported_since: datetime.datetime | None = strawberry.field(
+        default=None, description="在这一时间（含）之后反映的。"
+    )
+    reported_before: datetime.datetime | None = strawberry.field(
+        default=None, description="在这一时间之前反映的。"
+    )
+
+
+def task_filter(given: TaskFilter | None, status: TaskStatusEnum | None = None) -> task_resolvers.TaskFilter:
+    """The resolvers' filter of a `filter` argument (and a list's own `status`, which it narrows too)."""
+    given = given or TaskFilter()
+    if status is not None and given.status is not None and status != given.status:
+        raise BadUserInputError("status 与 filter.status 不一致，请只填一处。", field="status")
+    return task_resolvers.TaskFilter(
+        status=status if status is not None else given.status,
+        category=given.category,
+        kind=given.kind,
+        building_id=_filter_id(given.building_id, "Building", "filter.buildingId"),
+        assignee_id=_filter_id(given.assignee_id, "Person", "filter.assigneeId"),
+        since=_zoned(given.reported_since, "filter.reportedSince"),
+        before=_zoned(given.reported_before, "filter.reportedBefore"),
+    )
+
+
+def _zoned(value: datetime.datetime | None, field: str) -> datetime.datetime | None:
+    if value is not None and value.utcoffset() is None:
+        raise BadUserInputError("时间必须带时区，例如 2026-12-01T00:00:00+08:00。", field=field)
+    return value
+
+
+def _filter_id(value: strawberry.ID | None, type_name: str, field: str) -> Any:
+    if value is None:
+        return None
+    try:
+        return decode(value, type_name)[1]
+    except BadUserInputError:
+        raise BadUserInputError("编号格式不正确。", field=field) from None
 
 
 @strawberry.input(description="反映一个事项。")
@@ -560,6 +608,62 @@ def _root_task(c: compiler.Compiler, r: compiler.Row, n: list[FieldNode]) -> Any
         allowed=lambda t: where(c.who, Resource.TASK, Action.READ, t),
         nullable=False,
     )
+
+
+def filter_values(c: compiler.Compiler, n: list[FieldNode]) -> dict[str, Any]:
+    """The parameters of a task list's `filter` (and its own `status`, where it has one) for
+    `resolvers.task.narrowed`."""
+    given = {a.name.value for a in n[0].arguments or ()}
+    if {"status", "filter"} <= given:
+        raise compiler.Fallback("both status and filter: strawberry checks that they agree")
+    return {
+        "status": c.argument(n, "status", _enum(TaskStatusEnum))
+        if "status" in given
+        else c.input_field(n, "filter", "status", _enum(TaskStatusEnum)),
+        "category": c.input_field(n, "filter", "category", _enum(TaskCategoryEnum)),
+        "kind": c.input_field(n, "filter", "kind", _enum(TaskKindEnum)),
+        "building": c.input_field(n, "filter", "buildingId", _global("Building")),
+        "assignee": c.input_field(n, "filter", "assigneeId", _global("Person")),
+        "since": c.input_field(n, "filter", "reportedSince", _moment),
+        "before": c.input_field(n, "filter", "reportedBefore", _moment),
+    }
+
+
+def _enum(values: type[Any]) -> Any:
+    def convert(value: Any) -> str | None:
+        if value is None:
+            return None
+        value = getattr(value, "value", value)
+        if value not in {v.value for v in values}:
+            raise compiler.Fallback(f"an unknown {values.__name__}")
+        return str(value)
+
+    return convert
+
+
+def _global(type_name: str) -> Any:
+    def convert(value: Any) -> Any:
+        if value is None:
+            return None
+        try:
+            return decode(value, type_name)[1]
+        except (BadUserInputError, TypeError, AttributeError):
+            raise compiler.Fallback(f"a malformed {type_name} id") from None
+
+    return convert
+
+
+def _moment(value: Any) -> datetime.datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.datetime.fromisoformat(value)
+        except ValueError:
+            raise compiler.Fallback("a malformed date") from None
+    if not isinstance(value, datetime.datetime) or value.utcoffset() is None:
+        raise compiler.Fallback("a date without a time zone")
+    return value
 
 
 def visible_with_its_task(c: compiler.Compiler, row: Any) -> Any:
