@@ -216,6 +216,30 @@ WHERE n.nspname = 'public' AND p.proowner = (SELECT oid FROM pg_roles WHERE roln
 """
 
 
+#: extensions the migrations use where the server has them (pg_trgm: search's indexes, 0014); the
+#: owner's role may not create one, so the migrating user does, before acting as that role
+OPTIONAL_EXTENSIONS = ("pg_trgm",)
+
+
+async def _create_extensions(conn: Any) -> None:
+    import asyncpg
+
+    for name in OPTIONAL_EXTENSIONS:
+        if not await conn.fetchval("SELECT true FROM pg_available_extensions WHERE name = $1", name):
+            continue
+        quoted = await conn.fetchval("SELECT quote_ident($1)", name)
+        try:
+            async with conn.transaction():  # a savepoint: a refusal leaves the rest standing
+                await conn.execute(f"CREATE EXTENSION IF NOT EXISTS {quoted}")
+        except asyncpg.InsufficientPrivilegeError:
+            log.warning(
+                "cannot create the extension %s: search will scan instead of using indexes; "
+                "ask the database's administrator to run CREATE EXTENSION %s",
+                name,
+                name,
+            )
+
+
 async def prepare_owner(url: str, role: str) -> str | None:
     """Make the owner's role if it is missing, let the URL's user act as it, and pass it what that
     user owns in `public` (a database migrated before the role existed). None, with a warning
@@ -241,6 +265,7 @@ async def prepare_owner(url: str, role: str) -> str | None:
                 if not await conn.fetchval("SELECT pg_has_role(current_user, $1, 'USAGE')", role):
                     await conn.execute(f"GRANT {quoted} TO current_user")
                 await conn.execute(f"GRANT USAGE, CREATE ON SCHEMA public TO {quoted}")
+                await _create_extensions(conn)
                 for statement in await conn.fetch(_OWNED_BY_ME, role):
                     await conn.execute(statement[0])
             except asyncpg.InsufficientPrivilegeError as exc:

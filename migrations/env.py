@@ -12,6 +12,7 @@ from sqlmodel import SQLModel
 
 import models  # noqa: F401  (registers the tables on the metadata)
 from app.database import async_url
+from models.base import declared_by_models
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -22,7 +23,12 @@ def _run(connection: Connection) -> None:
     if owner:  # what the migrations create belongs to the owner's role (app.migrate.OWNER_ROLE)
         connection.exec_driver_sql(f"SET ROLE {connection.dialect.identifier_preparer.quote(owner)}")
         connection.commit()
-    context.configure(connection=connection, target_metadata=target_metadata, compare_type=True)
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        compare_type=True,
+        include_object=declared_by_models,
+    )
     with context.begin_transaction():
         context.run_migrations()
 

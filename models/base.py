@@ -32,3 +32,15 @@ def fk(target: str, *, nullable: bool = False, index: bool = True, ondelete: str
             sa.Uuid, sa.ForeignKey(target, ondelete=ondelete), nullable=nullable, index=index
         ),
     )
+
+
+#: indexes that exist only where the database offers them (`_trgm`: pg_trgm, migration 0014), so the
+#: models cannot declare them; comparing the models with a database leaves them out
+OPTIONAL_INDEX_SUFFIXES = ("_trgm",)
+
+
+def declared_by_models(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
+    """Alembic's `include_object`: everything but the optional indexes."""
+    return not (type_ == "index" and reflected and (name or "").endswith(OPTIONAL_INDEX_SUFFIXES))

@@ -55,7 +55,7 @@ class TeamSeatView:
     person: PersonView
 
 
-def _people_statement(who: Principal) -> Any:
+def people_statement(who: Principal) -> Any:
     """People as `who` sees them: built once per caller shape (`auth.policy.shape`) and shared."""
     key = shape(who)
     cached = _STATEMENTS.get(key)
@@ -88,25 +88,27 @@ _STATEMENTS: dict[tuple[Any, ...], Any] = {}
 
 def people_as_seen_by(sessions: Sessions, who: Principal) -> DataLoader[uuid.UUID, PersonView | None]:
     """Per person id: the person as `who` may see them, masked inside PostgreSQL; None if not."""
-    statement = _people_statement(who)
+    statement = people_statement(who)
     values = params(who)
     person_id = Person.__table__.c.id
 
     async def load(ids: Sequence[uuid.UUID]) -> list[PersonView | None]:
         async with sessions() as session:
             rows = (await session.execute(statement.where(person_id.in_(ids)), values)).all()
-        found = {
-            r.id: PersonView(
-                id=r.id,
-                name=r.name,
-                phone=r.phone,
-                party=PartyView(bool(r.registered), r.work_unit, r.registered_on) if r.party_shown else None,
-            )
-            for r in rows
-        }
+        found = {r.id: view_of(r) for r in rows}
         return [found.get(i) for i in ids]
 
     return DataLoader(load_fn=load)
+
+
+def view_of(r: Any) -> PersonView:
+    """A row of `people_statement` as the view the schema shows."""
+    return PersonView(
+        id=r.id,
+        name=r.name,
+        phone=r.phone,
+        party=PartyView(bool(r.registered), r.work_unit, r.registered_on) if r.party_shown else None,
+    )
 
 
 def person_loader(ctx: Context) -> DataLoader[uuid.UUID, PersonView | None]:

@@ -75,6 +75,11 @@ SCREENS = {
       projects: tasks(filter: {kind: PROJECT, reportedSince: "2020-01-01T00:00:00+08:00"}) {
         edges { node { title } } }
       submitted: tasks(status: SUBMITTED) { edges { node { title } } } } }""",
+    "search": """query Search($text: String!) {
+      phones: search(text: $text) { people(first: 10) { edges { node { id name phone } } pageInfo { hasNextPage } } }
+      numbers: search(text: "6-1") { households(first: 5) { edges { cursor node { number area } } } }
+      words: search(text: "电梯") { tasks(first: 5) { edges { node { title status } } }
+        people { edges { node { name } } } } }""",
     "fragments": """query Fragments($compound: ID!, $withBuildings: Boolean!) {
       mine: compound(id: $compound) { ...Profile b: buildings(first: 2) @include(if: $withBuildings) {
         edges { node { __typename ... on Building { name } } } } }
@@ -121,6 +126,7 @@ async def demo(pg_url: str, demo_template_db: str) -> AsyncIterator[Demo]:
             "vote": encode("Vote", vote),
             "withBuildings": True,
             "filter": {"category": "ELEVATOR", "reportedBefore": "2100-01-01T00:00:00+08:00"},
+            "text": "13800000",
         }
         async with (
             running_api(url) as api,
@@ -168,7 +174,7 @@ async def test_compiled_answers_as_strawberry_does(demo: Demo, screen: str, pers
 
 async def test_a_repeated_screen_costs_one_statement(demo: Demo) -> None:
     """The caller comes from the principal cache (its epoch checked inside the screen's statement)."""
-    for screen in ("home", "tasks", "household", "vote", "fragments", "mine", "filtered"):
+    for screen in ("home", "tasks", "household", "vote", "fragments", "mine", "filtered", "search"):
         await ask(demo.api, demo.headers["13800000004"], SCREENS[screen], demo.variables)
         await ask(demo.api, demo.headers["13800000004"], SCREENS[screen], demo.variables)
         with counting_statements(demo.api.app) as counted:

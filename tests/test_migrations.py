@@ -23,6 +23,7 @@ from sqlmodel import SQLModel
 import models  # noqa: F401  (registers every table on SQLModel.metadata)
 from app.database import async_url
 from app.migrate import OWNER_ROLE, alembic_config, current_heads, downgrade, history, upgrade
+from models.base import declared_by_models
 from tests.conftest import admin, fetch, fetchval, with_database
 
 
@@ -70,7 +71,8 @@ def differences(url: str) -> list[Any]:
 
     def compare(connection: Connection) -> list[Any]:
         context = MigrationContext.configure(
-            connection, opts={"compare_type": True, "compare_server_default": True}
+            connection,
+            opts={"compare_type": True, "compare_server_default": True, "include_object": declared_by_models},
         )
         return compare_metadata(context, SQLModel.metadata)
 
