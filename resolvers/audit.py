@@ -28,8 +28,8 @@ from auth.principal import PersonPrincipal, Principal
 from models.audit import AuditRecord, Link, canonical, chain_hash, first_broken
 from models.background import repeating
 from models.errors import QilijiaError
-from resolvers.ids import decode, page_size
-from resolvers.loaders import Page
+from resolvers.ids import decode
+from resolvers.pages import Key, Page, order, read, window
 
 log = logging.getLogger("qilijia.audit")
 
@@ -131,8 +131,12 @@ async def verify(session: AsyncSession, batch: int = 5_000) -> tuple[int, str | 
         checked, newest = links[-1].seq, links[-1].hash
 
 
+#: the trail: newest record first
+TRAIL = order(Key("seq", int, descending=True))
+
+
 async def trail(
-    ctx: Any, community_id: uuid.UUID | None, *, first: int | None, offset: int
+    ctx: Any, community_id: uuid.UUID | None, *, first: int | None, after: str | None
 ) -> Page[AuditRecord]:
     """A community's records, newest first, for whom the policy lets read them; all records (those
     of no community too) for an admin who names no community."""
@@ -141,22 +145,10 @@ async def trail(
     # no community: every record, those of no community too, which the policy grants an admin only
     require(who, Resource.COMMUNITY, Action.READ_AUDIT, AreaFacts(community_id=community_id))
     where: Any = sa.true() if community_id is None else AuditRecord.community_id == community_id
-    limit = page_size(first)
-    async with ctx.sessions() as session:
-        rows = (
-            (
-                await session.execute(
-                    sa.select(AuditRecord)
-                    .where(where)
-                    .order_by(AuditRecord.seq.desc())
-                    .offset(offset)
-                    .limit(limit + 1)
-                )
-            )
-            .scalars()
-            .all()
-        )
-    return Page(list(rows[:limit]), offset, len(rows) > limit)
+    statement = sa.select(AuditRecord).where(where)
+    return await read(
+        ctx.sessions, statement, AuditRecord.__table__, TRAIL, window(TRAIL, first=first, after=after)
+    )
 
 
 # --- reveals: readings of what only some may see in full ------------------------------------------

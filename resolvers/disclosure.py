@@ -26,8 +26,8 @@ from models.task import Task
 from models.task_rules import EventKind
 from resolvers import task as tasks
 from resolvers.context import Context
-from resolvers.ids import page_size
-from resolvers.loaders import Page, grouped
+from resolvers.loaders import grouped
+from resolvers.pages import Key, Page, order, read, window
 from resolvers.pipeline import Event, Outcome, Work, run
 from resolvers.text import clean_text, clean_urls
 
@@ -267,25 +267,19 @@ async def disclosures(ctx: Context, task: Task) -> list[CostDisclosure]:
     return await loader.load(task.id)
 
 
+#: a disclosure's shares by household number
+SHARES = order(Key("number", str), Key("household_id"))
+
+
 async def shares(
-    ctx: Context, disclosure: CostDisclosure, *, first: int | None, offset: int
+    ctx: Context, disclosure: CostDisclosure, *, first: int | None, after: str | None
 ) -> Page[CostShare]:
     """A (visible) disclosure's per-household shares, by household number: the 公示 shows them to
     everyone who reads the task."""
-    limit = page_size(first)
-    async with ctx.sessions() as session:
-        rows = list(
-            (
-                await session.execute(
-                    sa.select(CostShare)
-                    .where(CostShare.disclosure_id == disclosure.id)
-                    .order_by(CostShare.number, CostShare.household_id)
-                    .offset(offset)
-                    .limit(limit + 1)
-                )
-            ).scalars()
-        )
-    return Page(rows[:limit], offset, len(rows) > limit)
+    statement = sa.select(CostShare).where(CostShare.disclosure_id == disclosure.id)
+    return await read(
+        ctx.sessions, statement, CostShare.__table__, SHARES, window(SHARES, first=first, after=after)
+    )
 
 
 async def my_shares(ctx: Context, disclosure: CostDisclosure) -> list[CostShare]:

@@ -1,4 +1,4 @@
-"""Opaque global IDs (`node(id:)` resolves any of them) and pagination cursors."""
+"""Opaque global IDs (`node(id:)` resolves any of them) and page sizes (cursors: `resolvers.pages`)."""
 
 from __future__ import annotations
 
@@ -29,32 +29,3 @@ def decode(global_id: str, expected: str | None = None) -> tuple[str, uuid.UUID]
 
 MAX_PAGE = 100
 DEFAULT_PAGE = 20
-#: no list is this long; a larger offset would not fit PostgreSQL's OFFSET (a bigint) anyway
-MAX_OFFSET = 2**31
-
-
-def encode_cursor(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str | None) -> int:
-    """The offset after which a page starts (0 for the first page)."""
-    if cursor is None:
-        return 0
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        tag, _, number = raw.partition(":")
-        offset = int(number)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise BadUserInputError("分页游标不正确，请从第一页重新加载。", field="after") from None
-    if tag != "o" or not 0 <= offset < MAX_OFFSET:
-        raise BadUserInputError("分页游标不正确，请从第一页重新加载。", field="after")
-    return offset + 1
-
-
-def page_size(first: int | None) -> int:
-    if first is None:
-        return DEFAULT_PAGE
-    if first < 0 or first > MAX_PAGE:
-        raise BadUserInputError(f"每页数量 first 必须在 0 到 {MAX_PAGE} 之间。", field="first")
-    return first

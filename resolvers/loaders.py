@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -21,6 +21,7 @@ from strawberry.dataloader import DataLoader
 
 from auth.policy import Action, Resource, params, where
 from auth.principal import Principal
+from resolvers.pages import Order, Page, Window, conditions, cut
 
 T = TypeVar("T")
 K = TypeVar("K", bound=Hashable)
@@ -31,15 +32,7 @@ Sessions = async_sessionmaker[AsyncSession]
 @dataclass(frozen=True)
 class PageKey:
     parent_id: uuid.UUID | None
-    limit: int
-    offset: int
-
-
-@dataclass(frozen=True)
-class Page(Generic[T]):
-    rows: list[T]
-    offset: int
-    has_next: bool
+    window: Window
 
 
 def by_key(sessions: Sessions, model: Any, column: Any = None, *, cache: bool = True) -> DataLoader[Any, Any]:
@@ -97,34 +90,49 @@ def paged(
     sessions: Sessions,
     model: Any,
     parent: Any,
-    order: Sequence[Any],
+    order: Order,
     allowed: Any,
     values: dict[str, Any] | None = None,
 ) -> DataLoader[PageKey, Page[Any]]:
-    """Pages of children for many parents at once: one window-function query per page shape.
-    `allowed` filters the children; `values` are its parameters."""
+    """Pages of children for many parents at once: one window-function query per page shape
+    (`resolvers.pages.Window`). `allowed` filters the children; `values` are its parameters."""
+    table = model.__table__
+
+    def counter(parent_id: uuid.UUID) -> Callable[[], Awaitable[int]]:
+        async def total() -> int:
+            counted = sa.select(sa.func.count()).select_from(table).where(parent == parent_id, allowed)
+            async with sessions() as session:
+                return int((await session.execute(counted, values or {})).scalar_one())
+
+        return total
 
     async def load(keys: Sequence[PageKey]) -> list[Page[Any]]:
-        shapes: dict[tuple[int, int], list[uuid.UUID]] = defaultdict(list)
+        shapes: dict[Window, list[uuid.UUID]] = defaultdict(list)
         for k in keys:
-            shapes[(k.limit, k.offset)].append(k.parent_id)  # type: ignore[arg-type]
+            shapes[k.window].append(k.parent_id)  # type: ignore[arg-type]
         pages: dict[PageKey, Page[Any]] = {}
         async with sessions() as session:
-            for (limit, offset), parents in shapes.items():
-                rank = sa.func.row_number().over(partition_by=parent, order_by=order).label("rank")
-                inner = sa.select(model, rank).where(parent.in_(parents), allowed).subquery()
+            for w, parents in shapes.items():
+                sort = order.sort(table, backward=w.backward)
+                rank = sa.func.row_number().over(partition_by=parent, order_by=sort).label("rank")
+                inner = (
+                    sa.select(model, rank)
+                    .where(parent.in_(parents), allowed, *conditions(order, table, w))
+                    .subquery()
+                )
                 row_alias = aliased(model, inner)
                 statement = (
                     sa.select(row_alias, inner.c.rank)
-                    .where(inner.c.rank > offset, inner.c.rank <= offset + limit + 1)
+                    .where(inner.c.rank <= w.limit + 1)
                     .order_by(inner.c[parent.key], inner.c.rank)
                 )
                 by_parent: dict[uuid.UUID, list[Any]] = defaultdict(list)
                 for row, _rank in (await session.execute(statement, values or {})).all():
                     by_parent[getattr(row, parent.key)].append(row)
                 for parent_id in parents:
-                    rows = by_parent.get(parent_id, [])
-                    pages[PageKey(parent_id, limit, offset)] = Page(rows[:limit], offset, len(rows) > limit)
+                    pages[PageKey(parent_id, w)] = cut(
+                        order, w, by_parent.get(parent_id, []), counter(parent_id)
+                    )
         return [pages[k] for k in keys]
 
     return DataLoader(load_fn=load)

@@ -16,8 +16,8 @@ from strawberry.dataloader import DataLoader
 from auth.policy import Action, Resource, not_visible, params, refusal, where
 from models.place import Building, Community, Compound, Grid, Household
 from resolvers.context import Context
-from resolvers.ids import page_size
-from resolvers.loaders import Page, PageKey, paged, visible_by_id
+from resolvers.loaders import PageKey, paged, visible_by_id
+from resolvers.pages import Key, Page, order, read, window
 
 
 def _visible(ctx: Context, resource: Resource, model: Any) -> DataLoader[uuid.UUID, Any]:
@@ -97,20 +97,20 @@ async def require_on_compound(ctx: Context, compound_row: Compound, action: Acti
         raise refusal(Resource.COMPOUND, action)
 
 
-async def compounds(ctx: Context, *, first: int | None, offset: int) -> Page[Compound]:
-    limit = page_size(first)
-    statement = (
-        sa.select(Compound)
-        .where(where(ctx.principal, Resource.COMPOUND, Action.READ, Compound.__table__))
-        .order_by(Compound.name, Compound.id)
-        .offset(offset)
-        .limit(limit + 1)
+#: the orders of the place lists: by name, households by number
+COMPOUNDS = BUILDINGS = order(Key("name", str), Key("id"))
+HOUSEHOLDS = order(Key("number", str), Key("id"))
+
+
+async def compounds(ctx: Context, *, first: int | None, after: str | None) -> Page[Compound]:
+    statement = sa.select(Compound).where(
+        where(ctx.principal, Resource.COMPOUND, Action.READ, Compound.__table__)
     )
-    async with ctx.sessions() as session:
-        rows = list((await session.execute(statement, params(ctx.principal))).scalars().all())
-    for row in rows:
+    w = window(COMPOUNDS, first=first, after=after)
+    page = await read(ctx.sessions, statement, Compound.__table__, COMPOUNDS, w, params(ctx.principal))
+    for row in page.rows:
         compound_loader(ctx).prime(row.id, row)
-    return Page(rows[:limit], offset, len(rows) > limit)
+    return page
 
 
 def _buildings_page(ctx: Context) -> DataLoader[PageKey, Page[Building]]:
@@ -120,7 +120,7 @@ def _buildings_page(ctx: Context) -> DataLoader[PageKey, Page[Building]]:
             ctx.sessions,
             Building,
             Building.compound_id,
-            (Building.name, Building.id),
+            BUILDINGS,
             where(ctx.principal, Resource.BUILDING, Action.READ, Building.__table__),
             params(ctx.principal),
         ),
@@ -134,7 +134,7 @@ def _households_page(ctx: Context, parent: str) -> DataLoader[PageKey, Page[Hous
             ctx.sessions,
             Household,
             getattr(Household, parent),
-            (Household.number, Household.id),
+            HOUSEHOLDS,
             where(ctx.principal, Resource.HOUSEHOLD, Action.READ, Household.__table__),
             params(ctx.principal),
         ),
@@ -142,26 +142,30 @@ def _households_page(ctx: Context, parent: str) -> DataLoader[PageKey, Page[Hous
 
 
 async def buildings(
-    ctx: Context, *, compound_row: Compound, first: int | None, offset: int
+    ctx: Context, *, compound_row: Compound, first: int | None, after: str | None
 ) -> Page[Building]:
-    page = await _buildings_page(ctx).load(PageKey(compound_row.id, page_size(first), offset))
+    page = await _buildings_page(ctx).load(
+        PageKey(compound_row.id, window(BUILDINGS, first=first, after=after))
+    )
     for row in page.rows:
         building_loader(ctx).prime(row.id, row)
     return page
 
 
 async def households_of_building(
-    ctx: Context, *, building_row: Building, first: int | None, offset: int
+    ctx: Context, *, building_row: Building, first: int | None, after: str | None
 ) -> Page[Household]:
-    page = await _households_page(ctx, "building_id").load(PageKey(building_row.id, page_size(first), offset))
+    w = window(HOUSEHOLDS, first=first, after=after)
+    page = await _households_page(ctx, "building_id").load(PageKey(building_row.id, w))
     _prime_households(ctx, page)
     return page
 
 
 async def households_of_compound(
-    ctx: Context, *, compound_row: Compound, first: int | None, offset: int
+    ctx: Context, *, compound_row: Compound, first: int | None, after: str | None
 ) -> Page[Household]:
-    page = await _households_page(ctx, "compound_id").load(PageKey(compound_row.id, page_size(first), offset))
+    w = window(HOUSEHOLDS, first=first, after=after)
+    page = await _households_page(ctx, "compound_id").load(PageKey(compound_row.id, w))
     _prime_households(ctx, page)
     return page
 

@@ -19,11 +19,10 @@ from models.errors import BadUserInputError
 from models.person import Person
 from models.place import Household
 from models.task import Task
+from resolvers import place, task
 from resolvers.context import Context
-from resolvers.ids import page_size
-from resolvers.loaders import Page
+from resolvers.pages import Key, Page, order, read, window
 from resolvers.person import PersonView, people_statement, view_of
-from resolvers.task import task_loader
 
 SEARCH_MIN = 2
 SEARCH_MAX = 50
@@ -65,48 +64,37 @@ def tasks_found(who: Principal, t: Any, like: Any) -> list[Any]:
     ]
 
 
-def people_order(t: Any) -> list[Any]:
-    return [t.c.name, t.c.id]
+#: people by id (a stable order that shows nothing: a cursor holding a name would tell a reader
+#: who sees it masked the name in full), households by number, tasks newest first
+PEOPLE = order(Key("id"))
+HOUSEHOLDS = place.HOUSEHOLDS
+TASKS = task.TASKS
 
 
-def households_order(t: Any) -> list[Any]:
-    return [t.c.number, t.c.id]
-
-
-def tasks_order(t: Any) -> list[Any]:
-    return [t.c.created_at.desc(), t.c.id]
-
-
-async def _page(ctx: Context, statement: Any, first: int | None, offset: int) -> tuple[list[Any], Page[Any]]:
-    limit = page_size(first)
-    async with ctx.sessions() as session:
-        rows = list(
-            (await session.execute(statement.offset(offset).limit(limit + 1), params(ctx.principal))).all()
-        )
-    return rows[:limit], Page([], offset, len(rows) > limit)
-
-
-async def people(ctx: Context, text: str, *, first: int | None, offset: int) -> Page[PersonView]:
-    """The people found, as the caller sees them, by name."""
+async def people(ctx: Context, text: str, *, first: int | None, after: str | None) -> Page[PersonView]:
+    """The people found, as the caller sees them."""
     p = Person.__table__
     statement = people_statement(ctx.principal).where(*people_found(ctx.principal, p, pattern(text)))
-    rows, page = await _page(ctx, statement.order_by(*people_order(p)), first, offset)
-    return Page([view_of(r) for r in rows], page.offset, page.has_next)
+    w = window(PEOPLE, first=first, after=after)
+    page = await read(ctx.sessions, statement, p, PEOPLE, w, params(ctx.principal), scalars=False)
+    return page.map(view_of)
 
 
-async def households(ctx: Context, text: str, *, first: int | None, offset: int) -> Page[Household]:
+async def households(ctx: Context, text: str, *, first: int | None, after: str | None) -> Page[Household]:
     """The households found, by number."""
     h = Household.__table__
     statement = sa.select(Household).where(*households_found(ctx.principal, h, pattern(text)))
-    rows, page = await _page(ctx, statement.order_by(*households_order(h)), first, offset)
-    return Page([r.Household for r in rows], page.offset, page.has_next)
+    w = window(HOUSEHOLDS, first=first, after=after)
+    return await read(ctx.sessions, statement, h, HOUSEHOLDS, w, params(ctx.principal))
 
 
-async def tasks(ctx: Context, text: str, *, first: int | None, offset: int) -> Page[Task]:
+async def tasks(ctx: Context, text: str, *, first: int | None, after: str | None) -> Page[Task]:
     """The tasks found, newest first."""
     t = Task.__table__
     statement = sa.select(Task).where(*tasks_found(ctx.principal, t, pattern(text)))
-    rows, page = await _page(ctx, statement.order_by(*tasks_order(t)), first, offset)
-    for r in rows:
-        task_loader(ctx).prime(r.Task.id, r.Task)
-    return Page([r.Task for r in rows], page.offset, page.has_next)
+    page = await read(
+        ctx.sessions, statement, t, TASKS, window(TASKS, first=first, after=after), params(ctx.principal)
+    )
+    for r in page.rows:
+        task.task_loader(ctx).prime(r.id, r)
+    return page

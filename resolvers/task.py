@@ -57,8 +57,8 @@ from models.task_rules import (
     transition,
 )
 from resolvers.context import Context
-from resolvers.ids import page_size
-from resolvers.loaders import Page, PageKey, grouped, paged, visible_by_id
+from resolvers.loaders import PageKey, grouped, paged, visible_by_id
+from resolvers.pages import Key, Page, order, read, window
 from resolvers.pipeline import Event, Outcome, Target, Work, append_event, run, task_topic
 from resolvers.text import clean_text, clean_urls
 
@@ -196,47 +196,61 @@ def _filter_sql(f: TaskFilter) -> list[Any]:
     )
 
 
-async def _task_page(ctx: Context, conditions: list[Any], *, first: int | None, offset: int) -> Page[Task]:
+#: task lists: newest first; a timeline: in the order its events were recorded (`seq`, a counter
+#: over all tasks: a cursor says how many events the whole service recorded before it, no more)
+TASKS = order(Key("created_at", datetime, descending=True), Key("id"))
+TIMELINE = order(Key("seq", int))
+
+
+async def _task_page(
+    ctx: Context, conditions: list[Any], *, first: int | None, after: str | None
+) -> Page[Task]:
     """A page of the tasks the caller may read among `conditions`, newest first."""
-    limit = page_size(first)
-    statement = (
-        sa.select(Task)
-        .where(readable(ctx), *conditions)
-        .order_by(Task.created_at.desc(), Task.id)
-        .offset(offset)
-        .limit(limit + 1)
-    )
-    async with ctx.sessions() as session:
-        rows = list((await session.execute(statement, params(ctx.principal))).scalars())
-    for row in rows:
+    statement = sa.select(Task).where(readable(ctx), *conditions)
+    w = window(TASKS, first=first, after=after)
+    page = await read(ctx.sessions, statement, Task.__table__, TASKS, w, params(ctx.principal))
+    for row in page.rows:
         task_loader(ctx).prime(row.id, row)
-    return Page(rows[:limit], offset, len(rows) > limit)
+    return page
 
 
 async def tasks_of_compound(
-    ctx: Context, compound: Compound, *, first: int | None, offset: int, narrow: TaskFilter = TaskFilter()
+    ctx: Context,
+    compound: Compound,
+    *,
+    first: int | None,
+    after: str | None,
+    narrow: TaskFilter = TaskFilter(),
 ) -> Page[Task]:
     return await _task_page(
-        ctx, [Task.compound_id == compound.id, *_filter_sql(narrow)], first=first, offset=offset
+        ctx, [Task.compound_id == compound.id, *_filter_sql(narrow)], first=first, after=after
     )
 
 
 async def my_tasks(
-    ctx: Context, relation: Mine, *, first: int | None, offset: int, narrow: TaskFilter = TaskFilter()
+    ctx: Context, relation: Mine, *, first: int | None, after: str | None, narrow: TaskFilter = TaskFilter()
 ) -> Page[Task]:
     """The caller's own tasks in `relation` (reported by them, assigned to them or their role),
     among those they may read, newest first."""
     conditions = [mine(ctx.principal, relation, Task.__table__), *_filter_sql(narrow)]
-    return await _task_page(ctx, conditions, first=first, offset=offset)
+    return await _task_page(ctx, conditions, first=first, after=after)
 
 
-async def timeline(ctx: Context, task: Task, *, first: int | None, offset: int) -> Page[TaskEvent]:
-    """A page of a (visible) task's timeline; batched across a list of tasks."""
+async def timeline(
+    ctx: Context,
+    task: Task,
+    *,
+    first: int | None,
+    after: str | None,
+    last: int | None = None,
+    before: str | None = None,
+) -> Page[TaskEvent]:
+    """A page of a (visible) task's timeline, forward or backward; batched across a list of tasks."""
     loader = ctx.loaders.cached(
-        "timeline_page",
-        lambda: paged(ctx.sessions, TaskEvent, TaskEvent.task_id, (TaskEvent.seq,), sa.true()),
+        "timeline_page", lambda: paged(ctx.sessions, TaskEvent, TaskEvent.task_id, TIMELINE, sa.true())
     )
-    return await loader.load(PageKey(task.id, page_size(first), offset))
+    w = window(TIMELINE, first=first, after=after, last=last, before=before)
+    return await loader.load(PageKey(task.id, w))
 
 
 def _last_events(ctx: Context) -> DataLoader[uuid.UUID, TaskEvent | None]:

@@ -23,8 +23,8 @@ from models.task_rules import EventKind
 from models.volunteer import SignupStatus, VolunteerCall, VolunteerSignup
 from resolvers import task as tasks
 from resolvers.context import Context
-from resolvers.ids import page_size
-from resolvers.loaders import Page, grouped
+from resolvers.loaders import grouped
+from resolvers.pages import Key, Page, order, read, window
 from resolvers.pipeline import Event, Outcome, Target, Work, run
 from resolvers.place import granted
 from resolvers.text import clean_text
@@ -80,29 +80,26 @@ async def calls_of(ctx: Context, task: Task) -> list[VolunteerCall]:
     return await loader.load(task.id)
 
 
-async def my_calls(ctx: Context, *, first: int | None, offset: int) -> Page[VolunteerCall]:
+#: my calls: the latest shift first
+MY_CALLS = order(Key("starts_at", datetime, descending=True), Key("id"))
+
+
+async def my_calls(ctx: Context, *, first: int | None, after: str | None) -> Page[VolunteerCall]:
     """The calls the caller is signed up or waitlisted for (cancelled ones too, so that they see
     it), among those they may read, the latest shift first."""
     who = require_person(ctx.principal)
-    limit = page_size(first)
     signup = VolunteerSignup.__table__
-    statement = (
-        sa.select(VolunteerCall)
-        .join(signup, signup.c.call_id == VolunteerCall.id)
-        .where(
-            signup.c.person_id == who.person_id,
-            signup.c.status != SignupStatus.WITHDRAWN,
-            VolunteerCall.task_id.in_(tasks.visible_tasks(ctx)),
-        )
-        .order_by(VolunteerCall.starts_at.desc(), VolunteerCall.id)
-        .offset(offset)
-        .limit(limit + 1)
+    mine = sa.exists().where(
+        signup.c.call_id == VolunteerCall.id,
+        signup.c.person_id == who.person_id,
+        signup.c.status != SignupStatus.WITHDRAWN,
     )
-    async with ctx.sessions() as session:
-        rows = list((await session.execute(statement, params(ctx.principal))).scalars())
-    for r in rows:
+    statement = sa.select(VolunteerCall).where(mine, VolunteerCall.task_id.in_(tasks.visible_tasks(ctx)))
+    w = window(MY_CALLS, first=first, after=after)
+    page = await read(ctx.sessions, statement, VolunteerCall.__table__, MY_CALLS, w, params(ctx.principal))
+    for r in page.rows:
         _calls(ctx).prime(r.id, r)
-    return Page(rows[:limit], offset, len(rows) > limit)
+    return page
 
 
 async def waitlist_count(ctx: Context, row: VolunteerCall) -> int:

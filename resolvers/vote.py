@@ -51,8 +51,8 @@ from models.vote_rules import (
 from resolvers import task as tasks
 from resolvers.context import Context
 from resolvers.events import CHANNEL, notify
-from resolvers.ids import page_size
-from resolvers.loaders import Page, by_key, grouped, visible_by_id
+from resolvers.loaders import by_key, grouped, visible_by_id
+from resolvers.pages import Key, Page, order, read, window
 from resolvers.pipeline import Event, Outcome, Target, Work, append_event, run
 from resolvers.place import granted
 from resolvers.text import clean_text
@@ -191,25 +191,23 @@ async def _require(ctx: Context, row: Vote, action: Action) -> None:
         raise refusal(Resource.VOTE, action)
 
 
-async def turnout(ctx: Context, row: Vote, *, first: int | None, offset: int) -> Page[VoteElector]:
+#: electors by household number; votes newest first; my open votes closing soonest first
+ELECTORS = order(Key("number", str), Key("household_id"))
+VOTES = order(Key("created_at", datetime, descending=True), Key("id"))
+CLOSING_SOONEST = order(Key("closes_at", datetime), Key("id"))
+
+
+async def turnout(ctx: Context, row: Vote, *, first: int | None, after: str | None) -> Page[VoteElector]:
     """Households that have not voted yet, for door-knocking (a building convener sees their own
     building): never anyone's choice."""
     await _require(ctx, row, Action.READ_TURNOUT)
-    limit = page_size(first)
-    statement = (
-        sa.select(VoteElector)
-        .where(
-            VoteElector.vote_id == row.id,
-            VoteElector.choice.is_(None),
-            where(ctx.principal, Resource.ELECTOR, Action.READ_TURNOUT, VoteElector.__table__),
-        )
-        .order_by(VoteElector.number, VoteElector.household_id)
-        .offset(offset)
-        .limit(limit + 1)
+    statement = sa.select(VoteElector).where(
+        VoteElector.vote_id == row.id,
+        VoteElector.choice.is_(None),
+        where(ctx.principal, Resource.ELECTOR, Action.READ_TURNOUT, VoteElector.__table__),
     )
-    async with ctx.sessions() as session:
-        rows = list((await session.execute(statement, params(ctx.principal))).scalars())
-    return Page(rows[:limit], offset, len(rows) > limit)
+    w = window(ELECTORS, first=first, after=after)
+    return await read(ctx.sessions, statement, VoteElector.__table__, ELECTORS, w, params(ctx.principal))
 
 
 @dataclass(frozen=True)
@@ -221,9 +219,8 @@ class ElectorView:
     group: int
 
 
-async def electorate(ctx: Context, row: Vote, *, first: int | None, offset: int) -> Page[ElectorView]:
+async def electorate(ctx: Context, row: Vote, *, first: int | None, after: str | None) -> Page[ElectorView]:
     await _require(ctx, row, Action.READ_ELECTORATE)
-    limit = page_size(first)
     firsts = (
         sa.select(VoteElector.head, sa.func.min(VoteElector.number).label("first"))
         .where(VoteElector.vote_id == row.id)
@@ -233,60 +230,56 @@ async def electorate(ctx: Context, row: Vote, *, first: int | None, offset: int)
     groups = sa.select(
         firsts.c.head, sa.func.row_number().over(order_by=(firsts.c.first, firsts.c.head)).label("group")
     ).subquery()
+    elector = VoteElector.__table__
     statement = (
-        sa.select(VoteElector.number, VoteElector.area, groups.c.group)
-        .join(groups, groups.c.head == VoteElector.head)
-        .where(VoteElector.vote_id == row.id)
-        .order_by(VoteElector.number, VoteElector.household_id)
-        .offset(offset)
-        .limit(limit + 1)
+        sa.select(elector.c.number, elector.c.household_id, elector.c.area, groups.c.group)
+        .join(groups, groups.c.head == elector.c.head)
+        .where(elector.c.vote_id == row.id)
     )
-    async with ctx.sessions() as session:
-        rows = [ElectorView(n, a, g) for n, a, g in (await session.execute(statement)).all()]
-    return Page(rows[:limit], offset, len(rows) > limit)
+    w = window(ELECTORS, first=first, after=after)
+    page = await read(ctx.sessions, statement, elector, ELECTORS, w, scalars=False)
+    return page.map(lambda r: ElectorView(r.number, r.area, r.group))
 
 
 async def votes_of_compound(
-    ctx: Context, compound: Compound, *, first: int | None, offset: int
+    ctx: Context, compound: Compound, *, first: int | None, after: str | None
 ) -> Page[Vote]:
     """The compound's votes the caller may read, newest first."""
-    limit = page_size(first)
-    statement = (
-        sa.select(Vote)
-        .where(
-            Vote.compound_id == compound.id, where(ctx.principal, Resource.VOTE, Action.READ, Vote.__table__)
-        )
-        .order_by(Vote.created_at.desc(), Vote.id)
-        .offset(offset)
-        .limit(limit + 1)
+    statement = sa.select(Vote).where(
+        Vote.compound_id == compound.id, where(ctx.principal, Resource.VOTE, Action.READ, Vote.__table__)
     )
-    async with ctx.sessions() as session:
-        rows = list((await session.execute(statement, params(ctx.principal))).scalars())
-    for r in rows:
+    page = await read(
+        ctx.sessions,
+        statement,
+        Vote.__table__,
+        VOTES,
+        window(VOTES, first=first, after=after),
+        params(ctx.principal),
+    )
+    for r in page.rows:
         vote_loader(ctx).prime(r.id, r)
-    return Page(rows[:limit], offset, len(rows) > limit)
+    return page
 
 
-async def my_open_votes(ctx: Context, *, first: int | None, offset: int) -> Page[Vote]:
+async def my_open_votes(ctx: Context, *, first: int | None, after: str | None) -> Page[Vote]:
     """The open votes the caller may still cast in (an owner of their frozen electorate), the one
     closing soonest first."""
-    limit = page_size(first)
-    statement = (
-        sa.select(Vote)
-        .where(
-            where(ctx.principal, Resource.VOTE, Action.CAST, Vote.__table__),
-            Vote.status == VoteStatus.OPEN,
-            Vote.closes_at > sa.func.now(),
-        )
-        .order_by(Vote.closes_at, Vote.id)
-        .offset(offset)
-        .limit(limit + 1)
+    statement = sa.select(Vote).where(
+        where(ctx.principal, Resource.VOTE, Action.CAST, Vote.__table__),
+        Vote.status == VoteStatus.OPEN,
+        Vote.closes_at > sa.func.now(),
     )
-    async with ctx.sessions() as session:
-        rows = list((await session.execute(statement, params(ctx.principal))).scalars())
-    for r in rows:
+    page = await read(
+        ctx.sessions,
+        statement,
+        Vote.__table__,
+        CLOSING_SOONEST,
+        window(CLOSING_SOONEST, first=first, after=after),
+        params(ctx.principal),
+    )
+    for r in page.rows:
         vote_loader(ctx).prime(r.id, r)
-    return Page(rows[:limit], offset, len(rows) > limit)
+    return page
 
 
 # --- opening ------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from strawberry.types import Info
 from models.audit import AuditRecord as AuditRow
 from resolvers import audit
 from resolvers.context import Context
-from resolvers.ids import decode, decode_cursor, encode
+from resolvers.ids import decode, encode
 from schema.relay import Connection
 
 FIRST = "每页条数，最多 100。"
@@ -72,5 +72,5 @@ class Query:
         after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
     ) -> Connection[AuditEntry]:
         community = decode(community_id, "Community")[1] if community_id is not None else None
-        page = await audit.trail(info.context, community, first=first, offset=decode_cursor(after))
+        page = await audit.trail(info.context, community, first=first, after=after)
         return Connection.from_page(page, AuditEntry.from_row)

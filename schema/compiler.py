@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -60,7 +62,9 @@ from auth.bindings import light
 from auth.principal import Principal
 from auth.rules import shape
 from models.access import current_epoch
-from resolvers.ids import DEFAULT_PAGE, MAX_OFFSET, MAX_PAGE
+from models.errors import BadUserInputError
+from resolvers import pages
+from resolvers.ids import DEFAULT_PAGE, MAX_PAGE
 
 #: What the SQL writes where strawberry would answer with an error: the answer is then strawberry's.
 MARKER = "__qilijia_fallback__"
@@ -90,8 +94,9 @@ def required(value: Any) -> Any:
 
 def b64url(text: Any) -> Any:
     """Unpadded URL-safe base64 of a short text (`resolvers.ids.encode`), in SQL."""
+    # encode() breaks its output into lines of 76: translate() drops the newlines
     return sa.func.rtrim(
-        sa.func.translate(sa.func.encode(sa.func.convert_to(text, "UTF8"), "base64"), "+/", "-_"), "="
+        sa.func.translate(sa.func.encode(sa.func.convert_to(text, "UTF8"), "base64"), "+/\n", "-_"), "="
     )
 
 
@@ -99,8 +104,17 @@ def global_id(type_name: str, ident: Any) -> Any:
     return b64url(sa.func.concat(f"{type_name}:", sa.cast(ident, sa.Text)))
 
 
-def cursor(offset: Any) -> Any:
-    return b64url(sa.func.concat("o:", sa.cast(offset, sa.Text)))
+def cursor(order: pages.Order, row: Any) -> Any:
+    """A row's cursor (`resolvers.pages.encode`), in SQL: its sort key as JSON, in base64."""
+    values = [
+        iso(row.c[k.column])
+        if k.kind is datetime
+        else sa.cast(row.c[k.column], sa.Text)
+        if k.kind is uuid.UUID
+        else row.c[k.column]
+        for k in order.keys
+    ]
+    return b64url(sa.func.concat("k:", sa.cast(sa.func.json_build_array(*values), sa.Text)))
 
 
 def iso(moment: Any) -> Any:
@@ -359,12 +373,40 @@ class Compiler:
             return sa.bindparam(key, value=None, required=False)
         raise Fallback(f"the argument {name}")
 
-    def page(self, nodes: list[FieldNode]) -> tuple[Any, Any]:
-        """(limit, offset) of a connection's `first` and `after`, as parameters."""
-        return (
-            self.argument(nodes, "first", _page_size, DEFAULT_PAGE),
-            self.argument(nodes, "after", _offset, None),
-        )
+    def cursor_params(self, nodes: list[FieldNode], name: str, order: pages.Order) -> list[Any] | None:
+        """A cursor argument (`after`, `before`) as one parameter per sort key, all NULL when the
+        cursor is not given; None when the document does not name the argument."""
+        given = next((a.value for a in nodes[0].arguments or () if a.name.value == name), None)
+        if given is None:
+            return None
+        out = []
+        for i, key in enumerate(order.keys):
+            convert = functools.partial(_cursor_value, order, name, i)
+            out.append(sa.cast(self.argument(nodes, name, convert), pages.SQL_TYPES[key.kind]))
+        return out
+
+    def backward(self, nodes: list[FieldNode]) -> bool:
+        """Whether a connection is read backward (`last`): decided by the document, so that one
+        plan serves every value; what only the values could decide is left to strawberry."""
+        given = {a.name.value: a.value for a in nodes[0].arguments or ()}
+        if "first" in given and "last" in given:
+            raise Fallback("first and last")
+        if "last" in given:
+            last = given["last"]
+            if isinstance(last, VariableNode) and not self._required(last.name.value):
+                raise Fallback("last from a variable that may be null")
+            if isinstance(last, NullValueNode):
+                raise Fallback("last: null")
+            return True
+        if "before" in given and "first" not in given:
+            raise Fallback("before without first or last")
+        return False
+
+    def _required(self, variable: str) -> bool:
+        for definition in self.operation.variable_definitions or ():
+            if definition.variable.name.value == variable:
+                return isinstance(definition.type, NonNullTypeNode) or definition.default_value is not None
+        return False
 
     def node_type(self, nodes: list[FieldNode], name: str = "id") -> tuple[str, Any]:
         """The node type an ID argument names (known when compiling) and the id as a parameter."""
@@ -444,40 +486,64 @@ class Compiler:
         table: Any,
         nodes: list[FieldNode],
         where: Callable[[FromClause], Iterable[Any]],
-        order_by: Callable[[FromClause], list[Any]],
+        order: pages.Order,
         *,
         connection_type: str | None = None,
     ) -> Any:
-        """A Relay connection (`first`/`after`, offset cursors as `resolvers.ids` writes them)."""
-        limit, offset = self.page(nodes)
+        """A Relay connection: keyset pages (`resolvers.pages`) forward (`first`/`after`) or
+        backward (`last`/`before`), cursors and `totalCount` as the resolvers write them."""
+        backward = self.backward(nodes)
+        limit = self.argument(nodes, "last" if backward else "first", _page_size, DEFAULT_PAGE)
         t = light(table).alias() if isinstance(table, sa.Table) else table.alias()
+        after = self.cursor_params(nodes, "after", order)
+        before = self.cursor_params(nodes, "before", order)
+        seek = [
+            sa.or_(values[0].is_(None), order.beyond(t, values, later=later))
+            for values, later in ((after, True), (before, False))
+            if values is not None
+        ]
         window = (
             sa.select(t)
-            .where(*where(t))
-            .order_by(*order_by(t))
+            .where(*where(t), *seek)
+            .order_by(*order.sort(t, backward=backward))
             .limit(limit + 1)
-            .offset(sa.func.coalesce(offset, 0))
             # a subquery in FROM: SQLAlchemy correlates it to the parent row only when told
             .correlate_except(t)
             .subquery()
         )
-        position = sa.func.row_number().over(order_by=order_by(window)).label("position")
+        position = sa.func.row_number().over(order_by=order.sort(window, backward=backward)).label("position")
         page = sa.select(window, position).subquery()
         shown = page.c.position <= limit
-        start = sa.func.coalesce(offset, 0)
+        shown_order = page.c.position.desc() if backward else page.c.position
+        more = sa.func.count() > limit
+        given = {"after": after, "before": before}
+
+        def bounded(name: str) -> Any:
+            values = given[name]
+            return sa.false() if values is None else values[0].is_not(None)
+
         pairs: list[Any] = []
-        aggregated = False  # edges and pageInfo aggregate the page; __typename alone reads no row
+        aggregated = False  # edges and pageInfo aggregate the page; the rest reads no row of it
         for key, field_nodes in self.collect(connection_type or f"{type_name}Connection", nodes).items():
             name = field_nodes[0].name.value
             aggregated = aggregated or name in ("edges", "pageInfo")
             if name == "__typename":
                 value: Any = sa.literal(connection_type or f"{type_name}Connection")
+            elif name == "totalCount":
+                counted = light(table).alias() if isinstance(table, sa.Table) else table.alias()
+                value = (
+                    sa.select(sa.func.count())
+                    .select_from(counted)
+                    .where(*where(counted))
+                    .correlate_except(counted)
+                    .scalar_subquery()
+                )
             elif name == "edges":
                 edge = []
                 for edge_key, edge_nodes in self.collect(f"{type_name}Edge", field_nodes).items():
                     edge_name = edge_nodes[0].name.value
                     if edge_name == "cursor":
-                        edge += [sa.literal(edge_key), cursor(start + page.c.position - 1)]
+                        edge += [sa.literal(edge_key), cursor(order, page)]
                     elif edge_name == "node":
                         edge += [sa.literal(edge_key), self.object(type_name, Row(t=page), edge_nodes)]
                     elif edge_name == "__typename":
@@ -486,22 +552,23 @@ class Compiler:
                         raise Fallback(f"the edge field {edge_name}")
                 value = sa.func.coalesce(
                     sa.func.json_agg(
-                        aggregate_order_by(sa.func.json_build_object(*edge, type_=JSON), page.c.position)
+                        aggregate_order_by(sa.func.json_build_object(*edge, type_=JSON), shown_order)
                     ).filter(shown),
                     sa.cast(sa.literal("[]"), JSON),
                 )
             elif name == "pageInfo":
-                shown_count = sa.func.count().filter(shown)
+                cursors = sa.type_coerce(
+                    sa.func.array_agg(aggregate_order_by(cursor(order, page), shown_order)).filter(shown),
+                    postgresql.ARRAY(sa.Text),
+                )
                 info = []
                 for info_key, info_nodes in self.collect("PageInfo", field_nodes).items():
                     info_name = info_nodes[0].name.value
                     written = {
-                        "hasNextPage": sa.func.count() > limit,
-                        "hasPreviousPage": start > 0,
-                        "startCursor": sa.case((shown_count > 0, cursor(start)), else_=sa.null()),
-                        "endCursor": sa.case(
-                            (shown_count > 0, cursor(start + shown_count - 1)), else_=sa.null()
-                        ),
+                        "hasNextPage": bounded("before") if backward else more,
+                        "hasPreviousPage": more if backward else bounded("after"),
+                        "startCursor": cursors[1],
+                        "endCursor": cursors[sa.func.array_length(cursors, 1)],
                         "__typename": sa.literal("PageInfo"),
                     }.get(info_name)
                     if written is None:
@@ -555,21 +622,18 @@ def _page_size(value: Any) -> int:
     return value
 
 
-def _offset(value: Any) -> int | None:
-    """`after` as the offset of the first row of the page (`resolvers.ids.decode_cursor`)."""
+def _cursor_value(order: pages.Order, name: str, index: int, value: Any) -> Any:
+    """One sort key of a cursor argument (`resolvers.pages.Order.decode`); strawberry answers a
+    malformed one."""
     if value is None:
         return None
     if not isinstance(value, str):
         raise Fallback("a cursor that is not a string")
     try:
-        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
-        tag, _, number = raw.partition(":")
-        offset = int(number)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+        decoded = order.decode(value, field=name)
+    except BadUserInputError:
         raise Fallback("a malformed cursor") from None
-    if tag != "o" or not 0 <= offset < MAX_OFFSET:
-        raise Fallback("a cursor out of range")
-    return offset + 1
+    return None if decoded is None else decoded[index]
 
 
 def type_name_of(node: Any) -> str:

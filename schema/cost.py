@@ -1,12 +1,12 @@
 """What a query costs, estimated before it runs (DESIGN §7): the objects it may return.
 
 Every object counts 1, as many times as the lists above it may repeat it: a connection as often as
-its `first` (default 20, at most 100), a plain list as `LIST_ESTIMATE`, so `first: 100` under
-`first: 100` under `first: 100` is a million and refused, whatever the data holds today. A field
-whose resolver leaves PostgreSQL (WeChat, a receipt's proofs) adds its weight, and every mutation
-field adds `MUTATION_WEIGHT`, so ten aliased mutations cost ten times one. Scalars are free: their
-number is bounded by the document limits (`schema.limits`), which run first, so that the tree
-walked here has at most `MAX_FIELDS` fields.
+its `first` or `last` (default 20, at most 100), a plain list as `LIST_ESTIMATE`, so `first: 100`
+under `first: 100` under `first: 100` is a million and refused, whatever the data holds today. A
+field whose resolver leaves PostgreSQL (WeChat, a receipt's proofs) adds its weight, every mutation
+field adds `MUTATION_WEIGHT`, so ten aliased mutations cost ten times one, and every `totalCount`
+adds `COUNT_WEIGHT`. Other scalars are free: their number is bounded by the document limits
+(`schema.limits`), which run first, so that the tree walked here has at most `MAX_FIELDS` fields.
 
 Over the caller's limit (`auth.budget.QUERY_LIMIT`) a request is refused with `QUERY_TOO_COMPLEX`
 and runs no SQL; otherwise its cost is spent from the caller's rate window, and every response
@@ -67,6 +67,8 @@ LISTS: Mapping[tuple[str, str], int] = {
     ("HouseholdProof", "steps"): 20,
 }
 LIST_ESTIMATE = 10
+#: a connection's `totalCount`: a count over the list's index, however long the list
+COUNT_WEIGHT = 20
 #: every mutation: a write, its event and what it notifies
 MUTATION_WEIGHT = 10
 #: fields whose resolver leaves PostgreSQL or does real work in Python, by (type, field)
@@ -127,6 +129,8 @@ class _Estimate:
         if definition is None:
             return 0  # validation names the mistake
         weight = WEIGHTS.get((parent.name, name), 0) if parent is not None else 0
+        if name == "totalCount" and parent is not None and parent.name.endswith("Connection"):
+            weight += COUNT_WEIGHT
         if parent is not None and (parent.name, name) in RECORDED:
             self.recorded.add(RECORDED[(parent.name, name)])
         if parent is not None and parent is self.schema.mutation_type:
@@ -136,8 +140,12 @@ class _Estimate:
         if not is_composite_type(named):
             return weight
         below = self.selections(node.selection_set, named)
-        if named.name.endswith("Connection") and "first" in definition.args:
-            return weight + 1 + self.page(node) * below  # `edges` and `node` inside count their objects
+        if named.name.endswith("Connection") and ("first" in definition.args or "last" in definition.args):
+            # `edges` and `node` inside count their objects, once per row; its own count once (in a
+            # fragment it is priced per row: more, never less)
+            own = node.selection_set.selections if node.selection_set else ()
+            once = COUNT_WEIGHT * sum(isinstance(f, FieldNode) and f.name.value == "totalCount" for f in own)
+            return weight + 1 + self.page(node) * (below - once) + once
         if isinstance(get_nullable_type(definition.type), GraphQLList) and not parent.name.endswith(
             "Connection"
         ):
@@ -147,8 +155,8 @@ class _Estimate:
         return weight + 1 + below
 
     def page(self, node: FieldNode) -> int:
-        for argument in node.arguments or ():
-            if argument.name.value != "first":
+        for argument in node.arguments or ():  # `first` or, reading backward, `last`
+            if argument.name.value not in ("first", "last"):
                 continue
             value = argument.value
             if isinstance(value, IntValueNode):

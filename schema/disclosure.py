@@ -21,7 +21,7 @@ from models.errors import BadUserInputError
 from models.task import Task as TaskRow
 from resolvers import disclosure as disclosure_resolvers
 from resolvers.context import Context
-from resolvers.ids import decode, decode_cursor, encode
+from resolvers.ids import decode, encode
 from schema import docs
 from schema.relay import Connection, Node, Nodes, node
 
@@ -97,9 +97,7 @@ class CostDisclosure(Node):
         first: Annotated[int | None, strawberry.argument(description="每页数量，最多 100。")] = 20,
         after: Annotated[str | None, strawberry.argument(description="从这个游标之后开始。")] = None,
     ) -> Connection[CostShare]:
-        page = await disclosure_resolvers.shares(
-            info.context, self._row, first=first, offset=decode_cursor(after)
-        )
+        page = await disclosure_resolvers.shares(info.context, self._row, first=first, after=after)
         return Connection.from_page(page, CostShare.from_row)
 
     @strawberry.field(description="我家（我居住或拥有的住户）在本次公示中的分摊；不在范围内时为空。")

@@ -32,7 +32,6 @@ from resolvers import task as task_resolvers
 from resolvers import volunteer as volunteer_resolvers
 from resolvers import vote as vote_resolvers
 from resolvers.context import Context
-from resolvers.ids import decode_cursor
 from resolvers.me import RoleView
 from resolvers.place import building_loader, community_loader, compound_loader, grid_loader
 from schema import compiler
@@ -140,7 +139,7 @@ class Me:
         first: Annotated[int | None, strawberry.argument(description=FIRST)] = 20,
         after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
     ) -> Connection[Vote]:
-        page = await vote_resolvers.my_open_votes(info.context, first=first, offset=decode_cursor(after))
+        page = await vote_resolvers.my_open_votes(info.context, first=first, after=after)
         return Connection.from_page(page, Vote.from_row)
 
     @strawberry.field(description="我报名（含候补）的志愿者接龙，时间最晚的在前；已取消的也在其中。")
@@ -150,7 +149,7 @@ class Me:
         first: Annotated[int | None, strawberry.argument(description=FIRST)] = 20,
         after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
     ) -> Connection[VolunteerCall]:
-        page = await volunteer_resolvers.my_calls(info.context, first=first, offset=decode_cursor(after))
+        page = await volunteer_resolvers.my_calls(info.context, first=first, after=after)
         return Connection.from_page(page, VolunteerCall.from_row)
 
 
@@ -158,7 +157,7 @@ async def _my_tasks(
     info: Info[Context, None], relation: Mine, first: int | None, after: str | None, given: TaskFilter | None
 ) -> Connection[Task]:
     page = await task_resolvers.my_tasks(
-        info.context, relation, first=first, offset=decode_cursor(after), narrow=task_filter(given)
+        info.context, relation, first=first, after=after, narrow=task_filter(given)
     )
     return Connection.from_page(page, Task.from_row)
 
@@ -232,7 +231,7 @@ def _me_fields(c: compiler.Compiler, n: list[FieldNode]) -> list[Any]:
                     where(c.who, Resource.TASK, Action.READ, t),
                     *task_resolvers.narrowed(t, values),
                 ],
-                lambda t: [t.c.created_at.desc(), t.c.id],
+                task_resolvers.TASKS,
             )
         elif name == "myVotes":
             value = c.connection(
@@ -244,7 +243,7 @@ def _me_fields(c: compiler.Compiler, n: list[FieldNode]) -> list[Any]:
                     t.c.status == VoteStatus.OPEN.value,
                     t.c.closes_at > sa.func.now(),
                 ],
-                lambda t: [t.c.closes_at, t.c.id],
+                vote_resolvers.CLOSING_SOONEST,
             )
         elif name == "myCalls":
             value = _my_calls(c, nodes)
@@ -272,7 +271,7 @@ def _my_calls(c: compiler.Compiler, nodes: list[FieldNode]) -> Any:
         VolunteerCallRow.__table__,
         nodes,
         signed_up,
-        lambda t: [t.c.starts_at.desc(), t.c.id],
+        volunteer_resolvers.MY_CALLS,
     )
 
 

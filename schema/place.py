@@ -29,7 +29,7 @@ from resolvers import stats as stats_resolvers
 from resolvers import task as task_resolvers
 from resolvers import vote as vote_resolvers
 from resolvers.context import Context
-from resolvers.ids import decode, decode_cursor, encode
+from resolvers.ids import decode, encode
 from schema import compiler
 from schema.person import Occupant, Person, TeamMember
 from schema.relay import Connection, Node, Nodes, node
@@ -142,9 +142,7 @@ class Compound(Node):
         first: Annotated[int | None, strawberry.argument(description=FIRST)] = 20,
         after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
     ) -> Connection[Building]:
-        page = await place_resolvers.buildings(
-            info.context, compound_row=self._row, first=first, offset=decode_cursor(after)
-        )
+        page = await place_resolvers.buildings(info.context, compound_row=self._row, first=first, after=after)
         return Connection.from_page(page, Building.from_row)
 
     @strawberry.field(description="您有权查看的住户（居民只看到自己家）。")
@@ -155,7 +153,7 @@ class Compound(Node):
         after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
     ) -> Connection[Household]:
         page = await place_resolvers.households_of_compound(
-            info.context, compound_row=self._row, first=first, offset=decode_cursor(after)
+            info.context, compound_row=self._row, first=first, after=after
         )
         return Connection.from_page(page, Household.from_row)
 
@@ -182,7 +180,7 @@ class Compound(Node):
             info.context,
             self._row,
             first=first,
-            offset=decode_cursor(after),
+            after=after,
             narrow=task_filter(filter, status),
         )
         return Connection.from_page(page, Task.from_row)
@@ -196,9 +194,7 @@ class Compound(Node):
     ) -> Connection[Annotated[Vote, strawberry.lazy("schema.vote")]]:
         from schema.vote import Vote
 
-        page = await vote_resolvers.votes_of_compound(
-            info.context, self._row, first=first, offset=decode_cursor(after)
-        )
+        page = await vote_resolvers.votes_of_compound(info.context, self._row, first=first, after=after)
         return Connection.from_page(page, Vote.from_row)
 
     @strawberry.field(description="小区的公开统计。")
@@ -233,7 +229,7 @@ class Building(Node):
         after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
     ) -> Connection[Household]:
         page = await place_resolvers.households_of_building(
-            info.context, building_row=self._row, first=first, offset=decode_cursor(after)
+            info.context, building_row=self._row, first=first, after=after
         )
         return Connection.from_page(page, Household.from_row)
 
@@ -287,7 +283,7 @@ class Query:
         after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
     ) -> Connection[Compound]:
         require_authenticated(info.context.principal)
-        page = await place_resolvers.compounds(info.context, first=first, offset=decode_cursor(after))
+        page = await place_resolvers.compounds(info.context, first=first, after=after)
         return Connection.from_page(page, Compound.from_row)
 
     @strawberry.field(description="一个小区；无权查看与不存在的回答相同。")
@@ -342,7 +338,7 @@ def _households(parent: str) -> Any:
         _H,
         n,
         lambda t: [t.c[parent] == r.t.c.id, where(c.who, Resource.HOUSEHOLD, Action.READ, t)],
-        lambda t: [t.c.number, t.c.id],
+        place_resolvers.HOUSEHOLDS,
     )
 
 
@@ -396,7 +392,7 @@ def _compound_tasks(c: compiler.Compiler, r: compiler.Row, n: list[FieldNode]) -
             where(c.who, Resource.TASK, Action.READ, t),
             *task_resolvers.narrowed(t, values),
         ],
-        lambda t: [t.c.created_at.desc(), t.c.id],
+        task_resolvers.TASKS,
     )
 
 
@@ -406,7 +402,7 @@ def _compound_votes(c: compiler.Compiler, r: compiler.Row, n: list[FieldNode]) -
         VoteRow.__table__,
         n,
         lambda t: [t.c.compound_id == r.t.c.id, where(c.who, Resource.VOTE, Action.READ, t)],
-        lambda t: [t.c.created_at.desc(), t.c.id],
+        vote_resolvers.VOTES,
     )
 
 
@@ -418,7 +414,7 @@ def _root_compounds(c: compiler.Compiler, r: compiler.Row, n: list[FieldNode]) -
         _C,
         n,
         lambda t: [where(c.who, Resource.COMPOUND, Action.READ, t)],
-        lambda t: [t.c.name, t.c.id],
+        place_resolvers.COMPOUNDS,
     )
 
 
@@ -470,7 +466,7 @@ SQL = {
                 _B,
                 n,
                 lambda t: [t.c.compound_id == r.t.c.id, where(c.who, Resource.BUILDING, Action.READ, t)],
-                lambda t: [t.c.name, t.c.id],
+                place_resolvers.BUILDINGS,
             ),
             "households": _households("compound_id"),
             "team": _team,

@@ -15,8 +15,7 @@ from typing import Generic, TypeVar
 import strawberry
 
 from resolvers.context import Context
-from resolvers.ids import encode_cursor
-from resolvers.loaders import Page
+from resolvers.pages import Page
 
 N = TypeVar("N")
 R = TypeVar("R")
@@ -56,22 +55,30 @@ class Edge(Generic[N]):
     node: N = strawberry.field(description="这一条本身。")
 
 
-@strawberry.type(description="分页列表（Relay 连接）：用 `first` 和 `after` 翻页，`first` 最多 100。")
+@strawberry.type(
+    description="分页列表（Relay 连接）：用 `first` 和 `after` 向后翻页（时间线还可用 `last` 和 `before` "
+    "向前翻），每页最多 100 条；游标指向某一条本身，翻页期间新增或删除的条目不会使其他条目重复或遗漏。"
+)
 class Connection(Generic[N]):
     edges: list[Edge[N]] = strawberry.field(description="本页各条。")
     page_info: PageInfo = strawberry.field(description="分页信息。")
+    _total: strawberry.Private[Callable[[], Awaitable[int]] | None] = None
+
+    @strawberry.field(description="符合条件、您有权查看的总条数（只在请求时计算）。")
+    async def total_count(self) -> int:
+        assert self._total is not None, "every page of a connection knows how to count its list"
+        return await self._total()
 
     @classmethod
     def from_page(cls, page: Page[R], convert: Callable[[R], N]) -> Connection[N]:
-        edges = [
-            Edge(cursor=encode_cursor(page.offset + i), node=convert(row)) for i, row in enumerate(page.rows)
-        ]
+        edges = [Edge(cursor=c, node=convert(row)) for row, c in zip(page.rows, page.cursors, strict=True)]
         return cls(
             edges=edges,
             page_info=PageInfo(
                 has_next_page=page.has_next,
-                has_previous_page=page.offset > 0,
+                has_previous_page=page.has_previous,
                 start_cursor=edges[0].cursor if edges else None,
                 end_cursor=edges[-1].cursor if edges else None,
             ),
+            _total=page.total,
         )

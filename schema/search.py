@@ -16,7 +16,6 @@ from models.place import Household as HouseholdRow
 from models.task import Task as TaskRow
 from resolvers import search as search_resolvers
 from resolvers.context import Context
-from resolvers.ids import decode_cursor
 from schema import compiler
 from schema.person import Person
 from schema.place import AFTER, FIRST, Household
@@ -35,27 +34,21 @@ class SearchResults:
     async def people(
         self, info: Info[Context, None], first: _FIRST = 20, after: _AFTER = None
     ) -> Connection[Person]:
-        page = await search_resolvers.people(
-            info.context, self._text, first=first, offset=decode_cursor(after)
-        )
+        page = await search_resolvers.people(info.context, self._text, first=first, after=after)
         return Connection.from_page(page, Person.from_view)
 
     @strawberry.field(description="门牌号含搜索内容的住户（例如 6-1-302），按门牌号排序。")
     async def households(
         self, info: Info[Context, None], first: _FIRST = 20, after: _AFTER = None
     ) -> Connection[Household]:
-        page = await search_resolvers.households(
-            info.context, self._text, first=first, offset=decode_cursor(after)
-        )
+        page = await search_resolvers.households(info.context, self._text, first=first, after=after)
         return Connection.from_page(page, Household.from_row)
 
     @strawberry.field(description="标题或描述含搜索内容的事项，最新的在前。")
     async def tasks(
         self, info: Info[Context, None], first: _FIRST = 20, after: _AFTER = None
     ) -> Connection[Task]:
-        page = await search_resolvers.tasks(
-            info.context, self._text, first=first, offset=decode_cursor(after)
-        )
+        page = await search_resolvers.tasks(info.context, self._text, first=first, after=after)
         return Connection.from_page(page, Task.from_row)
 
 
@@ -91,15 +84,15 @@ def _search(c: compiler.Compiler, r: compiler.Row, n: list[FieldNode]) -> Any:
             "Person",
             PersonRow.__table__,
             search_resolvers.people_found,
-            search_resolvers.people_order,
+            search_resolvers.PEOPLE,
         ),
         "households": (
             "Household",
             HouseholdRow.__table__,
             search_resolvers.households_found,
-            search_resolvers.households_order,
+            search_resolvers.HOUSEHOLDS,
         ),
-        "tasks": ("Task", TaskRow.__table__, search_resolvers.tasks_found, search_resolvers.tasks_order),
+        "tasks": ("Task", TaskRow.__table__, search_resolvers.tasks_found, search_resolvers.TASKS),
     }
     pairs: list[Any] = []
     for key, nodes in c.collect("SearchResults", n).items():

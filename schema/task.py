@@ -28,7 +28,7 @@ from resolvers import person as person_resolvers
 from resolvers import place as place_resolvers
 from resolvers import task as task_resolvers
 from resolvers.context import Context
-from resolvers.ids import decode, decode_cursor, encode
+from resolvers.ids import decode, encode
 from schema import compiler, docs
 from schema.person import Person, Role, people_sql
 from schema.relay import Connection, Node, Nodes, node
@@ -201,15 +201,25 @@ class Task(Node):
     def assigned_role(self) -> str | None:
         return self._row.assigned_role
 
-    @strawberry.field(description="时间线，按发生先后。")
+    @strawberry.field(
+        description="时间线，按发生先后：`first`/`after` 向后读，`last`/`before` 从最新的往前读（向上滚动时）；"
+        "都不填时为最早的 20 条。"
+    )
     async def timeline(
         self,
         info: Info[Context, None],
-        first: Annotated[int | None, strawberry.argument(description=FIRST)] = 20,
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
         after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+        last: Annotated[
+            int | None, strawberry.argument(description="最后几条，最多 100；不能与 first 同用。")
+        ] = None,
+        before: Annotated[
+            str | None,
+            strawberry.argument(description="到这个游标之前为止（上一页的 `pageInfo.startCursor`）。"),
+        ] = None,
     ) -> Connection[TaskEvent]:
         page = await task_resolvers.timeline(
-            info.context, self._row, first=first, offset=decode_cursor(after)
+            info.context, self._row, first=first, after=after, last=last, before=before
         )
         return Connection.from_page(page, TaskEvent.from_row)
 
@@ -580,7 +590,7 @@ def _rating(c: compiler.Compiler, r: compiler.Row, n: list[FieldNode]) -> Any:
 
 
 def _timeline(c: compiler.Compiler, r: compiler.Row, n: list[FieldNode]) -> Any:
-    return c.connection("TaskEvent", _E, n, lambda e: [e.c.task_id == r.t.c.id], lambda e: [e.c.seq])
+    return c.connection("TaskEvent", _E, n, lambda e: [e.c.task_id == r.t.c.id], task_resolvers.TIMELINE)
 
 
 def _last_event(c: compiler.Compiler, r: compiler.Row, n: list[FieldNode]) -> Any:

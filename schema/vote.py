@@ -29,7 +29,7 @@ from models.vote_rules import VoteStatus as VoteStatusEnum
 from resolvers import task as task_resolvers
 from resolvers import vote as vote_resolvers
 from resolvers.context import Context
-from resolvers.ids import decode, decode_cursor, encode
+from resolvers.ids import decode, encode
 from resolvers.vote import CastResult, ElectorView, ReceiptCheck, TallyView
 from schema import compiler, docs
 from schema.relay import Connection, Node, Nodes, node
@@ -211,7 +211,7 @@ class Vote(Node):
         first: Annotated[int | None, strawberry.argument(description=FIRST)] = 20,
         after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
     ) -> Connection[PendingHousehold]:
-        page = await vote_resolvers.turnout(info.context, self._row, first=first, offset=decode_cursor(after))
+        page = await vote_resolvers.turnout(info.context, self._row, first=first, after=after)
         return Connection.from_page(page, PendingHousehold.from_row)
 
     @strawberry.field(description="冻结的表决范围。")
@@ -221,9 +221,7 @@ class Vote(Node):
         first: Annotated[int | None, strawberry.argument(description=FIRST)] = 20,
         after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
     ) -> Connection[Elector]:
-        page = await vote_resolvers.electorate(
-            info.context, self._row, first=first, offset=decode_cursor(after)
-        )
+        page = await vote_resolvers.electorate(info.context, self._row, first=first, after=after)
         return Connection.from_page(page, Elector.from_row)
 
 
@@ -489,7 +487,7 @@ def _not_voted(c: compiler.Compiler, r: compiler.Row, n: list[FieldNode]) -> Any
             e.c.choice.is_(None),
             where(c.who, Resource.ELECTOR, Action.READ_TURNOUT, e),
         ],
-        lambda e: [e.c.number, e.c.household_id],
+        vote_resolvers.ELECTORS,
     )
     return sa.case((where(c.who, Resource.VOTE, Action.READ_TURNOUT, r.t), pending), else_=compiler.marker())
 

@@ -17,7 +17,7 @@ from auth.budget import PER_MINUTE, QUERY_LIMIT, WRITES_PER_MINUTE, Kind
 from auth.policy import Field, Resource
 from schema import schema
 from schema.compiled import ANSWERS
-from schema.cost import MUTATION_WEIGHT, estimate
+from schema.cost import COUNT_WEIGHT, MUTATION_WEIGHT, estimate
 from tests.conftest import Api, counting_statements, fetchval, make_settings, running_api, token_for
 from tests.servers import Server
 from tests.votes import building_id, compound_id
@@ -46,6 +46,16 @@ def test_a_page_counts_its_objects_and_the_lists_below_them() -> None:
     assert cost_of(by_variable) == 1 + 7
     assert cost_of(by_variable, {"n": 2}) == 1 + 2
     assert cost_of("{ __typename }") == 1  # nothing costs nothing, but every request costs something
+
+
+def test_a_backward_page_and_a_count_are_priced_too() -> None:
+    timeline = "query($id: ID!) { task(id: $id) { timeline(%s) { edges { node { text } } } } }"
+    assert cost_of(timeline % "last: 100") == cost_of(timeline % "first: 100") > cost_of(timeline % "last: 5")
+    counted = "{ compounds(first: 5) { totalCount edges { node { name } } } }"
+    assert cost_of(counted) == cost_of("{ compounds(first: 5) { edges { node { name } } } }") + COUNT_WEIGHT
+    # a count inside each of five compounds is asked five times
+    inner = "{ compounds(first: 5) { edges { node { buildings(first: 3) { totalCount } } } } }"
+    assert cost_of(inner) == 1 + 5 * (1 + 1 + COUNT_WEIGHT)
 
 
 def test_fragments_cost_what_they_would_expand_to() -> None:
