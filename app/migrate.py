@@ -41,7 +41,7 @@ OWNER_ROLE = "qilijia_owner"
 SERVICE_ROLE = "qilijia_app"
 #: the advisory lock under which a database's grants are given (any fixed key no other lock uses)
 GRANT_LOCK = 0x51_4C4A_4752
-APPEND_ONLY = ("ballot", "task_event", "audit_record", "cost_disclosure", "cost_share")
+APPEND_ONLY = ("ballot", "task_event", "audit_record", "cost_disclosure", "cost_share", "moderation_decision")
 #: tables the service fills when a vote opens and never changes itself afterwards: a ballot and a
 #: close change them through the functions below, which keep tally and choices consistent
 THROUGH_FUNCTIONS = ("vote_tally", "vote_electorate", "vote_owner")

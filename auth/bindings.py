@@ -253,6 +253,7 @@ def task_row(t: FromClause) -> Binding:
             "workers": _members(t.c.id, sorted(WORKING_ROLES)),
             "parties": _members(t.c.id, [MemberRole.PARTY]),
             "mediators": _members(t.c.id, [MemberRole.MEDIATOR]),
+            "review_hold": Col(t.c.review_hold),
         }
     )
 

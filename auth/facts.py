@@ -45,6 +45,8 @@ class TaskFacts(PlaceFacts):
     #: a dispute's parties and mediators
     parties: frozenset[uuid.UUID] = frozenset()
     mediators: frozenset[uuid.UUID] = frozenset()
+    #: its text waits for review (HELD) or was removed (REMOVED); None: shown
+    review_hold: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

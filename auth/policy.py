@@ -28,12 +28,13 @@ from sqlalchemy.sql import FromClause
 from sqlmodel import SQLModel
 
 from auth import masking
-from auth.bindings import BINDINGS, Binding
+from auth.bindings import BINDINGS, Binding, light
 from auth.facts import NO_FACTS, PlaceFacts, TaskFacts, Tie
 from auth.principal import ANONYMOUS, AnonymousPrincipal, PersonPrincipal, Principal, Scope
 from auth.rules import (
     ALWAYS,
     FALSE,
+    ME,
     NEVER,
     Admin,
     Allowed,
@@ -53,7 +54,8 @@ from auth.rules import (
 )
 from models.enums import ROLE_SCOPE, Role
 from models.errors import ForbiddenError, UnauthenticatedError
-from models.task_rules import Standing, TaskAction, TaskKind, TaskVisibility
+from models.task import ModerationDecision, Task
+from models.task_rules import HELD, REMOVED, Moderation, Standing, TaskAction, TaskKind, TaskVisibility
 from models.vote_rules import VoteStatus
 
 
@@ -104,6 +106,8 @@ class Action(StrEnum):
     SIGN_UP = "SIGN_UP"
     WITHDRAW = "WITHDRAW"
     PUBLISH_DISCLOSURE = "PUBLISH_DISCLOSURE"
+    #: approve or remove text held for review
+    MODERATE = "MODERATE"
     ASSIGN_MEDIATOR = "ASSIGN_MEDIATOR"
     RECORD_OUTCOME = "RECORD_OUTCOME"
     # votes
@@ -206,6 +210,8 @@ SELF = IsMe("person_id")
 IS_DISPUTE = OneOf("kind", frozenset({TaskKind.DISPUTE.value}))
 IS_PUBLIC = OneOf("visibility", frozenset({TaskVisibility.PUBLIC.value}))
 IS_OPEN = OneOf("status", frozenset({VoteStatus.OPEN.value}))
+#: a task whose text waits for review or was removed (`models.task_rules.HELD`, `REMOVED`)
+IS_HELD = OneOf("review_hold", frozenset({HELD, REMOVED}))
 
 # how a person shown to the caller is tied to the caller's places (read from the person's ties)
 _LIVES = OneOf("kind", frozenset({Tie.OWNER.value, Tie.TENANT.value}))
@@ -276,6 +282,9 @@ READ_TASK = either(
     IS_DISPUTE & (DISPUTE_READERS | assigned_to_my_role(DISPUTE_ASSIGNABLE_ROLES)),
     ~IS_DISPUTE & (assigned_to_my_role(ASSIGNABLE_ROLES) | (IS_PUBLIC & TASK_READERS)),
     ~IS_DISPUTE & ~IS_PUBLIC & INTERNAL_READERS,
+) & (
+    # text held for review (or removed) is its author's and its moderators' until approved
+    ~IS_HELD | REPORTER | TRIAGE
 )
 #: an open vote and its live tally: eligible owners and the team; its result after the close: the
 #: compound (and third parties, as public aggregates)
@@ -373,6 +382,7 @@ POLICY: Mapping[tuple[Resource, Action], Rule] = {
     (Resource.TASK, Action.SIGN_UP): Rule(RESIDENT, "只有本小区的居民可以报名。"),
     (Resource.TASK, Action.WITHDRAW): Rule(READ_TASK),
     (Resource.TASK, Action.PUBLISH_DISCLOSURE): Rule(TRIAGE, f"{_TEAM_ONLY}发布费用公示。"),
+    (Resource.TASK, Action.MODERATE): Rule(TRIAGE, f"{_TEAM_ONLY}审核待复核的内容。"),
     # who names a dispute's mediators: the grid and the community, not a mediator
     (Resource.TASK, Action.ASSIGN_MEDIATOR): Rule(
         GRID_WORKER | COMMUNITY_COMMITTEE, "只有网格员或社区“两委”可以指定调解员。"
@@ -599,6 +609,17 @@ def mine(who: Principal, relation: Mine, row: FromClause) -> SqlBool:
     """The tasks (`row`: the task table or an alias) that are the caller's in `relation`; run the
     statement with `params(who)`, as for `where`."""
     return MINE[relation].sql(who, binding(Resource.TASK, row))
+
+
+def shown_events(who: Principal, e: FromClause) -> SqlBool:
+    """The timeline events (`e`: task_event or an alias) the caller sees on a task they may read: a
+    comment held for review until it is approved, and a removed one ever after, only to its
+    author and to the task's moderators (MODERATE)."""
+    d, t = light(ModerationDecision.__table__).alias(), light(Task.__table__).alias()
+    held = e.c.payload.has_key("held_for_review")
+    approved = sa.exists().where(d.c.event_id == e.c.id, d.c.decision == Moderation.APPROVED.value)
+    moderates = e.c.task_id.in_(sa.select(t.c.id).where(where(who, Resource.TASK, Action.MODERATE, t)))
+    return sa.or_(sa.not_(held), approved, e.c.actor_id == ME, moderates)
 
 
 _COMPILED: dict[tuple[Any, ...], SqlBool] = {}

@@ -17,7 +17,7 @@ from sqlmodel import Field, SQLModel
 from models.base import created_at, fk, uuid_pk
 from models.base import created_at as timestamp_now
 from models.enums import check_in
-from models.task_rules import MemberRole, TaskCategory, TaskKind, TaskStatus, TaskVisibility
+from models.task_rules import MemberRole, Moderation, TaskCategory, TaskKind, TaskStatus, TaskVisibility
 
 
 class Task(SQLModel, table=True):
@@ -30,6 +30,7 @@ class Task(SQLModel, table=True):
         sa.CheckConstraint("rating_stars IS NULL OR rating_stars BETWEEN 1 AND 5", name="task_rating_range"),
         sa.Index("task_compound_recent", "compound_id", sa.text("created_at DESC"), "id"),
         sa.Index("task_resolved_due", "resolved_at", postgresql_where=sa.text("status = 'RESOLVED'")),
+        sa.Index("task_held", "compound_id", postgresql_where=sa.text("review_hold = 'HELD'")),
     )
     id: uuid.UUID = uuid_pk()
     compound_id: uuid.UUID = fk("compound.id", index=False)
@@ -105,3 +106,24 @@ class TaskMember(SQLModel, table=True):
     role: MemberRole = Field(sa_column=sa.Column(sa.Text, primary_key=True))
     compound_id: uuid.UUID = fk("compound.id", index=False)
     created_at: datetime = created_at()
+
+
+class ModerationDecision(SQLModel, table=True):
+    """A person's decision on text held for review (a task's report or edit, a comment): approved
+    for everyone to read, or removed with a reason. Append-only: a decision is never changed."""
+
+    __tablename__ = "moderation_decision"
+    __table_args__ = (
+        sa.CheckConstraint(check_in("decision", Moderation), name="moderation_decision_valid"),
+        sa.CheckConstraint("decision = 'APPROVED' OR reason IS NOT NULL", name="moderation_removal_reason"),
+        sa.Index("moderation_decision_event", "event_id"),
+    )
+    id: uuid.UUID = uuid_pk()
+    task_id: uuid.UUID = fk("task.id")
+    #: the comment decided on; NULL: the task's own text
+    event_id: uuid.UUID | None = Field(default=None, sa_type=sa.Uuid)
+    compound_id: uuid.UUID = fk("compound.id", index=False)
+    decision: Moderation = Field(sa_type=sa.Text)
+    reason: str | None = Field(default=None, sa_type=sa.Text)
+    decided_by: uuid.UUID = fk("person.id", index=False, ondelete="RESTRICT")
+    decided_at: datetime = created_at()

@@ -91,6 +91,18 @@ class EventKind(StrEnum):
     EDITED = "EDITED"
 
 
+class Moderation(StrEnum):
+    """What became of text held for review."""
+
+    APPROVED = "APPROVED"  # everyone who may read the task reads it
+    REMOVED = "REMOVED"  # only its author and those who triage the task see it, with the reason
+
+
+#: a task's `review_hold`: its text waits for a person, or was removed (NULL: shown)
+HELD = "HELD"
+REMOVED = Moderation.REMOVED.value
+
+
 class Standing(StrEnum):
     """The standing in which someone acted on a task, as recorded on its timeline."""
 

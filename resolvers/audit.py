@@ -36,7 +36,7 @@ log = logging.getLogger("qilijia.audit")
 #: the advisory lock that orders appends (any fixed key no other lock uses)
 AUDIT_LOCK = 0x51_4C4A_4155
 #: the mutations recorded: triage of tasks, assignments, opening, closing, cancelling and extending
-#: votes, mediation, disclosures of costs and decisions of meetings
+#: votes, mediation, disclosures of costs, decisions of meetings and on text held for review
 AUDITED: frozenset[Action] = frozenset(
     {
         Action.ACCEPT,
@@ -50,6 +50,7 @@ AUDITED: frozenset[Action] = frozenset(
         Action.RECORD_OUTCOME,
         Action.PUBLISH_DISCLOSURE,
         Action.RECORD_DECISIONS,
+        Action.MODERATE,
     }
 )
 

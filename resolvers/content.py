@@ -27,12 +27,12 @@ from auth.principal import PersonPrincipal, Principal
 from auth.wechat import WeChatClient
 from models.errors import BadUserInputError, QilijiaError
 from models.person import Person
+from models.task_rules import HELD
 
 __all__ = ["HELD", "RISKY_MESSAGE", "ContentCheck", "make_content_check"]
 
 log = logging.getLogger("qilijia.content")
 
-HELD = "HELD"
 RISKY_MESSAGE = "内容含有不适宜公开的信息，请修改后再提交。"
 #: The whole check (token fetch included) may take this long before the text is held instead.
 DEFAULT_TIMEOUT_SECONDS = 3.0

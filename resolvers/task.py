@@ -32,6 +32,7 @@ from auth.policy import (
     mine,
     not_visible,
     params,
+    shown_events,
     standing,
     where,
 )
@@ -247,7 +248,15 @@ async def timeline(
 ) -> Page[TaskEvent]:
     """A page of a (visible) task's timeline, forward or backward; batched across a list of tasks."""
     loader = ctx.loaders.cached(
-        "timeline_page", lambda: paged(ctx.sessions, TaskEvent, TaskEvent.task_id, TIMELINE, sa.true())
+        "timeline_page",
+        lambda: paged(
+            ctx.sessions,
+            TaskEvent,
+            TaskEvent.task_id,
+            TIMELINE,
+            shown_events(ctx.principal, TaskEvent.__table__),
+            params(ctx.principal),
+        ),
     )
     w = window(TIMELINE, first=first, after=after, last=last, before=before)
     return await loader.load(PageKey(task.id, w))
@@ -258,12 +267,13 @@ def _last_events(ctx: Context) -> DataLoader[uuid.UUID, TaskEvent | None]:
         async def load(ids: Sequence[uuid.UUID]) -> list[TaskEvent | None]:
             latest = (
                 sa.select(TaskEvent)
-                .where(TaskEvent.task_id.in_(ids))
+                .where(TaskEvent.task_id.in_(ids), shown_events(ctx.principal, TaskEvent.__table__))
                 .ext(distinct_on(TaskEvent.task_id))
                 .order_by(TaskEvent.task_id, TaskEvent.seq.desc())
             )
             async with ctx.sessions() as session:
-                found = {row.task_id: row for row in (await session.execute(latest)).scalars()}
+                rows = (await session.execute(latest, params(ctx.principal))).scalars()
+                found = {row.task_id: row for row in rows}
             return [found.get(i) for i in ids]
 
         return DataLoader(load_fn=load)
@@ -281,9 +291,14 @@ async def events_after(ctx: Context, task: Task, seq: int) -> list[TaskEvent]:
             (
                 await session.execute(
                     sa.select(TaskEvent)
-                    .where(TaskEvent.task_id == task.id, TaskEvent.seq > seq)
+                    .where(
+                        TaskEvent.task_id == task.id,
+                        TaskEvent.seq > seq,
+                        shown_events(ctx.principal, TaskEvent.__table__),
+                    )
                     .order_by(TaskEvent.seq)
-                    .limit(100)
+                    .limit(100),
+                    params(ctx.principal),
                 )
             ).scalars()
         )
@@ -292,7 +307,9 @@ async def events_after(ctx: Context, task: Task, seq: int) -> list[TaskEvent]:
 async def event(ctx: Context, *, event_id: uuid.UUID) -> TaskEvent:
     """One timeline event: visible with its task, or not at all."""
     statement = sa.select(TaskEvent).where(
-        TaskEvent.id == event_id, TaskEvent.task_id.in_(visible_tasks(ctx))
+        TaskEvent.id == event_id,
+        TaskEvent.task_id.in_(visible_tasks(ctx)),
+        shown_events(ctx.principal, TaskEvent.__table__),
     )
     async with ctx.sessions() as session:
         row = (await session.execute(statement, params(ctx.principal))).scalar()

@@ -12,18 +12,29 @@ from graphql import FieldNode
 from strawberry.types import Info
 
 from auth.bindings import alias
-from auth.policy import Action, Resource, require_authenticated, where
+from auth.policy import Action, Resource, require_authenticated, shown_events, where
 from models.errors import BadUserInputError, UpstreamError
 from models.person import Person as PersonRow
 from models.place import Building as BuildingRow
 from models.place import Compound as CompoundRow
+from models.task import ModerationDecision as ModerationDecisionRow
 from models.task import Task as TaskRow
 from models.task import TaskEvent as TaskEventRow
 from models.task import TaskMember
-from models.task_rules import WORKING_ROLES, EventKind, MemberRole, TaskAction, TaskVisibility
+from models.task_rules import (
+    HELD,
+    REMOVED,
+    WORKING_ROLES,
+    EventKind,
+    MemberRole,
+    Moderation,
+    TaskAction,
+    TaskVisibility,
+)
 from models.task_rules import TaskCategory as TaskCategoryEnum
 from models.task_rules import TaskKind as TaskKindEnum
 from models.task_rules import TaskStatus as TaskStatusEnum
+from resolvers import moderation as moderation_resolvers
 from resolvers import person as person_resolvers
 from resolvers import place as place_resolvers
 from resolvers import task as task_resolvers
@@ -111,6 +122,19 @@ class TaskEvent(Node):
             stars=payload.get("stars"),
         )
 
+    @strawberry.field(description="评论等待人工审核：审核通过前只有评论人和小区班子可见。")
+    async def held_for_review(self, info: Info[Context, None]) -> bool:
+        if "held_for_review" not in (self._row.payload or {}):
+            return False
+        return await moderation_resolvers.decisions(info.context).load(self._row.id) is None
+
+    @strawberry.field(description="评论经审核已删除的理由（只有评论人和小区班子可见）；未删除为空。")
+    async def removal_reason(self, info: Info[Context, None]) -> str | None:
+        if "held_for_review" not in (self._row.payload or {}):
+            return None
+        found = await moderation_resolvers.decisions(info.context).load(self._row.id)
+        return found[1] if found is not None and found[0] == Moderation.REMOVED else None
+
     @strawberry.field(description="操作人（按您的权限脱敏）；系统操作时为空。")
     async def actor(self, info: Info[Context, None]) -> Person | None:
         if self._row.actor_id is None:
@@ -140,7 +164,10 @@ class Task(Node):
     updated_at: datetime.datetime = strawberry.field(description="最近一次变更时间。")
     resolved_at: datetime.datetime | None = strawberry.field(description="办结时间。")
     closed_at: datetime.datetime | None = strawberry.field(description="关闭时间。")
-    held_for_review: bool = strawberry.field(description="内容安全检查暂时无法完成，等待人工复核。")
+    held_for_review: bool = strawberry.field(
+        description="内容等待人工审核（内容安全检查未通过或暂时无法完成）；审核通过前只有反映人和小区班子可见。"
+    )
+    removed: bool = strawberry.field(description="内容经审核已删除；只有反映人和小区班子可见，附删除理由。")
 
     @classmethod
     def from_row(cls, row: TaskRow) -> Task:
@@ -159,8 +186,16 @@ class Task(Node):
             updated_at=row.updated_at,
             resolved_at=row.resolved_at,
             closed_at=row.closed_at,
-            held_for_review=row.review_hold is not None,
+            held_for_review=row.review_hold == HELD,
+            removed=row.review_hold == REMOVED,
         )
+
+    @strawberry.field(description="内容经审核删除的理由（只有反映人和小区班子可见）；未删除为空。")
+    async def removal_reason(self, info: Info[Context, None]) -> str | None:
+        if self._row.review_hold != REMOVED:
+            return None
+        found = await moderation_resolvers.task_decisions(info.context).load(self._row.id)
+        return found[1] if found is not None else None
 
     @strawberry.field(description="反映人的评价；尚未评价时为空。")
     def rating(self) -> Rating | None:
@@ -590,14 +625,36 @@ def _rating(c: compiler.Compiler, r: compiler.Row, n: list[FieldNode]) -> Any:
 
 
 def _timeline(c: compiler.Compiler, r: compiler.Row, n: list[FieldNode]) -> Any:
-    return c.connection("TaskEvent", _E, n, lambda e: [e.c.task_id == r.t.c.id], task_resolvers.TIMELINE)
+    return c.connection(
+        "TaskEvent",
+        _E,
+        n,
+        lambda e: [e.c.task_id == r.t.c.id, shown_events(c.who, e)],
+        task_resolvers.TIMELINE,
+    )
+
+
+def _comment_held(r: compiler.Row) -> Any:
+    """A comment held for review with no decision yet, in SQL."""
+    d = ModerationDecisionRow.__table__.alias()
+    undecided = ~sa.exists().where(d.c.event_id == r.t.c.id)
+    return sa.func.coalesce(sa.and_(r.t.c.payload.has_key("held_for_review"), undecided), False)
+
+
+def _removal_reason(r: compiler.Row, ident: Any, column: str) -> Any:
+    """Why a task's text (`task_id`, its own text) or a comment (`event_id`) was removed, in SQL."""
+    d = ModerationDecisionRow.__table__.alias()
+    conditions = [d.c[column] == ident, d.c.decision == Moderation.REMOVED.value]
+    if column == "task_id":
+        conditions.append(d.c.event_id.is_(None))
+    return sa.select(d.c.reason).where(*conditions).order_by(d.c.decided_at.desc()).limit(1).scalar_subquery()
 
 
 def _last_event(c: compiler.Compiler, r: compiler.Row, n: list[FieldNode]) -> Any:
     e = _E.alias()
     return (
         sa.select(c.object("TaskEvent", compiler.Row(t=e), n))
-        .where(e.c.task_id == r.t.c.id)
+        .where(e.c.task_id == r.t.c.id, shown_events(c.who, e))
         .order_by(e.c.seq.desc())
         .limit(1)
         .scalar_subquery()
@@ -699,7 +756,11 @@ SQL = {
             "updatedAt": compiler.column(lambda r: compiler.iso(r.t.c.updated_at)),
             "resolvedAt": compiler.column(lambda r: compiler.iso(r.t.c.resolved_at)),
             "closedAt": compiler.column(lambda r: compiler.iso(r.t.c.closed_at)),
-            "heldForReview": compiler.column(lambda r: r.t.c.review_hold.is_not(None)),
+            "heldForReview": compiler.column(lambda r: sa.func.coalesce(r.t.c.review_hold == HELD, False)),
+            "removed": compiler.column(lambda r: sa.func.coalesce(r.t.c.review_hold == REMOVED, False)),
+            "removalReason": compiler.column(
+                lambda r: sa.case((r.t.c.review_hold == REMOVED, _removal_reason(r, r.t.c.id, "task_id")))
+            ),
             "rating": _rating,
             "compound": lambda c, r, n: c.one(
                 "Compound",
@@ -745,11 +806,13 @@ SQL = {
             "toStatus": compiler.column(lambda r: _payload(r, "to")),
             "stars": compiler.column(lambda r: sa.cast(r.t.c.payload["stars"].astext, sa.Integer)),
             "actor": lambda c, r, n: people_sql(c, n, r.t.c.actor_id),
+            "heldForReview": compiler.column(lambda r: _comment_held(r)),
+            "removalReason": compiler.column(lambda r: _removal_reason(r, r.t.c.id, "event_id")),
         }
     ),
 }
 ROOTS = {"task": _root_task}
 SQL_NODES = {
     "Task": (_T, lambda c, t: where(c.who, Resource.TASK, Action.READ, t)),
-    "TaskEvent": (_E, visible_with_its_task),
+    "TaskEvent": (_E, lambda c, e: sa.and_(visible_with_its_task(c, e), shown_events(c.who, e))),
 }
