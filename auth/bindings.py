@@ -30,8 +30,8 @@ from auth.rules import FALSE, SqlBool, is_false, is_true
 from models.meeting import Meeting, MeetingAttendee
 from models.person import Home, RoleAssignment, TeamPosition
 from models.place import Building, Community, Compound, Grid, Household
-from models.task import Task, TaskEvent, TaskMember
-from models.task_rules import WORKING_ROLES, MemberRole
+from models.task import ModerationDecision, Task, TaskEvent, TaskMember
+from models.task_rules import WORKING_ROLES, EventKind, MemberRole, Moderation
 from models.volunteer import SignupStatus, VolunteerCall, VolunteerSignup
 from models.vote import Vote as VoteRow
 from models.vote import VoteElector, VoteOwner
@@ -61,6 +61,7 @@ TEAM_POSITION = light(TeamPosition.__table__)
 TASK = light(Task.__table__)
 TASK_MEMBER = light(TaskMember.__table__)
 TASK_EVENT = light(TaskEvent.__table__)
+MODERATION_DECISION = light(ModerationDecision.__table__)
 MEETING = light(Meeting.__table__)
 MEETING_ATTENDEE = light(MeetingAttendee.__table__)
 VOLUNTEER_CALL = light(VolunteerCall.__table__)
@@ -318,6 +319,15 @@ def _ties() -> FromClause:
     return sa.union_all(homes, compound_roles, grid_roles, community_roles, seats).subquery()
 
 
+def _hidden_comment(e: FromClause) -> SqlBool:
+    """A comment held for review and not approved: its author does not appear on the task by it
+    (showing them would tell readers the hidden comment exists; `auth.policy.shown_events`)."""
+    d = MODERATION_DECISION.alias()
+    approved = sa.exists().where(d.c.event_id == e.c.id, d.c.decision == Moderation.APPROVED.value)
+    held = sa.and_(e.c.kind == EventKind.COMMENTED.value, e.c.payload.has_key("held_for_review"))
+    return sa.and_(held, ~approved)
+
+
 def _appearances() -> FromClause:
     """(person, task) for every task a person appears on: as its reporter, attached to it, acting
     on its timeline, attending its meetings (a UNION ALL; each branch is found by an index on its
@@ -327,7 +337,7 @@ def _appearances() -> FromClause:
     return sa.union_all(
         sa.select(t.c.reporter_id.label("person_id"), t.c.id.label("task_id")),
         sa.select(m.c.person_id, m.c.task_id),
-        sa.select(e.c.actor_id, e.c.task_id).where(e.c.actor_id.is_not(None)),
+        sa.select(e.c.actor_id, e.c.task_id).where(e.c.actor_id.is_not(None), ~_hidden_comment(e)),
         sa.select(a.c.person_id, mt.c.task_id).select_from(a.join(mt, mt.c.id == a.c.meeting_id)),
     ).subquery()
 

@@ -55,7 +55,16 @@ from auth.rules import (
 from models.enums import ROLE_SCOPE, Role
 from models.errors import ForbiddenError, UnauthenticatedError
 from models.task import ModerationDecision, Task
-from models.task_rules import HELD, REMOVED, Moderation, Standing, TaskAction, TaskKind, TaskVisibility
+from models.task_rules import (
+    HELD,
+    REMOVED,
+    EventKind,
+    Moderation,
+    Standing,
+    TaskAction,
+    TaskKind,
+    TaskVisibility,
+)
 from models.vote_rules import VoteStatus
 
 
@@ -382,7 +391,8 @@ POLICY: Mapping[tuple[Resource, Action], Rule] = {
     (Resource.TASK, Action.SIGN_UP): Rule(RESIDENT, "只有本小区的居民可以报名。"),
     (Resource.TASK, Action.WITHDRAW): Rule(READ_TASK),
     (Resource.TASK, Action.PUBLISH_DISCLOSURE): Rule(TRIAGE, f"{_TEAM_ONLY}发布费用公示。"),
-    (Resource.TASK, Action.MODERATE): Rule(TRIAGE, f"{_TEAM_ONLY}审核待复核的内容。"),
+    # a moderator reads what they decide on: a dispute's held text is its grid's and community's
+    (Resource.TASK, Action.MODERATE): Rule(TRIAGE & READ_TASK, f"{_TEAM_ONLY}审核待复核的内容。"),
     # who names a dispute's mediators: the grid and the community, not a mediator
     (Resource.TASK, Action.ASSIGN_MEDIATOR): Rule(
         GRID_WORKER | COMMUNITY_COMMITTEE, "只有网格员或社区“两委”可以指定调解员。"
@@ -611,12 +621,18 @@ def mine(who: Principal, relation: Mine, row: FromClause) -> SqlBool:
     return MINE[relation].sql(who, binding(Resource.TASK, row))
 
 
+def held_comment(e: FromClause) -> SqlBool:
+    """A comment the content check held (`e`: task_event or an alias). A report's or an edit's own
+    event carries the mark too, but its text is the task's, which `READ_TASK` hides while held."""
+    return sa.and_(e.c.kind == EventKind.COMMENTED.value, e.c.payload.has_key("held_for_review"))
+
+
 def shown_events(who: Principal, e: FromClause) -> SqlBool:
     """The timeline events (`e`: task_event or an alias) the caller sees on a task they may read: a
     comment held for review until it is approved, and a removed one ever after, only to its
     author and to the task's moderators (MODERATE)."""
     d, t = light(ModerationDecision.__table__).alias(), light(Task.__table__).alias()
-    held = e.c.payload.has_key("held_for_review")
+    held = held_comment(e)
     approved = sa.exists().where(d.c.event_id == e.c.id, d.c.decision == Moderation.APPROVED.value)
     moderates = e.c.task_id.in_(sa.select(t.c.id).where(where(who, Resource.TASK, Action.MODERATE, t)))
     return sa.or_(sa.not_(held), approved, e.c.actor_id == ME, moderates)

@@ -268,7 +268,7 @@ async def disclosures(ctx: Context, task: Task) -> list[CostDisclosure]:
 
 
 #: a disclosure's shares by household number
-SHARES = order(Key("number", str), Key("household_id"))
+SHARES = order(Key("number", str))  # unique in the disclosure's compound
 
 
 async def shares(

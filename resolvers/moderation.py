@@ -16,10 +16,10 @@ from typing import Any
 import sqlalchemy as sa
 from strawberry.dataloader import DataLoader
 
-from auth.policy import Action, Resource, params, where
+from auth.policy import Action, Resource, held_comment, params, where
 from models.errors import BadUserInputError, ConflictError
 from models.task import ModerationDecision, Task, TaskEvent
-from models.task_rules import HELD, REMOVED, Moderation
+from models.task_rules import HELD, REMOVED, EventKind, Moderation
 from resolvers import task as tasks
 from resolvers.context import Context
 from resolvers.pages import Key, Page, order, read, window
@@ -32,6 +32,13 @@ EVENT = Target(Resource.TASK, TaskEvent, task_of="task_id", lock=False)
 #: held comments, newest first
 HELD_COMMENTS = order(Key("seq", int, descending=True))
 DECIDED = "这条内容已经审核过了。"
+#: a second person decides: nobody approves or removes what they wrote themselves
+OWN = "不能审核自己发布的内容，请由小区班子的其他成员审核。"
+
+
+def is_held_comment(row: TaskEvent) -> bool:
+    """`auth.policy.held_comment` for a loaded event."""
+    return row.kind == EventKind.COMMENTED and "held_for_review" in (row.payload or {})
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,8 @@ async def decide_task(
     async def apply(work: Work[Task]) -> Outcome[Decided]:
         if work.row.review_hold != HELD:
             raise ConflictError(DECIDED if work.row.review_hold == REMOVED else "这个事项的内容不需要审核。")
+        if work.row.reporter_id == work.who.person_id:
+            raise ConflictError(OWN)
         work.row.review_hold = None if decision == Moderation.APPROVED else REMOVED
         row = _record(work, decision, cleaned, None)
         await work.session.flush()
@@ -87,8 +96,10 @@ async def decide_comment(
     cleaned = _clean(decision, reason)
 
     async def apply(work: Work[TaskEvent]) -> Outcome[Decided]:
-        if "held_for_review" not in (work.row.payload or {}):
+        if not is_held_comment(work.row):
             raise ConflictError("这条记录的内容不需要审核。")
+        if work.row.actor_id == work.who.person_id:
+            raise ConflictError(OWN)
         # one decision at a time on the task's comments: the second moderator sees the first's
         await work.session.execute(
             sa.select(Task.id).where(Task.id == work.row.task_id).with_for_update(key_share=True)
@@ -132,7 +143,7 @@ async def held_comments(
     e, t, d = TaskEvent.__table__, Task.__table__.alias(), ModerationDecision.__table__
     statement = sa.select(TaskEvent).where(
         e.c.compound_id == compound_id,
-        e.c.payload.has_key("held_for_review"),
+        held_comment(e),
         ~sa.exists().where(d.c.event_id == e.c.id),
         e.c.task_id.in_(sa.select(t.c.id).where(_moderated(ctx, t))),
     )

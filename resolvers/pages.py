@@ -101,6 +101,8 @@ def _parsed(kind: type, value: Any) -> Any:
             raise ValueError(value)
         return moment
     if kind is uuid.UUID:
+        if not isinstance(value, str):
+            raise TypeError(value)
         return uuid.UUID(value)
     if kind is int:
         if not isinstance(value, int) or isinstance(value, bool) or abs(value) >= 2**63:

@@ -43,6 +43,7 @@ from models.place import Building, Compound
 from models.task import Task, TaskEvent, TaskMember
 from models.task_rules import (
     AUTO_CLOSE_AFTER,
+    REMOVED,
     WORKING_ROLES,
     EventKind,
     MemberRole,
@@ -576,6 +577,8 @@ async def edit(
             "description": new_text or task.description,
             "category": (category or task.category),
         }
+        if task.review_hold == REMOVED:
+            raise ConflictError("这个事项的内容已经审核删除，不能再修改。")
         changed = {k: v for k, v in after.items() if str(v) != str(before[k])}
         if not changed:
             raise BadUserInputError("修改后的内容与原来相同。", field="title")

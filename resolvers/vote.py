@@ -192,7 +192,8 @@ async def _require(ctx: Context, row: Vote, action: Action) -> None:
 
 
 #: electors by household number; votes newest first; my open votes closing soonest first
-ELECTORS = order(Key("number", str), Key("household_id"))
+#: (a household's number is unique in its compound, so in a vote: no hidden id in a cursor)
+ELECTORS = order(Key("number", str))
 VOTES = order(Key("created_at", datetime, descending=True), Key("id"))
 CLOSING_SOONEST = order(Key("closes_at", datetime), Key("id"))
 

@@ -400,6 +400,9 @@ class Compiler:
             return True
         if "before" in given and "first" not in given:
             raise Fallback("before without first or last")
+        first = given.get("first")
+        if "before" in given and isinstance(first, VariableNode) and not self._required(first.name.value):
+            raise Fallback("before with first from a variable that may be null")
         return False
 
     def _required(self, variable: str) -> bool:

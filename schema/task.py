@@ -12,7 +12,7 @@ from graphql import FieldNode
 from strawberry.types import Info
 
 from auth.bindings import alias
-from auth.policy import Action, Resource, require_authenticated, shown_events, where
+from auth.policy import Action, Resource, held_comment, require_authenticated, shown_events, where
 from models.errors import BadUserInputError, UpstreamError
 from models.person import Person as PersonRow
 from models.place import Building as BuildingRow
@@ -124,13 +124,13 @@ class TaskEvent(Node):
 
     @strawberry.field(description="评论等待人工审核：审核通过前只有评论人和小区班子可见。")
     async def held_for_review(self, info: Info[Context, None]) -> bool:
-        if "held_for_review" not in (self._row.payload or {}):
+        if not moderation_resolvers.is_held_comment(self._row):
             return False
         return await moderation_resolvers.decisions(info.context).load(self._row.id) is None
 
     @strawberry.field(description="评论经审核已删除的理由（只有评论人和小区班子可见）；未删除为空。")
     async def removal_reason(self, info: Info[Context, None]) -> str | None:
-        if "held_for_review" not in (self._row.payload or {}):
+        if not moderation_resolvers.is_held_comment(self._row):
             return None
         found = await moderation_resolvers.decisions(info.context).load(self._row.id)
         return found[1] if found is not None and found[0] == Moderation.REMOVED else None
@@ -638,7 +638,7 @@ def _comment_held(r: compiler.Row) -> Any:
     """A comment held for review with no decision yet, in SQL."""
     d = ModerationDecisionRow.__table__.alias()
     undecided = ~sa.exists().where(d.c.event_id == r.t.c.id)
-    return sa.func.coalesce(sa.and_(r.t.c.payload.has_key("held_for_review"), undecided), False)
+    return sa.func.coalesce(sa.and_(held_comment(r.t), undecided), False)
 
 
 def _removal_reason(r: compiler.Row, ident: Any, column: str) -> Any:

@@ -369,3 +369,43 @@ async def test_a_check_that_takes_too_long_holds_the_text(
         RISKY_WORD,
     ]
     assert make_content_check(None, sessionmaker(engine)) is None
+
+
+# ---------------------------------------------------------------- held text, then a moderator
+
+
+async def test_a_held_report_and_comment_reach_everyone_once_approved(wx: Harness) -> None:
+    """Through the real content check: the report and a comment are held, the neighbour sees
+    neither, the grid worker approves both, and the neighbour reads the task with its whole
+    timeline (the report's own event included)."""
+    token = await wx.wechat_user()
+    body = await wx.report(token, description=f"{DESCRIPTION}大家可以进{REVIEW_WORD}讨论。")
+    task_id = body["data"]["reportTask"]["id"]
+    assert body["data"]["reportTask"]["heldForReview"] is True
+    comment = await wx.api.gql(COMMENT, {"id": task_id, "text": f"已发到{REVIEW_WORD}"}, token=token)
+    assert "errors" not in comment, comment
+    neighbour = await token_for(wx.url, "13800000008")  # the tenant of 6-1-302
+    grid = await token_for(wx.url, "13800000003")
+    read = "query($id: ID!) { task(id: $id) { heldForReview timeline { totalCount edges { node { id kind text } } } } }"
+    hidden = await wx.api.gql(read, {"id": task_id}, token=neighbour)
+    assert hidden["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+    approve = "mutation($id: ID!) { approveContent(id: $id) { decision } }"
+    assert "errors" not in await wx.api.gql(approve, {"id": task_id}, token=grid)
+    shown = await wx.api.gql(read, {"id": task_id}, token=neighbour)
+    assert shown["data"]["task"]["heldForReview"] is False
+    assert [e["node"]["kind"] for e in shown["data"]["task"]["timeline"]["edges"]] == ["REPORTED"]
+    assert shown["data"]["task"]["timeline"]["totalCount"] == 1  # the comment still waits
+
+    queue = (
+        """query($c: ID!) { moderationQueue(compoundId: $c) { comments { edges { node { id kind } } } } }"""
+    )
+    waiting = await wx.api.data(queue, {"c": await compound_id(wx.url)}, token=grid)
+    ((held,),) = [[e["node"] for e in waiting["moderationQueue"]["comments"]["edges"]]]
+    assert held["kind"] == "COMMENTED"  # the report's own event is not a comment to decide on
+    assert "errors" not in await wx.api.gql(approve, {"id": held["id"]}, token=grid)
+    shown = await wx.api.gql(read, {"id": task_id}, token=neighbour)
+    assert [e["node"]["kind"] for e in shown["data"]["task"]["timeline"]["edges"]] == [
+        "REPORTED",
+        "COMMENTED",
+    ]

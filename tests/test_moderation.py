@@ -185,6 +185,77 @@ async def test_a_held_comment_is_hidden_from_other_readers_until_approved(desk: 
     assert queue["data"]["moderationQueue"]["comments"]["edges"] == []
 
 
+async def test_a_held_dispute_is_queued_only_for_those_who_may_read_it(desk: Desk) -> None:
+    party = encode("Person", await person_id(desk.url, "13800000012"))
+    task_id = await desk.new_task(
+        RESIDENT,
+        kind="DISPUTE",
+        category="NEIGHBOUR_RELATIONS",
+        title="楼上漏水纠纷",
+        description="楼上漏水到我家",
+        partyIds=[party],
+    )
+    await fetch(desk.url, "UPDATE task SET review_hold = 'HELD' WHERE id = $1", decode(task_id)[1])
+    await held_comment(desk, task_id, "对方电话是……")
+    compound = await compound_id(desk.url)
+    # the chief convener triages the compound's issues but does not read its disputes
+    chief = await desk.as_(CHIEF, QUEUE, {"compound": compound})
+    assert chief["data"]["moderationQueue"]["tasks"]["edges"] == []
+    assert chief["data"]["moderationQueue"]["comments"]["edges"] == []
+    refused = await desk.as_(CHIEF, APPROVE, {"id": task_id})
+    assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    grid = await desk.as_(GRID, QUEUE, {"compound": compound})
+    assert [e["node"]["id"] for e in grid["data"]["moderationQueue"]["tasks"]["edges"]] == [task_id]
+    assert len(grid["data"]["moderationQueue"]["comments"]["edges"]) == 1
+
+
+async def test_nobody_decides_on_their_own_text(desk: Desk) -> None:
+    task_id = await desk.new_task(CHIEF, title="班子自己反映的", kind="PROJECT", photoUrls=[])
+    await fetch(desk.url, "UPDATE task SET review_hold = 'HELD' WHERE id = $1", decode(task_id)[1])
+    own = await desk.as_(CHIEF, APPROVE, {"id": task_id})
+    assert own["errors"][0]["extensions"]["code"] == "CONFLICT"
+    assert "自己" in own["errors"][0]["message"]
+    assert "errors" not in await desk.as_(GRID, APPROVE, {"id": task_id})
+
+
+async def test_a_removed_report_is_not_edited_back_into_review(desk: Desk) -> None:
+    task_id = await held_task(desk)
+    assert "errors" not in await desk.as_(CHIEF, REMOVE, {"id": task_id, "reason": "不实信息"})
+    edit = """mutation($id: ID!) { editTask(id: $id, title: "改个标题再试试") { title } }"""
+    body = await desk.as_(RESIDENT, edit, {"id": task_id})
+    assert body["errors"][0]["extensions"]["code"] == "CONFLICT"
+    assert (
+        await fetchval(desk.url, "SELECT review_hold FROM task WHERE id = $1", decode(task_id)[1])
+        == "REMOVED"
+    )
+
+
+async def test_the_author_of_a_hidden_comment_does_not_appear_by_it(desk: Desk) -> None:
+    """Someone shown to a reader only through a task (a resident of another building commenting on
+    it) is not shown through a comment the reader may not see."""
+    task_id = await desk.new_task(RESIDENT, buildingId=None, title="小区大门门禁坏了")
+    other = await fetchval(
+        desk.url,
+        "SELECT p.phone FROM person p JOIN home h ON h.person_id = p.id JOIN household x ON x.id = h.household_id"
+        " JOIN building b ON b.id = x.building_id JOIN compound c ON c.id = b.compound_id"
+        " WHERE c.key = 'qianshan-meilin' AND b.name <> '6栋' ORDER BY p.phone LIMIT 1",
+    )
+    author = await person_id(desk.url, other)
+    await fetch(
+        desk.url,
+        "INSERT INTO task_event (task_id, compound_id, kind, actor_id, actor_role, payload)"
+        " SELECT id, compound_id, 'COMMENTED', $2, 'RESIDENT', $3::jsonb FROM task WHERE id = $1",
+        decode(task_id)[1],
+        author,
+        json.dumps({"text": "待审核", "held_for_review": True}),
+    )
+    node = "query($id: ID!) { node(id: $id) { id } }"
+    hidden = await desk.as_(TENANT, node, {"id": encode("Person", author)})
+    assert hidden["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    shown = await desk.as_(GRID, node, {"id": encode("Person", author)})
+    assert shown["data"]["node"]["id"] == encode("Person", author)
+
+
 async def test_text_that_was_never_held_is_not_moderated(desk: Desk) -> None:
     task_id = await desk.new_task(RESIDENT)
     body = await desk.as_(CHIEF, APPROVE, {"id": task_id})
