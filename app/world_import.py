@@ -40,7 +40,20 @@ class ImportSummary:
         return bool(+self.created or +self.updated)
 
 
-STAGES = ("社区", "网格", "小区", "楼栋", "住户", "人员", "党员信息", "房屋关系", "角色", "团队职务")
+STAGES = (
+    "区",
+    "街道",
+    "社区",
+    "网格",
+    "小区",
+    "楼栋",
+    "住户",
+    "人员",
+    "党员信息",
+    "房屋关系",
+    "角色",
+    "团队职务",
+)
 
 
 def _no_progress(stage: str, done: int, total: int) -> None:
@@ -155,12 +168,33 @@ async def import_world(
     summary = ImportSummary()
     up = dict(session=session, summary=summary, progress=progress)
 
+    # districts by name, streets by district and name: the names every version-1 file gives
+    await _upsert(
+        table="district",
+        columns={"name": "text"},
+        rows=sorted({(c.district,) for c in world.communities}),
+        conflict="(name)",
+        update=(),
+        stage="区",
+        **up,
+    )
+    districts = await _ids(session, "SELECT name, id FROM district")
+    await _upsert(
+        table="street",
+        columns={"district_id": "uuid", "name": "text"},
+        rows=sorted({(districts[c.district], c.street) for c in world.communities}),
+        conflict="(district_id, name)",
+        update=(),
+        stage="街道",
+        **up,
+    )
+    streets = await _ids(session, "SELECT district_id, name, id FROM street")
     await _upsert(
         table="community",
-        columns={"key": "text", "name": "text", "street": "text", "district": "text"},
-        rows=[(c.key, c.name, c.street, c.district) for c in world.communities],
+        columns={"key": "text", "name": "text", "street_id": "uuid"},
+        rows=[(c.key, c.name, streets[(districts[c.district], c.street)]) for c in world.communities],
         conflict="(key)",
-        update=("name", "street", "district"),
+        update=("name", "street_id"),
         stage="社区",
         **up,
     )

@@ -22,6 +22,7 @@ from auth.facts import (
     ElectorFacts,
     PersonFacts,
     PlaceFacts,
+    RegionFacts,
     TaskFacts,
     TieFacts,
     VoteFacts,
@@ -29,7 +30,7 @@ from auth.facts import (
 from auth.rules import FALSE, SqlBool, is_false, is_true
 from models.meeting import Meeting, MeetingAttendee
 from models.person import Home, RoleAssignment, TeamPosition
-from models.place import Building, Community, Compound, Grid, Household
+from models.place import Building, Community, Compound, Grid, Household, Street
 from models.task import ModerationDecision, Task, TaskEvent, TaskMember
 from models.task_rules import WORKING_ROLES, EventKind, MemberRole, Moderation
 from models.volunteer import SignupStatus, VolunteerCall, VolunteerSignup
@@ -53,6 +54,7 @@ def alias(model: Any) -> Any:
 COMPOUND = light(Compound.__table__)
 GRID = light(Grid.__table__)
 COMMUNITY = light(Community.__table__)
+STREET = light(Street.__table__)
 BUILDING = light(Building.__table__)
 HOUSEHOLD = light(Household.__table__)
 HOME = light(Home.__table__)
@@ -234,6 +236,39 @@ def community_row(m: FromClause) -> Binding:
     )
 
 
+def _region(communities: Callable[[], tuple[FromClause, SqlBool]]) -> Binding:
+    def build() -> tuple[Binding, FromClause, SqlBool]:
+        source, correlation = communities()
+        return community_row(source if not isinstance(source, sa.Join) else source.left), source, correlation
+
+    return Binding(
+        {
+            "community_id": Nothing(),
+            "grid_id": Nothing(),
+            "compound_id": Nothing(),
+            "building_id": Nothing(),
+            "household_id": Nothing(),
+            "communities": Many(build),
+        }
+    )
+
+
+def street_row(s: FromClause) -> Binding:
+    def communities() -> tuple[FromClause, SqlBool]:
+        m = COMMUNITY.alias()
+        return m, m.c.street_id == s.c.id
+
+    return _region(communities)
+
+
+def district_row(d: FromClause) -> Binding:
+    def communities() -> tuple[FromClause, SqlBool]:
+        m, st = COMMUNITY.alias(), STREET.alias()
+        return m.join(st, st.c.id == m.c.street_id), st.c.district_id == d.c.id
+
+    return _region(communities)
+
+
 def _members(task_id: Any, roles: Sequence[MemberRole]) -> People:
     def build() -> tuple[FromClause, Any, SqlBool]:
         m = TASK_MEMBER.alias()
@@ -387,6 +422,8 @@ def person_row(p: FromClause) -> Binding:
 
 #: The facts dataclass and the binding of each table's rows.
 BINDINGS: dict[str, tuple[type, Callable[[FromClause], Binding]]] = {
+    "district": (RegionFacts, district_row),
+    "street": (RegionFacts, street_row),
     "compound": (PlaceFacts, compound_row),
     "building": (PlaceFacts, building_row),
     "household": (PlaceFacts, household_row),

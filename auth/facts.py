@@ -31,6 +31,13 @@ class AreaFacts(PlaceFacts):
 
 
 @dataclass(frozen=True, kw_only=True)
+class RegionFacts(PlaceFacts):
+    """A district or a street, with the communities in it."""
+
+    communities: tuple[AreaFacts, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
 class TaskFacts(PlaceFacts):
     """A task (and everything shown with it: its timeline, meetings, calls, disclosures)."""
 

@@ -69,6 +69,8 @@ from models.vote_rules import VoteStatus
 
 
 class Resource(StrEnum):
+    DISTRICT = "DISTRICT"
+    STREET = "STREET"
     COMMUNITY = "COMMUNITY"
     GRID = "GRID"
     COMPOUND = "COMPOUND"
@@ -143,6 +145,8 @@ class Field(StrEnum):
 
 #: The facts and the table of each resource (its rows' binding is `auth.bindings.BINDINGS`).
 TABLES: dict[Resource, str | None] = {
+    Resource.DISTRICT: "district",
+    Resource.STREET: "street",
     Resource.COMMUNITY: "community",
     Resource.GRID: "grid",
     Resource.COMPOUND: "compound",
@@ -314,6 +318,11 @@ _TEAM_ONLY = "只有小区班子、网格员或社区“两委”可以"
 _VOTE_OPENERS = "只有本小区的业委会成员或社区“两委”成员可以"
 
 POLICY: Mapping[tuple[Resource, Action], Rule] = {
+    # a district and a street: read where the caller may read one of their communities
+    (Resource.DISTRICT, Action.READ): Rule(
+        ADMIN | Some("communities", rule(Resource.COMMUNITY, Action.READ))
+    ),
+    (Resource.STREET, Action.READ): Rule(ADMIN | Some("communities", rule(Resource.COMMUNITY, Action.READ))),
     # the place tree, compound profiles and public stats (third parties: public aggregates)
     (Resource.COMMUNITY, Action.READ): Rule(
         ADMIN | COMMUNITY_COMMITTEE | Some("compounds", rule(Resource.COMPOUND, Action.READ))

@@ -1,8 +1,9 @@
-"""The place tree of DESIGN §2: community › grid › compound › building › household.
+"""The place tree of DESIGN §2: district › street › community › grid › compound › building ›
+household.
 
-Streets and the district are attributes of a community: nothing in the product acts on them alone.
-Every row below the community carries its compound (or community) key so that the tables can be
-distributed by it.
+A district is known by its name, a street by its district and name (the world file names them on
+each community). Every row below the community carries its compound (or community) key so that
+the tables can be distributed by it.
 """
 
 from __future__ import annotations
@@ -17,13 +18,28 @@ from sqlmodel import Field, SQLModel
 from models.base import created_at, fk, uuid_pk
 
 
+class District(SQLModel, table=True):
+    __tablename__ = "district"
+    id: uuid.UUID = uuid_pk()
+    name: str = Field(sa_column=sa.Column(sa.String, nullable=False, unique=True))
+    created_at: datetime = created_at()
+
+
+class Street(SQLModel, table=True):
+    __tablename__ = "street"
+    __table_args__ = (sa.UniqueConstraint("district_id", "name"),)
+    id: uuid.UUID = uuid_pk()
+    district_id: uuid.UUID = fk("district.id", ondelete="RESTRICT")
+    name: str
+    created_at: datetime = created_at()
+
+
 class Community(SQLModel, table=True):
     __tablename__ = "community"
     id: uuid.UUID = uuid_pk()
     key: str = Field(sa_column=sa.Column(sa.Text, nullable=False, unique=True))
     name: str
-    street: str
-    district: str
+    street_id: uuid.UUID = fk("street.id", ondelete="RESTRICT")
     created_at: datetime = created_at()
 
 

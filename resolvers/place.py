@@ -1,4 +1,5 @@
-"""The place tree: communities, grids, compounds, buildings, households, as the caller may see them.
+"""The place tree: districts, streets, communities, grids, compounds, buildings, households, as
+the caller may see them.
 
 Every row here is read through the policy's SQL filter, by id and in every list, so an edge
 (a task's compound, a household's building) answers exactly what `node(id:)` answers.
@@ -14,7 +15,7 @@ import sqlalchemy as sa
 from strawberry.dataloader import DataLoader
 
 from auth.policy import Action, Resource, not_visible, params, refusal, where
-from models.place import Building, Community, Compound, Grid, Household
+from models.place import Building, Community, Compound, District, Grid, Household, Street
 from resolvers.context import Context
 from resolvers.loaders import PageKey, paged, visible_by_id
 from resolvers.pages import Key, Page, order, read, window
@@ -24,6 +25,14 @@ def _visible(ctx: Context, resource: Resource, model: Any) -> DataLoader[uuid.UU
     return ctx.loaders.cached(
         f"visible:{resource}", lambda: visible_by_id(ctx.sessions, ctx.principal, resource, model)
     )
+
+
+def district_loader(ctx: Context) -> DataLoader[uuid.UUID, District | None]:
+    return _visible(ctx, Resource.DISTRICT, District)
+
+
+def street_loader(ctx: Context) -> DataLoader[uuid.UUID, Street | None]:
+    return _visible(ctx, Resource.STREET, Street)
 
 
 def community_loader(ctx: Context) -> DataLoader[uuid.UUID, Community | None]:
@@ -87,6 +96,14 @@ async def grid(ctx: Context, *, grid_id: uuid.UUID) -> Grid:
     return await one(grid_loader(ctx), grid_id)
 
 
+async def district(ctx: Context, *, district_id: uuid.UUID) -> District:
+    return await one(district_loader(ctx), district_id)
+
+
+async def street(ctx: Context, *, street_id: uuid.UUID) -> Street:
+    return await one(street_loader(ctx), street_id)
+
+
 async def community(ctx: Context, *, community_id: uuid.UUID) -> Community:
     return await one(community_loader(ctx), community_id)
 
@@ -98,7 +115,7 @@ async def require_on_compound(ctx: Context, compound_row: Compound, action: Acti
 
 
 #: the orders of the place lists: by name, households by number
-COMPOUNDS = BUILDINGS = order(Key("name", str), Key("id"))
+COMPOUNDS = BUILDINGS = DISTRICTS = STREETS = COMMUNITIES = GRIDS = order(Key("name", str), Key("id"))
 HOUSEHOLDS = order(Key("number", str), Key("id"))
 
 
@@ -111,6 +128,44 @@ async def compounds(ctx: Context, *, first: int | None, after: str | None) -> Pa
     for row in page.rows:
         compound_loader(ctx).prime(row.id, row)
     return page
+
+
+async def districts(ctx: Context, *, first: int | None, after: str | None) -> Page[District]:
+    statement = sa.select(District).where(
+        where(ctx.principal, Resource.DISTRICT, Action.READ, District.__table__)
+    )
+    w = window(DISTRICTS, first=first, after=after)
+    return await read(ctx.sessions, statement, District.__table__, DISTRICTS, w, params(ctx.principal))
+
+
+#: the children of each kind of place, for `children`: (model, its parent column, resource, order)
+CHILDREN: dict[str, tuple[Any, Any, Resource, Any]] = {
+    "streets": (Street, Street.district_id, Resource.STREET, STREETS),
+    "communities": (Community, Community.street_id, Resource.COMMUNITY, COMMUNITIES),
+    "grids": (Grid, Grid.community_id, Resource.GRID, GRIDS),
+    "compounds_of_community": (Compound, Compound.community_id, Resource.COMPOUND, COMPOUNDS),
+    "compounds_of_grid": (Compound, Compound.grid_id, Resource.COMPOUND, COMPOUNDS),
+}
+
+
+async def children(
+    ctx: Context, kind: str, parent_id: uuid.UUID, *, first: int | None, after: str | None
+) -> Page[Any]:
+    """A page of a place's children of `kind` (a district's streets, a street's communities, a
+    community's grids or compounds, a grid's compounds) that the caller may see; batched."""
+    model, parent, resource, order_ = CHILDREN[kind]
+    loader = ctx.loaders.cached(
+        f"children:{kind}",
+        lambda: paged(
+            ctx.sessions,
+            model,
+            parent,
+            order_,
+            where(ctx.principal, resource, Action.READ, model.__table__),
+            params(ctx.principal),
+        ),
+    )
+    return await loader.load(PageKey(parent_id, window(order_, first=first, after=after)))
 
 
 def _buildings_page(ctx: Context) -> DataLoader[PageKey, Page[Building]]:

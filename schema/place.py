@@ -1,4 +1,5 @@
-"""The place tree as GraphQL types: community › grid › compound › building › household."""
+"""The place tree as GraphQL types: district › street › community › grid › compound › building ›
+household."""
 
 from __future__ import annotations
 
@@ -19,8 +20,10 @@ from models.person import Person as PersonRow
 from models.place import Building as BuildingRow
 from models.place import Community as CommunityRow
 from models.place import Compound as CompoundRow
+from models.place import District as DistrictRow
 from models.place import Grid as GridRow
 from models.place import Household as HouseholdRow
+from models.place import Street as StreetRow
 from models.task import Task as TaskRow
 from models.vote import Vote as VoteRow
 from resolvers import person as person_resolvers
@@ -42,24 +45,95 @@ if TYPE_CHECKING:
 
 FIRST = "每页数量，最多 100。"
 AFTER = "从这个游标之后开始（上一页的 `pageInfo.endCursor`）。"
+_FIRST = Annotated[int | None, strawberry.argument(description=FIRST)]
+_AFTER = Annotated[str | None, strawberry.argument(description=AFTER)]
+
+
+@strawberry.type(description="区，例如 綦江区。")
+class District(Node):
+    _row: strawberry.Private[DistrictRow]
+    name: str = strawberry.field(description="区的名称。")
+
+    @classmethod
+    def from_row(cls, row: DistrictRow) -> District:
+        return cls(_row=row, id=strawberry.ID(encode("District", row.id)), name=row.name)
+
+    @strawberry.field(description="本区中您有权查看的街道，按名称排序。")
+    async def streets(
+        self, info: Info[Context, None], first: _FIRST = 20, after: _AFTER = None
+    ) -> Connection[Street]:
+        page = await place_resolvers.children(info.context, "streets", self._row.id, first=first, after=after)
+        return Connection.from_page(page, Street.from_row)
+
+
+@strawberry.type(description="街道，属于某区。")
+class Street(Node):
+    _row: strawberry.Private[StreetRow]
+    name: str = strawberry.field(description="街道的名称。")
+
+    @classmethod
+    def from_row(cls, row: StreetRow) -> Street:
+        return cls(_row=row, id=strawberry.ID(encode("Street", row.id)), name=row.name)
+
+    @strawberry.field(description="所属区。")
+    async def district(self, info: Info[Context, None]) -> District | None:
+        row = await place_resolvers.district_loader(info.context).load(self._row.district_id)
+        return District.from_row(row) if row else None
+
+    @strawberry.field(description="本街道中您有权查看的社区，按名称排序。")
+    async def communities(
+        self, info: Info[Context, None], first: _FIRST = 20, after: _AFTER = None
+    ) -> Connection[Community]:
+        page = await place_resolvers.children(
+            info.context, "communities", self._row.id, first=first, after=after
+        )
+        return Connection.from_page(page, Community.from_row)
 
 
 @strawberry.type(description="社区，属于某街道、某区。")
 class Community(Node):
     _row: strawberry.Private[CommunityRow]
     name: str = strawberry.field(description="社区名称，例如 九龙社区。")
-    street: str = strawberry.field(description="所属街道。")
-    district: str = strawberry.field(description="所属区。")
 
     @classmethod
     def from_row(cls, row: CommunityRow) -> Community:
-        return cls(
-            _row=row,
-            id=strawberry.ID(encode("Community", row.id)),
-            name=row.name,
-            street=row.street,
-            district=row.district,
+        return cls(_row=row, id=strawberry.ID(encode("Community", row.id)), name=row.name)
+
+    @strawberry.field(description="所属街道的名称。")
+    async def street(self, info: Info[Context, None]) -> str:
+        return (await self._street(info)).name
+
+    @strawberry.field(description="所属区的名称。")
+    async def district(self, info: Info[Context, None]) -> str:
+        street = await self._street(info)
+        found = await place_resolvers.district_loader(info.context).load(street.district_id)
+        assert found is not None, "who reads a community reads its district"
+        return found.name
+
+    @strawberry.field(description="所属街道（可由此找到区和同街道的其他社区）。")
+    async def parent_street(self, info: Info[Context, None]) -> Street:
+        return Street.from_row(await self._street(info))
+
+    async def _street(self, info: Info[Context, None]) -> StreetRow:
+        found = await place_resolvers.street_loader(info.context).load(self._row.street_id)
+        assert found is not None, "who reads a community reads its street"
+        return found
+
+    @strawberry.field(description="本社区中您有权查看的网格，按名称排序。")
+    async def grids(
+        self, info: Info[Context, None], first: _FIRST = 20, after: _AFTER = None
+    ) -> Connection[Grid]:
+        page = await place_resolvers.children(info.context, "grids", self._row.id, first=first, after=after)
+        return Connection.from_page(page, Grid.from_row)
+
+    @strawberry.field(description="本社区中您有权查看的小区，按名称排序。")
+    async def compounds(
+        self, info: Info[Context, None], first: _FIRST = 20, after: _AFTER = None
+    ) -> Connection[Annotated[Compound, strawberry.lazy("schema.place")]]:
+        page = await place_resolvers.children(
+            info.context, "compounds_of_community", self._row.id, first=first, after=after
         )
+        return Connection.from_page(page, Compound.from_row)
 
     @strawberry.field(description="本社区所有小区的事项统计（公开汇总数字）。")
     async def task_stats(self, info: Info[Context, None]) -> TaskStats:
@@ -74,6 +148,15 @@ class Grid(Node):
     @classmethod
     def from_row(cls, row: GridRow) -> Grid:
         return cls(_row=row, id=strawberry.ID(encode("Grid", row.id)), name=row.name)
+
+    @strawberry.field(description="本网格中您有权查看的小区，按名称排序。")
+    async def compounds(
+        self, info: Info[Context, None], first: _FIRST = 20, after: _AFTER = None
+    ) -> Connection[Annotated[Compound, strawberry.lazy("schema.place")]]:
+        page = await place_resolvers.children(
+            info.context, "compounds_of_grid", self._row.id, first=first, after=after
+        )
+        return Connection.from_page(page, Compound.from_row)
 
     @strawberry.field(description="所属社区；无权查看时为空。")
     async def community(self, info: Info[Context, None]) -> Community | None:
@@ -275,6 +358,14 @@ class Household(Node):
 
 @strawberry.type
 class Query:
+    @strawberry.field(description="您有权查看的区（其中有您能看到的社区），按名称排序。")
+    async def districts(
+        self, info: Info[Context, None], first: _FIRST = 20, after: _AFTER = None
+    ) -> Connection[District]:
+        require_authenticated(info.context.principal)
+        page = await place_resolvers.districts(info.context, first=first, after=after)
+        return Connection.from_page(page, District.from_row)
+
     @strawberry.field(description="您有权查看的小区，按名称排序。")
     async def compounds(
         self,
@@ -298,6 +389,8 @@ class Query:
 
 
 NODES: Nodes = {
+    "District": node(District.from_row, lambda ctx, i: place_resolvers.district(ctx, district_id=i)),
+    "Street": node(Street.from_row, lambda ctx, i: place_resolvers.street(ctx, street_id=i)),
     "Community": node(Community.from_row, lambda ctx, i: place_resolvers.community(ctx, community_id=i)),
     "Grid": node(Grid.from_row, lambda ctx, i: place_resolvers.grid(ctx, grid_id=i)),
     "Compound": node(Compound.from_row, lambda ctx, i: place_resolvers.compound(ctx, compound_id=i)),
@@ -315,10 +408,47 @@ _C, _G, _M, _B, _H = (
     BuildingRow.__table__,
     HouseholdRow.__table__,
 )
+_D, _S = DistrictRow.__table__, StreetRow.__table__
 
 
 def _readable(resource: Resource) -> Callable[[compiler.Compiler, Any], Any]:
     return lambda c, t: where(c.who, resource, Action.READ, t)
+
+
+def _children(type_name: str, table: Any, resource: Resource, parent: str, order: Any) -> Any:
+    """A place's children as a connection: those of `table` whose `parent` column is the row's id."""
+    return lambda c, r, n: c.connection(
+        type_name,
+        table,
+        n,
+        lambda t: [t.c[parent] == r.t.c.id, where(c.who, resource, Action.READ, t)],
+        order,
+    )
+
+
+def _street_name(r: compiler.Row) -> Any:
+    s = _S.alias()
+    return sa.select(s.c.name).where(s.c.id == r.t.c.street_id).scalar_subquery()  # NOT NULL key
+
+
+def _district_name(r: compiler.Row) -> Any:
+    s, d = _S.alias(), _D.alias()
+    found = (
+        sa.select(d.c.name).select_from(s.join(d, d.c.id == s.c.district_id)).where(s.c.id == r.t.c.street_id)
+    )
+    return found.scalar_subquery()
+
+
+def _root_districts(c: compiler.Compiler, r: compiler.Row, n: list[FieldNode]) -> Any:
+    if not c.who.is_authenticated:
+        raise compiler.Fallback("anonymous")
+    return c.connection(
+        "District",
+        _D,
+        n,
+        lambda t: [where(c.who, Resource.DISTRICT, Action.READ, t)],
+        place_resolvers.DISTRICTS,
+    )
 
 
 def _one(type_name: str, table: Any, resource: Resource, key: Callable[[Any], Any], *, nullable: bool) -> Any:
@@ -439,8 +569,30 @@ SQL = {
         {
             "id": compiler.column(lambda r: compiler.global_id("Community", r.t.c.id)),
             "name": compiler.column(lambda r: r.t.c.name),
-            "street": compiler.column(lambda r: r.t.c.street),
-            "district": compiler.column(lambda r: r.t.c.district),
+            "street": compiler.column(lambda r: _street_name(r)),
+            "district": compiler.column(lambda r: _district_name(r)),
+            "parentStreet": _one("Street", _S, Resource.STREET, lambda r: r.t.c.street_id, nullable=False),
+            "grids": _children("Grid", _G, Resource.GRID, "community_id", place_resolvers.GRIDS),
+            "compounds": _children(
+                "Compound", _C, Resource.COMPOUND, "community_id", place_resolvers.COMPOUNDS
+            ),
+        }
+    ),
+    "District": compiler.TypeSQL(
+        {
+            "id": compiler.column(lambda r: compiler.global_id("District", r.t.c.id)),
+            "name": compiler.column(lambda r: r.t.c.name),
+            "streets": _children("Street", _S, Resource.STREET, "district_id", place_resolvers.STREETS),
+        }
+    ),
+    "Street": compiler.TypeSQL(
+        {
+            "id": compiler.column(lambda r: compiler.global_id("Street", r.t.c.id)),
+            "name": compiler.column(lambda r: r.t.c.name),
+            "district": _one("District", _D, Resource.DISTRICT, lambda r: r.t.c.district_id, nullable=True),
+            "communities": _children(
+                "Community", _M, Resource.COMMUNITY, "street_id", place_resolvers.COMMUNITIES
+            ),
         }
     ),
     "Grid": compiler.TypeSQL(
@@ -450,6 +602,7 @@ SQL = {
             "community": _one(
                 "Community", _M, Resource.COMMUNITY, lambda r: r.t.c.community_id, nullable=True
             ),
+            "compounds": _children("Compound", _C, Resource.COMPOUND, "grid_id", place_resolvers.COMPOUNDS),
         }
     ),
     "Compound": compiler.TypeSQL(
@@ -495,8 +648,10 @@ SQL = {
         }
     ),
 }
-ROOTS = {"compounds": _root_compounds, "compound": _root_compound}
+ROOTS = {"compounds": _root_compounds, "compound": _root_compound, "districts": _root_districts}
 SQL_NODES = {
+    "District": (_D, _readable(Resource.DISTRICT)),
+    "Street": (_S, _readable(Resource.STREET)),
     "Community": (_M, _readable(Resource.COMMUNITY)),
     "Grid": (_G, _readable(Resource.GRID)),
     "Compound": (_C, _readable(Resource.COMPOUND)),

@@ -17,13 +17,23 @@ import sqlalchemy as sa
 from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from auth.facts import AreaFacts, ElectorFacts, PersonFacts, PlaceFacts, TaskFacts, Tie, TieFacts, VoteFacts
+from auth.facts import (
+    AreaFacts,
+    ElectorFacts,
+    PersonFacts,
+    PlaceFacts,
+    RegionFacts,
+    TaskFacts,
+    Tie,
+    TieFacts,
+    VoteFacts,
+)
 from auth.principal import HomeGrant, PersonPrincipal, PositionGrant, RoleGrant
 from models.enums import ROLE_SCOPE, HomeRelation, Position, Role
 from models.meeting import Meeting, MeetingAttendee
 from models.party import PartyProfile
 from models.person import Home, Person, RoleAssignment, TeamPosition
-from models.place import Building, Community, Compound, Grid, Household
+from models.place import Building, Community, Compound, District, Grid, Household, Street
 from models.task import Task, TaskEvent, TaskMember
 from models.task_rules import WORKING_ROLES, MemberRole, TaskKind, TaskStatus, TaskVisibility
 from models.volunteer import SignupStatus, VolunteerCall, VolunteerSignup
@@ -36,6 +46,9 @@ PHONES = ["13800001111", "139000022", "12345", "13912345678", "1860000"]
 
 @dataclass
 class World:
+    #: every community lies in one street of one district
+    district: uuid.UUID = field(default_factory=uuid.uuid4)
+    street: uuid.UUID = field(default_factory=uuid.uuid4)
     communities: list[uuid.UUID] = field(default_factory=list)
     grids: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)  # grid → community
     compounds: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)  # compound → grid
@@ -114,6 +127,10 @@ class World:
             return AreaFacts(community_id=self.grids[grid], grid_id=grid, compounds=self._places(inside))
         inside = [c for c, g in self.compounds.items() if self.grids[g] == community]
         return AreaFacts(community_id=community, compounds=self._places(inside))
+
+    def region_facts(self) -> RegionFacts:
+        """The district's or the street's facts: the communities in it (all of them)."""
+        return RegionFacts(communities=tuple(self.area_facts(community=c) for c in self.communities))
 
     def _places(self, compounds: list[uuid.UUID]) -> tuple[PlaceFacts, ...]:
         return tuple(self.compound_place(c) for c in compounds)
@@ -275,9 +292,11 @@ async def insert(conn: AsyncConnection, w: World) -> None:
         if values:
             await conn.execute(sa.insert(model.__table__), values)
 
+    await rows(District, [{"id": w.district, "name": f"区{w.district}"}])
+    await rows(Street, [{"id": w.street, "district_id": w.district, "name": "街道"}])
     await rows(
         Community,
-        [{"id": c, "key": str(c), "name": "社区", "street": "街道", "district": "区"} for c in w.communities],
+        [{"id": c, "key": str(c), "name": "社区", "street_id": w.street} for c in w.communities],
     )
     await rows(
         Grid, [{"id": g, "key": str(g), "name": "网格", "community_id": c} for g, c in w.grids.items()]

@@ -26,7 +26,20 @@ from tests.worlds import WORLDGEN
 ROOT = Path(__file__).resolve().parent.parent
 QILIJIA = Path(sys.executable).parent / "qilijia"
 
-STAGES = ("社区", "网格", "小区", "楼栋", "住户", "人员", "党员信息", "房屋关系", "角色", "团队职务")
+STAGES = (
+    "区",
+    "街道",
+    "社区",
+    "网格",
+    "小区",
+    "楼栋",
+    "住户",
+    "人员",
+    "党员信息",
+    "房屋关系",
+    "角色",
+    "团队职务",
+)
 DATA_TABLES = (
     "community",
     "grid",

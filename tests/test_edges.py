@@ -270,6 +270,8 @@ class World:
 async def _probes(url: str) -> list[str]:
     """A few objects of every kind of node, visible or not to any one persona."""
     tables = {
+        "District": "district",
+        "Street": "street",
         "Community": "community",
         "Grid": "grid",
         "Compound": "compound",

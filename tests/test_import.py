@@ -30,6 +30,8 @@ from tests.worlds import WORLDGEN
 
 #: import stage (the summary's key) → the table it fills
 STAGE_TABLE = {
+    "区": "district",
+    "街道": "street",
     "社区": "community",
     "网格": "grid",
     "小区": "compound",
@@ -42,7 +44,7 @@ STAGE_TABLE = {
     "团队职务": "team_position",
 }
 CJK = re.compile(r"[\u4e00-\u9fff]")
-PLACE_TABLES = ("community", "grid", "compound", "building", "household")
+PLACE_TABLES = ("district", "street", "community", "grid", "compound", "building", "household")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -114,8 +116,11 @@ def households(doc: dict[str, Any]) -> Iterator[tuple[dict[str, Any], dict[str, 
 def file_counts(doc: dict[str, Any]) -> dict[str, int]:
     """What the file holds, per import stage."""
     people = doc.get("people", [])
+    communities = doc.get("communities", [])
     return {
-        "社区": len(doc.get("communities", [])),
+        "区": len({c["district"] for c in communities}),
+        "街道": len({(c["district"], c["street"]) for c in communities}),
+        "社区": len(communities),
         "网格": len(doc.get("grids", [])),
         "小区": len(doc.get("compounds", [])),
         "楼栋": sum(len(c.get("buildings", [])) for c in doc.get("compounds", [])),
@@ -138,7 +143,10 @@ ZERO = dict.fromkeys(STAGES, 0)
 async def natural(url: str) -> dict[str, list[tuple[Any, ...]]]:
     """The database's content in natural keys only (no UUIDs), to compare with a file."""
     queries = {
-        "community": "SELECT key, name, street, district FROM community",
+        "district": "SELECT name FROM district",
+        "street": "SELECT s.name, d.name FROM street s JOIN district d ON d.id = s.district_id",
+        "community": "SELECT c.key, c.name, s.name, d.name FROM community c JOIN street s ON s.id = c.street_id "
+        "JOIN district d ON d.id = s.district_id",
         "grid": "SELECT g.key, g.name, c.key FROM grid g JOIN community c ON c.id = g.community_id",
         "compound": "SELECT k.key, k.name, c.key, g.key, k.property_company FROM compound k "
         "JOIN community c ON c.id = k.community_id JOIN grid g ON g.id = k.grid_id",
@@ -169,6 +177,8 @@ def expected_natural(*docs: dict[str, Any]) -> dict[str, list[tuple[Any, ...]]]:
     out: dict[str, set[tuple[Any, ...]]] = {name: set() for name in STAGE_TABLE.values()}
     for doc in docs:
         for c in doc.get("communities", []):
+            out["district"].add((c["district"],))
+            out["street"].add((c["street"], c["district"]))
             out["community"].add((c["key"], c["name"], c["street"], c["district"]))
         for g in doc.get("grids", []):
             out["grid"].add((g["key"], g["name"], g["community"]))
@@ -676,7 +686,16 @@ async def test_base_world_imports_into_a_database_holding_a_world(
     world_db_url: str, generated: dict[str, Any]
 ) -> None:
     summary = await run_import(world_db_url, parse(base_world()))
-    assert per_stage(summary.created) == file_counts(base_world())
+    # districts and streets are known by their names: those the world already has are shared
+    base = base_world()["communities"]
+    expected = file_counts(base_world()) | {
+        "区": len({c["district"] for c in base} - {c["district"] for c in generated["communities"]}),
+        "街道": len(
+            {(c["district"], c["street"]) for c in base}
+            - {(c["district"], c["street"]) for c in generated["communities"]}
+        ),
+    }
+    assert per_stage(summary.created) == expected
     assert await natural(world_db_url) == expected_natural(generated, base_world())
 
 
@@ -724,8 +743,19 @@ async def test_invalid_file_is_refused_with_path_and_writes_nothing(
     else:
         # discovered mid-import: the file's places were already upserted inside the transaction …
         assert during is not None
+        districts = {r["name"] for r in await fetch(url, "SELECT name FROM district")}
+        streets = {
+            (r["district"], r["street"])
+            for r in await fetch(
+                url,
+                "SELECT d.name AS district, s.name AS street FROM street s JOIN district d ON d.id = s.district_id",
+            )
+        }
+        named = doc["communities"]
         assert during == {
             **before_counts,
+            "district": before_counts["district"] + len({c["district"] for c in named} - districts),
+            "street": before_counts["street"] + len({(c["district"], c["street"]) for c in named} - streets),
             "community": before_counts["community"] + 2,
             "grid": before_counts["grid"] + 2,
             "compound": before_counts["compound"] + 1,
@@ -825,7 +855,17 @@ async def test_concurrent_imports_of_two_worlds_both_succeed_and_give_the_union(
 
     summaries = await asyncio.gather(run_import(db_url, parse(first)), run_import(db_url, parse(second)))
 
-    assert [per_stage(s.created) for s in summaries] == [file_counts(first), file_counts(second)]
+    # each world's own places are created by its import; districts and streets, named alike in
+    # both, by whichever import came first
+    shared = ("区", "街道")
+    created = [per_stage(s.created) for s in summaries]
+    expected = [file_counts(first), file_counts(second)]
+    assert [{k: v for k, v in c.items() if k not in shared} for c in created] == [
+        {k: v for k, v in e.items() if k not in shared} for e in expected
+    ]
+    names = [c for world in (first, second) for c in world["communities"]]
+    assert sum(c["区"] for c in created) == len({c["district"] for c in names})
+    assert sum(c["街道"] for c in created) == len({(c["district"], c["street"]) for c in names})
     assert [per_stage(s.updated) for s in summaries] == [ZERO, ZERO]
     union = await natural(db_url)
     assert union == expected_natural(first, second)

@@ -27,7 +27,7 @@ from auth.policy import FIELDS, POLICY, Field, Resource
 from auth.principal import ANONYMOUS, ApiClientPrincipal, PersonPrincipal, Principal, Scope
 from models.party import PartyProfile
 from models.person import Person
-from models.place import Building, Community, Compound, Grid, Household
+from models.place import Building, Community, Compound, District, Grid, Household, Street
 from models.task import Task
 from models.vote import Vote, VoteElector
 from tests.policy_worlds import World, insert, sample_world, worlds
@@ -35,6 +35,8 @@ from tests.policy_worlds import World, insert, sample_world, worlds
 #: The rows of each resource: (table, the objects of a world with their facts, key columns).
 Objects = Callable[[World], dict[Any, Any]]
 ROWS: dict[Resource, tuple[Any, Objects, tuple[str, ...]]] = {
+    Resource.DISTRICT: (District, lambda w: {w.district: w.region_facts()}, ("id",)),
+    Resource.STREET: (Street, lambda w: {w.street: w.region_facts()}, ("id",)),
     Resource.COMMUNITY: (Community, lambda w: {c: w.area_facts(community=c) for c in w.communities}, ("id",)),
     Resource.GRID: (Grid, lambda w: {g: w.area_facts(grid=g) for g in w.grids}, ("id",)),
     Resource.COMPOUND: (Compound, lambda w: {c: w.compound_place(c) for c in w.compounds}, ("id",)),
