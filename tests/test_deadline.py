@@ -25,7 +25,9 @@ async def waiting_on_locks(url: str) -> int:
 
 
 async def test_past_the_deadline_the_client_gets_json_and_the_sql_is_cancelled(demo_db_url: str) -> None:
-    settings = make_settings(demo_db_url, QILIJIA_REQUEST_DEADLINE_SECONDS=0.5)
+    # long enough for the unhindered ballot at the end on a busy two-core machine (after a cancel
+    # it may need a new connection), short enough to keep the test quick
+    settings = make_settings(demo_db_url, QILIJIA_REQUEST_DEADLINE_SECONDS=1.5)
     async with running_api(demo_db_url, settings) as api:
         opened = await open_building6_vote(api, demo_db_url, await token_for(demo_db_url, OWNERS_COMMITTEE))
         vote_id = opened["data"]["openVote"]["id"]
@@ -41,7 +43,7 @@ async def test_past_the_deadline_the_client_gets_json_and_the_sql_is_cancelled(d
             response = await api.post(CAST, {"id": vote_id, "choice": "AGREE"}, token=token)
             took = time.monotonic() - started
 
-            assert 0.5 <= took < 3, took
+            assert 1.5 <= took < 4, took
             assert response.status_code == 503
             assert response.headers["Retry-After"].isdigit()
             assert response.json() == {
