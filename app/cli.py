@@ -25,7 +25,7 @@ from app import migrate as migrations
 from app.database import create_engine, resolve_database_url, sessionmaker
 from app.settings import LOOPBACK, Settings, SettingsError, get_settings
 from app.world_file import World, WorldFileError, load
-from app.world_import import STAGES, ImportSummary, import_world
+from app.world_import import STAGES, TERM_STAGES, ImportSummary, import_world
 
 T = TypeVar("T")
 
@@ -137,9 +137,17 @@ def _print_summary(summary: ImportSummary) -> None:
     table.add_column("类别")
     table.add_column("新建", justify="right")
     table.add_column("更新", justify="right")
+    table.add_column("结束", justify="right")
     for stage in STAGES:
-        table.add_row(stage, str(summary.created[stage]), str(summary.updated[stage]))
+        ended = str(summary.ended[stage]) if stage in TERM_STAGES else ""
+        table.add_row(stage, str(summary.created[stage]), str(summary.updated[stage]), ended)
     out.print(table)
+    if +summary.ended:
+        out.print(
+            "已结束："
+            + "，".join(f"{stage} {count} 条" for stage, count in summary.ended.items() if count)
+            + "（历史记录保留，不再生效）。"
+        )
     if not summary.changed:
         out.print("没有任何变化：数据库已与文件一致。")
 

@@ -621,6 +621,7 @@ def create_app(
         await load_documents(sessions)
         await warn_if_privileged(engine)
         app.state.engine = engine
+        app.state.auth = backend
         app.state.deadline = settings.request_deadline_seconds
         app.state.services = Services(
             sessions=sessions,

@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from models.enums import ROLE_SCOPE, HomeRelation, Position, Role
+from models.person import PHONE_PATTERN
 
 MAX_AREA = Decimal("100000")
 # libyaml's loader is ~25× faster on a city-sized file; the pure-Python one is the fallback.
@@ -59,7 +60,6 @@ def _text(value: Any) -> Any:
 
 Text = Annotated[str, BeforeValidator(_text), Field(min_length=1, max_length=200)]
 KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
-PHONE_PATTERN = r"^1[3-9]\d{9}$"
 Key = Annotated[str, BeforeValidator(_text), Field(min_length=1, max_length=100, pattern=KEY_PATTERN)]
 Phone = Annotated[str, BeforeValidator(_text), Field(pattern=PHONE_PATTERN)]
 
@@ -121,7 +121,21 @@ class PartyIn(Strict):
     registered_on: date | None = None
 
 
-class HomeIn(Strict):
+class TermIn(Strict):
+    """A home, a role or a position holds from `starts_on` (default: the day of the import); with
+    `ends_on`, the entry ends the term in force on that day (the first day it no longer holds)."""
+
+    starts_on: date | None = None
+    ends_on: date | None = None
+
+    @model_validator(mode="after")
+    def _days(self) -> TermIn:
+        if self.starts_on is not None and self.ends_on is not None and self.ends_on <= self.starts_on:
+            raise ValueError("ends_on 必须晚于 starts_on")
+        return self
+
+
+class HomeIn(TermIn):
     compound: Key
     household: Annotated[str, BeforeValidator(_text), Field(min_length=1, max_length=32)]
     relation: HomeRelation
@@ -134,7 +148,7 @@ class PersonIn(Strict):
     homes: list[HomeIn] = []
 
 
-class RoleIn(Strict):
+class RoleIn(TermIn):
     phone: Phone
     role: Role
     compound: Key | None = None
@@ -152,7 +166,7 @@ class RoleIn(Strict):
         return self
 
 
-class PositionIn(Strict):
+class PositionIn(TermIn):
     phone: Phone
     compound: Key
     position: Position

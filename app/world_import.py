@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.world_file import Problem, World, WorldFileError
+from models import terms
 from models.enums import ROLE_SCOPE
 
 BATCH = 5_000
@@ -34,10 +35,12 @@ Progress = Callable[[str, int, int], None]  # (stage, rows done now, stage total
 class ImportSummary:
     created: Counter[str] = field(default_factory=Counter)
     updated: Counter[str] = field(default_factory=Counter)
+    #: homes, roles and positions whose term the file ended (`ends_on`)
+    ended: Counter[str] = field(default_factory=Counter)
 
     @property
     def changed(self) -> bool:
-        return bool(+self.created or +self.updated)
+        return bool(+self.created or +self.updated or +self.ended)
 
 
 STAGES = (
@@ -54,6 +57,10 @@ STAGES = (
     "角色",
     "团队职务",
 )
+
+
+#: the stages whose rows are terms a file may end
+TERM_STAGES = ("房屋关系", "角色", "团队职务")
 
 
 def _no_progress(stage: str, done: int, total: int) -> None:
@@ -94,6 +101,50 @@ async def _upsert(
         progress(stage, len(chunk), len(rows))
     if not rows:
         progress(stage, 0, 0)
+
+
+async def _end_terms(
+    session: AsyncSession,
+    *,
+    table: str,
+    key: dict[str, str],
+    rows: Sequence[tuple[tuple[Any, ...], Any, str]],
+    stage: str,
+    summary: ImportSummary,
+) -> None:
+    """End the term in force of each (key, ends_on, path): the home, role or position the file says
+    ended on that day. One that has no term in force was ended already (or never held): nothing to
+    do, so a second import of the same file changes nothing. A term that began after the day
+    the file ends it is a mistake in the file, named by its path."""
+    if not rows:
+        return
+    names = list(key)
+    values = {name: [r[0][i] for r in rows] for i, name in enumerate(names)}
+    values |= {"ends_on": [r[1] for r in rows], "ordinal": list(range(len(rows)))}
+    casts = ", ".join(f"CAST(:{n} AS {t}[])" for n, t in {**key, "ends_on": "date", "ordinal": "int"}.items())
+    match = " AND ".join(f"t.{n} IS NOT DISTINCT FROM e.{n}" for n in names)
+    entries = f"unnest({casts}) AS e({', '.join(names)}, ends_on, ordinal)"
+    wrong = await session.execute(
+        sa.text(
+            f"SELECT e.ordinal, t.starts_on FROM {table} t, {entries} "
+            f"WHERE {match} AND t.ends_on IS NULL AND t.starts_on > e.ends_on ORDER BY e.ordinal"
+        ),
+        values,
+    )
+    problems = [
+        Problem(f"{rows[ordinal][2]}.ends_on", f"该记录从 {starts:%Y-%m-%d} 开始，结束日期不能早于它")
+        for ordinal, starts in wrong
+    ]
+    if problems:
+        raise WorldFileError(problems[:50])
+    ended = await session.execute(
+        sa.text(
+            f"UPDATE {table} t SET ends_on = e.ends_on FROM {entries} "
+            f"WHERE {match} AND t.ends_on IS NULL RETURNING t.id"
+        ),
+        values,
+    )
+    summary.ended[stage] += len(ended.all())
 
 
 async def _ids(session: AsyncSession, sql: str, **params: Any) -> dict[Any, uuid.UUID]:
@@ -352,69 +403,103 @@ async def import_world(
         stage="党员信息",
         **up,
     )
+    today = terms.today()
+    homes = [
+        (
+            (households[(compounds[h.compound], h.household)], people[p.phone]),
+            (compounds[h.compound], h.relation.value, h.starts_on or today),
+            h.ends_on,
+            f"people[{i}].homes[{j}]",
+        )
+        for i, p in enumerate(world.people)
+        for j, h in enumerate(p.homes)
+    ]
     await _upsert(
         table="home",
-        columns={"compound_id": "uuid", "household_id": "uuid", "person_id": "uuid", "relation": "text"},
-        rows=[
-            (
-                compounds[h.compound],
-                households[(compounds[h.compound], h.household)],
-                people[p.phone],
-                h.relation.value,
-            )
-            for p in world.people
-            for h in p.homes
-        ],
-        conflict="(household_id, person_id)",
+        columns={
+            "household_id": "uuid",
+            "person_id": "uuid",
+            "compound_id": "uuid",
+            "relation": "text",
+            "starts_on": "date",
+        },
+        rows=[(*key, *rest) for key, rest, ends_on, _ in homes if ends_on is None],
+        conflict="(household_id, person_id) WHERE ends_on IS NULL",
         update=("compound_id", "relation"),
         stage="房屋关系",
         **up,
     )
+    await _end_terms(
+        session,
+        table="home",
+        key={"household_id": "uuid", "person_id": "uuid"},
+        rows=[(key, ends_on, path) for key, _, ends_on, path in homes if ends_on is not None],
+        stage="房屋关系",
+        summary=summary,
+    )
     role_rows = []
-    for role in world.roles:
+    for i, role in enumerate(world.roles):
         kind = ROLE_SCOPE[role.role]
         place = {"compound": compounds, "grid": grids, "community": communities}
         pid = place[kind][getattr(role, kind)] if kind else None
-        role_rows.append(
-            (
-                people[role.phone],
-                role.role.value,
-                pid if kind == "community" else None,
-                pid if kind == "grid" else None,
-                pid if kind == "compound" else None,
-            )
+        key = (
+            people[role.phone],
+            role.role.value,
+            pid if kind == "community" else None,
+            pid if kind == "grid" else None,
+            pid if kind == "compound" else None,
         )
+        role_rows.append((key, role.starts_on or today, role.ends_on, f"roles[{i}]"))
+    role_key = {"person_id": "uuid", "role": "text", "community_id": "uuid", "grid_id": "uuid"}
+    role_key["compound_id"] = "uuid"
     await _upsert(
         table="role_assignment",
-        columns={
-            "person_id": "uuid",
-            "role": "text",
-            "community_id": "uuid",
-            "grid_id": "uuid",
-            "compound_id": "uuid",
-        },
-        rows=role_rows,
+        columns={**role_key, "starts_on": "date"},
+        rows=[(*key, starts) for key, starts, ends_on, _ in role_rows if ends_on is None],
         conflict="",
         update=(),
         stage="角色",
         **up,
     )
-    await _upsert(
-        table="team_position",
-        columns={"compound_id": "uuid", "person_id": "uuid", "position": "text", "building_id": "uuid"},
-        rows=[
+    await _end_terms(
+        session,
+        table="role_assignment",
+        key=role_key,
+        rows=[(key, ends_on, path) for key, _, ends_on, path in role_rows if ends_on is not None],
+        stage="角色",
+        summary=summary,
+    )
+    seats = [
+        (
             (
                 compounds[pos.compound],
                 people[pos.phone],
                 pos.position.value,
                 all_buildings[(compounds[pos.compound], pos.building)] if pos.building else None,
-            )
-            for pos in world.positions
-        ],
+            ),
+            pos.starts_on or today,
+            pos.ends_on,
+            f"positions[{i}]",
+        )
+        for i, pos in enumerate(world.positions)
+    ]
+    seat_key = {"compound_id": "uuid", "person_id": "uuid", "position": "text", "building_id": "uuid"}
+    await _upsert(
+        table="team_position",
+        columns={**seat_key, "starts_on": "date"},
+        rows=[(*key, starts) for key, starts, ends_on, _ in seats if ends_on is None],
         conflict="",
         update=(),
         stage="团队职务",
         **up,
+    )
+    await _end_terms(
+        session,
+        table="team_position",
+        key=seat_key,
+        rows=[(key, ends_on, path) for key, _, ends_on, path in seats if ends_on is not None],
+        stage="团队职务",
+        summary=summary,
     )
     if summary.changed:
         await refresh_statistics(session)
@@ -427,7 +512,11 @@ async def import_world(
             action="IMPORT",
             actor=actor,
             address=address,
-            detail={"created": dict(+summary.created), "updated": dict(+summary.updated)},
+            detail={
+                "created": dict(+summary.created),
+                "updated": dict(+summary.updated),
+                "ended": dict(+summary.ended),
+            },
         )
     return summary
 

@@ -36,6 +36,7 @@ from models.errors import UnauthenticatedError
 from models.person import Home, Person, RoleAssignment, TeamPosition
 from models.place import Household
 from models.session import RevokedToken
+from models.terms import in_force
 
 
 def _rows(model: Any, columns: list[Any], where: Any, order: list[Any], join: Any = None) -> Any:
@@ -60,19 +61,19 @@ def _principal_statement() -> Any:
                     RoleAssignment.compound_id, RoleAssignment.grid_id, RoleAssignment.community_id
                 ),
             ],
-            RoleAssignment.person_id == me,
+            sa.and_(RoleAssignment.person_id == me, in_force(RoleAssignment.__table__)),
             [RoleAssignment.created_at, RoleAssignment.id],
         ).label("roles"),
         _rows(
             TeamPosition,
             [TeamPosition.position, TeamPosition.compound_id, TeamPosition.building_id],
-            TeamPosition.person_id == me,
+            sa.and_(TeamPosition.person_id == me, in_force(TeamPosition.__table__)),
             [TeamPosition.created_at, TeamPosition.id],
         ).label("positions"),
         _rows(
             Home,
             [Home.household_id, Household.building_id, Home.compound_id, Home.relation],
-            Home.person_id == me,
+            sa.and_(Home.person_id == me, in_force(Home.__table__)),
             [Home.created_at, Home.id],
             join=sa.join(Home, Household, Household.id == Home.household_id),
         ).label("homes"),

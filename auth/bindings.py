@@ -33,6 +33,7 @@ from models.person import Home, RoleAssignment, TeamPosition
 from models.place import Building, Community, Compound, Grid, Household, Street
 from models.task import ModerationDecision, Task, TaskEvent, TaskMember
 from models.task_rules import WORKING_ROLES, EventKind, MemberRole, Moderation
+from models.terms import in_force
 from models.volunteer import SignupStatus, VolunteerCall, VolunteerSignup
 from models.vote import Vote as VoteRow
 from models.vote import VoteElector, VoteOwner
@@ -328,19 +329,21 @@ def _ties() -> FromClause:
         c1.c.id.label("compound_id"),
         hh.c.building_id,
         hh.c.id.label("household_id"),
-    ).select_from(hm.join(hh, hh.c.id == hm.c.household_id).join(c1, c1.c.id == hh.c.compound_id))
+    ).select_from(
+        hm.join(hh, sa.and_(hh.c.id == hm.c.household_id, in_force(hm))).join(c1, c1.c.id == hh.c.compound_id)
+    )
     r1, c2 = ROLE_ASSIGNMENT.alias(), COMPOUND.alias()
     compound_roles = sa.select(
         r1.c.person_id, r1.c.role, c2.c.community_id, c2.c.grid_id, c2.c.id, uuid_null, uuid_null
-    ).select_from(r1.join(c2, c2.c.id == r1.c.compound_id))
+    ).select_from(r1.join(c2, sa.and_(c2.c.id == r1.c.compound_id, in_force(r1))))
     r2, g = ROLE_ASSIGNMENT.alias(), GRID.alias()
     grid_roles = sa.select(
         r2.c.person_id, r2.c.role, g.c.community_id, g.c.id, uuid_null, uuid_null, uuid_null
-    ).select_from(r2.join(g, g.c.id == r2.c.grid_id))
+    ).select_from(r2.join(g, sa.and_(g.c.id == r2.c.grid_id, in_force(r2))))
     r3 = ROLE_ASSIGNMENT.alias()
     community_roles = sa.select(
         r3.c.person_id, r3.c.role, r3.c.community_id, uuid_null, uuid_null, uuid_null, uuid_null
-    ).where(r3.c.community_id.is_not(None))
+    ).where(r3.c.community_id.is_not(None), in_force(r3))
     tp, c3 = TEAM_POSITION.alias(), COMPOUND.alias()
     seats = sa.select(
         tp.c.person_id,
@@ -350,7 +353,7 @@ def _ties() -> FromClause:
         c3.c.id,
         tp.c.building_id,
         uuid_null,
-    ).select_from(tp.join(c3, c3.c.id == tp.c.compound_id))
+    ).select_from(tp.join(c3, sa.and_(c3.c.id == tp.c.compound_id, in_force(tp))))
     return sa.union_all(homes, compound_roles, grid_roles, community_roles, seats).subquery()
 
 
@@ -393,11 +396,19 @@ def person_row(p: FromClause) -> Binding:
 
     def homes() -> tuple[Binding, FromClause, SqlBool]:
         hm, h = HOME.alias(), HOUSEHOLD.alias()
-        return household_row(h), h.join(hm, hm.c.household_id == h.c.id), hm.c.person_id == me
+        return (
+            household_row(h),
+            h.join(hm, hm.c.household_id == h.c.id),
+            sa.and_(hm.c.person_id == me, in_force(hm)),
+        )
 
     def seats() -> tuple[Binding, FromClause, SqlBool]:
         tp, c = TEAM_POSITION.alias(), COMPOUND.alias()
-        return compound_row(c), c.join(tp, tp.c.compound_id == c.c.id), tp.c.person_id == me
+        return (
+            compound_row(c),
+            c.join(tp, tp.c.compound_id == c.c.id),
+            sa.and_(tp.c.person_id == me, in_force(tp)),
+        )
 
     def tasks() -> tuple[Binding, FromClause, SqlBool]:
         t, shown = TASK.alias(), _appearances()

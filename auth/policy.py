@@ -129,6 +129,11 @@ class Action(StrEnum):
     CLOSE = "CLOSE"
     CANCEL = "CANCEL"
     EXTEND = "EXTEND"
+    # people, homes and teams (households, compounds, grids, communities)
+    #: add and end homes, record a sale, confirm a resident's claim, mark a household vacant
+    MANAGE_HOMES = "MANAGE_HOMES"
+    #: appoint and end team positions, grant and end roles, at the place
+    APPOINT = "APPOINT"
     # the schema itself
     INTROSPECT = "INTROSPECT"
     #: run a document that is not registered (`qilijia documents add`), in `prod`
@@ -315,6 +320,13 @@ class Rule:
 
 
 _TEAM_ONLY = "只有小区班子、网格员或社区“两委”可以"
+#: who keeps the register of who lives where (DESIGN §5): the grid and the community for their
+#: area, the property staff for their compound's residents, an admin everywhere
+HOME_KEEPERS = either(ADMIN, GRID_WORKER, COMMUNITY_COMMITTEE, PROPERTY_STAFF)
+_HOME_KEEPERS = "只有网格员、社区“两委”或本小区物业人员可以登记、变更住户信息。"
+#: who appoints: the community committee in its community, an admin everywhere
+APPOINTERS = ADMIN | COMMUNITY_COMMITTEE
+_APPOINTERS = "只有本社区“两委”成员可以任免小区班子职务、授予或结束角色。"
 _VOTE_OPENERS = "只有本小区的业委会成员或社区“两委”成员可以"
 
 POLICY: Mapping[tuple[Resource, Action], Rule] = {
@@ -363,9 +375,13 @@ POLICY: Mapping[tuple[Resource, Action], Rule] = {
     (Resource.COMPOUND, Action.OPEN_VOTE): Rule(
         OWNERS_COMMITTEE | COMMUNITY_COMMITTEE, f"{_VOTE_OPENERS}发起表决。"
     ),
+    (Resource.COMPOUND, Action.APPOINT): Rule(APPOINTERS, _APPOINTERS),
+    (Resource.GRID, Action.APPOINT): Rule(APPOINTERS, _APPOINTERS),
+    (Resource.COMMUNITY, Action.APPOINT): Rule(APPOINTERS, _APPOINTERS),
     (Resource.BUILDING, Action.READ): Rule(rule(Resource.COMPOUND, Action.READ)),
     # households: number, floor, area, and who lives there
     (Resource.HOUSEHOLD, Action.READ): Rule(HOUSEHOLDS),
+    (Resource.HOUSEHOLD, Action.MANAGE_HOMES): Rule(HOME_KEEPERS, _HOME_KEEPERS),
     # a person: visible wherever the caller may see them shown (a household, a team, a task)
     (Resource.PERSON, Action.READ): Rule(
         either(

@@ -7,13 +7,22 @@ place carries that place's compound or community key.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from models.base import created_at, fk, uuid_pk
 from models.enums import HomeRelation, Position, Role, check_in
+from models.terms import today
+
+#: a mainland mobile number: the city-wide identity of a person
+PHONE_PATTERN = r"^1[3-9]\d{9}$"
+#: the longest name a person is recorded under
+NAME_MAX = 50
+
+#: a term begins today unless it says otherwise
+_TODAY = sa.text("(timezone('Asia/Shanghai', now()))::date")
 
 
 class Person(SQLModel, table=True):
@@ -32,14 +41,27 @@ class Person(SQLModel, table=True):
 class Home(SQLModel, table=True):
     __tablename__ = "home"
     __table_args__ = (
-        sa.UniqueConstraint("household_id", "person_id"),
+        # one term in force or to come per person and household; ended ones are history
+        sa.Index(
+            "home_open_term",
+            "household_id",
+            "person_id",
+            unique=True,
+            postgresql_where=sa.text("ends_on IS NULL"),
+        ),
         sa.CheckConstraint(check_in("relation", HomeRelation), name="home_relation_valid"),
+        sa.CheckConstraint("ends_on IS NULL OR ends_on >= starts_on", name="home_term_valid"),
     )
     id: uuid.UUID = uuid_pk()
     compound_id: uuid.UUID = fk("compound.id")
     household_id: uuid.UUID = fk("household.id", index=False)
     person_id: uuid.UUID = fk("person.id")
     relation: HomeRelation = Field(sa_type=sa.Text)
+    #: the term (`models.terms`): from this Beijing day on, until the day it no longer holds
+    starts_on: date = Field(default_factory=today, sa_column_kwargs={"server_default": _TODAY})
+    ends_on: date | None = None
+    #: who ended the term, when it was ended through the API or an import (NULL: it has not ended)
+    ended_by: uuid.UUID | None = fk("person.id", nullable=True, index=False, ondelete="SET NULL")
     created_at: datetime = created_at()
 
 
@@ -48,9 +70,18 @@ class RoleAssignment(SQLModel, table=True):
 
     __tablename__ = "role_assignment"
     __table_args__ = (
-        sa.UniqueConstraint(
-            "person_id", "role", "community_id", "grid_id", "compound_id", postgresql_nulls_not_distinct=True
+        sa.Index(
+            "role_assignment_open_term",
+            "person_id",
+            "role",
+            "community_id",
+            "grid_id",
+            "compound_id",
+            unique=True,
+            postgresql_nulls_not_distinct=True,
+            postgresql_where=sa.text("ends_on IS NULL"),
         ),
+        sa.CheckConstraint("ends_on IS NULL OR ends_on >= starts_on", name="role_assignment_term_valid"),
         sa.CheckConstraint(check_in("role", Role), name="role_assignment_role_valid"),
         sa.CheckConstraint(
             "(role IN ('PARTY_MEMBER','PROPERTY_STAFF','OWNERS_COMMITTEE') "
@@ -69,15 +100,28 @@ class RoleAssignment(SQLModel, table=True):
     community_id: uuid.UUID | None = fk("community.id", nullable=True)
     grid_id: uuid.UUID | None = fk("grid.id", nullable=True)
     compound_id: uuid.UUID | None = fk("compound.id", nullable=True)
+    #: the term (`models.terms`): from this Beijing day on, until the day it no longer holds
+    starts_on: date = Field(default_factory=today, sa_column_kwargs={"server_default": _TODAY})
+    ends_on: date | None = None
+    #: who ended the term, when it was ended through the API or an import (NULL: it has not ended)
+    ended_by: uuid.UUID | None = fk("person.id", nullable=True, index=False, ondelete="SET NULL")
     created_at: datetime = created_at()
 
 
 class TeamPosition(SQLModel, table=True):
     __tablename__ = "team_position"
     __table_args__ = (
-        sa.UniqueConstraint(
-            "compound_id", "person_id", "position", "building_id", postgresql_nulls_not_distinct=True
+        sa.Index(
+            "team_position_open_term",
+            "compound_id",
+            "person_id",
+            "position",
+            "building_id",
+            unique=True,
+            postgresql_nulls_not_distinct=True,
+            postgresql_where=sa.text("ends_on IS NULL"),
         ),
+        sa.CheckConstraint("ends_on IS NULL OR ends_on >= starts_on", name="team_position_term_valid"),
         sa.CheckConstraint(check_in("position", Position), name="team_position_position_valid"),
         sa.CheckConstraint(
             "(position = 'BUILDING_CONVENER') = (building_id IS NOT NULL)",
@@ -89,4 +133,9 @@ class TeamPosition(SQLModel, table=True):
     person_id: uuid.UUID = fk("person.id")
     position: Position = Field(sa_type=sa.Text)
     building_id: uuid.UUID | None = fk("building.id", nullable=True)
+    #: the term (`models.terms`): from this Beijing day on, until the day it no longer holds
+    starts_on: date = Field(default_factory=today, sa_column_kwargs={"server_default": _TODAY})
+    ends_on: date | None = None
+    #: who ended the term, when it was ended through the API or an import (NULL: it has not ended)
+    ended_by: uuid.UUID | None = fk("person.id", nullable=True, index=False, ondelete="SET NULL")
     created_at: datetime = created_at()

@@ -40,6 +40,8 @@ AUDIT_LOCK = 0x51_4C4A_4155
 AUDITED: frozenset[Action] = frozenset(
     {
         Action.ACCEPT,
+        Action.MANAGE_HOMES,
+        Action.APPOINT,
         Action.REJECT,
         Action.ASSIGN,
         Action.OPEN_VOTE,

@@ -31,6 +31,7 @@ from models.person import RoleAssignment
 from models.schedule_rules import SCHEDULE_AHEAD, meeting_change_problem, meeting_time_problem, shown
 from models.task import Task
 from models.task_rules import EventKind
+from models.terms import in_force
 from resolvers import task as tasks
 from resolvers.context import Context
 from resolvers.ids import decode
@@ -326,6 +327,7 @@ async def _sync_participation(session: AsyncSession, meeting: Meeting, attendee_
                     RoleAssignment.role == Role.PARTY_MEMBER.value,
                     RoleAssignment.compound_id == meeting.compound_id,
                     RoleAssignment.person_id.in_(attendee_ids),
+                    in_force(RoleAssignment.__table__),
                 )
             )
         ).scalars()

@@ -22,6 +22,7 @@ from models.enums import HomeRelation, Position
 from models.party import PartyProfile
 from models.person import Home, Person, TeamPosition
 from models.place import Compound
+from models.terms import in_force
 from resolvers.context import Context
 from resolvers.loaders import Sessions, grouped
 from resolvers.place import require_on_compound
@@ -135,7 +136,7 @@ def _occupants(ctx: Context) -> DataLoader[uuid.UUID, list[tuple[uuid.UUID, Home
             lambda ids: (
                 sa.select(Home.household_id, Home.person_id, Home.relation)
                 .join(Person, Person.id == Home.person_id)
-                .where(Home.household_id.in_(ids))
+                .where(Home.household_id.in_(ids), in_force(Home.__table__))
                 .order_by(Home.household_id, Home.relation, Person.name, Person.id)
             ),
             key=lambda row: row.household_id,
@@ -159,7 +160,7 @@ def _team(ctx: Context) -> DataLoader[uuid.UUID, list[TeamPosition]]:
             lambda ids: (
                 sa.select(TeamPosition)
                 .join(Person, Person.id == TeamPosition.person_id)
-                .where(TeamPosition.compound_id.in_(ids))
+                .where(TeamPosition.compound_id.in_(ids), in_force(TeamPosition.__table__))
                 .order_by(TeamPosition.compound_id, TeamPosition.position, Person.name, TeamPosition.id)
             ),
             key=lambda row: row.TeamPosition.compound_id,

@@ -90,7 +90,8 @@ class Work(Generic[R]):
     facts: Any
     #: the task whose timeline records the change (the row itself, or its parent task's id)
     task_id: uuid.UUID | None
-    compound_id: uuid.UUID
+    #: the compound the row belongs to (None for a grid or a community: an appointment there)
+    compound_id: uuid.UUID | None
     #: the target's `state` columns, by label
     state: Any = None
 
@@ -208,7 +209,8 @@ async def _checked(
         refused = finished_message(TaskStatus(facts.status), open_task)
         if refused is not None:
             raise ConflictError(refused)
-    compound_id = row.id if target.model is Compound else row.compound_id  # type: ignore[attr-defined]
+    # a grid or a community (an appointment there) belongs to no compound
+    compound_id = row.id if target.model is Compound else getattr(row, "compound_id", None)
     return Work(ctx, session, who, row, facts, _task_id(target, row), compound_id, state)
 
 

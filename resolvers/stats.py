@@ -30,6 +30,7 @@ from models.person import RoleAssignment
 from models.place import Building, Community, Compound, Grid, Household
 from models.task import Task
 from models.task_rules import TaskCategory, TaskStatus
+from models.terms import in_force
 from resolvers.context import Context
 from resolvers.place import granted
 
@@ -201,7 +202,11 @@ def _compound_stats(ctx: Context) -> DataLoader[uuid.UUID, CompoundStats]:
             .select_from(
                 c.outerjoin(
                     RoleAssignment,
-                    sa.and_(RoleAssignment.compound_id == c.c.id, RoleAssignment.role == Role.PARTY_MEMBER),
+                    sa.and_(
+                        RoleAssignment.compound_id == c.c.id,
+                        RoleAssignment.role == Role.PARTY_MEMBER,
+                        in_force(RoleAssignment.__table__),
+                    ),
                 ).outerjoin(PartyProfile, PartyProfile.person_id == RoleAssignment.person_id)
             )
             .where(c.c.id.in_(ids))

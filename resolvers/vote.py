@@ -30,6 +30,7 @@ from models.place import Building, Compound, Household
 from models.schedule_rules import shown
 from models.task import Task
 from models.task_rules import EventKind, Standing
+from models.terms import in_force
 from models.vote import Ballot, Vote, VoteElector, VoteOwner, VoteTally
 from models.vote_digest import leaf, proof, receipt_hash, root
 from models.vote_rules import (
@@ -395,7 +396,7 @@ async def _freeze_electorate(session: AsyncSession, row: Vote) -> list[Eligible]
         sa.select(
             Household.id, Household.building_id, Household.number, Household.area, owners.label("owners")
         )
-        .outerjoin(Home, Home.household_id == Household.id)
+        .outerjoin(Home, sa.and_(Home.household_id == Household.id, in_force(Home.__table__)))
         .where(Household.compound_id == row.compound_id)
         .group_by(Household.id)
         .order_by(Household.number)

@@ -22,6 +22,7 @@ from models.place import Compound as CompoundRow
 from models.place import Grid as GridRow
 from models.place import Household as HouseholdRow
 from models.task import Task as TaskRow
+from models.terms import in_force
 from models.volunteer import SignupStatus
 from models.volunteer import VolunteerCall as VolunteerCallRow
 from models.volunteer import VolunteerSignup as VolunteerSignupRow
@@ -196,7 +197,7 @@ def _me_fields(c: compiler.Compiler, n: list[FieldNode]) -> list[Any]:
                 hm.join(h, h.c.id == hm.c.household_id),
                 compiler.Row(home=hm, t=h),
                 nodes,
-                [hm.c.person_id == ME, where(c.who, Resource.HOUSEHOLD, Action.READ, h)],
+                [hm.c.person_id == ME, in_force(hm), where(c.who, Resource.HOUSEHOLD, Action.READ, h)],
                 [hm.c.created_at, hm.c.id],
             )
         elif name == "roles":
@@ -206,7 +207,7 @@ def _me_fields(c: compiler.Compiler, n: list[FieldNode]) -> list[Any]:
                 ra,
                 compiler.Row(t=ra),
                 nodes,
-                [ra.c.person_id == ME],
+                [ra.c.person_id == ME, in_force(ra)],
                 [ra.c.created_at, ra.c.id],
             )
         elif name == "positions":
@@ -216,7 +217,7 @@ def _me_fields(c: compiler.Compiler, n: list[FieldNode]) -> list[Any]:
                 tp,
                 compiler.Row(t=tp),
                 nodes,
-                [tp.c.person_id == ME],
+                [tp.c.person_id == ME, in_force(tp)],
                 [tp.c.created_at, tp.c.id],
             )
         elif name in _MINE:

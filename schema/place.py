@@ -25,6 +25,7 @@ from models.place import Grid as GridRow
 from models.place import Household as HouseholdRow
 from models.place import Street as StreetRow
 from models.task import Task as TaskRow
+from models.terms import in_force
 from models.vote import Vote as VoteRow
 from resolvers import person as person_resolvers
 from resolvers import place as place_resolvers
@@ -475,7 +476,7 @@ def _households(parent: str) -> Any:
 def _occupants(owners_only: bool) -> Any:
     def write(c: compiler.Compiler, r: compiler.Row, n: list[FieldNode]) -> Any:
         hm, p = alias(Home), alias(PersonRow)
-        conditions = [hm.c.household_id == r.t.c.id]
+        conditions = [hm.c.household_id == r.t.c.id, in_force(hm)]
         if owners_only:
             conditions.append(hm.c.relation == HomeRelationEnum.OWNER)
             return c.many(
@@ -505,7 +506,7 @@ def _team(c: compiler.Compiler, r: compiler.Row, n: list[FieldNode]) -> Any:
         tp.join(p, p.c.id == tp.c.person_id),
         compiler.Row(seat=tp, person=p),
         n,
-        [tp.c.compound_id == r.t.c.id],
+        [tp.c.compound_id == r.t.c.id, in_force(tp)],
         [tp.c.position, p.c.name, tp.c.id],
     )
     return sa.case((where(c.who, Resource.COMPOUND, Action.READ_TEAM, r.t), team), else_=compiler.marker())

@@ -81,7 +81,7 @@ def summary_rows(stdout: str) -> dict[str, tuple[int, int]]:
     """The summary table: stage → (created, updated)."""
     rows = {}
     for stage in STAGES:
-        match = re.search(rf"(?m)^\s*{stage}\s*│\s*(\d+)\s*│\s*(\d+)\s*$", stdout)
+        match = re.search(rf"(?m)^\s*{stage}\s*│\s*(\d+)\s*│\s*(\d+)\s*│\s*\d*\s*$", stdout)
         assert match, f"no summary row for {stage} in:\n{stdout}"
         rows[stage] = (int(match[1]), int(match[2]))
     return rows

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.database import create_engine, sessionmaker
 from app.world_file import Problem, World, WorldFileError, load, parse
 from app.world_import import STAGES, ImportSummary, import_world
+from models import terms
 from tests.conftest import admin, fetch, fetchval, import_into, make_settings, with_database
 from tests.worlds import WORLDGEN
 
@@ -873,3 +874,43 @@ async def test_concurrent_imports_of_two_worlds_both_succeed_and_give_the_union(
     await run_import(second_db_url, parse(first))
     await run_import(second_db_url, parse(second))
     assert union == await natural(second_db_url)
+
+
+async def test_a_file_ends_homes_roles_and_positions_and_says_so(
+    db_url: str, generated: dict[str, Any]
+) -> None:
+    """An entry with `ends_on` ends the term in force on that day; the rows stay as history; a
+    second import of the same file ends nothing more; a day before the term began is refused."""
+    await run_import(db_url, parse(generated))
+    person = next(p for p in generated["people"] if p.get("homes"))
+    home = person["homes"][0]
+    role = next(r for r in generated["roles"] if r["role"] == "GRID_WORKER")
+    seat = generated["positions"][0]
+    ends = terms.today().isoformat()
+    doc = {
+        "version": 1,
+        "people": [{"phone": person["phone"], "name": person["name"], "homes": [{**home, "ends_on": ends}]}],
+        "roles": [{**role, "ends_on": ends}],
+        "positions": [{**seat, "ends_on": ends}],
+    }
+    counts = "SELECT (SELECT count(*) FROM home), (SELECT count(*) FROM role_assignment), (SELECT count(*) FROM team_position)"
+    before = tuple(await fetch(db_url, counts))
+    summary = await run_import(db_url, parse(doc))
+    assert per_stage(summary.ended) == {**ZERO, "房屋关系": 1, "角色": 1, "团队职务": 1}
+    assert per_stage(summary.created) == ZERO
+    assert tuple(await fetch(db_url, counts)) == before  # ended, not deleted
+    ended = await fetchval(
+        db_url,
+        "SELECT count(*) FROM home hm JOIN person p ON p.id = hm.person_id WHERE p.phone = $1 AND hm.ends_on = $2",
+        person["phone"],
+        terms.today(),
+    )
+    assert ended == 1
+    again = await run_import(db_url, parse(doc))
+    assert not again.changed
+    # a term that began after the day the file ends it: named by its path, nothing written
+    await run_import(db_url, parse({"version": 1, "roles": [dict(role)]}))  # a new open term, from today
+    late = {"version": 1, "roles": [{**role, "ends_on": "2020-01-01"}]}
+    with pytest.raises(WorldFileError) as refused:
+        await run_import(db_url, parse(late))
+    assert refused.value.problems[0].path == "roles[0].ends_on"

@@ -1,0 +1,248 @@
+"""The register of who lives where: homes added and ended, a flat's sale recorded.
+
+Every change locks the household first (`resolvers.pipeline.run` on `Action.MANAGE_HOMES`), so of
+two staff changing one household at once the second sees what the first did. A home is never
+deleted: it ends (`models.terms`). An open vote's electorate was frozen when it opened
+(`resolvers.vote._freeze_electorate`) and is not touched here: a sale during a vote changes the
+next vote, not this one.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from auth.masking import mask_phone
+from auth.policy import Action, Resource, not_visible, params, refusal, where
+from models.enums import HomeRelation
+from models.errors import BadUserInputError, ConflictError
+from models.person import NAME_MAX, PHONE_PATTERN, Home, Person
+from models.place import Household
+from models.terms import end_problem, term_problem, today
+from resolvers import place
+from resolvers.context import Context
+from resolvers.pipeline import Outcome, Target, Work, run
+from resolvers.text import clean_text
+
+HOUSEHOLD = Target(Resource.HOUSEHOLD, Household)
+#: co-owners of one flat, at most
+OWNERS_MAX = 10
+RELATION = {HomeRelation.OWNER: "业主", HomeRelation.TENANT: "租户"}
+
+
+@dataclass(frozen=True)
+class PersonRef:
+    """Someone the caller may already see (`person_id`), or a name and a phone: the person with
+    that phone if there is one under that name, else a new person."""
+
+    person_id: uuid.UUID | None = None
+    name: str | None = None
+    phone: str | None = None
+
+
+def _checked_day(day: date | None, field: str) -> date:
+    now = today()
+    chosen = day or now
+    problem = term_problem(chosen, None, now=now)
+    if problem is not None:
+        raise BadUserInputError(problem[1], field=field)
+    return chosen
+
+
+def clean_person(ref: PersonRef, field: str) -> PersonRef:
+    """A reference as the rules take it, or `BAD_USER_INPUT` naming what to fix."""
+    if ref.person_id is not None:
+        if ref.name is not None or ref.phone is not None:
+            raise BadUserInputError("已选择人员时不必再填写姓名和手机号。", field=f"{field}.personId")
+        return ref
+    name = clean_text(ref.name, field=f"{field}.name", label="姓名", maximum=NAME_MAX)
+    phone = (ref.phone or "").strip()
+    if not re.fullmatch(PHONE_PATTERN, phone):
+        raise BadUserInputError("手机号格式不正确：应为以 1 开头的 11 位数字。", field=f"{field}.phone")
+    return PersonRef(name=name, phone=phone)
+
+
+async def person_of(work: Work[Any], ref: PersonRef, field: str) -> uuid.UUID:
+    """The person a (cleaned) reference names, made when new, in the mutation's transaction."""
+    session = work.session
+    if ref.person_id is not None:
+        p = Person.__table__
+        seen = sa.select(p.c.id).where(
+            p.c.id == ref.person_id, where(work.who, Resource.PERSON, Action.READ, p)
+        )
+        if (await session.execute(seen, params(work.who))).first() is None:
+            raise BadUserInputError("找不到这位人员，或您无权查看。", field=f"{field}.personId")
+        return ref.person_id
+    # ON CONFLICT: of two staff registering one new phone at once, both end with the same person
+    made = await session.execute(
+        insert(Person).values(name=ref.name, phone=ref.phone).on_conflict_do_nothing().returning(Person.id)
+    )
+    new = made.scalar_one_or_none()
+    if new is not None:
+        return new
+    found = (await session.execute(sa.select(Person.id, Person.name).where(Person.phone == ref.phone))).one()
+    if found.name != ref.name:
+        raise ConflictError(
+            f"手机号 {mask_phone(ref.phone)} 已登记在另一位人员名下，请核对姓名和手机号；"
+            "如需更正已登记的姓名，请先修改该人员信息。"
+        )
+    return found.id
+
+
+async def _open_home(session: AsyncSession, household_id: uuid.UUID, person_id: uuid.UUID) -> Home | None:
+    statement = (
+        sa.select(Home)
+        .where(Home.household_id == household_id, Home.person_id == person_id, Home.ends_on.is_(None))
+        .with_for_update()
+    )
+    return (await session.execute(statement)).scalars().first()
+
+
+async def add_home(
+    ctx: Context,
+    *,
+    household_id: uuid.UUID,
+    person: PersonRef,
+    relation: HomeRelation,
+    starts_on: date | None,
+) -> Home:
+    """Record that someone owns or rents a household from a day on (today by default)."""
+    ref = clean_person(person, "person")
+    starts = _checked_day(starts_on, "startsOn")
+
+    async def apply(work: Work[Household]) -> Outcome[Home]:
+        person_id = await person_of(work, ref, "person")
+        held = await _open_home(work.session, work.row.id, person_id)
+        if held is not None:
+            raise ConflictError(
+                f"这位人员已登记为这一户的{RELATION[HomeRelation(held.relation)]}；"
+                "如需变更，请先结束原来的登记。"
+            )
+        home = Home(
+            compound_id=work.row.compound_id,
+            household_id=work.row.id,
+            person_id=person_id,
+            relation=relation,
+            starts_on=starts,
+        )
+        work.session.add(home)
+        await work.session.flush()
+        return Outcome(home)
+
+    return await run(ctx, HOUSEHOLD, household_id, Action.MANAGE_HOMES, apply)
+
+
+async def end_home(ctx: Context, *, home_id: uuid.UUID, ends_on: date | None) -> Home:
+    """End a home on a day (today by default: the first day it no longer holds); kept as history."""
+    ends = ends_on or today()
+    async with ctx.sessions() as session:
+        household_id = (
+            await session.execute(sa.select(Home.household_id).where(Home.id == home_id))
+        ).scalar_one_or_none()
+    if household_id is None:
+        raise not_visible()
+
+    async def apply(work: Work[Household]) -> Outcome[Home]:
+        home = (
+            await work.session.execute(sa.select(Home).where(Home.id == home_id).with_for_update())
+        ).scalar_one()
+        problem = end_problem(home.starts_on, home.ends_on, ends, now=today())
+        if problem is not None:
+            raise (ConflictError if home.ends_on is not None else BadUserInputError)(problem, field="endsOn")
+        home.ends_on = ends
+        home.ended_by = work.who.person_id
+        await work.session.flush()
+        return Outcome(home)
+
+    return await run(ctx, HOUSEHOLD, household_id, Action.MANAGE_HOMES, apply)
+
+
+async def transfer_ownership(
+    ctx: Context, *, household_id: uuid.UUID, on: date, new_owners: list[PersonRef]
+) -> list[Home]:
+    """A sale: every owner's home ends on `on` and each new owner's begins on it (an owner who
+    stays, a co-owner buying the other's share, keeps their home). A tenant who buys the flat stops
+    being its tenant. Votes already open keep the electorate they froze."""
+    if not new_owners:
+        raise BadUserInputError("请至少填写一位新业主。", field="newOwners")
+    if len(new_owners) > OWNERS_MAX:
+        raise BadUserInputError(f"一户最多登记 {OWNERS_MAX} 位业主。", field="newOwners")
+    refs = [clean_person(ref, f"newOwners[{i}]") for i, ref in enumerate(new_owners)]
+    day = _checked_day(on, "on")
+
+    async def apply(work: Work[Household]) -> Outcome[list[Home]]:
+        session = work.session
+        buyers: list[uuid.UUID] = []
+        for i, ref in enumerate(refs):
+            person_id = await person_of(work, ref, f"newOwners[{i}]")
+            if person_id in buyers:
+                raise BadUserInputError("新业主中有重复的人员。", field=f"newOwners[{i}]")
+            buyers.append(person_id)
+        current = (
+            (
+                await session.execute(
+                    sa.select(Home)
+                    .where(
+                        Home.household_id == work.row.id,
+                        sa.or_(Home.ends_on.is_(None), Home.ends_on > day),
+                    )
+                    .order_by(Home.starts_on, Home.id)
+                    .with_for_update()
+                )
+            )
+            .scalars()
+            .all()
+        )
+        staying = set()
+        for home in current:
+            owner = home.relation == HomeRelation.OWNER
+            if owner and home.person_id in buyers:
+                staying.add(home.person_id)
+                continue
+            if not owner and home.person_id not in buyers:
+                continue  # a tenant's lease is the owners' business, not the sale's
+            if home.starts_on > day:
+                raise ConflictError(
+                    f"这一户有一条从 {home.starts_on:%Y-%m-%d} 开始的登记，晚于过户日期，请先核对。"
+                )
+            home.ends_on = day
+            home.ended_by = work.who.person_id
+        await session.flush()  # the ended terms first: a person's open term is unique
+        made = []
+        for person_id in buyers:
+            if person_id in staying:
+                continue
+            home = Home(
+                compound_id=work.row.compound_id,
+                household_id=work.row.id,
+                person_id=person_id,
+                relation=HomeRelation.OWNER,
+                starts_on=day,
+            )
+            session.add(home)
+            made.append(home)
+        await session.flush()
+        return Outcome(made)
+
+    return await run(ctx, HOUSEHOLD, household_id, Action.MANAGE_HOMES, apply)
+
+
+async def records(ctx: Context, *, household_id: uuid.UUID) -> list[Home]:
+    """Every home of a household, in force or ended, newest first: for those who keep the register."""
+    await place.household(ctx, household_id=household_id)
+    if not await place.granted(ctx, Resource.HOUSEHOLD, Action.MANAGE_HOMES, Household).load(household_id):
+        raise refusal(Resource.HOUSEHOLD, Action.MANAGE_HOMES)
+    statement = (
+        sa.select(Home)
+        .where(Home.household_id == household_id)
+        .order_by(Home.starts_on.desc(), Home.created_at.desc(), Home.id)
+    )
+    async with ctx.sessions() as session:
+        return list((await session.execute(statement)).scalars())
