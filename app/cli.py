@@ -11,7 +11,7 @@ import tempfile
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import sqlalchemy as sa
 import typer
@@ -24,8 +24,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import migrate as migrations
 from app.database import create_engine, resolve_database_url, sessionmaker
 from app.settings import LOOPBACK, Settings, SettingsError, get_settings
-from app.world_file import World, WorldFileError, load
-from app.world_import import STAGES, TERM_STAGES, ImportSummary, import_world
+
+if TYPE_CHECKING:  # the world file's models load only for the commands that read one
+    from app.world_file import World
+    from app.world_import import ImportSummary
 
 T = TypeVar("T")
 
@@ -113,6 +115,8 @@ def demo_world_path() -> Path:
 
 
 def _run_import(settings: Settings, url: str, world: World, *, quiet: bool = False) -> ImportSummary:
+    from app.world_import import import_world
+
     progress = Progress(
         TextColumn("{task.description:<6}"),
         BarColumn(),
@@ -133,6 +137,8 @@ def _run_import(settings: Settings, url: str, world: World, *, quiet: bool = Fal
 
 
 def _print_summary(summary: ImportSummary) -> None:
+    from app.world_import import STAGES, TERM_STAGES
+
     table = Table(title="导入结果", show_edge=False)
     table.add_column("类别")
     table.add_column("新建", justify="right")
@@ -214,6 +220,8 @@ def serve(
     signal.signal(signal.SIGTERM, _exit_on_signal)
     url = _prepare_database(settings)
     if demo and not _has_compound(settings, url):
+        from app.world_file import load
+
         err.print("正在导入演示数据（綦江区的四个小区）…")
         _print_summary(_run_import(settings, url, load(demo_world_path())))
         _tell_demo_story(settings, url)
@@ -336,6 +344,8 @@ def import_(
     demo: Annotated[bool, typer.Option("--demo", help="导入内置的演示数据")] = False,
 ) -> None:
     """在一个事务里导入世界文件：要么全部成功，要么什么都不写；重复导入同一文件不会有变化。"""
+    from app.world_file import WorldFileError, load
+
     if (path is None) == (not demo):
         err.print("请给出一个文件路径，或者使用 --demo（二选一）。")
         raise typer.Exit(2)

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hmac
 import logging
 import os
+import ssl
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -586,6 +588,14 @@ def _with_body(request: Request, body: dict[str, Any]) -> Request:
     return Request(scope=request.scope, receive=receive)
 
 
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """The TLS settings of calls to WeChat, made once per process: reading the system's
+    certificate authorities costs about 20 ms, which an app started per worker (or per test) would
+    otherwise pay each time."""
+    return httpx.create_ssl_context()
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -607,7 +617,7 @@ def create_app(
         engine = create_engine(url, settings)
         sessions = sessionmaker(engine)
         backend.sessions = sessions
-        http = wechat_http or httpx.AsyncClient(timeout=httpx.Timeout(5.0))
+        http = wechat_http or httpx.AsyncClient(timeout=httpx.Timeout(5.0), verify=tls_context())
         wechat = None
         if settings.wechat_configured:
             wechat = WeChatClient(

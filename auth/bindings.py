@@ -15,10 +15,12 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql import FromClause
 
 from auth.facts import (
     AreaFacts,
+    ClaimFacts,
     ElectorFacts,
     PersonFacts,
     PlaceFacts,
@@ -316,9 +318,32 @@ def elector_row(e: FromClause) -> Binding:
     )
 
 
+def claim_row(c: FromClause) -> Binding:
+    return Binding(
+        {
+            **_place(c.c.compound_id, building_id=c.c.building_id, household_id=c.c.household_id),
+            "person_id": Col(c.c.person_id),
+        }
+    )
+
+
 def _ties() -> FromClause:
     """Every tie of every person, at the level it is held (a UNION ALL; PostgreSQL pushes the
-    person's id down into each branch)."""
+    person's id down into each branch). Its SQL is written once (`_ties_sql`): a screen's statement
+    asks it for every person it shows, and building the union anew each time was half the cost of
+    compiling a screen."""
+    return sa.text(_ties_sql()).columns(**_TIE_COLUMNS).subquery()
+
+
+_TIE_COLUMNS = {
+    "person_id": sa.Uuid,
+    "kind": sa.Text,
+    **dict.fromkeys(("community_id", "grid_id", "compound_id", "building_id", "household_id"), sa.Uuid),
+}
+
+
+@functools.cache
+def _ties_sql() -> str:
     uuid_null = sa.null().cast(sa.Uuid)
     hm, hh, c1 = HOME.alias(), HOUSEHOLD.alias(), COMPOUND.alias()
     homes = sa.select(
@@ -354,7 +379,8 @@ def _ties() -> FromClause:
         tp.c.building_id,
         uuid_null,
     ).select_from(tp.join(c3, sa.and_(c3.c.id == tp.c.compound_id, in_force(tp))))
-    return sa.union_all(homes, compound_roles, grid_roles, community_roles, seats).subquery()
+    union = sa.union_all(homes, compound_roles, grid_roles, community_roles, seats)
+    return str(union.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
 
 
 def _hidden_comment(e: FromClause) -> SqlBool:
@@ -369,15 +395,21 @@ def _hidden_comment(e: FromClause) -> SqlBool:
 def _appearances() -> FromClause:
     """(person, task) for every task a person appears on: as its reporter, attached to it, acting
     on its timeline, attending its meetings (a UNION ALL; each branch is found by an index on its
-    person column once PostgreSQL pushes the person's id down into it)."""
+    person column once PostgreSQL pushes the person's id down into it). Written once, as `_ties`."""
+    return sa.text(_appearances_sql()).columns(person_id=sa.Uuid, task_id=sa.Uuid).subquery()
+
+
+@functools.cache
+def _appearances_sql() -> str:
     t, m, e = TASK.alias(), TASK_MEMBER.alias(), TASK_EVENT.alias()
     mt, a = MEETING.alias(), MEETING_ATTENDEE.alias()
-    return sa.union_all(
+    union = sa.union_all(
         sa.select(t.c.reporter_id.label("person_id"), t.c.id.label("task_id")),
         sa.select(m.c.person_id, m.c.task_id),
         sa.select(e.c.actor_id, e.c.task_id).where(e.c.actor_id.is_not(None), ~_hidden_comment(e)),
         sa.select(a.c.person_id, mt.c.task_id).select_from(a.join(mt, mt.c.id == a.c.meeting_id)),
-    ).subquery()
+    )
+    return str(union.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
 
 
 def tie_row(x: FromClause) -> Binding:
@@ -444,6 +476,7 @@ BINDINGS: dict[str, tuple[type, Callable[[FromClause], Binding]]] = {
     "vote": (VoteFacts, vote_row),
     "vote_electorate": (ElectorFacts, elector_row),
     "person": (PersonFacts, person_row),
+    "home_claim": (ClaimFacts, claim_row),
 }
 TIES = (TieFacts, tie_row)
 

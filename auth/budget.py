@@ -2,7 +2,8 @@
 minute, by kind of principal, and a separate budget for the calls that reach WeChat.
 
 The budgets live in a `limits` storage: Redis when `REDIS_URL` is set, so that every process and
-worker draws on the same window, and process memory otherwise (each process then keeps its own).
+worker draws on the same window, and process memory otherwise (`LocalWindows`: each process then
+keeps its own).
 A window is fixed (one counter per caller and minute), and a caller that goes on asking while
 refused stays refused until the window turns. In memory every request moves it; in Redis a
 process tells it every caller's reads together, in one pipeline every `Budget.FLUSH_SECONDS` (a
@@ -20,7 +21,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from limits import RateLimitItem, RateLimitItemPerMinute, parse
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.storage import RedisStorage, Storage
 
 from auth.principal import ApiClientPrincipal, PersonPrincipal, Principal
 from models.background import repeating
@@ -99,6 +100,44 @@ def check_wechat_code(code: str) -> str:
     return code
 
 
+class LocalWindows:
+    """Fixed windows in this process's memory: the part of a `limits` storage the budget uses.
+
+    `limits`' own memory storage walks every key it holds on each increment to expire old ones, so
+    a request would cost time in proportion to the callers seen in the last minute — a city's
+    worth. Here a window that has ended counts from zero when next touched, and ended windows are
+    forgotten in one sweep a minute: a request costs the same whoever else asked."""
+
+    SWEEP_SECONDS = 60.0
+
+    def __init__(self) -> None:
+        #: key → (count, when its window ends, `time.time()`)
+        self.windows: dict[str, tuple[int, float]] = {}
+        self.next_sweep = time.time() + self.SWEEP_SECONDS
+
+    def _current(self, key: str, now: float) -> tuple[int, float] | None:
+        found = self.windows.get(key)
+        return found if found is not None and found[1] > now else None
+
+    async def incr(self, key: str, expiry: float, amount: int = 1) -> int:
+        now = time.time()
+        if now >= self.next_sweep:
+            self.windows = {k: w for k, w in self.windows.items() if w[1] > now}
+            self.next_sweep = now + self.SWEEP_SECONDS
+        count, ends = self._current(key, now) or (0, now + expiry)
+        self.windows[key] = (count + amount, ends)
+        return count + amount
+
+    async def get(self, key: str) -> int:
+        found = self._current(key, time.time())
+        return found[0] if found is not None else 0
+
+    async def get_expiry(self, key: str) -> float:
+        now = time.time()
+        found = self._current(key, now)
+        return found[1] if found is not None else now
+
+
 @dataclass(frozen=True)
 class Charge:
     """What a request cost and what is left of its caller's window (`extensions.cost`)."""
@@ -125,7 +164,7 @@ class Budget:
     #: callers remembered per process; beyond this the memory is emptied (counts are re-read)
     MAX_CALLERS = 100_000
 
-    def __init__(self, storage: Storage, scale: float = 1.0, *, shared: bool = False) -> None:
+    def __init__(self, storage: Storage | LocalWindows, scale: float = 1.0, *, shared: bool = False) -> None:
         self.storage = storage
         #: whether other processes spend from the same storage (Redis): then reads are batched
         self.shared = shared
@@ -141,7 +180,7 @@ class Budget:
     @classmethod
     def for_url(cls, redis_url: str | None, scale: float = 1.0, prefix: str = "qilijia") -> Budget:
         if not redis_url:
-            return cls(MemoryStorage(), scale)
+            return cls(LocalWindows(), scale)
         uri = redis_url if redis_url.startswith("async+") else f"async+{redis_url}"
         return cls(RedisStorage(uri, implementation="redispy", key_prefix=prefix), scale, shared=True)
 
@@ -236,7 +275,9 @@ class Budget:
         return RateLimitedError(retry_after=max(1, math.ceil(reset - time.time())))
 
 
-async def _incr_all(storage: Storage, batch: dict[str, tuple[RateLimitItem, int]]) -> dict[str, int]:
+async def _incr_all(
+    storage: Storage | LocalWindows, batch: dict[str, tuple[RateLimitItem, int]]
+) -> dict[str, int]:
     """Every window of `batch` moved by its amount: through one Redis pipeline running the storage's
     own increment script (so the keys, prefix and expiry are exactly those of `storage.incr`), or
     one call per window for a storage without one."""

@@ -70,6 +70,13 @@ class ElectorFacts(PlaceFacts):
     owners: frozenset[uuid.UUID] = frozenset()
 
 
+@dataclass(frozen=True, kw_only=True)
+class ClaimFacts(PlaceFacts):
+    """A resident's claim to a home: where the household is, and who claims it."""
+
+    person_id: uuid.UUID
+
+
 class Tie(StrEnum):
     """How a person is tied to a place: a home there, or a role or team position held there."""
 

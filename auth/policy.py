@@ -82,6 +82,8 @@ class Resource(StrEnum):
     VOTE = "VOTE"
     #: one household of a vote's frozen electorate
     ELECTOR = "ELECTOR"
+    #: a resident's claim to a home, waiting for the staff who keep the register
+    HOME_CLAIM = "HOME_CLAIM"
     SCHEMA = "SCHEMA"
 
 
@@ -132,6 +134,8 @@ class Action(StrEnum):
     # people, homes and teams (households, compounds, grids, communities)
     #: add and end homes, record a sale, confirm a resident's claim, mark a household vacant
     MANAGE_HOMES = "MANAGE_HOMES"
+    #: correct a person's name, bind or change their phone
+    MANAGE_PERSON = "MANAGE_PERSON"
     #: appoint and end team positions, grant and end roles, at the place
     APPOINT = "APPOINT"
     # the schema itself
@@ -161,6 +165,7 @@ TABLES: dict[Resource, str | None] = {
     Resource.TASK: "task",
     Resource.VOTE: "vote",
     Resource.ELECTOR: "vote_electorate",
+    Resource.HOME_CLAIM: "home_claim",
     Resource.SCHEMA: None,
 }
 
@@ -223,6 +228,7 @@ DISPUTE_PARTY = MeIn("parties")
 MEDIATOR = MeIn("mediators")
 ELIGIBLE_OWNER = MeIn("owners")  # owned a household of the vote's frozen electorate at opening
 SELF = IsMe("person_id")
+CLAIMANT = SELF  # of a claim to a home: the person who made it
 
 # object states the rules depend on
 IS_DISPUTE = OneOf("kind", frozenset({TaskKind.DISPUTE.value}))
@@ -324,6 +330,9 @@ _TEAM_ONLY = "只有小区班子、网格员或社区“两委”可以"
 #: area, the property staff for their compound's residents, an admin everywhere
 HOME_KEEPERS = either(ADMIN, GRID_WORKER, COMMUNITY_COMMITTEE, PROPERTY_STAFF)
 _HOME_KEEPERS = "只有网格员、社区“两委”或本小区物业人员可以登记、变更住户信息。"
+#: who corrects a person's name and phone: the staff answerable for the person's area, who also read
+#: their phone in full (`PHONE_READERS`)
+PERSON_KEEPERS = either(ADMIN, TIED_TO_MY_GRID, TIED_TO_MY_COMMUNITY, STAFF_ON_RESIDENT)
 #: who appoints: the community committee in its community, an admin everywhere
 APPOINTERS = ADMIN | COMMUNITY_COMMITTEE
 _APPOINTERS = "只有本社区“两委”成员可以任免小区班子职务、授予或结束角色。"
@@ -382,6 +391,12 @@ POLICY: Mapping[tuple[Resource, Action], Rule] = {
     # households: number, floor, area, and who lives there
     (Resource.HOUSEHOLD, Action.READ): Rule(HOUSEHOLDS),
     (Resource.HOUSEHOLD, Action.MANAGE_HOMES): Rule(HOME_KEEPERS, _HOME_KEEPERS),
+    # the queue of residents' claims to homes in a compound
+    (Resource.COMPOUND, Action.MANAGE_HOMES): Rule(HOME_KEEPERS, _HOME_KEEPERS),
+    # a claim to a home: its claimant and whoever may confirm it; a claim grants nothing until then
+    (Resource.HOME_CLAIM, Action.READ): Rule(CLAIMANT | HOME_KEEPERS),
+    (Resource.HOME_CLAIM, Action.MANAGE_HOMES): Rule(HOME_KEEPERS, _HOME_KEEPERS),
+    (Resource.HOME_CLAIM, Action.RETRACT): Rule(CLAIMANT, "只有申请人本人可以撤回住户登记申请。"),
     # a person: visible wherever the caller may see them shown (a household, a team, a task)
     (Resource.PERSON, Action.READ): Rule(
         either(
@@ -392,6 +407,9 @@ POLICY: Mapping[tuple[Resource, Action], Rule] = {
             Some("tasks", rule(Resource.TASK, Action.READ)),
             Some("volunteered", rule(Resource.TASK, Action.READ_ROSTER)),
         )
+    ),
+    (Resource.PERSON, Action.MANAGE_PERSON): Rule(
+        PERSON_KEEPERS, "只有负责这位人员所在网格、社区的工作人员或本小区物业人员可以更正姓名和手机号。"
     ),
     # tasks (DESIGN §3, §5): public ISSUE/PROJECT tasks are the compound's, internal ones the team's,
     # disputes their parties'
@@ -471,7 +489,7 @@ class Shown:
 
 
 #: who reads other people's full phone numbers: each such reading is recorded
-PHONE_READERS = either(ADMIN, TIED_TO_MY_GRID, TIED_TO_MY_COMMUNITY, STAFF_ON_RESIDENT)
+PHONE_READERS = PERSON_KEEPERS
 
 FIELDS: Mapping[tuple[Resource, Field], Shown] = {
     # a person's name: everyone who may see the person sees at least its masked form
@@ -753,7 +771,7 @@ def _check_attrs(cond: Cond, facts: type, where_: str) -> None:
 
 #: What mutations check on the row they lock: its facts are read with it (`auth.bindings.facts_columns`),
 #: which reads no collection of other objects, so no rule on these may ask for one.
-CHECKED_ON_LOCKED_ROWS = frozenset({Resource.COMPOUND, Resource.TASK, Resource.VOTE})
+CHECKED_ON_LOCKED_ROWS = frozenset({Resource.COMPOUND, Resource.TASK, Resource.VOTE, Resource.HOME_CLAIM})
 
 for (_resource, _action), _rule in POLICY.items():
     _check_attrs(_rule.cond, facts_type(_resource), f"{_resource}:{_action}")

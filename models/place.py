@@ -9,7 +9,7 @@ the tables can be distributed by it.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -84,4 +84,7 @@ class Household(SQLModel, table=True):
     number: str
     floor: int
     area: Decimal = Field(sa_column=sa.Column(sa.Numeric(10, 2), nullable=False))
+    #: nobody lives there (空置) since this Beijing day: its tenants moved out; its owners still
+    #: own it and vote; NULL: lived in, or not known to be empty
+    vacant_since: date | None = None
     created_at: datetime = created_at()

@@ -22,7 +22,8 @@ from models.place import Building, Community, Compound, Grid
 from models.terms import end_problem, term_problem, today
 from resolvers import place
 from resolvers.context import Context
-from resolvers.homes import PersonRef, clean_person, person_of
+from resolvers.homes import TERMS, PersonRef, clean_person, person_of
+from resolvers.pages import Page, read, window
 from resolvers.pipeline import Outcome, Target, Work, run
 
 COMPOUND = Target(Resource.COMPOUND, Compound)
@@ -217,33 +218,63 @@ def _end(row: Any, ends_on: date | None, work: Work[Any]) -> None:
     row.ended_by = work.who.person_id
 
 
-async def team_records(ctx: Context, *, compound_id: uuid.UUID) -> list[TeamPosition]:
-    """A compound's team positions, in force or ended, newest first: for whoever reads its team."""
+async def team_records(
+    ctx: Context, *, compound_id: uuid.UUID, first: int | None, after: str | None
+) -> Page[TeamPosition]:
+    """A compound's team positions, in force or ended, the latest first: for whoever reads its team."""
     found = await place.compound(ctx, compound_id=compound_id)
     await place.require_on_compound(ctx, found, Action.READ_TEAM)
-    statement = (
-        sa.select(TeamPosition)
-        .where(TeamPosition.compound_id == compound_id)
-        .order_by(TeamPosition.starts_on.desc(), TeamPosition.created_at.desc(), TeamPosition.id)
-    )
-    async with ctx.sessions() as session:
-        return list((await session.execute(statement)).scalars())
+    w = window(TERMS, first=first, after=after)
+    statement = sa.select(TeamPosition).where(TeamPosition.compound_id == compound_id)
+    return await read(ctx.sessions, statement, TeamPosition.__table__, TERMS, w)
 
 
-async def role_records(ctx: Context, *, kind: str, place_id: uuid.UUID) -> list[RoleAssignment]:
-    """The roles held at one place, in force or ended, newest first: for those who grant them."""
-    target, column = ROLE_PLACES[kind]
+async def _appoints(ctx: Context, kind: str, place_id: uuid.UUID) -> bool | None:
+    """Whether the caller grants roles at a place: None when they may not read it at all."""
+    target, _ = ROLE_PLACES[kind]
     model: Any = target.model
-    readable = place.granted(ctx, target.resource, Action.READ, model)
-    if not await readable.load(place_id):
+    if not await place.granted(ctx, target.resource, Action.READ, model).load(place_id):
+        return None
+    return await place.granted(ctx, target.resource, Action.APPOINT, model).load(place_id)
+
+
+async def role_records(
+    ctx: Context, *, kind: str, place_id: uuid.UUID, first: int | None, after: str | None
+) -> Page[RoleAssignment]:
+    """The roles held at one place, in force or ended, the latest first: for those who grant them."""
+    target, column = ROLE_PLACES[kind]
+    appoints = await _appoints(ctx, kind, place_id)
+    if appoints is None:
         raise not_visible()
-    if not await place.granted(ctx, target.resource, Action.APPOINT, model).load(place_id):
+    if not appoints:
         raise refusal(target.resource, Action.APPOINT)
-    r = RoleAssignment
-    statement = (
-        sa.select(r)
-        .where(getattr(r, column) == place_id)
-        .order_by(r.starts_on.desc(), r.created_at.desc(), r.id)
-    )
+    w = window(TERMS, first=first, after=after)
+    statement = sa.select(RoleAssignment).where(getattr(RoleAssignment, column) == place_id)
+    return await read(ctx.sessions, statement, RoleAssignment.__table__, TERMS, w)
+
+
+async def team_record(ctx: Context, *, position_id: uuid.UUID) -> TeamPosition:
+    """One team position by its id (`node(id:)`), for whoever reads its compound's team."""
     async with ctx.sessions() as session:
-        return list((await session.execute(statement)).scalars())
+        found = (
+            await session.execute(sa.select(TeamPosition).where(TeamPosition.id == position_id))
+        ).scalar_one_or_none()
+    reads = place.granted(ctx, Resource.COMPOUND, Action.READ_TEAM, Compound)
+    if found is None or not await reads.load(found.compound_id):
+        raise not_visible()
+    return found
+
+
+async def role_record(ctx: Context, *, role_id: uuid.UUID) -> RoleAssignment:
+    """One role by its id (`node(id:)`), for those who grant roles where it is held."""
+    async with ctx.sessions() as session:
+        found = (
+            await session.execute(sa.select(RoleAssignment).where(RoleAssignment.id == role_id))
+        ).scalar_one_or_none()
+    kind = ROLE_SCOPE[Role(found.role)] if found is not None else None
+    if found is None or kind is None:
+        raise not_visible()
+    column = ROLE_PLACES[kind][1]
+    if not await _appoints(ctx, kind, getattr(found, column)):
+        raise not_visible()
+    return found

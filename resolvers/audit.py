@@ -41,6 +41,7 @@ AUDITED: frozenset[Action] = frozenset(
     {
         Action.ACCEPT,
         Action.MANAGE_HOMES,
+        Action.MANAGE_PERSON,
         Action.APPOINT,
         Action.REJECT,
         Action.ASSIGN,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,10 +28,15 @@ from models.place import Household
 from models.terms import end_problem, term_problem, today
 from resolvers import place
 from resolvers.context import Context
+from resolvers.pages import Key, Page, order, read, window
 from resolvers.pipeline import Outcome, Target, Work, run
 from resolvers.text import clean_text
 
 HOUSEHOLD = Target(Resource.HOUSEHOLD, Household)
+#: the order of every list of terms (homes, positions, roles): the latest to begin first
+TERMS = order(
+    Key("starts_on", date, descending=True), Key("created_at", datetime, descending=True), Key("id")
+)
 #: co-owners of one flat, at most
 OWNERS_MAX = 10
 RELATION = {HomeRelation.OWNER: "业主", HomeRelation.TENANT: "租户"}
@@ -47,7 +52,7 @@ class PersonRef:
     phone: str | None = None
 
 
-def _checked_day(day: date | None, field: str) -> date:
+def checked_day(day: date | None, field: str) -> date:
     now = today()
     chosen = day or now
     problem = term_problem(chosen, None, now=now)
@@ -96,7 +101,7 @@ async def person_of(work: Work[Any], ref: PersonRef, field: str) -> uuid.UUID:
     return found.id
 
 
-async def _open_home(session: AsyncSession, household_id: uuid.UUID, person_id: uuid.UUID) -> Home | None:
+async def open_home(session: AsyncSession, household_id: uuid.UUID, person_id: uuid.UUID) -> Home | None:
     statement = (
         sa.select(Home)
         .where(Home.household_id == household_id, Home.person_id == person_id, Home.ends_on.is_(None))
@@ -115,11 +120,11 @@ async def add_home(
 ) -> Home:
     """Record that someone owns or rents a household from a day on (today by default)."""
     ref = clean_person(person, "person")
-    starts = _checked_day(starts_on, "startsOn")
+    starts = checked_day(starts_on, "startsOn")
 
     async def apply(work: Work[Household]) -> Outcome[Home]:
         person_id = await person_of(work, ref, "person")
-        held = await _open_home(work.session, work.row.id, person_id)
+        held = await open_home(work.session, work.row.id, person_id)
         if held is not None:
             raise ConflictError(
                 f"这位人员已登记为这一户的{RELATION[HomeRelation(held.relation)]}；"
@@ -133,8 +138,57 @@ async def add_home(
             starts_on=starts,
         )
         work.session.add(home)
+        moved_in(work.row, relation)
         await work.session.flush()
         return Outcome(home)
+
+    return await run(ctx, HOUSEHOLD, household_id, Action.MANAGE_HOMES, apply)
+
+
+def moved_in(household: Household, relation: HomeRelation) -> None:
+    """A tenant moving in ends a vacancy (the household's row is locked by the caller); an owner
+    may own a flat nobody lives in, so a new owner does not."""
+    if relation == HomeRelation.TENANT:
+        household.vacant_since = None
+
+
+async def mark_vacant(
+    ctx: Context, *, household_id: uuid.UUID, vacant: bool, since: date | None
+) -> Household:
+    """Mark a household vacant from a day on (today by default), its tenants' homes ending on that
+    day; or lived in again. Its owners keep their homes, and their vote."""
+    if not vacant and since is not None:
+        raise BadUserInputError("取消空置时不必填写日期。", field="since")
+    day = checked_day(since, "since") if vacant else None
+
+    async def apply(work: Work[Household]) -> Outcome[Household]:
+        household = work.row
+        if not vacant:
+            if household.vacant_since is None:
+                raise ConflictError("这一户没有登记为空置。")
+            household.vacant_since = None
+        else:
+            if household.vacant_since is not None:
+                raise ConflictError(f"这一户已自 {household.vacant_since:%Y-%m-%d} 起登记为空置。")
+            tenants = await work.session.execute(
+                sa.select(Home)
+                .where(
+                    Home.household_id == household.id,
+                    Home.relation == HomeRelation.TENANT,
+                    sa.or_(Home.ends_on.is_(None), Home.ends_on > day),
+                )
+                .with_for_update()
+            )
+            for home in tenants.scalars():
+                if home.starts_on > day:
+                    raise ConflictError(
+                        f"这一户有一位租户从 {home.starts_on:%Y-%m-%d} 起入住，晚于空置日期，请先核对。"
+                    )
+                home.ends_on = day
+                home.ended_by = work.who.person_id
+            household.vacant_since = day
+        await work.session.flush()
+        return Outcome(household)
 
     return await run(ctx, HOUSEHOLD, household_id, Action.MANAGE_HOMES, apply)
 
@@ -175,7 +229,7 @@ async def transfer_ownership(
     if len(new_owners) > OWNERS_MAX:
         raise BadUserInputError(f"一户最多登记 {OWNERS_MAX} 位业主。", field="newOwners")
     refs = [clean_person(ref, f"newOwners[{i}]") for i, ref in enumerate(new_owners)]
-    day = _checked_day(on, "on")
+    day = checked_day(on, "on")
 
     async def apply(work: Work[Household]) -> Outcome[list[Home]]:
         session = work.session
@@ -234,15 +288,29 @@ async def transfer_ownership(
     return await run(ctx, HOUSEHOLD, household_id, Action.MANAGE_HOMES, apply)
 
 
-async def records(ctx: Context, *, household_id: uuid.UUID) -> list[Home]:
-    """Every home of a household, in force or ended, newest first: for those who keep the register."""
+async def _require_keeper(ctx: Context, household_id: uuid.UUID) -> None:
+    """The household's register is read by those who keep it: the one not-visible answer for a
+    household the caller may not read, the policy's sentence for one they may read but not keep."""
     await place.household(ctx, household_id=household_id)
     if not await place.granted(ctx, Resource.HOUSEHOLD, Action.MANAGE_HOMES, Household).load(household_id):
         raise refusal(Resource.HOUSEHOLD, Action.MANAGE_HOMES)
-    statement = (
-        sa.select(Home)
-        .where(Home.household_id == household_id)
-        .order_by(Home.starts_on.desc(), Home.created_at.desc(), Home.id)
-    )
+
+
+async def records(
+    ctx: Context, *, household_id: uuid.UUID, first: int | None, after: str | None
+) -> Page[Home]:
+    """Every home of a household, in force or ended, the latest first: for those who keep the register."""
+    await _require_keeper(ctx, household_id)
+    w = window(TERMS, first=first, after=after)
+    statement = sa.select(Home).where(Home.household_id == household_id)
+    return await read(ctx.sessions, statement, Home.__table__, TERMS, w)
+
+
+async def record(ctx: Context, *, home_id: uuid.UUID) -> Home:
+    """One home by its id (`node(id:)`), for those who keep its household's register."""
     async with ctx.sessions() as session:
-        return list((await session.execute(statement)).scalars())
+        found = (await session.execute(sa.select(Home).where(Home.id == home_id))).scalar_one_or_none()
+    keeps = place.granted(ctx, Resource.HOUSEHOLD, Action.MANAGE_HOMES, Household)
+    if found is None or not await keeps.load(found.household_id):
+        raise not_visible()
+    return found

@@ -16,7 +16,7 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
@@ -30,6 +30,7 @@ BAD_CURSOR = "分页游标不正确，请从第一页重新加载。"
 #: the SQL type of each kind of sort key
 SQL_TYPES: dict[type, Any] = {
     datetime: sa.DateTime(timezone=True),
+    date: sa.Date,
     uuid.UUID: sa.Uuid,
     str: sa.Text,
     int: sa.BigInteger,
@@ -100,6 +101,10 @@ def _parsed(kind: type, value: Any) -> Any:
         if moment.utcoffset() is None:
             raise ValueError(value)
         return moment
+    if kind is date:
+        if not isinstance(value, str):
+            raise TypeError(value)
+        return date.fromisoformat(value)
     if kind is uuid.UUID:
         if not isinstance(value, str):
             raise TypeError(value)
@@ -116,6 +121,8 @@ def _parsed(kind: type, value: Any) -> Any:
 def _jsonable(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
     if isinstance(value, uuid.UUID):
         return str(value)
     return value

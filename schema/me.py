@@ -28,6 +28,7 @@ from models.volunteer import VolunteerCall as VolunteerCallRow
 from models.volunteer import VolunteerSignup as VolunteerSignupRow
 from models.vote import Vote as VoteRow
 from models.vote_rules import VoteStatus
+from resolvers import claim as claim_resolvers
 from resolvers import me as me_resolvers
 from resolvers import task as task_resolvers
 from resolvers import volunteer as volunteer_resolvers
@@ -36,6 +37,7 @@ from resolvers.context import Context
 from resolvers.me import RoleView
 from resolvers.place import building_loader, community_loader, compound_loader, grid_loader
 from schema import compiler
+from schema.claim import HomeClaim
 from schema.person import HomeRelation, Person, Position, Role, people_sql
 from schema.place import AFTER, FIRST, Building, Community, Compound, Grid, Household
 from schema.relay import Connection
@@ -152,6 +154,16 @@ class Me:
     ) -> Connection[VolunteerCall]:
         page = await volunteer_resolvers.my_calls(info.context, first=first, after=after)
         return Connection.from_page(page, VolunteerCall.from_row)
+
+    @strawberry.field(description="我的住户登记申请，最新的在前，含已处理的。")
+    async def home_claims(
+        self,
+        info: Info[Context, None],
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = 20,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+    ) -> Connection[HomeClaim]:
+        page = await claim_resolvers.mine(info.context, first=first, after=after)
+        return Connection.from_page(page, HomeClaim.from_view)
 
 
 async def _my_tasks(

@@ -3,6 +3,7 @@ household."""
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any
@@ -324,6 +325,9 @@ class Household(Node):
     number: str = strawberry.field(description="户号：楼栋-单元-房号，例如 6-1-302。")
     floor: int = strawberry.field(description="所在楼层。")
     area: Decimal = strawberry.field(description="建筑面积（平方米，两位小数），以字符串传输。")
+    vacant_since: datetime.date | None = strawberry.field(
+        description="空置（无人居住）开始的日期；有人居住或未登记空置时为空。"
+    )
 
     @classmethod
     def from_row(cls, row: HouseholdRow) -> Household:
@@ -333,6 +337,7 @@ class Household(Node):
             number=row.number,
             floor=row.floor,
             area=Decimal(row.area).quantize(Decimal("0.01")),
+            vacant_since=row.vacant_since,
         )
 
     @strawberry.field(description="所在楼栋。")
@@ -642,6 +647,7 @@ SQL = {
             "number": compiler.column(lambda r: r.t.c.number),
             "floor": compiler.column(lambda r: r.t.c.floor),
             "area": compiler.column(lambda r: compiler.text_of(r.t.c.area)),
+            "vacantSince": compiler.column(lambda r: r.t.c.vacant_since),
             "building": _one("Building", _B, Resource.BUILDING, lambda r: r.t.c.building_id, nullable=False),
             "compound": _one("Compound", _C, Resource.COMPOUND, lambda r: r.t.c.compound_id, nullable=False),
             "occupants": _occupants(owners_only=False),

@@ -1,5 +1,5 @@
-"""The register as GraphQL (住户登记、班子任免): homes, team positions and roles, each a term with
-its history, changed by staff in their scope."""
+"""The register as GraphQL (住户登记、班子任免): people, homes, team positions and roles, each term
+with its history, changed by staff in their scope; a household marked vacant."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from models.person import Home as HomeRow
 from models.person import RoleAssignment as RoleRow
 from models.person import TeamPosition as TeamPositionRow
 from models.terms import holds, today
-from resolvers import appointments
+from resolvers import appointments, people
 from resolvers import homes as home_resolvers
 from resolvers import person as person_resolvers
 from resolvers import place as place_resolvers
@@ -26,7 +26,8 @@ from resolvers.context import Context
 from resolvers.homes import PersonRef
 from resolvers.ids import decode, encode
 from schema.person import HomeRelation, Person, Position, Role
-from schema.place import Building, Community, Compound, Grid, Household
+from schema.place import AFTER, FIRST, Building, Community, Compound, Grid, Household
+from schema.relay import Connection, Node, Nodes, node
 
 _STARTS = "开始日期（北京时间，含当天）；不填为今天。"
 _ENDS = "结束日期：从这一天起不再生效（不含当天）；不填为长期。"
@@ -60,14 +61,17 @@ class Term:
         return holds(self.starts_on, self.ends_on, on=today())
 
 
-async def _person(info: Info[Context, None], person_id: uuid.UUID) -> Person | None:
+async def seen_person(info: Info[Context, None], person_id: uuid.UUID) -> Person | None:
     found = await person_resolvers.person_loader(info.context).load(person_id)
     return Person.from_view(found) if found else None
 
 
+_FIRST = Annotated[int | None, strawberry.argument(description=FIRST)]
+_AFTER = Annotated[str | None, strawberry.argument(description=AFTER)]
+
+
 @strawberry.type(description="一条住户登记：某人是某户的业主或租户，在一段时间内。")
-class HomeRecord(Term):
-    id: strawberry.ID = strawberry.field(description="这条登记的编号（结束登记时用）。")
+class HomeRecord(Term, Node):
     relation: HomeRelation = strawberry.field(description="业主或租户。")
     _person_id: strawberry.Private[uuid.UUID]
     _household_id: strawberry.Private[uuid.UUID]
@@ -85,7 +89,7 @@ class HomeRecord(Term):
 
     @strawberry.field(description="登记的人员（按您的权限显示）。")
     async def person(self, info: Info[Context, None]) -> Person | None:
-        return await _person(info, self._person_id)
+        return await seen_person(info, self._person_id)
 
     @strawberry.field(description="这一户。")
     async def household(self, info: Info[Context, None]) -> Household | None:
@@ -94,8 +98,7 @@ class HomeRecord(Term):
 
 
 @strawberry.type(description="一段小区班子职务的任期。")
-class TeamPositionRecord(Term):
-    id: strawberry.ID = strawberry.field(description="这段任期的编号（结束任期时用）。")
+class TeamPositionRecord(Term, Node):
     position: Position = strawberry.field(description="职务。")
     _person_id: strawberry.Private[uuid.UUID]
     _compound_id: strawberry.Private[uuid.UUID]
@@ -115,7 +118,7 @@ class TeamPositionRecord(Term):
 
     @strawberry.field(description="担任职务的人员（按您的权限显示）。")
     async def person(self, info: Info[Context, None]) -> Person | None:
-        return await _person(info, self._person_id)
+        return await seen_person(info, self._person_id)
 
     @strawberry.field(description="班子所在的小区。")
     async def compound(self, info: Info[Context, None]) -> Compound | None:
@@ -131,8 +134,7 @@ class TeamPositionRecord(Term):
 
 
 @strawberry.type(description="一段角色的任期（在某小区、网格或社区）。")
-class RoleRecord(Term):
-    id: strawberry.ID = strawberry.field(description="这段任期的编号（结束角色时用）。")
+class RoleRecord(Term, Node):
     role: Role = strawberry.field(description="角色。")
     _row: strawberry.Private[Any]
 
@@ -148,7 +150,7 @@ class RoleRecord(Term):
 
     @strawberry.field(description="担任角色的人员（按您的权限显示）。")
     async def person(self, info: Info[Context, None]) -> Person | None:
-        return await _person(info, self._row.person_id)
+        return await seen_person(info, self._row.person_id)
 
     @strawberry.field(description="角色所在的小区（按小区担任的角色）。")
     async def compound(self, info: Info[Context, None]) -> Compound | None:
@@ -213,6 +215,26 @@ class GrantRoleInput:
     ends_on: datetime.date | None = strawberry.field(default=None, description=_ENDS)
 
 
+@strawberry.input(description="更正一位人员的登记：只填要更正的项。")
+class UpdatePersonInput:
+    person_id: strawberry.ID = strawberry.field(description="人员的全局编号。")
+    name: str | None = strawberry.field(default=None, description="正确的姓名（最多 50 字）。")
+    phone: str | None = strawberry.field(
+        default=None, description="绑定或更换的手机号（11 位）；不能是另一位人员已登记的号码。"
+    )
+
+
+@strawberry.input(description="登记一户空置（无人居住），或取消空置。")
+class MarkVacantInput:
+    household_id: strawberry.ID = strawberry.field(description="住户的全局编号。")
+    vacant: bool = strawberry.field(
+        description="true：空置（租户的登记在空置日结束，业主不变）；false：有人入住。"
+    )
+    since: datetime.date | None = strawberry.field(
+        default=None, description="空置开始日期（北京时间）；不填为今天；取消空置时不填。"
+    )
+
+
 _INPUT = strawberry.argument(description="要登记或变更的内容。")
 
 
@@ -230,36 +252,50 @@ def _place(global_id: str) -> tuple[str, uuid.UUID]:
 @strawberry.type
 class Query:
     @strawberry.field(
-        description="一户的全部住户登记（含已结束的），最新的在前：网格员、社区“两委”、本小区物业。"
+        description="一户的全部住户登记（含已结束的），开始日期最新的在前：网格员、社区“两委”、本小区物业。"
     )
     async def home_records(
         self,
         info: Info[Context, None],
         household_id: Annotated[strawberry.ID, strawberry.argument(description="住户的全局编号。")],
-    ) -> list[HomeRecord]:
-        rows = await home_resolvers.records(info.context, household_id=decode(household_id, "Household")[1])
-        return [HomeRecord.from_row(r) for r in rows]
+        first: _FIRST = 20,
+        after: _AFTER = None,
+    ) -> Connection[HomeRecord]:
+        page = await home_resolvers.records(
+            info.context, household_id=decode(household_id, "Household")[1], first=first, after=after
+        )
+        return Connection.from_page(page, HomeRecord.from_row)
 
-    @strawberry.field(description="小区班子的全部任期（含已结束的），最新的在前：能查看班子的人可见。")
+    @strawberry.field(
+        description="小区班子的全部任期（含已结束的），开始日期最新的在前：能查看班子的人可见。"
+    )
     async def team_records(
         self,
         info: Info[Context, None],
         compound_id: Annotated[strawberry.ID, strawberry.argument(description="小区的全局编号。")],
-    ) -> list[TeamPositionRecord]:
-        rows = await appointments.team_records(info.context, compound_id=decode(compound_id, "Compound")[1])
-        return [TeamPositionRecord.from_row(r) for r in rows]
+        first: _FIRST = 20,
+        after: _AFTER = None,
+    ) -> Connection[TeamPositionRecord]:
+        page = await appointments.team_records(
+            info.context, compound_id=decode(compound_id, "Compound")[1], first=first, after=after
+        )
+        return Connection.from_page(page, TeamPositionRecord.from_row)
 
     @strawberry.field(
-        description="在某小区、网格或社区担任的全部角色（含已结束的），最新的在前：社区“两委”可见。"
+        description="在某小区、网格或社区担任的全部角色（含已结束的），开始日期最新的在前：社区“两委”可见。"
     )
     async def role_records(
         self,
         info: Info[Context, None],
         place_id: Annotated[strawberry.ID, strawberry.argument(description="小区、网格或社区的全局编号。")],
-    ) -> list[RoleRecord]:
+        first: _FIRST = 20,
+        after: _AFTER = None,
+    ) -> Connection[RoleRecord]:
         kind, ident = _place(place_id)
-        rows = await appointments.role_records(info.context, kind=kind, place_id=ident)
-        return [RoleRecord.from_row(r) for r in rows]
+        page = await appointments.role_records(
+            info.context, kind=kind, place_id=ident, first=first, after=after
+        )
+        return Connection.from_page(page, RoleRecord.from_row)
 
 
 @strawberry.type
@@ -276,6 +312,36 @@ class Mutation:
             starts_on=input.starts_on,
         )
         return HomeRecord.from_row(row)
+
+    @strawberry.mutation(
+        description="更正一位人员的姓名，绑定或更换手机号（负责其所在网格、社区的工作人员，本小区物业）；记入审计记录。"
+    )
+    async def update_person(
+        self, info: Info[Context, None], input: Annotated[UpdatePersonInput, _INPUT]
+    ) -> Person:
+        person_id = await people.update_person(
+            info.context,
+            person_id=decode(input.person_id, "Person")[1],
+            name=input.name,
+            phone=input.phone,
+        )
+        found = await seen_person(info, person_id)
+        assert found is not None, "whoever may correct a person may see them"
+        return found
+
+    @strawberry.mutation(
+        description="登记一户空置：租户的登记在空置日结束，业主的不变（仍可表决）；或取消空置。租户入住时自动取消空置。"
+    )
+    async def mark_vacant(
+        self, info: Info[Context, None], input: Annotated[MarkVacantInput, _INPUT]
+    ) -> Household:
+        row = await home_resolvers.mark_vacant(
+            info.context,
+            household_id=decode(input.household_id, "Household")[1],
+            vacant=input.vacant,
+            since=input.since,
+        )
+        return Household.from_row(row)
 
     @strawberry.mutation(description="结束一条住户登记（搬走、退租）；登记作为历史保留。")
     async def end_home(self, info: Info[Context, None], input: Annotated[EndTermInput, _INPUT]) -> HomeRecord:
@@ -342,3 +408,12 @@ class Mutation:
             info.context, role_id=decode(input.id, "RoleRecord")[1], ends_on=input.ends_on
         )
         return RoleRecord.from_row(row)
+
+
+NODES: Nodes = {
+    "HomeRecord": node(HomeRecord.from_row, lambda ctx, i: home_resolvers.record(ctx, home_id=i)),
+    "TeamPositionRecord": node(
+        TeamPositionRecord.from_row, lambda ctx, i: appointments.team_record(ctx, position_id=i)
+    ),
+    "RoleRecord": node(RoleRecord.from_row, lambda ctx, i: appointments.role_record(ctx, role_id=i)),
+}

@@ -24,6 +24,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+import pytest_asyncio
 from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
 
@@ -203,6 +204,7 @@ class Clones:
         return with_database(self.pg_url, name)
 
     def give_back(self, url: str) -> None:
+        helpers().forget(url)
         self._put(self.DROP, make_url(url).database or "")
 
     def close(self) -> None:
@@ -253,9 +255,11 @@ def _clone(pg_url: str, template: str) -> Iterator[str]:
     """A fresh database cloned from `template`, dropped afterwards (for module-scoped worlds)."""
     name = f"qlj_t_{uuid.uuid4().hex[:12]}"
     admin(pg_url, f"CREATE DATABASE {name} TEMPLATE {template}")
+    url = with_database(pg_url, name)
     try:
-        yield with_database(pg_url, name)
+        yield url
     finally:
+        helpers().forget(url)
         admin(pg_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
@@ -429,6 +433,25 @@ def counting_statements(app: Starlette) -> Iterator[StatementCount]:
             reads.pool = reads.pool.pool
 
 
+@pytest.fixture(scope="module")
+def shared_demo_db_url(clones: Clones, demo_template_db: str) -> Iterator[str]:
+    """One database holding the demo world for every test of a module whose tests each work on
+    objects of their own and assert nothing about the rest (a matrix of callers): the module's
+    tests run in one event loop (`pytest.mark.asyncio(loop_scope="module")`)."""
+    url = clones.take(demo_template_db)
+    yield url
+    clones.give_back(url)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def shared_api(shared_demo_db_url: str) -> AsyncIterator[Api]:
+    """The app on `shared_demo_db_url`, its rate windows widened: a module's tests ask, as a
+    few callers, what thousands of residents would."""
+    settings = make_settings(shared_demo_db_url, QILIJIA_RATE_LIMIT_SCALE=1000)
+    async with running_api(shared_demo_db_url, settings) as client:
+        yield client
+
+
 @pytest.fixture
 async def api(demo_db_url: str) -> AsyncIterator[Api]:
     async with running_api(demo_db_url) as client:
@@ -441,12 +464,73 @@ async def empty_api(db_url: str) -> AsyncIterator[Api]:
         yield client
 
 
+class Helpers:
+    """The tests' own queries (`fetch`, `fetchval`, `person_id`), on a small pool per test database
+    kept by one thread with an event loop of its own: a test reading a row does not open a
+    connection (and start a server process) for it, whichever event loop the test runs in.
+
+    A database's pool is closed when the database is given back (`forget`); a connection the test
+    itself had killed (`pg_terminate_backend`) is replaced and the query asked once more."""
+
+    LOST = (
+        asyncpg.exceptions.ConnectionDoesNotExistError,
+        asyncpg.exceptions.AdminShutdownError,
+        asyncpg.exceptions.InterfaceError,
+        ConnectionError,
+    )
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.pools: dict[str, Any] = {}
+        threading.Thread(target=self.loop.run_forever, name="qilijia-test-helpers", daemon=True).start()
+
+    async def _pool(self, url: str) -> Any:
+        pool = self.pools.get(url)
+        if pool is None:
+            pool = self.pools[url] = await asyncpg.create_pool(min_size=0, max_size=4, **_asyncpg_dsn(url))
+        return pool
+
+    async def _ask(self, url: str, method: str, sql: str, args: tuple[Any, ...]) -> Any:
+        for attempt in range(2):
+            pool = await self._pool(url)
+            try:
+                return await getattr(pool, method)(sql, *args)
+            except self.LOST:
+                if attempt:
+                    raise
+                await pool.expire_connections()
+        raise AssertionError("unreachable")
+
+    async def ask(self, url: str, method: str, sql: str, *args: Any) -> Any:
+        return await asyncio.wrap_future(
+            asyncio.run_coroutine_threadsafe(self._ask(url, method, sql, args), self.loop)
+        )
+
+    def forget(self, url: str) -> None:
+        """Close the database's pool (before it is dropped)."""
+
+        async def close() -> None:
+            pool = self.pools.pop(url, None)
+            if pool is not None:
+                pool.terminate()
+
+        asyncio.run_coroutine_threadsafe(close(), self.loop).result(timeout=30)
+
+
+_HELPERS: Helpers | None = None
+_HELPERS_LOCK = threading.Lock()
+
+
+def helpers() -> Helpers:
+    global _HELPERS
+    with _HELPERS_LOCK:
+        if _HELPERS is None:
+            _HELPERS = Helpers()
+        return _HELPERS
+
+
 async def person_id(url: str, phone: str) -> uuid.UUID:
-    conn = await asyncpg.connect(**_asyncpg_dsn(url))
-    try:
-        return await conn.fetchval("SELECT id FROM person WHERE phone = $1", phone)
-    finally:
-        await conn.close()
+    return await helpers().ask(url, "fetchval", "SELECT id FROM person WHERE phone = $1", phone)
 
 
 async def token_for(url: str, phone: str, ttl: int = 3600) -> str:
@@ -456,19 +540,11 @@ async def token_for(url: str, phone: str, ttl: int = 3600) -> str:
 
 
 async def fetch(url: str, sql: str, *args: Any) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(**_asyncpg_dsn(url))
-    try:
-        return await conn.fetch(sql, *args)
-    finally:
-        await conn.close()
+    return await helpers().ask(url, "fetch", sql, *args)
 
 
 async def fetchval(url: str, sql: str, *args: Any) -> Any:
-    conn = await asyncpg.connect(**_asyncpg_dsn(url))
-    try:
-        return await conn.fetchval(sql, *args)
-    finally:
-        await conn.close()
+    return await helpers().ask(url, "fetchval", sql, *args)
 
 
 __all__ = [

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from auth.facts import (
     AreaFacts,
+    ClaimFacts,
     ElectorFacts,
     PersonFacts,
     PlaceFacts,
@@ -29,6 +30,7 @@ from auth.facts import (
     VoteFacts,
 )
 from auth.principal import HomeGrant, PersonPrincipal, PositionGrant, RoleGrant
+from models.claim import ClaimStatus, HomeClaim
 from models.enums import ROLE_SCOPE, HomeRelation, Position, Role
 from models.meeting import Meeting, MeetingAttendee
 from models.party import PartyProfile
@@ -70,12 +72,26 @@ class World:
     vote_owners: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID]] = field(
         default_factory=list
     )  # vote, house, person
+    #: claims to a home: claim → (household, claimant, status)
+    claims: dict[uuid.UUID, tuple[uuid.UUID, uuid.UUID, ClaimStatus]] = field(default_factory=dict)
 
     # --- places --------------------------------------------------------------------------------
 
     def compound_place(self, compound: uuid.UUID) -> PlaceFacts:
         grid = self.compounds[compound]
         return PlaceFacts(community_id=self.grids[grid], grid_id=grid, compound_id=compound)
+
+    def claim_facts(self, claim: uuid.UUID) -> ClaimFacts:
+        household, person, _ = self.claims[claim]
+        place = self.household_place(household)
+        return ClaimFacts(
+            community_id=place.community_id,
+            grid_id=place.grid_id,
+            compound_id=place.compound_id,
+            building_id=place.building_id,
+            household_id=place.household_id,
+            person_id=person,
+        )
 
     def household_place(self, household: uuid.UUID) -> PlaceFacts:
         building = self.households[household]
@@ -272,6 +288,9 @@ def worlds(draw: st.DrawFn) -> World:
             w.calls[call] = task
             for person in set(draw(st.lists(st.sampled_from(people), max_size=2))):
                 w.signups.append((call, person, draw(st.sampled_from(list(SignupStatus)))))
+    for _ in range(draw(st.integers(0, 3))):
+        status = draw(st.sampled_from(list(ClaimStatus)))
+        w.claims[draw(ids)] = (draw(st.sampled_from(households)), draw(st.sampled_from(people)), status)
     for _ in range(draw(st.integers(0, 2))):
         vote = draw(ids)
         compound = draw(st.sampled_from(compounds))
@@ -493,6 +512,23 @@ async def insert(conn: AsyncConnection, w: World) -> None:
             for v, h, p in w.vote_owners
         ],
     )
+    await rows(
+        HomeClaim,
+        [
+            {
+                "id": claim,
+                "compound_id": w.buildings[w.households[h]],
+                "building_id": w.households[h],
+                "household_id": h,
+                "person_id": p,
+                "relation": HomeRelation.OWNER,
+                "name": "申请人",
+                "status": s,
+                "decided_at": None if s == ClaimStatus.PENDING else now,
+            }
+            for claim, (h, p, s) in w.claims.items()
+        ],
+    )
 
 
 def sample_world() -> World:
@@ -537,4 +573,5 @@ def sample_world() -> World:
     vote = u()
     w.votes = {vote: (a, VoteStatus.OPEN)}
     w.vote_owners = [(vote, h1, owner)]
+    w.claims = {u(): (h2, outsider, ClaimStatus.PENDING), u(): (hx, tenant, ClaimStatus.REJECTED)}
     return w

@@ -20,7 +20,7 @@ import yaml
 from app.migrate import current_heads, history
 from app.world_file import World
 from auth import apikeys, tokens
-from tests.conftest import SECRET, admin, fetch, fetchval, running_api, with_database
+from tests.conftest import SECRET, admin, fetch, fetchval, helpers, running_api, with_database
 from tests.worlds import WORLDGEN
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -113,9 +113,11 @@ def bare_url(pg_url: str) -> Iterator[str]:
     """A database with no tables at all (created plainly, not from the migrated template)."""
     name = f"qlj_cli_{uuid.uuid4().hex[:12]}"
     admin(pg_url, f"CREATE DATABASE {name}")
+    url = with_database(pg_url, name)
     try:
-        yield with_database(pg_url, name)
+        yield url
     finally:
+        helpers().forget(url)
         admin(pg_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 

@@ -299,3 +299,30 @@ async def test_a_caller_near_the_limit_is_not_let_through_by_an_old_count() -> N
     here.TRUST_SECONDS = 0.0  # the pause
     with pytest.raises(RateLimitedError):
         await here.charge(resident, "x", 10_000, 10)
+
+
+async def test_local_windows_count_per_caller_and_start_again_when_they_end(monkeypatch) -> None:
+    """In one process (no Redis), each caller's window counts from zero once it has ended; ended
+    windows are forgotten in one sweep a minute, not by walking every caller on each request."""
+    from auth import budget as budget_module
+    from auth.budget import LocalWindows
+
+    now = [1_000.0]
+    monkeypatch.setattr(budget_module.time, "time", lambda: now[0])
+    windows = LocalWindows()
+    assert await windows.incr("a", 60, 5) == 5
+    assert await windows.incr("a", 60, 3) == 8
+    assert await windows.incr("b", 10, 1) == 1
+    assert await windows.get("a") == 8 and await windows.get_expiry("a") == 1_060.0
+    now[0] = 1_011.0  # b's window has ended, a's has not
+    assert await windows.get("b") == 0
+    assert await windows.incr("b", 10, 2) == 2  # a new window
+    assert await windows.get_expiry("b") == 1_021.0
+    for i in range(1_000):
+        await windows.incr(f"caller-{i}", 10, 1)
+    now[0] = 1_055.0  # those windows ended, but no sweep is due: a request walks none of them
+    await windows.incr("a", 60, 1)
+    assert len(windows.windows) == 1_002
+    now[0] = 1_061.0  # the sweep is due: every ended window goes at once
+    assert await windows.incr("c", 60, 1) == 1
+    assert set(windows.windows) == {"c"}

@@ -151,22 +151,29 @@ class Crawl:
     visited: set[str] = field(default_factory=set)
     problems: list[str] = field(default_factory=list)
 
-    async def ask(self, query: str) -> dict[str, Any]:
-        response = await self.api.client.post("/graphql", json={"query": query}, headers=self.headers)
+    async def ask(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        response = await self.api.client.post(
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=self.headers
+        )
         return response.json()
 
     async def nodes(self, ids: list[str], selection: Any) -> dict[str, Any]:
         """`node(id:)` for each id (in chunks); id → the node's data, or None when refused. A node
         nulled only by a field the caller may not read (a roster, a turnout list) is the error
-        `(id, "denied field")`."""
+        `(id, "denied field")`. The ids are variables, so that chunks asking the same selections
+        are one document, compiled once for the persona, as a client's screen is."""
         out: dict[str, Any] = {}
         for start in range(0, len(ids), CHUNK):
             chunk = ids[start : start + CHUNK]
             parts = [
-                f'n{i}: node(id: "{ident}") {{ __typename id {selection(ident)} }}'
+                f"n{i}: node(id: $i{i}) {{ __typename id {selection(ident)} }}"
                 for i, ident in enumerate(chunk)
             ]
-            body = await self.ask("{ " + " ".join(parts) + " }")
+            arguments = ", ".join(f"$i{i}: ID!" for i in range(len(chunk)))
+            body = await self.ask(
+                f"query({arguments}) {{ " + " ".join(parts) + " }",
+                {f"i{i}": ident for i, ident in enumerate(chunk)},
+            )
             deeper: set[str] = set()
             for error in body.get("errors") or []:
                 code = error.get("extensions", {}).get("code")
@@ -182,7 +189,8 @@ class Crawl:
         return out
 
     async def edges_of(self, ident: str, kind: str) -> dict[str, Any] | None:
-        """A node's edges; when a field it may not read nulls the node, each field on its own."""
+        """A node's edges; when a field it may not read nulls the node, each field on its own. One
+        node per request: the document is then the same for every node of a kind."""
         if not EDGES[kind]:
             return {}
         found = (await self.nodes([ident], lambda _: f"... on {kind} {{ {' '.join(EDGES[kind])} }}"))[ident]
@@ -225,7 +233,8 @@ class Crawl:
         """Every node an edge showed, as `node(id:)` shows it to the same caller."""
         kinds = {ident: snap["__typename"] for ident, snap in self.seen.items()}
         shown = await self.nodes(
-            list(kinds), lambda i: f"... on {kinds[i]} {{ {snapshot(GRAPHQL.get_type(kinds[i]))} }}"
+            sorted(kinds, key=lambda i: (kinds[i], i)),
+            lambda i: f"... on {kinds[i]} {{ {snapshot(GRAPHQL.get_type(kinds[i]))} }}",
         )
         for ident, via_edge in self.seen.items():
             via_node = shown[ident]
@@ -284,12 +293,20 @@ async def _probes(url: str) -> list[str]:
         "VolunteerCall": "volunteer_call",
         "CostDisclosure": "cost_disclosure",
         "Vote": "vote",
+        "HomeRecord": "home",
+        "TeamPositionRecord": "team_position",
+        "RoleRecord": "role_assignment",
+        "HomeClaim": "home_claim",
     }
     assert set(tables) == set(NODE_TYPES), "a new node type needs probes here"
     out = []
     for kind, table in tables.items():
         # every task-side object (few), a sample of the place tree and of people (many)
-        limit = 6 if table in ("building", "household", "person") else 40
+        limit = (
+            6
+            if table in ("building", "household", "person", "home", "team_position", "role_assignment")
+            else 40
+        )
         for row in await fetch(url, f"SELECT id FROM {table} ORDER BY id LIMIT {limit}"):
             out.append(encode(kind, row["id"]))
     return out
@@ -341,6 +358,17 @@ async def _former_tenant(api: Api, url: str, headers: dict[str, str]) -> None:
     await fetch(
         url, "DELETE FROM home WHERE person_id = (SELECT id FROM person WHERE phone = $1)", FORMER_TENANT
     )
+    # and asks to be registered in another flat, which nobody has confirmed yet
+    claimed = await api.client.post(
+        "/graphql",
+        json={
+            "query": 'mutation($c: ID!) { claimHome(input: {compoundId: $c, number: "1-1-101",'
+            ' relation: TENANT, name: "周租户"}) { id } }',
+            "variables": {"c": compound},
+        },
+        headers=headers,
+    )
+    assert "errors" not in claimed.json(), claimed.json()
 
 
 @pytest.fixture

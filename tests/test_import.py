@@ -26,7 +26,7 @@ from app.database import create_engine, sessionmaker
 from app.world_file import Problem, World, WorldFileError, load, parse
 from app.world_import import STAGES, ImportSummary, import_world
 from models import terms
-from tests.conftest import admin, fetch, fetchval, import_into, make_settings, with_database
+from tests.conftest import Clones, admin, fetch, fetchval, import_into, make_settings, with_database
 from tests.worlds import WORLDGEN
 
 #: import stage (the summary's key) → the table it fills
@@ -259,23 +259,19 @@ def world_template(pg_url: str, template_db: str, generated: dict[str, Any]) -> 
 
 
 @pytest.fixture
-def world_db_url(pg_url: str, world_template: str) -> Iterator[str]:
+def world_db_url(clones: Clones, world_template: str) -> Iterator[str]:
     """A database of this test's own that already holds the generated world."""
-    name = _new_database(pg_url, world_template)
-    try:
-        yield with_database(pg_url, name)
-    finally:
-        admin(pg_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    url = clones.take(world_template)
+    yield url
+    clones.give_back(url)
 
 
 @pytest.fixture
-def second_db_url(pg_url: str, template_db: str) -> Iterator[str]:
+def second_db_url(clones: Clones, template_db: str) -> Iterator[str]:
     """Another empty, migrated database for this test."""
-    name = _new_database(pg_url, template_db)
-    try:
-        yield with_database(pg_url, name)
-    finally:
-        admin(pg_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    url = clones.take(template_db)
+    yield url
+    clones.give_back(url)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ import models  # noqa: F401  (registers every table on SQLModel.metadata)
 from app.database import async_url
 from app.migrate import OWNER_ROLE, alembic_config, current_heads, downgrade, history, upgrade
 from models.base import declared_by_models
-from tests.conftest import admin, fetch, fetchval, with_database
+from tests.conftest import admin, fetch, fetchval, helpers, with_database
 
 
 @pytest.fixture
@@ -32,9 +32,11 @@ def empty_url(pg_url: str) -> Iterator[str]:
     """A brand-new database with no tables at all (not cloned from the migrated template)."""
     name = f"qlj_mig_{uuid.uuid4().hex[:12]}"
     admin(pg_url, f"CREATE DATABASE {name}")
+    url = with_database(pg_url, name)
     try:
-        yield with_database(pg_url, name)
+        yield url
     finally:
+        helpers().forget(url)
         admin(pg_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 

@@ -25,6 +25,7 @@ from app.database import async_url
 from auth import bindings, policy
 from auth.policy import FIELDS, POLICY, Field, Resource
 from auth.principal import ANONYMOUS, ApiClientPrincipal, PersonPrincipal, Principal, Scope
+from models.claim import HomeClaim
 from models.party import PartyProfile
 from models.person import Person
 from models.place import Building, Community, Compound, District, Grid, Household, Street
@@ -50,6 +51,7 @@ ROWS: dict[Resource, tuple[Any, Objects, tuple[str, ...]]] = {
         lambda w: {(v, h): w.elector_facts(v, h) for v in w.votes for h in w.electorate(v)},
         ("vote_id", "household_id"),
     ),
+    Resource.HOME_CLAIM: (HomeClaim, lambda w: {c: w.claim_facts(c) for c in w.claims}, ("id",)),
 }
 
 

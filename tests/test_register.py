@@ -31,8 +31,8 @@ ADD_HOME = """mutation($input: AddHomeInput!) { addHome(input: $input) {
 END_HOME = """mutation($input: EndTermInput!) { endHome(input: $input) { id endsOn inForce } }"""
 TRANSFER = """mutation($input: TransferOwnershipInput!) { transferOwnership(input: $input) {
   id relation startsOn person { name } } }"""
-RECORDS = """query($id: ID!) { homeRecords(householdId: $id) {
-  id relation startsOn endsOn inForce person { name } } }"""
+RECORDS = """query($id: ID!) { homeRecords(householdId: $id) { edges { node {
+  id relation startsOn endsOn inForce person { name } } } } } """
 OCCUPANTS = """query($id: ID!) { node(id: $id) { ... on Household { number occupants { relation person { name } } } } }"""
 APPOINT = """mutation($input: AppointPositionInput!) { appointPosition(input: $input) {
   id position startsOn endsOn inForce person { name } compound { name } building { name } } }"""
@@ -40,10 +40,11 @@ END_POSITION = """mutation($input: EndTermInput!) { endPosition(input: $input) {
 GRANT = """mutation($input: GrantRoleInput!) { grantRole(input: $input) {
   id role startsOn endsOn inForce compound { name } grid { name } community { name } } }"""
 END_ROLE = """mutation($input: EndTermInput!) { endRole(input: $input) { id endsOn inForce } }"""
-TEAM_RECORDS = (
-    """query($id: ID!) { teamRecords(compoundId: $id) { id position endsOn inForce person { name } } }"""
+TEAM_RECORDS = """query($id: ID!) { teamRecords(compoundId: $id) { edges { node {
+  id position endsOn inForce person { name } } } } }"""
+ROLE_RECORDS = (
+    """query($id: ID!) { roleRecords(placeId: $id) { edges { node { id role endsOn inForce } } } }"""
 )
-ROLE_RECORDS = """query($id: ID!) { roleRecords(placeId: $id) { id role endsOn inForce } }"""
 ME = """{ me { households { household { number } relation } roles { role } positions { position } } }"""
 
 
@@ -64,6 +65,10 @@ async def place(url: str, table: str, key: str) -> str:
 
 async def as_(api: Api, url: str, phone: str, query: str, variables: dict) -> dict:
     return await api.gql(query, variables, token=await token_for(url, phone))
+
+
+def nodes(connection: dict) -> list[dict]:
+    return [edge["node"] for edge in connection["edges"]]
 
 
 def code(body: dict) -> tuple[str, str | None]:
@@ -189,7 +194,7 @@ async def test_a_new_home_grants_at_once_and_an_ended_one_stops_at_once(api: Api
     assert (await api.data(ME, token=newcomer))["me"]["households"] == []
     assert code(await api.gql(OCCUPANTS, {"id": target}, token=newcomer))[0] == "FORBIDDEN"
     # the history stays, for those who keep the register
-    history = (await as_(api, url, COMMITTEE, RECORDS, {"id": target}))["data"]["homeRecords"]
+    history = nodes((await as_(api, url, COMMITTEE, RECORDS, {"id": target}))["data"]["homeRecords"])
     mine = [h for h in history if h["id"] == home_id]
     assert (
         mine
@@ -502,7 +507,7 @@ async def test_a_convener_replaced_loses_the_building_and_the_history_stays(
         )
     )["node"]["team"]
     assert all(m["person"]["name"] != "陈秀兰" for m in team)
-    records = (await as_(api, url, CHIEF, TEAM_RECORDS, {"id": compound}))["data"]["teamRecords"]
+    records = nodes((await as_(api, url, CHIEF, TEAM_RECORDS, {"id": compound}))["data"]["teamRecords"])
     assert any(
         r["id"] == encode("TeamPositionRecord", seat) and r["endsOn"] == today().isoformat() for r in records
     )
@@ -574,7 +579,7 @@ async def test_roles_are_granted_and_ended_at_their_kind_of_place(api: Api, demo
         )[0]
         == "CONFLICT"
     )
-    history = (await as_(api, url, COMMITTEE, ROLE_RECORDS, {"id": grid}))["data"]["roleRecords"]
+    history = nodes((await as_(api, url, COMMITTEE, ROLE_RECORDS, {"id": grid}))["data"]["roleRecords"])
     assert made["id"] in {r["id"] for r in history}
     assert code(await as_(api, url, GRID, ROLE_RECORDS, {"id": grid}))[0] == "FORBIDDEN"
     # ended from tomorrow: in force today, gone tomorrow

@@ -6,8 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from resolvers.ids import decode
 from tests.conftest import Api, fetchval, token_for
 from tests.votes import building_id, compound_id
+
+# one database for the module: each test works on a task of its own
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 RESIDENT, CO_OWNER, CHIEF, BUILDING6, GRID = (
     "13800000007",
@@ -88,27 +92,31 @@ async def prepared_task(api: Api, url: str, state: str) -> str:
 
 @pytest.mark.parametrize("caller", CALLERS)
 @pytest.mark.parametrize("mutation", sorted(CASES))
-async def test_task_mutation_matrix(api: Api, demo_db_url: str, mutation: str, caller: str) -> None:
+async def test_task_mutation_matrix(
+    shared_api: Api, shared_demo_db_url: str, mutation: str, caller: str
+) -> None:
+    api, url = shared_api, shared_demo_db_url
     state, call, allowed = CASES[mutation]
-    task_id = await prepared_task(api, demo_db_url, state)
-    events = "SELECT count(*) FROM task_event"
-    before = await fetchval(demo_db_url, events)
+    task_id = await prepared_task(api, url, state)
+    events = "SELECT count(*) FROM task_event WHERE task_id = $1"
+    before = await fetchval(url, events, decode(task_id)[1])
     body = await api.gql(
-        f"mutation($id: ID!) {{ {call} }}", {"id": task_id}, token=await token_for(demo_db_url, caller)
+        f"mutation($id: ID!) {{ {call} }}", {"id": task_id}, token=await token_for(url, caller)
     )
     if caller in allowed:
         assert "errors" not in body, body
-        assert await fetchval(demo_db_url, events) == before + 1
+        assert await fetchval(url, events, decode(task_id)[1]) == before + 1
     else:
         assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN", body
-        assert await fetchval(demo_db_url, events) == before
+        assert await fetchval(url, events, decode(task_id)[1]) == before
 
 
 VOLUNTEER_ORGANISERS = TEAM
 
 
 @pytest.mark.parametrize("caller", CALLERS)
-async def test_who_may_open_a_volunteer_call(api: Api, demo_db_url: str, caller: str) -> None:
+async def test_who_may_open_a_volunteer_call(shared_api: Api, shared_demo_db_url: str, caller: str) -> None:
+    api, demo_db_url = shared_api, shared_demo_db_url
     task_id = await prepared_task(api, demo_db_url, "ACCEPTED")
     starts = datetime.now(UTC) + timedelta(days=3)
     body = await api.gql(
@@ -128,11 +136,14 @@ async def test_who_may_open_a_volunteer_call(api: Api, demo_db_url: str, caller:
         assert body["data"]["openVolunteerCall"]["needed"] == 5
     else:
         assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
-        assert await fetchval(demo_db_url, "SELECT count(*) FROM volunteer_call") == 0
+        calls = "SELECT count(*) FROM volunteer_call WHERE task_id = $1"
+        assert await fetchval(demo_db_url, calls, decode(task_id)[1]) == 0
 
 
-async def test_third_parties_see_counts_not_tasks(api: Api, demo_db_url: str) -> None:
+async def test_third_parties_see_counts_not_tasks(shared_api: Api, shared_demo_db_url: str) -> None:
     from auth import apikeys
+
+    api, demo_db_url = shared_api, shared_demo_db_url
     from tests.conftest import fetch
 
     task_id = await prepared_task(api, demo_db_url, "SUBMITTED")
@@ -158,4 +169,4 @@ async def test_third_parties_see_counts_not_tasks(api: Api, demo_db_url: str) ->
         api_key=key.key,
     )
     assert report["errors"][0]["extensions"]["code"] == "FORBIDDEN"
-    assert await fetchval(demo_db_url, "SELECT count(*) FROM task") == 1
+    assert await fetchval(demo_db_url, "SELECT count(*) FROM task WHERE title = 'x'") == 0
