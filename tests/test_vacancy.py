@@ -96,7 +96,9 @@ async def test_who_may_mark_a_household_vacant(shared_api: Api, shared_demo_db_u
         number,
     )
     if allowed:
-        assert body.get("data") == {"markVacant": {"number": number, "vacantSince": today().isoformat()}}, body
+        assert body.get("data") == {"markVacant": {"number": number, "vacantSince": today().isoformat()}}, (
+            body
+        )
         assert stored == today()
         assert await fetchval(url, OPEN_HOMES_OF, tenant) == 0  # the tenant moved out today
     else:
