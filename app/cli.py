@@ -154,6 +154,13 @@ def _print_summary(summary: ImportSummary) -> None:
             + "，".join(f"{stage} {count} 条" for stage, count in summary.ended.items() if count)
             + "（历史记录保留，不再生效）。"
         )
+    if +summary.reopened:
+        err.print(
+            "[yellow]注意：[/yellow]文件列出的 "
+            + "，".join(f"{stage} {count} 条" for stage, count in summary.reopened.items() if count)
+            + "此前已经结束（通过接口办理，或由更早的文件结束），这次导入使它们重新开始生效。"
+            "如果这不是您的本意，请在文件中为它们写上 ends_on 后再导入一次，或通过接口结束它们。"
+        )
     if not summary.changed:
         out.print("没有任何变化：数据库已与文件一致。")
 

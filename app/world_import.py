@@ -37,6 +37,9 @@ class ImportSummary:
     updated: Counter[str] = field(default_factory=Counter)
     #: homes, roles and positions whose term the file ended (`ends_on`)
     ended: Counter[str] = field(default_factory=Counter)
+    #: of those created, terms that had ended (through the API, or by an earlier file) and begin
+    #: again because the file lists them without an end: an old file re-imported undoes changes
+    reopened: Counter[str] = field(default_factory=Counter)
 
     @property
     def changed(self) -> bool:
@@ -145,6 +148,34 @@ async def _end_terms(
         values,
     )
     summary.ended[stage] += len(ended.all())
+
+
+async def _count_reopened(
+    session: AsyncSession,
+    *,
+    table: str,
+    key: dict[str, str],
+    rows: Sequence[tuple[Any, ...]],
+    stage: str,
+    summary: ImportSummary,
+) -> None:
+    """Count the open terms the file lists (their key first in each row) that have no term in force
+    or to come but an ended one: the upsert that follows begins them again."""
+    if not rows:
+        return
+    names = list(key)
+    values = {name: [r[i] for r in rows] for i, name in enumerate(names)}
+    casts = ", ".join(f"CAST(:{n} AS {t}[])" for n, t in key.items())
+    match = " AND ".join(f"t.{n} IS NOT DISTINCT FROM e.{n}" for n in names)
+    found = await session.execute(
+        sa.text(
+            f"SELECT count(*) FROM unnest({casts}) AS e({', '.join(names)}) "
+            f"WHERE EXISTS (SELECT 1 FROM {table} t WHERE {match} AND t.ends_on IS NOT NULL) "
+            f"AND NOT EXISTS (SELECT 1 FROM {table} t WHERE {match} AND t.ends_on IS NULL)"
+        ),
+        values,
+    )
+    summary.reopened[stage] += found.scalar_one()
 
 
 async def _ids(session: AsyncSession, sql: str, **params: Any) -> dict[Any, uuid.UUID]:
@@ -414,6 +445,14 @@ async def import_world(
         for i, p in enumerate(world.people)
         for j, h in enumerate(p.homes)
     ]
+    await _count_reopened(
+        session,
+        table="home",
+        key={"household_id": "uuid", "person_id": "uuid"},
+        rows=[key for key, _, ends_on, _ in homes if ends_on is None],
+        stage="房屋关系",
+        summary=summary,
+    )
     await _upsert(
         table="home",
         columns={
@@ -452,6 +491,14 @@ async def import_world(
         role_rows.append((key, role.starts_on or today, role.ends_on, f"roles[{i}]"))
     role_key = {"person_id": "uuid", "role": "text", "community_id": "uuid", "grid_id": "uuid"}
     role_key["compound_id"] = "uuid"
+    await _count_reopened(
+        session,
+        table="role_assignment",
+        key=role_key,
+        rows=[key for key, _, ends_on, _ in role_rows if ends_on is None],
+        stage="角色",
+        summary=summary,
+    )
     await _upsert(
         table="role_assignment",
         columns={**role_key, "starts_on": "date"},
@@ -484,6 +531,14 @@ async def import_world(
         for i, pos in enumerate(world.positions)
     ]
     seat_key = {"compound_id": "uuid", "person_id": "uuid", "position": "text", "building_id": "uuid"}
+    await _count_reopened(
+        session,
+        table="team_position",
+        key=seat_key,
+        rows=[key for key, _, ends_on, _ in seats if ends_on is None],
+        stage="团队职务",
+        summary=summary,
+    )
     await _upsert(
         table="team_position",
         columns={**seat_key, "starts_on": "date"},
@@ -516,6 +571,7 @@ async def import_world(
                 "created": dict(+summary.created),
                 "updated": dict(+summary.updated),
                 "ended": dict(+summary.ended),
+                "reopened": dict(+summary.reopened),
             },
         )
     return summary

@@ -279,7 +279,16 @@ def test_import_prints_a_summary_and_a_second_run_changes_nothing(
     assert second.returncode == 0, second.stderr
     assert summary_rows(second.stdout) == dict.fromkeys(STAGES, (0, 0))
     assert "没有任何变化：数据库已与文件一致。" in second.stdout
+    assert "重新开始生效" not in second.stderr
     assert counts(db_url) == after_first
+
+    # a home ended since (through the API): the same file begins it again, and says what to do
+    asyncio.run(
+        fetch(db_url, "UPDATE home SET ends_on = starts_on WHERE id = (SELECT min(id::text)::uuid FROM home)")
+    )
+    third = qilijia(tmp_path, db_url, "import", str(world_json))
+    assert third.returncode == 0, third.stderr
+    assert "房屋关系 1 条此前已经结束" in third.stderr and "ends_on" in third.stderr
 
 
 def test_import_of_a_bad_yaml_exits_1_names_the_path_and_writes_nothing(tmp_path: Path, db_url: str) -> None:

@@ -903,7 +903,12 @@ async def test_a_file_ends_homes_roles_and_positions_and_says_so(
     )
     assert ended == 1
     again = await run_import(db_url, parse(doc))
-    assert not again.changed
+    assert not again.changed and not +again.reopened
+    # the first file again, which lists the three without an end: they begin again, and it says so
+    old = await run_import(db_url, parse(generated))
+    assert per_stage(old.reopened) == {**ZERO, "房屋关系": 1, "角色": 1, "团队职务": 1}
+    assert per_stage(old.created) == {**ZERO, "房屋关系": 1, "角色": 1, "团队职务": 1}
+    assert not +(await run_import(db_url, parse(generated))).reopened
     # a term that began after the day the file ends it: named by its path, nothing written
     await run_import(db_url, parse({"version": 1, "roles": [dict(role)]}))  # a new open term, from today
     late = {"version": 1, "roles": [{**role, "ends_on": "2020-01-01"}]}
