@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -32,6 +33,7 @@ EVENT = Target(Resource.TASK, TaskEvent, task_of="task_id", lock=False)
 #: held comments, newest first
 HELD_COMMENTS = order(Key("seq", int, descending=True))
 DECIDED = "这条内容已经审核过了。"
+CHANGED = "您查看之后，这个事项的内容又被修改了，请重新查看后再审核。"
 #: a second person decides: nobody approves or removes what they wrote themselves
 OWN = "不能审核自己发布的内容，请由小区班子的其他成员审核。"
 
@@ -68,14 +70,23 @@ def _record(
 
 
 async def decide_task(
-    ctx: Context, *, task_id: uuid.UUID, decision: Moderation, reason: str | None
+    ctx: Context,
+    *,
+    task_id: uuid.UUID,
+    decision: Moderation,
+    reason: str | None,
+    seen: datetime | None = None,
 ) -> Decided:
-    """Approve a held task's text (everyone who may read the task reads it) or remove it."""
+    """Approve a held task's text (everyone who may read the task reads it) or remove it. `seen`:
+    the task's `updated_at` as the moderator read it; if the text changed since (an edit between
+    their reading and their decision), nothing is decided and they are asked to read it again."""
     cleaned = _clean(decision, reason)
 
     async def apply(work: Work[Task]) -> Outcome[Decided]:
         if work.row.review_hold != HELD:
             raise ConflictError(DECIDED if work.row.review_hold == REMOVED else "这个事项的内容不需要审核。")
+        if seen is not None and work.row.updated_at != seen:
+            raise ConflictError(CHANGED)
         if work.row.reporter_id == work.who.person_id:
             raise ConflictError(OWN)
         work.row.review_hold = None if decision == Moderation.APPROVED else REMOVED

@@ -91,12 +91,16 @@ class Query:
 
 
 async def _decide(
-    info: Info[Context, None], id: str, decision: ModerationEnum, reason: str | None
+    info: Info[Context, None],
+    id: str,
+    decision: ModerationEnum,
+    reason: str | None,
+    seen: datetime.datetime | None = None,
 ) -> ModerationDecision:
     type_name, ident = decode(id)
     if moderation_resolvers.target(type_name) == "Task":
         done = await moderation_resolvers.decide_task(
-            info.context, task_id=ident, decision=decision, reason=reason
+            info.context, task_id=ident, decision=decision, reason=reason, seen=seen
         )
     else:
         done = await moderation_resolvers.decide_comment(
@@ -114,8 +118,18 @@ async def _decide(
 @strawberry.type
 class Mutation:
     @strawberry.mutation(description="审核通过：所有能看到这个事项的人都能看到这段内容。")
-    async def approve_content(self, info: Info[Context, None], id: _ID) -> ModerationDecision:
-        return await _decide(info, id, ModerationEnum.APPROVED, None)
+    async def approve_content(
+        self,
+        info: Info[Context, None],
+        id: _ID,
+        seen_updated_at: Annotated[
+            datetime.datetime | None,
+            strawberry.argument(
+                description="审核的是事项时：您看到的事项的 updatedAt。此后内容若又被修改，不予通过（CONFLICT），请重新查看后再审核。"
+            ),
+        ] = None,
+    ) -> ModerationDecision:
+        return await _decide(info, id, ModerationEnum.APPROVED, None, seen_updated_at)
 
     @strawberry.mutation(description="审核删除：只有作者和小区班子还能看到，附理由；记录保留。")
     async def remove_content(

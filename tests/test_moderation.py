@@ -301,3 +301,30 @@ async def test_two_moderators_at_once_decide_once(desk: Desk) -> None:
             desk.url, "SELECT count(*) FROM moderation_decision WHERE event_id = $1", decode(comment)[1]
         )
         assert count == 1
+
+
+async def test_text_edited_after_the_moderator_read_it_is_not_approved_unseen(desk: Desk) -> None:
+    """The moderator approves what they read: the task's `updatedAt` they saw goes with the approval,
+    and an edit in between (the author's, held again) makes it a conflict that decides nothing."""
+    task_id = await held_task(desk)
+    read = await desk.as_(CHIEF, "query($id: ID!) { task(id: $id) { title updatedAt } }", {"id": task_id})
+    seen = read["data"]["task"]["updatedAt"]
+    edited = await desk.as_(
+        RESIDENT,
+        'mutation($id: ID!) { editTask(id: $id, title: "6栋门口井盖松动了，有人踩空") { title } }',
+        {"id": task_id},
+    )
+    assert "errors" not in edited, edited
+    approve = """mutation($id: ID!, $seen: DateTime) { approveContent(id: $id, seenUpdatedAt: $seen) {
+      decision task { title } } }"""
+    stale = await desk.as_(CHIEF, approve, {"id": task_id, "seen": seen})
+    assert stale["errors"][0]["extensions"]["code"] == "CONFLICT", stale
+    assert "重新查看" in stale["errors"][0]["message"]
+    assert await decisions(desk) == []
+    again = await desk.as_(CHIEF, "query($id: ID!) { task(id: $id) { title updatedAt } }", {"id": task_id})
+    assert again["data"]["task"]["title"] == "6栋门口井盖松动了，有人踩空"
+    done = await desk.as_(CHIEF, approve, {"id": task_id, "seen": again["data"]["task"]["updatedAt"]})
+    assert done["data"]["approveContent"] == {
+        "decision": "APPROVED",
+        "task": {"title": "6栋门口井盖松动了，有人踩空"},
+    }
