@@ -55,6 +55,13 @@ async def desk(api: Api, demo_db_url: str) -> AsyncIterator[Desk]:
     yield Desk(api, demo_db_url)
 
 
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def shared_desk(shared_api: Api, shared_demo_db_url: str) -> AsyncIterator[Desk]:
+    """One database and app for the module's matrices: each of their tests works on objects of its
+    own, and what it counts it counts before and after its own request."""
+    yield Desk(shared_api, shared_demo_db_url)
+
+
 async def elevator_project(desk: Desk, **overrides: object) -> str:
     """The chief convener starts 6栋's elevator project and accepts it."""
     fields: dict[str, object] = {
@@ -297,7 +304,9 @@ PUBLISHERS = {CHIEF, BUILDING6, GRID, COMMUNITY}
 @pytest.mark.parametrize(
     "phone", sorted(PUBLISHERS | {RESIDENT, CO_OWNER, TENANT, PROPERTY, OWNERS_COMMITTEE, OUTSIDER})
 )
-async def test_who_may_publish(desk: Desk, phone: str) -> None:
+@pytest.mark.asyncio(loop_scope="module")
+async def test_who_may_publish(shared_desk: Desk, phone: str) -> None:
+    desk = shared_desk
     task_id = await elevator_project(desk)
     before = await written(desk)
     body = await publish(desk, task_id, phone=phone)
@@ -323,7 +332,9 @@ async def test_building_convener_publishes_only_for_their_building(desk: Desk) -
 
 
 @pytest.mark.parametrize("phone", [RESIDENT, TENANT, PROPERTY, OWNERS_COMMITTEE, GRID, OUTSIDER])
-async def test_who_sees_the_disclosures(desk: Desk, phone: str) -> None:
+@pytest.mark.asyncio(loop_scope="module")
+async def test_who_sees_the_disclosures(shared_desk: Desk, phone: str) -> None:
+    desk = shared_desk
     task_id = await elevator_project(desk)
     assert "errors" not in await publish(desk, task_id)
     body = await desk.as_(phone, DISCLOSURES, {"id": task_id})
@@ -435,9 +446,11 @@ BAD_INPUTS = [
 
 
 @pytest.mark.parametrize(("overrides", "field", "message"), BAD_INPUTS)
+@pytest.mark.asyncio(loop_scope="module")
 async def test_bad_input_is_refused_and_writes_nothing(
-    desk: Desk, overrides: dict, field: str, message: str
+    shared_desk: Desk, overrides: dict, field: str, message: str
 ) -> None:
+    desk = shared_desk
     task_id = await elevator_project(desk)
     before = await written(desk)
     body = await publish(desk, task_id, **overrides)

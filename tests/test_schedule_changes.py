@@ -372,7 +372,11 @@ async def test_a_cancellation_racing_a_check_in_leaves_one_of_them(desk: Desk) -
 
 
 @pytest.mark.parametrize("caller", CALLERS)
-async def test_who_may_move_and_cancel_meetings_and_calls(api: Api, demo_db_url: str, caller: str) -> None:
+@pytest.mark.asyncio(loop_scope="module")
+async def test_who_may_move_and_cancel_meetings_and_calls(
+    shared_api: Api, shared_demo_db_url: str, caller: str
+) -> None:
+    api, demo_db_url = shared_api, shared_demo_db_url
     desk = Desk(api, demo_db_url)
     task_id = await prepared_task(api, demo_db_url, "ACCEPTED")
     meeting_id = await a_meeting(desk, task_id, later(2), [])
@@ -398,8 +402,11 @@ async def test_who_may_move_and_cancel_meetings_and_calls(api: Api, demo_db_url:
             assert await events(desk) == before
     changed = await fetchval(
         demo_db_url,
-        "SELECT (SELECT count(*) FROM meeting WHERE cancelled_at IS NOT NULL AND rescheduled_at IS NOT NULL)"
-        " + (SELECT count(*) FROM volunteer_call WHERE cancelled_at IS NOT NULL AND rescheduled_at IS NOT NULL)",
+        "SELECT (SELECT count(*) FROM meeting WHERE id = $1 AND cancelled_at IS NOT NULL"
+        " AND rescheduled_at IS NOT NULL) + (SELECT count(*) FROM volunteer_call WHERE id = $2"
+        " AND cancelled_at IS NOT NULL AND rescheduled_at IS NOT NULL)",
+        decode(meeting_id)[1],
+        decode(call_id)[1],
     )
     assert changed == (2 if caller in TEAM else 0)
 

@@ -97,6 +97,13 @@ async def desk(api: Api, demo_db_url: str) -> AsyncIterator[Desk]:
     yield Desk(api, demo_db_url)
 
 
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def shared_desk(shared_api: Api, shared_demo_db_url: str) -> AsyncIterator[Desk]:
+    """One database and app for the module's matrices: each of their tests works on objects of its
+    own, and what it counts it counts before and after its own request."""
+    yield Desk(shared_api, shared_demo_db_url)
+
+
 async def test_manhole_cover_from_report_to_rating(desk: Desk) -> None:
     """A resident photographs a loose manhole cover; the grid worker accepts it; the property
     company fixes it; the resident rates it."""
@@ -228,7 +235,9 @@ EVERYONE = sorted(PUBLIC_READERS | {OUTSIDER, OTHER_GRID, OTHER_COMMUNITY, OTHER
 
 
 @pytest.mark.parametrize("phone", EVERYONE)
-async def test_who_sees_a_public_issue(desk: Desk, phone: str) -> None:
+@pytest.mark.asyncio(loop_scope="module")
+async def test_who_sees_a_public_issue(shared_desk: Desk, phone: str) -> None:
+    desk = shared_desk
     task_id = await desk.new_task()
     body = await desk.as_(phone, "query($id: ID!) { task(id: $id) { title } }", {"id": task_id})
     if phone in PUBLIC_READERS:
@@ -241,7 +250,9 @@ DISPUTE_READERS = {RESIDENT, CO_OWNER, GRID, COMMUNITY}  # the two parties, the 
 
 
 @pytest.mark.parametrize("phone", EVERYONE)
-async def test_disputes_are_private(desk: Desk, phone: str) -> None:
+@pytest.mark.asyncio(loop_scope="module")
+async def test_disputes_are_private(shared_desk: Desk, phone: str) -> None:
+    desk = shared_desk
     other_party = encode(
         "Person", await fetchval(desk.url, "SELECT id FROM person WHERE phone = $1", CO_OWNER)
     )
@@ -270,7 +281,9 @@ TRIAGERS = {CHIEF, BUILDING6, GRID, COMMUNITY, DEPUTY, "13800000010"}
 @pytest.mark.parametrize(
     "phone", sorted(TRIAGERS | {RESIDENT, PROPERTY, OWNERS_COMMITTEE, TENANT, OUTSIDER, OTHER_GRID})
 )
-async def test_who_may_accept(desk: Desk, phone: str) -> None:
+@pytest.mark.asyncio(loop_scope="module")
+async def test_who_may_accept(shared_desk: Desk, phone: str) -> None:
+    desk = shared_desk
     task_id = await desk.new_task()
     body = await desk.do(phone, "acceptTask", id=task_id)
     if phone in TRIAGERS:

@@ -79,6 +79,13 @@ async def voting(api: Api, demo_db_url: str) -> AsyncIterator[Voting]:
     yield Voting(api, demo_db_url)
 
 
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def shared_voting(shared_api: Api, shared_demo_db_url: str) -> AsyncIterator[Voting]:
+    """One database and app for the module's matrices: each of their tests works on objects of its
+    own, and what it counts it counts before and after its own request."""
+    yield Voting(shared_api, shared_demo_db_url)
+
+
 async def vote_count(url: str) -> int:
     return await fetchval(url, "SELECT count(*) FROM vote")
 
@@ -253,7 +260,9 @@ ALL = [f"138000000{n:02d}" for n in range(19)]
 
 
 @pytest.mark.parametrize("phone", ALL)
-async def test_open_vote_and_live_tally_visibility(voting: Voting, phone: str) -> None:
+@pytest.mark.asyncio(loop_scope="module")
+async def test_open_vote_and_live_tally_visibility(shared_voting: Voting, phone: str) -> None:
+    voting = shared_voting
     vote_id = await voting.open6()
     body = await voting.as_(
         phone, "query($id: ID!) { vote(id: $id) { tally { eligibleHeadcount } } }", {"id": vote_id}
@@ -273,7 +282,9 @@ CLOSED_READERS = {
 
 
 @pytest.mark.parametrize("phone", [*ALL, "api"])
-async def test_closed_result_is_public_to_the_compound(voting: Voting, phone: str) -> None:
+@pytest.mark.asyncio(loop_scope="module")
+async def test_closed_result_is_public_to_the_compound(shared_voting: Voting, phone: str) -> None:
+    voting = shared_voting
     vote_id = await voting.open6()
     closed = await voting.as_(
         OWNERS_COMMITTEE, "mutation($id: ID!) { closeVote(id: $id) { result } }", {"id": vote_id}

@@ -41,6 +41,13 @@ async def voting(api: Api, demo_db_url: str) -> AsyncIterator[Voting]:
     yield Voting(api, demo_db_url)
 
 
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def shared_voting(shared_api: Api, shared_demo_db_url: str) -> AsyncIterator[Voting]:
+    """One database and app for the module's matrices: each of their tests works on objects of its
+    own, and what it counts it counts before and after its own request."""
+    yield Voting(shared_api, shared_demo_db_url)
+
+
 def at(days: float) -> str:
     return (datetime.now(UTC) + timedelta(days=days)).isoformat()
 
@@ -179,7 +186,11 @@ async def test_a_vote_is_extended_never_shortened(voting: Voting) -> None:
     ("phone", "allowed"),
     [(OWNERS_COMMITTEE, True), (COMMUNITY_COMMITTEE, True), *((p, False) for p in NOT_OPENERS)],
 )
-async def test_who_may_cancel_and_extend(voting: Voting, action: str, phone: str, allowed: bool) -> None:
+@pytest.mark.asyncio(loop_scope="module")
+async def test_who_may_cancel_and_extend(
+    shared_voting: Voting, action: str, phone: str, allowed: bool
+) -> None:
+    voting = shared_voting
     vote_id = await voting.open6()
     before = await state(voting, vote_id)
     asked = (CANCEL, {"id": vote_id}) if action == "cancel" else (EXTEND, {"id": vote_id, "at": at(10)})
