@@ -476,6 +476,15 @@ async def import_world(
         stage="房屋关系",
         summary=summary,
     )
+    # a tenant who moved in on or after a household was marked vacant ends the vacancy, as through
+    # the API (`resolvers.homes.moved_in`)
+    await session.execute(
+        sa.text(
+            "UPDATE household h SET vacant_since = NULL WHERE h.vacant_since IS NOT NULL AND EXISTS ("
+            "SELECT 1 FROM home t WHERE t.household_id = h.id AND t.relation = 'TENANT'"
+            " AND t.ends_on IS NULL AND t.starts_on >= h.vacant_since)"
+        )
+    )
     role_rows = []
     for i, role in enumerate(world.roles):
         kind = ROLE_SCOPE[role.role]

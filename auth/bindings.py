@@ -380,7 +380,15 @@ def _ties_sql() -> str:
         uuid_null,
     ).select_from(tp.join(c3, sa.and_(c3.c.id == tp.c.compound_id, in_force(tp))))
     union = sa.union_all(homes, compound_roles, grid_roles, community_roles, seats)
-    return str(union.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+    return _rendered(union)
+
+
+def _rendered(statement: Any) -> str:
+    """A statement as the SQL text the driver is sent (its constants written in; it must have no
+    value computed in Python, which the text would keep for the life of the process)."""
+    return str(
+        statement.compile(dialect=postgresql.asyncpg.dialect(), compile_kwargs={"literal_binds": True})
+    )
 
 
 def _hidden_comment(e: FromClause) -> SqlBool:
@@ -409,7 +417,7 @@ def _appearances_sql() -> str:
         sa.select(e.c.actor_id, e.c.task_id).where(e.c.actor_id.is_not(None), ~_hidden_comment(e)),
         sa.select(a.c.person_id, mt.c.task_id).select_from(a.join(mt, mt.c.id == a.c.meeting_id)),
     )
-    return str(union.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+    return _rendered(union)
 
 
 def tie_row(x: FromClause) -> Binding:

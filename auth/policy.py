@@ -330,9 +330,12 @@ _TEAM_ONLY = "只有小区班子、网格员或社区“两委”可以"
 #: area, the property staff for their compound's residents, an admin everywhere
 HOME_KEEPERS = either(ADMIN, GRID_WORKER, COMMUNITY_COMMITTEE, PROPERTY_STAFF)
 _HOME_KEEPERS = "只有网格员、社区“两委”或本小区物业人员可以登记、变更住户信息。"
-#: who corrects a person's name and phone: the staff answerable for the person's area, who also read
-#: their phone in full (`PHONE_READERS`)
-PERSON_KEEPERS = either(ADMIN, TIED_TO_MY_GRID, TIED_TO_MY_COMMUNITY, STAFF_ON_RESIDENT)
+#: someone holding a role or a team position: their phone is a way into that office (a WeChat
+#: login binds to a phone), so only an operator changes it
+HOLDS_OFFICE = Some("ties", ~_LIVES)
+#: who corrects a person's name and phone: the staff answerable for a resident's area, who also read
+#: their phone in full (`PHONE_READERS`); an admin for anyone, office holders included
+PERSON_KEEPERS = ADMIN | (either(TIED_TO_MY_GRID, TIED_TO_MY_COMMUNITY, STAFF_ON_RESIDENT) & ~HOLDS_OFFICE)
 #: who appoints: the community committee in its community, an admin everywhere
 APPOINTERS = ADMIN | COMMUNITY_COMMITTEE
 _APPOINTERS = "只有本社区“两委”成员可以任免小区班子职务、授予或结束角色。"
@@ -409,7 +412,9 @@ POLICY: Mapping[tuple[Resource, Action], Rule] = {
         )
     ),
     (Resource.PERSON, Action.MANAGE_PERSON): Rule(
-        PERSON_KEEPERS, "只有负责这位人员所在网格、社区的工作人员或本小区物业人员可以更正姓名和手机号。"
+        PERSON_KEEPERS,
+        "只有负责这位居民所在网格、社区的工作人员或本小区物业人员可以更正姓名和手机号；"
+        "担任角色或职务的人员，请联系管理员更正。",
     ),
     # tasks (DESIGN §3, §5): public ISSUE/PROJECT tasks are the compound's, internal ones the team's,
     # disputes their parties'
@@ -489,7 +494,7 @@ class Shown:
 
 
 #: who reads other people's full phone numbers: each such reading is recorded
-PHONE_READERS = PERSON_KEEPERS
+PHONE_READERS = either(ADMIN, TIED_TO_MY_GRID, TIED_TO_MY_COMMUNITY, STAFF_ON_RESIDENT)
 
 FIELDS: Mapping[tuple[Resource, Field], Shown] = {
     # a person's name: everyone who may see the person sees at least its masked form

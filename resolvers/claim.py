@@ -18,7 +18,9 @@ from datetime import UTC, date, datetime
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
+from auth.masking import mask_phone
 from auth.policy import Action, Resource, not_visible, params, refusal, require_person, where
+from auth.principal import Principal
 from models.claim import CLAIM_NAME_MAX, PENDING_MAX, REASON_MAX, ClaimStatus, HomeClaim, decided_problem
 from models.enums import HomeRelation
 from models.errors import BadUserInputError, ConflictError
@@ -26,7 +28,7 @@ from models.person import Home, Person
 from models.place import Compound, Household
 from resolvers import place
 from resolvers.context import Context
-from resolvers.homes import RELATION, checked_day, moved_in, open_home
+from resolvers.homes import RELATION, checked_day, flushed, moved_in, open_home
 from resolvers.login import WECHAT_PLACEHOLDER_NAME
 from resolvers.pages import Key, Page, order, read, window
 from resolvers.pipeline import Outcome, Target, Work, run
@@ -41,9 +43,11 @@ NUMBER_MAX = 30
 
 @dataclass(frozen=True)
 class ClaimView:
-    """A claim with what its readers are shown of it: the claimant's phone (to the claimant and to
-    those who decide, all its readers), the compound's name and the household's number as text
-    (the claimant may not read the household itself until the claim is confirmed)."""
+    """A claim with what its readers are shown of it: the claimant's phone (to the claimant; to
+    those who decide while it waits, so that they can call them, and masked once it is decided:
+    a claimant who was refused or withdrew is no resident of theirs), the compound's name and the
+    household's number as text (the claimant may not read the household itself until the claim
+    is confirmed)."""
 
     id: uuid.UUID
     status: ClaimStatus
@@ -83,8 +87,12 @@ def _views() -> sa.Select:
     )
 
 
-def _view(r: sa.Row) -> ClaimView:
-    return ClaimView(**{**r._mapping, "status": ClaimStatus(r.status), "relation": HomeRelation(r.relation)})
+def _view(r: sa.Row, who: Principal) -> ClaimView:
+    status = ClaimStatus(r.status)
+    phone = r.phone
+    if phone is not None and status != ClaimStatus.PENDING and r.person_id != getattr(who, "person_id", None):
+        phone = mask_phone(phone)
+    return ClaimView(**{**r._mapping, "status": status, "relation": HomeRelation(r.relation), "phone": phone})
 
 
 async def view(ctx: Context, claim_id: uuid.UUID) -> ClaimView:
@@ -95,7 +103,7 @@ async def view(ctx: Context, claim_id: uuid.UUID) -> ClaimView:
         found = (await session.execute(statement, params(ctx.principal))).first()
     if found is None:
         raise not_visible()
-    return _view(found)
+    return _view(found, ctx.principal)
 
 
 async def claim_home(
@@ -182,7 +190,7 @@ async def confirm(ctx: Context, *, claim_id: uuid.UUID, starts_on: date | None) 
         )
         session.add(home)
         moved_in(household, HomeRelation(claim.relation))
-        await session.flush()
+        await flushed(session)
         await session.execute(
             sa.update(Person)
             .where(Person.id == claim.person_id, Person.name == WECHAT_PLACEHOLDER_NAME)
@@ -255,7 +263,7 @@ async def queue(
     page = await read(
         ctx.sessions, _views().where(*conditions), c, QUEUE, w, params(ctx.principal), scalars=False
     )
-    return page.map(_view)
+    return page.map(lambda r: _view(r, ctx.principal))
 
 
 async def mine(ctx: Context, *, first: int | None, after: str | None) -> Page[ClaimView]:
@@ -264,4 +272,4 @@ async def mine(ctx: Context, *, first: int | None, after: str | None) -> Page[Cl
     c = HomeClaim.__table__
     w = window(MINE, first=first, after=after)
     page = await read(ctx.sessions, _views().where(c.c.person_id == who.person_id), c, MINE, w, scalars=False)
-    return page.map(_view)
+    return page.map(lambda r: _view(r, ctx.principal))

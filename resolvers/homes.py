@@ -17,6 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.masking import mask_phone
@@ -139,10 +140,19 @@ async def add_home(
         )
         work.session.add(home)
         moved_in(work.row, relation)
-        await work.session.flush()
+        await flushed(work.session)
         return Outcome(home)
 
     return await run(ctx, HOUSEHOLD, household_id, Action.MANAGE_HOMES, apply)
+
+
+async def flushed(session: AsyncSession) -> None:
+    """Write a new home. The household is locked, so only an import running meanwhile (which
+    writes homes without locking households) can have made the same term first: a conflict."""
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise ConflictError("这一户的登记刚刚有了变化，请刷新后再试。") from None
 
 
 def moved_in(household: Household, relation: HomeRelation) -> None:
@@ -179,10 +189,16 @@ async def mark_vacant(
                 )
                 .with_for_update()
             )
+            now = today()
             for home in tenants.scalars():
                 if home.starts_on > day:
                     raise ConflictError(
                         f"这一户有一位租户从 {home.starts_on:%Y-%m-%d} 起入住，晚于空置日期，请先核对。"
+                    )
+                if home.ends_on is not None and home.ends_on <= now:
+                    # a tenancy that has ended is history: it is not rewritten to fit the vacancy
+                    raise ConflictError(
+                        f"这一户有一位租户住到 {home.ends_on:%Y-%m-%d}，晚于空置日期，请先核对空置日期。"
                     )
                 home.ends_on = day
                 home.ended_by = work.who.person_id

@@ -13,17 +13,17 @@ def encode(type_name: str, ident: uuid.UUID) -> str:
     return base64.urlsafe_b64encode(f"{type_name}:{ident}".encode()).decode().rstrip("=")
 
 
-def decode(global_id: str, expected: str | None = None) -> tuple[str, uuid.UUID]:
-    """(type name, UUID) of a global ID; `BAD_USER_INPUT` for anything malformed or of the wrong type.
-    Which type names exist is the schema's business (`schema.relay.NODES`)."""
+def decode(global_id: str, expected: str | None = None, *, field: str = "id") -> tuple[str, uuid.UUID]:
+    """(type name, UUID) of a global ID; `BAD_USER_INPUT` on `field` for anything malformed or of
+    the wrong type. Which type names exist is the schema's business (`schema.relay.NODES`)."""
     try:
         raw = base64.urlsafe_b64decode(global_id + "=" * (-len(global_id) % 4)).decode()
         type_name, _, ident = raw.partition(":")
         parsed = uuid.UUID(ident)
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise BadUserInputError("编号格式不正确。", field="id") from None
+        raise BadUserInputError("编号格式不正确。", field=field) from None
     if not type_name.isalnum() or (expected is not None and type_name != expected):
-        raise BadUserInputError("编号格式不正确。", field="id")
+        raise BadUserInputError("编号格式不正确。", field=field)
     return type_name, parsed
 
 

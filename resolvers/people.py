@@ -14,6 +14,7 @@ import uuid
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.budget import client_address
 from auth.masking import mask_phone
@@ -97,7 +98,7 @@ def _phone_taken(phone: str | None) -> ConflictError:
     return ConflictError(f"手机号 {mask_phone(phone or '')} 已登记在另一位人员名下，请核对后再更正。")
 
 
-async def _community_of(session: sa.ext.asyncio.AsyncSession, person_id: uuid.UUID) -> uuid.UUID | None:
+async def _community_of(session: AsyncSession, person_id: uuid.UUID) -> uuid.UUID | None:
     """The community whose committee reads this change on the audit trail: that of the person's
     home (the first, for someone with homes in several)."""
     h, c = Home.__table__, Compound.__table__

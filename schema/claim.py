@@ -49,7 +49,9 @@ class HomeClaim(Node):
     status: HomeClaimStatus = strawberry.field(description="待确认、已确认、已驳回或已撤回。")
     relation: HomeRelation = strawberry.field(description="申请登记为业主还是租户。")
     name: str = strawberry.field(description="申请人填写的姓名。")
-    phone: str | None = strawberry.field(description="申请人绑定的手机号（申请人本人和审核人员可见）。")
+    phone: str | None = strawberry.field(
+        description="申请人绑定的手机号：申请人本人可见；审核人员在待确认时可见，处理后只见 138****1234。"
+    )
     compound_name: str = strawberry.field(description="小区名称。")
     household_number: str = strawberry.field(description="户号，例如 6-1-302。")
     claimed_at: datetime.datetime = strawberry.field(description="申请时间。")
@@ -116,7 +118,7 @@ class Query:
     ) -> Connection[HomeClaim]:
         page = await claim_resolvers.queue(
             info.context,
-            compound_id=decode(compound_id, "Compound")[1],
+            compound_id=decode(compound_id, "Compound", field="compoundId")[1],
             status=ClaimStatusEnum(status) if status is not None else None,
             first=first,
             after=after,
@@ -136,7 +138,7 @@ class Mutation:
     ) -> HomeClaim:
         view = await claim_resolvers.claim_home(
             info.context,
-            compound_id=decode(input.compound_id, "Compound")[1],
+            compound_id=decode(input.compound_id, "Compound", field="compoundId")[1],
             number=input.number,
             relation=HomeRelationEnum(input.relation),
             name=input.name,

@@ -84,6 +84,8 @@ WEIGHTS: Mapping[tuple[str, str], int] = {
 #: fields whose reading the audit trail may have to record (`auth.policy.Shown.recorded`)
 RECORDED: Mapping[tuple[str, str], tuple[Resource, Field]] = {
     ("Person", "phone"): (Resource.PERSON, Field.PHONE),
+    # a claimant's phone, read by those who decide on the claim
+    ("HomeClaim", "phone"): (Resource.PERSON, Field.PHONE),
 }
 
 

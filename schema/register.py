@@ -42,8 +42,8 @@ class PersonRefInput:
     phone: str | None = strawberry.field(default=None, description="手机号（11 位）。")
 
 
-def _ref(value: PersonRefInput) -> PersonRef:
-    person_id = decode(value.person_id, "Person")[1] if value.person_id else None
+def _ref(value: PersonRefInput, field: str = "person") -> PersonRef:
+    person_id = decode(value.person_id, "Person", field=f"{field}.personId")[1] if value.person_id else None
     return PersonRef(person_id=person_id, name=value.name, phone=value.phone)
 
 
@@ -242,7 +242,7 @@ _PLACE_KINDS = {"Compound": "compound", "Grid": "grid", "Community": "community"
 
 
 def _place(global_id: str) -> tuple[str, uuid.UUID]:
-    type_name, ident = decode(global_id)
+    type_name, ident = decode(global_id, field="placeId")
     kind = _PLACE_KINDS.get(type_name)
     if kind is None:
         raise BadUserInputError("请选择小区、网格或社区。", field="placeId")
@@ -262,7 +262,10 @@ class Query:
         after: _AFTER = None,
     ) -> Connection[HomeRecord]:
         page = await home_resolvers.records(
-            info.context, household_id=decode(household_id, "Household")[1], first=first, after=after
+            info.context,
+            household_id=decode(household_id, "Household", field="householdId")[1],
+            first=first,
+            after=after,
         )
         return Connection.from_page(page, HomeRecord.from_row)
 
@@ -277,7 +280,10 @@ class Query:
         after: _AFTER = None,
     ) -> Connection[TeamPositionRecord]:
         page = await appointments.team_records(
-            info.context, compound_id=decode(compound_id, "Compound")[1], first=first, after=after
+            info.context,
+            compound_id=decode(compound_id, "Compound", field="compoundId")[1],
+            first=first,
+            after=after,
         )
         return Connection.from_page(page, TeamPositionRecord.from_row)
 
@@ -306,7 +312,7 @@ class Mutation:
     async def add_home(self, info: Info[Context, None], input: Annotated[AddHomeInput, _INPUT]) -> HomeRecord:
         row = await home_resolvers.add_home(
             info.context,
-            household_id=decode(input.household_id, "Household")[1],
+            household_id=decode(input.household_id, "Household", field="householdId")[1],
             person=_ref(input.person),
             relation=HomeRelationEnum(input.relation),
             starts_on=input.starts_on,
@@ -321,7 +327,7 @@ class Mutation:
     ) -> Person:
         person_id = await people.update_person(
             info.context,
-            person_id=decode(input.person_id, "Person")[1],
+            person_id=decode(input.person_id, "Person", field="personId")[1],
             name=input.name,
             phone=input.phone,
         )
@@ -337,7 +343,7 @@ class Mutation:
     ) -> Household:
         row = await home_resolvers.mark_vacant(
             info.context,
-            household_id=decode(input.household_id, "Household")[1],
+            household_id=decode(input.household_id, "Household", field="householdId")[1],
             vacant=input.vacant,
             since=input.since,
         )
@@ -346,7 +352,7 @@ class Mutation:
     @strawberry.mutation(description="结束一条住户登记（搬走、退租）；登记作为历史保留。")
     async def end_home(self, info: Info[Context, None], input: Annotated[EndTermInput, _INPUT]) -> HomeRecord:
         row = await home_resolvers.end_home(
-            info.context, home_id=decode(input.id, "HomeRecord")[1], ends_on=input.ends_on
+            info.context, home_id=decode(input.id, "HomeRecord", field="id")[1], ends_on=input.ends_on
         )
         return HomeRecord.from_row(row)
 
@@ -358,9 +364,9 @@ class Mutation:
     ) -> list[HomeRecord]:
         rows = await home_resolvers.transfer_ownership(
             info.context,
-            household_id=decode(input.household_id, "Household")[1],
+            household_id=decode(input.household_id, "Household", field="householdId")[1],
             on=input.on,
-            new_owners=[_ref(p) for p in input.new_owners],
+            new_owners=[_ref(p, f"newOwners[{i}]") for i, p in enumerate(input.new_owners)],
         )
         return [HomeRecord.from_row(r) for r in rows]
 
@@ -370,10 +376,12 @@ class Mutation:
     ) -> TeamPositionRecord:
         row = await appointments.appoint(
             info.context,
-            compound_id=decode(input.compound_id, "Compound")[1],
+            compound_id=decode(input.compound_id, "Compound", field="compoundId")[1],
             person=_ref(input.person),
             position=PositionEnum(input.position),
-            building_id=decode(input.building_id, "Building")[1] if input.building_id else None,
+            building_id=decode(input.building_id, "Building", field="buildingId")[1]
+            if input.building_id
+            else None,
             starts_on=input.starts_on,
             ends_on=input.ends_on,
         )
@@ -384,7 +392,9 @@ class Mutation:
         self, info: Info[Context, None], input: Annotated[EndTermInput, _INPUT]
     ) -> TeamPositionRecord:
         row = await appointments.end_position(
-            info.context, position_id=decode(input.id, "TeamPositionRecord")[1], ends_on=input.ends_on
+            info.context,
+            position_id=decode(input.id, "TeamPositionRecord", field="id")[1],
+            ends_on=input.ends_on,
         )
         return TeamPositionRecord.from_row(row)
 
@@ -405,7 +415,7 @@ class Mutation:
     @strawberry.mutation(description="结束一个角色（社区“两委”在本社区）；任期作为历史保留。")
     async def end_role(self, info: Info[Context, None], input: Annotated[EndTermInput, _INPUT]) -> RoleRecord:
         row = await appointments.end_role(
-            info.context, role_id=decode(input.id, "RoleRecord")[1], ends_on=input.ends_on
+            info.context, role_id=decode(input.id, "RoleRecord", field="id")[1], ends_on=input.ends_on
         )
         return RoleRecord.from_row(row)
 

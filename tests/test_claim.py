@@ -200,7 +200,7 @@ async def test_a_claim_nobody_made_is_refused_as_one_not_visible(
     missing = encode("HomeClaim", uuid.uuid4())
     for ident in (someone_elses["id"], missing):
         assert error(await api.gql(NODE, {"id": ident}, token=token)) == ("FORBIDDEN", None, NOT_VISIBLE)
-        assert error(await api.gql(WITHDRAW, {"id": ident}, token=token))[0] == "FORBIDDEN"
+        assert error(await api.gql(WITHDRAW, {"id": ident}, token=token)) == ("FORBIDDEN", None, NOT_VISIBLE)
         assert (
             error(await api.gql(CONFIRM, {"id": ident}, token=await token_for(url, OUTSIDER)))[2]
             == NOT_VISIBLE
@@ -357,3 +357,36 @@ async def test_a_withdrawal_racing_a_confirmation(shared_api: Api, shared_demo_d
     assert len(won) == 1 and error(lost[0])[0] == "CONFLICT"
     status = await fetchval(url, "SELECT status FROM home_claim WHERE id = $1", decode(made["id"])[1])
     assert await homes_of(url, "13999930009") == (1 if status == "CONFIRMED" else 0)
+
+
+async def test_deciders_see_a_claimants_phone_while_it_waits_and_their_reading_is_recorded(
+    shared_api: Api, shared_demo_db_url: str
+) -> None:
+    api, url = shared_api, shared_demo_db_url
+    token = await newcomer(url, "13999930010")
+    made = await claimed(api, url, token, "3-1-702")
+    staff = await token_for(url, STAFF)
+    await api.app.state.services.reveals.flush()
+    before = await fetchval(
+        url, "SELECT count(*) FROM audit_record WHERE payload::jsonb->>'action' = 'REVEAL'"
+    )
+    shown = await api.data(NODE.replace("name }", "name phone }"), {"id": made["id"]}, token=staff)
+    assert shown["node"]["phone"] == "13999930010"
+    await api.app.state.services.reveals.flush()
+    recorded = await fetch(
+        url,
+        "SELECT payload::jsonb->'detail' AS detail FROM audit_record WHERE payload::jsonb->>'action' = 'REVEAL'"
+        " ORDER BY seq DESC LIMIT 1",
+    )
+    assert (
+        await fetchval(url, "SELECT count(*) FROM audit_record WHERE payload::jsonb->>'action' = 'REVEAL'")
+        == before + 1
+    )
+    assert "PERSON.PHONE" in str(recorded[0]["detail"])
+    # decided: the staff see it masked from then on; the claimant still sees their own
+    rejected = await api.gql(REJECT, {"id": made["id"], "reason": "请到居委会当面核实"}, token=staff)
+    assert rejected["data"]["rejectHomeClaim"]["phone"] == "139****0010"
+    later = await api.data(NODE.replace("name }", "name phone }"), {"id": made["id"]}, token=staff)
+    assert later["node"]["phone"] == "139****0010"
+    own = await api.data(NODE.replace("name }", "name phone }"), {"id": made["id"]}, token=token)
+    assert own["node"]["phone"] == "13999930010"

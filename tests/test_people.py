@@ -200,3 +200,33 @@ async def test_two_staff_giving_one_new_phone_to_two_people_at_once(
     assert (
         await fetchval(url, "SELECT count(*) FROM person WHERE phone IN ('13999950004', '13999950005')") == 1
     )
+
+
+@pytest.mark.parametrize(
+    ("caller", "allowed"), [(GRID, False), (COMMITTEE, False), (STAFF, False), (ADMIN, True)]
+)
+async def test_an_office_holders_phone_is_changed_by_an_admin_only(
+    shared_api: Api, shared_demo_db_url: str, caller: str, allowed: bool
+) -> None:
+    """A phone is a way into an account (a WeChat login binds to it): the staff of an area correct
+    their residents, but someone who holds a role or a team position is corrected by an operator."""
+    api, url = shared_api, shared_demo_db_url
+    phone = f"1399993{caller[-4:]}"
+    target = await resident(url, phone)
+    await fetch(
+        url,
+        "INSERT INTO role_assignment (person_id, role, compound_id)"
+        " SELECT p.id, 'PARTY_MEMBER', c.id FROM person p, compound c WHERE p.phone = $1 AND c.key = 'qianshan-meilin'",
+        phone,
+    )
+    body = await api.gql(
+        UPDATE,
+        {"input": {"personId": target, "phone": f"1399992{caller[-4:]}"}},
+        token=await token_for(url, caller),
+    )
+    if allowed:
+        assert "errors" not in body, body
+    else:
+        code, _, said = error(body)
+        assert code == "FORBIDDEN" and "管理员" in said  # they see the person: told why, and whom to ask
+        assert await fetchval(url, "SELECT count(*) FROM person WHERE phone = $1", phone) == 1

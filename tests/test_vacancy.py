@@ -11,7 +11,8 @@ import pytest
 
 from models.terms import today
 from resolvers.ids import encode
-from tests.conftest import Api, fetch, fetchval, token_for
+from schema.compiled import ANSWERS
+from tests.conftest import Api, fetch, fetchval, import_into, parse, token_for
 
 # one database for the module: each test works on a household of its own
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -132,8 +133,11 @@ async def test_tenants_move_out_owners_stay_and_both_read_paths_show_it(
         "SELECT ends_on FROM home h JOIN person p ON p.id = h.person_id WHERE p.phone = '13999940101'",
     )
     assert ended == today()
-    # asked twice: the second answer comes from the compiled statement, and both agree
-    answers = [await api.data(SHOWN, {"id": target}, token=grid) for _ in range(3)]
+    # asked again, the answer comes from the compiled statement, and both agree
+    answers = [await api.data(SHOWN, {"id": target}, token=grid) for _ in range(2)]
+    compiled = ANSWERS.labels("sql")._value.get()
+    answers.append(await api.data(SHOWN, {"id": target}, token=grid))
+    assert ANSWERS.labels("sql")._value.get() == compiled + 1
     assert answers[0] == answers[1] == answers[2]
     assert answers[0]["node"]["vacantSince"] == today().isoformat()
     assert {o["relation"] for o in answers[0]["node"]["occupants"]} == {"OWNER"}
@@ -241,3 +245,48 @@ async def test_two_staff_marking_one_household_at_once(shared_api: Api, shared_d
         " AND compound_id = (SELECT id FROM compound WHERE key = 'qianshan-meilin'))",
     )
     assert marks == 1
+
+
+async def test_a_tenancy_that_has_ended_is_not_rewritten(shared_api: Api, shared_demo_db_url: str) -> None:
+    """A vacancy from a day before a tenancy's recorded end would rewrite that history: refused."""
+    api, url = shared_api, shared_demo_db_url
+    target = await flat(url, "7-2-401", tenant="13999940501")
+    await fetch(
+        url,
+        "UPDATE home SET starts_on = $2, ends_on = $3 FROM person p WHERE p.id = home.person_id AND p.phone = $1",
+        "13999940501",
+        today() - timedelta(days=30),
+        today() - timedelta(days=1),
+    )
+    since = (today() - timedelta(days=10)).isoformat()
+    body = await api.gql(
+        MARK,
+        {"input": {"householdId": target, "vacant": True, "since": since}},
+        token=await token_for(url, GRID),
+    )
+    assert error(body)[0] == "CONFLICT", body
+    ended = await fetchval(
+        url, "SELECT h.ends_on FROM home h JOIN person p ON p.id = h.person_id WHERE p.phone = '13999940501'"
+    )
+    assert ended == today() - timedelta(days=1)
+
+
+async def test_a_tenant_imported_into_a_vacant_household_ends_the_vacancy(
+    shared_api: Api, shared_demo_db_url: str
+) -> None:
+    api, url = shared_api, shared_demo_db_url
+    target = await flat(url, "7-2-402")
+    grid = await token_for(url, GRID)
+    assert "errors" not in await api.gql(MARK, {"input": {"householdId": target, "vacant": True}}, token=grid)
+    world = {
+        "version": 1,
+        "people": [
+            {
+                "phone": "13999940601",
+                "name": "文件租户",
+                "homes": [{"compound": "qianshan-meilin", "household": "7-2-402", "relation": "TENANT"}],
+            }
+        ],
+    }
+    await import_into(url, parse(world))
+    assert (await api.data(SHOWN, {"id": target}, token=grid))["node"]["vacantSince"] is None
