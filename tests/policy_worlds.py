@@ -289,8 +289,11 @@ def worlds(draw: st.DrawFn) -> World:
             for person in set(draw(st.lists(st.sampled_from(people), max_size=2))):
                 w.signups.append((call, person, draw(st.sampled_from(list(SignupStatus)))))
     for _ in range(draw(st.integers(0, 3))):
+        claim = (draw(st.sampled_from(households)), draw(st.sampled_from(people)))
         status = draw(st.sampled_from(list(ClaimStatus)))
-        w.claims[draw(ids)] = (draw(st.sampled_from(households)), draw(st.sampled_from(people)), status)
+        waiting = {(h, p) for h, p, s in w.claims.values() if s == ClaimStatus.PENDING}
+        if status != ClaimStatus.PENDING or claim not in waiting:  # one waiting claim per person and flat
+            w.claims[draw(ids)] = (*claim, status)
     for _ in range(draw(st.integers(0, 2))):
         vote = draw(ids)
         compound = draw(st.sampled_from(compounds))
