@@ -27,6 +27,14 @@ _TODAY = sa.text("(timezone('Asia/Shanghai', now()))::date")
 
 class Person(SQLModel, table=True):
     __tablename__ = "person"
+    __table_args__ = (
+        # the characters of a name: a two-character search (a given name) has no trigram to use
+        sa.Index(
+            "person_name_chars",
+            sa.func.string_to_array(sa.func.lower(sa.text("name")), None),
+            postgresql_using="gin",
+        ),
+    )
     id: uuid.UUID = uuid_pk()
     name: str
     # NULL only for someone who logged in through WeChat and has not yet bound a phone.

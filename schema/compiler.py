@@ -700,7 +700,7 @@ class Plans:
         coerced = self._coerce(known, variables)
         if coerced is None:
             return None
-        key = (query, known.name, shape(who), node_types(coerced), _booleans(coerced))
+        key = (query, known.name, shape(who), node_types(coerced), _booleans(coerced), _short_texts(coerced))
         if key in self.cache:
             found = self.cache[key]
             return None if found is None else (found, coerced)
@@ -733,7 +733,9 @@ class Plans:
         coerced = self._coerce(known, variables)
         if coerced is None:
             return None
-        found = self.cache.get((query, known.name, shape(who), node_types(coerced), _booleans(coerced)))
+        found = self.cache.get(
+            (query, known.name, shape(who), node_types(coerced), _booleans(coerced), _short_texts(coerced))
+        )
         return None if found is None else (found, coerced, known.document)
 
     def _coerce(self, known: Known, variables: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -752,6 +754,18 @@ def _operation(document: DocumentNode, name: str | None) -> OperationDefinitionN
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     chosen = [o for o in operations if name is None or (o.name is not None and o.name.value == name)]
     return chosen[0] if len(chosen) == 1 else None
+
+
+#: a text variable shorter than this is too short for a trigram (`resolvers.search.TRIGRAM`)
+SHORT_TEXT = 3
+
+
+def _short_texts(variables: dict[str, Any] | None) -> tuple[str, ...]:
+    """The text variables too short for a trigram: a search is written another way for them
+    (`resolvers.search.short`), so plans differ by them."""
+    return tuple(
+        sorted(k for k, v in (variables or {}).items() if isinstance(v, str) and len(v.strip()) < SHORT_TEXT)
+    )
 
 
 def _booleans(variables: dict[str, Any] | None) -> tuple[tuple[str, bool], ...]:

@@ -54,7 +54,9 @@ class SearchResults:
 
 @strawberry.type
 class Query:
-    @strawberry.field(description="按姓名、手机号、门牌号、事项标题或描述搜索（至少 2 个字，最多 50 个字）。")
+    @strawberry.field(
+        description="按姓名、手机号、门牌号、事项标题或描述搜索（至少 2 个字，最多 50 个字；手机号和门牌号至少 3 位）。"
+    )
     def search(
         self,
         info: Info[Context, None],
@@ -68,9 +70,19 @@ class Query:
 # --- the compiled read path (schema.compiler) ------------------------------------------------------
 
 
+assert compiler.SHORT_TEXT == search_resolvers.TRIGRAM, "plans are made per way a text is searched"
+
+
 def _pattern(value: Any) -> str:
     try:
         return search_resolvers.pattern(value if isinstance(value, str) else "")
+    except BadUserInputError:
+        raise compiler.Fallback("a search strawberry refuses") from None
+
+
+def _cleaned(value: Any) -> str:
+    try:
+        return search_resolvers.cleaned(value if isinstance(value, str) else "")
     except BadUserInputError:
         raise compiler.Fallback("a search strawberry refuses") from None
 
@@ -79,6 +91,9 @@ def _search(c: compiler.Compiler, r: compiler.Row, n: list[FieldNode]) -> Any:
     if not c.who.is_authenticated:
         raise compiler.Fallback("anonymous")
     like = sa.cast(c.argument(n, "text", _pattern), sa.Text)
+    text = sa.cast(c.argument(n, "text", _cleaned), sa.Text)
+    given = next((a.value for a in n[0].arguments or () if a.name.value == "text"), None)
+    brief = given is not None and search_resolvers.short(_cleaned(c.value(given)))
     lists = {
         "people": (
             "Person",
@@ -101,7 +116,13 @@ def _search(c: compiler.Compiler, r: compiler.Row, n: list[FieldNode]) -> Any:
             value: Any = sa.literal("SearchResults")
         elif name in lists:
             type_name, table, found, order = lists[name]
-            value = c.connection(type_name, table, nodes, lambda t, found=found: found(c.who, t, like), order)
+            value = c.connection(
+                type_name,
+                table,
+                nodes,
+                lambda t, found=found: found(c.who, t, like, text, brief=brief),
+                order,
+            )
         else:
             raise compiler.Fallback(f"SearchResults.{name}")
         pairs += [sa.literal(key), value]

@@ -145,3 +145,37 @@ async def _explain(url: str, sql: str) -> list[str]:
         return [r[0] for r in await connection.fetch(f"EXPLAIN {sql}")]
     finally:
         await connection.close()
+
+
+async def test_two_characters_find_names_through_their_characters_and_no_phones(desk: Desk) -> None:
+    """A given name is two characters, which no trigram serves: names are found through the index
+    of their characters (on every server), and two digits, in almost every phone, find no phone."""
+    assert (await found(desk, GRID, "德明"))["people"] == [("张德明", RESIDENT)]
+    # both characters, not in a row: not 张德明 (朱明德 has them in a row)
+    assert (await found(desk, GRID, "明德"))["people"] == [("朱明德", "15834560490")]
+    assert ("张德明", RESIDENT) not in (await found(desk, GRID, "07"))["people"]
+    assert ("张德明", RESIDENT) in (await found(desk, GRID, "007"))["people"]
+    # nor household numbers: two characters of a number are in most numbers of a compound
+    assert (await found(desk, GRID, "30"))["households"] == []
+    assert "6-1-302" in (await found(desk, GRID, "302"))["households"]
+    rows = await _explain(
+        desk.url,
+        "SELECT id FROM person WHERE string_to_array(lower(name), NULL) @> string_to_array('德明', NULL)",
+    )
+    assert any("person_name_chars" in line for line in rows), rows
+
+
+async def test_compiled_plans_answer_short_and_long_texts_as_strawberry_does(desk: Desk) -> None:
+    """A search document has a plan for texts too short for a trigram and one for the others, each
+    serving every such text: short and long searches, in any order, give what strawberry gives."""
+    from schema.compiled import ANSWERS
+    from tests.conftest import make_settings, running_api, unpriced
+
+    token = await desk.token(GRID)
+    async with running_api(desk.url, make_settings(desk.url, QILIJIA_COMPILED_READS=False)) as off:
+        for text in ("德明", "德明", "13800000007", "07", "张德明"):
+            before = ANSWERS.labels("sql")._value.get()
+            compiled = unpriced(await desk.api.gql(SEARCH, {"text": text}, token=token))
+            expected = unpriced(await off.gql(SEARCH, {"text": text}, token=token))
+            assert compiled == expected, text
+        assert ANSWERS.labels("sql")._value.get() == before + 1  # the last ones came from the plan
