@@ -3,19 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from alembic import context
 from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
-from sqlmodel import SQLModel
 
-import models  # noqa: F401  (registers the tables on the metadata)
 from app.database import async_url
-from models.base import declared_by_models
 
 config = context.config
-target_metadata = SQLModel.metadata
+
+
+def _comparing() -> dict[str, Any]:
+    """What `alembic revision --autogenerate` compares against: the models' tables. Applying
+    migrations needs none of them, and importing every model would cost each command (and each
+    server start) a third of a second."""
+    if not getattr(config.cmd_opts, "autogenerate", False):
+        return {}
+    from sqlmodel import SQLModel
+
+    import models  # noqa: F401  (registers the tables on the metadata)
+    from models.base import declared_by_models
+
+    return {"target_metadata": SQLModel.metadata, "include_object": declared_by_models}
 
 
 def _run(connection: Connection) -> None:
@@ -23,12 +34,7 @@ def _run(connection: Connection) -> None:
     if owner:  # what the migrations create belongs to the owner's role (app.migrate.OWNER_ROLE)
         connection.exec_driver_sql(f"SET ROLE {connection.dialect.identifier_preparer.quote(owner)}")
         connection.commit()
-    context.configure(
-        connection=connection,
-        target_metadata=target_metadata,
-        compare_type=True,
-        include_object=declared_by_models,
-    )
+    context.configure(connection=connection, compare_type=True, **_comparing())
     with context.begin_transaction():
         context.run_migrations()
 
@@ -41,7 +47,7 @@ async def _run_async() -> None:
 
 
 if context.is_offline_mode():
-    context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=target_metadata)
+    context.configure(url=config.get_main_option("sqlalchemy.url"), **_comparing())
     with context.begin_transaction():
         context.run_migrations()
 else:

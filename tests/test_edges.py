@@ -232,10 +232,12 @@ class Crawl:
     async def compare(self) -> None:
         """Every node an edge showed, as `node(id:)` shows it to the same caller."""
         kinds = {ident: snap["__typename"] for ident, snap in self.seen.items()}
-        shown = await self.nodes(
-            sorted(kinds, key=lambda i: (kinds[i], i)),
-            lambda i: f"... on {kinds[i]} {{ {snapshot(GRAPHQL.get_type(kinds[i]))} }}",
-        )
+        shown: dict[str, Any] = {}
+        for kind in sorted(set(kinds.values())):  # chunks of one kind: documents that repeat
+            ids = sorted(i for i, k in kinds.items() if k == kind)
+            shown |= await self.nodes(
+                ids, lambda _, k=kind: f"... on {k} {{ {snapshot(GRAPHQL.get_type(k))} }}"
+            )
         for ident, via_edge in self.seen.items():
             via_node = shown[ident]
             if via_node is None:
