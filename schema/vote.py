@@ -416,12 +416,18 @@ class Subscription:
         if broker is None:
             raise UpstreamError("实时推送暂时不可用，请稍后再试。")
         async with broker.subscribe(vote_resolvers.topic(ident)) as events:
-            yield tally_of(await vote_resolvers.tally(ctx, row))
+            last = tally_of(await vote_resolvers.tally(ctx, row))
+            yield last
             while row.status == VoteStatusEnum.OPEN:
                 await events.get()
                 ctx.loaders.forget("vote", ident)
                 row = await vote_resolvers.vote(ctx, vote_id=ident)  # still allowed to see it?
-                yield tally_of(await vote_resolvers.tally(ctx, row))
+                current = tally_of(await vote_resolvers.tally(ctx, row))
+                # a notice that changed nothing (one sent before this subscriber listened, and
+                # delivered after) is not pushed again; the last one, at the close, always is
+                if current != last or row.status != VoteStatusEnum.OPEN:
+                    last = current
+                    yield current
 
 
 NODES: Nodes = {"Vote": node(Vote.from_row, lambda ctx, i: vote_resolvers.vote(ctx, vote_id=i))}

@@ -101,6 +101,10 @@ async def test_a_ballot_on_one_process_reaches_a_subscriber_on_another(
             "agreeHeadcount": 0,
             "ballotsCast": 0,
         }
+        # a notice that changes nothing (as the opening's can be, delivered after the subscriber
+        # began to listen) pushes nothing: the next message is the ballot's
+        notice = json.dumps({"topic": f"vote:{decode(vote_id)[1]}"})
+        await fetch(demo_db_url, "SELECT pg_notify('qilijia_events', $1)", notice)
         cast = await gql(
             b.base, CAST, {"id": vote_id, "choice": "AGREE"}, await token_for(demo_db_url, "13800000007")
         )
