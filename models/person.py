@@ -62,7 +62,8 @@ class Home(SQLModel, table=True):
     )
     id: uuid.UUID = uuid_pk()
     compound_id: uuid.UUID = fk("compound.id")
-    household_id: uuid.UUID = fk("household.id", index=False)
+    #: indexed on its own: the open-term index holds no ended or future terms (migration 0020)
+    household_id: uuid.UUID = fk("household.id")
     person_id: uuid.UUID = fk("person.id")
     relation: HomeRelation = Field(sa_type=sa.Text)
     #: the term (`models.terms`): from this Beijing day on, until the day it no longer holds

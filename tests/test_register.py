@@ -618,3 +618,23 @@ async def test_a_term_that_ends_at_midnight_ends_for_a_cached_principal_too(demo
         object.__setattr__(cached, "epoch", cached.epoch - 1)
         after = await ask(api, token, compound)
         assert after["data"]["compound"] is None
+
+
+async def test_who_lives_in_a_household_is_read_through_an_index(demo_db_url: str) -> None:
+    """Terms in force today (`ends_on IS NULL OR ends_on > today`) are not what the open-term index
+    holds (`ends_on IS NULL`): without an index of its own, each household of a screen scanned every
+    home. The occupants' lookup finds them through `ix_home_household_id`."""
+    import asyncpg
+
+    from tests.conftest import _asyncpg_dsn
+
+    connection = await asyncpg.connect(**_asyncpg_dsn(demo_db_url))
+    try:
+        await connection.execute("SET enable_seqscan = off")
+        plan = await connection.fetch(
+            "EXPLAIN SELECT person_id FROM home WHERE household_id = (SELECT id FROM household LIMIT 1)"
+            " AND starts_on <= current_date AND (ends_on IS NULL OR ends_on > current_date)"
+        )
+    finally:
+        await connection.close()
+    assert any("ix_home_household_id" in row[0] for row in plan), plan
