@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.world_file import Problem, World, WorldFileError
 from models import terms
 from models.enums import ROLE_SCOPE
+from models.party import GROUP_SUFFIX
 
 BATCH = 5_000
 #: serialises concurrent imports (an arbitrary, fixed advisory-lock key)
@@ -59,6 +60,7 @@ STAGES = (
     "房屋关系",
     "角色",
     "团队职务",
+    "党员报到",
 )
 
 
@@ -565,6 +567,13 @@ async def import_world(
         stage="团队职务",
         summary=summary,
     )
+    await _sync_registrations(
+        session,
+        [people[p.phone] for p in world.people if p.party and p.party.registered_on],
+        today,
+        summary,
+        progress,
+    )
     if summary.changed:
         await refresh_statistics(session)
     if summary.changed:  # an import that changed nothing did nothing worth recording
@@ -586,8 +595,94 @@ async def import_world(
     return summary
 
 
+#: a registered member's registration as the file says it: at the compound where they hold the
+#: Party member role (the latest, if several), from their home there, on the day of their profile
+_WANTED_REGISTRATIONS = """
+SELECT DISTINCT ON (r.person_id)
+    r.person_id, r.compound_id, pp.work_unit, pp.registered_on, h.id AS household_id, h.building_id
+FROM role_assignment r
+JOIN party_profile pp ON pp.person_id = r.person_id AND pp.registered_on IS NOT NULL
+LEFT JOIN LATERAL (
+    SELECT hh.id, hh.building_id FROM home hm JOIN household hh ON hh.id = hm.household_id
+    WHERE hm.person_id = r.person_id AND hh.compound_id = r.compound_id
+      AND hm.starts_on <= :today AND (hm.ends_on IS NULL OR hm.ends_on > :today)
+    ORDER BY hh.number, hh.id LIMIT 1
+) h ON true
+WHERE r.role = 'PARTY_MEMBER' AND r.person_id = ANY(CAST(:people AS uuid[]))
+  AND r.starts_on <= :today AND (r.ends_on IS NULL OR r.ends_on > :today)
+ORDER BY r.person_id, r.starts_on DESC, r.compound_id
+"""
+
+
+async def _sync_registrations(
+    session: AsyncSession,
+    person_ids: list[Any],
+    today: Any,
+    summary: ImportSummary,
+    progress: Progress,
+) -> None:
+    """Registered Party members of the file hold an approved registration (报到) where the file
+    says, on the day it says; one held elsewhere (the member moved) is transferred; their
+    buildings get their groups. A second import of the same file changes nothing."""
+    stage = "党员报到"
+    values = {"people": person_ids, "today": today}
+    wanted = f"WITH wanted AS ({_WANTED_REGISTRATIONS})"
+    moved = await session.execute(
+        sa.text(
+            f"""{wanted} UPDATE party_registration x
+            SET status = 'TRANSFERRED', ended_on = greatest(x.approved_on, :today)
+            FROM wanted w WHERE x.person_id = w.person_id AND x.status = 'APPROVED'
+              AND x.compound_id <> w.compound_id RETURNING x.id"""
+        ),
+        values,
+    )
+    changed = await session.execute(
+        sa.text(
+            f"""{wanted} UPDATE party_registration x SET party_org = w.work_unit, approved_on = w.registered_on
+            FROM wanted w WHERE x.person_id = w.person_id AND x.status = 'APPROVED'
+              AND x.compound_id = w.compound_id
+              AND (x.party_org IS DISTINCT FROM w.work_unit OR x.approved_on IS DISTINCT FROM w.registered_on)
+            RETURNING x.id"""
+        ),
+        values,
+    )
+    made = await session.execute(
+        sa.text(
+            f"""{wanted} INSERT INTO party_registration
+                (person_id, compound_id, building_id, household_id, party_org, status, decided_at, approved_on)
+            SELECT w.person_id, w.compound_id, w.building_id, w.household_id, w.work_unit, 'APPROVED', now(),
+                   w.registered_on
+            FROM wanted w
+            WHERE NOT EXISTS (SELECT 1 FROM party_registration x
+                              WHERE x.person_id = w.person_id AND x.status = 'APPROVED')
+            RETURNING id"""
+        ),
+        values,
+    )
+    summary.updated[stage] += len(moved.all()) + len(changed.all())
+    summary.created[stage] += len(made.all())
+    await session.execute(
+        sa.text(
+            """WITH needed AS (
+                SELECT DISTINCT b.id AS building_id, b.compound_id, b.name || :suffix AS name
+                FROM party_registration x JOIN building b ON b.id = x.building_id
+                WHERE x.status = 'APPROVED' AND x.person_id = ANY(CAST(:people AS uuid[]))
+                  AND NOT EXISTS (SELECT 1 FROM party_group_building gb WHERE gb.building_id = b.id)
+            ), made AS (
+                INSERT INTO party_group (compound_id, name) SELECT compound_id, name FROM needed
+                ON CONFLICT (compound_id, name) DO UPDATE SET name = EXCLUDED.name
+                RETURNING id, compound_id, name
+            )
+            INSERT INTO party_group_building (building_id, group_id)
+            SELECT n.building_id, m.id FROM needed n JOIN made m ON m.compound_id = n.compound_id AND m.name = n.name"""
+        ),
+        {"people": person_ids, "suffix": GROUP_SUFFIX},
+    )
+    progress(stage, len(person_ids), len(person_ids))
+
+
 IMPORTED_TABLES = ("community", "grid", "compound", "building", "household", "person", "home")
-IMPORTED_TABLES += ("party_profile", "role_assignment", "team_position")
+IMPORTED_TABLES += ("party_profile", "role_assignment", "team_position", "party_registration")
 
 
 async def refresh_statistics(session: AsyncSession) -> None:

@@ -31,6 +31,7 @@ from auth.facts import (
 )
 from auth.rules import FALSE, SqlBool, is_false, is_true
 from models.meeting import Meeting, MeetingAttendee
+from models.party import PartyGroup, PartyGroupBuilding, PartyRegistration, RegistrationStatus
 from models.person import Home, RoleAssignment, TeamPosition
 from models.place import Building, Community, Compound, Grid, Household, Street
 from models.task import ModerationDecision, Task, TaskEvent, TaskMember
@@ -74,6 +75,9 @@ VOLUNTEER_SIGNUP = light(VolunteerSignup.__table__)
 VOTE = light(VoteRow.__table__)
 VOTE_ELECTORATE = light(VoteElector.__table__)
 VOTE_OWNER = light(VoteOwner.__table__)
+PARTY_REGISTRATION = light(PartyRegistration.__table__)
+PARTY_GROUP = light(PartyGroup.__table__)
+PARTY_GROUP_BUILDING = light(PartyGroupBuilding.__table__)
 
 
 # --- the kinds of attribute ---------------------------------------------------------------------
@@ -327,6 +331,10 @@ def claim_row(c: FromClause) -> Binding:
     )
 
 
+def group_row(g: FromClause) -> Binding:
+    return Binding(_place(g.c.compound_id))
+
+
 def _ties() -> FromClause:
     """Every tie of every person, at the level it is held (a UNION ALL; PostgreSQL pushes the
     person's id down into each branch). Its SQL is written once (`_ties_sql`): a screen's statement
@@ -459,10 +467,20 @@ def person_row(p: FromClause) -> Binding:
         source = t.join(vc, vc.c.task_id == t.c.id).join(s, s.c.call_id == vc.c.id)
         return task_row(t), source, sa.and_(s.c.person_id == me, s.c.status != SignupStatus.WITHDRAWN)
 
+    def groups() -> tuple[Binding, FromClause, SqlBool]:
+        g, gb, x = PARTY_GROUP.alias(), PARTY_GROUP_BUILDING.alias(), PARTY_REGISTRATION.alias()
+        source = g.join(gb, gb.c.group_id == g.c.id).join(x, x.c.building_id == gb.c.building_id)
+        return (
+            group_row(g),
+            source,
+            sa.and_(x.c.person_id == me, x.c.status == RegistrationStatus.APPROVED.value),
+        )
+
     return Binding(
         {
             "person_id": Col(me),
             "ties": Many(ties),
+            "groups": Many(groups),
             "homes": Many(homes),
             "seats": Many(seats),
             "tasks": Many(tasks),
@@ -485,6 +503,9 @@ BINDINGS: dict[str, tuple[type, Callable[[FromClause], Binding]]] = {
     "vote_electorate": (ElectorFacts, elector_row),
     "person": (PersonFacts, person_row),
     "home_claim": (ClaimFacts, claim_row),
+    # a Party member's registration: where their home is, and whose it is (a claim's shape)
+    "party_registration": (ClaimFacts, claim_row),
+    "party_group": (PlaceFacts, group_row),
 }
 TIES = (TieFacts, tie_row)
 

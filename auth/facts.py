@@ -113,6 +113,8 @@ class PersonFacts:
     tasks: tuple[TaskFacts, ...] = ()
     #: the tasks whose volunteer calls they signed up for (shown on the organisers' roster)
     volunteered: tuple[TaskFacts, ...] = ()
+    #: the Party building groups they belong to (registered from a building of the group)
+    groups: tuple[PlaceFacts, ...] = ()
 
 
 NO_FACTS = PlaceFacts()

@@ -84,6 +84,10 @@ class Resource(StrEnum):
     ELECTOR = "ELECTOR"
     #: a resident's claim to a home, waiting for the staff who keep the register
     HOME_CLAIM = "HOME_CLAIM"
+    #: a Party member's registration (报到) with their compound: sensitive (DESIGN §5)
+    PARTY_REGISTRATION = "PARTY_REGISTRATION"
+    #: a building group of a compound's registered Party members
+    PARTY_GROUP = "PARTY_GROUP"
     SCHEMA = "SCHEMA"
 
 
@@ -138,6 +142,11 @@ class Action(StrEnum):
     MANAGE_PERSON = "MANAGE_PERSON"
     #: appoint and end team positions, grant and end roles, at the place
     APPOINT = "APPOINT"
+    # Party members
+    #: a compound's Party registrations and building groups, for those who work with its members
+    READ_PARTY = "READ_PARTY"
+    #: approve or reject a Party member's registration
+    DECIDE = "DECIDE"
     # the schema itself
     INTROSPECT = "INTROSPECT"
     #: run a document that is not registered (`qilijia documents add`), in `prod`
@@ -166,6 +175,8 @@ TABLES: dict[Resource, str | None] = {
     Resource.VOTE: "vote",
     Resource.ELECTOR: "vote_electorate",
     Resource.HOME_CLAIM: "home_claim",
+    Resource.PARTY_REGISTRATION: "party_registration",
+    Resource.PARTY_GROUP: "party_group",
     Resource.SCHEMA: None,
 }
 
@@ -339,6 +350,8 @@ PERSON_KEEPERS = ADMIN | (either(TIED_TO_MY_GRID, TIED_TO_MY_COMMUNITY, STAFF_ON
 #: who appoints: the community committee in its community, an admin everywhere
 APPOINTERS = ADMIN | COMMUNITY_COMMITTEE
 _APPOINTERS = "只有本社区“两委”成员可以任免小区班子职务、授予或结束角色。"
+_PARTY_KEEPERS = "只有本社区“两委”成员可以查看和审核党员报到。"
+PARTY_GROUP_READERS = either(ADMIN, COMMUNITY_COMMITTEE, GRID_WORKER, PARTY_MEMBER, TEAM_CORE)
 _VOTE_OPENERS = "只有本小区的业委会成员或社区“两委”成员可以"
 
 POLICY: Mapping[tuple[Resource, Action], Rule] = {
@@ -400,6 +413,15 @@ POLICY: Mapping[tuple[Resource, Action], Rule] = {
     (Resource.HOME_CLAIM, Action.READ): Rule(CLAIMANT | HOME_KEEPERS),
     (Resource.HOME_CLAIM, Action.MANAGE_HOMES): Rule(HOME_KEEPERS, _HOME_KEEPERS),
     (Resource.HOME_CLAIM, Action.RETRACT): Rule(CLAIMANT, "只有申请人本人可以撤回住户登记申请。"),
+    # Party registrations (报到): sensitive; the member and their community's committee, who decides
+    (Resource.COMPOUND, Action.READ_PARTY): Rule(COMMUNITY_COMMITTEE, _PARTY_KEEPERS),
+    (Resource.PARTY_REGISTRATION, Action.READ): Rule(SELF | COMMUNITY_COMMITTEE),
+    (Resource.PARTY_REGISTRATION, Action.DECIDE): Rule(COMMUNITY_COMMITTEE, _PARTY_KEEPERS),
+    (Resource.PARTY_REGISTRATION, Action.RETRACT): Rule(SELF, "只有党员本人可以撤回、结束或转移自己的报到。"),
+    # building groups: the compound's Party members and those who work with them (the registration
+    # status is all the grid worker sees of Party data); set up by the community committee
+    (Resource.PARTY_GROUP, Action.READ): Rule(PARTY_GROUP_READERS),
+    (Resource.PARTY_GROUP, Action.APPOINT): Rule(APPOINTERS, _APPOINTERS),
     # a person: visible wherever the caller may see them shown (a household, a team, a task)
     (Resource.PERSON, Action.READ): Rule(
         either(
@@ -409,6 +431,7 @@ POLICY: Mapping[tuple[Resource, Action], Rule] = {
             Some("seats", rule(Resource.COMPOUND, Action.READ_TEAM)),
             Some("tasks", rule(Resource.TASK, Action.READ)),
             Some("volunteered", rule(Resource.TASK, Action.READ_ROSTER)),
+            Some("groups", rule(Resource.PARTY_GROUP, Action.READ)),
         )
     ),
     (Resource.PERSON, Action.MANAGE_PERSON): Rule(
@@ -522,7 +545,9 @@ FIELDS: Mapping[tuple[Resource, Field], Shown] = {
     (Resource.PERSON, Field.PARTY_STATUS): Shown(
         full=either(SELF, COMMITTEE_ON_MEMBER, GRID_ON_MEMBER, ADMIN)
     ),
-    (Resource.PERSON, Field.PARTY_DETAIL): Shown(full=SELF | COMMITTEE_ON_MEMBER),
+    (Resource.PERSON, Field.PARTY_DETAIL): Shown(
+        full=SELF | COMMITTEE_ON_MEMBER, recorded=COMMITTEE_ON_MEMBER
+    ),
     # Party aggregates: the registration rate is public; the head counts stay with those who work
     # with the compound's Party members
     (Resource.COMPOUND, Field.PARTY_COUNTS): Shown(
@@ -776,7 +801,16 @@ def _check_attrs(cond: Cond, facts: type, where_: str) -> None:
 
 #: What mutations check on the row they lock: its facts are read with it (`auth.bindings.facts_columns`),
 #: which reads no collection of other objects, so no rule on these may ask for one.
-CHECKED_ON_LOCKED_ROWS = frozenset({Resource.COMPOUND, Resource.TASK, Resource.VOTE, Resource.HOME_CLAIM})
+CHECKED_ON_LOCKED_ROWS = frozenset(
+    {
+        Resource.COMPOUND,
+        Resource.TASK,
+        Resource.VOTE,
+        Resource.HOME_CLAIM,
+        Resource.PARTY_REGISTRATION,
+        Resource.PARTY_GROUP,
+    }
+)
 
 for (_resource, _action), _rule in POLICY.items():
     _check_attrs(_rule.cond, facts_type(_resource), f"{_resource}:{_action}")

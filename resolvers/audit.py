@@ -42,6 +42,7 @@ AUDITED: frozenset[Action] = frozenset(
         Action.ACCEPT,
         Action.MANAGE_HOMES,
         Action.MANAGE_PERSON,
+        Action.DECIDE,
         Action.APPOINT,
         Action.REJECT,
         Action.ASSIGN,

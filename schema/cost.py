@@ -86,6 +86,12 @@ RECORDED: Mapping[tuple[str, str], tuple[Resource, Field]] = {
     ("Person", "phone"): (Resource.PERSON, Field.PHONE),
     # a claimant's phone, read by those who decide on the claim
     ("HomeClaim", "phone"): (Resource.PERSON, Field.PHONE),
+    # Party data read by the community committee (PIPL art. 28: sensitive)
+    ("PartyInfo", "workUnit"): (Resource.PERSON, Field.PARTY_DETAIL),
+    ("PartyInfo", "registeredOn"): (Resource.PERSON, Field.PARTY_DETAIL),
+    ("PartyRegistration", "employer"): (Resource.PERSON, Field.PARTY_DETAIL),
+    ("PartyRegistration", "partyOrganization"): (Resource.PERSON, Field.PARTY_DETAIL),
+    ("PartyRegistration", "partyOrganizationContact"): (Resource.PERSON, Field.PARTY_DETAIL),
 }
 
 

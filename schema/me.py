@@ -30,6 +30,7 @@ from models.vote import Vote as VoteRow
 from models.vote_rules import VoteStatus
 from resolvers import claim as claim_resolvers
 from resolvers import me as me_resolvers
+from resolvers import party as party_resolvers
 from resolvers import task as task_resolvers
 from resolvers import volunteer as volunteer_resolvers
 from resolvers import vote as vote_resolvers
@@ -38,6 +39,7 @@ from resolvers.me import RoleView
 from resolvers.place import building_loader, community_loader, compound_loader, grid_loader
 from schema import compiler
 from schema.claim import HomeClaim
+from schema.party import PartyRegistration
 from schema.person import HomeRelation, Person, Position, Role, people_sql
 from schema.place import AFTER, FIRST, Building, Community, Compound, Grid, Household
 from schema.relay import Connection
@@ -164,6 +166,16 @@ class Me:
     ) -> Connection[HomeClaim]:
         page = await claim_resolvers.mine(info.context, first=first, after=after)
         return Connection.from_page(page, HomeClaim.from_view)
+
+    @strawberry.field(description="我的党员报到（含待审核和已结束的），最新的在前。")
+    async def party_registrations(
+        self,
+        info: Info[Context, None],
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = 20,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+    ) -> Connection[PartyRegistration]:
+        page = await party_resolvers.mine(info.context, first=first, after=after)
+        return Connection.from_page(page, PartyRegistration.from_view)
 
 
 async def _my_tasks(

@@ -33,7 +33,7 @@ from auth.principal import HomeGrant, PersonPrincipal, PositionGrant, RoleGrant
 from models.claim import ClaimStatus, HomeClaim
 from models.enums import ROLE_SCOPE, HomeRelation, Position, Role
 from models.meeting import Meeting, MeetingAttendee
-from models.party import PartyProfile
+from models.party import PartyGroup, PartyGroupBuilding, PartyProfile, PartyRegistration, RegistrationStatus
 from models.person import Home, Person, RoleAssignment, TeamPosition
 from models.place import Building, Community, Compound, District, Grid, Household, Street
 from models.task import Task, TaskEvent, TaskMember
@@ -41,6 +41,11 @@ from models.task_rules import WORKING_ROLES, MemberRole, TaskKind, TaskStatus, T
 from models.volunteer import SignupStatus, VolunteerCall, VolunteerSignup
 from models.vote import Vote, VoteElector, VoteOwner, VoteTally
 from models.vote_rules import VoteMatter, VoteRule, VoteStatus
+
+REGISTERED_ONCE = frozenset(
+    {RegistrationStatus.APPROVED, RegistrationStatus.ENDED, RegistrationStatus.TRANSFERRED}
+)
+ENDED = frozenset({RegistrationStatus.ENDED, RegistrationStatus.TRANSFERRED})
 
 NAMES = ["李明", "王小红", "欧阳娜娜", "张", "司马相如", "东方", "赵钱孙李"]
 PHONES = ["13800001111", "139000022", "12345", "13912345678", "1860000"]
@@ -74,6 +79,13 @@ class World:
     )  # vote, house, person
     #: claims to a home: claim → (household, claimant, status)
     claims: dict[uuid.UUID, tuple[uuid.UUID, uuid.UUID, ClaimStatus]] = field(default_factory=dict)
+    #: Party registrations: registration → (household, member, status); at most one approved and
+    #: one pending per member
+    registrations: dict[uuid.UUID, tuple[uuid.UUID, uuid.UUID, RegistrationStatus]] = field(
+        default_factory=dict
+    )
+    #: building groups: group → (compound, its buildings)
+    groups: dict[uuid.UUID, tuple[uuid.UUID, tuple[uuid.UUID, ...]]] = field(default_factory=dict)
 
     # --- places --------------------------------------------------------------------------------
 
@@ -92,6 +104,22 @@ class World:
             household_id=place.household_id,
             person_id=person,
         )
+
+    def registration_facts(self, registration: uuid.UUID) -> ClaimFacts:
+        household, person, _ = self.registrations[registration]
+        return ClaimFacts(**vars(self.household_place(household)), person_id=person)
+
+    def group_facts(self, group: uuid.UUID) -> PlaceFacts:
+        return self.compound_place(self.groups[group][0])
+
+    def groups_of(self, person: uuid.UUID) -> tuple[PlaceFacts, ...]:
+        """The groups of the buildings a person's approved registrations were made from."""
+        buildings = {
+            self.households[h]
+            for h, p, s in self.registrations.values()
+            if p == person and s == RegistrationStatus.APPROVED
+        }
+        return tuple(self.group_facts(g) for g, (_, bs) in self.groups.items() if buildings & set(bs))
 
     def household_place(self, household: uuid.UUID) -> PlaceFacts:
         building = self.households[household]
@@ -191,6 +219,7 @@ class World:
             volunteered=tasks_where(
                 {self.calls[c] for c, p, s in self.signups if p == person and s != SignupStatus.WITHDRAWN}
             ),
+            groups=self.groups_of(person),
         )
 
     def principal(self, person: uuid.UUID) -> PersonPrincipal:
@@ -294,6 +323,16 @@ def worlds(draw: st.DrawFn) -> World:
         waiting = {(h, p) for h, p, s in w.claims.values() if s == ClaimStatus.PENDING}
         if status != ClaimStatus.PENDING or claim not in waiting:  # one waiting claim per person and flat
             w.claims[draw(ids)] = (*claim, status)
+    for _ in range(draw(st.integers(0, 3))):
+        household, person = draw(st.sampled_from(households)), draw(st.sampled_from(people))
+        status = draw(st.sampled_from(list(RegistrationStatus)))
+        held = {(p, s) for _, p, s in w.registrations.values()}
+        if status not in ONE_AT_A_TIME or (person, status) not in held:
+            w.registrations[draw(ids)] = (household, person, status)
+    grouped = draw(st.lists(st.sampled_from(buildings), unique=True, max_size=len(buildings)))
+    for i in range(0, len(grouped), 2):  # groups of one or two buildings of a compound
+        chosen = tuple(b for b in grouped[i : i + 2] if w.buildings[b] == w.buildings[grouped[i]])
+        w.groups[draw(ids)] = (w.buildings[grouped[i]], chosen)
     for _ in range(draw(st.integers(0, 2))):
         vote = draw(ids)
         compound = draw(st.sampled_from(compounds))
@@ -532,6 +571,33 @@ async def insert(conn: AsyncConnection, w: World) -> None:
             for claim, (h, p, s) in w.claims.items()
         ],
     )
+    await rows(
+        PartyRegistration,
+        [
+            {
+                "id": registration,
+                "compound_id": w.buildings[w.households[h]],
+                "building_id": w.households[h],
+                "household_id": h,
+                "person_id": p,
+                "party_org": "某单位党支部",
+                "status": s,
+                "decided_at": None if s == RegistrationStatus.PENDING else now,
+                "approved_on": date(2025, 7, 14) if s in REGISTERED_ONCE else None,
+                "ended_on": date(2026, 1, 1) if s in ENDED else None,
+            }
+            for registration, (h, p, s) in w.registrations.items()
+        ],
+    )
+    await rows(PartyGroup, [{"id": g, "compound_id": c, "name": str(g)} for g, (c, _) in w.groups.items()])
+    await rows(
+        PartyGroupBuilding,
+        [{"building_id": b, "group_id": g} for g, (_, bs) in w.groups.items() for b in bs],
+    )
+
+
+#: a member has at most one registration in each of these statuses
+ONE_AT_A_TIME = frozenset({RegistrationStatus.PENDING, RegistrationStatus.APPROVED})
 
 
 def sample_world() -> World:
@@ -577,4 +643,9 @@ def sample_world() -> World:
     w.votes = {vote: (a, VoteStatus.OPEN)}
     w.vote_owners = [(vote, h1, owner)]
     w.claims = {u(): (h2, outsider, ClaimStatus.PENDING), u(): (hx, tenant, ClaimStatus.REJECTED)}
+    w.registrations = {
+        u(): (h1, chief, RegistrationStatus.APPROVED),
+        u(): (hx, owner, RegistrationStatus.PENDING),
+    }
+    w.groups = {u(): (a, (b1,))}
     return w

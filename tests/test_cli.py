@@ -39,6 +39,7 @@ STAGES = (
     "房屋关系",
     "角色",
     "团队职务",
+    "党员报到",
 )
 DATA_TABLES = (
     "community",
@@ -51,6 +52,8 @@ DATA_TABLES = (
     "home",
     "role_assignment",
     "team_position",
+    "party_registration",
+    "party_group",
     "api_client",
 )
 COMPOUNDS_QUERY = "{ compounds(first: 5) { edges { node { name } } } }"

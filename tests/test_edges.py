@@ -299,6 +299,8 @@ async def _probes(url: str) -> list[str]:
         "TeamPositionRecord": "team_position",
         "RoleRecord": "role_assignment",
         "HomeClaim": "home_claim",
+        "PartyRegistration": "party_registration",
+        "PartyGroup": "party_group",
     }
     assert set(tables) == set(NODE_TYPES), "a new node type needs probes here"
     out = []
@@ -306,7 +308,16 @@ async def _probes(url: str) -> list[str]:
         # every task-side object (few), a sample of the place tree and of people (many)
         limit = (
             6
-            if table in ("building", "household", "person", "home", "team_position", "role_assignment")
+            if table
+            in (
+                "building",
+                "household",
+                "person",
+                "home",
+                "team_position",
+                "role_assignment",
+                "party_registration",
+            )
             else 40
         )
         for row in await fetch(url, f"SELECT id FROM {table} ORDER BY id LIMIT {limit}"):
@@ -415,6 +426,18 @@ async def test_the_former_tenant_keeps_their_report_but_not_the_compound(
     assert [e["extensions"]["code"] for e in body["errors"]] == ["FORBIDDEN"]
 
 
+def office_holders(document: dict[str, Any], *, per_kind: int) -> list[str]:
+    """The phones of the first `per_kind` holders of each role and each position (of different
+    compounds where there are several): every way of standing in the world, not every person."""
+    chosen: dict[str, dict[str | None, str]] = {}  # kind → compound → phone
+    for entry in [*document["roles"], *document["positions"]]:
+        kind, compound = entry.get("role") or entry["position"], entry.get("compound")
+        held = chosen.setdefault(kind, {})
+        if len(held) < per_kind and compound not in held:
+            held[compound] = entry["phone"]
+    return sorted({phone for held in chosen.values() for phone in held.values()})
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def generated(pg_url: str, template_db: str) -> AsyncIterator[World]:
     clone = _clone(pg_url, template_db)
@@ -422,8 +445,8 @@ async def generated(pg_url: str, template_db: str) -> AsyncIterator[World]:
     try:
         document = generate(compounds=3, buildings=2, floors=3, seed=11)
         await import_into(url, parse(document))
-        phones = sorted({r["phone"] for r in document["roles"]} | {p["phone"] for p in document["positions"]})
-        residents = [p["phone"] for p in document["people"] if p["homes"]][:4]
+        phones = office_holders(document, per_kind=2)
+        residents = [p["phone"] for p in document["people"] if p["homes"] and p["phone"] not in phones][:4]
         personas = {
             phone: {"Authorization": f"Bearer {await token_for(url, phone)}"} for phone in phones + residents
         }

@@ -43,7 +43,11 @@ STAGE_TABLE = {
     "房屋关系": "home",
     "角色": "role_assignment",
     "团队职务": "team_position",
+    "党员报到": "party_registration",
 }
+#: tables an import fills not from the file's entries but from what they make (a building group
+#: for each building with a registered member)
+GROUP_TABLES = ("party_group", "party_group_building")
 CJK = re.compile(r"[\u4e00-\u9fff]")
 PLACE_TABLES = ("district", "street", "community", "grid", "compound", "building", "household")
 
@@ -131,6 +135,20 @@ def file_counts(doc: dict[str, Any]) -> dict[str, int]:
         "房屋关系": sum(len(p.get("homes", [])) for p in people),
         "角色": len(doc.get("roles", [])),
         "团队职务": len(doc.get("positions", [])),
+        "党员报到": len(registered_members(doc)),
+    }
+
+
+def registered_members(doc: dict[str, Any]) -> dict[str, tuple[str, str, str]]:
+    """phone → (compound, Party organisation, registered on) of each registered Party member holding
+    the Party member role at a compound: the registrations an import approves."""
+    party = {
+        p["phone"]: p["party"] for p in doc.get("people", []) if (p.get("party") or {}).get("registered_on")
+    }
+    return {
+        r["phone"]: (r["compound"], party[r["phone"]]["work_unit"], str(party[r["phone"]]["registered_on"]))
+        for r in doc.get("roles", [])
+        if r["role"] == "PARTY_MEMBER" and r["phone"] in party and not r.get("ends_on")
     }
 
 
@@ -161,6 +179,8 @@ async def natural(url: str) -> dict[str, list[tuple[Any, ...]]]:
         "home": "SELECT p.phone, k.key, h.number, m.relation FROM home m JOIN person p ON p.id = m.person_id "
         "JOIN household h ON h.id = m.household_id JOIN compound k ON k.id = m.compound_id "
         "WHERE h.compound_id = m.compound_id",
+        "party_registration": "SELECT p.phone, k.key, x.party_org, x.approved_on::text, x.status "
+        "FROM party_registration x JOIN person p ON p.id = x.person_id JOIN compound k ON k.id = x.compound_id",
         "role_assignment": "SELECT p.phone, r.role, k.key, g.key, c.key FROM role_assignment r "
         "JOIN person p ON p.id = r.person_id LEFT JOIN compound k ON k.id = r.compound_id "
         "LEFT JOIN grid g ON g.id = r.grid_id LEFT JOIN community c ON c.id = r.community_id",
@@ -203,6 +223,8 @@ def expected_natural(*docs: dict[str, Any]) -> dict[str, list[tuple[Any, ...]]]:
             )
         for pos in doc.get("positions", []):
             out["team_position"].add((pos["phone"], pos["compound"], pos["position"], pos.get("building")))
+        for phone, (compound, org, on) in registered_members(doc).items():
+            out["party_registration"].add((phone, compound, org, on, "APPROVED"))
     return {name: sorted(rows, key=repr) for name, rows in out.items()}
 
 
@@ -331,7 +353,17 @@ async def test_second_import_of_the_same_world_changes_nothing(
     first = await run_import(db_url, world)
     assert per_stage(first.created) == file_counts(generated)
     before = await snapshot(db_url)
-    assert sum(len(rows) for rows in before.values()) == sum(file_counts(generated).values())
+    # every row is one of the file's, but the building groups its registered members made
+    assert sum(len(rows) for t, rows in before.items() if t not in GROUP_TABLES) == sum(
+        file_counts(generated).values()
+    )
+    assert (
+        len(before["party_group"])
+        == len(before["party_group_building"])
+        == await fetchval(
+            db_url, "SELECT count(DISTINCT building_id) FROM party_registration WHERE status = 'APPROVED'"
+        )
+    )
 
     second = await run_import(db_url, world)
 
@@ -442,6 +474,7 @@ async def test_people_only_file_refers_to_compounds_imported_before(
         "房屋关系": 2,
         "角色": 2,
         "团队职务": 1,
+        "党员报到": 1,
     }
     assert per_stage(summary.updated) == ZERO
     assert {t: rows for t, rows in (await snapshot(db_url)).items() if t in PLACE_TABLES} == places_before

@@ -26,7 +26,7 @@ from auth import bindings, policy
 from auth.policy import FIELDS, POLICY, Field, Resource
 from auth.principal import ANONYMOUS, ApiClientPrincipal, PersonPrincipal, Principal, Scope
 from models.claim import HomeClaim
-from models.party import PartyProfile
+from models.party import PartyGroup, PartyProfile, PartyRegistration
 from models.person import Person
 from models.place import Building, Community, Compound, District, Grid, Household, Street
 from models.task import Task
@@ -52,6 +52,12 @@ ROWS: dict[Resource, tuple[Any, Objects, tuple[str, ...]]] = {
         ("vote_id", "household_id"),
     ),
     Resource.HOME_CLAIM: (HomeClaim, lambda w: {c: w.claim_facts(c) for c in w.claims}, ("id",)),
+    Resource.PARTY_REGISTRATION: (
+        PartyRegistration,
+        lambda w: {r: w.registration_facts(r) for r in w.registrations},
+        ("id",),
+    ),
+    Resource.PARTY_GROUP: (PartyGroup, lambda w: {g: w.group_facts(g) for g in w.groups}, ("id",)),
 }
 
 

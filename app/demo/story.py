@@ -6,12 +6,14 @@ a cost disclosure at 200–300 yuan per household after subsidy — and opens it
 ballots that leave it there: most of 6栋 has voted, agreement stands just under ¾ by head, and a
 few households (6-1-302 among them, 13800000007's) have not voted yet. Around it: 东方新天地's
 back-hill clearing with a call for 10 volunteers and its unregistrable parking spaces, 君鼎疆上's
-e-bike charging, and 山予城's property-fee dispute under mediation.
+e-bike charging, and 山予城's property-fee dispute under mediation. Three owners of 千山美林 have
+applied to register (报到) as Party members and wait for the community committee.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import uuid
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,13 +21,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from auth.backend import load_person_principal
 from models.enums import Role
+from models.party import PartyProfile, PartyRegistration, RegistrationStatus, ServiceKind
 from models.person import Home, Person, RoleAssignment, TeamPosition
 from models.place import Building, Compound
 from models.task import Task
 from models.task_rules import TaskAction, TaskCategory, TaskKind
+from models.terms import in_force
 from models.vote import Vote, VoteElector, VoteOwner
 from models.vote_rules import Choice, VoteMatter
-from resolvers import disclosure
+from resolvers import disclosure, party
 from resolvers import dispute as disputes
 from resolvers import meeting as meetings
 from resolvers import task as tasks
@@ -50,10 +54,13 @@ async def _context(sessions: async_sessionmaker[AsyncSession], phone: str) -> Co
 
 
 async def tell(sessions: async_sessionmaker[AsyncSession]) -> bool:
-    """Tell the whole story once: the tasks, then the building-6 vote with its ballots."""
+    """Tell the whole story once: the tasks, the building-6 vote with its ballots, and residents'
+    applications to register as Party members."""
     if not await tell_tasks(sessions):
         return False
-    return await tell_vote(sessions)
+    told = await tell_vote(sessions)
+    await tell_party(sessions)
+    return told
 
 
 async def tell_vote(sessions: async_sessionmaker[AsyncSession]) -> bool:
@@ -348,3 +355,52 @@ async def tell_tasks(sessions: async_sessionmaker[AsyncSession]) -> bool:
     mediator = await _person_id(sessions, await _holder(sessions, shanyu, role="OWNERS_COMMITTEE"))
     await disputes.add_mediator(shanyu_grid, task_id=fee.id, person_id=mediator)
     return True
+
+
+#: the employers (and their Party organisations) of the residents who apply to register
+APPLICANTS = (
+    ("綦江区人民医院", "綦江区人民医院党委", "刘书记 023-48620001", ServiceKind.CARE),
+    ("国家税务总局重庆市綦江区税务局", "綦江区税务局机关党委", "陈书记 023-48620002", ServiceKind.PUBLICITY),
+    ("重庆市綦江中学", "綦江中学党总支", "赵书记 023-48620003", ServiceKind.VOLUNTEERING),
+)
+
+
+async def tell_party(sessions: async_sessionmaker[AsyncSession]) -> bool:
+    """Three owners of 千山美林 apply to register (报到) as Party members, so that the community
+    committee has applications to decide; told once (nothing happens while one waits)."""
+    async with sessions() as session:
+        waiting = sa.select(PartyRegistration.id).where(
+            PartyRegistration.status == RegistrationStatus.PENDING
+        )
+        if (await session.execute(waiting.limit(1))).first():
+            return False
+        home = Home.__table__
+        applicants = (
+            await session.execute(
+                sa.select(Person.phone, sa.func.min(sa.cast(home.c.household_id, sa.Text)).label("household"))
+                .join(home, home.c.person_id == Person.id)
+                .join(Compound, Compound.id == home.c.compound_id)
+                .where(
+                    Compound.key == COMPOUND,
+                    home.c.relation == "OWNER",
+                    in_force(home),
+                    ~Person.phone.like("1380000%"),  # not one of the tour's people
+                    ~sa.exists().where(PartyProfile.person_id == Person.id),
+                )
+                .group_by(Person.phone)
+                .having(sa.func.count() == 1)  # a family's flat, not the developer's unsold ones
+                .order_by(Person.phone)
+                .limit(len(APPLICANTS))
+            )
+        ).all()
+    for (phone, household), (employer, org, contact, service) in zip(applicants, APPLICANTS, strict=False):
+        given = party.details(
+            employer=employer,
+            party_org=org,
+            party_org_contact=contact,
+            member_since=date(2012, 7, 1),
+            skills=None,
+            services=[service],
+        )
+        await party.apply(await _context(sessions, phone), household_id=uuid.UUID(household), given=given)
+    return bool(applicants)
