@@ -65,7 +65,7 @@ STAGES = (
 
 
 #: the stages whose rows are terms a file may end
-TERM_STAGES = ("房屋关系", "角色", "团队职务")
+TERM_STAGES = ("房屋关系", "角色", "团队职务", "党员报到")
 
 
 def _no_progress(stage: str, done: int, total: int) -> None:
@@ -570,6 +570,7 @@ async def import_world(
     await _sync_registrations(
         session,
         [people[p.phone] for p in world.people if p.party and p.party.registered_on],
+        [people[p.phone] for p in world.people],
         today,
         summary,
         progress,
@@ -617,6 +618,7 @@ ORDER BY r.person_id, r.starts_on DESC, r.compound_id
 async def _sync_registrations(
     session: AsyncSession,
     person_ids: list[Any],
+    everyone: list[Any],
     today: Any,
     summary: ImportSummary,
     progress: Progress,
@@ -638,10 +640,13 @@ async def _sync_registrations(
     )
     changed = await session.execute(
         sa.text(
-            f"""{wanted} UPDATE party_registration x SET party_org = w.work_unit, approved_on = w.registered_on
+            f"""{wanted} UPDATE party_registration x SET party_org = w.work_unit, approved_on = w.registered_on,
+                building_id = coalesce(w.building_id, x.building_id),
+                household_id = coalesce(w.household_id, x.household_id)
             FROM wanted w WHERE x.person_id = w.person_id AND x.status = 'APPROVED'
               AND x.compound_id = w.compound_id
-              AND (x.party_org IS DISTINCT FROM w.work_unit OR x.approved_on IS DISTINCT FROM w.registered_on)
+              AND (x.party_org IS DISTINCT FROM w.work_unit OR x.approved_on IS DISTINCT FROM w.registered_on
+                   OR x.household_id IS DISTINCT FROM coalesce(w.household_id, x.household_id))
             RETURNING x.id"""
         ),
         values,
@@ -659,7 +664,22 @@ async def _sync_registrations(
         ),
         values,
     )
+    # a member of the file who no longer holds the Party member role where they registered (the
+    # file or the committee ended it) is registered there no more
+    ended = await session.execute(
+        sa.text(
+            """UPDATE party_registration x SET status = 'ENDED', ended_on = greatest(x.approved_on, :today)
+            WHERE x.status = 'APPROVED' AND x.person_id = ANY(CAST(:everyone AS uuid[]))
+              AND NOT EXISTS (
+                SELECT 1 FROM role_assignment r WHERE r.person_id = x.person_id AND r.role = 'PARTY_MEMBER'
+                  AND r.compound_id = x.compound_id AND r.starts_on <= :today
+                  AND (r.ends_on IS NULL OR r.ends_on > :today))
+            RETURNING x.id"""
+        ),
+        {"everyone": everyone, "today": today},
+    )
     summary.updated[stage] += len(moved.all()) + len(changed.all())
+    summary.ended[stage] += len(ended.all())
     summary.created[stage] += len(made.all())
     await session.execute(
         sa.text(
@@ -677,6 +697,14 @@ async def _sync_registrations(
             SELECT n.building_id, m.id FROM needed n JOIN made m ON m.compound_id = n.compound_id AND m.name = n.name"""
         ),
         {"people": person_ids, "suffix": GROUP_SUFFIX},
+    )
+    # a leader who is no longer a registered member of their group leads it no more
+    await session.execute(
+        sa.text(
+            """UPDATE party_group g SET leader_id = NULL WHERE g.leader_id IS NOT NULL AND NOT EXISTS (
+                SELECT 1 FROM party_registration x JOIN party_group_building gb ON gb.building_id = x.building_id
+                WHERE gb.group_id = g.id AND x.person_id = g.leader_id AND x.status = 'APPROVED')"""
+        )
     )
     progress(stage, len(person_ids), len(person_ids))
 

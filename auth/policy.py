@@ -147,6 +147,8 @@ class Action(StrEnum):
     READ_PARTY = "READ_PARTY"
     #: approve or reject a Party member's registration
     DECIDE = "DECIDE"
+    #: reverse an entry of a Party member's participation record
+    CORRECT_PARTY_RECORD = "CORRECT_PARTY_RECORD"
     # the schema itself
     INTROSPECT = "INTROSPECT"
     #: run a document that is not registered (`qilijia documents add`), in `prod`
@@ -351,7 +353,9 @@ PERSON_KEEPERS = ADMIN | (either(TIED_TO_MY_GRID, TIED_TO_MY_COMMUNITY, STAFF_ON
 APPOINTERS = ADMIN | COMMUNITY_COMMITTEE
 _APPOINTERS = "只有本社区“两委”成员可以任免小区班子职务、授予或结束角色。"
 _PARTY_KEEPERS = "只有本社区“两委”成员可以查看和审核党员报到。"
-PARTY_GROUP_READERS = either(ADMIN, COMMUNITY_COMMITTEE, GRID_WORKER, PARTY_MEMBER, TEAM_CORE)
+#: who reads a compound's building groups and their members: its Party members (DESIGN §5: "+ party
+#: group names"), the grid worker (who learns the registration status, no more) and the committee
+PARTY_GROUP_READERS = either(ADMIN, COMMUNITY_COMMITTEE, GRID_WORKER, PARTY_MEMBER)
 _VOTE_OPENERS = "只有本小区的业委会成员或社区“两委”成员可以"
 
 POLICY: Mapping[tuple[Resource, Action], Rule] = {
@@ -422,6 +426,13 @@ POLICY: Mapping[tuple[Resource, Action], Rule] = {
     # status is all the grid worker sees of Party data); set up by the community committee
     (Resource.PARTY_GROUP, Action.READ): Rule(PARTY_GROUP_READERS),
     (Resource.PARTY_GROUP, Action.APPOINT): Rule(APPOINTERS, _APPOINTERS),
+    # a Party member's participation record: theirs and their community committee's, who corrects it
+    (Resource.PERSON, Action.READ_PARTY): Rule(
+        SELF | COMMITTEE_ON_MEMBER, "党员的参与记录只有本人和所在社区“两委”可以查看。"
+    ),
+    (Resource.PERSON, Action.CORRECT_PARTY_RECORD): Rule(
+        COMMITTEE_ON_MEMBER, "只有党员所在社区的“两委”成员可以更正参与记录。"
+    ),
     # a person: visible wherever the caller may see them shown (a household, a team, a task)
     (Resource.PERSON, Action.READ): Rule(
         either(

@@ -20,7 +20,8 @@ from models.enums import check_in
 class ParticipationKind(StrEnum):
     VOLUNTEER = "VOLUNTEER"  # a served volunteer shift
     MEETING = "MEETING"  # a topical meeting attended
-    TASK = "TASK"  # a task handled
+    TASK = "TASK"  # a task handled: assigned to them, or resolved by them, and resolved
+    DISPUTE = "DISPUTE"  # a dispute mediated to its outcome
 
 
 class PartyProfile(SQLModel, table=True):
@@ -36,20 +37,42 @@ class PartyProfile(SQLModel, table=True):
 
 
 class Participation(SQLModel, table=True):
-    """What a person did for the compound (a served shift, a meeting attended): feeds evaluation."""
+    """One entry of the participation record (参与记录): what a person did for the compound (a
+    served shift, a meeting attended, a task handled, a dispute mediated), written by the system
+    from what happened, with the hours and the count it contributes. Append-only (a trigger
+    refuses changes): a correction is a new entry reversing an old one, with a reason."""
 
     __tablename__ = "participation"
     __table_args__ = (
-        sa.UniqueConstraint("person_id", "kind", "ref_id"),
+        # an entry is reversed at most once
+        sa.Index(
+            "participation_reversed_once",
+            "reverses_id",
+            unique=True,
+            postgresql_where=sa.text("reverses_id IS NOT NULL"),
+        ),
+        sa.Index("participation_source", "ref_id", "kind", "person_id"),
         sa.CheckConstraint(check_in("kind", ParticipationKind), name="participation_kind"),
+        sa.CheckConstraint(
+            "(reverses_id IS NULL AND count = 1) OR (reverses_id IS NOT NULL AND count = -1)",
+            name="participation_count_sign",
+        ),
     )
     id: uuid.UUID = uuid_pk()
     person_id: uuid.UUID = fk("person.id")
     compound_id: uuid.UUID = fk("compound.id", index=False)
     kind: ParticipationKind = Field(sa_type=sa.Text)
+    #: what it came from: the meeting, the volunteer call, the task
     ref_id: uuid.UUID = Field(sa_type=sa.Uuid)
     hours: Decimal = Field(default=Decimal(0), sa_type=sa.Numeric(6, 2))
+    #: 1, or -1 for an entry that reverses another
+    count: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
     occurred_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    reverses_id: uuid.UUID | None = fk("participation.id", nullable=True, index=False, ondelete="CASCADE")
+    #: why an entry was reversed
+    reason: str | None = None
+    #: who reversed it by hand (NULL: the system, from what happened)
+    recorded_by: uuid.UUID | None = fk("person.id", nullable=True, index=False, ondelete="SET NULL")
     created_at: datetime = created_at()
 
 

@@ -8,6 +8,7 @@ community, records its outcome, once. Each step is an event on the task's timeli
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from strawberry.dataloader import DataLoader
@@ -15,8 +16,10 @@ from strawberry.dataloader import DataLoader
 from auth.policy import Action
 from models.dispute import DisputeOutcome
 from models.errors import BadUserInputError, ConflictError
+from models.party import ParticipationKind
 from models.task import Task, TaskMember
 from models.task_rules import EventKind, MemberRole, TaskKind
+from resolvers import ledger
 from resolvers import task as tasks
 from resolvers.context import Context
 from resolvers.loaders import by_key
@@ -116,6 +119,20 @@ async def record_outcome(ctx: Context, *, task_id: uuid.UUID, agreed: bool, agre
             )
         )
         await work.session.flush()
+        m = TaskMember.__table__
+        mediators = await work.session.execute(
+            sa.select(m.c.person_id).where(m.c.task_id == task.id, m.c.role == MemberRole.MEDIATOR.value)
+        )
+        # the mediation is on the record of the Party members who mediated it
+        await ledger.settle(
+            work.session,
+            kind=ParticipationKind.DISPUTE,
+            ref_id=task.id,
+            compound_id=task.compound_id,
+            credited=await ledger.party_members(work.session, task.compound_id, mediators.scalars()),
+            occurred_at=datetime.now(UTC),
+            reason="调解结果更正",
+        )
         summary = (
             f"调解成功，达成协议：{text}" if agreed else "调解未能达成一致" + (f"：{text}" if text else "。")
         )

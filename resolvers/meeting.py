@@ -18,20 +18,17 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.dataloader import DataLoader
 
 from auth.policy import Action, Resource, not_visible, params
-from models.enums import Role
 from models.errors import BadUserInputError, ConflictError
 from models.meeting import Meeting, MeetingAttendee
-from models.party import Participation, ParticipationKind
-from models.person import RoleAssignment
+from models.party import ParticipationKind
 from models.schedule_rules import SCHEDULE_AHEAD, meeting_change_problem, meeting_time_problem, shown
 from models.task import Task
 from models.task_rules import EventKind
-from models.terms import in_force
+from resolvers import ledger
 from resolvers import task as tasks
 from resolvers.context import Context
 from resolvers.ids import decode
@@ -319,41 +316,15 @@ async def reschedule(
 
 
 async def _sync_participation(session: AsyncSession, meeting: Meeting, attendee_ids: list[uuid.UUID]) -> None:
-    """One MEETING participation per attending Party member of the compound, none for anyone else."""
-    party = set(
-        (
-            await session.execute(
-                sa.select(RoleAssignment.person_id).where(
-                    RoleAssignment.role == Role.PARTY_MEMBER.value,
-                    RoleAssignment.compound_id == meeting.compound_id,
-                    RoleAssignment.person_id.in_(attendee_ids),
-                    in_force(RoleAssignment.__table__),
-                )
-            )
-        ).scalars()
+    """The attending Party members of the compound are credited with the meeting, and nobody else:
+    corrected minutes append reversing entries for those no longer listed."""
+    await ledger.settle(
+        session,
+        kind=ParticipationKind.MEETING,
+        ref_id=meeting.id,
+        compound_id=meeting.compound_id,
+        credited=await ledger.party_members(session, meeting.compound_id, attendee_ids),
+        occurred_at=meeting.held_at,
+        reason="会议出席名单更正：未出席",
+        hours=MEETING_HOURS,
     )
-    await session.execute(
-        sa.delete(Participation).where(
-            Participation.kind == ParticipationKind.MEETING,
-            Participation.ref_id == meeting.id,
-            Participation.person_id.not_in(sorted(party)),
-        )
-    )
-    if party:
-        await session.execute(
-            insert(Participation)
-            .values(
-                [
-                    {
-                        "person_id": person_id,
-                        "compound_id": meeting.compound_id,
-                        "kind": ParticipationKind.MEETING,
-                        "ref_id": meeting.id,
-                        "hours": MEETING_HOURS,
-                        "occurred_at": meeting.held_at,
-                    }
-                    for person_id in sorted(party)
-                ]
-            )
-            .on_conflict_do_nothing(index_elements=["person_id", "kind", "ref_id"])
-        )

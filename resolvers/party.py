@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.policy import Action, Resource, not_visible, params, refusal, require_person, where
 from models.enums import Role
-from models.errors import BadUserInputError, ConflictError
+from models.errors import BadUserInputError, ConflictError, ForbiddenError
 from models.party import (
     REASON_MAX,
     SKILLS_MAX,
@@ -282,7 +282,9 @@ async def withdraw(ctx: Context, *, registration_id: uuid.UUID, reason: str | No
                 raise ConflictError(problem)
             row.status = RegistrationStatus.ENDED
             row.ended_on = today()
+            await work.session.flush()
             await _registered_on(work.session, row.person_id, None)
+            await leaders_still_members(work.session, row.compound_id)
         row.reason = why
         await work.session.flush()
         return Outcome(row.id)
@@ -297,6 +299,7 @@ async def approve(ctx: Context, *, registration_id: uuid.UUID) -> RegistrationVi
     async def apply_(work: Work[PartyRegistration]) -> Outcome[uuid.UUID]:
         row, session = work.row, work.session
         _still_pending(row)
+        _not_own(row, work)
         if row.household_id is not None:
             await _still_lives_there(session, row)
         on = today()
@@ -319,6 +322,8 @@ async def approve(ctx: Context, *, registration_id: uuid.UUID) -> RegistrationVi
         await _profile(session, row.person_id, row.party_org, on)
         if row.building_id is not None:
             await group_of_building(session, row.compound_id, row.building_id)
+        if old is not None:
+            await leaders_still_members(session, old.compound_id)
         return Outcome(row.id)
 
     return await view(ctx, await run(ctx, REGISTRATION, registration_id, Action.DECIDE, apply_))
@@ -330,6 +335,7 @@ async def reject(ctx: Context, *, registration_id: uuid.UUID, reason: str) -> Re
 
     async def apply_(work: Work[PartyRegistration]) -> Outcome[uuid.UUID]:
         _still_pending(work.row)
+        _not_own(work.row, work)
         _decide(work.row, work, RegistrationStatus.REJECTED)
         work.row.reason = why
         await work.session.flush()
@@ -342,6 +348,11 @@ def _still_pending(row: PartyRegistration) -> None:
     problem = pending_problem(RegistrationStatus(row.status))
     if problem is not None:
         raise ConflictError(problem)
+
+
+def _not_own(row: PartyRegistration, work: Work[PartyRegistration]) -> None:
+    if row.person_id == work.who.person_id:
+        raise ForbiddenError("不能审核自己的报到申请，请由社区“两委”的其他成员审核。")
 
 
 def _decide(row: PartyRegistration, work: Work[PartyRegistration], status: RegistrationStatus) -> None:
@@ -414,10 +425,38 @@ async def _registered_on(session: AsyncSession, person_id: uuid.UUID, on: date |
     await session.execute(sa.update(pp).where(pp.c.person_id == person_id).values(registered_on=on))
 
 
+async def groups_locked(session: AsyncSession, compound_id: uuid.UUID) -> None:
+    """The compound's groups are changed one transaction at a time (names are unique in a compound,
+    a building is in one group): a second change waits and then sees the first."""
+    key = sa.func.hashtextextended(f"party_group:{compound_id}", 11)
+    await session.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
+
+
+async def leaders_still_members(session: AsyncSession, compound_id: uuid.UUID) -> None:
+    """A leader who is no longer a registered member of their group (they moved, left, or their
+    building went to another group) leads it no more."""
+    g, gb, x = PartyGroup.__table__, PartyGroupBuilding.__table__, PartyRegistration.__table__
+    member = (
+        sa.select(x.c.id)
+        .select_from(x.join(gb, gb.c.building_id == x.c.building_id))
+        .where(
+            gb.c.group_id == g.c.id,
+            x.c.person_id == g.c.leader_id,
+            x.c.status == RegistrationStatus.APPROVED.value,
+        )
+    )
+    await session.execute(
+        sa.update(g)
+        .where(g.c.compound_id == compound_id, g.c.leader_id.is_not(None), ~sa.exists(member))
+        .values(leader_id=None)
+    )
+
+
 async def group_of_building(
     session: AsyncSession, compound_id: uuid.UUID, building_id: uuid.UUID
 ) -> uuid.UUID:
     """The group a building belongs to; a new one named after the building if it has none."""
+    await groups_locked(session, compound_id)
     gb = PartyGroupBuilding.__table__
     found = (await session.execute(sa.select(gb.c.group_id).where(gb.c.building_id == building_id))).scalar()
     if found is not None:
@@ -621,12 +660,14 @@ async def create_group(
     chosen_name = _group_name(name)
 
     async def apply_(work: Work[Compound]) -> Outcome[uuid.UUID]:
+        await groups_locked(work.session, work.row.id)
         buildings = await _buildings(work, work.row.id, building_ids)
         await _name_free(work.session, work.row.id, chosen_name, None)
         row = PartyGroup(compound_id=work.row.id, name=chosen_name)
         work.session.add(row)
         await work.session.flush()
         await _place_buildings(work.session, row.id, buildings)
+        await leaders_still_members(work.session, work.row.id)
         return Outcome(row.id)
 
     return await group(ctx, await run(ctx, COMPOUND, compound_id, Action.APPOINT, apply_))
@@ -640,6 +681,7 @@ async def update_group(
 
     async def apply_(work: Work[PartyGroup]) -> Outcome[uuid.UUID]:
         row = work.row
+        await groups_locked(work.session, row.compound_id)
         if chosen_name is not None:
             await _name_free(work.session, row.compound_id, chosen_name, row.id)
             row.name = chosen_name
@@ -648,6 +690,7 @@ async def update_group(
                 work.session, row.id, await _buildings(work, row.compound_id, building_ids)
             )
         await work.session.flush()
+        await leaders_still_members(work.session, row.compound_id)
         return Outcome(row.id)
 
     return await group(ctx, await run(ctx, GROUP, group_id, Action.APPOINT, apply_))

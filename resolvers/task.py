@@ -38,6 +38,7 @@ from auth.policy import (
 )
 from models.enums import Role
 from models.errors import BadUserInputError, ConflictError
+from models.party import ParticipationKind
 from models.person import Person
 from models.place import Building, Compound
 from models.task import Task, TaskEvent, TaskMember
@@ -58,6 +59,7 @@ from models.task_rules import (
     edit_problem,
     transition,
 )
+from resolvers import ledger
 from resolvers.context import Context
 from resolvers.loaders import PageKey, grouped, paged, visible_by_id
 from resolvers.pages import Key, Page, order, read, window
@@ -476,6 +478,8 @@ async def change_status(
             task.rating_comment = text
             task.closed_at = now
             payload.update({"stars": stars, "comment": text})
+        if action in (TaskAction.RESOLVE, TaskAction.REOPEN):
+            await _credit_handling(work, resolved=action == TaskAction.RESOLVE)
         kind = {TaskAction.RATE: EventKind.RATED, TaskAction.REOPEN: EventKind.REOPENED}.get(
             action, EventKind.STATUS_CHANGED
         )
@@ -484,6 +488,28 @@ async def change_status(
     row = await run(ctx, TASK, task_id, TASK_ACTIONS[action], apply)
     forget(ctx, task_id)
     return row
+
+
+async def _credit_handling(work: Work[Task], *, resolved: bool) -> None:
+    """A resolved task is on the participation record of the Party members who handled it (its
+    assignees and working group, and whoever resolved it); a reopened one no longer is."""
+    task, session = work.row, work.session
+    handled: set[uuid.UUID] = set()
+    if resolved:
+        m = TaskMember.__table__
+        workers = await session.execute(
+            sa.select(m.c.person_id).where(m.c.task_id == task.id, m.c.role.in_(sorted(WORKING_ROLES)))
+        )
+        handled = {*workers.scalars(), work.who.person_id}
+    await ledger.settle(
+        session,
+        kind=ParticipationKind.TASK,
+        ref_id=task.id,
+        compound_id=task.compound_id,
+        credited=await ledger.party_members(session, task.compound_id, handled),
+        occurred_at=datetime.now(UTC),
+        reason="事项被重新打开",
+    )
 
 
 async def assign(

@@ -92,6 +92,11 @@ RECORDED: Mapping[tuple[str, str], tuple[Resource, Field]] = {
     ("PartyRegistration", "employer"): (Resource.PERSON, Field.PARTY_DETAIL),
     ("PartyRegistration", "partyOrganization"): (Resource.PERSON, Field.PARTY_DETAIL),
     ("PartyRegistration", "partyOrganizationContact"): (Resource.PERSON, Field.PARTY_DETAIL),
+    ("PartyRegistration", "memberSince"): (Resource.PERSON, Field.PARTY_DETAIL),
+    ("PartyRegistration", "skills"): (Resource.PERSON, Field.PARTY_DETAIL),
+    ("PartyRegistration", "services"): (Resource.PERSON, Field.PARTY_DETAIL),
+    ("PartyGroup", "members"): (Resource.PERSON, Field.PARTY_DETAIL),
+    ("Query", "participationRecord"): (Resource.PERSON, Field.PARTY_DETAIL),
 }
 
 

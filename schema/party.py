@@ -119,13 +119,16 @@ class PartyRegistration(Node):
     async def transferred_from(self, info: Info[Context, None]) -> PartyRegistration | None:
         if self._view.transferred_from is None:
             return None
-        return PartyRegistration.from_view(
-            await party_resolvers.view(info.context, self._view.transferred_from)
-        )
+        try:
+            return PartyRegistration.from_view(
+                await party_resolvers.view(info.context, self._view.transferred_from)
+            )
+        except ForbiddenError:  # the old compound's committee is another community's
+            return None
 
 
 @strawberry.type(
-    description="党员楼栋小组：在小组各楼栋报到的党员，组长由社区“两委”指定。本小区党员、小区班子、网格员和社区“两委”可见。"
+    description="党员楼栋小组：在小组各楼栋报到的党员，组长由社区“两委”指定。本小区党员、网格员和社区“两委”可见。"
 )
 class PartyGroup(Node):
     _view: strawberry.Private[GroupView]
@@ -215,9 +218,7 @@ class Query:
         )
         return Connection.from_page(page, PartyRegistration.from_view)
 
-    @strawberry.field(
-        description="一个小区的党员楼栋小组，按名称排列：本小区党员、小区班子、网格员、社区“两委”。"
-    )
+    @strawberry.field(description="一个小区的党员楼栋小组，按名称排列：本小区党员、网格员、社区“两委”。")
     async def party_groups(
         self,
         info: Info[Context, None],

@@ -301,6 +301,7 @@ async def _probes(url: str) -> list[str]:
         "HomeClaim": "home_claim",
         "PartyRegistration": "party_registration",
         "PartyGroup": "party_group",
+        "ParticipationEntry": "participation",
     }
     assert set(tables) == set(NODE_TYPES), "a new node type needs probes here"
     out = []

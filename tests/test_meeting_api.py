@@ -102,8 +102,8 @@ async def count(desk: Desk, table: str) -> int:
 async def participation(desk: Desk) -> list[tuple[str, int]]:
     rows = await fetch(
         desk.url,
-        "SELECT p.phone, count(*) AS n FROM participation x JOIN person p ON p.id = x.person_id "
-        "WHERE x.kind = 'MEETING' GROUP BY p.phone ORDER BY p.phone",
+        "SELECT p.phone, sum(x.count) AS n FROM participation x JOIN person p ON p.id = x.person_id "
+        "WHERE x.kind = 'MEETING' GROUP BY p.phone HAVING sum(x.count) > 0 ORDER BY p.phone",
     )
     return [(r["phone"], r["n"]) for r in rows]
 

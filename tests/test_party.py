@@ -12,9 +12,10 @@ from datetime import date
 
 import pytest
 
+from app.world_file import parse
 from models.terms import today
 from resolvers.ids import encode
-from tests.conftest import Api, fetch, fetchval, token_for
+from tests.conftest import Api, fetch, fetchval, import_into, token_for
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -453,6 +454,7 @@ GROUP_READERS = [
     (STAFF, False),
     (RESIDENT, False),
     ("13800000006", False),  # the owners' committee
+    ("13800000009", False),  # the deputy convener (not a Party member)
 ]
 
 
@@ -525,3 +527,87 @@ async def test_committee_reads_of_party_data_are_recorded(shared_api: Api, share
     await api.data("{ me { person { party { workUnit } } } }", token=await token_for(url, CHIEF))
     await api.app.state.services.reveals.flush()
     assert await fetchval(url, count) == before + 1
+
+
+async def test_nobody_decides_their_own_application(shared_api: Api, shared_demo_db_url: str) -> None:
+    api, url = shared_api, shared_demo_db_url
+    phone = "13999944001"
+    token = await member(url, phone, ("qianshan-meilin", "5-3-101"))
+    await fetchval(
+        url,
+        "INSERT INTO role_assignment (person_id, role, community_id)"
+        " SELECT p.id, 'COMMUNITY_COMMITTEE', c.id FROM person p, community c"
+        " WHERE p.phone = $1 AND c.key = 'jiulong' RETURNING id",
+        phone,
+    )
+    made = await applied(api, url, token, "5-3-101")
+    for mutation, variables in ((APPROVE, {"id": made["id"]}), (REJECT, {"id": made["id"], "r": "自己驳回"})):
+        code, _, message = error(await api.gql(mutation, variables, token=token))
+        assert code == "FORBIDDEN" and "不能审核自己的报到申请" in message
+    assert await registrations_of(url, phone) == ["PENDING"]
+    approved = await api.data(APPROVE, {"id": made["id"]}, token=await token_for(url, COMMITTEE))
+    assert approved["approvePartyRegistration"]["status"] == "APPROVED"
+
+
+async def test_a_leader_who_leaves_leads_no_more(shared_api: Api, shared_demo_db_url: str) -> None:
+    api, url = shared_api, shared_demo_db_url
+    phone = "13999945001"
+    token = await member(url, phone, ("qianshan-meilin", "7-1-101"))
+    committee = await token_for(url, COMMITTEE)
+    made = await applied(api, url, token, "7-1-101")
+    await api.data(APPROVE, {"id": made["id"]}, token=committee)
+    group = await fetchval(
+        url,
+        "SELECT gb.group_id FROM party_group_building gb JOIN party_registration x ON x.building_id = gb.building_id"
+        " JOIN person p ON p.id = x.person_id WHERE p.phone = $1 AND x.status = 'APPROVED'",
+        phone,
+    )
+    me = encode("Person", await fetchval(url, "SELECT id FROM person WHERE phone = $1", phone))
+    appoint = (
+        "mutation($id: ID!, $p: ID) { appointPartyGroupLeader(id: $id, personId: $p) { leader { name } } }"
+    )
+    led = await api.data(appoint, {"id": encode("PartyGroup", group), "p": me}, token=committee)
+    assert led["appointPartyGroupLeader"]["leader"] == {"name": f"党员{phone}"}
+    await api.data(WITHDRAW, {"id": made["id"], "r": "工作调动"}, token=token)
+    assert await fetchval(url, "SELECT leader_id FROM party_group WHERE id = $1", group) is None
+
+
+async def test_an_import_moves_and_ends_registrations(shared_api: Api, shared_demo_db_url: str) -> None:
+    url = shared_demo_db_url
+    phone = "13999946001"
+
+    def world(homes: list[dict], role: dict) -> dict:
+        return {
+            "version": 1,
+            "people": [
+                {
+                    "phone": phone,
+                    "name": "导入党员",
+                    "party": {"work_unit": "綦江区文旅委机关党支部", "registered_on": "2025-05-04"},
+                    "homes": homes,
+                }
+            ],
+            "roles": [{"phone": phone, "role": "PARTY_MEMBER", "compound": "qianshan-meilin", **role}],
+        }
+
+    first_home = {"compound": "qianshan-meilin", "household": "7-1-201", "relation": "OWNER"}
+    await import_into(url, parse(world([first_home], {})))
+    rows = await fetch(url, REGISTRATION_OF, phone)
+    assert [tuple(r) for r in rows] == [("APPROVED", "7-1-201", date(2025, 5, 4), None)]
+    # moved within the compound: the registration follows to the new home
+    moved = [{**first_home, "ends_on": today().isoformat()}, {**first_home, "household": "7-1-202"}]
+    await import_into(url, parse(world(moved, {})))
+    assert [tuple(r) for r in await fetch(url, REGISTRATION_OF, phone)] == [
+        ("APPROVED", "7-1-202", date(2025, 5, 4), None)
+    ]
+    # the file ends the role: registered there no more
+    await import_into(url, parse(world(moved, {"ends_on": today().isoformat()})))
+    assert [tuple(r) for r in await fetch(url, REGISTRATION_OF, phone)] == [
+        ("ENDED", "7-1-202", date(2025, 5, 4), today())
+    ]
+
+
+REGISTRATION_OF = (
+    "SELECT x.status, h.number, x.approved_on, x.ended_on FROM party_registration x"
+    " JOIN household h ON h.id = x.household_id JOIN person p ON p.id = x.person_id WHERE p.phone = $1"
+)

@@ -1,0 +1,330 @@
+"""The participation record (参与记录) of Party members: written from what happens, read by the
+member and their community committee, corrected only by appending.
+
+Writers call `settle` in the transaction of the change that causes it (minutes recorded, a task
+resolved or reopened, a mediation's outcome): for one source (a meeting, a task) and kind it makes
+the record's net say exactly who is credited, appending an entry for each person newly credited and
+a reversing entry for each no longer credited. Nothing is changed or deleted (the table refuses
+it). A volunteer's served shift is written by the check-in itself (`resolvers.volunteer`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from auth.budget import client_address
+from auth.policy import Action, Resource, not_visible, params, refusal, require_person, where
+from models.enums import Role
+from models.errors import BadUserInputError, ConflictError, ForbiddenError
+from models.participation_rules import Entry, Summary, points, summarize
+from models.party import REASON_MAX, Participation, ParticipationKind
+from models.person import Person, RoleAssignment
+from models.place import Compound
+from models.schedule_rules import CHINA
+from models.terms import in_force, today
+from resolvers import audit
+from resolvers.context import Context
+from resolvers.pages import Key, Page, order, read, window
+from resolvers.text import clean_text
+
+#: a record, newest first
+NEWEST = order(
+    Key("occurred_at", datetime, descending=True), Key("created_at", datetime, descending=True), Key("id")
+)
+#: the longest period one reading of a record may cover: an evaluation's year, with room
+PERIOD_MAX = timedelta(days=400)
+
+
+async def party_members(
+    session: AsyncSession, compound_id: uuid.UUID, person_ids: Iterable[uuid.UUID]
+) -> set[uuid.UUID]:
+    """Those of `person_ids` who are Party members of the compound today: the record is theirs."""
+    ids = sorted(set(person_ids))
+    if not ids:
+        return set()
+    r = RoleAssignment.__table__
+    found = await session.execute(
+        sa.select(r.c.person_id).where(
+            r.c.role == Role.PARTY_MEMBER.value,
+            r.c.compound_id == compound_id,
+            r.c.person_id.in_(ids),
+            in_force(r),
+        )
+    )
+    return set(found.scalars())
+
+
+async def settle(
+    session: AsyncSession,
+    *,
+    kind: ParticipationKind,
+    ref_id: uuid.UUID,
+    compound_id: uuid.UUID,
+    credited: Iterable[uuid.UUID],
+    occurred_at: datetime,
+    reason: str,
+    hours: Decimal = Decimal(0),
+) -> None:
+    """Make the record's net for this source say exactly `credited` (among those it has entries
+    for, and those newly credited): new entries for the newly credited, reversing entries (with
+    `reason`) for those no longer. Run it under the lock of the source's row."""
+    p = Participation.__table__
+    rows = await session.execute(
+        sa.select(p.c.id, p.c.person_id, p.c.count, p.c.hours, p.c.reverses_id).where(
+            p.c.kind == kind.value, p.c.ref_id == ref_id
+        )
+    )
+    net: dict[uuid.UUID, int] = {}
+    standing: dict[uuid.UUID, tuple[uuid.UUID, Decimal]] = {}  # person → an unreversed entry
+    reversed_ = set()
+    entries = rows.all()
+    for e in entries:
+        net[e.person_id] = net.get(e.person_id, 0) + e.count
+        if e.reverses_id is not None:
+            reversed_.add(e.reverses_id)
+    for e in entries:
+        if e.count > 0 and e.id not in reversed_:
+            standing[e.person_id] = (e.id, e.hours)
+    wanted = set(credited)
+    added = [
+        {
+            "person_id": person,
+            "compound_id": compound_id,
+            "kind": kind.value,
+            "ref_id": ref_id,
+            "hours": hours,
+            "occurred_at": occurred_at,
+        }
+        for person in sorted(wanted)
+        if net.get(person, 0) <= 0
+    ]
+    reversals = [
+        {
+            "person_id": person,
+            "compound_id": compound_id,
+            "kind": kind.value,
+            "ref_id": ref_id,
+            "hours": -standing[person][1],
+            "count": -1,
+            "occurred_at": occurred_at,
+            "reverses_id": standing[person][0],
+            "reason": reason,
+        }
+        for person in sorted(net)
+        if net[person] > 0 and person not in wanted and person in standing
+    ]
+    for batch in (added, reversals):
+        if batch:
+            await session.execute(sa.insert(p), batch)
+
+
+# --- reading -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EntryView:
+    id: uuid.UUID
+    kind: ParticipationKind
+    ref_id: uuid.UUID
+    hours: Decimal
+    count: int
+    points: Decimal
+    occurred_at: datetime
+    reverses_id: uuid.UUID | None
+    reason: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Record:
+    person_id: uuid.UUID
+    starts_on: date
+    ends_on: date
+    summary: Summary
+
+
+def period(starts_on: date | None, ends_on: date | None) -> tuple[date, date]:
+    """[starts_on, ends_on) in Beijing days: this year by default."""
+    year = (ends_on - timedelta(days=1)).year if ends_on is not None else today().year
+    starts = starts_on or date(year, 1, 1)
+    ends = ends_on or date(starts.year + 1, 1, 1)
+    if ends <= starts:
+        raise BadUserInputError("结束日期必须晚于开始日期。", field="endsOn")
+    if ends - starts > PERIOD_MAX:
+        raise BadUserInputError("一次最多查看一年多一点（400 天）的参与记录。", field="startsOn")
+    return starts, ends
+
+
+def _moment(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=CHINA)
+
+
+async def _readable(ctx: Context, person_id: uuid.UUID) -> None:
+    """The person's record is the caller's to read (the member, their community committee):
+    the one not-visible answer for a person the caller may not see at all."""
+    p = Person.__table__
+    statement = sa.select(
+        where(ctx.principal, Resource.PERSON, Action.READ, p).label("sees"),
+        where(ctx.principal, Resource.PERSON, Action.READ_PARTY, p).label("reads"),
+    ).where(p.c.id == person_id)
+    async with ctx.sessions() as session:
+        found = (await session.execute(statement, params(ctx.principal))).first()
+    if found is None or not found.sees:
+        raise not_visible()
+    if not found.reads:
+        raise refusal(Resource.PERSON, Action.READ_PARTY)
+
+
+def _in_period(person_id: uuid.UUID, starts: date, ends: date) -> list[sa.ColumnElement[bool]]:
+    p = Participation.__table__
+    return [p.c.person_id == person_id, p.c.occurred_at >= _moment(starts), p.c.occurred_at < _moment(ends)]
+
+
+async def record(
+    ctx: Context, *, person_id: uuid.UUID, starts_on: date | None, ends_on: date | None
+) -> Record:
+    """A member's record over a period, with its totals and points."""
+    require_person(ctx.principal)
+    starts, ends = period(starts_on, ends_on)
+    await _readable(ctx, person_id)
+    p = Participation.__table__
+    async with ctx.sessions() as session:
+        rows = await session.execute(
+            sa.select(p.c.kind, p.c.count, p.c.hours).where(*_in_period(person_id, starts, ends))
+        )
+        entries = [Entry(ParticipationKind(r.kind), r.count, r.hours) for r in rows]
+    return Record(person_id, starts, ends, summarize(entries))
+
+
+async def entries(ctx: Context, found: Record, *, first: int | None, after: str | None) -> Page[EntryView]:
+    """The entries of a record already read (and allowed), newest first."""
+    p = Participation.__table__
+    statement = sa.select(
+        p.c.id,
+        p.c.kind,
+        p.c.ref_id,
+        p.c.hours,
+        p.c.count,
+        p.c.occurred_at,
+        p.c.reverses_id,
+        p.c.reason,
+        p.c.created_at,
+    ).where(*_in_period(found.person_id, found.starts_on, found.ends_on))
+    page = await read(
+        ctx.sessions, statement, p, NEWEST, window(NEWEST, first=first, after=after), scalars=False
+    )
+
+    def view(r: sa.Row) -> EntryView:
+        kind = ParticipationKind(r.kind)
+        return EntryView(**{**r._mapping, "kind": kind}, points=points(Entry(kind, r.count, r.hours)))
+
+    return page.map(view)
+
+
+async def entry(ctx: Context, entry_id: uuid.UUID) -> EntryView:
+    """One entry, for those who may read its member's record; the one not-visible answer otherwise."""
+    require_person(ctx.principal)
+    p = Participation.__table__
+    async with ctx.sessions() as session:
+        found = (await session.execute(sa.select(p).where(p.c.id == entry_id))).first()
+    if found is None:
+        raise not_visible()
+    try:
+        await _readable(ctx, found.person_id)
+    except ForbiddenError:
+        raise not_visible() from None
+    return _entry_view(found)
+
+
+# --- correcting -------------------------------------------------------------------------------------
+
+
+async def reverse(ctx: Context, *, entry_id: uuid.UUID, reason: str) -> EntryView:
+    """The community committee reverses an entry that should not stand (credited by mistake): a new
+    entry with the negated hours, a count of -1 and the reason. The old one stays."""
+    who = require_person(ctx.principal)
+    why = clean_text(reason, field="reason", label="更正理由", maximum=REASON_MAX) or ""
+    p = Participation.__table__
+    async with ctx.sessions() as session, session.begin():
+        entry = (await session.execute(sa.select(Participation).where(p.c.id == entry_id))).scalar()
+        if entry is None:
+            raise not_visible()
+        person = Person.__table__
+        # the member's row, locked: corrections of one record are made one at a time
+        allowed = (
+            await session.execute(
+                sa.select(
+                    where(who, Resource.PERSON, Action.READ_PARTY, person).label("reads"),
+                    where(who, Resource.PERSON, Action.CORRECT_PARTY_RECORD, person).label("corrects"),
+                )
+                .where(person.c.id == entry.person_id)
+                .with_for_update(of=person),
+                params(who),
+            )
+        ).first()
+        if allowed is None or not allowed.reads:
+            raise not_visible()
+        if not allowed.corrects:
+            raise refusal(Resource.PERSON, Action.CORRECT_PARTY_RECORD)
+        if entry.reverses_id is not None:
+            raise ConflictError("这是一条更正记录，不能再更正；如有错误，请补记一条。")
+        done = await session.execute(sa.select(p.c.id).where(p.c.reverses_id == entry.id))
+        if done.first() is not None:
+            raise ConflictError("这条记录已经更正过了。")
+        made = (
+            await session.execute(
+                sa.insert(p)
+                .values(
+                    person_id=entry.person_id,
+                    compound_id=entry.compound_id,
+                    kind=entry.kind,
+                    ref_id=entry.ref_id,
+                    hours=-entry.hours,
+                    count=-1,
+                    occurred_at=entry.occurred_at,
+                    reverses_id=entry.id,
+                    reason=why,
+                    recorded_by=who.person_id,
+                )
+                .returning(p)
+            )
+        ).first()
+        assert made is not None
+        community_id = (
+            await session.execute(sa.select(Compound.community_id).where(Compound.id == entry.compound_id))
+        ).scalar()
+        await audit.append(
+            session,
+            action=Action.CORRECT_PARTY_RECORD.value,
+            actor={"kind": "person", "id": who.person_id, "name": who.name, "role": audit.held(who)},
+            object_type="PARTICIPATION",
+            object_id=entry.id,
+            community_id=community_id,
+            compound_id=entry.compound_id,
+            address=client_address(ctx.request),
+            detail={"reason": why},
+        )
+    return _entry_view(made)
+
+
+def _entry_view(made: sa.Row) -> EntryView:
+    kind = ParticipationKind(made.kind)
+    return EntryView(
+        id=made.id,
+        kind=kind,
+        ref_id=made.ref_id,
+        hours=made.hours,
+        count=made.count,
+        points=points(Entry(kind, made.count, made.hours)),
+        occurred_at=made.occurred_at,
+        reverses_id=made.reverses_id,
+        reason=made.reason,
+        created_at=made.created_at,
+    )
