@@ -22,6 +22,7 @@ from auth.facts import (
     AreaFacts,
     ClaimFacts,
     ElectorFacts,
+    EvaluationFacts,
     PersonFacts,
     PlaceFacts,
     RegionFacts,
@@ -331,6 +332,10 @@ def claim_row(c: FromClause) -> Binding:
     )
 
 
+def evaluation_row(e: FromClause) -> Binding:
+    return Binding({**_place(e.c.compound_id), "person_id": Col(e.c.person_id), "status": Col(e.c.status)})
+
+
 def group_row(g: FromClause) -> Binding:
     return Binding(_place(g.c.compound_id))
 
@@ -506,6 +511,7 @@ BINDINGS: dict[str, tuple[type, Callable[[FromClause], Binding]]] = {
     # a Party member's registration: where their home is, and whose it is (a claim's shape)
     "party_registration": (ClaimFacts, claim_row),
     "party_group": (PlaceFacts, group_row),
+    "party_evaluation": (EvaluationFacts, evaluation_row),
 }
 TIES = (TieFacts, tie_row)
 

@@ -77,6 +77,14 @@ class ClaimFacts(PlaceFacts):
     person_id: uuid.UUID
 
 
+@dataclass(frozen=True, kw_only=True)
+class EvaluationFacts(PlaceFacts):
+    """A Party member's evaluation: where they were registered, whose it is, whether confirmed."""
+
+    person_id: uuid.UUID
+    status: str
+
+
 class Tie(StrEnum):
     """How a person is tied to a place: a home there, or a role or team position held there."""
 

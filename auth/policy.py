@@ -88,6 +88,8 @@ class Resource(StrEnum):
     PARTY_REGISTRATION = "PARTY_REGISTRATION"
     #: a building group of a compound's registered Party members
     PARTY_GROUP = "PARTY_GROUP"
+    #: a Party member's evaluation for a period (评价鉴定): sensitive
+    PARTY_EVALUATION = "PARTY_EVALUATION"
     SCHEMA = "SCHEMA"
 
 
@@ -149,6 +151,8 @@ class Action(StrEnum):
     DECIDE = "DECIDE"
     #: reverse an entry of a Party member's participation record
     CORRECT_PARTY_RECORD = "CORRECT_PARTY_RECORD"
+    #: draft Party members' evaluations (a compound's), set how often they are made (a community's)
+    EVALUATE = "EVALUATE"
     # the schema itself
     INTROSPECT = "INTROSPECT"
     #: run a document that is not registered (`qilijia documents add`), in `prod`
@@ -179,6 +183,7 @@ TABLES: dict[Resource, str | None] = {
     Resource.HOME_CLAIM: "home_claim",
     Resource.PARTY_REGISTRATION: "party_registration",
     Resource.PARTY_GROUP: "party_group",
+    Resource.PARTY_EVALUATION: "party_evaluation",
     Resource.SCHEMA: None,
 }
 
@@ -210,6 +215,7 @@ TEAM_MEMBER = In("compound_id", Scope.TEAM_COMPOUNDS)  # any team position in th
 TEAM_CORE = In("compound_id", Scope.CORE_TEAM_COMPOUNDS)  # chief, deputy, committee member
 BUILDING_CONVENER = In("building_id", Scope.CONVENED_BUILDINGS)  # of the object's building
 CONVENES_HERE = In("compound_id", Scope.CONVENED_COMPOUNDS)  # of some building of the compound
+CHIEF_CONVENER = In("compound_id", Scope.CHIEF_COMPOUNDS)
 
 #: Holding a role at the object's place, at the level the role is held (its scope).
 _HOLDS: dict[Role, Cond] = {
@@ -247,6 +253,7 @@ CLAIMANT = SELF  # of a claim to a home: the person who made it
 IS_DISPUTE = OneOf("kind", frozenset({TaskKind.DISPUTE.value}))
 IS_PUBLIC = OneOf("visibility", frozenset({TaskVisibility.PUBLIC.value}))
 IS_OPEN = OneOf("status", frozenset({VoteStatus.OPEN.value}))
+IS_DRAFT = OneOf("status", frozenset({"DRAFT"}))  # an evaluation not yet confirmed
 #: a task whose text waits for review or was removed (`models.task_rules.HELD`, `REMOVED`)
 IS_HELD = OneOf("review_hold", frozenset({HELD, REMOVED}))
 
@@ -356,6 +363,9 @@ _PARTY_KEEPERS = "只有本社区“两委”成员可以查看和审核党员�
 #: who reads a compound's building groups and their members: its Party members (DESIGN §5: "+ party
 #: group names"), the grid worker (who learns the registration status, no more) and the committee
 PARTY_GROUP_READERS = either(ADMIN, COMMUNITY_COMMITTEE, GRID_WORKER, PARTY_MEMBER)
+#: who drafts Party members' evaluations: the compound's chief convener, the community committee
+EVALUATORS = CHIEF_CONVENER | COMMUNITY_COMMITTEE
+_EVALUATORS = "只有小区的总召集人或社区“两委”成员可以起草党员评价。"
 _VOTE_OPENERS = "只有本小区的业委会成员或社区“两委”成员可以"
 
 POLICY: Mapping[tuple[Resource, Action], Rule] = {
@@ -432,6 +442,15 @@ POLICY: Mapping[tuple[Resource, Action], Rule] = {
     ),
     (Resource.PERSON, Action.CORRECT_PARTY_RECORD): Rule(
         COMMITTEE_ON_MEMBER, "只有党员所在社区的“两委”成员可以更正参与记录。"
+    ),
+    # evaluations (评价鉴定): the chief convener drafts, the community committee confirms; the member
+    # and the committee read them, the chief convener the drafts they write
+    (Resource.COMMUNITY, Action.EVALUATE): Rule(COMMUNITY_COMMITTEE, _EVALUATORS),
+    (Resource.COMPOUND, Action.EVALUATE): Rule(EVALUATORS, _EVALUATORS),
+    (Resource.PARTY_EVALUATION, Action.READ): Rule(SELF | COMMUNITY_COMMITTEE | (IS_DRAFT & CHIEF_CONVENER)),
+    (Resource.PARTY_EVALUATION, Action.EVALUATE): Rule(EVALUATORS, _EVALUATORS),
+    (Resource.PARTY_EVALUATION, Action.DECIDE): Rule(
+        COMMUNITY_COMMITTEE, "只有党员所在社区的“两委”成员可以确认评价。"
     ),
     # a person: visible wherever the caller may see them shown (a household, a team, a task)
     (Resource.PERSON, Action.READ): Rule(
@@ -820,6 +839,7 @@ CHECKED_ON_LOCKED_ROWS = frozenset(
         Resource.HOME_CLAIM,
         Resource.PARTY_REGISTRATION,
         Resource.PARTY_GROUP,
+        Resource.PARTY_EVALUATION,
     }
 )
 

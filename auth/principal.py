@@ -31,6 +31,7 @@ class Scope(StrEnum):
     CORE_TEAM_COMPOUNDS = "CORE_TEAM_COMPOUNDS"  # chief or deputy convener, or committee member
     CONVENED_BUILDINGS = "CONVENED_BUILDINGS"  # building convener of the building
     CONVENED_COMPOUNDS = "CONVENED_COMPOUNDS"  # building convener of some building of the compound
+    CHIEF_COMPOUNDS = "CHIEF_COMPOUNDS"  # chief convener of the compound
 
 
 #: The scope in which each role is held (its place kind is `models.enums.ROLE_SCOPE`).
@@ -113,6 +114,8 @@ def _scopes(p: PersonPrincipal) -> dict[Scope, frozenset[uuid.UUID]]:
                 out[Scope.CONVENED_COMPOUNDS].add(seat.compound_id)
         else:
             out[Scope.CORE_TEAM_COMPOUNDS].add(seat.compound_id)
+        if seat.position == Position.CHIEF_CONVENER:
+            out[Scope.CHIEF_COMPOUNDS].add(seat.compound_id)
     return {scope: frozenset(ids) for scope, ids in out.items()}
 
 

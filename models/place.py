@@ -16,6 +16,8 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from models.base import created_at, fk, uuid_pk
+from models.enums import check_in
+from models.evaluation import PeriodKind
 
 
 class District(SQLModel, table=True):
@@ -36,10 +38,21 @@ class Street(SQLModel, table=True):
 
 class Community(SQLModel, table=True):
     __tablename__ = "community"
+    __table_args__ = (
+        sa.CheckConstraint(
+            check_in("evaluation_period", PeriodKind), name="community_evaluation_period_valid"
+        ),
+    )
     id: uuid.UUID = uuid_pk()
     key: str = Field(sa_column=sa.Column(sa.Text, nullable=False, unique=True))
     name: str
     street_id: uuid.UUID = fk("street.id", ondelete="RESTRICT")
+    #: how often its Party members are evaluated (评价鉴定): by quarter or by year
+    evaluation_period: PeriodKind = Field(
+        default=PeriodKind.QUARTER,
+        sa_column_kwargs={"server_default": PeriodKind.QUARTER.value},
+        sa_type=sa.Text,
+    )
     created_at: datetime = created_at()
 
 

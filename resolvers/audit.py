@@ -43,6 +43,7 @@ AUDITED: frozenset[Action] = frozenset(
         Action.MANAGE_HOMES,
         Action.MANAGE_PERSON,
         Action.DECIDE,
+        Action.EVALUATE,
         Action.APPOINT,
         Action.REJECT,
         Action.ASSIGN,

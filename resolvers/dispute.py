@@ -129,7 +129,7 @@ async def record_outcome(ctx: Context, *, task_id: uuid.UUID, agreed: bool, agre
             kind=ParticipationKind.DISPUTE,
             ref_id=task.id,
             compound_id=task.compound_id,
-            credited=await ledger.party_members(work.session, task.compound_id, mediators.scalars()),
+            listed=mediators.scalars(),
             occurred_at=datetime.now(UTC),
             reason="调解结果更正",
         )

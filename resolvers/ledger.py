@@ -15,12 +15,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.budget import client_address
-from auth.policy import Action, Resource, not_visible, params, refusal, require_person, where
+from auth.facts import AreaFacts
+from auth.policy import Action, Resource, allows, not_visible, params, refusal, require_person, where
 from models.enums import Role
 from models.errors import BadUserInputError, ConflictError, ForbiddenError
 from models.participation_rules import Entry, Summary, points, summarize
@@ -38,6 +41,8 @@ from resolvers.text import clean_text
 NEWEST = order(
     Key("occurred_at", datetime, descending=True), Key("created_at", datetime, descending=True), Key("id")
 )
+#: the days a record may be read between
+EARLIEST, LATEST = date(2000, 1, 1), date(2100, 12, 31)
 #: the longest period one reading of a record may cover: an evaluation's year, with room
 PERIOD_MAX = timedelta(days=400)
 
@@ -67,32 +72,39 @@ async def settle(
     kind: ParticipationKind,
     ref_id: uuid.UUID,
     compound_id: uuid.UUID,
-    credited: Iterable[uuid.UUID],
+    listed: Iterable[uuid.UUID],
     occurred_at: datetime,
     reason: str,
     hours: Decimal = Decimal(0),
 ) -> None:
-    """Make the record's net for this source say exactly `credited` (among those it has entries
-    for, and those newly credited): new entries for the newly credited, reversing entries (with
-    `reason`) for those no longer. Run it under the lock of the source's row."""
+    """Make the record's net for this source follow who is `listed` now (the attendees, those who
+    handled the task): credited stay credited while listed; the listed who are Party members of
+    the compound today and not yet credited are credited (an entry each); the credited no longer
+    listed are reversed (with `reason`, on the day the entry was for). Someone whose entry the
+    committee reversed by hand is not credited again from the same source. Run it under the lock
+    of the source's row."""
     p = Participation.__table__
     rows = await session.execute(
-        sa.select(p.c.id, p.c.person_id, p.c.count, p.c.hours, p.c.reverses_id).where(
-            p.c.kind == kind.value, p.c.ref_id == ref_id
+        sa.select(
+            p.c.id, p.c.person_id, p.c.count, p.c.hours, p.c.occurred_at, p.c.reverses_id, p.c.recorded_by
         )
+        .where(p.c.kind == kind.value, p.c.ref_id == ref_id)
+        .order_by(p.c.created_at, p.c.id)
     )
-    net: dict[uuid.UUID, int] = {}
-    standing: dict[uuid.UUID, tuple[uuid.UUID, Decimal]] = {}  # person → an unreversed entry
-    reversed_ = set()
     entries = rows.all()
+    reversed_ = {e.reverses_id for e in entries if e.reverses_id is not None}
+    net: dict[uuid.UUID, int] = {}
+    standing: dict[uuid.UUID, Any] = {}  # person → their entry not reversed
+    by_hand: set[uuid.UUID] = set()  # people whose last reversal was the committee's
     for e in entries:
         net[e.person_id] = net.get(e.person_id, 0) + e.count
-        if e.reverses_id is not None:
-            reversed_.add(e.reverses_id)
-    for e in entries:
         if e.count > 0 and e.id not in reversed_:
-            standing[e.person_id] = (e.id, e.hours)
-    wanted = set(credited)
+            standing[e.person_id] = e
+        if e.reverses_id is not None:
+            (by_hand.add if e.recorded_by is not None else by_hand.discard)(e.person_id)
+    now_listed = set(listed)
+    credited = {person for person, n in net.items() if n > 0}
+    newcomers = await party_members(session, compound_id, now_listed - credited - by_hand)
     added = [
         {
             "person_id": person,
@@ -102,8 +114,7 @@ async def settle(
             "hours": hours,
             "occurred_at": occurred_at,
         }
-        for person in sorted(wanted)
-        if net.get(person, 0) <= 0
+        for person in sorted(newcomers)
     ]
     reversals = [
         {
@@ -111,18 +122,25 @@ async def settle(
             "compound_id": compound_id,
             "kind": kind.value,
             "ref_id": ref_id,
-            "hours": -standing[person][1],
+            "hours": -standing[person].hours,
             "count": -1,
-            "occurred_at": occurred_at,
-            "reverses_id": standing[person][0],
+            "occurred_at": standing[person].occurred_at,
+            "reverses_id": standing[person].id,
             "reason": reason,
         }
-        for person in sorted(net)
-        if net[person] > 0 and person not in wanted and person in standing
+        for person in sorted(credited - now_listed)
+        if person in standing
     ]
-    for batch in (added, reversals):
-        if batch:
-            await session.execute(sa.insert(p), batch)
+    if added:
+        await session.execute(sa.insert(p), added)
+    if reversals:
+        # a committee member's reversal of the same entry, committed meanwhile, stands
+        await session.execute(
+            insert(p).on_conflict_do_nothing(
+                index_elements=["reverses_id"], index_where=p.c.reverses_id.is_not(None)
+            ),
+            reversals,
+        )
 
 
 # --- reading -----------------------------------------------------------------------------------------
@@ -152,6 +170,9 @@ class Record:
 
 def period(starts_on: date | None, ends_on: date | None) -> tuple[date, date]:
     """[starts_on, ends_on) in Beijing days: this year by default."""
+    for day, field in ((starts_on, "startsOn"), (ends_on, "endsOn")):
+        if day is not None and not EARLIEST <= day <= LATEST:
+            raise BadUserInputError("日期不合理，请填写 2000 年至 2100 年之间的日期。", field=field)
     year = (ends_on - timedelta(days=1)).year if ends_on is not None else today().year
     starts = starts_on or date(year, 1, 1)
     ends = ends_on or date(starts.year + 1, 1, 1)
@@ -273,14 +294,21 @@ async def reverse(ctx: Context, *, entry_id: uuid.UUID, reason: str) -> EntryVie
             raise not_visible()
         if not allowed.corrects:
             raise refusal(Resource.PERSON, Action.CORRECT_PARTY_RECORD)
+        community_id = (
+            await session.execute(sa.select(Compound.community_id).where(Compound.id == entry.compound_id))
+        ).scalar()
+        # the committee of the community where it happened: a member who moved away takes their
+        # record along, not the right to correct it to their new community
+        if not allows(who, Resource.COMMUNITY, Action.EVALUATE, AreaFacts(community_id=community_id)):
+            raise refusal(Resource.PERSON, Action.CORRECT_PARTY_RECORD)
         if entry.reverses_id is not None:
             raise ConflictError("这是一条更正记录，不能再更正；如有错误，请补记一条。")
         done = await session.execute(sa.select(p.c.id).where(p.c.reverses_id == entry.id))
         if done.first() is not None:
             raise ConflictError("这条记录已经更正过了。")
-        made = (
+        inserted = (
             await session.execute(
-                sa.insert(p)
+                insert(p)
                 .values(
                     person_id=entry.person_id,
                     compound_id=entry.compound_id,
@@ -293,13 +321,15 @@ async def reverse(ctx: Context, *, entry_id: uuid.UUID, reason: str) -> EntryVie
                     reason=why,
                     recorded_by=who.person_id,
                 )
+                .on_conflict_do_nothing(
+                    index_elements=["reverses_id"], index_where=p.c.reverses_id.is_not(None)
+                )
                 .returning(p)
             )
         ).first()
-        assert made is not None
-        community_id = (
-            await session.execute(sa.select(Compound.community_id).where(Compound.id == entry.compound_id))
-        ).scalar()
+        if inserted is None:  # the system reversed it meanwhile (corrected minutes, a reopened task)
+            raise ConflictError("这条记录已经更正过了。")
+        made = inserted
         await audit.append(
             session,
             action=Action.CORRECT_PARTY_RECORD.value,
@@ -328,3 +358,13 @@ def _entry_view(made: sa.Row) -> EntryView:
         reason=made.reason,
         created_at=made.created_at,
     )
+
+
+async def summary_of(session: AsyncSession, person_id: uuid.UUID, starts: date, ends: date) -> Summary:
+    """A record's totals over [starts, ends), read in the caller's transaction (an evaluation
+    drafted from it)."""
+    p = Participation.__table__
+    rows = await session.execute(
+        sa.select(p.c.kind, p.c.count, p.c.hours).where(*_in_period(person_id, starts, ends))
+    )
+    return summarize(Entry(ParticipationKind(r.kind), r.count, r.hours) for r in rows)

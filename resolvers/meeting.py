@@ -323,7 +323,7 @@ async def _sync_participation(session: AsyncSession, meeting: Meeting, attendee_
         kind=ParticipationKind.MEETING,
         ref_id=meeting.id,
         compound_id=meeting.compound_id,
-        credited=await ledger.party_members(session, meeting.compound_id, attendee_ids),
+        listed=attendee_ids,
         occurred_at=meeting.held_at,
         reason="会议出席名单更正：未出席",
         hours=MEETING_HOURS,

@@ -506,7 +506,7 @@ async def _credit_handling(work: Work[Task], *, resolved: bool) -> None:
         kind=ParticipationKind.TASK,
         ref_id=task.id,
         compound_id=task.compound_id,
-        credited=await ledger.party_members(session, task.compound_id, handled),
+        listed=handled,
         occurred_at=datetime.now(UTC),
         reason="事项被重新打开",
     )

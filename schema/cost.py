@@ -97,6 +97,12 @@ RECORDED: Mapping[tuple[str, str], tuple[Resource, Field]] = {
     ("PartyRegistration", "services"): (Resource.PERSON, Field.PARTY_DETAIL),
     ("PartyGroup", "members"): (Resource.PERSON, Field.PARTY_DETAIL),
     ("Query", "participationRecord"): (Resource.PERSON, Field.PARTY_DETAIL),
+    ("ParticipationEntry", "kind"): (Resource.PERSON, Field.PARTY_DETAIL),
+    ("ParticipationEntry", "hours"): (Resource.PERSON, Field.PARTY_DETAIL),
+    ("ParticipationEntry", "points"): (Resource.PERSON, Field.PARTY_DETAIL),
+    ("PartyEvaluation", "grade"): (Resource.PERSON, Field.PARTY_DETAIL),
+    ("PartyEvaluation", "comment"): (Resource.PERSON, Field.PARTY_DETAIL),
+    ("Query", "partyEvaluations"): (Resource.PERSON, Field.PARTY_DETAIL),
 }
 
 

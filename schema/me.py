@@ -29,6 +29,7 @@ from models.volunteer import VolunteerSignup as VolunteerSignupRow
 from models.vote import Vote as VoteRow
 from models.vote_rules import VoteStatus
 from resolvers import claim as claim_resolvers
+from resolvers import evaluation as evaluation_resolvers
 from resolvers import me as me_resolvers
 from resolvers import party as party_resolvers
 from resolvers import task as task_resolvers
@@ -39,6 +40,7 @@ from resolvers.me import RoleView
 from resolvers.place import building_loader, community_loader, compound_loader, grid_loader
 from schema import compiler
 from schema.claim import HomeClaim
+from schema.evaluation import PartyEvaluation
 from schema.party import PartyRegistration
 from schema.person import HomeRelation, Person, Position, Role, people_sql
 from schema.place import AFTER, FIRST, Building, Community, Compound, Grid, Household
@@ -176,6 +178,16 @@ class Me:
     ) -> Connection[PartyRegistration]:
         page = await party_resolvers.mine(info.context, first=first, after=after)
         return Connection.from_page(page, PartyRegistration.from_view)
+
+    @strawberry.field(description="我的党员评价（含草稿和已取代的版本），最新的在前。")
+    async def party_evaluations(
+        self,
+        info: Info[Context, None],
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = 20,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+    ) -> Connection[PartyEvaluation]:
+        page = await evaluation_resolvers.mine(info.context, first=first, after=after)
+        return Connection.from_page(page, PartyEvaluation.from_view)
 
 
 async def _my_tasks(

@@ -132,7 +132,10 @@ class Query:
         info: Info[Context, None],
         person_id: Annotated[strawberry.ID, strawberry.argument(description="党员的全局编号。")],
         starts_on: Annotated[
-            datetime.date | None, strawberry.argument(description="起始日期（含）；不填为今年 1 月 1 日。")
+            datetime.date | None,
+            strawberry.argument(
+                description="起始日期（含）；不填为截止日期所在年份（截止日期也不填时为今年）的 1 月 1 日。"
+            ),
         ] = None,
         ends_on: Annotated[
             datetime.date | None,

@@ -21,6 +21,7 @@ from auth.facts import (
     AreaFacts,
     ClaimFacts,
     ElectorFacts,
+    EvaluationFacts,
     PersonFacts,
     PlaceFacts,
     RegionFacts,
@@ -32,6 +33,7 @@ from auth.facts import (
 from auth.principal import HomeGrant, PersonPrincipal, PositionGrant, RoleGrant
 from models.claim import ClaimStatus, HomeClaim
 from models.enums import ROLE_SCOPE, HomeRelation, Position, Role
+from models.evaluation import EvaluationStatus, PartyEvaluation
 from models.meeting import Meeting, MeetingAttendee
 from models.party import PartyGroup, PartyGroupBuilding, PartyProfile, PartyRegistration, RegistrationStatus
 from models.person import Home, Person, RoleAssignment, TeamPosition
@@ -84,6 +86,8 @@ class World:
     registrations: dict[uuid.UUID, tuple[uuid.UUID, uuid.UUID, RegistrationStatus]] = field(
         default_factory=dict
     )
+    #: evaluations: evaluation → (compound, member, status)
+    evaluations: dict[uuid.UUID, tuple[uuid.UUID, uuid.UUID, EvaluationStatus]] = field(default_factory=dict)
     #: building groups: group → (compound, its buildings)
     groups: dict[uuid.UUID, tuple[uuid.UUID, tuple[uuid.UUID, ...]]] = field(default_factory=dict)
 
@@ -108,6 +112,10 @@ class World:
     def registration_facts(self, registration: uuid.UUID) -> ClaimFacts:
         household, person, _ = self.registrations[registration]
         return ClaimFacts(**vars(self.household_place(household)), person_id=person)
+
+    def evaluation_facts(self, evaluation: uuid.UUID) -> EvaluationFacts:
+        compound, person, status = self.evaluations[evaluation]
+        return EvaluationFacts(**vars(self.compound_place(compound)), person_id=person, status=status.value)
 
     def group_facts(self, group: uuid.UUID) -> PlaceFacts:
         return self.compound_place(self.groups[group][0])
@@ -329,6 +337,12 @@ def worlds(draw: st.DrawFn) -> World:
         held = {(p, s) for _, p, s in w.registrations.values()}
         if status not in ONE_AT_A_TIME or (person, status) not in held:
             w.registrations[draw(ids)] = (household, person, status)
+    for _ in range(draw(st.integers(0, 3))):
+        w.evaluations[draw(ids)] = (
+            draw(st.sampled_from(compounds)),
+            draw(st.sampled_from(people)),
+            draw(st.sampled_from(list(EvaluationStatus))),
+        )
     grouped = draw(st.lists(st.sampled_from(buildings), unique=True, max_size=len(buildings)))
     for i in range(0, len(grouped), 2):  # groups of one or two buildings of a compound
         chosen = tuple(b for b in grouped[i : i + 2] if w.buildings[b] == w.buildings[grouped[i]])
@@ -590,6 +604,32 @@ async def insert(conn: AsyncConnection, w: World) -> None:
         ],
     )
     await rows(PartyGroup, [{"id": g, "compound_id": c, "name": str(g)} for g, (c, _) in w.groups.items()])
+    await rows(
+        PartyEvaluation,
+        [
+            {
+                "id": e,
+                "compound_id": c,
+                "person_id": p,
+                "period": str(e),  # one period each: no two collide in the one-draft, one-confirmed rule
+                "starts_on": date(2026, 10, 1),
+                "ends_on": date(2027, 1, 1),
+                "version": 1,
+                "grade": "QUALIFIED",
+                "comment": "评语",
+                "status": s,
+                "hours": Decimal(0),
+                "meetings": 0,
+                "shifts": 0,
+                "tasks": 0,
+                "disputes": 0,
+                "points": Decimal(0),
+                "drafted_at": now,
+                "confirmed_at": None if s == EvaluationStatus.DRAFT else now,
+            }
+            for e, (c, p, s) in w.evaluations.items()
+        ],
+    )
     await rows(
         PartyGroupBuilding,
         [{"building_id": b, "group_id": g} for g, (_, bs) in w.groups.items() for b in bs],

@@ -302,6 +302,7 @@ async def _probes(url: str) -> list[str]:
         "PartyRegistration": "party_registration",
         "PartyGroup": "party_group",
         "ParticipationEntry": "participation",
+        "PartyEvaluation": "party_evaluation",
     }
     assert set(tables) == set(NODE_TYPES), "a new node type needs probes here"
     out = []

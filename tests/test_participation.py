@@ -27,7 +27,8 @@ ADMIN, CHIEF, GRID, RESIDENT, OTHER_COMMITTEE = (
 NOT_VISIBLE = "该内容不存在，或您没有查看权限。"
 RECORD = """query($p: ID!, $from: Date, $to: Date) { participationRecord(personId: $p, startsOn: $from, endsOn: $to) {
   startsOn endsOn hours meetings shifts tasks disputes points person { name }
-  entries(first: 50) { totalCount edges { node { id kind sourceId hours count points reversesId reason } } } } }"""
+  entries(first: 50) { totalCount edges { node { id kind sourceId hours count points reversesId reason
+  occurredAt } } } } }"""
 REVERSE = """mutation($id: ID!, $r: String!) { reverseParticipation(id: $id, reason: $r) {
   id kind count hours points reversesId reason } }"""
 
@@ -187,6 +188,7 @@ async def test_the_record_follows_what_happens(shared_api: Api, shared_demo_db_u
         kinds["TASK"]["id"],
         "事项被重新打开",
     )
+    assert reversal["occurredAt"] == kinds["TASK"]["occurredAt"]  # it undoes that day's entry
     await ok(
         api,
         url,
@@ -208,6 +210,25 @@ async def test_the_record_follows_what_happens(shared_api: Api, shared_demo_db_u
     assert (empty["points"], empty["entries"]["totalCount"]) == ("0.00", 0)
     bad = await gql(api, url, token, RECORD, p=me, **{"from": "2025-04-01", "to": "2025-01-01"})
     assert error(bad)[:2] == ("BAD_USER_INPUT", "endsOn")
+    for dates, field in (({"to": "0001-01-01"}, "endsOn"), ({"from": "9999-06-01"}, "startsOn")):
+        assert error(await gql(api, url, token, RECORD, p=me, **dates))[:2] == ("BAD_USER_INPUT", field)
+
+    # the committee reverses a meeting entry by hand; saving the minutes again does not undo that
+    committee = await token_for(url, COMMITTEE)
+    await ok(api, url, GRID, minutes, id=meeting, a=[me])  # listed again: credited again
+    credited = (await ok(api, url, token, RECORD, p=me))["participationRecord"]
+    assert credited["meetings"] == 1
+    entry = next(
+        e["node"]["id"]
+        for e in credited["entries"]["edges"]
+        if e["node"]["kind"] == "MEETING"
+        and e["node"]["count"] == 1
+        and e["node"]["reversesId"] is None
+        and e["node"]["id"] != kinds["MEETING"]["id"]
+    )
+    await api.data(REVERSE, {"id": entry, "r": "实际未到会"}, token=committee)
+    await ok(api, url, GRID, minutes, id=meeting, a=[me])  # the minutes saved again, unchanged
+    assert (await ok(api, url, token, RECORD, p=me))["participationRecord"]["meetings"] == 0
 
 
 async def test_the_record_is_append_only(shared_api: Api, shared_demo_db_url: str) -> None:

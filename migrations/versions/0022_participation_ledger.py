@@ -63,9 +63,10 @@ def upgrade() -> None:
         """
         CREATE FUNCTION participation_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
-            -- a person or a compound deleted takes its entries along (the cascade runs in a trigger)
-            IF TG_OP = 'DELETE' AND pg_trigger_depth() > 1 THEN
-                RETURN OLD;
+            -- a person or a compound deleted takes its entries along, and a person deleted leaves
+            -- no name on the entries they reversed (the cascades run in triggers)
+            IF pg_trigger_depth() > 1 THEN
+                RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
             END IF;
             RAISE EXCEPTION 'participation entries are never changed: append one that reverses it'
                 USING ERRCODE = 'restrict_violation';
