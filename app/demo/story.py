@@ -7,7 +7,8 @@ ballots that leave it there: most of 6栋 has voted, agreement stands just under
 few households (6-1-302 among them, 13800000007's) have not voted yet. Around it: 东方新天地's
 back-hill clearing with a call for 10 volunteers and its unregistrable parking spaces, 君鼎疆上's
 e-bike charging, and 山予城's property-fee dispute under mediation. Three owners of 千山美林 have
-applied to register (报到) as Party members and wait for the community committee.
+applied to register (报到) as Party members and wait for the community committee; the Party members
+who came to the elevator meetings have this quarter's evaluations, all but one confirmed.
 """
 
 from __future__ import annotations
@@ -21,16 +22,25 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from auth.backend import load_person_principal
 from models.enums import Role
-from models.party import PartyProfile, PartyRegistration, RegistrationStatus, ServiceKind
+from models.evaluation import Grade, PartyEvaluation, PeriodKind, period_name
+from models.party import (
+    Participation,
+    ParticipationKind,
+    PartyProfile,
+    PartyRegistration,
+    RegistrationStatus,
+    ServiceKind,
+)
 from models.person import Home, Person, RoleAssignment, TeamPosition
 from models.place import Building, Compound
 from models.task import Task
 from models.task_rules import TaskAction, TaskCategory, TaskKind
-from models.terms import in_force
+from models.terms import in_force, today
 from models.vote import Vote, VoteElector, VoteOwner
 from models.vote_rules import Choice, VoteMatter
 from resolvers import disclosure, party
 from resolvers import dispute as disputes
+from resolvers import evaluation as evaluations
 from resolvers import meeting as meetings
 from resolvers import task as tasks
 from resolvers import volunteer as volunteers
@@ -60,6 +70,7 @@ async def tell(sessions: async_sessionmaker[AsyncSession]) -> bool:
         return False
     told = await tell_vote(sessions)
     await tell_party(sessions)
+    await tell_evaluations(sessions)
     return told
 
 
@@ -404,3 +415,45 @@ async def tell_party(sessions: async_sessionmaker[AsyncSession]) -> bool:
         )
         await party.apply(await _context(sessions, phone), household_id=uuid.UUID(household), given=given)
     return bool(applicants)
+
+
+COMMITTEE = "13800000004"  # 九龙社区's community committee member
+
+
+async def tell_evaluations(sessions: async_sessionmaker[AsyncSession]) -> bool:
+    """This quarter's evaluations of the Party members who attended the elevator meetings, drafted
+    by the chief convener from their participation records; the committee has confirmed all but
+    the last, which waits. Told once (nothing happens when an evaluation exists)."""
+    async with sessions() as session:
+        if (await session.execute(sa.select(PartyEvaluation.id).limit(1))).first():
+            return False
+        chief_id = (await session.execute(sa.select(Person.id).where(Person.phone == CHIEF))).scalar_one()
+        attended = list(
+            (
+                await session.execute(
+                    sa.select(Participation.person_id)
+                    .where(
+                        Participation.kind == ParticipationKind.MEETING, Participation.person_id != chief_id
+                    )
+                    .group_by(Participation.person_id)
+                    .order_by(sa.func.count().desc(), Participation.person_id)
+                )
+            ).scalars()
+        )
+    if not attended:
+        return False
+    chief, committee = await _context(sessions, CHIEF), await _context(sessions, COMMITTEE)
+    period = period_name(today(), PeriodKind.QUARTER)
+    for i, person_id in enumerate(attended):
+        made = await evaluations.draft(
+            chief,
+            person_id=person_id,
+            period=period,
+            grade=Grade.EXCELLENT if i == 0 else Grade.QUALIFIED,
+            comment="积极参加6栋加装电梯专题会议，带头做邻居工作。"
+            if i == 0
+            else "按时参加专题会议，履行党员义务。",
+        )
+        if i < len(attended) - 1:
+            await evaluations.confirm(committee, evaluation_id=made.id)
+    return True
