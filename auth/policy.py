@@ -583,6 +583,9 @@ FIELDS: Mapping[tuple[Resource, Field], Shown] = {
     (Resource.COMPOUND, Field.PARTY_COUNTS): Shown(
         full=either(PARTY_MEMBER, TEAM_MEMBER, GRID_WORKER, COMMUNITY_COMMITTEE, ADMIN)
     ),
+    (Resource.GRID, Field.PARTY_COUNTS): Shown(full=either(GRID_WORKER, COMMUNITY_COMMITTEE, ADMIN)),
+    (Resource.COMMUNITY, Field.PARTY_COUNTS): Shown(full=COMMUNITY_COMMITTEE | ADMIN),
+    (Resource.STREET, Field.PARTY_COUNTS): Shown(full=ADMIN),
 }
 
 

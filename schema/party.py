@@ -19,11 +19,13 @@ from resolvers.context import Context
 from resolvers.ids import decode, encode
 from resolvers.pages import Page
 from resolvers.party import GroupView, RegistrationView
+from resolvers.party_stats import party_stats
 from schema import docs
 from schema.person import Person
 from schema.place import AFTER, FIRST
 from schema.register import seen_person
 from schema.relay import Connection, Node, Nodes, node
+from schema.stats import PERIOD, PartyStats
 
 PartyRegistrationStatus = docs.enum(
     RegistrationStatusEnum,
@@ -153,6 +155,14 @@ class PartyGroup(Node):
         if self._view.leader_id is None:
             return None
         return await seen_person(info, self._view.leader_id)
+
+    @strawberry.field(description="本小组党员报到与参与统计。")
+    async def stats(
+        self,
+        info: Info[Context, None],
+        period: Annotated[str | None, strawberry.argument(description=PERIOD)] = None,
+    ) -> PartyStats:
+        return PartyStats.from_view(await party_stats(info.context, "group", self._view, period))
 
     @strawberry.field(description="已报到的组员，报到最早的在前。")
     async def members(

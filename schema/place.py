@@ -35,10 +35,11 @@ from resolvers import task as task_resolvers
 from resolvers import vote as vote_resolvers
 from resolvers.context import Context
 from resolvers.ids import decode, encode
+from resolvers.party_stats import party_stats
 from schema import compiler
 from schema.person import Occupant, Person, TeamMember
 from schema.relay import Connection, Node, Nodes, node
-from schema.stats import TaskStats
+from schema.stats import PERIOD, PartyStats, TaskStats
 from schema.task import TaskFilter, TaskStatus, filter_values, task_filter
 
 if TYPE_CHECKING:
@@ -91,6 +92,14 @@ class Street(Node):
         )
         return Connection.from_page(page, Community.from_row)
 
+    @strawberry.field(description="本街道党员报到与参与统计（比例公开）。")
+    async def party_stats(
+        self,
+        info: Info[Context, None],
+        period: Annotated[str | None, strawberry.argument(description=PERIOD)] = None,
+    ) -> PartyStats:
+        return PartyStats.from_view(await party_stats(info.context, "street", self._row, period))
+
 
 @strawberry.type(description="社区，属于某街道、某区。")
 class Community(Node):
@@ -141,6 +150,14 @@ class Community(Node):
     async def task_stats(self, info: Info[Context, None]) -> TaskStats:
         return TaskStats.from_view(await stats_resolvers.task_stats(info.context, "community", self._row.id))
 
+    @strawberry.field(description="本社区党员报到与参与统计（比例公开，人数只给本社区“两委”）。")
+    async def party_stats(
+        self,
+        info: Info[Context, None],
+        period: Annotated[str | None, strawberry.argument(description=PERIOD)] = None,
+    ) -> PartyStats:
+        return PartyStats.from_view(await party_stats(info.context, "community", self._row, period))
+
 
 @strawberry.type(description="网格，属于某社区。")
 class Grid(Node):
@@ -168,6 +185,14 @@ class Grid(Node):
     @strawberry.field(description="本网格所有小区的事项统计（公开汇总数字）。")
     async def task_stats(self, info: Info[Context, None]) -> TaskStats:
         return TaskStats.from_view(await stats_resolvers.task_stats(info.context, "grid", self._row.id))
+
+    @strawberry.field(description="本网格党员报到与参与统计（比例公开，人数只给网格员和社区“两委”）。")
+    async def party_stats(
+        self,
+        info: Info[Context, None],
+        period: Annotated[str | None, strawberry.argument(description=PERIOD)] = None,
+    ) -> PartyStats:
+        return PartyStats.from_view(await party_stats(info.context, "grid", self._row, period))
 
 
 @strawberry.type(description="小区的公开统计。")
@@ -289,6 +314,16 @@ class Compound(Node):
     @strawberry.field(description="本小区的事项统计（公开汇总数字）。")
     async def task_stats(self, info: Info[Context, None]) -> TaskStats:
         return TaskStats.from_view(await stats_resolvers.task_stats(info.context, "compound", self._row.id))
+
+    @strawberry.field(
+        description="本小区党员报到与参与统计（比例公开，人数只给与本小区党员工作相关的人员）。"
+    )
+    async def party_stats(
+        self,
+        info: Info[Context, None],
+        period: Annotated[str | None, strawberry.argument(description=PERIOD)] = None,
+    ) -> PartyStats:
+        return PartyStats.from_view(await party_stats(info.context, "compound", self._row, period))
 
 
 @strawberry.type(description="楼栋。")

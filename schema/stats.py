@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime
 from decimal import Decimal
 
 import strawberry
 
 from models.task_rules import TaskCategory as TaskCategoryEnum
 from models.task_rules import TaskStatus as TaskStatusEnum
+from resolvers.party_stats import PartyStatsView
 from resolvers.stats import TaskStatsView
 from schema.task import TaskCategory, TaskStatus
 
@@ -54,3 +56,30 @@ class TaskStats:
             median_hours_to_resolution=view.median_hours_to_resolution,
             volunteer_hours=view.volunteer_hours,
         )
+
+
+@strawberry.type(
+    description="党员报到与参与统计（某一期间）：比例公开；人数和时长只给与本地党员工作相关的人员看，其他人为空；不含任何人的姓名。"
+)
+class PartyStats:
+    period: str = strawberry.field(description="期间，例如 2026Q4 或 2026。")
+    starts_on: datetime.date = strawberry.field(description="期间的第一天。")
+    ends_on: datetime.date = strawberry.field(description="期间结束后的第一天。")
+    members: int | None = strawberry.field(description="在职党员人数（今天）；无权查看时为空。")
+    registered: int | None = strawberry.field(description="已报到人数（今天）；无权查看时为空。")
+    active: int | None = strawberry.field(description="期间内有参与记录的已报到党员人数；无权查看时为空。")
+    hours: Decimal | None = strawberry.field(
+        description="期间内已报到党员的志愿服务时长合计；无权查看时为空。"
+    )
+    registration_rate: Decimal | None = strawberry.field(description="报到率（0–1，四位小数），公开。")
+    active_rate: Decimal | None = strawberry.field(
+        description="期间内参与率：有参与记录的已报到党员所占比例，公开。"
+    )
+    hours_per_member: Decimal | None = strawberry.field(description="期间内人均志愿服务时长（小时），公开。")
+
+    @classmethod
+    def from_view(cls, view: PartyStatsView) -> PartyStats:
+        return cls(**{name: getattr(view, name) for name in PartyStatsView.__dataclass_fields__})
+
+
+PERIOD = "期间：2026Q4（季度）或 2026（年度）；不填为本季度。"
