@@ -37,13 +37,10 @@ from tests.conftest import (
     _clone,
     fetch,
     fetchval,
-    import_into,
     make_settings,
-    parse,
     running_api,
     token_for,
 )
-from tests.worlds import generate
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -426,40 +423,3 @@ async def test_the_former_tenant_keeps_their_report_but_not_the_compound(
     assert body["data"]["task"] == {"title": "楼道灯坏了", "compound": None}
     assert body["data"]["node"] is None
     assert [e["extensions"]["code"] for e in body["errors"]] == ["FORBIDDEN"]
-
-
-def office_holders(document: dict[str, Any], *, per_kind: int) -> list[str]:
-    """The phones of the first `per_kind` holders of each role and each position (of different
-    compounds where there are several): every way of standing in the world, not every person."""
-    chosen: dict[str, dict[str | None, str]] = {}  # kind → compound → phone
-    for entry in [*document["roles"], *document["positions"]]:
-        kind, compound = entry.get("role") or entry["position"], entry.get("compound")
-        held = chosen.setdefault(kind, {})
-        if len(held) < per_kind and compound not in held:
-            held[compound] = entry["phone"]
-    return sorted({phone for held in chosen.values() for phone in held.values()})
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def generated(pg_url: str, template_db: str) -> AsyncIterator[World]:
-    clone = _clone(pg_url, template_db)
-    url = next(clone)
-    try:
-        document = generate(compounds=3, buildings=2, floors=3, seed=11)
-        await import_into(url, parse(document))
-        phones = office_holders(document, per_kind=2)
-        residents = [p["phone"] for p in document["people"] if p["homes"] and p["phone"] not in phones][:4]
-        personas = {
-            phone: {"Authorization": f"Bearer {await token_for(url, phone)}"} for phone in phones + residents
-        }
-        async with running_api(url) as api:
-            yield World(api, url, personas, await _probes(url))
-    finally:
-        next(clone, None)
-
-
-async def test_generated_edges_answer_what_node_answers(generated: World) -> None:
-    problems = []
-    for phone, headers in generated.personas.items():
-        problems += [f"{phone}: {p}" for p in await crawl(generated.api, headers, generated.probes)]
-    assert problems == []
