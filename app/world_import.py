@@ -698,14 +698,9 @@ async def _sync_registrations(
         ),
         {"people": person_ids, "suffix": GROUP_SUFFIX},
     )
-    # a leader who is no longer a registered member of their group leads it no more
-    await session.execute(
-        sa.text(
-            """UPDATE party_group g SET leader_id = NULL WHERE g.leader_id IS NOT NULL AND NOT EXISTS (
-                SELECT 1 FROM party_registration x JOIN party_group_building gb ON gb.building_id = x.building_id
-                WHERE gb.group_id = g.id AND x.person_id = g.leader_id AND x.status = 'APPROVED')"""
-        )
-    )
+    from resolvers.party import leaders_still_members
+
+    await leaders_still_members(session, None)
     progress(stage, len(person_ids), len(person_ids))
 
 

@@ -165,6 +165,8 @@ class Field(StrEnum):
     PARTY_STATUS = "PARTY_STATUS"
     PARTY_DETAIL = "PARTY_DETAIL"
     PARTY_COUNTS = "PARTY_COUNTS"
+    #: a place's Party participation rates (active members, hours per member)
+    PARTY_ACTIVITY = "PARTY_ACTIVITY"
 
 
 #: The facts and the table of each resource (its rows' binding is `auth.bindings.BINDINGS`).
@@ -430,7 +432,10 @@ POLICY: Mapping[tuple[Resource, Action], Rule] = {
     # Party registrations (报到): sensitive; the member and their community's committee, who decides
     (Resource.COMPOUND, Action.READ_PARTY): Rule(COMMUNITY_COMMITTEE, _PARTY_KEEPERS),
     (Resource.PARTY_REGISTRATION, Action.READ): Rule(SELF | COMMUNITY_COMMITTEE),
-    (Resource.PARTY_REGISTRATION, Action.DECIDE): Rule(COMMUNITY_COMMITTEE, _PARTY_KEEPERS),
+    # nobody decides their own application
+    (Resource.PARTY_REGISTRATION, Action.DECIDE): Rule(
+        COMMUNITY_COMMITTEE & ~SELF, "只有本社区“两委”成员可以审核党员报到，不能审核自己的报到申请。"
+    ),
     (Resource.PARTY_REGISTRATION, Action.RETRACT): Rule(SELF, "只有党员本人可以撤回、结束或转移自己的报到。"),
     # building groups: the compound's Party members and those who work with them (the registration
     # status is all the grid worker sees of Party data); set up by the community committee
@@ -448,9 +453,12 @@ POLICY: Mapping[tuple[Resource, Action], Rule] = {
     (Resource.COMMUNITY, Action.EVALUATE): Rule(COMMUNITY_COMMITTEE, _EVALUATORS),
     (Resource.COMPOUND, Action.EVALUATE): Rule(EVALUATORS, _EVALUATORS),
     (Resource.PARTY_EVALUATION, Action.READ): Rule(SELF | COMMUNITY_COMMITTEE | (IS_DRAFT & CHIEF_CONVENER)),
-    (Resource.PARTY_EVALUATION, Action.EVALUATE): Rule(EVALUATORS, _EVALUATORS),
+    # nobody writes or confirms their own
+    (Resource.PARTY_EVALUATION, Action.EVALUATE): Rule(
+        EVALUATORS & ~SELF, _EVALUATORS + "不能为自己起草评价。"
+    ),
     (Resource.PARTY_EVALUATION, Action.DECIDE): Rule(
-        COMMUNITY_COMMITTEE, "只有党员所在社区的“两委”成员可以确认评价。"
+        COMMUNITY_COMMITTEE & ~SELF, "只有党员所在社区的“两委”成员可以确认评价，不能确认自己的评价。"
     ),
     # a person: visible wherever the caller may see them shown (a household, a team, a task)
     (Resource.PERSON, Action.READ): Rule(
@@ -549,6 +557,9 @@ class Shown:
 #: who reads other people's full phone numbers: each such reading is recorded
 PHONE_READERS = either(ADMIN, TIED_TO_MY_GRID, TIED_TO_MY_COMMUNITY, STAFF_ON_RESIDENT)
 
+#: the places whose Party statistics are read (`resolvers.party_stats`)
+PARTY_PLACES = (Resource.COMPOUND, Resource.GRID, Resource.COMMUNITY, Resource.STREET)
+
 FIELDS: Mapping[tuple[Resource, Field], Shown] = {
     # a person's name: everyone who may see the person sees at least its masked form
     (Resource.PERSON, Field.NAME): Shown(
@@ -586,6 +597,9 @@ FIELDS: Mapping[tuple[Resource, Field], Shown] = {
     (Resource.GRID, Field.PARTY_COUNTS): Shown(full=either(GRID_WORKER, COMMUNITY_COMMITTEE, ADMIN)),
     (Resource.COMMUNITY, Field.PARTY_COUNTS): Shown(full=COMMUNITY_COMMITTEE | ADMIN),
     (Resource.STREET, Field.PARTY_COUNTS): Shown(full=ADMIN),
+    # participation rates are the public statistics of people who may read the place; a third-party
+    # client reads the registration rate only (DESIGN §5)
+    **{(r, Field.PARTY_ACTIVITY): Shown(full=~API_CLIENT) for r in PARTY_PLACES},
 }
 
 

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
 from auth.masking import mask_phone
-from auth.policy import Action, Resource, not_visible, params, refusal, require_person, where
+from auth.policy import Action, Resource, params, refusal, require_person, where
 from auth.principal import Principal
 from models.claim import CLAIM_NAME_MAX, PENDING_MAX, REASON_MAX, ClaimStatus, HomeClaim, decided_problem
 from models.enums import HomeRelation
@@ -29,6 +29,7 @@ from models.place import Compound, Household
 from resolvers import place
 from resolvers.context import Context
 from resolvers.homes import RELATION, checked_day, flushed, moved_in, open_home
+from resolvers.loaders import visible_row
 from resolvers.login import WECHAT_PLACEHOLDER_NAME
 from resolvers.pages import Key, Page, order, read, window
 from resolvers.pipeline import Outcome, Target, Work, run
@@ -98,11 +99,7 @@ def _view(r: sa.Row, who: Principal) -> ClaimView:
 async def view(ctx: Context, claim_id: uuid.UUID) -> ClaimView:
     """A claim the caller may read; the one not-visible answer otherwise."""
     c = HomeClaim.__table__
-    statement = _views().where(c.c.id == claim_id, where(ctx.principal, Resource.HOME_CLAIM, Action.READ, c))
-    async with ctx.sessions() as session:
-        found = (await session.execute(statement, params(ctx.principal))).first()
-    if found is None:
-        raise not_visible()
+    found = await visible_row(ctx, _views().where(c.c.id == claim_id), Resource.HOME_CLAIM, c)
     return _view(found, ctx.principal)
 
 

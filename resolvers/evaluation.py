@@ -32,6 +32,7 @@ from models.party import PartyRegistration, RegistrationStatus
 from models.place import Community, Compound
 from resolvers import ledger, place
 from resolvers.context import Context
+from resolvers.loaders import visible_row
 from resolvers.pages import Key, Page, order, read, window
 from resolvers.pipeline import Outcome, Target, Work, run
 from resolvers.text import clean_text
@@ -84,13 +85,7 @@ def _view(r: sa.Row) -> EvaluationView:
 
 async def view(ctx: Context, evaluation_id: uuid.UUID) -> EvaluationView:
     e = PartyEvaluation.__table__
-    statement = _views().where(
-        e.c.id == evaluation_id, where(ctx.principal, Resource.PARTY_EVALUATION, Action.READ, e)
-    )
-    async with ctx.sessions() as session:
-        found = (await session.execute(statement, params(ctx.principal))).first()
-    if found is None:
-        raise not_visible()
+    found = await visible_row(ctx, _views().where(e.c.id == evaluation_id), Resource.PARTY_EVALUATION, e)
     return _view(found)
 
 
@@ -242,8 +237,6 @@ async def revise(ctx: Context, *, evaluation_id: uuid.UUID, grade: Grade, commen
                 if old.status == EvaluationStatus.DRAFT
                 else "这份评价已被新版本取代；请修改最新的版本。"
             )
-        if old.person_id == work.who.person_id:
-            raise ForbiddenError("不能为自己起草评价。")
         e = PartyEvaluation
         waiting = await session.execute(
             sa.select(e.id).where(
@@ -286,8 +279,6 @@ async def confirm(ctx: Context, *, evaluation_id: uuid.UUID) -> EvaluationView:
         problem = draft_problem(EvaluationStatus(row.status))
         if problem is not None:
             raise ConflictError(problem)
-        if row.person_id == work.who.person_id:
-            raise ForbiddenError("不能确认自己的评价。")
         if row.supersedes_id is not None:
             old = await session.get(PartyEvaluation, row.supersedes_id, with_for_update=True)
             if old is not None and old.status == EvaluationStatus.CONFIRMED:

@@ -183,7 +183,8 @@ def period(starts_on: date | None, ends_on: date | None) -> tuple[date, date]:
     return starts, ends
 
 
-def _moment(day: date) -> datetime:
+def moment(day: date) -> datetime:
+    """The first moment of a Beijing day: a period's bounds as `occurred_at` compares them."""
     return datetime.combine(day, time(0), tzinfo=CHINA)
 
 
@@ -205,7 +206,7 @@ async def _readable(ctx: Context, person_id: uuid.UUID) -> None:
 
 def _in_period(person_id: uuid.UUID, starts: date, ends: date) -> list[sa.ColumnElement[bool]]:
     p = Participation.__table__
-    return [p.c.person_id == person_id, p.c.occurred_at >= _moment(starts), p.c.occurred_at < _moment(ends)]
+    return [p.c.person_id == person_id, p.c.occurred_at >= moment(starts), p.c.occurred_at < moment(ends)]
 
 
 async def record(

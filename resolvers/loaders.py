@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 from strawberry.dataloader import DataLoader
 
-from auth.policy import Action, Resource, params, where
+from auth.policy import Action, Resource, not_visible, params, where
 from auth.principal import Principal
 from resolvers.pages import Order, Page, Window, conditions, cut
 
@@ -62,6 +62,17 @@ def visible_by_id(
         return [found.get(k) for k in keys]
 
     return DataLoader(load_fn=load, cache=cache)
+
+
+async def visible_row(ctx: Any, statement: Any, resource: Resource, table: Any) -> Any:
+    """The row `statement` (a SELECT over `table`, narrowed to one object) finds, where the caller
+    may read it; the one not-visible answer otherwise."""
+    allowed = statement.where(where(ctx.principal, resource, Action.READ, table))
+    async with ctx.sessions() as session:
+        found = (await session.execute(allowed, params(ctx.principal))).first()
+    if found is None:
+        raise not_visible()
+    return found
 
 
 def grouped(

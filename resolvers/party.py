@@ -24,9 +24,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from auth.policy import Action, Resource, not_visible, params, refusal, require_person, where
+from auth.policy import Action, Resource, params, refusal, require_person, where
 from models.enums import Role
-from models.errors import BadUserInputError, ConflictError, ForbiddenError
+from models.errors import BadUserInputError, ConflictError
 from models.party import (
     REASON_MAX,
     SKILLS_MAX,
@@ -47,6 +47,7 @@ from models.place import Building, Compound, Household
 from models.terms import in_force, today
 from resolvers import place
 from resolvers.context import Context
+from resolvers.loaders import visible_row
 from resolvers.pages import Key, Page, order, read, window
 from resolvers.pipeline import Outcome, Target, Work, run
 from resolvers.text import clean_text
@@ -157,14 +158,8 @@ async def view(ctx: Context, registration_id: uuid.UUID) -> RegistrationView:
     """A registration the caller may read (its member, their community's committee); the one
     not-visible answer otherwise."""
     x = PartyRegistration.__table__
-    statement = _views().where(
-        x.c.id == registration_id, where(ctx.principal, Resource.PARTY_REGISTRATION, Action.READ, x)
-    )
-    async with ctx.sessions() as session:
-        found = (await session.execute(statement, params(ctx.principal))).first()
-    if found is None:
-        raise not_visible()
-    return _view(found)
+    statement = _views().where(x.c.id == registration_id)
+    return _view(await visible_row(ctx, statement, Resource.PARTY_REGISTRATION, x))
 
 
 async def _lock_member(session: AsyncSession, person_id: uuid.UUID) -> None:
@@ -299,7 +294,6 @@ async def approve(ctx: Context, *, registration_id: uuid.UUID) -> RegistrationVi
     async def apply_(work: Work[PartyRegistration]) -> Outcome[uuid.UUID]:
         row, session = work.row, work.session
         _still_pending(row)
-        _not_own(row, work)
         if row.household_id is not None:
             await _still_lives_there(session, row)
         on = today()
@@ -335,7 +329,6 @@ async def reject(ctx: Context, *, registration_id: uuid.UUID, reason: str) -> Re
 
     async def apply_(work: Work[PartyRegistration]) -> Outcome[uuid.UUID]:
         _still_pending(work.row)
-        _not_own(work.row, work)
         _decide(work.row, work, RegistrationStatus.REJECTED)
         work.row.reason = why
         await work.session.flush()
@@ -348,11 +341,6 @@ def _still_pending(row: PartyRegistration) -> None:
     problem = pending_problem(RegistrationStatus(row.status))
     if problem is not None:
         raise ConflictError(problem)
-
-
-def _not_own(row: PartyRegistration, work: Work[PartyRegistration]) -> None:
-    if row.person_id == work.who.person_id:
-        raise ForbiddenError("不能审核自己的报到申请，请由社区“两委”的其他成员审核。")
 
 
 def _decide(row: PartyRegistration, work: Work[PartyRegistration], status: RegistrationStatus) -> None:
@@ -432,9 +420,9 @@ async def groups_locked(session: AsyncSession, compound_id: uuid.UUID) -> None:
     await session.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
 
 
-async def leaders_still_members(session: AsyncSession, compound_id: uuid.UUID) -> None:
+async def leaders_still_members(session: AsyncSession, compound_id: uuid.UUID | None) -> None:
     """A leader who is no longer a registered member of their group (they moved, left, or their
-    building went to another group) leads it no more."""
+    building went to another group) leads it no more: in one compound, or everywhere (None)."""
     g, gb, x = PartyGroup.__table__, PartyGroupBuilding.__table__, PartyRegistration.__table__
     member = (
         sa.select(x.c.id)
@@ -447,7 +435,11 @@ async def leaders_still_members(session: AsyncSession, compound_id: uuid.UUID) -
     )
     await session.execute(
         sa.update(g)
-        .where(g.c.compound_id == compound_id, g.c.leader_id.is_not(None), ~sa.exists(member))
+        .where(
+            g.c.leader_id.is_not(None),
+            ~sa.exists(member),
+            *([] if compound_id is None else [g.c.compound_id == compound_id]),
+        )
         .values(leader_id=None)
     )
 
@@ -576,13 +568,7 @@ def _group_view(r: sa.Row) -> GroupView:
 
 async def group(ctx: Context, group_id: uuid.UUID) -> GroupView:
     g = PartyGroup.__table__
-    statement = _group_views().where(
-        g.c.id == group_id, where(ctx.principal, Resource.PARTY_GROUP, Action.READ, g)
-    )
-    async with ctx.sessions() as session:
-        found = (await session.execute(statement, params(ctx.principal))).first()
-    if found is None:
-        raise not_visible()
+    found = await visible_row(ctx, _group_views().where(g.c.id == group_id), Resource.PARTY_GROUP, g)
     return _group_view(found)
 
 

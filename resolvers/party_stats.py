@@ -3,13 +3,14 @@ group, compound, grid, community and street.
 
 Rates are public aggregates (a third-party client reads them as it reads task statistics); the head
 counts and hours behind them are shown only to those who work with the place's Party members
-(`auth.policy.FIELDS`, PARTY_COUNTS). No figure names anyone. One statement per place and period.
+(`auth.policy.FIELDS`, PARTY_COUNTS); a third-party client reads the registration rate only
+(PARTY_ACTIVITY). No figure names anyone. One statement per place and period.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
@@ -20,9 +21,9 @@ from auth.policy import Action, Field, Resource, refusal, visible
 from models.errors import BadUserInputError
 from models.evaluation import PeriodKind, period_days, period_name
 from models.place import Community, Compound, Grid, Street
-from models.schedule_rules import CHINA
 from models.terms import today
 from resolvers.context import Context
+from resolvers.ledger import moment
 from resolvers.place import granted
 
 Level = Literal["group", "compound", "grid", "community", "street"]
@@ -144,16 +145,18 @@ async def party_stats(ctx: Context, level: Level, place: Any, period: str | None
                 {
                     "place": place.id,
                     "today": today(),
-                    "starts": _moment(starts),
-                    "ends": _moment(ends),
+                    "starts": moment(starts),
+                    "ends": moment(ends),
                 },
             )
         ).one()
     hours = Decimal(row.hours or 0).quantize(_HOURS)
-    # a group's readers all work with its members; elsewhere the policy says who sees counts
-    counts = level == "group" or visible(
-        ctx.principal, _GATES[level][0], Field.PARTY_COUNTS, _facts(level, place)
-    )
+
+    # a group's readers all work with its members; elsewhere the policy says who sees what
+    def shown(field: Field) -> bool:
+        return level == "group" or visible(ctx.principal, _GATES[level][0], field, _facts(level, place))
+
+    counts, activity = shown(Field.PARTY_COUNTS), shown(Field.PARTY_ACTIVITY)
     return PartyStatsView(
         period=name,
         starts_on=starts,
@@ -163,15 +166,11 @@ async def party_stats(ctx: Context, level: Level, place: Any, period: str | None
         active=row.active if counts else None,
         hours=hours if counts else None,
         registration_rate=_rate(row.registered, row.members),
-        active_rate=_rate(row.active, row.registered),
+        active_rate=_rate(row.active, row.registered) if activity else None,
         hours_per_member=(hours / row.registered).quantize(_HOURS, rounding=ROUND_HALF_UP)
-        if row.registered
+        if row.registered and activity
         else None,
     )
-
-
-def _moment(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=CHINA)
 
 
 def _facts(level: Level, place: Any) -> Any:

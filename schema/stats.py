@@ -59,7 +59,7 @@ class TaskStats:
 
 
 @strawberry.type(
-    description="党员报到与参与统计（某一期间）：比例公开；人数和时长只给与本地党员工作相关的人员看，其他人为空；不含任何人的姓名。"
+    description="党员报到与参与统计（某一期间）：比例公开（第三方接口只看到报到率）；人数和时长只给与本地党员工作相关的人员看，其他人为空；不含任何人的姓名。"
 )
 class PartyStats:
     period: str = strawberry.field(description="期间，例如 2026Q4 或 2026。")
@@ -73,9 +73,11 @@ class PartyStats:
     )
     registration_rate: Decimal | None = strawberry.field(description="报到率（0–1，四位小数），公开。")
     active_rate: Decimal | None = strawberry.field(
-        description="期间内参与率：有参与记录的已报到党员所占比例，公开。"
+        description="期间内参与率：有参与记录的已报到党员所占比例（第三方接口只看到报到率）。"
     )
-    hours_per_member: Decimal | None = strawberry.field(description="期间内人均志愿服务时长（小时），公开。")
+    hours_per_member: Decimal | None = strawberry.field(
+        description="期间内人均志愿服务时长（小时）（第三方接口只看到报到率）。"
+    )
 
     @classmethod
     def from_view(cls, view: PartyStatsView) -> PartyStats:

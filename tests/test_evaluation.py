@@ -12,7 +12,7 @@ import pytest
 
 from resolvers.ids import decode, encode
 from tests.conftest import Api, fetch, fetchval, token_for
-from tests.test_party import error
+from tests.test_party import error, on_the_committee
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -240,13 +240,7 @@ async def test_two_committee_members_confirm_once(shared_api: Api, shared_demo_d
     api, url = shared_api, shared_demo_db_url
     second = "13999970000"
     await fetchval(url, "INSERT INTO person (name, phone) VALUES ('两委委员乙', $1) RETURNING id", second)
-    await fetchval(
-        url,
-        "INSERT INTO role_assignment (person_id, role, community_id)"
-        " SELECT p.id, 'COMMUNITY_COMMITTEE', c.id FROM person p, community c"
-        " WHERE p.phone = $1 AND c.key = 'jiulong' RETURNING id",
-        second,
-    )
+    await on_the_committee(url, second)
     one, two = await token_for(url, COMMITTEE), await token_for(url, second)
     for i, (_, member) in enumerate((await members(url))[10:13]):
         made = (await api.data(DRAFT, drafted(member, f"2026Q{i + 1}"), token=await token_for(url, CHIEF)))[

@@ -88,6 +88,8 @@ async def test_a_compound_s_figures_and_who_sees_the_counts(shared_api: Api, sha
     )
     third = response.json()["data"]["node"]["partyStats"]
     assert third["registrationRate"] == seen["registrationRate"] and third["members"] is None
+    assert (third["activeRate"], third["hoursPerMember"]) == (None, None)  # the registration rate only
+    assert public["activeRate"] == seen["activeRate"]
     bad = await api.gql(COMPOUND, {"id": compound, "p": "2026-4"}, token=await token_for(url, COMMITTEE))
     assert error(bad)[:2] == ("BAD_USER_INPUT", "period")
 

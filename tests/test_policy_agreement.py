@@ -155,15 +155,15 @@ async def _field_disagreements(conn: AsyncConnection, w: World, label: str, who:
             pure = policy.shown(who, Resource.PERSON, field_, facts, raw)
             if in_sql != pure:
                 found.append(f"{label} PERSON.{field_} {row.id}: SQL {in_sql!r}, pure {pure!r}")
-    # the Party head counts of a place: every kind of place that has a rule for them
-    for resource in sorted({r for r, f in FIELDS if f == Field.PARTY_COUNTS}):
+    # the Party statistics of a place: every kind of place and field that has a rule for them
+    for resource, field_ in sorted((r, f) for r, f in FIELDS if r != Resource.PERSON):
         model, objects, _ = ROWS[resource]
         t, facts_of = model.__table__, objects(w)
-        shown = policy.shown_sql(who, resource, Field.PARTY_COUNTS, t, sa.literal(7)).label("counts")
+        shown = policy.shown_sql(who, resource, field_, t, sa.literal(7)).label("counts")
         for row in await conn.execute(sa.select(t.c.id, shown), values):
-            pure = policy.shown(who, resource, Field.PARTY_COUNTS, facts_of[row.id], 7)
+            pure = policy.shown(who, resource, field_, facts_of[row.id], 7)
             if row.counts != pure:
-                found.append(f"{label} {resource}.PARTY_COUNTS {row.id}: SQL {row.counts!r}, pure {pure!r}")
+                found.append(f"{label} {resource}.{field_} {row.id}: SQL {row.counts!r}, pure {pure!r}")
     return found
 
 
@@ -189,8 +189,8 @@ def test_the_sample_world_agrees(db_url: str) -> None:
 
 def test_every_rule_and_field_has_rows_to_compare() -> None:
     assert {r for r, _ in POLICY} - {Resource.SCHEMA} == set(ROWS)
-    # PERSON's fields and every place's Party head counts are compared (`_field_disagreements`)
-    assert {r for r, f in FIELDS if f != Field.PARTY_COUNTS} <= {Resource.PERSON}
+    # PERSON's fields and every place's Party statistics are compared (`_field_disagreements`)
+    assert {f for r, f in FIELDS if r != Resource.PERSON} <= {Field.PARTY_COUNTS, Field.PARTY_ACTIVITY}
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
