@@ -49,6 +49,8 @@ dev_cli = typer.Typer(help="开发用工具（只在 QILIJIA_ENV=dev 下可用�
 cli.add_typer(dev_cli, name="dev")
 audit_cli = typer.Typer(help="审计记录：特权操作的哈希链。", no_args_is_help=True)
 cli.add_typer(audit_cli, name="audit")
+export_cli = typer.Typer(help="导出文件：党员评价鉴定反馈至所在单位党组织。", no_args_is_help=True)
+cli.add_typer(export_cli, name="export")
 
 out = Console()
 err = Console(stderr=True)
@@ -178,7 +180,7 @@ def _tell_demo_story(settings: Settings, url: str) -> None:
     if asyncio.run(run()):
         out.print(
             "已写入演示故事：千山美林6栋加装电梯（6次专题会议、费用公示、同意票略低于四分之三的业主表决）、"
-            "东方新天地后山清理接龙、君鼎疆上电动车充电、山予城物业费纠纷，以及千山美林三位业主的党员报到申请和本季度的党员评价。"
+            "东方新天地后山清理接龙、君鼎疆上电动车充电、山予城物业费纠纷，以及千山美林三位业主的党员报到申请、本季度的党员评价和反馈给所在单位党组织的导出。"
         )
 
 
@@ -420,6 +422,69 @@ def token(
         person_id, secret=settings.signing_key(), ttl_seconds=ttl or settings.token_ttl_seconds
     )
     sys.stdout.write(value + "\n")
+
+
+@export_cli.command("evaluations")
+def export_evaluations(
+    community: Annotated[
+        str, typer.Option("--community", help="社区的键（世界文件里的 key）", show_default=False)
+    ],
+    period: Annotated[
+        str, typer.Option("--period", help="期间：2026Q4 这样的季度或 2026 这样的年份", show_default=False)
+    ],
+    out_dir: Annotated[Path, typer.Option("--out", help="写入文件的目录（没有则创建）", show_default=False)],
+) -> None:
+    """导出一个期间已确认的党员评价：按所在单位党组织各写一份 Excel 和 PDF，印有校验码；导出记入审计。"""
+    from models.errors import BadUserInputError
+    from models.evaluation_export import EvaluationExport, file_stem
+    from models.place import Community
+    from resolvers import audit, evaluation_export
+
+    settings = get_settings()
+    url = _prepare_database(settings)
+    actor, _ = audit.operator()
+
+    async def make(session: AsyncSession) -> list[EvaluationExport] | None:
+        found = (await session.execute(sa.select(Community).where(Community.key == community))).scalar()
+        if found is None:
+            return None
+        made = await evaluation_export.make(
+            session,
+            community_id=found.id,
+            period=period,
+            made_by=None,
+            made_by_name=f"{actor['name']}（命令行）",
+        )
+        rows = [await session.get(EvaluationExport, ident) for ident in made]
+        await _audit(
+            session,
+            "EXPORT",
+            object_type="COMMUNITY",
+            object_id=found.id,
+            period=period.strip().upper(),
+            exports=[str(ident) for ident in made],
+        )
+        return [row for row in rows if row is not None]
+
+    try:
+        made = _with_session(settings, url, make)
+    except BadUserInputError as refused:
+        err.print(refused.message)
+        raise typer.Exit(1) from None
+    if made is None:
+        err.print(f"没有键为 {escape(community)} 的社区：键见世界文件中社区的 key。")
+        raise typer.Exit(1)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table = Table(show_edge=False)
+    for column in ("所在单位党组织", "人数", "校验码", "文件"):
+        table.add_column(column)
+    for row in made:
+        stem = file_stem(row.period, row.party_org)
+        (out_dir / f"{stem}.xlsx").write_bytes(row.workbook)
+        (out_dir / f"{stem}.pdf").write_bytes(row.pdf)
+        table.add_row(escape(row.party_org), str(row.members), row.code, escape(f"{stem}.xlsx, {stem}.pdf"))
+    out.print(table)
+    err.print(f"已写入 {escape(str(out_dir))}：对方可凭校验码用 verifyEvaluationExport 查验。")
 
 
 @apikey_cli.command("create")

@@ -47,6 +47,7 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types.unset import UNSET, UnsetType
 
+from app import downloads
 from app import logging as app_logging
 from app.database import asyncpg_connect_kwargs, create_engine, create_read_pool, service_url, sessionmaker
 from app.jobs import periodic
@@ -632,6 +633,7 @@ def create_app(
         await warn_if_privileged(engine)
         app.state.engine = engine
         app.state.auth = backend
+        app.state.graphql = graphql
         app.state.deadline = settings.request_deadline_seconds
         app.state.services = Services(
             sessions=sessions,
@@ -698,6 +700,7 @@ def create_app(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
+            Route("/exports/evaluations/{file}", downloads.evaluation_export),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),

@@ -153,6 +153,9 @@ class Action(StrEnum):
     CORRECT_PARTY_RECORD = "CORRECT_PARTY_RECORD"
     #: draft Party members' evaluations (a compound's), set how often they are made (a community's)
     EVALUATE = "EVALUATE"
+    #: send a community's confirmed evaluations to the members' employers, list and download what
+    #: was sent, record that it was received
+    EXPORT = "EXPORT"
     # the schema itself
     INTROSPECT = "INTROSPECT"
     #: run a document that is not registered (`qilijia documents add`), in `prod`
@@ -459,6 +462,10 @@ POLICY: Mapping[tuple[Resource, Action], Rule] = {
     ),
     (Resource.PARTY_EVALUATION, Action.DECIDE): Rule(
         COMMUNITY_COMMITTEE & ~SELF, "只有党员所在社区的“两委”成员可以确认评价，不能确认自己的评价。"
+    ),
+    # exports of confirmed evaluations to the members' employers: the community committee's
+    (Resource.COMMUNITY, Action.EXPORT): Rule(
+        COMMUNITY_COMMITTEE, "只有本社区“两委”成员可以导出党员评价、查看导出记录和登记对方收到。"
     ),
     # a person: visible wherever the caller may see them shown (a household, a team, a task)
     (Resource.PERSON, Action.READ): Rule(

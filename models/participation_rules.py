@@ -7,8 +7,9 @@ reversing entry carries the negated hours and a count of -1, so sums are the rec
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 
 from models.party import ParticipationKind
@@ -72,3 +73,23 @@ def summarize(entries: Iterable[Entry]) -> Summary:
         disputes=counts[ParticipationKind.DISPUTE],
         points=total.quantize(Decimal("0.01")),
     )
+
+
+def months_between(starts: date, ends: date) -> list[date]:
+    """The first day of each month that [starts, ends) touches: a period's months, for a chart."""
+    months, month = [], date(starts.year, starts.month, 1)
+    while month < ends:
+        months.append(month)
+        month = date(month.year + month.month // 12, month.month % 12 + 1, 1)
+    return months
+
+
+def by_month(entries: Iterable[tuple[date, Entry]], months: Sequence[date]) -> list[Summary]:
+    """Each month's totals, in the order of `months` (first days), from entries dated by the
+    (Beijing) day they happened; entries outside those months are left out."""
+    grouped: dict[date, list[Entry]] = {m: [] for m in months}
+    for day, entry in entries:
+        bucket = grouped.get(date(day.year, day.month, 1))
+        if bucket is not None:
+            bucket.append(entry)
+    return [summarize(grouped[m]) for m in months]

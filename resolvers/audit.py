@@ -44,6 +44,7 @@ AUDITED: frozenset[Action] = frozenset(
         Action.MANAGE_PERSON,
         Action.DECIDE,
         Action.EVALUATE,
+        Action.EXPORT,
         Action.APPOINT,
         Action.REJECT,
         Action.ASSIGN,

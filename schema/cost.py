@@ -78,6 +78,8 @@ WEIGHTS: Mapping[tuple[str, str], int] = {
     ("Mutation", "reportTask"): 20,  # WeChat's content check
     ("Mutation", "commentTask"): 20,
     ("Query", "verifyReceipt"): 50,  # Merkle proofs over the vote's ballots
+    # a workbook and a PDF rendered per employer's Party organisation
+    ("Mutation", "exportEvaluations"): 100,
 }
 
 

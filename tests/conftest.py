@@ -169,6 +169,12 @@ def demo_template_db(pg_url: str, template_db: str, demo_world: World) -> Iterat
     admin(pg_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
+#: Clones are copied file by file: the default (WAL_LOG) writes every page of the template through
+#: the WAL and shared buffers, which costs twice the CPU for a database of a few megabytes and
+#: fills the WAL (a checkpoint every few dozen clones), then dropping it must discard those buffers.
+CLONE_STRATEGY = "STRATEGY FILE_COPY"
+
+
 class Clones:
     """Ready clones of templates, made and dropped by one background thread with one connection.
 
@@ -221,7 +227,7 @@ class Clones:
                 try:
                     if priority == self.CREATE:
                         name = f"qlj_t_{uuid.uuid4().hex[:12]}"
-                        await conn.execute(f"CREATE DATABASE {name} TEMPLATE {target}")
+                        await conn.execute(f"CREATE DATABASE {name} TEMPLATE {target} {CLONE_STRATEGY}")
                         # a test's commits need not wait for the disk: its database is thrown away
                         await conn.execute(f"ALTER DATABASE {name} SET synchronous_commit = off")
                         self.ready[target].put(name)
@@ -257,7 +263,7 @@ def _clone(pg_url: str, template: str) -> Iterator[str]:
     # as for `Clones`: a module's commits need not wait for the disk, its database is thrown away
     admin(
         pg_url,
-        f"CREATE DATABASE {name} TEMPLATE {template}",
+        f"CREATE DATABASE {name} TEMPLATE {template} {CLONE_STRATEGY}",
         f"ALTER DATABASE {name} SET synchronous_commit = off",
     )
     url = with_database(pg_url, name)

@@ -300,6 +300,7 @@ async def _probes(url: str) -> list[str]:
         "PartyGroup": "party_group",
         "ParticipationEntry": "participation",
         "PartyEvaluation": "party_evaluation",
+        "EvaluationExport": "evaluation_export",
     }
     assert set(tables) == set(NODE_TYPES), "a new node type needs probes here"
     out = []

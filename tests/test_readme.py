@@ -124,6 +124,8 @@ class Tour:
     task: str | None = None
     vote: str | None = None
     receipt: str | None = None
+    communities: dict[str, str] = field(default_factory=dict)
+    export_code: str | None = None
 
     def headers(self, who: str) -> dict[str, str]:
         if who == "anyone":
@@ -165,6 +167,8 @@ class Tour:
         """A variable's value, from where the README says it comes."""
         if where.endswith("'s id") and where[: -len("'s id")] in self.compounds:
             return self.compounds[where[: -len("'s id")]]
+        if where.endswith("'s id") and where[: -len("'s id")] in self.communities:
+            return self.communities[where[: -len("'s id")]]
         if where.startswith("the reported task's id"):
             return self.task
         if where == "the id of its first event":
@@ -174,6 +178,8 @@ class Tour:
             return self.vote
         if where == "the receipt":
             return self.receipt
+        if where == "the export's code":
+            return self.export_code
         raise AssertionError(f"the README takes a value from {where!r}, which this test does not know")
 
     def remember(self, answer: dict[str, Any]) -> None:
@@ -187,6 +193,11 @@ class Tour:
             self.task = answer["reportTask"]["id"]
         if "castBallot" in answer:
             self.receipt = answer["castBallot"]["receipt"]
+        community = (answer.get("node") or {}).get("community")
+        if community:
+            self.communities[community["name"]] = community["id"]
+        for edge in (answer.get("evaluationExports") or {}).get("edges", []):
+            self.export_code = edge["node"]["code"]
 
 
 def statuses(answer: Any) -> list[str]:

@@ -38,7 +38,7 @@ from models.task_rules import TaskAction, TaskCategory, TaskKind
 from models.terms import in_force, today
 from models.vote import Vote, VoteElector, VoteOwner
 from models.vote_rules import Choice, VoteMatter
-from resolvers import disclosure, party
+from resolvers import disclosure, evaluation_export, party
 from resolvers import dispute as disputes
 from resolvers import evaluation as evaluations
 from resolvers import meeting as meetings
@@ -423,7 +423,8 @@ COMMITTEE = "13800000004"  # 九龙社区's community committee member
 async def tell_evaluations(sessions: async_sessionmaker[AsyncSession]) -> bool:
     """This quarter's evaluations of the Party members who attended the elevator meetings, drafted
     by the chief convener from their participation records; the committee has confirmed all but
-    the last, which waits. Told once (nothing happens when an evaluation exists)."""
+    the last, which waits, and exported those confirmed to the members' employers' Party
+    organisations. Told once (nothing happens when an evaluation exists)."""
     async with sessions() as session:
         if (await session.execute(sa.select(PartyEvaluation.id).limit(1))).first():
             return False
@@ -456,4 +457,14 @@ async def tell_evaluations(sessions: async_sessionmaker[AsyncSession]) -> bool:
         )
         if i < len(attended) - 1:
             await evaluations.confirm(committee, evaluation_id=made.id)
+    if len(attended) > 1:
+        async with sessions() as session:
+            community_id = (
+                await session.execute(
+                    sa.select(Compound.community_id)
+                    .join(PartyEvaluation, PartyEvaluation.compound_id == Compound.id)
+                    .limit(1)
+                )
+            ).scalar_one()
+        await evaluation_export.export(committee, community_id=community_id, period=period)
     return True
