@@ -657,7 +657,7 @@ def audit_verify() -> None:
 
 @cli.command()
 def jobs() -> None:
-    """运行一次定时任务（到期自动结束表决、办结7天未评价的事项自动关闭）后退出；多个进程同时运行也是安全的。"""
+    """运行一次定时任务（到期自动结束表决、办结7天未评价的事项自动关闭、党员本期任职计入参与记录）后退出；多个进程同时运行也是安全的。"""
     from app.jobs import run_once
 
     settings = get_settings()
@@ -673,6 +673,7 @@ def jobs() -> None:
     done = asyncio.run(run())
     out.print(f"到期结束的表决：{done['close_due_votes']} 个。")
     out.print(f"自动关闭的事项：{done['auto_close_resolved_tasks']} 个。")
+    out.print(f"计入参与记录的本期任职：{done['credit_positions']} 条。")
 
 
 @cli.command(name="schema")

@@ -9,13 +9,19 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models.background import repeating
+from resolvers.ledger import credit_positions
 from resolvers.task import auto_close_resolved
 from resolvers.vote import close_due_votes
 
 log = logging.getLogger("qilijia.jobs")
 
 Job = Callable[[async_sessionmaker[AsyncSession]], Awaitable[int]]
-JOBS: dict[str, Job] = {"close_due_votes": close_due_votes, "auto_close_resolved_tasks": auto_close_resolved}
+JOBS: dict[str, Job] = {
+    "close_due_votes": close_due_votes,
+    "auto_close_resolved_tasks": auto_close_resolved,
+    # team positions held this period, into the Party members' participation records
+    "credit_positions": credit_positions,
+}
 
 
 async def run_once(sessions: async_sessionmaker[AsyncSession]) -> dict[str, int]:

@@ -83,6 +83,13 @@ def period_name(starts_on: date, kind: PeriodKind) -> str:
     return f"{starts_on.year}Q{(starts_on.month - 1) // 3 + 1}"
 
 
+def period_start(day: date, kind: PeriodKind) -> date:
+    """The first day of the period (a quarter or a year) containing a day."""
+    if kind == PeriodKind.YEAR:
+        return date(day.year, 1, 1)
+    return date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+
+
 def draft_problem(status: EvaluationStatus) -> str | None:
     """Why an evaluation in `status` cannot be edited or confirmed as a draft, or None."""
     if status == EvaluationStatus.DRAFT:
@@ -138,6 +145,7 @@ class PartyEvaluation(SQLModel, table=True):
     shifts: int = 0
     tasks: int = 0
     disputes: int = 0
+    positions: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     points: Decimal = Field(default=Decimal(0), sa_type=sa.Numeric(8, 2))
     drafted_by: uuid.UUID | None = fk("person.id", nullable=True, index=False, ondelete="SET NULL")
     drafted_at: datetime = Field(sa_type=sa.DateTime(timezone=True))

@@ -23,12 +23,14 @@ class Earning:
     per_hour: Decimal = Decimal(0)
 
 
-#: 积分规则: a meeting attended 2, a volunteer hour 1, a task handled 3, a dispute mediated 5
+#: 积分规则: a meeting attended 2, a volunteer hour 1, a task handled 3, a dispute mediated 5, a
+#: team position held during a period (the community's quarter or year) 5
 POINTS: Mapping[ParticipationKind, Earning] = {
     ParticipationKind.MEETING: Earning(per_entry=Decimal(2)),
     ParticipationKind.VOLUNTEER: Earning(per_entry=Decimal(0), per_hour=Decimal(1)),
     ParticipationKind.TASK: Earning(per_entry=Decimal(3)),
     ParticipationKind.DISPUTE: Earning(per_entry=Decimal(5)),
+    ParticipationKind.POSITION: Earning(per_entry=Decimal(5)),
 }
 assert set(POINTS) == set(ParticipationKind), "every kind of entry earns something, if nothing"
 
@@ -56,6 +58,8 @@ class Summary:
     tasks: int
     disputes: int
     points: Decimal
+    #: periods in which a team position was held
+    positions: int = 0
 
 
 def summarize(entries: Iterable[Entry]) -> Summary:
@@ -72,6 +76,7 @@ def summarize(entries: Iterable[Entry]) -> Summary:
         tasks=counts[ParticipationKind.TASK],
         disputes=counts[ParticipationKind.DISPUTE],
         points=total.quantize(Decimal("0.01")),
+        positions=counts[ParticipationKind.POSITION],
     )
 
 

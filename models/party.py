@@ -22,6 +22,8 @@ class ParticipationKind(StrEnum):
     MEETING = "MEETING"  # a topical meeting attended
     TASK = "TASK"  # a task handled: assigned to them, or resolved by them, and resolved
     DISPUTE = "DISPUTE"  # a dispute mediated to its outcome
+    #: a team position held during a period (the community's quarter or year): one entry each
+    POSITION = "POSITION"
 
 
 class PartyProfile(SQLModel, table=True):
@@ -38,7 +40,8 @@ class PartyProfile(SQLModel, table=True):
 
 class Participation(SQLModel, table=True):
     """One entry of the participation record (参与记录): what a person did for the compound (a
-    served shift, a meeting attended, a task handled, a dispute mediated), written by the system
+    served shift, a meeting attended, a task handled, a dispute mediated, a team position held in
+    a period), written by the system
     from what happened, with the hours and the count it contributes. Append-only (a trigger
     refuses changes): a correction is a new entry reversing an old one, with a reason."""
 
@@ -52,6 +55,14 @@ class Participation(SQLModel, table=True):
             postgresql_where=sa.text("reverses_id IS NOT NULL"),
         ),
         sa.Index("participation_source", "ref_id", "kind", "person_id"),
+        # a position earns one entry per term and period, whichever process writes it
+        sa.Index(
+            "participation_position_once",
+            "ref_id",
+            "occurred_at",
+            unique=True,
+            postgresql_where=sa.text("kind = 'POSITION' AND reverses_id IS NULL"),
+        ),
         sa.CheckConstraint(check_in("kind", ParticipationKind), name="participation_kind"),
         sa.CheckConstraint(
             "(reverses_id IS NULL AND count = 1) OR (reverses_id IS NOT NULL AND count = -1)",

@@ -62,6 +62,7 @@ class EvaluationView:
     shifts: int
     tasks: int
     disputes: int
+    positions: int
     points: Decimal
     drafted_at: datetime
     confirmed_at: datetime | None
@@ -221,6 +222,7 @@ def _write(row: PartyEvaluation, work: Work[object], grade: Grade, text: str, to
     row.comment = text
     row.hours, row.meetings, row.shifts = totals.hours, totals.meetings, totals.shifts
     row.tasks, row.disputes, row.points = totals.tasks, totals.disputes, totals.points
+    row.positions = totals.positions
     row.drafted_by = work.who.person_id
     row.drafted_at = datetime.now(UTC)
 

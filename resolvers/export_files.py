@@ -97,6 +97,7 @@ SUMMARY_COLUMNS = (
     "志愿服务（次）",
     "办结事项（件）",
     "调解纠纷（件）",
+    "担任职务（期）",
     "积分",
     "评语",
     "确认日期",
@@ -110,12 +111,13 @@ MONTH_COLUMNS = (
     "志愿服务（次）",
     "办结事项（件）",
     "调解纠纷（件）",
+    "担任职务（期）",
     "积分",
 )
 
 
 def _counts(s: Summary) -> list[float | int]:
-    return [float(s.hours), s.meetings, s.shifts, s.tasks, s.disputes, float(s.points)]
+    return [float(s.hours), s.meetings, s.shifts, s.tasks, s.disputes, s.positions, float(s.points)]
 
 
 def workbook(sheet: Sheet) -> bytes:
@@ -140,7 +142,7 @@ def workbook(sheet: Sheet) -> bytes:
         who = [n, m.name, m.employer or "", m.compound, GRADE_NAMES[m.grade]]
         summary.append([*who, *_counts(m.totals), m.comment, _day(m.confirmed_at), m.version])
         summary.cell(summary.max_row, len(SUMMARY_COLUMNS) - 2).alignment = Alignment(wrap_text=True)
-    widths = (6, 10, 22, 14, 10, 12, 10, 10, 10, 10, 8, 40, 12, 6)
+    widths = (6, 10, 22, 14, 10, 12, 10, 10, 10, 10, 10, 8, 40, 12, 6)
     for column, width in enumerate(widths, 1):
         summary.column_dimensions[get_column_letter(column)].width = width
     summary.freeze_panes = summary.cell(header + 1, 1)
@@ -151,7 +153,7 @@ def workbook(sheet: Sheet) -> bytes:
     for m in sheet.members:
         for first, totals in m.months:
             months.append([m.name, f"{first:%Y-%m}", *_counts(totals)])
-    for column, width in enumerate((10, 10, 12, 10, 10, 10, 10, 8), 1):
+    for column, width in enumerate((10, 10, 12, 10, 10, 10, 10, 10, 8), 1):
         months.column_dimensions[get_column_letter(column)].width = width
     out = io.BytesIO()
     book.save(out)
@@ -221,7 +223,7 @@ def pdf(sheet: Sheet) -> bytes:
             doc,
             "参与情况",
             f"志愿服务 {t.shifts} 次共 {_hours(t.hours)} 小时，出席会议 {t.meetings} 次，"
-            f"办结事项 {t.tasks} 件，调解纠纷 {t.disputes} 件，积分 {_hours(t.points)}。",
+            f"办结事项 {t.tasks} 件，调解纠纷 {t.disputes} 件，担任职务 {t.positions} 期，积分 {_hours(t.points)}。",
             width=36,
         )
         _row(doc, "评语", m.comment or "（无）", width=36)

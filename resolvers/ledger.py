@@ -19,17 +19,18 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from auth.budget import client_address
 from auth.facts import AreaFacts
 from auth.policy import Action, Resource, allows, not_visible, params, refusal, require_person, where
 from models.enums import Role
 from models.errors import BadUserInputError, ConflictError, ForbiddenError
+from models.evaluation import PeriodKind, period_start
 from models.participation_rules import Entry, Summary, points, summarize
 from models.party import REASON_MAX, Participation, ParticipationKind
-from models.person import Person, RoleAssignment
-from models.place import Compound
+from models.person import Person, RoleAssignment, TeamPosition
+from models.place import Community, Compound
 from models.schedule_rules import CHINA
 from models.terms import in_force, today
 from resolvers import audit
@@ -141,6 +142,59 @@ async def settle(
             ),
             reversals,
         )
+
+
+async def credit_positions(sessions: async_sessionmaker[AsyncSession]) -> int:
+    """A periodic job: each team position held today by a Party member of its compound earns one
+    entry for the current period of its community (a quarter, or a year), dated the period's first
+    day (the term's, if it began later). One per term and period whichever processes run it (a
+    unique index); an entry the committee reversed is not credited again. Returns how many it
+    wrote."""
+    day = today()
+    quarter, year = (
+        period_start(day, PeriodKind.QUARTER),
+        period_start(day, PeriodKind.YEAR),
+    )
+    t, r, p = TeamPosition.__table__, RoleAssignment.__table__, Participation.__table__
+    k, c = Compound.__table__, Community.__table__
+    starts = sa.case((c.c.evaluation_period == PeriodKind.YEAR.value, year), else_=quarter)
+    first_day = sa.func.greatest(starts, t.c.starts_on)
+    occurred = sa.func.timezone(CHINA.key, sa.cast(first_day, sa.DateTime))
+    member = sa.exists().where(
+        r.c.person_id == t.c.person_id,
+        r.c.compound_id == t.c.compound_id,
+        r.c.role == Role.PARTY_MEMBER.value,
+        in_force(r),
+    )
+    credited = sa.exists().where(
+        p.c.kind == ParticipationKind.POSITION.value,
+        p.c.ref_id == t.c.id,
+        p.c.reverses_id.is_(None),
+        p.c.occurred_at == occurred,
+    )
+    held = (
+        sa.select(
+            sa.func.gen_random_uuid(),  # each row its own (the model's default would be one for all)
+            t.c.person_id,
+            t.c.compound_id,
+            sa.literal(ParticipationKind.POSITION.value),
+            t.c.id,
+            sa.literal(Decimal(0)),
+            occurred,
+        )
+        .select_from(t.join(k, k.c.id == t.c.compound_id).join(c, c.c.id == k.c.community_id))
+        .where(in_force(t), member, ~credited)
+    )
+    statement = (
+        insert(p)
+        .from_select(["id", "person_id", "compound_id", "kind", "ref_id", "hours", "occurred_at"], held)
+        .on_conflict_do_nothing(
+            index_elements=["ref_id", "occurred_at"],
+            index_where=sa.and_(p.c.kind == ParticipationKind.POSITION.value, p.c.reverses_id.is_(None)),
+        )
+    )
+    async with sessions() as session, session.begin():
+        return (await session.execute(statement)).rowcount or 0
 
 
 # --- reading -----------------------------------------------------------------------------------------

@@ -70,6 +70,7 @@ class PartyEvaluation(Node):
     shifts: int = strawberry.field(description="期间内志愿服务次数。")
     tasks: int = strawberry.field(description="期间内办结事项数。")
     disputes: int = strawberry.field(description="期间内调解纠纷数。")
+    positions: int = strawberry.field(description="期间内担任小区班子职务的期数（每季度或每年计一期）。")
     points: Decimal = strawberry.field(description="期间内积分。")
     drafted_at: datetime.datetime = strawberry.field(
         description="最后起草（修改）的时间；合计取自这一刻的参与记录。"
@@ -94,6 +95,7 @@ class PartyEvaluation(Node):
             shifts=view.shifts,
             tasks=view.tasks,
             disputes=view.disputes,
+            positions=view.positions,
             points=view.points,
             drafted_at=view.drafted_at,
             confirmed_at=view.confirmed_at,

@@ -36,6 +36,7 @@ ParticipationKind = docs.enum(
         "MEETING": "出席专题会议。",
         "TASK": "承办（或办结）的事项已办结。",
         "DISPUTE": "调解的矛盾纠纷已记录调解结果。",
+        "POSITION": "担任小区班子职务：任职期间的每个评价期间（季度或年度）记一次。",
     },
     name="ParticipationKind",
 )
@@ -45,6 +46,7 @@ SOURCES = {
     ParticipationKindEnum.MEETING: "Meeting",
     ParticipationKindEnum.TASK: "Task",
     ParticipationKindEnum.DISPUTE: "Task",
+    ParticipationKindEnum.POSITION: "TeamPositionRecord",
 }
 
 
@@ -53,7 +55,9 @@ SOURCES = {
 )
 class ParticipationEntry(Node):
     kind: ParticipationKind = strawberry.field(description="种类。")
-    source_id: strawberry.ID = strawberry.field(description="来源（会议、志愿者接龙或事项）的全局编号。")
+    source_id: strawberry.ID = strawberry.field(
+        description="来源（会议、志愿者接龙、事项或任职记录）的全局编号。"
+    )
     hours: Decimal = strawberry.field(description="计入的服务时长（小时）；冲销记录为负数。")
     count: int = strawberry.field(description="计入的次数：1，冲销记录为 -1。")
     points: Decimal = strawberry.field(description="按积分规则计得的积分。")
@@ -92,6 +96,7 @@ class ParticipationRecord:
     shifts: int = strawberry.field(description="志愿服务次数。")
     tasks: int = strawberry.field(description="办结事项数。")
     disputes: int = strawberry.field(description="调解纠纷数。")
+    positions: int = strawberry.field(description="担任小区班子职务的期数（每个评价期间计一次）。")
     points: Decimal = strawberry.field(description="积分合计。")
 
     @classmethod
@@ -106,6 +111,7 @@ class ParticipationRecord:
             shifts=s.shifts,
             tasks=s.tasks,
             disputes=s.disputes,
+            positions=s.positions,
             points=s.points,
         )
 

@@ -207,7 +207,7 @@ async def test_export_download_verify_acknowledge(shared_api: Api, shared_demo_d
     assert summary.max_row == 11
     months = book["按月参与"]
     by_month = {r[1]: r for r in months.iter_rows(min_row=2, values_only=True) if r[0] == name}
-    assert len(by_month) == 3 and by_month[f"{today():%Y-%m}"][2:] == (2, 1, 1, 1, 0, 7)
+    assert len(by_month) == 3 and by_month[f"{today():%Y-%m}"][2:] == (2, 1, 1, 1, 0, 0, 7)
 
     # the PDF: a cover page, then a page for each member with their month-by-month chart
     status, content, headers = await download(api, ours["pdfUrl"], committee)

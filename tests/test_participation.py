@@ -1,18 +1,24 @@
 """A Party member's participation record (参与记录), end to end through the API as the people who do
 each step: a newcomer registers and is approved, then attends a real meeting, serves a real
-volunteer shift, resolves a real task and mediates a real dispute; the record shows each entry
+volunteer shift, resolves a real task, mediates a real dispute and holds a team position; the record shows each entry
 with its source, hours and points, and its totals. Corrections append (the table refuses changes);
 who reads and who corrects is asserted both ways; the points rule is checked without a database."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
 
+from app.database import create_engine, sessionmaker
+from models.evaluation import PeriodKind, period_name
+from models.schedule_rules import CHINA
+from models.terms import today
 from resolvers.ids import encode
-from tests.conftest import Api, fetch, fetchval, token_for
+from resolvers.ledger import credit_positions
+from tests.conftest import Api, fetch, fetchval, make_settings, token_for
 from tests.test_party import APPROVE, COMMITTEE, applied, error, member
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -29,6 +35,8 @@ RECORD = """query($p: ID!, $from: Date, $to: Date) { participationRecord(personI
   startsOn endsOn hours meetings shifts tasks disputes points person { name }
   entries(first: 50) { totalCount edges { node { id kind sourceId hours count points reversesId reason
   occurredAt } } } } }"""
+RECORD_POSITIONS = """query($p: ID!) { participationRecord(personId: $p) { positions points
+  entries(first: 50) { edges { node { id kind sourceId points occurredAt } } } } }"""
 REVERSE = """mutation($id: ID!, $r: String!) { reverseParticipation(id: $id, reason: $r) {
   id kind count hours points reversesId reason } }"""
 
@@ -229,6 +237,69 @@ async def test_the_record_follows_what_happens(shared_api: Api, shared_demo_db_u
     await api.data(REVERSE, {"id": entry, "r": "实际未到会"}, token=committee)
     await ok(api, url, GRID, minutes, id=meeting, a=[me])  # the minutes saved again, unchanged
     assert (await ok(api, url, token, RECORD, p=me))["participationRecord"]["meetings"] == 0
+
+
+async def test_a_team_position_held_earns_an_entry_per_period(
+    shared_api: Api, shared_demo_db_url: str
+) -> None:
+    api, url = shared_api, shared_demo_db_url
+    token, me = await a_registered_member(api, url, "13999960021", "4-2-101")
+    compound = encode(
+        "Compound", await fetchval(url, "SELECT id FROM compound WHERE key = 'qianshan-meilin'")
+    )
+    appoint = "mutation($i: AppointPositionInput!) { appointPosition(input: $i) { id } }"
+    made = await ok(
+        api,
+        url,
+        COMMITTEE,
+        appoint,
+        i={"compoundId": compound, "person": {"personId": me}, "position": "COMMITTEE_MEMBER"},
+    )
+    # a resident who is not a Party member holds one too, and earns nothing: the record is members'
+    outsider = encode("Person", await fetchval(url, "SELECT id FROM person WHERE phone = $1", RESIDENT))
+    await ok(
+        api,
+        url,
+        COMMITTEE,
+        appoint,
+        i={"compoundId": compound, "person": {"personId": outsider}, "position": "DEPUTY_CONVENER"},
+    )
+    engine = create_engine(url, make_settings(url), pool_size=2, max_overflow=0)
+    try:
+        sessions = sessionmaker(engine)
+        # two processes' jobs at once, then again: one entry for this term and period
+        await asyncio.gather(credit_positions(sessions), credit_positions(sessions))
+        assert await credit_positions(sessions) == 0
+        record = (await ok(api, url, token, RECORD_POSITIONS, p=me))["participationRecord"]
+        (entry,) = [e["node"] for e in record["entries"]["edges"] if e["node"]["kind"] == "POSITION"]
+        assert entry["sourceId"] == made["appointPosition"]["id"] and entry["points"] == "5.00"
+        assert (record["positions"], record["points"]) == (1, "5.00")
+        assert (
+            datetime.fromisoformat(entry["occurredAt"]).astimezone(CHINA).date() == today()
+        )  # the term's first day
+        resident_entries = await fetchval(
+            url,
+            "SELECT count(*) FROM participation x JOIN person p ON p.id = x.person_id WHERE p.phone = $1",
+            RESIDENT,
+        )
+        assert resident_entries == 0
+        # an evaluation drafted now counts it
+        draft = "mutation($i: DraftEvaluationInput!) { draftEvaluation(input: $i) { positions points } }"
+        period = period_name(today(), PeriodKind.QUARTER)
+        drafted = await ok(
+            api,
+            url,
+            CHIEF,
+            draft,
+            i={"personId": me, "period": period, "grade": "QUALIFIED", "comment": "任职尽责。"},
+        )
+        assert drafted["draftEvaluation"] == {"positions": 1, "points": "5.00"}
+        # reversed by the committee, it is not credited again by the next round
+        await ok(api, url, COMMITTEE, REVERSE, id=entry["id"], r="任职未到岗")
+        assert await credit_positions(sessions) == 0
+        assert (await ok(api, url, token, RECORD_POSITIONS, p=me))["participationRecord"]["positions"] == 0
+    finally:
+        await engine.dispose()
 
 
 async def test_the_record_is_append_only(shared_api: Api, shared_demo_db_url: str) -> None:

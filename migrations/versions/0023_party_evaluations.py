@@ -78,28 +78,7 @@ def upgrade() -> None:
             unique=True,
             postgresql_where=sa.text(f"status = '{status.upper()}'"),
         )
-    op.execute(
-        """
-        CREATE FUNCTION party_evaluation_confirmed_stays() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-            IF TG_OP = 'DELETE' THEN
-                -- a person or a compound deleted takes its evaluations along (the cascade runs in a trigger)
-                IF pg_trigger_depth() > 1 OR OLD.status = 'DRAFT' THEN
-                    RETURN OLD;
-                END IF;
-            ELSIF OLD.status = 'DRAFT' THEN
-                RETURN NEW;
-            ELSIF OLD.status = 'CONFIRMED' AND NEW.status = 'SUPERSEDED'
-                  AND {KEPT_NEW} IS NOT DISTINCT FROM {KEPT_OLD} THEN
-                RETURN NEW;
-            ELSIF pg_trigger_depth() > 1 THEN
-                RETURN NEW;  -- a person deleted: SET NULL of who drafted or confirmed it
-            END IF;
-            RAISE EXCEPTION 'a confirmed evaluation is never changed: confirm a new version instead'
-                USING ERRCODE = 'restrict_violation';
-        END $$
-        """.replace("{KEPT_NEW}", _kept("NEW")).replace("{KEPT_OLD}", _kept("OLD"))
-    )
+    op.execute(stays_function(KEPT))
     op.execute(
         "CREATE TRIGGER party_evaluation_confirmed_stays BEFORE UPDATE OR DELETE ON party_evaluation "
         "FOR EACH ROW EXECUTE FUNCTION party_evaluation_confirmed_stays()"
@@ -132,8 +111,37 @@ KEPT = (
 )
 
 
-def _kept(row: str) -> str:
-    return "ROW(" + ", ".join(f"{row}.{c}" for c in KEPT) + ")"
+def _kept(row: str, kept: Sequence[str]) -> str:
+    return "ROW(" + ", ".join(f"{row}.{c}" for c in kept) + ")"
+
+
+def stays_function(kept: Sequence[str], *, replace: bool = False) -> str:
+    """The trigger function that keeps a confirmed evaluation as it was: `kept` are the columns
+    that superseding it must leave alone (every column but the status)."""
+    return (
+        """
+        CREATE {OR_REPLACE}FUNCTION party_evaluation_confirmed_stays() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF TG_OP = 'DELETE' THEN
+                -- a person or a compound deleted takes its evaluations along (the cascade runs in a trigger)
+                IF pg_trigger_depth() > 1 OR OLD.status = 'DRAFT' THEN
+                    RETURN OLD;
+                END IF;
+            ELSIF OLD.status = 'DRAFT' THEN
+                RETURN NEW;
+            ELSIF OLD.status = 'CONFIRMED' AND NEW.status = 'SUPERSEDED'
+                  AND {KEPT_NEW} IS NOT DISTINCT FROM {KEPT_OLD} THEN
+                RETURN NEW;
+            ELSIF pg_trigger_depth() > 1 THEN
+                RETURN NEW;  -- a person deleted: SET NULL of who drafted or confirmed it
+            END IF;
+            RAISE EXCEPTION 'a confirmed evaluation is never changed: confirm a new version instead'
+                USING ERRCODE = 'restrict_violation';
+        END $$
+        """.replace("{OR_REPLACE}", "OR REPLACE " if replace else "")
+        .replace("{KEPT_NEW}", _kept("NEW", kept))
+        .replace("{KEPT_OLD}", _kept("OLD", kept))
+    )
 
 
 def downgrade() -> None:
