@@ -478,8 +478,14 @@ def export_evaluations(
     table = Table(show_edge=False)
     for column in ("所在单位党组织", "人数", "校验码", "文件"):
         table.add_column(column)
+    used: set[str] = set()
     for row in made:
         stem = file_stem(row.period, row.party_org)
+        # two organisations whose names differ only in what a file name cannot hold
+        stem = next(
+            s for n in range(1, len(made) + 2) if (s := stem if n == 1 else f"{stem}-{n}") not in used
+        )
+        used.add(stem)
         (out_dir / f"{stem}.xlsx").write_bytes(row.workbook)
         (out_dir / f"{stem}.pdf").write_bytes(row.pdf)
         table.add_row(escape(row.party_org), str(row.members), row.code, escape(f"{stem}.xlsx, {stem}.pdf"))

@@ -88,7 +88,8 @@ class EvaluationExport(SQLModel, table=True):
 
 
 class EvaluationExportItem(SQLModel, table=True):
-    """One evaluation version an export holds."""
+    """One member as an export holds them: the evaluation version, and the masked name and grade
+    the public check answers, as they were when it was sent (append-only, like the export)."""
 
     __tablename__ = "evaluation_export_item"
     export_id: uuid.UUID = Field(
@@ -96,8 +97,10 @@ class EvaluationExportItem(SQLModel, table=True):
             sa.Uuid, sa.ForeignKey("evaluation_export.id", ondelete="CASCADE"), primary_key=True
         )
     )
-    evaluation_id: uuid.UUID = Field(
-        sa_column=sa.Column(
-            sa.Uuid, sa.ForeignKey("party_evaluation.id", ondelete="CASCADE"), primary_key=True, index=True
-        )
-    )
+    #: the member's place in the files
+    ordinal: int = Field(sa_column=sa.Column(sa.Integer, primary_key=True))
+    #: NULL once the evaluation is gone (its person deleted): what was sent stays answerable
+    evaluation_id: uuid.UUID | None = fk("party_evaluation.id", nullable=True, ondelete="SET NULL")
+    masked_name: str
+    grade: str
+    version: int

@@ -32,7 +32,7 @@ from models.evaluation_export import (
     new_code,
     normalize_code,
 )
-from models.participation_rules import Entry, by_month, months_between, summarize
+from models.participation_rules import Entry, Summary, by_month, months_between
 from models.party import Participation, ParticipationKind, PartyRegistration, RegistrationStatus
 from models.person import Person
 from models.place import Community, Compound
@@ -112,6 +112,8 @@ class _Evaluated:
     confirmed_at: datetime
     employer: str | None
     party_org: str
+    #: the totals the committee confirmed, as they were then
+    totals: Summary
 
 
 async def _evaluated(session: AsyncSession, community_id: uuid.UUID, period: str) -> list[_Evaluated]:
@@ -149,6 +151,13 @@ async def _evaluated(session: AsyncSession, community_id: uuid.UUID, period: str
             e.c.version,
             e.c.comment,
             e.c.confirmed_at,
+            e.c.hours,
+            e.c.meetings,
+            e.c.shifts,
+            e.c.tasks,
+            e.c.disputes,
+            e.c.points,
+            e.c.positions,
             registration.c.employer,
             registration.c.party_org,
         )
@@ -176,6 +185,7 @@ async def _evaluated(session: AsyncSession, community_id: uuid.UUID, period: str
             confirmed_at=r.confirmed_at,
             employer=r.employer,
             party_org=r.party_org.strip(),
+            totals=Summary(r.hours, r.meetings, r.shifts, r.tasks, r.disputes, r.points, r.positions),
         )
         for r in rows
     ]
@@ -219,9 +229,14 @@ async def make(
     community = await session.get(Community, community_id)
     assert community is not None, "the community is found before an export is made"
     period = period.strip().upper()
-    days = period_days(period, PeriodKind(community.evaluation_period))
+    kind = PeriodKind(community.evaluation_period)
+    days = period_days(period, kind)
     if isinstance(days, str):
-        raise BadUserInputError(days, field="period")
+        # evaluations made before the community changed how often it evaluates stay exportable
+        other = period_days(period, PeriodKind.YEAR if kind == PeriodKind.QUARTER else PeriodKind.QUARTER)
+        if isinstance(other, str):
+            raise BadUserInputError(days, field="period")
+        days = other
     starts, ends = days
     evaluated = await _evaluated(session, community_id, period)
     if not evaluated:
@@ -266,7 +281,15 @@ async def make(
         session.add(row)
         await session.flush()
         session.add_all(
-            EvaluationExportItem(export_id=row.id, evaluation_id=m.evaluation_id) for m in members
+            EvaluationExportItem(
+                export_id=row.id,
+                ordinal=n,
+                evaluation_id=m.evaluation_id,
+                masked_name=mask_name(m.name) or "",
+                grade=m.grade.value,
+                version=m.version,
+            )
+            for n, m in enumerate(members, 1)
         )
         await session.flush()
         made.append(row.id)
@@ -286,7 +309,7 @@ def _member(m: _Evaluated, entries: list[tuple[date, Entry]], months: list[date]
         version=m.version,
         comment=m.comment,
         confirmed_at=m.confirmed_at,
-        totals=summarize(e for _, e in entries),
+        totals=m.totals,
         months=list(zip(months, by_month(entries, months), strict=True)),
     )
 
@@ -409,12 +432,14 @@ async def verify(ctx: Context, *, code: str) -> Checked | None:
     normal = normalize_code(code)
     if normal is None:
         raise BadUserInputError("校验码格式不正确：应为 QLJ- 开头、16 位字母和数字。", field="code")
-    x, c = EvaluationExport.__table__, Community.__table__
-    e, i, p = PartyEvaluation.__table__, EvaluationExportItem.__table__, Person.__table__
+    x, c, i = EvaluationExport.__table__, Community.__table__, EvaluationExportItem.__table__
+    # not the files: a check reads what they hold, never the files themselves
+    names = ("id", "period", "party_org", "made_at", "made_by_name", "acknowledged_at", "workbook_sha256")
+    shown = [x.c[n] for n in (*names, "pdf_sha256")]
     async with ctx.sessions() as session:
         found = (
             await session.execute(
-                sa.select(x, c.c.name.label("community_name"))
+                sa.select(*shown, c.c.name.label("community_name"))
                 .select_from(x.join(c, c.c.id == x.c.community_id))
                 .where(x.c.code == normal)
             )
@@ -422,10 +447,9 @@ async def verify(ctx: Context, *, code: str) -> Checked | None:
         if found is None:
             return None
         members = await session.execute(
-            sa.select(p.c.name, e.c.grade, e.c.version)
-            .select_from(i.join(e, e.c.id == i.c.evaluation_id).join(p, p.c.id == e.c.person_id))
+            sa.select(i.c.masked_name, i.c.grade, i.c.version)
             .where(i.c.export_id == found.id)
-            .order_by(p.c.name, p.c.id)
+            .order_by(i.c.ordinal)
         )
         return Checked(
             community_name=found.community_name,
@@ -436,5 +460,5 @@ async def verify(ctx: Context, *, code: str) -> Checked | None:
             workbook_sha256=found.workbook_sha256,
             pdf_sha256=found.pdf_sha256,
             acknowledged_at=found.acknowledged_at,
-            members=[(mask_name(m.name) or "", Grade(m.grade), m.version) for m in members],
+            members=[(m.masked_name, Grade(m.grade), m.version) for m in members],
         )

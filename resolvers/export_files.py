@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from fpdf import FPDF
 from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 
@@ -28,6 +29,12 @@ FONT = Path(__file__).parent / "fonts" / "wqy-microhei-gb2312.ttf"
 #: where a fuller font may be named, for names with characters beyond GB 2312
 FONT_VARIABLE = "QILIJIA_EXPORT_FONT"
 TITLE = "在职党员参与社区治理评价鉴定反馈"
+#: what stands in the PDF for a character its font lacks (the workbook keeps the character)
+MISSING = "□"
+MISSING_NOTE = (
+    f"注：本页有字符超出 PDF 所用字库，以{MISSING}代替，请以同时发送的 Excel 文件为准"
+    "（部署时可用 QILIJIA_EXPORT_FONT 指定更全的字库）。"
+)
 CHECK_HINT = (
     "查验（无需登录）：以校验码调用綦理家的公开接口 verifyEvaluationExport，可核对导出的名单与等次、"
     "导出时间和导出人，并可比对文件的 SHA-256。"
@@ -116,6 +123,12 @@ MONTH_COLUMNS = (
 )
 
 
+def _cell(value: object) -> object:
+    """A value a workbook cell may hold: control characters (which a spreadsheet cannot store, and
+    which no name or comment needs) are left out."""
+    return ILLEGAL_CHARACTERS_RE.sub("", value) if isinstance(value, str) else value
+
+
 def _counts(s: Summary) -> list[float | int]:
     return [float(s.hours), s.meetings, s.shifts, s.tasks, s.disputes, s.positions, float(s.points)]
 
@@ -129,10 +142,10 @@ def workbook(sheet: Sheet) -> bytes:
     book.properties.created = book.properties.modified = sheet.made_at.astimezone(CHINA).replace(tzinfo=None)
     summary = book.active
     summary.title = "评价汇总"
-    summary.append([f"{sheet.community} {TITLE}"])
+    summary.append([_cell(f"{sheet.community} {TITLE}")])
     summary["A1"].font = Font(bold=True, size=14)
     for label, value in _heading(sheet):
-        summary.append([label, value])
+        summary.append([label, _cell(value)])
     summary.append([])
     summary.append(list(SUMMARY_COLUMNS))
     header = summary.max_row
@@ -140,7 +153,9 @@ def workbook(sheet: Sheet) -> bytes:
         cell.font = Font(bold=True)
     for n, m in enumerate(sheet.members, 1):
         who = [n, m.name, m.employer or "", m.compound, GRADE_NAMES[m.grade]]
-        summary.append([*who, *_counts(m.totals), m.comment, _day(m.confirmed_at), m.version])
+        summary.append(
+            [_cell(v) for v in (*who, *_counts(m.totals), m.comment, _day(m.confirmed_at), m.version)]
+        )
         summary.cell(summary.max_row, len(SUMMARY_COLUMNS) - 2).alignment = Alignment(wrap_text=True)
     widths = (6, 10, 22, 14, 10, 12, 10, 10, 10, 10, 10, 8, 40, 12, 6)
     for column, width in enumerate(widths, 1):
@@ -152,7 +167,7 @@ def workbook(sheet: Sheet) -> bytes:
         cell.font = Font(bold=True)
     for m in sheet.members:
         for first, totals in m.months:
-            months.append([m.name, f"{first:%Y-%m}", *_counts(totals)])
+            months.append([_cell(m.name), f"{first:%Y-%m}", *_counts(totals)])
     for column, width in enumerate((10, 10, 12, 10, 10, 10, 10, 10, 8), 1):
         months.column_dimensions[get_column_letter(column)].width = width
     out = io.BytesIO()
@@ -162,6 +177,21 @@ def workbook(sheet: Sheet) -> bytes:
 
 class _Pdf(FPDF):
     code = ""
+    #: the characters of the font, and whether the current page replaced any it lacks
+    glyphs: frozenset[int] = frozenset()
+    replaced = False
+
+    def printable(self, text: str) -> str:
+        """`text` as the font can print it: control characters left out, a character the font
+        lacks shown as □ (and the page says so, instead of silently dropping it)."""
+        out = []
+        for ch in ILLEGAL_CHARACTERS_RE.sub("", text):
+            if ch in "\n\r\t" or ord(ch) in self.glyphs:
+                out.append(ch)
+            else:
+                out.append(MISSING)
+                self.replaced = True
+        return "".join(out)
 
     def footer(self) -> None:
         self.set_y(-14)
@@ -187,6 +217,7 @@ def pdf(sheet: Sheet) -> bytes:
     doc.set_creation_date(sheet.made_at)
     doc.add_font("qilijia", fname=str(font_path()))
     doc.set_font("qilijia", size=11)
+    doc.glyphs = frozenset(doc.current_font.cmap)
     doc.set_auto_page_break(auto=True, margin=18)
 
     doc.add_page()
@@ -200,12 +231,15 @@ def pdf(sheet: Sheet) -> bytes:
     doc.set_font_size(10)
     doc.multi_cell(0, 6, CHECK_HINT)
     doc.ln(4)
-    doc.multi_cell(0, 6, "名单：" + "、".join(f"{m.name}（{GRADE_NAMES[m.grade]}）" for m in sheet.members))
+    listed = "名单：" + "、".join(f"{m.name}（{GRADE_NAMES[m.grade]}）" for m in sheet.members)
+    doc.multi_cell(0, 6, doc.printable(listed), new_x="LMARGIN", new_y="NEXT")
+    _note_replacements(doc)
 
     for m in sheet.members:
         doc.add_page()
         doc.set_font_size(16)
-        doc.cell(0, 12, f"{m.name} {sheet.period} 评价鉴定", align="C", new_x="LMARGIN", new_y="NEXT")
+        title = doc.printable(f"{m.name} {sheet.period} 评价鉴定")
+        doc.cell(0, 12, title, align="C", new_x="LMARGIN", new_y="NEXT")
         doc.ln(2)
         doc.set_font_size(11)
         for label, value in (
@@ -229,23 +263,33 @@ def pdf(sheet: Sheet) -> bytes:
         _row(doc, "评语", m.comment or "（无）", width=36)
         doc.ln(4)
         _chart(doc, m.months)
+        _note_replacements(doc)
     return bytes(doc.output())
+
+
+def _note_replacements(doc: _Pdf) -> None:
+    if doc.replaced:
+        doc.ln(2)
+        doc.set_x(doc.l_margin)
+        doc.set_font_size(9)
+        doc.multi_cell(0, 5, MISSING_NOTE, new_x="LMARGIN", new_y="NEXT")
+        doc.replaced = False
 
 
 def _hours(value: Decimal) -> str:
     return f"{value.normalize():f}" if value == value.to_integral() else f"{value:.2f}".rstrip("0")
 
 
-def _row(doc: FPDF, label: str, value: str, *, width: float) -> None:
+def _row(doc: _Pdf, label: str, value: str, *, width: float) -> None:
     doc.set_x(doc.l_margin)
     doc.cell(width, 8, label + "：")
-    doc.multi_cell(0, 8, value, new_x="LMARGIN", new_y="NEXT")
+    doc.multi_cell(0, 8, doc.printable(value), new_x="LMARGIN", new_y="NEXT")
 
 
-def _chart(doc: FPDF, months: list[tuple[date, Summary]]) -> None:
+def _chart(doc: _Pdf, months: list[tuple[date, Summary]]) -> None:
     """Points earned each month as bars, each labelled with its points and hours."""
     doc.set_font_size(11)
-    doc.cell(0, 8, "按月参与情况（积分）", new_x="LMARGIN", new_y="NEXT")
+    doc.cell(0, 8, "按月参与情况（积分，取自导出时的参与记录）", new_x="LMARGIN", new_y="NEXT")
     height, top = 45.0, doc.get_y() + 4
     base = top + height
     left, room = doc.l_margin + 8, doc.epw - 16

@@ -272,8 +272,9 @@ async def test_nothing_to_export_is_refused_and_writes_nothing(
     before = await fetchval(url, "SELECT count(*) FROM evaluation_export")
     for period, message in (
         ("2025Q1", "还没有已确认的党员评价"),
-        ("2026", "按季度评价"),
+        ("2025", "还没有已确认的党员评价"),  # a year: the community may have evaluated by years before
         ("2026Q5", "按季度评价"),
+        ("Q4", "按季度评价"),
     ):
         code, field, text = error(await api.gql(EXPORT, {"c": c, "p": period}, token=committee))
         assert (code, field) == ("BAD_USER_INPUT", "period") and message in text
@@ -381,3 +382,60 @@ async def test_the_command_line_writes_both_files_per_organisation(
     empty = ("export", "evaluations", "--community", "jiulong", "--period", "2025Q1", "--out", str(out))
     nothing = await aqilijia(tmp_path, url, *empty)
     assert nothing.returncode == 1 and "还没有已确认的党员评价" in nothing.stderr
+
+
+async def test_what_is_sent_is_what_was_confirmed_and_stays_answerable(
+    shared_api: Api, shared_demo_db_url: str
+) -> None:
+    api, url = shared_api, shared_demo_db_url
+    me, _ = await evaluated(api, url, "13999970011", "4-2-201", org="綦江区档案馆党支部")
+    person_id = await fetchval(url, "SELECT id FROM person WHERE phone = $1", "13999970011")
+    # a name beyond the PDF's font, and an employer with a control character (an old import's)
+    await fetchval(url, "UPDATE person SET name = '王堃' WHERE id = $1 RETURNING id", person_id)
+    await fetchval(
+        url,
+        "UPDATE party_registration SET employer = E'綦江区\\x0b档案馆' WHERE person_id = $1 RETURNING id",
+        person_id,
+    )
+    # the record changes after the committee confirmed: the meeting entry is reversed
+    committee = await token_for(url, COMMITTEE)
+    record = await api.data(
+        "query($p: ID!) { participationRecord(personId: $p) { entries(first: 20) { edges { node { id kind } } } } }",
+        {"p": me},
+        token=committee,
+    )
+    (meeting,) = [
+        e["node"]["id"]
+        for e in record["participationRecord"]["entries"]["edges"]
+        if e["node"]["kind"] == "MEETING"
+    ]
+    reverse = "mutation($id: ID!, $r: String!) { reverseParticipation(id: $id, reason: $r) { id } }"
+    await api.data(reverse, {"id": meeting, "r": "实际未到会"}, token=committee)
+
+    made = (await api.data(EXPORT, {"c": await community(url), "p": this_quarter()}, token=committee))[
+        "exportEvaluations"
+    ]
+    (ours,) = [m for m in made if m["partyOrganisation"] == "綦江区档案馆党支部"]
+    book = load_workbook(io.BytesIO((await download(api, ours["workbookUrl"], committee))[1]))
+    summary = book["评价汇总"]
+    line = dict(zip([c.value for c in summary[10]], [c.value for c in summary[11]], strict=True))
+    # the totals as confirmed, the name in full, the control character left out
+    assert (line["姓名"], line["工作单位"], line["出席会议（次）"], line["积分"]) == (
+        "王堃",
+        "綦江区档案馆",
+        1,
+        7,
+    )
+    month = next(
+        r for r in book["按月参与"].iter_rows(min_row=2, values_only=True) if r[1] == f"{today():%Y-%m}"
+    )
+    assert month[3] == 0  # the chart's months are the record as it stands when exported
+    page = PdfReader(io.BytesIO((await download(api, ours["pdfUrl"], committee))[1])).pages[1].extract_text()
+    assert "王□" in page and "请以同时发送的" in page and "文件为准" in page
+
+    # the member's account deleted: the check still answers what was sent, as it was sent
+    await fetchval(url, "DELETE FROM person WHERE id = $1 RETURNING id", person_id)
+    checked = (await api.data(VERIFY, {"code": ours["code"]}))["verifyEvaluationExport"]
+    assert checked["members"] == [{"name": "王*", "grade": "EXCELLENT", "version": 1}]
+    with pytest.raises(asyncpg.RestrictViolationError, match="never changed"):
+        await fetchval(url, "DELETE FROM evaluation_export_item WHERE masked_name = '王*' RETURNING ordinal")

@@ -73,10 +73,14 @@ def upgrade() -> None:
     op.create_table(
         "evaluation_export_item",
         sa.Column("export_id", sa.Uuid(), nullable=False),
-        sa.Column("evaluation_id", sa.Uuid(), nullable=False),
+        sa.Column("ordinal", sa.Integer(), nullable=False),
+        sa.Column("evaluation_id", sa.Uuid(), nullable=True),
+        sa.Column("masked_name", sa.String(), nullable=False),
+        sa.Column("grade", sa.String(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(["export_id"], ["evaluation_export.id"], ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["evaluation_id"], ["party_evaluation.id"], ondelete="CASCADE"),
-        sa.PrimaryKeyConstraint("export_id", "evaluation_id"),
+        sa.ForeignKeyConstraint(["evaluation_id"], ["party_evaluation.id"], ondelete="SET NULL"),
+        sa.PrimaryKeyConstraint("export_id", "ordinal"),
     )
     op.create_index("ix_evaluation_export_item_evaluation_id", "evaluation_export_item", ["evaluation_id"])
     op.execute(
@@ -100,9 +104,28 @@ def upgrade() -> None:
         "CREATE TRIGGER evaluation_export_stays BEFORE UPDATE OR DELETE ON evaluation_export "
         "FOR EACH ROW EXECUTE FUNCTION evaluation_export_stays()"
     )
+    op.execute(
+        """
+        CREATE FUNCTION evaluation_export_item_stays() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF pg_trigger_depth() > 1 THEN
+                -- its export deleted with its community, or its evaluation with its person
+                RETURN CASE TG_OP WHEN 'DELETE' THEN OLD ELSE NEW END;
+            END IF;
+            RAISE EXCEPTION 'an export is kept as it was sent: its members are never changed'
+                USING ERRCODE = 'restrict_violation';
+        END $$
+        """
+    )
+    op.execute(
+        "CREATE TRIGGER evaluation_export_item_stays BEFORE UPDATE OR DELETE ON evaluation_export_item "
+        "FOR EACH ROW EXECUTE FUNCTION evaluation_export_item_stays()"
+    )
 
 
 def downgrade() -> None:
+    op.execute("DROP TRIGGER evaluation_export_item_stays ON evaluation_export_item")
+    op.execute("DROP FUNCTION evaluation_export_item_stays()")
     op.execute("DROP TRIGGER evaluation_export_stays ON evaluation_export")
     op.execute("DROP FUNCTION evaluation_export_stays()")
     op.drop_index("ix_evaluation_export_item_evaluation_id", table_name="evaluation_export_item")
