@@ -4,17 +4,23 @@ group, compound, grid, community and street.
 Rates are public aggregates (a third-party client reads them as it reads task statistics); the head
 counts and hours behind them are shown only to those who work with the place's Party members
 (`auth.policy.FIELDS`, PARTY_COUNTS); a third-party client reads the registration rate only
-(PARTY_ACTIVITY). No figure names anyone. One statement per place and period.
+(PARTY_ACTIVITY). No figure names anyone. One statement for every place of a level and period
+that a request asks for (a list of building groups, of compounds), each place a lateral row.
 """
 
 from __future__ import annotations
 
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
+from strawberry.dataloader import DataLoader
 
 from auth.facts import AreaFacts, PlaceFacts, RegionFacts
 from auth.policy import Action, Field, Resource, refusal, visible
@@ -107,14 +113,36 @@ _REGISTERED_SCOPE = {
 
 
 def _statement(level: Level) -> Any:
+    """The figures of many places of one level: the statement above for each, as a lateral row."""
     kind = "group" if level == "group" else "other"
+    one = _STATEMENT.format(
+        scope=_SCOPES.get(level, "false"),
+        member_scope=_MEMBER_SCOPE[kind],
+        registered_scope=_REGISTERED_SCOPE[kind],
+    ).replace(":place", "pl.id")
     return sa.text(
-        _STATEMENT.format(
-            scope=_SCOPES.get(level, "false"),
-            member_scope=_MEMBER_SCOPE[kind],
-            registered_scope=_REGISTERED_SCOPE[kind],
-        )
-    )
+        "SELECT pl.id AS place, s.members, s.registered, s.active, s.hours"
+        f" FROM unnest(:places) AS pl(id), LATERAL ({one}) AS s"
+    ).bindparams(sa.bindparam("places", type_=ARRAY(sa.Uuid)))
+
+
+def _figures(ctx: Context) -> DataLoader[tuple[Level, str | None, uuid.UUID], Any]:
+    """Each place's figures, for every place of a level and period asked in one request at once."""
+
+    async def load(keys: Sequence[tuple[Level, str | None, uuid.UUID]]) -> list[Any]:
+        shapes: dict[tuple[Level, str | None], list[uuid.UUID]] = defaultdict(list)
+        for level, period, place_id in keys:
+            shapes[(level, period)].append(place_id)
+        found: dict[tuple[Level, str | None, uuid.UUID], Any] = {}
+        async with ctx.sessions() as session:
+            for (level, period), places in shapes.items():
+                _, starts, ends = period_of(period)
+                values = {"places": places, "today": today(), "starts": moment(starts), "ends": moment(ends)}
+                for row in await session.execute(_statement(level), values):
+                    found[(level, period, row.place)] = row
+        return [found[k] for k in keys]
+
+    return ctx.loaders.cached("party_stats", lambda: DataLoader(load_fn=load))
 
 
 def _rate(part: int, whole: int) -> Decimal | None:
@@ -138,18 +166,7 @@ async def party_stats(ctx: Context, level: Level, place: Any, period: str | None
         resource, action, model = _GATES[level]
         if not await granted(ctx, resource, action, model).load(place.id):
             raise refusal(resource, action)
-    async with ctx.sessions() as session:
-        row = (
-            await session.execute(
-                _statement(level),
-                {
-                    "place": place.id,
-                    "today": today(),
-                    "starts": moment(starts),
-                    "ends": moment(ends),
-                },
-            )
-        ).one()
+    row = await _figures(ctx).load((level, period, place.id))
     hours = Decimal(row.hours or 0).quantize(_HOURS)
 
     # a group's readers all work with its members; elsewhere the policy says who sees what

@@ -17,7 +17,8 @@ from resolvers import party as party_resolvers
 from resolvers import person as person_resolvers
 from resolvers.context import Context
 from resolvers.ids import decode, encode
-from resolvers.pages import Page
+from resolvers.loaders import PageKey
+from resolvers.pages import Page, window
 from resolvers.party import GroupView, RegistrationView
 from resolvers.party_stats import party_stats
 from schema import docs
@@ -168,11 +169,17 @@ class PartyGroup(Node):
     async def members(
         self, info: Info[Context, None], first: _FIRST = 20, after: _AFTER = None
     ) -> Connection[Person]:
-        page = await party_resolvers.members(info.context, group_id=self._view.id, first=first, after=after)
+        key = PageKey(self._view.id, window(party_resolvers.MEMBERS, first=first, after=after))
+        page = await party_resolvers.member_pages(info.context).load(key)
         seen = await person_resolvers.person_loader(info.context).load_many(page.rows)
         shown = [(Person.from_view(p), c) for p, c in zip(seen, page.cursors, strict=True) if p is not None]
+        count = self._view.member_count
+
+        async def total() -> int:
+            return count
+
         people: Page[Person] = Page(
-            [p for p, _ in shown], [c for _, c in shown], page.has_next, page.has_previous, page.total
+            [p for p, _ in shown], [c for _, c in shown], page.has_next, page.has_previous, total
         )
         return Connection.from_page(people, lambda p: p)
 

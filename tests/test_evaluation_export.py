@@ -22,7 +22,7 @@ from pypdf import PdfReader
 from models.evaluation import PeriodKind, period_name
 from models.terms import today
 from resolvers.ids import encode
-from tests.conftest import Api, fetch, fetchval, token_for
+from tests.conftest import Api, counting_statements, fetch, fetchval, token_for
 from tests.test_cli import aqilijia
 from tests.test_participation import a_registered_member, a_task, ok
 from tests.test_party import APPLY, APPROVE, COMMITTEE, application, error, household, member
@@ -439,3 +439,57 @@ async def test_what_is_sent_is_what_was_confirmed_and_stays_answerable(
     assert checked["members"] == [{"name": "王*", "grade": "EXCELLENT", "version": 1}]
     with pytest.raises(asyncpg.RestrictViolationError, match="never changed"):
         await fetchval(url, "DELETE FROM evaluation_export_item WHERE masked_name = '王*' RETURNING ordinal")
+
+
+PARTY_SCREEN = """query($c: ID!, $community: ID!, $p: String) {
+  partyRegistrations(compoundId: $c, first: 50) { totalCount edges { node { status employer person { name } } } }
+  partyGroups(compoundId: $c, first: 50) { edges { node { name buildings memberCount leader { name }
+    stats(period: $p) { registrationRate activeRate members hours }
+    members(first: 20) { totalCount edges { node { name } } } } } }
+  partyEvaluations(compoundId: $c, period: $p, first: 50) { edges { node { grade status positions person { name } } } }
+  evaluationExports(communityId: $community, period: $p, first: 20) { edges { node { partyOrganisation members code } } }
+}"""
+
+
+async def test_the_committees_party_screen_costs_the_same_however_many_groups_and_members(
+    shared_api: Api, shared_demo_db_url: str
+) -> None:
+    api, url = shared_api, shared_demo_db_url
+    await some_confirmed(api, url)
+    committee = await token_for(url, COMMITTEE)
+    compound_id = await fetchval(url, "SELECT id FROM compound WHERE key = 'qianshan-meilin'")
+    variables = {"c": encode("Compound", compound_id), "community": await community(url), "p": this_quarter()}
+    await api.data(EXPORT, {"c": variables["community"], "p": this_quarter()}, token=committee)
+
+    async def statements() -> tuple[int, int, int]:
+        await api.data(PARTY_SCREEN, variables, token=committee)  # the document seen, the caller loaded
+        with counting_statements(api.app) as counted:
+            body = await api.data(PARTY_SCREEN, variables, token=committee)
+        groups = body["partyGroups"]["edges"]
+        return counted.count, len(groups), sum(g["node"]["memberCount"] for g in groups)
+
+    before, groups, members = await statements()
+    # three more groups, three more members with confirmed evaluations, exported again
+    create = "mutation($i: CreatePartyGroupInput!) { createPartyGroup(input: $i) { id } }"
+    for n, building in enumerate(("1栋", "2栋", "3栋")):
+        building_id = await fetchval(
+            url, "SELECT id FROM building WHERE compound_id = $1 AND name = $2", compound_id, building
+        )
+        made = {
+            "compoundId": variables["c"],
+            "name": f"第{n + 1}党小组",
+            "buildingIds": [encode("Building", building_id)],
+        }
+        await api.data(create, {"i": made}, token=committee)
+        _, me = await a_registered_member(api, url, f"1399997030{n}", f"{building[0]}-1-301")
+        draft = {"personId": me, "period": this_quarter(), "grade": "QUALIFIED", "comment": "按时参加活动。"}
+        made_id = (await ok(api, url, CHIEF, DRAFT, i=draft))["draftEvaluation"]["id"]
+        await ok(api, url, COMMITTEE, CONFIRM, id=made_id)
+    await api.data(EXPORT, {"c": variables["community"], "p": this_quarter()}, token=committee)
+    after, more_groups, more_members = await statements()
+    assert (more_groups, more_members) == (groups + 3, members + 3)
+    # a loader shared by several fields batches in one round or two, as their resolvers happen to
+    # interleave: one statement either way; a per-group cost would add at least three
+    assert max(before, after) <= 15 and abs(after - before) <= 1, (
+        f"{before} statements for {groups} groups, {after} for {more_groups}"
+    )
