@@ -83,13 +83,6 @@ def period_name(starts_on: date, kind: PeriodKind) -> str:
     return f"{starts_on.year}Q{(starts_on.month - 1) // 3 + 1}"
 
 
-def period_start(day: date, kind: PeriodKind) -> date:
-    """The first day of the period (a quarter or a year) containing a day."""
-    if kind == PeriodKind.YEAR:
-        return date(day.year, 1, 1)
-    return date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
-
-
 def draft_problem(status: EvaluationStatus) -> str | None:
     """Why an evaluation in `status` cannot be edited or confirmed as a draft, or None."""
     if status == EvaluationStatus.DRAFT:

@@ -26,13 +26,13 @@ from auth.facts import AreaFacts
 from auth.policy import Action, Resource, allows, not_visible, params, refusal, require_person, where
 from models.enums import Role
 from models.errors import BadUserInputError, ConflictError, ForbiddenError
-from models.evaluation import PeriodKind, period_start
+from models.evaluation import PeriodKind
 from models.participation_rules import Entry, Summary, points, summarize
 from models.party import REASON_MAX, Participation, ParticipationKind
 from models.person import Person, RoleAssignment, TeamPosition
 from models.place import Community, Compound
 from models.schedule_rules import CHINA
-from models.terms import in_force, today
+from models.terms import in_force, today, today_sql
 from resolvers import audit
 from resolvers.context import Context
 from resolvers.pages import Key, Page, order, read, window
@@ -147,19 +147,19 @@ async def settle(
 async def credit_positions(sessions: async_sessionmaker[AsyncSession]) -> int:
     """A periodic job: each team position held today by a Party member of its compound earns one
     entry for the current period of its community (a quarter, or a year), dated the period's first
-    day (the term's, if it began later). One per term and period whichever processes run it (a
-    unique index); an entry the committee reversed is not credited again. Returns how many it
-    wrote."""
-    day = today()
-    quarter, year = (
-        period_start(day, PeriodKind.QUARTER),
-        period_start(day, PeriodKind.YEAR),
-    )
+    day (the term's, if it began later). A term earns nothing in a period that already holds an
+    entry of it (whichever kind of period wrote it, reversed by the committee or not), and a unique
+    index keeps processes running it at once to one. Today is PostgreSQL's, as the terms' are.
+    Returns how many it wrote."""
     t, r, p = TeamPosition.__table__, RoleAssignment.__table__, Participation.__table__
     k, c = Compound.__table__, Community.__table__
-    starts = sa.case((c.c.evaluation_period == PeriodKind.YEAR.value, year), else_=quarter)
-    first_day = sa.func.greatest(starts, t.c.starts_on)
-    occurred = sa.func.timezone(CHINA.key, sa.cast(first_day, sa.DateTime))
+    day = today_sql()
+    yearly = c.c.evaluation_period == PeriodKind.YEAR.value
+    unit = sa.case((yearly, sa.literal("year")), else_=sa.literal("quarter"))
+    starts = sa.cast(sa.func.date_trunc(unit, day), sa.Date)
+    length = sa.case((yearly, sa.text("interval '1 year'")), else_=sa.text("interval '3 months'"))
+    ends = sa.cast(starts + length, sa.Date)
+    occurred = sa.func.timezone(CHINA.key, sa.cast(sa.func.greatest(starts, t.c.starts_on), sa.DateTime))
     member = sa.exists().where(
         r.c.person_id == t.c.person_id,
         r.c.compound_id == t.c.compound_id,
@@ -169,8 +169,8 @@ async def credit_positions(sessions: async_sessionmaker[AsyncSession]) -> int:
     credited = sa.exists().where(
         p.c.kind == ParticipationKind.POSITION.value,
         p.c.ref_id == t.c.id,
-        p.c.reverses_id.is_(None),
-        p.c.occurred_at == occurred,
+        p.c.occurred_at >= sa.func.timezone(CHINA.key, sa.cast(starts, sa.DateTime)),
+        p.c.occurred_at < sa.func.timezone(CHINA.key, sa.cast(ends, sa.DateTime)),
     )
     held = (
         sa.select(

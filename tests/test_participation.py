@@ -270,6 +270,14 @@ async def test_a_team_position_held_earns_an_entry_per_period(
         # two processes' jobs at once, then again: one entry for this term and period
         await asyncio.gather(credit_positions(sessions), credit_positions(sessions))
         assert await credit_positions(sessions) == 0
+        # the community turns to yearly evaluations and back: the year, like the quarter, holds it already
+        jiulong = encode("Community", await fetchval(url, "SELECT id FROM community WHERE key = 'jiulong'"))
+        every = (
+            "mutation($c: ID!, $p: EvaluationPeriod!) { setEvaluationPeriod(communityId: $c, period: $p) }"
+        )
+        for kind in ("YEAR", "QUARTER"):
+            await ok(api, url, COMMITTEE, every, c=jiulong, p=kind)
+            assert await credit_positions(sessions) == 0
         record = (await ok(api, url, token, RECORD_POSITIONS, p=me))["participationRecord"]
         (entry,) = [e["node"] for e in record["entries"]["edges"] if e["node"]["kind"] == "POSITION"]
         assert entry["sourceId"] == made["appointPosition"]["id"] and entry["points"] == "5.00"
