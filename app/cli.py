@@ -663,8 +663,12 @@ def audit_verify() -> None:
 
 @cli.command()
 def jobs() -> None:
-    """运行一次定时任务（到期自动结束表决、办结7天未评价的事项自动关闭、党员本期任职计入参与记录）后退出；多个进程同时运行也是安全的。"""
+    """运行一次定时任务（到期自动结束表决、办结7天未评价的事项自动关闭、党员本期任职计入参与记录、发送到期的订阅消息）后退出；多个进程同时运行也是安全的。"""
+    import httpx
+
+    from app.http import tls_context
     from app.jobs import run_once
+    from auth.wechat import WeChatClient
 
     settings = get_settings()
     url = _prepare_database(settings)
@@ -672,7 +676,16 @@ def jobs() -> None:
     async def run() -> dict[str, int]:
         engine = create_engine(url, settings, pool_size=2, max_overflow=0)
         try:
-            return await run_once(sessionmaker(engine))
+            async with httpx.AsyncClient(timeout=httpx.Timeout(5.0), verify=tls_context()) as http:
+                wechat = None
+                if settings.wechat_configured and settings.wechat_secret is not None:
+                    wechat = WeChatClient(
+                        base_url=settings.wechat_api_base,
+                        appid=settings.wechat_appid or "",
+                        secret=settings.wechat_secret.get_secret_value(),
+                        http=http,
+                    )
+                return await run_once(sessionmaker(engine), wechat)
         finally:
             await engine.dispose()
 
@@ -680,6 +693,7 @@ def jobs() -> None:
     out.print(f"到期结束的表决：{done['close_due_votes']} 个。")
     out.print(f"自动关闭的事项：{done['auto_close_resolved_tasks']} 个。")
     out.print(f"计入参与记录的本期任职：{done['credit_positions']} 条。")
+    out.print(f"发出的订阅消息：{done['send_messages']} 条。")
 
 
 @cli.command(name="schema")

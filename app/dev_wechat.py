@@ -60,6 +60,7 @@ ERRMSGS: dict[int, str] = {
     45011: "api minute-quota reach limit  mustslower  retry next minute",
     43101: "user refuse to accept the msg",
     47001: "data format error",
+    47003: "argument invalid! data.thing.value invalid",
     61010: "user access record expired",
 }
 
@@ -103,6 +104,13 @@ class FakeWeChat:
     gives those digits."""
     messages: list[dict[str, Any]] = field(default_factory=list)
     """Subscription messages sent (the JSON body of each)."""
+    send_errcodes: list[int] = field(default_factory=list)
+    """Subscription messages: the next sends answer these errcodes, one each, in order (-1 busy,
+    45011 rate limited, 43101 refused …); then sends succeed."""
+    send_delay: float = 0.0
+    """Subscription messages: seconds to wait before answering (to test the sender's timeout)."""
+    refused_openids: set[str] = field(default_factory=set)
+    """Subscription messages to these users answer 43101 (no subscription left)."""
     on_call: Callable[[str, dict[str, Any]], None] | None = None
     """Told of every call, as it arrives (the command line prints them)."""
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
@@ -305,8 +313,37 @@ class FakeWeChat:
             return _error(47001)
         if not isinstance(body.get("data"), dict):
             return _error(47001)
+        if self.send_delay:
+            await asyncio.sleep(self.send_delay)
+        if self.send_errcodes:
+            return _error(self.send_errcodes.pop(0))
+        if body["touser"] in self.refused_openids:
+            return _error(43101)
+        if not _fits(body["data"]):
+            return _error(47003)
         self.messages.append(body)
         return JSONResponse({"errcode": 0, "errmsg": "ok", "msgid": next(_rids)})
+
+
+#: what each kind of template field holds at most, as WeChat checks it
+_LIMITS = {
+    "thing": 20,
+    "phrase": 5,
+    "name": 10,
+    "character_string": 32,
+    "number": 32,
+    "letter": 32,
+    "time": 32,
+}
+
+
+def _fits(data: dict[str, Any]) -> bool:
+    for key, item in data.items():
+        value = item.get("value") if isinstance(item, dict) else None
+        kind = key.rstrip("0123456789")
+        if not isinstance(value, str) or not value or len(value) > _LIMITS.get(kind, 20):
+            return False
+    return True
 
 
 class _TestServer(uvicorn.Server):

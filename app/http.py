@@ -648,11 +648,12 @@ def create_app(
             reads=reads,
             budget=Budget.for_url(settings.redis_url, settings.rate_limit_scale, settings.redis_prefix),
             reveals=Reveals(sessions),
+            templates=settings.templates(),
         )
         forgetting = asyncio.get_running_loop().create_task(forget_revoked_keys(broker, backend))
         try:
             async with (
-                periodic(sessions, settings.job_interval_seconds),
+                periodic(sessions, settings.job_interval_seconds, wechat),
                 app.state.services.reveals.running(),
                 app.state.services.budget.running(),
             ):

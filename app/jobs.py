@@ -8,8 +8,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from auth.wechat import WeChatClient
 from models.background import repeating
 from resolvers.ledger import credit_positions
+from resolvers.messages import send_due
 from resolvers.task import auto_close_resolved
 from resolvers.vote import close_due_votes
 
@@ -24,13 +26,18 @@ JOBS: dict[str, Job] = {
 }
 
 
-async def run_once(sessions: async_sessionmaker[AsyncSession]) -> dict[str, int]:
-    return {name: await job(sessions) for name, job in JOBS.items()}
+async def run_once(
+    sessions: async_sessionmaker[AsyncSession], wechat: WeChatClient | None = None
+) -> dict[str, int]:
+    """Every job once, then the subscription messages due (sent when WeChat is configured)."""
+    done = {name: await job(sessions) for name, job in JOBS.items()}
+    done["send_messages"] = await send_due(sessions, wechat)
+    return done
 
 
-async def _round(sessions: async_sessionmaker[AsyncSession]) -> None:
+async def _round(sessions: async_sessionmaker[AsyncSession], wechat: WeChatClient | None) -> None:
     try:
-        done = await run_once(sessions)
+        done = await run_once(sessions, wechat)
         if any(done.values()):
             log.info("periodic jobs", extra={"done": done})
     except Exception:
@@ -38,6 +45,8 @@ async def _round(sessions: async_sessionmaker[AsyncSession]) -> None:
 
 
 @contextlib.asynccontextmanager
-async def periodic(sessions: async_sessionmaker[AsyncSession], interval: float) -> AsyncIterator[None]:
-    async with repeating(lambda: _round(sessions), interval, name="qilijia-jobs"):
+async def periodic(
+    sessions: async_sessionmaker[AsyncSession], interval: float, wechat: WeChatClient | None = None
+) -> AsyncIterator[None]:
+    async with repeating(lambda: _round(sessions, wechat), interval, name="qilijia-jobs"):
         yield

@@ -11,14 +11,24 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from models.message import MessageKind, Template, template_problem
 
 MIN_SECRET_LENGTH = 32
 
 
 class SettingsError(RuntimeError):
     """A setting makes the process unsafe or unable to start; the message says what to set."""
+
+
+class TemplateSetting(BaseModel):
+    """One subscription-message template: `{"id": "…", "fields": {"thing1": "title"}, "page": "…"}`."""
+
+    id: str
+    fields: dict[str, str]
+    page: str | None = None
 
 
 class Settings(BaseSettings):
@@ -31,6 +41,12 @@ class Settings(BaseSettings):
     wechat_appid: str | None = Field(default=None, alias="WECHAT_APPID")
     wechat_secret: SecretStr | None = Field(default=None, alias="WECHAT_SECRET")
     wechat_api_base: str = Field(default="https://api.weixin.qq.com", alias="WECHAT_API_BASE")
+    #: the subscription-message templates by kind of message, as JSON: which template id each kind
+    #: is sent with and which value fills each of its fields; a kind without one is shown in the
+    #: app's inbox only
+    wechat_templates: dict[MessageKind, TemplateSetting] = Field(
+        default_factory=dict, alias="QILIJIA_WECHAT_TEMPLATES"
+    )
     #: rate windows shared by every process (`auth.budget`); unset, each process keeps its own
     redis_url: str | None = Field(default=None, alias="REDIS_URL")
     #: the prefix of every key Qilijia writes to Redis: one per deployment sharing a Redis
@@ -63,6 +79,19 @@ class Settings(BaseSettings):
     #: answer queries with one compiled SQL statement where possible (off: strawberry resolves all)
     compiled_reads: bool = Field(default=True, alias="QILIJIA_COMPILED_READS")
     max_body_bytes: int = 100_000
+
+    @field_validator("wechat_templates")
+    @classmethod
+    def _templates_fit(cls, value: dict[MessageKind, TemplateSetting]) -> dict[MessageKind, TemplateSetting]:
+        for kind, setting in value.items():
+            problem = template_problem(kind, Template(setting.id, setting.fields, setting.page))
+            if problem is not None:
+                raise ValueError(f"QILIJIA_WECHAT_TEMPLATES {problem}")
+        return value
+
+    def templates(self) -> dict[MessageKind, Template]:
+        """The templates as the resolvers use them."""
+        return {k: Template(s.id, dict(s.fields), s.page) for k, s in self.wechat_templates.items()}
 
     def service_password(self) -> str:
         """The service role's password: derived from the signing key, so that `migrate` and `serve`

@@ -52,7 +52,7 @@ _TOKEN_EXPIRY_MARGIN_SECONDS = 300.0
 # errmsg is upstream text; keep log lines bounded.
 _MAX_ERRMSG_LOG_CHARS = 200
 
-_Purpose = Literal["login", "phone", "token", "content"]
+_Purpose = Literal["login", "phone", "token", "content", "message"]
 
 _GENERIC_MESSAGE = "微信服务暂时不可用，请稍后再试。"
 _BUSY_MESSAGE = "微信服务繁忙，请稍后再试。"
@@ -64,12 +64,14 @@ _INVALID_CODE_MESSAGES: dict[_Purpose, str] = {
     "phone": "手机号授权凭证无效，请重新授权后再试。",
     "token": _GENERIC_MESSAGE,
     "content": _GENERIC_MESSAGE,
+    "message": _GENERIC_MESSAGE,
 }
 _USED_CODE_MESSAGES: dict[_Purpose, str] = {
     "login": "登录凭证已被使用，请重新进入小程序后再试。",
     "phone": "手机号授权凭证已被使用，请重新授权后再试。",
     "token": _GENERIC_MESSAGE,
     "content": _GENERIC_MESSAGE,
+    "message": _GENERIC_MESSAGE,
 }
 # msgSecCheck v2 verdicts (result.suggest).
 _SUGGESTIONS = frozenset({"pass", "review", "risky"})
@@ -186,6 +188,35 @@ class WeChatClient:
             logger.error("WeChat %s answered without a known result.suggest", path)
             raise _with_errcode(UpstreamError(_GENERIC_MESSAGE), None)
         return str(suggest)
+
+    # ---------------------------------------------------- subscription messages
+
+    async def send_subscription_message(
+        self, openid: str, template_id: str, data: dict[str, Any], *, page: str | None = None
+    ) -> None:
+        """Send one subscription message (订阅消息). Raises with WeChat's errcode attached
+        (``wechat_errcode``), so that the sender can tell a refusal for good (43101: the user has
+        no subscription left) from a failure worth retrying. The data are personal: never logged."""
+        path = "/cgi-bin/message/subscribe/send"
+        payload: dict[str, Any] = {
+            "touser": openid,
+            "template_id": template_id,
+            "data": data,
+            "lang": "zh_CN",
+        }
+        if page:
+            payload["page"] = page
+        token = await self.access_token()
+        body = await self._call("POST", path, purpose="message", params={"access_token": token}, json=payload)
+        if _errcode(body) in _TOKEN_REJECTED:
+            logger.warning(
+                "WeChat %s rejected the access_token (errcode %s); refreshing it once", path, _errcode(body)
+            )
+            token = await self._refresh_rejected_token(token)
+            body = await self._call(
+                "POST", path, purpose="message", params={"access_token": token}, json=payload
+            )
+        self._raise_for_errcode(body, path, "message")
 
     # ----------------------------------------------------------- access token
 

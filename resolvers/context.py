@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +40,8 @@ class Services:
     budget: Budget | None = None
     #: readings the audit trail records (`resolvers.audit.Reveals`); None records none
     reveals: Any = None
+    #: WeChat subscription-message templates by kind of message (`models.message.Template`)
+    templates: Mapping[Any, Any] = field(default_factory=dict)
 
 
 @dataclass

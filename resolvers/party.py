@@ -47,7 +47,7 @@ from models.party import (
 from models.person import Home, Person, RoleAssignment
 from models.place import Building, Compound, Household
 from models.terms import in_force, today
-from resolvers import place
+from resolvers import messages, place
 from resolvers.context import Context
 from resolvers.loaders import PageKey, visible_row
 from resolvers.pages import Key, Page, Window, conditions, cut, order, read, window
@@ -320,6 +320,13 @@ async def approve(ctx: Context, *, registration_id: uuid.UUID) -> RegistrationVi
             await group_of_building(session, row.compound_id, row.building_id)
         if old is not None:
             await leaders_still_members(session, old.compound_id)
+        await messages.registration_approved(
+            session,
+            ctx.services.templates,
+            registration_id=row.id,
+            person_id=row.person_id,
+            compound_id=row.compound_id,
+        )
         return Outcome(row.id)
 
     return await view(ctx, await run(ctx, REGISTRATION, registration_id, Action.DECIDE, apply_))

@@ -59,7 +59,7 @@ from models.task_rules import (
     edit_problem,
     transition,
 )
-from resolvers import ledger
+from resolvers import ledger, messages
 from resolvers.context import Context
 from resolvers.loaders import PageKey, grouped, paged, visible_by_id
 from resolvers.pages import Key, Page, order, read, window
@@ -480,6 +480,17 @@ async def change_status(
             payload.update({"stars": stars, "comment": text})
         if action in (TaskAction.RESOLVE, TaskAction.REOPEN):
             await _credit_handling(work, resolved=action == TaskAction.RESOLVE)
+        if action.value in messages.REPORT_WORDS and task.reporter_id != work.who.person_id:
+            await messages.report_status(
+                work.session,
+                ctx.services.templates,
+                task_id=task.id,
+                reporter_id=task.reporter_id,
+                title=task.title,
+                compound_id=task.compound_id,
+                action=action.value,
+                note=text,
+            )
         kind = {TaskAction.RATE: EventKind.RATED, TaskAction.REOPEN: EventKind.REOPENED}.get(
             action, EventKind.STATUS_CHANGED
         )

@@ -31,6 +31,7 @@ from models.vote_rules import VoteStatus
 from resolvers import claim as claim_resolvers
 from resolvers import evaluation as evaluation_resolvers
 from resolvers import me as me_resolvers
+from resolvers import messages as message_resolvers
 from resolvers import party as party_resolvers
 from resolvers import task as task_resolvers
 from resolvers import volunteer as volunteer_resolvers
@@ -41,6 +42,7 @@ from resolvers.place import building_loader, community_loader, compound_loader, 
 from schema import compiler
 from schema.claim import HomeClaim
 from schema.evaluation import PartyEvaluation
+from schema.messages import Notification
 from schema.party import PartyRegistration
 from schema.person import HomeRelation, Person, Position, Role, people_sql
 from schema.place import AFTER, FIRST, Building, Community, Compound, Grid, Household
@@ -188,6 +190,23 @@ class Me:
     ) -> Connection[PartyEvaluation]:
         page = await evaluation_resolvers.mine(info.context, first=first, after=after)
         return Connection.from_page(page, PartyEvaluation.from_view)
+
+    @strawberry.field(
+        description="给我的消息，最新的在前：事项受理和办结、报到通过等；微信订阅消息没送达的也在这里。"
+    )
+    async def notifications(
+        self,
+        info: Info[Context, None],
+        unread_only: Annotated[bool, strawberry.argument(description="只列未读的。")] = False,
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = 20,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+    ) -> Connection[Notification]:
+        page = await message_resolvers.inbox(info.context, unread_only=unread_only, first=first, after=after)
+        return Connection.from_page(page, Notification.from_row)
+
+    @strawberry.field(description="未读消息的条数。")
+    async def unread_notifications(self, info: Info[Context, None]) -> int:
+        return await message_resolvers.unread(info.context)
 
 
 async def _my_tasks(

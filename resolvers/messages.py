@@ -1,0 +1,343 @@
+"""Messages to people: written with the change they tell of, read in the inbox, sent through WeChat
+by the job processes (see `models.message` for the delivery rules)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from auth.policy import require_person
+from auth.wechat import WeChatClient
+from models.errors import BadUserInputError, QilijiaError
+from models.message import (
+    ATTEMPTS_MAX,
+    CONSENTS_MAX,
+    PERMANENT,
+    SENDING_LEASE,
+    ConsentChoice,
+    Delivery,
+    MessageConsent,
+    MessageKind,
+    Notification,
+    Template,
+    backoff,
+    template_data,
+)
+from models.person import Person
+from models.place import Compound
+from models.schedule_rules import CHINA
+from resolvers.context import Context
+from resolvers.pages import Key, Page, order, read, window
+
+log = logging.getLogger("qilijia.messages")
+NEWEST = order(Key("created_at", datetime, descending=True), Key("id"))
+#: the most template results one consent call may carry (the mini-program asks for 3 at a time)
+RESULTS_MAX = 20
+#: how many messages one sender claims per round
+BATCH = 50
+
+
+@dataclass(frozen=True)
+class Said:
+    """One message to write: who, what it tells of, and the values its template may use."""
+
+    person_id: uuid.UUID
+    title: str
+    body: str
+    values: Mapping[str, str]
+
+
+async def tell(
+    session: AsyncSession,
+    templates: Mapping[MessageKind, Template],
+    *,
+    kind: MessageKind,
+    ref_type: str,
+    ref_id: uuid.UUID,
+    said: Iterable[Said],
+) -> None:
+    """Write messages in the caller's transaction. Each goes to WeChat when its person has a WeChat
+    account and a consent left for the kind's template (one is taken now), else it is in-app only."""
+    said = list(said)
+    if not said:
+        return
+    template = templates.get(kind)
+    people = {m.person_id for m in said}
+    openids: dict[uuid.UUID, str] = {}
+    consented: set[uuid.UUID] = set()
+    if template is not None:
+        p = Person.__table__
+        found = await session.execute(
+            sa.select(p.c.id, p.c.wechat_openid).where(p.c.id.in_(people), p.c.wechat_openid.is_not(None))
+        )
+        openids = {r.id: r.wechat_openid for r in found}
+        if openids:
+            c = MessageConsent.__table__
+            # one consent taken per message, atomically: two messages never share one
+            taken = await session.execute(
+                sa.update(c)
+                .where(c.c.person_id.in_(openids), c.c.template_id == template.id, c.c.remaining > 0)
+                .values(remaining=c.c.remaining - 1, updated_at=sa.func.now())
+                .returning(c.c.person_id)
+            )
+            consented = set(taken.scalars())
+    now = datetime.now(UTC)
+    rows = []
+    for m in said:
+        sent = template is not None and m.person_id in consented
+        consented.discard(m.person_id)  # one consent, one message
+        rows.append(
+            {
+                "person_id": m.person_id,
+                "kind": kind.value,
+                "title": m.title,
+                "body": m.body,
+                "ref_type": ref_type,
+                "ref_id": ref_id,
+                "delivery": (Delivery.PENDING if sent else Delivery.IN_APP).value,
+                "template_id": template.id if sent and template else None,
+                "data": template_data(template.fields, dict(m.values)) if sent and template else None,
+                "page": template.page if sent and template else None,
+                "next_attempt_at": now if sent else None,
+            }
+        )
+    await session.execute(sa.insert(Notification.__table__), rows)
+
+
+# --- consent and the inbox ---------------------------------------------------------------------
+
+
+async def record_consent(
+    ctx: Context, *, results: list[tuple[str, ConsentChoice]], templates: Mapping[MessageKind, Template]
+) -> dict[str, int]:
+    """What `wx.requestSubscribeMessage` answered, per template id: an accept allows one more
+    message, a reject or a ban takes back what was left. Returns what each template has left."""
+    who = require_person(ctx.principal)
+    known = {t.id for t in templates.values()}
+    if len(results) > RESULTS_MAX:
+        raise BadUserInputError(f"一次最多记录 {RESULTS_MAX} 个模板的订阅结果。", field="results")
+    for template_id, _ in results:
+        if template_id not in known:
+            raise BadUserInputError("没有这个订阅消息模板，请检查模板编号。", field="results")
+    c = MessageConsent.__table__
+    async with ctx.sessions() as session, session.begin():
+        for template_id, choice in results:
+            if choice == ConsentChoice.ACCEPT:
+                statement = insert(c).values(person_id=who.person_id, template_id=template_id, remaining=1)
+                statement = statement.on_conflict_do_update(
+                    index_elements=["person_id", "template_id"],
+                    set_={
+                        "remaining": sa.func.least(c.c.remaining + 1, CONSENTS_MAX),
+                        "updated_at": sa.func.now(),
+                    },
+                )
+                await session.execute(statement)
+            elif choice in (ConsentChoice.REJECT, ConsentChoice.BAN):
+                await session.execute(
+                    sa.update(c)
+                    .where(c.c.person_id == who.person_id, c.c.template_id == template_id)
+                    .values(remaining=0, updated_at=sa.func.now())
+                )
+            # FILTER: WeChat hid the request (a template filtered out): nothing changes
+        left = await session.execute(
+            sa.select(c.c.template_id, c.c.remaining).where(c.c.person_id == who.person_id)
+        )
+        return {r.template_id: r.remaining for r in left}
+
+
+async def inbox(
+    ctx: Context, *, unread_only: bool, first: int | None, after: str | None
+) -> Page[Notification]:
+    who = require_person(ctx.principal)
+    n = Notification.__table__
+    conditions = [n.c.person_id == who.person_id]
+    if unread_only:
+        conditions.append(n.c.read_at.is_(None))
+    w = window(NEWEST, first=first, after=after)
+    page = await read(ctx.sessions, sa.select(n).where(*conditions), n, NEWEST, w, scalars=False)
+    return page.map(lambda r: Notification(**r._mapping))
+
+
+async def unread(ctx: Context) -> int:
+    who = require_person(ctx.principal)
+    n = Notification.__table__
+    async with ctx.sessions() as session:
+        counted = await session.execute(
+            sa.select(sa.func.count()).where(n.c.person_id == who.person_id, n.c.read_at.is_(None))
+        )
+        return int(counted.scalar_one())
+
+
+async def mark_read(ctx: Context, *, ids: list[uuid.UUID] | None) -> int:
+    """Mark the caller's messages read (those given, or all); returns how many were unread."""
+    who = require_person(ctx.principal)
+    if ids is not None and len(ids) > 200:
+        raise BadUserInputError("一次最多标记 200 条消息。", field="ids")
+    n = Notification.__table__
+    conditions = [n.c.person_id == who.person_id, n.c.read_at.is_(None)]
+    if ids is not None:
+        conditions.append(n.c.id.in_(ids))
+    async with ctx.sessions() as session, session.begin():
+        done = await session.execute(sa.update(n).where(*conditions).values(read_at=sa.func.now()))
+        return done.rowcount or 0
+
+
+# --- sending ------------------------------------------------------------------------------------
+
+
+async def send_due(sessions: async_sessionmaker[AsyncSession], wechat: WeChatClient | None) -> int:
+    """A sender's round: messages left SENDING past their lease become UNCONFIRMED (never resent);
+    then due messages are claimed one at a time (FOR UPDATE SKIP LOCKED, marked SENDING and
+    committed before WeChat is called) and sent. Returns how many WeChat accepted."""
+    n = Notification.__table__
+    async with sessions() as session, session.begin():
+        await session.execute(
+            sa.update(n)
+            .where(
+                n.c.delivery == Delivery.SENDING.value, n.c.next_attempt_at < sa.func.now() - SENDING_LEASE
+            )
+            .values(delivery=Delivery.UNCONFIRMED.value, error="发送中断，未能确认微信是否送达；不再重发。")
+        )
+    if wechat is None:
+        return 0
+    sent = 0
+    for _ in range(BATCH):
+        claimed = await _claim(sessions)
+        if claimed is None:
+            break
+        sent += await _send(sessions, wechat, claimed)
+    return sent
+
+
+async def _claim(sessions: async_sessionmaker[AsyncSession]) -> Any:
+    n, p = Notification.__table__, Person.__table__
+    async with sessions() as session, session.begin():
+        due = (
+            sa.select(n.c.id)
+            .where(n.c.delivery == Delivery.PENDING.value, n.c.next_attempt_at <= sa.func.now())
+            .order_by(n.c.next_attempt_at)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        claimed = await session.execute(
+            sa.update(n)
+            .where(n.c.id == due)
+            .values(delivery=Delivery.SENDING.value, attempts=n.c.attempts + 1, next_attempt_at=sa.func.now())
+            .returning(n.c.id, n.c.person_id, n.c.template_id, n.c.data, n.c.page, n.c.attempts)
+        )
+        row = claimed.first()
+        if row is None:
+            return None
+        openid = (await session.execute(sa.select(p.c.wechat_openid).where(p.c.id == row.person_id))).scalar()
+        return row, openid
+
+
+async def _send(sessions: async_sessionmaker[AsyncSession], wechat: WeChatClient, claimed: Any) -> int:
+    row, openid = claimed
+    n = Notification.__table__
+    values: dict[str, Any]
+    if not openid:
+        values = {"delivery": Delivery.FAILED.value, "error": "这位用户已不再绑定微信。"}
+    else:
+        try:
+            await wechat.send_subscription_message(openid, row.template_id, row.data or {}, page=row.page)
+            values = {"delivery": Delivery.SENT.value, "sent_at": sa.func.now(), "error": None}
+        except QilijiaError as refused:
+            errcode = getattr(refused, "wechat_errcode", None)
+            note = f"{errcode if errcode is not None else '无'}: {refused.message}"
+            if errcode in PERMANENT or row.attempts >= ATTEMPTS_MAX:
+                values = {"delivery": Delivery.FAILED.value, "error": note}
+            else:
+                values = {
+                    "delivery": Delivery.PENDING.value,
+                    "next_attempt_at": datetime.now(UTC) + backoff(row.attempts),
+                    "error": note,
+                }
+            log.warning("subscription message %s not sent (%s)", row.id, note)
+    async with sessions() as session, session.begin():
+        await session.execute(
+            sa.update(n).where(n.c.id == row.id, n.c.delivery == Delivery.SENDING.value).values(**values)
+        )
+    return 1 if values["delivery"] == Delivery.SENT.value else 0
+
+
+# --- what is said of each event -------------------------------------------------------------------
+
+#: a report's status change, as its reporter reads it: (status word, title)
+REPORT_WORDS = {
+    "ACCEPT": ("已受理", "您反映的事项已受理"),
+    "REJECT": ("不予受理", "您反映的事项未予受理"),
+    "RESOLVE": ("已办结", "您反映的事项已办结"),
+}
+
+
+def _at(moment: datetime) -> str:
+    return moment.astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
+
+
+async def report_status(
+    session: AsyncSession,
+    templates: Mapping[MessageKind, Template],
+    *,
+    task_id: uuid.UUID,
+    reporter_id: uuid.UUID,
+    title: str,
+    compound_id: uuid.UUID,
+    action: str,
+    note: str | None,
+) -> None:
+    """Tell a reporter that their report was accepted, rejected or resolved."""
+    status, heading = REPORT_WORDS[action]
+    place = (await session.execute(sa.select(Compound.name).where(Compound.id == compound_id))).scalar_one()
+    body = f"“{title}”{status}" + (f"：{note}" if note else "。")
+    if action == "RESOLVE":
+        body += " 请在小程序中评价办理结果。"
+    values = {
+        "title": title,
+        "status": status,
+        "at": _at(datetime.now(UTC)),
+        "note": note or status,
+        "place": place,
+    }
+    await tell(
+        session,
+        templates,
+        kind=MessageKind.REPORT_STATUS,
+        ref_type="Task",
+        ref_id=task_id,
+        said=[Said(reporter_id, heading, body, values)],
+    )
+
+
+async def registration_approved(
+    session: AsyncSession,
+    templates: Mapping[MessageKind, Template],
+    *,
+    registration_id: uuid.UUID,
+    person_id: uuid.UUID,
+    compound_id: uuid.UUID,
+) -> None:
+    """Tell a Party member that their registration was approved."""
+    p = Person.__table__
+    name = (await session.execute(sa.select(p.c.name).where(p.c.id == person_id))).scalar_one()
+    place = (await session.execute(sa.select(Compound.name).where(Compound.id == compound_id))).scalar_one()
+    values = {"name": name, "place": place, "at": _at(datetime.now(UTC)), "note": "已编入所在楼栋党员小组"}
+    await tell(
+        session,
+        templates,
+        kind=MessageKind.REGISTRATION_APPROVED,
+        ref_type="PartyRegistration",
+        ref_id=registration_id,
+        said=[
+            Said(person_id, "党员报到已通过", f"您在{place}的报到已通过，已编入所在楼栋的党员小组。", values)
+        ],
+    )
