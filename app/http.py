@@ -648,7 +648,8 @@ def create_app(
             reads=reads,
             budget=Budget.for_url(settings.redis_url, settings.rate_limit_scale, settings.redis_prefix),
             reveals=Reveals(sessions),
-            templates=settings.templates(),
+            # without WeChat, every message stays in the app (no consent is spent on it)
+            templates=settings.templates() if wechat is not None else {},
         )
         forgetting = asyncio.get_running_loop().create_task(forget_revoked_keys(broker, backend))
         try:

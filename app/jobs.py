@@ -36,12 +36,15 @@ async def run_once(
 
 
 async def _round(sessions: async_sessionmaker[AsyncSession], wechat: WeChatClient | None) -> None:
-    try:
-        done = await run_once(sessions, wechat)
-        if any(done.values()):
-            log.info("periodic jobs", extra={"done": done})
-    except Exception:
-        log.exception("periodic job failed; retrying next round")
+    """Each job, and the sending, on its own: one failing does not hold up the others."""
+    done: dict[str, int] = {}
+    for name, job in [*JOBS.items(), ("send_messages", lambda s: send_due(s, wechat))]:
+        try:
+            done[name] = await job(sessions)
+        except Exception:
+            log.exception("periodic job %s failed; retrying next round", name)
+    if any(done.values()):
+        log.info("periodic jobs", extra={"done": done})
 
 
 @contextlib.asynccontextmanager

@@ -297,6 +297,10 @@ class WeChatClient:
         WECHAT_CALLS.labels(path).inc()
         try:
             response = await self._http.request(method, self._base_url + path, params=params, json=json)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            # never reached WeChat: nothing it could have acted on
+            logger.warning("WeChat %s could not be reached (%s)", path, type(exc).__name__)
+            raise _unreached(_with_errcode(UpstreamError(_GENERIC_MESSAGE), None)) from exc
         except httpx.TimeoutException as exc:
             logger.warning("WeChat %s timed out (%s)", path, type(exc).__name__)
             raise _with_errcode(UpstreamError(_TIMEOUT_MESSAGE), None) from exc
@@ -364,6 +368,13 @@ def _error_for(errcode: int | None, purpose: _Purpose) -> QilijiaError:
     else:
         error = UpstreamError(_GENERIC_MESSAGE)
     return _with_errcode(error, errcode)
+
+
+def _unreached(error: QilijiaError) -> QilijiaError:
+    """Mark an error raised before the request reached WeChat (``wechat_reached`` False): a send
+    that failed so is safe to repeat, unlike one whose answer was lost."""
+    error.wechat_reached = False  # type: ignore[attr-defined]
+    return error
 
 
 def _with_errcode(error: QilijiaError, errcode: int | None) -> QilijiaError:

@@ -44,7 +44,8 @@ class Delivery(StrEnum):
     SENT = "SENT"
     #: WeChat refused it for good, or it was retried until giving up
     FAILED = "FAILED"
-    #: a sender stopped while sending it: WeChat may or may not have it, and it is not sent again
+    #: its answer was lost (a timeout, a sender stopped while sending it): WeChat may or may not
+    #: have it, and it is not sent again
     UNCONFIRMED = "UNCONFIRMED"
 
 

@@ -17,7 +17,7 @@ from auth.policy import require_dev_environment, require_person
 from auth.principal import PersonPrincipal
 from models.errors import BadUserInputError, ConflictError, UnauthenticatedError, UpstreamError
 from models.person import Home, Person, RoleAssignment, TeamPosition
-from resolvers import audit, sessions
+from resolvers import audit, messages, sessions
 from resolvers.context import Context
 
 #: what a person created by a first WeChat login is called until they bind their phone
@@ -166,6 +166,7 @@ async def bind_phone(ctx: Context, *, code: str) -> AuthResult:
             await session.flush()
             owner.wechat_openid = openid
             owner.wechat_unionid = unionid or owner.wechat_unionid
+            await messages.move_consents(session, from_person=me.id, to_person=owner.id)
             if me.phone is None and not await _has_links(session, me.id):
                 await session.delete(me)
             target = owner.id

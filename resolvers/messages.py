@@ -7,7 +7,7 @@ import logging
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -43,6 +43,10 @@ NEWEST = order(Key("created_at", datetime, descending=True), Key("id"))
 RESULTS_MAX = 20
 #: how many messages one sender claims per round
 BATCH = 50
+#: WeChat's answers about its quota, not the message, and how long to wait after each: -1 busy,
+#: 45011 the minute's quota, 45009 the day's
+THROTTLED = {-1: timedelta(seconds=30), 45011: timedelta(minutes=1), 45009: timedelta(hours=1)}
+SENT_ONE, THROTTLED_NOW = 1, -1
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,25 @@ async def tell(
 
 
 # --- consent and the inbox ---------------------------------------------------------------------
+
+
+async def move_consents(session: AsyncSession, *, from_person: uuid.UUID, to_person: uuid.UUID) -> None:
+    """A WeChat account moved to another person (its phone bound to an imported owner): WeChat
+    counts consents by account, so they move with it."""
+    c = MessageConsent.__table__
+    moved = insert(c).from_select(
+        ["person_id", "template_id", "remaining"],
+        sa.select(sa.literal(to_person, sa.Uuid), c.c.template_id, c.c.remaining).where(
+            c.c.person_id == from_person
+        ),
+    )
+    await session.execute(
+        moved.on_conflict_do_update(
+            index_elements=["person_id", "template_id"],
+            set_={"remaining": sa.func.least(c.c.remaining + moved.excluded.remaining, CONSENTS_MAX)},
+        )
+    )
+    await session.execute(sa.delete(c).where(c.c.person_id == from_person))
 
 
 async def record_consent(
@@ -213,7 +236,10 @@ async def send_due(sessions: async_sessionmaker[AsyncSession], wechat: WeChatCli
         claimed = await _claim(sessions)
         if claimed is None:
             break
-        sent += await _send(sessions, wechat, claimed)
+        outcome = await _send(sessions, wechat, claimed)
+        if outcome == THROTTLED_NOW:
+            break  # WeChat's quota is spent: the rest wait for the next round
+        sent += outcome
     return sent
 
 
@@ -245,6 +271,7 @@ async def _send(sessions: async_sessionmaker[AsyncSession], wechat: WeChatClient
     row, openid = claimed
     n = Notification.__table__
     values: dict[str, Any]
+    throttled = False
     if not openid:
         values = {"delivery": Delivery.FAILED.value, "error": "这位用户已不再绑定微信。"}
     else:
@@ -254,7 +281,22 @@ async def _send(sessions: async_sessionmaker[AsyncSession], wechat: WeChatClient
         except QilijiaError as refused:
             errcode = getattr(refused, "wechat_errcode", None)
             note = f"{errcode if errcode is not None else '无'}: {refused.message}"
-            if errcode in PERMANENT or row.attempts >= ATTEMPTS_MAX:
+            if errcode is None and getattr(refused, "wechat_reached", True):
+                # sent, but WeChat's answer was lost (a timeout): it may have it; never twice
+                values = {
+                    "delivery": Delivery.UNCONFIRMED.value,
+                    "error": f"{note}（未收到答复，可能已送达，不再重发）",
+                }
+            elif errcode in THROTTLED:
+                # WeChat's quota, not this message: tried later without spending an attempt
+                throttled = True
+                values = {
+                    "delivery": Delivery.PENDING.value,
+                    "attempts": row.attempts - 1,
+                    "next_attempt_at": datetime.now(UTC) + THROTTLED[errcode],
+                    "error": note,
+                }
+            elif errcode in PERMANENT or row.attempts >= ATTEMPTS_MAX:
                 values = {"delivery": Delivery.FAILED.value, "error": note}
             else:
                 values = {
@@ -267,7 +309,9 @@ async def _send(sessions: async_sessionmaker[AsyncSession], wechat: WeChatClient
         await session.execute(
             sa.update(n).where(n.c.id == row.id, n.c.delivery == Delivery.SENDING.value).values(**values)
         )
-    return 1 if values["delivery"] == Delivery.SENT.value else 0
+    if values["delivery"] == Delivery.SENT.value:
+        return SENT_ONE
+    return THROTTLED_NOW if throttled else 0
 
 
 # --- what is said of each event -------------------------------------------------------------------

@@ -36,7 +36,7 @@ Delivery = docs.enum(
         "SENDING": "正在发送。",
         "SENT": "微信已接收。",
         "FAILED": "微信拒绝（例如用户已不再订阅）或多次重试仍失败。",
-        "UNCONFIRMED": "发送时中断，无法确认微信是否送达；为免重复，不再重发。",
+        "UNCONFIRMED": "发送时中断或超时未获答复，无法确认微信是否送达；为免重复，不再重发。",
     },
     name="MessageDelivery",
 )

@@ -335,8 +335,16 @@ async def test_bind_phone_moves_the_openid_to_the_imported_person(wx_api: Api, d
     [(placeholder_id, _, _, _)] = await rows_with_openid(demo_db_url, "openid-a")
     zhang = await id_of_phone(demo_db_url, ZHANG_PHONE)
     assert await person_count(demo_db_url) == before + 1
+    # consents to subscription messages given from the placeholder (WeChat counts them by account)
+    await fetchval(
+        demo_db_url,
+        "INSERT INTO message_consent (person_id, template_id, remaining) VALUES ($1, 'tmpl', 2) RETURNING 1",
+        placeholder_id,
+    )
 
     bound = await bind(wx_api, "phone-zhang-1", placeholder_token)
+    consents = await fetch(demo_db_url, "SELECT person_id, template_id, remaining FROM message_consent")
+    assert [tuple(r) for r in consents] == [(zhang, "tmpl", 2)]  # they moved with the account
 
     expected = me_of(zhang, "张德明", ZHANG_PHONE, ["6-1-302"])
     assert bound["me"] == expected

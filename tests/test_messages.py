@@ -57,16 +57,31 @@ def fake() -> FakeWeChat:
 
 
 @pytest_asyncio.fixture
-async def wechat(fake: FakeWeChat) -> AsyncIterator[WeChatClient]:
-    async with run_fake_wechat(fake) as base, httpx.AsyncClient(timeout=1.0, trust_env=False) as http:
-        yield WeChatClient(base_url=base, appid=fake.appid, secret=fake.secret, http=http)
+async def wechat_base(fake: FakeWeChat) -> AsyncIterator[str]:
+    async with run_fake_wechat(fake) as base:
+        yield base
 
 
 @pytest_asyncio.fixture
-async def api(demo_db_url: str) -> AsyncIterator[Api]:
-    settings = make_settings(demo_db_url, QILIJIA_WECHAT_TEMPLATES=TEMPLATES)
-    async with running_api(demo_db_url, settings) as client:
-        yield client
+async def wechat(fake: FakeWeChat, wechat_base: str) -> AsyncIterator[WeChatClient]:
+    """A sender's client: a timeout of one second."""
+    async with httpx.AsyncClient(timeout=1.0, trust_env=False) as http:
+        yield WeChatClient(base_url=wechat_base, appid=fake.appid, secret=fake.secret, http=http)
+
+
+@pytest_asyncio.fixture
+async def api(demo_db_url: str, fake: FakeWeChat, wechat_base: str) -> AsyncIterator[Api]:
+    """The API with WeChat (the fake) and the report template configured."""
+    settings = make_settings(
+        demo_db_url,
+        QILIJIA_WECHAT_TEMPLATES=TEMPLATES,
+        WECHAT_APPID=fake.appid,
+        WECHAT_SECRET=fake.secret,
+        WECHAT_API_BASE=wechat_base,
+    )
+    async with httpx.AsyncClient(timeout=5.0, trust_env=False) as http:
+        async with running_api(demo_db_url, settings, wechat_http=http) as client:
+            yield client
 
 
 @pytest_asyncio.fixture
@@ -212,39 +227,64 @@ async def pending(url: str, count: int, openid: str = "openid-resident") -> None
         )
 
 
-async def test_transient_failures_are_retried_and_refusals_are_not(
+async def test_what_failed_is_retried_what_may_have_arrived_is_not(
     demo_db_url: str, fake: FakeWeChat, wechat: WeChatClient, sessions: Any
 ) -> None:
     url = demo_db_url
-    await pending(url, 1)
-    for errcode in (-1, 45011):  # busy, then rate-limited: tried again later
+    await pending(url, 2)
+    due = "UPDATE notification SET next_attempt_at = now() WHERE delivery = 'PENDING' RETURNING id"
+    state = "SELECT delivery, attempts, next_attempt_at > now() AS later, error FROM notification ORDER BY id"
+    # WeChat busy, then its minute's quota spent: the round stops, nothing spends an attempt
+    for errcode in (-1, 45011):
+        calls = len(fake.calls_to(SUBSCRIBE_SEND))
         fake.send_errcodes = [errcode]
         assert await send_due(sessions, wechat) == 0
-        row = (
-            await fetch(
-                url, "SELECT delivery, attempts, next_attempt_at > now() AS later, error FROM notification"
-            )
-        )[0]
-        assert (row["delivery"], row["later"]) == ("PENDING", True) and str(errcode) in row["error"]
-        assert await send_due(sessions, wechat) == 0  # not yet due
-        await fetchval(url, "UPDATE notification SET next_attempt_at = now() RETURNING id")
+        assert len(fake.calls_to(SUBSCRIBE_SEND)) == calls + 1
+        rows = await fetch(url, state)
+        assert [r["delivery"] for r in rows] == ["PENDING", "PENDING"] and all(
+            r["attempts"] == 0 for r in rows
+        )
+        assert any(r["later"] and str(errcode) in r["error"] for r in rows)
+        await fetch(url, due)
+    # WeChat not reached at all: safe to repeat, after a pause
+    async with httpx.AsyncClient(timeout=1.0, trust_env=False) as http:
+        unreachable = WeChatClient(
+            base_url="http://127.0.0.1:9", appid=fake.appid, secret=fake.secret, http=http
+        )
+        assert await send_due(sessions, unreachable) == 0
+    rows = await fetch(url, state)
+    assert all(r["delivery"] == "PENDING" and r["attempts"] == 1 and r["later"] for r in rows)
+    await fetch(url, due)
+    # an error WeChat answered for this message: tried again after a longer pause
+    fake.send_errcodes = [44002]
+    assert await send_due(sessions, wechat) == 1  # the other one went through
+    assert sorted(r["delivery"] for r in await fetch(url, state)) == ["PENDING", "SENT"]
+    await fetch(url, due)
+    assert await send_due(sessions, wechat) == 1
+    assert len(fake.messages) == 2
+
+    # sent, but the answer never came (a timeout): it may have arrived, so it is never sent again
+    await pending(url, 1)
     fake.send_delay = 1.5  # past the client's timeout of one second
     assert await send_due(sessions, wechat) == 0
+    await asyncio.sleep(0.8)  # the fake records it when it wakes up: WeChat had it after all
     fake.send_delay = 0.0
-    await fetchval(url, "UPDATE notification SET next_attempt_at = now() RETURNING id")
-    assert await send_due(sessions, wechat) == 1
-    assert len(fake.messages) == 1
-    assert (await fetch(url, "SELECT attempts FROM notification"))[0]["attempts"] == 4
+    (lost,) = [r for r in await fetch(url, state) if r["delivery"] not in ("SENT",)]
+    assert lost["delivery"] == "UNCONFIRMED" and "可能已送达" in lost["error"]
+    calls = len(fake.calls_to(SUBSCRIBE_SEND))
+    await fetch(url, "UPDATE notification SET next_attempt_at = now() RETURNING id")
+    assert await send_due(sessions, wechat) == 0
+    assert len(fake.calls_to(SUBSCRIBE_SEND)) == calls and len(fake.messages) == 3
 
     # a user who no longer accepts: failed for good, never tried again
     fake.refused_openids = {"openid-refuser"}
-    await fetchval(url, "DELETE FROM notification RETURNING id")
+    await fetch(url, "DELETE FROM notification WHERE delivery <> 'PENDING' RETURNING id")
     await pending(url, 1, openid="openid-refuser")
     assert await send_due(sessions, wechat) == 0
     row = (await fetch(url, "SELECT delivery, error FROM notification"))[0]
     assert row["delivery"] == "FAILED" and row["error"].startswith("43101")
     calls = len(fake.calls_to(SUBSCRIBE_SEND))
-    await fetchval(url, "UPDATE notification SET next_attempt_at = now() RETURNING id")
+    await fetch(url, "UPDATE notification SET next_attempt_at = now() RETURNING id")
     assert await send_due(sessions, wechat) == 0
     assert len(fake.calls_to(SUBSCRIBE_SEND)) == calls
 
