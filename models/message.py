@@ -32,6 +32,8 @@ class MessageKind(StrEnum):
     REPORT_STATUS = "REPORT_STATUS"
     #: my Party registration was approved
     REGISTRATION_APPROVED = "REGISTRATION_APPROVED"
+    #: a task was given to me (to handle, lead, or work on in its working group)
+    TASK_ASSIGNED = "TASK_ASSIGNED"
 
 
 class Delivery(StrEnum):
@@ -117,6 +119,7 @@ def fit(key: str, value: str) -> str:
 VALUES: dict[MessageKind, frozenset[str]] = {
     MessageKind.REPORT_STATUS: frozenset({"title", "status", "at", "note", "place"}),
     MessageKind.REGISTRATION_APPROVED: frozenset({"name", "place", "at", "note"}),
+    MessageKind.TASK_ASSIGNED: frozenset({"title", "role", "at", "place", "note"}),
 }
 
 

@@ -362,6 +362,33 @@ async def report_status(
     )
 
 
+#: what each working role is called in a message
+ASSIGNED_AS = {"ASSIGNEE": "承办人", "LEAD": "牵头人", "MEMBER": "专班成员"}
+
+
+async def task_assigned(
+    session: AsyncSession,
+    templates: Mapping[MessageKind, Template],
+    *,
+    task_id: uuid.UUID,
+    title: str,
+    compound_id: uuid.UUID,
+    people: Mapping[uuid.UUID, str],
+) -> None:
+    """Tell the people newly given a task (person → their working role) that it is theirs."""
+    if not people:
+        return
+    place = (await session.execute(sa.select(Compound.name).where(Compound.id == compound_id))).scalar_one()
+    at = _at(datetime.now(UTC))
+    said = []
+    for person_id, role in sorted(people.items()):
+        named = ASSIGNED_AS[role]
+        body = f"{place}的事项“{title}”已分派给您，您是{named}。"
+        values = {"title": title, "role": named, "at": at, "place": place, "note": f"您是{named}"}
+        said.append(Said(person_id, "有新的事项请您办理", body, values))
+    await tell(session, templates, kind=MessageKind.TASK_ASSIGNED, ref_type="Task", ref_id=task_id, said=said)
+
+
 async def registration_approved(
     session: AsyncSession,
     templates: Mapping[MessageKind, Template],

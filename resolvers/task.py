@@ -546,6 +546,12 @@ async def assign(
             raise BadUserInputError("矛盾纠纷只能分派给物业、网格员或社区“两委”。", field="role")
         wanted = [p for p in [assignee_id, *members_] if p is not None]
         await check_attachable(session, work.facts, wanted, field="assigneeId", label="承办人")
+        working = await session.execute(
+            sa.select(TaskMember.person_id).where(
+                TaskMember.task_id == task.id, TaskMember.role.in_(sorted(WORKING_ROLES))
+            )
+        )
+        already = set(working.scalars())
         await session.execute(
             sa.delete(TaskMember).where(
                 TaskMember.task_id == task.id, TaskMember.role.in_(sorted(WORKING_ROLES))
@@ -564,6 +570,19 @@ async def assign(
             )
         task.assigned_role = role.value if role else None
         task.updated_at = datetime.now(UTC)
+        given = (
+            {assignee_id: (MemberRole.LEAD if members_ else MemberRole.ASSIGNEE).value} if assignee_id else {}
+        )
+        given.update((m, MemberRole.MEMBER.value) for m in members_)
+        # those newly given it hear of it; someone assigning themselves does not
+        await messages.task_assigned(
+            session,
+            ctx.services.templates,
+            task_id=task.id,
+            title=task.title,
+            compound_id=task.compound_id,
+            people={p: r for p, r in given.items() if p not in already and p != work.who.person_id},
+        )
         payload = {
             "assignee": str(assignee_id) if assignee_id else None,
             "role": role.value if role else None,

@@ -24,6 +24,7 @@ MessageKind = docs.enum(
     {
         "REPORT_STATUS": "我反映的事项已受理、未予受理或已办结。",
         "REGISTRATION_APPROVED": "我的党员报到已通过。",
+        "TASK_ASSIGNED": "有事项分派给我办理（承办、牵头或参加工作专班）。",
     },
     name="MessageKind",
 )

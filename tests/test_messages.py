@@ -369,3 +369,29 @@ def test_a_template_that_cannot_be_filled_is_refused_at_start(monkeypatch: pytes
     )
     with pytest.raises(ValidationError, match="QILIJIA_WECHAT_TEMPLATES"):
         Settings(_env_file=None)
+
+
+async def test_the_people_given_a_task_hear_of_it_once(api: Api, demo_db_url: str) -> None:
+    url = demo_db_url
+    task = await reported(api, url, "楼道灯坏了")
+    await data(api, url, GRID, "mutation($id: ID!) { acceptTask(id: $id) { status } }", id=task)
+    staff, convener = [
+        encode("Person", await fetchval(url, "SELECT id FROM person WHERE phone = $1", phone))
+        for phone in ("13800000005", "13800000002")
+    ]
+    grid = encode("Person", await fetchval(url, "SELECT id FROM person WHERE phone = $1", GRID))
+    assign = """mutation($id: ID!, $p: ID, $m: [ID!]) { assignTask(id: $id, assigneeId: $p, memberIds: $m) {
+      status } }"""
+    # the property staff member leads, the building convener and the grid worker (who assigns) help
+    await data(api, url, GRID, assign, id=task, p=staff, m=[convener, grid])
+    # assigned again the same way: nobody newly given it, nobody told twice
+    await data(api, url, GRID, assign, id=task, p=staff, m=[convener, grid])
+    told = await fetch(
+        url,
+        "SELECT p.phone, n.title, n.body FROM notification n JOIN person p ON p.id = n.person_id"
+        " WHERE n.kind = 'TASK_ASSIGNED' ORDER BY p.phone",
+    )
+    assert [r["phone"] for r in told] == ["13800000002", "13800000005"]
+    assert "您是专班成员" in told[0]["body"] and "您是牵头人" in told[1]["body"]
+    inbox = (await data(api, url, "13800000005", INBOX))["me"]
+    assert inbox["notifications"]["edges"][0]["node"]["kind"] == "TASK_ASSIGNED"

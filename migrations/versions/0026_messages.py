@@ -39,7 +39,8 @@ def upgrade() -> None:
         sa.Column("error", sa.String(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
         sa.CheckConstraint(
-            "kind IN ('REPORT_STATUS', 'REGISTRATION_APPROVED')", name="notification_kind_valid"
+            "kind IN ('REPORT_STATUS', 'REGISTRATION_APPROVED', 'TASK_ASSIGNED')",
+            name="notification_kind_valid",
         ),
         sa.CheckConstraint(
             "delivery IN ('IN_APP', 'PENDING', 'SENDING', 'SENT', 'FAILED', 'UNCONFIRMED')",
