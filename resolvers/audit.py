@@ -9,6 +9,7 @@ actions are rare, and that lock is held only for the end of their transaction.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import getpass
 import logging
@@ -190,6 +191,9 @@ class Reveals:
     def __init__(self, sessions: Any) -> None:
         self.sessions = sessions
         self.pending: list[Reveal] = []
+        # one flush at a time: a flush asked for while another appends waits for it to commit, so
+        # that what was noted before it is on the trail when it returns
+        self._flushing = asyncio.Lock()
 
     def note(
         self,
@@ -213,6 +217,10 @@ class Reveals:
 
     async def flush(self) -> int:
         """Append what was noted; on failure keep it for the next try."""
+        async with self._flushing:
+            return await self._flush()
+
+    async def _flush(self) -> int:
         batch, self.pending = self.pending, []
         if not batch:
             return 0
