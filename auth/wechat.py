@@ -140,20 +140,7 @@ class WeChatClient:
         if not code:
             raise _with_errcode(BadUserInputError(_INVALID_CODE_MESSAGES["phone"]), None)
         path = "/wxa/business/getuserphonenumber"
-        token = await self.access_token()
-        body = await self._call(
-            "POST", path, purpose="phone", params={"access_token": token}, json={"code": code}
-        )
-        if _errcode(body) in _TOKEN_REJECTED:
-            logger.warning(
-                "WeChat %s rejected the access_token (errcode %s); refreshing it once", path, _errcode(body)
-            )
-            token = await self._refresh_rejected_token(token)
-            body = await self._call(
-                "POST", path, purpose="phone", params={"access_token": token}, json={"code": code}
-            )
-        # A second 40001/42001 falls through to the generic UpstreamError mapping.
-        self._raise_for_errcode(body, path, "phone")
+        body = await self._post_with_token(path, "phone", {"code": code})
         phone_info = body.get("phone_info")
         phone = phone_info.get("purePhoneNumber") if isinstance(phone_info, dict) else None
         if not isinstance(phone, str) or not phone:
@@ -171,17 +158,7 @@ class WeChatClient:
         """
         path = "/wxa/msg_sec_check"
         payload = {"content": content, "version": 2, "scene": 2, "openid": openid}
-        token = await self.access_token()
-        body = await self._call("POST", path, purpose="content", params={"access_token": token}, json=payload)
-        if _errcode(body) in _TOKEN_REJECTED:
-            logger.warning(
-                "WeChat %s rejected the access_token (errcode %s); refreshing it once", path, _errcode(body)
-            )
-            token = await self._refresh_rejected_token(token)
-            body = await self._call(
-                "POST", path, purpose="content", params={"access_token": token}, json=payload
-            )
-        self._raise_for_errcode(body, path, "content")
+        body = await self._post_with_token(path, "content", payload)
         result = body.get("result")
         suggest = result.get("suggest") if isinstance(result, dict) else None
         if suggest not in _SUGGESTIONS:
@@ -206,17 +183,24 @@ class WeChatClient:
         }
         if page:
             payload["page"] = page
+        await self._post_with_token(path, "message", payload)
+
+    async def _post_with_token(self, path: str, purpose: _Purpose, payload: dict[str, Any]) -> dict[str, Any]:
+        """POST with the access_token; when WeChat says it is invalid or expired, refresh it once
+        and try once more (nothing was done with a rejected token). Any other errcode, and a second
+        rejection, raise as `_raise_for_errcode` maps them."""
         token = await self.access_token()
-        body = await self._call("POST", path, purpose="message", params={"access_token": token}, json=payload)
+        body = await self._call("POST", path, purpose=purpose, params={"access_token": token}, json=payload)
         if _errcode(body) in _TOKEN_REJECTED:
             logger.warning(
                 "WeChat %s rejected the access_token (errcode %s); refreshing it once", path, _errcode(body)
             )
             token = await self._refresh_rejected_token(token)
             body = await self._call(
-                "POST", path, purpose="message", params={"access_token": token}, json=payload
+                "POST", path, purpose=purpose, params={"access_token": token}, json=payload
             )
-        self._raise_for_errcode(body, path, "message")
+        self._raise_for_errcode(body, path, purpose)
+        return body
 
     # ----------------------------------------------------------- access token
 

@@ -72,6 +72,16 @@ def held(who: PersonPrincipal) -> str:
     return ",".join(sorted({g.role.value for g in who.roles} | {p.position.value for p in who.positions}))
 
 
+def person(who: PersonPrincipal, role: str | None = None) -> dict[str, Any]:
+    """A person as a record's `actor`: acting as `role`, or as the roles and positions they hold."""
+    return {
+        "kind": "person",
+        "id": who.person_id,
+        "name": who.name,
+        "role": held(who) if role is None else role,
+    }
+
+
 async def append(
     session: AsyncSession,
     *,
@@ -233,12 +243,7 @@ class Reveals:
                     await append(
                         session,
                         action=REVEAL,
-                        actor={
-                            "kind": "person",
-                            "id": r.who.person_id,
-                            "name": r.who.name,
-                            "role": held(r.who),
-                        },
+                        actor=person(r.who),
                         object_type=kind,
                         object_id=ident,
                         community_id=communities.get(r.who.person_id),

@@ -395,7 +395,7 @@ async def download(ctx: Context, export_id: uuid.UUID, kind: str) -> tuple[bytes
         await audit.append(
             session,
             action="DOWNLOAD_EVALUATION_EXPORT",
-            actor={"kind": "person", "id": who.person_id, "name": who.name, "role": audit.held(who)},
+            actor=audit.person(who),
             object_type="EVALUATION_EXPORT",
             object_id=export_id,
             community_id=community_id,

@@ -388,7 +388,7 @@ async def reverse(ctx: Context, *, entry_id: uuid.UUID, reason: str) -> EntryVie
         await audit.append(
             session,
             action=Action.CORRECT_PARTY_RECORD.value,
-            actor={"kind": "person", "id": who.person_id, "name": who.name, "role": audit.held(who)},
+            actor=audit.person(who),
             object_type="PARTICIPATION",
             object_id=entry.id,
             community_id=community_id,

@@ -104,14 +104,19 @@ def paged(
     order: Order,
     allowed: Any,
     values: dict[str, Any] | None = None,
+    *,
+    source: Any = None,
 ) -> DataLoader[PageKey, Page[Any]]:
     """Pages of children for many parents at once: one window-function query per page shape
-    (`resolvers.pages.Window`). `allowed` filters the children; `values` are its parameters."""
+    (`resolvers.pages.Window`). `allowed` filters the children; `values` are its parameters.
+    `parent` is a column of the children's table, or of a table `source` joins them to (a group's
+    members: registrations joined to the group's buildings)."""
     table = model.__table__
+    source = table if source is None else source
 
     def counter(parent_id: uuid.UUID) -> Callable[[], Awaitable[int]]:
         async def total() -> int:
-            counted = sa.select(sa.func.count()).select_from(table).where(parent == parent_id, allowed)
+            counted = sa.select(sa.func.count()).select_from(source).where(parent == parent_id, allowed)
             async with sessions() as session:
                 return int((await session.execute(counted, values or {})).scalar_one())
 
@@ -127,19 +132,20 @@ def paged(
                 sort = order.sort(table, backward=w.backward)
                 rank = sa.func.row_number().over(partition_by=parent, order_by=sort).label("rank")
                 inner = (
-                    sa.select(model, rank)
+                    sa.select(model, parent.label("paged_parent"), rank)
+                    .select_from(source)
                     .where(parent.in_(parents), allowed, *conditions(order, table, w))
                     .subquery()
                 )
                 row_alias = aliased(model, inner)
                 statement = (
-                    sa.select(row_alias, inner.c.rank)
+                    sa.select(row_alias, inner.c.paged_parent)
                     .where(inner.c.rank <= w.limit + 1)
-                    .order_by(inner.c[parent.key], inner.c.rank)
+                    .order_by(inner.c.paged_parent, inner.c.rank)
                 )
                 by_parent: dict[uuid.UUID, list[Any]] = defaultdict(list)
-                for row, _rank in (await session.execute(statement, values or {})).all():
-                    by_parent[getattr(row, parent.key)].append(row)
+                for row, parent_id in (await session.execute(statement, values or {})).all():
+                    by_parent[parent_id].append(row)
                 for parent_id in parents:
                     pages[PageKey(parent_id, w)] = cut(
                         order, w, by_parent.get(parent_id, []), counter(parent_id)

@@ -44,7 +44,7 @@ async def _issue(ctx: Context, person_id: uuid.UUID) -> AuthResult:
             await audit.append(
                 session,
                 action="LOGIN",
-                actor={"kind": "person", "id": person_id, "name": principal.name, "role": role},
+                actor=audit.person(principal, role),
                 object_type="PERSON",
                 object_id=person_id,
                 address=client_address(ctx.request),

@@ -15,7 +15,6 @@ the group of the building they registered from, so membership follows from where
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -49,8 +48,8 @@ from models.place import Building, Compound, Household
 from models.terms import in_force, today
 from resolvers import messages, place
 from resolvers.context import Context
-from resolvers.loaders import PageKey, visible_row
-from resolvers.pages import Key, Page, Window, conditions, cut, order, read, window
+from resolvers.loaders import PageKey, paged, visible_row
+from resolvers.pages import Key, Page, order, read, window
 from resolvers.pipeline import Outcome, Target, Work, run
 from resolvers.text import clean_text
 
@@ -595,46 +594,21 @@ async def groups(
     return page.map(_group_view)
 
 
-def member_pages(ctx: Context) -> DataLoader[PageKey, Page[uuid.UUID]]:
-    """Pages of many groups' members at once (the `members` of a list of groups): one statement per
-    page shape, however many groups, each page cut from its group's rows by a window function. For
-    groups the caller already reads (a `PartyGroup` shown to them); the pages' totals are the
-    groups' member counts, read with the groups."""
-
-    async def load(keys: Sequence[PageKey]) -> list[Page[uuid.UUID]]:
-        shapes: dict[Window, list[uuid.UUID]] = defaultdict(list)
-        for k in keys:
-            shapes[k.window].append(k.parent_id)  # type: ignore[arg-type]
-        x, gb = PartyRegistration.__table__, PartyGroupBuilding.__table__
-        pages: dict[PageKey, Page[uuid.UUID]] = {}
-        async with ctx.sessions() as session:
-            for w, group_ids in shapes.items():
-                rank = sa.func.row_number().over(
-                    partition_by=gb.c.group_id, order_by=MEMBERS.sort(x, backward=w.backward)
-                )
-                inner = (
-                    sa.select(gb.c.group_id, x.c.approved_on, x.c.id, x.c.person_id, rank.label("rank"))
-                    .select_from(x.join(gb, gb.c.building_id == x.c.building_id))
-                    .where(
-                        gb.c.group_id.in_(group_ids),
-                        x.c.status == RegistrationStatus.APPROVED.value,
-                        *conditions(MEMBERS, x, w),
-                    )
-                    .subquery()
-                )
-                rows = await session.execute(
-                    sa.select(inner)
-                    .where(inner.c.rank <= w.limit + 1)
-                    .order_by(inner.c.group_id, inner.c.rank)
-                )
-                by_group: dict[uuid.UUID, list[Any]] = defaultdict(list)
-                for r in rows:
-                    by_group[r.group_id].append(r)
-                for g in group_ids:
-                    pages[PageKey(g, w)] = cut(MEMBERS, w, by_group.get(g, [])).map(lambda r: r.person_id)
-        return [pages[k] for k in keys]
-
-    return ctx.loaders.cached("party_group_members", lambda: DataLoader(load_fn=load))
+def member_pages(ctx: Context) -> DataLoader[PageKey, Page[PartyRegistration]]:
+    """Pages of many groups' members (their approved registrations) at once, for the `members` of
+    a list of groups the caller already reads: one statement per page shape, however many groups."""
+    x, gb = PartyRegistration.__table__, PartyGroupBuilding.__table__
+    return ctx.loaders.cached(
+        "party_group_members",
+        lambda: paged(
+            ctx.sessions,
+            PartyRegistration,
+            gb.c.group_id,
+            MEMBERS,
+            x.c.status == RegistrationStatus.APPROVED.value,
+            source=x.join(gb, gb.c.building_id == x.c.building_id),
+        ),
+    )
 
 
 async def _buildings(

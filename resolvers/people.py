@@ -79,12 +79,7 @@ async def update_person(
         await audit.append(
             session,
             action=Action.MANAGE_PERSON.value,
-            actor={
-                "kind": "person",
-                "id": who.person_id,
-                "name": who.name,
-                "role": audit.held(who) or "RESIDENT",
-            },
+            actor=audit.person(who, audit.held(who) or "RESIDENT"),
             object_type=Resource.PERSON.value,
             object_id=person_id,
             community_id=await _community_of(session, person_id),

@@ -174,12 +174,7 @@ async def run(
             await audit.append(
                 session,
                 action=action.value,
-                actor={
-                    "kind": "person",
-                    "id": who.person_id,
-                    "name": who.name,
-                    "role": _acting_as(who, work.facts),
-                },
+                actor=audit.person(who, _acting_as(who, work.facts)),
                 object_type=target.resource.value,
                 object_id=ident,
                 community_id=getattr(work.facts, "community_id", None),

@@ -171,7 +171,7 @@ class PartyGroup(Node):
     ) -> Connection[Person]:
         key = PageKey(self._view.id, window(party_resolvers.MEMBERS, first=first, after=after))
         page = await party_resolvers.member_pages(info.context).load(key)
-        seen = await person_resolvers.person_loader(info.context).load_many(page.rows)
+        seen = await person_resolvers.person_loader(info.context).load_many([r.person_id for r in page.rows])
         shown = [(Person.from_view(p), c) for p, c in zip(seen, page.cursors, strict=True) if p is not None]
         count = self._view.member_count
 

@@ -24,7 +24,7 @@ from models.terms import today
 from resolvers.ids import encode
 from tests.conftest import Api, counting_statements, fetch, fetchval, token_for
 from tests.test_cli import aqilijia
-from tests.test_participation import a_registered_member, a_task, ok
+from tests.test_participation import a_registered_member, a_task, handled, ok, served
 from tests.test_party import APPLY, APPROVE, COMMITTEE, application, error, household, member
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -97,47 +97,8 @@ async def evaluated(api: Api, url: str, phone: str, number: str, org: str | None
         'mutation($id: ID!) { recordMeetingDecisions(meetingId: $id, decisions: ["周六清理"]) { id } }',
         id=meeting,
     )
-    starts = datetime.now(UTC) + timedelta(hours=1)
-    call = (
-        await ok(
-            api,
-            url,
-            GRID,
-            "mutation($i: OpenVolunteerCallInput!) { openVolunteerCall(input: $i) { id } }",
-            i={
-                "taskId": task,
-                "title": "清理楼道",
-                "needed": 2,
-                "startsAt": starts.isoformat(),
-                "endsAt": (starts + timedelta(hours=2)).isoformat(),
-            },
-        )
-    )["openVolunteerCall"]["id"]
-    await ok(api, url, token, "mutation($c: ID!) { signUp(callId: $c) { id } }", c=call)
-    await ok(
-        api,
-        url,
-        GRID,
-        'mutation($c: ID!, $p: ID!) { checkIn(callId: $c, personId: $p, hours: "2") { id } }',
-        c=call,
-        p=me,
-    )
-    await ok(
-        api,
-        url,
-        GRID,
-        "mutation($id: ID!, $p: ID) { assignTask(id: $id, assigneeId: $p) { id } }",
-        id=task,
-        p=me,
-    )
-    await ok(api, url, token, "mutation($id: ID!) { startTask(id: $id) { status } }", id=task)
-    await ok(
-        api,
-        url,
-        token,
-        'mutation($id: ID!) { resolveTask(id: $id, resolution: "已清理") { status } }',
-        id=task,
-    )
+    await served(api, url, token, me, task, "2")
+    await handled(api, url, token, me, task)
     draft = {
         "personId": me,
         "period": this_quarter(),

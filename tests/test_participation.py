@@ -87,6 +87,42 @@ async def a_task(api: Api, url: str, kind: str = "ISSUE", **extra: object) -> st
     return task
 
 
+async def served(api: Api, url: str, token: str, me: str, task: str, hours: str) -> str:
+    """`me` signs up to a volunteer call of `task` (tomorrow) and the grid worker checks them in
+    for `hours`: the call's id."""
+    starts = datetime.now(UTC) + timedelta(days=1)
+    call = (
+        await ok(
+            api,
+            url,
+            GRID,
+            "mutation($i: OpenVolunteerCallInput!) { openVolunteerCall(input: $i) { id } }",
+            i={
+                "taskId": task,
+                "title": "清理楼道",
+                "needed": 3,
+                "startsAt": starts.isoformat(),
+                "endsAt": (starts + timedelta(hours=2)).isoformat(),
+            },
+        )
+    )["openVolunteerCall"]["id"]
+    await ok(api, url, token, "mutation($c: ID!) { signUp(callId: $c) { id } }", c=call)
+    check_in = (
+        "mutation($c: ID!, $p: ID!, $h: Decimal!) { checkIn(callId: $c, personId: $p, hours: $h) { id } }"
+    )
+    await ok(api, url, GRID, check_in, c=call, p=me, h=hours)
+    return call
+
+
+async def handled(api: Api, url: str, token: str, me: str, task: str) -> None:
+    """The grid worker assigns `task` to `me`, who starts and resolves it."""
+    assign = "mutation($id: ID!, $p: ID) { assignTask(id: $id, assigneeId: $p) { id } }"
+    await ok(api, url, GRID, assign, id=task, p=me)
+    await ok(api, url, token, "mutation($id: ID!) { startTask(id: $id) { status } }", id=task)
+    resolve = 'mutation($id: ID!) { resolveTask(id: $id, resolution: "已清理") { status } }'
+    await ok(api, url, token, resolve, id=task)
+
+
 async def test_the_record_follows_what_happens(shared_api: Api, shared_demo_db_url: str) -> None:
     api, url = shared_api, shared_demo_db_url
     token, me = await a_registered_member(api, url, "13999960001", "4-1-101")
@@ -111,47 +147,9 @@ async def test_the_record_follows_what_happens(shared_api: Api, shared_demo_db_u
       attendeeIds: $a) { id } }"""
     await ok(api, url, GRID, minutes, id=meeting, a=None)
     # a volunteer shift they served, 2.5 hours
-    call = (
-        await ok(
-            api,
-            url,
-            GRID,
-            "mutation($i: OpenVolunteerCallInput!) { openVolunteerCall(input: $i) { id } }",
-            i={
-                "taskId": task,
-                "title": "清理楼道",
-                "needed": 3,
-                "startsAt": (datetime.now(UTC) + timedelta(days=1)).isoformat(),
-                "endsAt": (datetime.now(UTC) + timedelta(days=1, hours=2)).isoformat(),
-            },
-        )
-    )["openVolunteerCall"]["id"]
-    await ok(api, url, token, "mutation($c: ID!) { signUp(callId: $c) { id } }", c=call)
-    await ok(
-        api,
-        url,
-        GRID,
-        'mutation($c: ID!, $p: ID!) { checkIn(callId: $c, personId: $p, hours: "2.5") { id } }',
-        c=call,
-        p=me,
-    )
+    call = await served(api, url, token, me, task, "2.5")
     # a task assigned to them, which they resolve
-    await ok(
-        api,
-        url,
-        GRID,
-        "mutation($id: ID!, $p: ID) { assignTask(id: $id, assigneeId: $p) { id } }",
-        id=task,
-        p=me,
-    )
-    await ok(api, url, token, "mutation($id: ID!) { startTask(id: $id) { status } }", id=task)
-    await ok(
-        api,
-        url,
-        token,
-        'mutation($id: ID!) { resolveTask(id: $id, resolution: "已清理") { status } }',
-        id=task,
-    )
+    await handled(api, url, token, me, task)
     # a dispute they mediate to its outcome
     neighbour = encode("Person", await fetchval(url, "SELECT id FROM person WHERE phone = $1", "13800000008"))
     dispute = await a_task(api, url, kind="DISPUTE", partyIds=[neighbour])
