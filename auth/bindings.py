@@ -23,6 +23,7 @@ from auth.facts import (
     ClaimFacts,
     ElectorFacts,
     EvaluationFacts,
+    NoticeFacts,
     PersonFacts,
     PlaceFacts,
     RegionFacts,
@@ -336,6 +337,35 @@ def evaluation_row(e: FromClause) -> Binding:
     return Binding({**_place(e.c.compound_id), "person_id": Col(e.c.person_id), "status": Col(e.c.status)})
 
 
+def notice_row(n: FromClause) -> Binding:
+    def compounds() -> tuple[Binding, FromClause, SqlBool]:
+        c = COMPOUND.alias()
+        reached = sa.or_(
+            c.c.id == n.c.compound_id,
+            sa.and_(n.c.compound_id.is_(None), c.c.community_id == n.c.community_id),
+        )
+        return compound_row(c), c, reached
+
+    def buildings() -> tuple[Binding, FromClause, SqlBool]:
+        b = BUILDING.alias()
+        return building_row(b), b, b.c.id == sa.any_(n.c.building_ids)
+
+    return Binding(
+        {
+            "community_id": Col(n.c.community_id),
+            "grid_id": OfCompound(n.c.compound_id, "grid_id"),
+            "compound_id": Col(n.c.compound_id),
+            "building_id": Nothing(),
+            "household_id": Nothing(),
+            "author_id": Col(n.c.author_id),
+            "published": Col(n.c.publish_at <= sa.func.now()),
+            "whole": Col(sa.func.cardinality(n.c.building_ids) == 0),
+            "compounds": Many(compounds),
+            "buildings": Many(buildings),
+        }
+    )
+
+
 def group_row(g: FromClause) -> Binding:
     return Binding(_place(g.c.compound_id))
 
@@ -512,6 +542,7 @@ BINDINGS: dict[str, tuple[type, Callable[[FromClause], Binding]]] = {
     "party_registration": (ClaimFacts, claim_row),
     "party_group": (PlaceFacts, group_row),
     "party_evaluation": (EvaluationFacts, evaluation_row),
+    "notice": (NoticeFacts, notice_row),
 }
 TIES = (TieFacts, tie_row)
 

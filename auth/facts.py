@@ -85,6 +85,21 @@ class EvaluationFacts(PlaceFacts):
     status: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class NoticeFacts(PlaceFacts):
+    """A notice: who posted it, whether it is out yet, and the places it reaches (a community
+    notice has no compound: it reaches every compound of its community)."""
+
+    author_id: uuid.UUID
+    #: its publication time has come (it may since have expired or been withdrawn)
+    published: bool
+    #: it reaches whole compounds, not only some of their buildings
+    whole: bool
+    compounds: tuple[PlaceFacts, ...] = ()
+    #: the buildings it is posted to, when not whole
+    buildings: tuple[PlaceFacts, ...] = ()
+
+
 class Tie(StrEnum):
     """How a person is tied to a place: a home there, or a role or team position held there."""
 

@@ -90,6 +90,8 @@ class Resource(StrEnum):
     PARTY_GROUP = "PARTY_GROUP"
     #: a Party member's evaluation for a period (评价鉴定): sensitive
     PARTY_EVALUATION = "PARTY_EVALUATION"
+    #: a notice (公告) posted to a community, a compound or some of its buildings
+    NOTICE = "NOTICE"
     SCHEMA = "SCHEMA"
 
 
@@ -156,6 +158,13 @@ class Action(StrEnum):
     #: send a community's confirmed evaluations to the members' employers, list and download what
     #: was sent, record that it was received
     EXPORT = "EXPORT"
+    # notices
+    #: post a notice to the place (a community, or a compound and its buildings)
+    PUBLISH_NOTICE = "PUBLISH_NOTICE"
+    #: correct, pin or withdraw a notice
+    MANAGE_NOTICE = "MANAGE_NOTICE"
+    #: how many of the people a notice reaches have read it, and who
+    READ_RECEIPTS = "READ_RECEIPTS"
     # the schema itself
     INTROSPECT = "INTROSPECT"
     #: run a document that is not registered (`qilijia documents add`), in `prod`
@@ -189,6 +198,7 @@ TABLES: dict[Resource, str | None] = {
     Resource.PARTY_REGISTRATION: "party_registration",
     Resource.PARTY_GROUP: "party_group",
     Resource.PARTY_EVALUATION: "party_evaluation",
+    Resource.NOTICE: "notice",
     Resource.SCHEMA: None,
 }
 
@@ -211,6 +221,7 @@ ADMIN = Admin()
 API_CLIENT = ApiClient()
 RESIDENT = In("compound_id", Scope.HOME_COMPOUNDS)  # a home (owner or tenant) in the compound
 HOUSEHOLD_MEMBER = In("household_id", Scope.HOME_HOUSEHOLDS)
+LIVES_IN_BUILDING = In("building_id", Scope.HOME_BUILDINGS)
 PARTY_MEMBER = In("compound_id", Scope.PARTY_COMPOUNDS)
 GRID_WORKER = In("grid_id", Scope.GRIDS)
 COMMUNITY_COMMITTEE = In("community_id", Scope.COMMUNITIES)
@@ -372,6 +383,26 @@ PARTY_GROUP_READERS = either(ADMIN, COMMUNITY_COMMITTEE, GRID_WORKER, PARTY_MEMB
 EVALUATORS = CHIEF_CONVENER | COMMUNITY_COMMITTEE
 _EVALUATORS = "只有小区的总召集人或社区“两委”成员可以起草党员评价。"
 _VOTE_OPENERS = "只有本小区的业委会成员或社区“两委”成员可以"
+#: a notice: who posted it, whether it is out, whether it reaches whole compounds
+NOTICE_AUTHOR = IsMe("author_id")
+IS_PUBLISHED = OneOf("published", frozenset({True}))
+TO_WHOLE_COMPOUNDS = OneOf("whole", frozenset({True}))
+#: who posts to a compound (and its buildings): its team, owners' committee and property staff,
+#: and the community committee (which alone posts to the whole community)
+COMPOUND_PUBLISHERS = either(ADMIN, COMMUNITY_COMMITTEE, TEAM_CORE, OWNERS_COMMITTEE, PROPERTY_STAFF)
+#: who corrects, pins and withdraws a notice, and sees who read it: its author and the committee
+NOTICE_EDITORS = either(ADMIN, NOTICE_AUTHOR, COMMUNITY_COMMITTEE)
+#: a published notice is read by those serving a compound it reaches, by the residents of a compound
+#: it reaches whole, and by those living in a building it is posted to
+READ_NOTICE = NOTICE_EDITORS | (
+    IS_PUBLISHED
+    & either(
+        Some("compounds", either(PARTY_MEMBER, TEAM_MEMBER, GRID_WORKER, PROPERTY_STAFF, OWNERS_COMMITTEE)),
+        TO_WHOLE_COMPOUNDS & Some("compounds", RESIDENT),
+        Some("buildings", LIVES_IN_BUILDING),
+    )
+)
+_NOTICE_EDITORS = "只有公告的发布人或本社区“两委”成员可以"
 
 POLICY: Mapping[tuple[Resource, Action], Rule] = {
     # a district and a street: read where the caller may read one of their communities
@@ -540,6 +571,17 @@ POLICY: Mapping[tuple[Resource, Action], Rule] = {
         either(BUILDING_CONVENER, GRID_WORKER, COMMUNITY_COMMITTEE, OWNERS_COMMITTEE)
     ),
     (Resource.ELECTOR, Action.READ_CHOICE): Rule(ELIGIBLE_OWNER),
+    # notices (公告): the community committee posts to its community; a compound's team, owners'
+    # committee and property staff post to it and its buildings
+    (Resource.COMMUNITY, Action.PUBLISH_NOTICE): Rule(
+        ADMIN | COMMUNITY_COMMITTEE, "只有本社区“两委”成员可以向全社区发布公告。"
+    ),
+    (Resource.COMPOUND, Action.PUBLISH_NOTICE): Rule(
+        COMPOUND_PUBLISHERS, "只有本小区的班子、业委会、物业或社区“两委”成员可以在本小区发布公告。"
+    ),
+    (Resource.NOTICE, Action.READ): Rule(READ_NOTICE),
+    (Resource.NOTICE, Action.MANAGE_NOTICE): Rule(NOTICE_EDITORS, f"{_NOTICE_EDITORS}更正、置顶或撤回公告。"),
+    (Resource.NOTICE, Action.READ_RECEIPTS): Rule(NOTICE_EDITORS, f"{_NOTICE_EDITORS}查看公告的阅读情况。"),
     # in `prod`, schema introspection is for operators only
     (Resource.SCHEMA, Action.INTROSPECT): Rule(ADMIN),
     # in `prod`, a third-party client runs only the registered documents: what it may ask is known

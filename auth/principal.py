@@ -22,6 +22,7 @@ class Scope(StrEnum):
 
     HOME_COMPOUNDS = "HOME_COMPOUNDS"  # a home (owner or tenant) in the compound
     HOME_HOUSEHOLDS = "HOME_HOUSEHOLDS"  # a home in that very household
+    HOME_BUILDINGS = "HOME_BUILDINGS"  # a home in the building
     PARTY_COMPOUNDS = "PARTY_COMPOUNDS"  # PARTY_MEMBER there
     STAFF_COMPOUNDS = "STAFF_COMPOUNDS"  # PROPERTY_STAFF there
     OWNERS_COMMITTEE_COMPOUNDS = "OWNERS_COMMITTEE_COMPOUNDS"  # OWNERS_COMMITTEE there
@@ -102,6 +103,7 @@ def _scopes(p: PersonPrincipal) -> dict[Scope, frozenset[uuid.UUID]]:
     for home in p.homes:
         out[Scope.HOME_COMPOUNDS].add(home.compound_id)
         out[Scope.HOME_HOUSEHOLDS].add(home.household_id)
+        out[Scope.HOME_BUILDINGS].add(home.building_id)
     for grant in p.roles:
         scope = ROLE_SCOPES.get(grant.role)
         if scope is not None and grant.place_id is not None:

@@ -34,6 +34,7 @@ class MessageKind(StrEnum):
     REGISTRATION_APPROVED = "REGISTRATION_APPROVED"
     #: a task was given to me (to handle, lead, or work on in its working group)
     TASK_ASSIGNED = "TASK_ASSIGNED"
+    NOTICE_URGENT = "NOTICE_URGENT"
 
 
 class Delivery(StrEnum):
@@ -120,6 +121,7 @@ VALUES: dict[MessageKind, frozenset[str]] = {
     MessageKind.REPORT_STATUS: frozenset({"title", "status", "at", "note", "place"}),
     MessageKind.REGISTRATION_APPROVED: frozenset({"name", "place", "at", "note"}),
     MessageKind.TASK_ASSIGNED: frozenset({"title", "role", "at", "place", "note"}),
+    MessageKind.NOTICE_URGENT: frozenset({"title", "place", "at", "note"}),
 }
 
 

@@ -58,6 +58,8 @@ AUDITED: frozenset[Action] = frozenset(
         Action.PUBLISH_DISCLOSURE,
         Action.RECORD_DECISIONS,
         Action.MODERATE,
+        Action.PUBLISH_NOTICE,
+        Action.MANAGE_NOTICE,
     }
 )
 

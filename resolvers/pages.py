@@ -34,6 +34,7 @@ SQL_TYPES: dict[type, Any] = {
     uuid.UUID: sa.Uuid,
     str: sa.Text,
     int: sa.BigInteger,
+    bool: sa.Boolean,
 }
 
 
@@ -109,6 +110,10 @@ def _parsed(kind: type, value: Any) -> Any:
         if not isinstance(value, str):
             raise TypeError(value)
         return uuid.UUID(value)
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise TypeError(value)
+        return value
     if kind is int:
         if not isinstance(value, int) or isinstance(value, bool) or abs(value) >= 2**63:
             raise TypeError(value)

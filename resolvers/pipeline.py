@@ -29,7 +29,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from auth.bindings import facts_columns
 from auth.budget import client_address
 from auth.facts import TaskFacts
-from auth.policy import Action, Resource, binding, facts_type, not_visible, require, require_person, standing
+from auth.policy import (
+    Action,
+    Resource,
+    binding,
+    facts_type,
+    not_visible,
+    params,
+    refusal,
+    require,
+    require_person,
+    shape,
+    standing,
+    where,
+)
 from auth.principal import PersonPrincipal
 from models.errors import ConflictError
 from models.place import Compound
@@ -62,6 +75,11 @@ class Target(Generic[R]):
     #: labelled columns, with the parameters `target_id` (the row) and `facts_person` (the
     #: caller), read back as `Work.state`
     state: Callable[[], list[Any]] | None = None
+    #: the policy is asked in SQL, in the statement that loads the row (its READ rule and the
+    #: action's), not of the facts read with it: for resources whose rules ask about collections
+    #: of other objects (a community's compounds, the places a notice reaches), which a locked
+    #: row's facts do not hold
+    judged_in_sql: bool = False
 
 
 @dataclass(frozen=True)
@@ -77,6 +95,8 @@ class Outcome(Generic[T]):
     result: T
     event: Event | None = None
     topics: tuple[str, ...] = ()
+    #: what the audit record of an audited action says besides who did what to which object
+    detail: dict[str, Any] | None = None
 
 
 @dataclass
@@ -97,15 +117,43 @@ class Work(Generic[R]):
 
 
 async def load(
-    session: AsyncSession, target: Target[R], ident: uuid.UUID, who: PersonPrincipal
+    session: AsyncSession,
+    target: Target[R],
+    ident: uuid.UUID,
+    who: PersonPrincipal,
+    action: Action | None = None,
 ) -> tuple[R, Any, Any] | None:
     """The row, its policy facts and the target's `state` in one statement, the row locked (FOR NO
-    KEY UPDATE) when the target says so."""
+    KEY UPDATE) when the target says so. A target judged in SQL also reads whether the caller may
+    read the row (`may_read`) and do `action` to it (`may_act`)."""
     statement, build = _loader(target)
-    found = (await session.execute(statement, {"target_id": ident, "facts_person": who.person_id})).first()
+    values: dict[str, Any] = {"target_id": ident, "facts_person": who.person_id}
+    if target.judged_in_sql:
+        assert action is not None
+        statement = _judged(target, action, who)
+        values |= params(who)
+    found = (await session.execute(statement, values)).first()
     if found is None:
         return None
     return found[0], build(found), found._mapping
+
+
+_JUDGED: dict[tuple[Any, ...], Any] = {}
+
+
+def _judged(target: Target[Any], action: Action, who: PersonPrincipal) -> Any:
+    """A target's load statement with the policy's answers as columns, built once per shape of
+    caller (the rules' SQL depends on it; the caller's ids are parameters)."""
+    key = (target, action, shape(who))
+    found = _JUDGED.get(key)
+    if found is None:
+        table = target.model.__table__
+        statement, _ = _loader(target)
+        found = _JUDGED[key] = statement.add_columns(
+            where(who, target.resource, Action.READ, table).label("may_read"),
+            where(who, target.resource, action, table).label("may_act"),
+        )
+    return found
 
 
 @functools.cache
@@ -180,6 +228,7 @@ async def run(
                 community_id=getattr(work.facts, "community_id", None),
                 compound_id=work.compound_id,
                 address=client_address(ctx.request),
+                detail=outcome.detail,
             )
         for topic in outcome.topics:
             await notify(session, topic)
@@ -195,11 +244,17 @@ async def _checked(
     action: Action,
     open_task: str | None,
 ) -> Work[R]:
-    found = await load(session, target, ident, who)
+    found = await load(session, target, ident, who, action)
     if found is None:
         raise not_visible()
     row, facts, state = found
-    require(who, target.resource, action, facts)
+    if target.judged_in_sql:
+        if not state["may_read"]:
+            raise not_visible()
+        if not state["may_act"]:
+            raise refusal(target.resource, action)
+    else:
+        require(who, target.resource, action, facts)
     if open_task is not None:
         refused = finished_message(TaskStatus(facts.status), open_task)
         if refused is not None:

@@ -25,6 +25,7 @@ MessageKind = docs.enum(
         "REPORT_STATUS": "我反映的事项已受理、未予受理或已办结。",
         "REGISTRATION_APPROVED": "我的党员报到已通过。",
         "TASK_ASSIGNED": "有事项分派给我办理（承办、牵头或参加工作专班）。",
+        "NOTICE_URGENT": "紧急公告。",
     },
     name="MessageKind",
 )

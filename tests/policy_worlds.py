@@ -22,6 +22,7 @@ from auth.facts import (
     ClaimFacts,
     ElectorFacts,
     EvaluationFacts,
+    NoticeFacts,
     PersonFacts,
     PlaceFacts,
     RegionFacts,
@@ -35,6 +36,7 @@ from models.claim import ClaimStatus, HomeClaim
 from models.enums import ROLE_SCOPE, HomeRelation, Position, Role
 from models.evaluation import EvaluationStatus, PartyEvaluation
 from models.meeting import Meeting, MeetingAttendee
+from models.notice import Notice
 from models.party import PartyGroup, PartyGroupBuilding, PartyProfile, PartyRegistration, RegistrationStatus
 from models.person import Home, Person, RoleAssignment, TeamPosition
 from models.place import Building, Community, Compound, District, Grid, Household, Street
@@ -90,6 +92,10 @@ class World:
     evaluations: dict[uuid.UUID, tuple[uuid.UUID, uuid.UUID, EvaluationStatus]] = field(default_factory=dict)
     #: building groups: group → (compound, its buildings)
     groups: dict[uuid.UUID, tuple[uuid.UUID, tuple[uuid.UUID, ...]]] = field(default_factory=dict)
+    #: notices: notice → (community, compound or None, its buildings, author, out yet)
+    notices: dict[uuid.UUID, tuple[uuid.UUID, uuid.UUID | None, tuple[uuid.UUID, ...], uuid.UUID, bool]] = (
+        field(default_factory=dict)
+    )
 
     # --- places --------------------------------------------------------------------------------
 
@@ -119,6 +125,24 @@ class World:
 
     def group_facts(self, group: uuid.UUID) -> PlaceFacts:
         return self.compound_place(self.groups[group][0])
+
+    def notice_facts(self, notice: uuid.UUID) -> NoticeFacts:
+        community, compound, buildings, author, out = self.notices[notice]
+        reached = (
+            [compound]
+            if compound is not None
+            else [c for c, g in self.compounds.items() if self.grids[g] == community]
+        )
+        return NoticeFacts(
+            community_id=community,
+            grid_id=self.compounds[compound] if compound is not None else None,
+            compound_id=compound,
+            author_id=author,
+            published=out,
+            whole=not buildings,
+            compounds=self._places(reached),
+            buildings=tuple(self.building_place(b) for b in buildings),
+        )
 
     def groups_of(self, person: uuid.UUID) -> tuple[PlaceFacts, ...]:
         """The groups of the buildings a person's approved registrations were made from."""
@@ -354,6 +378,21 @@ def worlds(draw: st.DrawFn) -> World:
         for household in w.electorate(vote):
             for person in set(draw(st.lists(st.sampled_from(people), max_size=2))):
                 w.vote_owners.append((vote, household, person))
+    for _ in range(draw(st.integers(0, 3))):
+        compound = draw(st.sampled_from([None, *compounds]))
+        if compound is None:
+            community, chosen = draw(st.sampled_from(w.communities)), ()
+        else:
+            community = w.grids[w.compounds[compound]]
+            inside = [b for b, c in w.buildings.items() if c == compound]
+            chosen = tuple(draw(st.lists(st.sampled_from(inside), unique=True, max_size=len(inside))))
+        w.notices[draw(ids)] = (
+            community,
+            compound,
+            chosen,
+            draw(st.sampled_from(people)),
+            draw(st.booleans()),
+        )
     return w
 
 
@@ -605,6 +644,26 @@ async def insert(conn: AsyncConnection, w: World) -> None:
     )
     await rows(PartyGroup, [{"id": g, "compound_id": c, "name": str(g)} for g, (c, _) in w.groups.items()])
     await rows(
+        Notice,
+        [
+            {
+                "id": n,
+                "community_id": community,
+                "compound_id": compound,
+                "building_ids": list(buildings),
+                "kind": "NORMAL",
+                "title": "公告",
+                "body": "正文",
+                "version": 1,
+                "pinned": False,
+                "publish_at": now + (timedelta(days=-1) if out else timedelta(days=1)),
+                "author_id": author,
+                "author_role": "ADMIN",
+            }
+            for n, (community, compound, buildings, author, out) in w.notices.items()
+        ],
+    )
+    await rows(
         PartyEvaluation,
         [
             {
@@ -688,4 +747,9 @@ def sample_world() -> World:
         u(): (hx, owner, RegistrationStatus.PENDING),
     }
     w.groups = {u(): (a, (b1,))}
+    w.notices = {
+        u(): (c1, None, (), grid_worker, True),
+        u(): (c1, a, (b1,), chief, True),
+        u(): (c1, a, (), chief, False),
+    }
     return w

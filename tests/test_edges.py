@@ -301,6 +301,7 @@ async def _probes(url: str) -> list[str]:
         "ParticipationEntry": "participation",
         "PartyEvaluation": "party_evaluation",
         "EvaluationExport": "evaluation_export",
+        "Notice": "notice",
     }
     assert set(tables) == set(NODE_TYPES), "a new node type needs probes here"
     out = []

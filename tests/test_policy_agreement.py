@@ -27,6 +27,7 @@ from auth.policy import FIELDS, POLICY, Field, Resource
 from auth.principal import ANONYMOUS, ApiClientPrincipal, PersonPrincipal, Principal, Scope
 from models.claim import HomeClaim
 from models.evaluation import PartyEvaluation
+from models.notice import Notice
 from models.party import PartyGroup, PartyProfile, PartyRegistration
 from models.person import Person
 from models.place import Building, Community, Compound, District, Grid, Household, Street
@@ -59,6 +60,7 @@ ROWS: dict[Resource, tuple[Any, Objects, tuple[str, ...]]] = {
         ("id",),
     ),
     Resource.PARTY_GROUP: (PartyGroup, lambda w: {g: w.group_facts(g) for g in w.groups}, ("id",)),
+    Resource.NOTICE: (Notice, lambda w: {n: w.notice_facts(n) for n in w.notices}, ("id",)),
     Resource.PARTY_EVALUATION: (
         PartyEvaluation,
         lambda w: {e: w.evaluation_facts(e) for e in w.evaluations},

@@ -15,7 +15,7 @@ from app.database import create_engine, sessionmaker
 from app.demo import story
 from auth import policy
 from auth.backend import load_person_principal
-from auth.facts import PersonFacts, PlaceFacts, TaskFacts, Tie, TieFacts, VoteFacts
+from auth.facts import NoticeFacts, PersonFacts, PlaceFacts, TaskFacts, Tie, TieFacts, VoteFacts
 from auth.masking import mask_name, mask_phone
 from auth.policy import FIELDS, POLICY, Action, Field, Resource, allows, require, shown
 from auth.principal import ANONYMOUS, ApiClientPrincipal, HomeGrant, PersonPrincipal, PositionGrant, RoleGrant
@@ -469,3 +469,72 @@ async def _compare(session: AsyncSession, phone: str) -> None:
             phone,
             action,
         )
+
+
+# --- notices -------------------------------------------------------------------------------------
+
+A1_PLACE = PlaceFacts(community_id=C1, grid_id=G1, compound_id=A, building_id=A1)
+
+
+def notice(
+    *,
+    compound: bool,
+    buildings: tuple[PlaceFacts, ...] = (),
+    published: bool = True,
+    author: uuid.UUID | None = None,
+) -> NoticeFacts:
+    return NoticeFacts(
+        community_id=C1,
+        grid_id=G1 if compound else None,
+        compound_id=A if compound else None,
+        author_id=author or uuid.uuid4(),
+        published=published,
+        whole=not buildings,
+        compounds=(COMPOUND_A,),
+        buildings=buildings,
+    )
+
+
+SERVING_A = {"party_a", "convener_a1", "chief_a", "grid_g1", "property_a", "owners_committee_a"}
+
+
+@pytest.mark.parametrize(
+    ("facts", "readers"),
+    [
+        # a compound (or community) notice: everyone of the compound and the committee
+        (notice(compound=True), EVERYONE_OF_A | {"admin"}),
+        (notice(compound=False), EVERYONE_OF_A | {"admin"}),
+        # a notice to building A1: those living in A1, those serving the compound, the committee
+        (
+            notice(compound=True, buildings=(A1_PLACE,)),
+            SERVING_A | {"owner_a11", "tenant_a12", "committee_c1", "admin"},
+        ),
+        # scheduled: its editors only (its author is nobody here)
+        (notice(compound=True, published=False), {"committee_c1", "admin"}),
+    ],
+)
+def test_who_reads_a_notice(facts: object, readers: set[str]) -> None:
+    for name, who in PRINCIPALS.items():
+        assert allows(who, Resource.NOTICE, Action.READ, facts) == (name in readers), name
+
+
+def test_who_posts_and_manages_notices() -> None:
+    compound_posters = {"chief_a", "committee_c1", "property_a", "owners_committee_a", "admin"}
+    for name, who in PRINCIPALS.items():
+        assert allows(who, Resource.COMPOUND, Action.PUBLISH_NOTICE, COMPOUND_A) == (
+            name in compound_posters
+        ), name
+        community = PlaceFacts(community_id=C1)
+        assert allows(who, Resource.COMMUNITY, Action.PUBLISH_NOTICE, community) == (
+            name in {"committee_c1", "admin"}
+        ), name
+        for action in (Action.MANAGE_NOTICE, Action.READ_RECEIPTS):
+            assert allows(who, Resource.NOTICE, action, notice(compound=True)) == (
+                name in {"committee_c1", "admin"}
+            ), (name, action)
+    # its author manages a notice, whatever they hold now
+    author = PRINCIPALS["property_a"]
+    mine = notice(compound=True, published=False, author=author.person_id)  # type: ignore[union-attr]
+    assert allows(author, Resource.NOTICE, Action.READ, mine)
+    assert allows(author, Resource.NOTICE, Action.MANAGE_NOTICE, mine)
+    assert not allows(PRINCIPALS["owners_committee_a"], Resource.NOTICE, Action.MANAGE_NOTICE, mine)

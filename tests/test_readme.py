@@ -126,6 +126,7 @@ class Tour:
     receipt: str | None = None
     communities: dict[str, str] = field(default_factory=dict)
     export_code: str | None = None
+    notice: str | None = None
 
     def headers(self, who: str) -> dict[str, str]:
         if who == "anyone":
@@ -180,6 +181,8 @@ class Tour:
             return self.receipt
         if where == "the export's code":
             return self.export_code
+        if where == "the notice's id":
+            return self.notice
         raise AssertionError(f"the README takes a value from {where!r}, which this test does not know")
 
     def remember(self, answer: dict[str, Any]) -> None:
@@ -191,6 +194,8 @@ class Tour:
                 self.vote = vote["node"]["id"]
         if "reportTask" in answer:
             self.task = answer["reportTask"]["id"]
+        if "publishNotice" in answer:
+            self.notice = answer["publishNotice"]["id"]
         if "castBallot" in answer:
             self.receipt = answer["castBallot"]["receipt"]
         community = (answer.get("node") or {}).get("community")

@@ -8,7 +8,9 @@ few households (6-1-302 among them, 13800000007's) have not voted yet. Around it
 back-hill clearing with a call for 10 volunteers and its unregistrable parking spaces, 君鼎疆上's
 e-bike charging, and 山予城's property-fee dispute under mediation. Three owners of 千山美林 have
 applied to register (报到) as Party members and wait for the community committee; the Party members
-who came to the elevator meetings have this quarter's evaluations, all but one confirmed.
+who came to the elevator meetings have this quarter's evaluations, all but one confirmed. On the
+notice boards: the community committee's winter safety notice to all of 九龙社区, the property
+staff's notice to 6栋 of the elevator works, pinned, and a notice of theirs withdrawn.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from auth.backend import load_person_principal
 from models.enums import Role
 from models.evaluation import Grade, PartyEvaluation, PeriodKind, period_name
+from models.notice import Notice
 from models.party import (
     Participation,
     ParticipationKind,
@@ -42,6 +45,7 @@ from resolvers import disclosure, evaluation_export, party
 from resolvers import dispute as disputes
 from resolvers import evaluation as evaluations
 from resolvers import meeting as meetings
+from resolvers import notice as notices
 from resolvers import task as tasks
 from resolvers import volunteer as volunteers
 from resolvers import vote as votes
@@ -71,6 +75,7 @@ async def tell(sessions: async_sessionmaker[AsyncSession]) -> bool:
     told = await tell_vote(sessions)
     await tell_party(sessions)
     await tell_evaluations(sessions)
+    await tell_notices(sessions)
     return told
 
 
@@ -467,4 +472,52 @@ async def tell_evaluations(sessions: async_sessionmaker[AsyncSession]) -> bool:
                 )
             ).scalar_one()
         await evaluation_export.export(committee, community_id=community_id, period=period)
+    return True
+
+
+STAFF = "13800000005"  # 千山美林's property staff
+
+
+async def tell_notices(sessions: async_sessionmaker[AsyncSession]) -> bool:
+    """The notice boards: one notice to the community, one to 6栋 (pinned), one withdrawn. Told
+    once (nothing happens when a notice exists)."""
+    async with sessions() as session:
+        if (await session.execute(sa.select(Notice.id).limit(1))).first():
+            return False
+        compound = (await session.execute(sa.select(Compound).where(Compound.key == COMPOUND))).scalar_one()
+        six = (
+            await session.execute(
+                sa.select(Building.id).where(Building.compound_id == compound.id, Building.name == "6栋")
+            )
+        ).scalar_one()
+    committee, staff = await _context(sessions, COMMITTEE), await _context(sessions, STAFF)
+    common = {"urgent": False, "publish_at": None, "expires_at": None, "building_ids": []}
+    await notices.publish(
+        committee,
+        **common,
+        community_id=compound.community_id,
+        compound_id=None,
+        title="冬季用电用气安全提示",
+        body="入冬以来电动自行车、取暖器使用增多。请勿将电动自行车推入楼道、入户充电，离家时关闭燃气阀门。",
+        pinned=False,
+    )
+    await notices.publish(
+        staff,
+        **{**common, "building_ids": [six]},
+        community_id=None,
+        compound_id=compound.id,
+        title="6栋电梯施工期间出行提示",
+        body="6栋加装电梯施工期间，一单元入口改由北侧临时通道进出，请注意安全，照看好老人和孩子。",
+        pinned=True,
+    )
+    wrong = await notices.publish(
+        staff,
+        **common,
+        community_id=None,
+        compound_id=compound.id,
+        title="物业费收缴通知",
+        body="2027年度物业费即日起开始收缴。",
+        pinned=False,
+    )
+    await notices.withdraw(staff, notice_id=wrong.id, reason="收费标准待业主大会确认，另行通知。")
     return True

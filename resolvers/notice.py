@@ -1,0 +1,510 @@
+"""Notices (公告): posted, corrected, pinned and withdrawn by those who run a community or a compound;
+read, and marked read, by the people they reach (`models.notice` holds the rules).
+
+Who may post where, read what and manage which is the policy's (`auth.policy`, resource NOTICE);
+its SQL form filters every list and decides every write on the row it locks, in one statement.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from strawberry.dataloader import DataLoader
+
+from auth import policy
+from auth.policy import Action, Resource, not_visible, params, refusal, require_person, where
+from auth.principal import PersonPrincipal
+from models.errors import BadUserInputError, ConflictError
+from models.message import MessageKind, Template
+from models.notice import (
+    BODY_MAX,
+    BUILDINGS_MAX,
+    REASON_MAX,
+    TITLE_MAX,
+    Notice,
+    NoticeKind,
+    NoticeRead,
+    NoticeVersion,
+    schedule_problem,
+    withdraw_problem,
+)
+from models.person import Home, Person
+from models.place import Building, Community, Compound, Household
+from models.schedule_rules import CHINA
+from models.terms import in_force
+from resolvers import messages
+from resolvers.context import Context
+from resolvers.loaders import grouped, visible_row
+from resolvers.pages import Key, Page, order, read, window
+from resolvers.pipeline import Outcome, Target, Work, run
+from resolvers.text import clean_text
+
+#: a community's visibility is a question about its compounds, and a notice's about the places it
+#: reaches: both judged in SQL (`resolvers.pipeline.Target.judged_in_sql`)
+COMMUNITY = Target(Resource.COMMUNITY, Community, lock=False, judged_in_sql=True)
+COMPOUND = Target(Resource.COMPOUND, Compound, lock=False)
+NOTICE = Target(Resource.NOTICE, Notice, judged_in_sql=True)
+#: pinned first, then the newest
+FEED = order(Key("pinned", bool, descending=True), Key("publish_at", datetime, descending=True), Key("id"))
+#: the most people a list of readers (or of those yet to read) shows at once
+PEOPLE_MAX = 100
+
+#: in which capacity someone posts, the first that the policy grants them at the place
+AS_WHOM: tuple[tuple[str, Any], ...] = (
+    ("COMMUNITY_COMMITTEE", policy.COMMUNITY_COMMITTEE),
+    ("OWNERS_COMMITTEE", policy.OWNERS_COMMITTEE),
+    ("PROPERTY_STAFF", policy.PROPERTY_STAFF),
+    ("TEAM", policy.TEAM_CORE),
+    ("ADMIN", policy.ADMIN),
+)
+
+
+def _as_whom(who: PersonPrincipal, facts: Any) -> str:
+    return next(name for name, cond in AS_WHOM if cond.holds(who, facts))
+
+
+# --- posting ------------------------------------------------------------------------------------
+
+
+async def publish(
+    ctx: Context,
+    *,
+    community_id: uuid.UUID | None,
+    compound_id: uuid.UUID | None,
+    building_ids: Sequence[uuid.UUID],
+    title: str,
+    body: str,
+    urgent: bool,
+    pinned: bool,
+    publish_at: datetime | None,
+    expires_at: datetime | None,
+) -> Notice:
+    """Post a notice to a community (its committee), or to a compound or some of its buildings.
+    An urgent one is told to everyone it reaches when it comes out (now, or by the job)."""
+    if (community_id is None) == (compound_id is None):
+        raise BadUserInputError("请指定发布到一个社区或一个小区（二选一）。", field="communityId")
+    if building_ids and compound_id is None:
+        raise BadUserInputError("指定楼栋时，请同时指定楼栋所在的小区。", field="buildingIds")
+    if len(building_ids) > BUILDINGS_MAX:
+        raise BadUserInputError(f"一条公告最多指定 {BUILDINGS_MAX} 栋楼。", field="buildingIds")
+    title = clean_text(title, field="title", label="公告标题", maximum=TITLE_MAX) or ""
+    body = clean_text(body, field="body", label="公告正文", maximum=BODY_MAX) or ""
+    now = datetime.now(UTC)
+    starts = publish_at or now
+    problem = schedule_problem(starts, expires_at, now)
+    if problem is not None:
+        raise BadUserInputError(problem[1], field=problem[0])
+    buildings = sorted(set(building_ids))
+
+    async def apply(work: Work[Any]) -> Outcome[Notice]:
+        session, place = work.session, work.row
+        if buildings:
+            found = await session.execute(
+                sa.select(Building.id).where(Building.id.in_(buildings), Building.compound_id == place.id)
+            )
+            if set(found.scalars()) != set(buildings):
+                raise BadUserInputError("所选楼栋不属于该小区。", field="buildingIds")
+        row = Notice(
+            community_id=place.community_id if compound_id is not None else place.id,
+            compound_id=compound_id,
+            building_ids=buildings,
+            kind=NoticeKind.URGENT if urgent else NoticeKind.NORMAL,
+            title=title,
+            body=body,
+            pinned=pinned,
+            publish_at=starts,
+            expires_at=expires_at,
+            author_id=work.who.person_id,
+            author_role=_as_whom(work.who, work.facts),
+        )
+        session.add(row)
+        await session.flush()
+        session.add(
+            NoticeVersion(notice_id=row.id, version=1, title=title, body=body, written_by=row.author_id)
+        )
+        if row.kind == NoticeKind.URGENT and starts <= now:
+            await _tell(session, ctx.services.templates, row)
+        await session.flush()
+        return Outcome(row)
+
+    if compound_id is not None:
+        return await run(ctx, COMPOUND, compound_id, Action.PUBLISH_NOTICE, apply)
+    assert community_id is not None
+    return await run(ctx, COMMUNITY, community_id, Action.PUBLISH_NOTICE, apply)
+
+
+async def _one(ctx: Context, statement: sa.Select) -> Any:
+    """The first column of the first row (None when there is none), with the caller's parameters."""
+    async with ctx.sessions() as session:
+        return (await session.execute(statement, params(ctx.principal))).scalar()
+
+
+# --- managing -----------------------------------------------------------------------------------
+
+
+async def correct(
+    ctx: Context, *, notice_id: uuid.UUID, title: str | None, body: str | None, note: str
+) -> Notice:
+    """A new version of the text, beside the old ones. An urgent notice its residents were told of
+    is told again, as corrected."""
+    note = clean_text(note, field="note", label="更正说明", maximum=REASON_MAX) or ""
+    if title is None and body is None:
+        raise BadUserInputError("请填写更正后的标题或正文。", field="body")
+    new_title = (
+        clean_text(title, field="title", label="公告标题", maximum=TITLE_MAX) if title is not None else None
+    )
+    new_body = (
+        clean_text(body, field="body", label="公告正文", maximum=BODY_MAX) if body is not None else None
+    )
+
+    async def apply(work: Work[Notice]) -> Outcome[Notice]:
+        row, session = work.row, work.session
+        refused = withdraw_problem(row.withdrawn_at)
+        if refused is not None:
+            raise ConflictError(refused + "撤回的公告不能再更正，请重新发布。")
+        title_, body_ = new_title or row.title, new_body or row.body
+        if (title_, body_) == (row.title, row.body):
+            raise BadUserInputError("更正后的内容与现在的相同。", field="body")
+        row.version += 1
+        row.title, row.body = title_, body_
+        session.add(
+            NoticeVersion(
+                notice_id=row.id,
+                version=row.version,
+                title=title_,
+                body=body_,
+                note=note,
+                written_by=work.who.person_id,
+            )
+        )
+        if row.told_at is not None:
+            await _tell(session, ctx.services.templates, row, corrected=True)
+        await session.flush()
+        return Outcome(row, detail={"did": "CORRECT", "version": row.version})
+
+    return await _managing(ctx, notice_id, apply)
+
+
+async def withdraw(ctx: Context, *, notice_id: uuid.UUID, reason: str) -> Notice:
+    """Take a notice down, keeping it, its versions and its readers, with the reason."""
+    reason = clean_text(reason, field="reason", label="撤回理由", maximum=REASON_MAX) or ""
+
+    async def apply(work: Work[Notice]) -> Outcome[Notice]:
+        row = work.row
+        refused = withdraw_problem(row.withdrawn_at)
+        if refused is not None:
+            raise ConflictError(refused)
+        row.withdrawn_at = datetime.now(UTC)
+        row.withdrawn_by = work.who.person_id
+        row.withdraw_reason = reason
+        row.pinned = False
+        await work.session.flush()
+        return Outcome(row, detail={"did": "WITHDRAW", "reason": reason})
+
+    return await _managing(ctx, notice_id, apply)
+
+
+async def pin(ctx: Context, *, notice_id: uuid.UUID, pinned: bool) -> Notice:
+    async def apply(work: Work[Notice]) -> Outcome[Notice]:
+        row = work.row
+        if pinned and row.withdrawn_at is not None:
+            raise ConflictError("这条公告已经撤回，不能置顶。")
+        row.pinned = pinned
+        await work.session.flush()
+        return Outcome(row, detail={"did": "PIN" if pinned else "UNPIN"})
+
+    return await _managing(ctx, notice_id, apply)
+
+
+async def _managing(ctx: Context, notice_id: uuid.UUID, apply: Any) -> Notice:
+    row = await run(ctx, NOTICE, notice_id, Action.MANAGE_NOTICE, apply)
+    ctx.loaders.forget("notice", notice_id)
+    return row
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+def notice_loader(ctx: Context) -> DataLoader[uuid.UUID, Notice | None]:
+    n = Notice.__table__
+
+    async def load(ids: Sequence[uuid.UUID]) -> list[Notice | None]:
+        async with ctx.sessions() as session:
+            found = await session.execute(
+                sa.select(Notice).where(
+                    n.c.id.in_(ids), where(ctx.principal, Resource.NOTICE, Action.READ, n)
+                ),
+                params(ctx.principal),
+            )
+            rows = {r.id: r for r in found.scalars()}
+        return [rows.get(i) for i in ids]
+
+    return ctx.loaders.cached("notice", lambda: DataLoader(load_fn=load))
+
+
+async def notice(ctx: Context, *, notice_id: uuid.UUID) -> Notice:
+    found = await notice_loader(ctx).load(notice_id)
+    if found is None:
+        raise not_visible()
+    return found
+
+
+def live(n: Any) -> Any:
+    """Out now: published, not expired, not withdrawn."""
+    now = sa.func.now()
+    return sa.and_(
+        n.c.publish_at <= now,
+        sa.or_(n.c.expires_at.is_(None), n.c.expires_at > now),
+        n.c.withdrawn_at.is_(None),
+    )
+
+
+async def feed(
+    ctx: Context,
+    *,
+    community_id: uuid.UUID | None,
+    compound_id: uuid.UUID | None,
+    include_ended: bool,
+    first: int | None,
+    after: str | None,
+) -> Page[Notice]:
+    """The notices of a compound (its own, its buildings' the caller may read, and its community's),
+    or all those of a community; pinned first, then the newest. Only those out now, unless
+    `include_ended` (those scheduled, expired or withdrawn too, as far as the caller may read them)."""
+    if (community_id is None) == (compound_id is None):
+        raise BadUserInputError("请指定一个社区或一个小区（二选一）。", field="communityId")
+    n = Notice.__table__
+    if compound_id is not None:
+        community = sa.select(Compound.community_id).where(Compound.id == compound_id).scalar_subquery()
+        scope = sa.or_(
+            n.c.compound_id == compound_id, sa.and_(n.c.compound_id.is_(None), n.c.community_id == community)
+        )
+    else:
+        scope = n.c.community_id == community_id
+    conditions = [scope, where(ctx.principal, Resource.NOTICE, Action.READ, n)]
+    if not include_ended:
+        conditions.append(live(n))
+    w = window(FEED, first=first, after=after)
+    page = await read(ctx.sessions, sa.select(Notice).where(*conditions), n, FEED, w, params(ctx.principal))
+    for row in page.rows:
+        notice_loader(ctx).prime(row.id, row)
+    return page
+
+
+def versions_loader(ctx: Context) -> DataLoader[uuid.UUID, list[Any]]:
+    """Per notice: its versions (rows of `notice_version`), the first first."""
+    v = NoticeVersion.__table__
+    return ctx.loaders.cached(
+        "notice_versions",
+        lambda: grouped(
+            ctx.sessions,
+            lambda ids: sa.select(v).where(v.c.notice_id.in_(ids)).order_by(v.c.notice_id, v.c.version),
+            key=lambda r: r.notice_id,
+            value=lambda r: r,
+        ),
+    )
+
+
+def read_by_me_loader(ctx: Context) -> DataLoader[uuid.UUID, int | None]:
+    """Per notice: the version the caller read last, or None."""
+    me = getattr(ctx.principal, "person_id", None)
+
+    async def load(ids: Sequence[uuid.UUID]) -> list[int | None]:
+        if me is None:
+            return [None] * len(ids)
+        async with ctx.sessions() as session:
+            found = await session.execute(
+                sa.select(NoticeRead.notice_id, NoticeRead.version).where(
+                    NoticeRead.notice_id.in_(ids), NoticeRead.person_id == me
+                )
+            )
+            versions = {r.notice_id: r.version for r in found}
+        return [versions.get(i) for i in ids]
+
+    return ctx.loaders.cached("notice_read", lambda: DataLoader(load_fn=load))
+
+
+async def mark_read(ctx: Context, *, notice_id: uuid.UUID) -> Notice:
+    """The caller opened the notice (as it now reads): recorded once, its version kept current."""
+    who = require_person(ctx.principal)
+    n = Notice.__table__
+    row = await visible_row(ctx, sa.select(Notice).where(n.c.id == notice_id), Resource.NOTICE, n)
+    row = row[0]
+    if row.publish_at > datetime.now(UTC):
+        raise ConflictError("这条公告还没有发布。")
+    statement = insert(NoticeRead).values(notice_id=notice_id, person_id=who.person_id, version=row.version)
+    async with ctx.sessions() as session, session.begin():
+        await session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["notice_id", "person_id"],
+                set_={"version": statement.excluded.version, "read_at": sa.func.now()},
+                where=NoticeRead.version < statement.excluded.version,
+            )
+        )
+    ctx.loaders.forget("notice_read", notice_id)
+    return row
+
+
+# --- who it reaches, and who read it ----------------------------------------------------------------
+
+
+def audience(row: Notice) -> sa.Select:
+    """The people a notice reaches: everyone with a home in force where it is posted."""
+    hm, h = Home.__table__, Household.__table__
+    if row.compound_id is None:
+        place = h.c.compound_id.in_(sa.select(Compound.id).where(Compound.community_id == row.community_id))
+    elif row.building_ids:
+        place = sa.and_(h.c.compound_id == row.compound_id, h.c.building_id.in_(row.building_ids))
+    else:
+        place = h.c.compound_id == row.compound_id
+    return (
+        sa.select(hm.c.person_id)
+        .select_from(hm.join(h, h.c.id == hm.c.household_id))
+        .where(place, in_force(hm))
+        .distinct()
+    )
+
+
+@dataclass(frozen=True)
+class Receipts:
+    """How many of those a notice reaches have read it; and, of them, those the caller may see."""
+
+    reached: int
+    read: int
+    readers: list[tuple[uuid.UUID, datetime, int]]
+    not_yet: list[uuid.UUID]
+
+
+async def receipts(ctx: Context, row: Notice, *, first: int) -> Receipts:
+    """For its author and the committee. People are listed only where the policy lets the caller
+    see them (`PERSON:READ`), newest readers first; the counts are of everyone it reaches."""
+    who = ctx.principal
+    p = Person.__table__
+    allowed = await _allowed(ctx, row.id, Action.READ_RECEIPTS)
+    if not allowed:
+        raise refusal(Resource.NOTICE, Action.READ_RECEIPTS)
+    first = max(0, min(first, PEOPLE_MAX))
+    reached = audience(row).cte("reached")
+    r = NoticeRead.__table__
+    seen = where(who, Resource.PERSON, Action.READ, p)
+    async with ctx.sessions() as session:
+        counts = (
+            await session.execute(
+                sa.select(
+                    sa.select(sa.func.count()).select_from(reached).scalar_subquery().label("reached"),
+                    sa.select(sa.func.count())
+                    .select_from(r.join(reached, reached.c.person_id == r.c.person_id))
+                    .where(r.c.notice_id == row.id)
+                    .scalar_subquery()
+                    .label("read"),
+                )
+            )
+        ).one()
+        readers = (
+            await session.execute(
+                sa.select(r.c.person_id, r.c.read_at, r.c.version)
+                .join(p, p.c.id == r.c.person_id)
+                .where(r.c.notice_id == row.id, seen)
+                .order_by(r.c.read_at.desc(), r.c.person_id)
+                .limit(first),
+                params(who),
+            )
+        ).all()
+        not_yet = (
+            (
+                await session.execute(
+                    sa.select(p.c.id)
+                    .join(reached, reached.c.person_id == p.c.id)
+                    .where(seen, ~sa.exists().where(r.c.notice_id == row.id, r.c.person_id == p.c.id))
+                    .order_by(p.c.name, p.c.id)
+                    .limit(first),
+                    params(who),
+                )
+            )
+            .scalars()
+            .all()
+        )
+    return Receipts(counts.reached, counts.read, [tuple(x) for x in readers], list(not_yet))
+
+
+async def _allowed(ctx: Context, notice_id: uuid.UUID, action: Action) -> bool:
+    n = Notice.__table__
+    return bool(
+        await _one(
+            ctx, sa.select(where(ctx.principal, Resource.NOTICE, action, n)).where(n.c.id == notice_id)
+        )
+    )
+
+
+# --- telling the people an urgent notice reaches -----------------------------------------------------
+
+
+async def _tell(
+    session: AsyncSession, templates: Mapping[MessageKind, Template], row: Notice, *, corrected: bool = False
+) -> None:
+    """An urgent notice, as a message to everyone it reaches (in the caller's transaction)."""
+    place = (
+        await session.execute(
+            sa.select(Compound.name).where(Compound.id == row.compound_id)
+            if row.compound_id is not None
+            else sa.select(Community.name).where(Community.id == row.community_id)
+        )
+    ).scalar_one()
+    people = (await session.execute(audience(row))).scalars().all()
+    heading = ("【更正】" if corrected else "") + "紧急公告：" + row.title
+    values = {
+        "title": row.title,
+        "place": place,
+        "at": row.publish_at.astimezone(CHINA).strftime("%Y-%m-%d %H:%M"),
+        "note": row.body,
+    }
+    await messages.tell(
+        session,
+        templates,
+        kind=MessageKind.NOTICE_URGENT,
+        ref_type="Notice",
+        ref_id=row.id,
+        said=[messages.Said(person, heading[:60], row.body[:500], values) for person in sorted(people)],
+    )
+    row.told_at = datetime.now(UTC)
+
+
+async def tell_due(
+    sessions: async_sessionmaker[AsyncSession], templates: Mapping[MessageKind, Template]
+) -> int:
+    """Urgent notices scheduled for a time that has come: told once each, in the job process
+    (SKIP LOCKED: several processes share them)."""
+    n = Notice.__table__
+    told = 0
+    async with sessions() as session, session.begin():
+        due = (
+            (
+                await session.execute(
+                    sa.select(Notice)
+                    .where(
+                        n.c.kind == NoticeKind.URGENT.value,
+                        n.c.told_at.is_(None),
+                        n.c.publish_at <= sa.func.now(),
+                        n.c.withdrawn_at.is_(None),
+                        sa.or_(n.c.expires_at.is_(None), n.c.expires_at > sa.func.now()),
+                    )
+                    .order_by(n.c.publish_at)
+                    .limit(20)
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        for row in due:
+            await _tell(session, templates, row)
+            told += 1
+        await session.flush()
+    return told
