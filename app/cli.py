@@ -663,7 +663,7 @@ def audit_verify() -> None:
 
 @cli.command()
 def jobs() -> None:
-    """运行一次定时任务（到期自动结束表决、办结7天未评价的事项自动关闭、党员本期任职计入参与记录、发送到期的订阅消息）后退出；多个进程同时运行也是安全的。"""
+    """运行一次定时任务（到期自动结束表决、办结7天未评价的事项自动关闭、党员本期任职计入参与记录、到时提醒、发送到期的订阅消息）后退出；多个进程同时运行也是安全的。"""
     import httpx
 
     from app.http import tls_context
@@ -685,7 +685,9 @@ def jobs() -> None:
                         secret=settings.wechat_secret.get_secret_value(),
                         http=http,
                     )
-                return await run_once(sessionmaker(engine), wechat)
+                # without WeChat, every message stays in the app (no consent is spent on it)
+                templates = settings.templates() if wechat is not None else {}
+                return await run_once(sessionmaker(engine), wechat, templates)
         finally:
             await engine.dispose()
 
@@ -693,6 +695,7 @@ def jobs() -> None:
     out.print(f"到期结束的表决：{done['close_due_votes']} 个。")
     out.print(f"自动关闭的事项：{done['auto_close_resolved_tasks']} 个。")
     out.print(f"计入参与记录的本期任职：{done['credit_positions']} 条。")
+    out.print(f"写下的提醒：{done['remind']} 条。")
     out.print(f"发出的订阅消息：{done['send_messages']} 条。")
 
 

@@ -654,7 +654,7 @@ def create_app(
         forgetting = asyncio.get_running_loop().create_task(forget_revoked_keys(broker, backend))
         try:
             async with (
-                periodic(sessions, settings.job_interval_seconds, wechat),
+                periodic(sessions, settings.job_interval_seconds, wechat, app.state.services.templates),
                 app.state.services.reveals.running(),
                 app.state.services.budget.running(),
             ):

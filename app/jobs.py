@@ -1,46 +1,70 @@
-"""Periodic work every server process runs: each job is safe when many processes run it at once."""
+"""Periodic work every server process runs: each job is safe when many processes run it at once.
+
+A job is given the WeChat templates (empty where WeChat is not configured), for the messages it
+writes: a vote's result, the reminders, an urgent notice."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from auth.wechat import WeChatClient
 from models.background import repeating
+from models.message import MessageKind, Template
 from resolvers.ledger import credit_positions
 from resolvers.messages import send_due
+from resolvers.notice import tell_due
+from resolvers.reminders import remind
 from resolvers.task import auto_close_resolved
 from resolvers.vote import close_due_votes
 
 log = logging.getLogger("qilijia.jobs")
 
-Job = Callable[[async_sessionmaker[AsyncSession]], Awaitable[int]]
+Sessions = async_sessionmaker[AsyncSession]
+Templates = Mapping[MessageKind, Template]
+Job = Callable[[Sessions, Templates], Awaitable[int]]
+
+
+def _silent(job: Callable[[Sessions], Awaitable[int]]) -> Job:
+    """A job that tells nobody anything: it has no use for the templates."""
+
+    async def run(sessions: Sessions, templates: Templates) -> int:
+        return await job(sessions)
+
+    return run
+
+
 JOBS: dict[str, Job] = {
     "close_due_votes": close_due_votes,
-    "auto_close_resolved_tasks": auto_close_resolved,
+    "auto_close_resolved_tasks": _silent(auto_close_resolved),
     # team positions held this period, into the Party members' participation records
-    "credit_positions": credit_positions,
+    "credit_positions": _silent(credit_positions),
+    # before the sending, so that a reminder due now goes out in the same round
+    "remind": remind,
+    # urgent notices scheduled for a time that has come
+    "tell_urgent_notices": tell_due,
 }
 
 
 async def run_once(
-    sessions: async_sessionmaker[AsyncSession], wechat: WeChatClient | None = None
+    sessions: Sessions, wechat: WeChatClient | None = None, templates: Templates | None = None
 ) -> dict[str, int]:
     """Every job once, then the subscription messages due (sent when WeChat is configured)."""
-    done = {name: await job(sessions) for name, job in JOBS.items()}
+    done = {name: await job(sessions, templates or {}) for name, job in JOBS.items()}
     done["send_messages"] = await send_due(sessions, wechat)
     return done
 
 
-async def _round(sessions: async_sessionmaker[AsyncSession], wechat: WeChatClient | None) -> None:
+async def _round(sessions: Sessions, wechat: WeChatClient | None, templates: Templates) -> None:
     """Each job, and the sending, on its own: one failing does not hold up the others."""
     done: dict[str, int] = {}
-    for name, job in [*JOBS.items(), ("send_messages", lambda s: send_due(s, wechat))]:
+    sending: Job = _silent(lambda s: send_due(s, wechat))
+    for name, job in [*JOBS.items(), ("send_messages", sending)]:
         try:
-            done[name] = await job(sessions)
+            done[name] = await job(sessions, templates)
         except Exception:
             log.exception("periodic job %s failed; retrying next round", name)
     if any(done.values()):
@@ -49,7 +73,12 @@ async def _round(sessions: async_sessionmaker[AsyncSession], wechat: WeChatClien
 
 @contextlib.asynccontextmanager
 async def periodic(
-    sessions: async_sessionmaker[AsyncSession], interval: float, wechat: WeChatClient | None = None
+    sessions: Sessions,
+    interval: float,
+    wechat: WeChatClient | None = None,
+    templates: Templates | None = None,
 ) -> AsyncIterator[None]:
-    async with repeating(lambda: _round(sessions, wechat), interval, name="qilijia-jobs"):
+    """The jobs every `interval` seconds; `templates` only where WeChat is configured (without it
+    every message stays in the app, and no consent is spent on it)."""
+    async with repeating(lambda: _round(sessions, wechat, templates or {}), interval, name="qilijia-jobs"):
         yield

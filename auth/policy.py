@@ -165,6 +165,9 @@ class Action(StrEnum):
     MANAGE_NOTICE = "MANAGE_NOTICE"
     #: how many of the people a notice reaches have read it, and who
     READ_RECEIPTS = "READ_RECEIPTS"
+    # a community's settings
+    #: set the service deadline (办理时限): days from a report to its resolution
+    SET_SERVICE_DAYS = "SET_SERVICE_DAYS"
     # the schema itself
     INTROSPECT = "INTROSPECT"
     #: run a document that is not registered (`qilijia documents add`), in `prod`
@@ -497,6 +500,10 @@ POLICY: Mapping[tuple[Resource, Action], Rule] = {
     # exports of confirmed evaluations to the members' employers: the community committee's
     (Resource.COMMUNITY, Action.EXPORT): Rule(
         COMMUNITY_COMMITTEE, "只有本社区“两委”成员可以导出党员评价、查看导出记录和登记对方收到。"
+    ),
+    # the service deadline of the community's tasks: its committee's
+    (Resource.COMMUNITY, Action.SET_SERVICE_DAYS): Rule(
+        COMMUNITY_COMMITTEE, "只有本社区“两委”成员可以设定事项的办理时限。"
     ),
     # a person: visible wherever the caller may see them shown (a household, a team, a task)
     (Resource.PERSON, Action.READ): Rule(

@@ -34,6 +34,21 @@ class MessageKind(StrEnum):
     REGISTRATION_APPROVED = "REGISTRATION_APPROVED"
     #: a task was given to me (to handle, lead, or work on in its working group)
     TASK_ASSIGNED = "TASK_ASSIGNED"
+    #: a vote opened in which I may vote (an owner of its electorate)
+    VOTE_OPENED = "VOTE_OPENED"
+    #: a vote in which my household has not voted yet closes within a day
+    VOTE_CLOSING = "VOTE_CLOSING"
+    #: a vote in which I could vote has closed: passed or not
+    VOTE_RESULT = "VOTE_RESULT"
+    #: a meeting I am invited to is tomorrow
+    MEETING_TOMORROW = "MEETING_TOMORROW"
+    #: the volunteer shift I signed up for is tomorrow
+    SHIFT_TOMORROW = "SHIFT_TOMORROW"
+    #: a task I work on is past its community's service deadline
+    TASK_OVERDUE = "TASK_OVERDUE"
+    #: the Party members' evaluation period of my community ends within a week
+    EVALUATION_CLOSING = "EVALUATION_CLOSING"
+    #: a notice marked urgent
     NOTICE_URGENT = "NOTICE_URGENT"
 
 
@@ -121,6 +136,13 @@ VALUES: dict[MessageKind, frozenset[str]] = {
     MessageKind.REPORT_STATUS: frozenset({"title", "status", "at", "note", "place"}),
     MessageKind.REGISTRATION_APPROVED: frozenset({"name", "place", "at", "note"}),
     MessageKind.TASK_ASSIGNED: frozenset({"title", "role", "at", "place", "note"}),
+    MessageKind.VOTE_OPENED: frozenset({"title", "place", "at", "note"}),
+    MessageKind.VOTE_CLOSING: frozenset({"title", "place", "at", "note"}),
+    MessageKind.VOTE_RESULT: frozenset({"title", "status", "place", "at", "note"}),
+    MessageKind.MEETING_TOMORROW: frozenset({"title", "place", "at", "note"}),
+    MessageKind.SHIFT_TOMORROW: frozenset({"title", "place", "at", "note"}),
+    MessageKind.TASK_OVERDUE: frozenset({"title", "place", "at", "note"}),
+    MessageKind.EVALUATION_CLOSING: frozenset({"title", "place", "at", "note"}),
     MessageKind.NOTICE_URGENT: frozenset({"title", "place", "at", "note"}),
 }
 
@@ -161,6 +183,14 @@ class Notification(SQLModel, table=True):
             "next_attempt_at",
             postgresql_where=sa.text("delivery IN ('PENDING', 'SENDING')"),
         ),
+        # a reminder (or an event) is told each person once per key, whichever process writes it
+        sa.Index(
+            "notification_once",
+            "person_id",
+            "once_key",
+            unique=True,
+            postgresql_where=sa.text("once_key IS NOT NULL"),
+        ),
         sa.CheckConstraint(check_in("kind", MessageKind), name="notification_kind_valid"),
         sa.CheckConstraint(check_in("delivery", Delivery), name="notification_delivery_valid"),
     )
@@ -172,6 +202,9 @@ class Notification(SQLModel, table=True):
     #: what it tells of: its node type and id (a Task, a PartyRegistration)
     ref_type: str
     ref_id: uuid.UUID = Field(sa_type=sa.Uuid)
+    #: what makes it once-only for its person (`models.reminder_rules`: a vote and its closing
+    #: time, a meeting and its time, …); NULL for a message that may repeat
+    once_key: str | None = Field(default=None, sa_type=sa.Text)
     read_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
     delivery: Delivery = Field(sa_type=sa.Text)
     #: the WeChat template and its data, fitted, as they will be sent

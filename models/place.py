@@ -19,6 +19,17 @@ from models.base import created_at, fk, uuid_pk
 from models.enums import check_in
 from models.evaluation import PeriodKind
 
+#: a community's service deadline, in days, unless its committee sets another (at most a year)
+SERVICE_DAYS_DEFAULT = 7
+SERVICE_DAYS_MAX = 365
+
+
+def service_days_problem(days: int) -> str | None:
+    """Why a service deadline cannot be set, or None."""
+    if not 1 <= days <= SERVICE_DAYS_MAX:
+        return f"办理时限须为 1 到 {SERVICE_DAYS_MAX} 天之间的整数。"
+    return None
+
 
 class District(SQLModel, table=True):
     __tablename__ = "district"
@@ -42,6 +53,9 @@ class Community(SQLModel, table=True):
         sa.CheckConstraint(
             check_in("evaluation_period", PeriodKind), name="community_evaluation_period_valid"
         ),
+        sa.CheckConstraint(
+            f"service_days BETWEEN 1 AND {SERVICE_DAYS_MAX}", name="community_service_days_range"
+        ),
     )
     id: uuid.UUID = uuid_pk()
     key: str = Field(sa_column=sa.Column(sa.Text, nullable=False, unique=True))
@@ -52,6 +66,11 @@ class Community(SQLModel, table=True):
         default=PeriodKind.QUARTER,
         sa_column_kwargs={"server_default": PeriodKind.QUARTER.value},
         sa_type=sa.Text,
+    )
+    #: the service deadline (办理时限): days from a report to its resolution, after which the
+    #: people working a task still open are reminded that it is overdue
+    service_days: int = Field(
+        default=SERVICE_DAYS_DEFAULT, sa_column_kwargs={"server_default": str(SERVICE_DAYS_DEFAULT)}
     )
     created_at: datetime = created_at()
 

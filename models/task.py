@@ -30,6 +30,12 @@ class Task(SQLModel, table=True):
         sa.CheckConstraint("rating_stars IS NULL OR rating_stars BETWEEN 1 AND 5", name="task_rating_range"),
         sa.Index("task_compound_recent", "compound_id", sa.text("created_at DESC"), "id"),
         sa.Index("task_resolved_due", "resolved_at", postgresql_where=sa.text("status = 'RESOLVED'")),
+        # the tasks still being worked on, by age: the overdue reminders read them every round
+        sa.Index(
+            "task_working_since",
+            "created_at",
+            postgresql_where=sa.text("status IN ('ACCEPTED', 'IN_PROGRESS')"),
+        ),
         sa.Index("task_held", "compound_id", postgresql_where=sa.text("review_hold = 'HELD'")),
     )
     id: uuid.UUID = uuid_pk()

@@ -37,7 +37,8 @@ log = logging.getLogger("qilijia.audit")
 #: the advisory lock that orders appends (any fixed key no other lock uses)
 AUDIT_LOCK = 0x51_4C4A_4155
 #: the mutations recorded: triage of tasks, assignments, opening, closing, cancelling and extending
-#: votes, mediation, disclosures of costs, decisions of meetings and on text held for review
+#: votes, mediation, disclosures of costs, decisions of meetings and on text held for review, a
+#: community's settings
 AUDITED: frozenset[Action] = frozenset(
     {
         Action.ACCEPT,
@@ -46,6 +47,7 @@ AUDITED: frozenset[Action] = frozenset(
         Action.DECIDE,
         Action.EVALUATE,
         Action.EXPORT,
+        Action.SET_SERVICE_DAYS,
         Action.APPOINT,
         Action.REJECT,
         Action.ASSIGN,

@@ -39,7 +39,8 @@ from resolvers.text import clean_text
 
 EVALUATION = Target(Resource.PARTY_EVALUATION, PartyEvaluation)
 COMPOUND = Target(Resource.COMPOUND, Compound)
-COMMUNITY = Target(Resource.COMMUNITY, Community)
+#: who sees a community is a question about its compounds: judged in SQL
+COMMUNITY = Target(Resource.COMMUNITY, Community, judged_in_sql=True)
 LIST = order(Key("created_at", datetime), Key("id"))
 MINE = order(Key("created_at", datetime, descending=True), Key("id"))
 

@@ -33,7 +33,10 @@ from models.message import (
 )
 from models.person import Person
 from models.place import Compound
+from models.reminder_rules import vote_opened_key, vote_result_key
 from models.schedule_rules import CHINA
+from models.vote import VoteOwner
+from models.vote_rules import VoteResult
 from resolvers.context import Context
 from resolvers.pages import Key, Page, order, read, window
 
@@ -57,6 +60,9 @@ class Said:
     title: str
     body: str
     values: Mapping[str, str]
+    #: once-only for its person (`models.reminder_rules`): a second message of the same key is
+    #: refused by the database, and the transaction writing it rolls back, consent included
+    once_key: str | None = None
 
 
 async def tell(
@@ -106,6 +112,7 @@ async def tell(
                 "body": m.body,
                 "ref_type": ref_type,
                 "ref_id": ref_id,
+                "once_key": m.once_key,
                 "delivery": (Delivery.PENDING if sent else Delivery.IN_APP).value,
                 "template_id": template.id if sent and template else None,
                 "data": template_data(template.fields, dict(m.values)) if sent and template else None,
@@ -410,5 +417,82 @@ async def registration_approved(
         ref_id=registration_id,
         said=[
             Said(person_id, "党员报到已通过", f"您在{place}的报到已通过，已编入所在楼栋的党员小组。", values)
+        ],
+    )
+
+
+async def _owners(session: AsyncSession, vote_id: uuid.UUID) -> list[uuid.UUID]:
+    """The owners of a vote's frozen electorate, each once (an owner of two households too)."""
+    o = VoteOwner.__table__
+    found = await session.execute(
+        sa.select(o.c.person_id).where(o.c.vote_id == vote_id).distinct().order_by(o.c.person_id)
+    )
+    return list(found.scalars())
+
+
+async def vote_opened(
+    session: AsyncSession,
+    templates: Mapping[MessageKind, Template],
+    *,
+    vote_id: uuid.UUID,
+    title: str,
+    compound_id: uuid.UUID,
+    closes_at: datetime,
+) -> None:
+    """Tell the owners of a vote's electorate (not its tenants: they have no vote) that it opened."""
+    place = (await session.execute(sa.select(Compound.name).where(Compound.id == compound_id))).scalar_one()
+    closes = _at(closes_at)
+    body = f"{place}发起了业主表决“{title}”，请在 {closes} 前投票。"
+    values = {"title": title, "place": place, "at": closes, "note": "请在截止前投票"}
+    await tell(
+        session,
+        templates,
+        kind=MessageKind.VOTE_OPENED,
+        ref_type="Vote",
+        ref_id=vote_id,
+        said=[
+            Said(p, "有新的业主表决", body, values, once_key=vote_opened_key(vote_id))
+            for p in await _owners(session, vote_id)
+        ],
+    )
+
+
+#: a vote's result as an owner reads it: (status word, sentence)
+RESULT_WORDS = {
+    VoteResult.PASSED: ("已通过", "表决通过。"),
+    VoteResult.REJECTED: ("未通过", "同意的票数不够，表决未通过。"),
+    VoteResult.INVALID: ("未通过", "参与表决的面积或人数不足三分之二，表决未通过。"),
+}
+
+
+async def vote_result(
+    session: AsyncSession,
+    templates: Mapping[MessageKind, Template],
+    *,
+    vote_id: uuid.UUID,
+    title: str,
+    compound_id: uuid.UUID,
+    result: VoteResult,
+) -> None:
+    """Tell the owners of a vote's electorate, when it closes, whether it passed."""
+    place = (await session.execute(sa.select(Compound.name).where(Compound.id == compound_id))).scalar_one()
+    status, sentence = RESULT_WORDS[result]
+    body = f"{place}的业主表决“{title}”已结束：{sentence}"
+    values = {
+        "title": title,
+        "status": status,
+        "place": place,
+        "at": _at(datetime.now(UTC)),
+        "note": sentence,
+    }
+    await tell(
+        session,
+        templates,
+        kind=MessageKind.VOTE_RESULT,
+        ref_type="Vote",
+        ref_id=vote_id,
+        said=[
+            Said(p, f"业主表决{status}", body, values, once_key=vote_result_key(vote_id))
+            for p in await _owners(session, vote_id)
         ],
     )

@@ -15,10 +15,21 @@ import sqlalchemy as sa
 from strawberry.dataloader import DataLoader
 
 from auth.policy import Action, Resource, not_visible, params, refusal, where
-from models.place import Building, Community, Compound, District, Grid, Household, Street
+from models.errors import BadUserInputError
+from models.place import (
+    Building,
+    Community,
+    Compound,
+    District,
+    Grid,
+    Household,
+    Street,
+    service_days_problem,
+)
 from resolvers.context import Context
 from resolvers.loaders import PageKey, paged, visible_by_id
 from resolvers.pages import Key, Page, order, read, window
+from resolvers.pipeline import Outcome, Target, Work, run
 
 
 def _visible(ctx: Context, resource: Resource, model: Any) -> DataLoader[uuid.UUID, Any]:
@@ -228,3 +239,26 @@ async def households_of_compound(
 def _prime_households(ctx: Context, page: Page[Household]) -> None:
     for row in page.rows:
         household_loader(ctx).prime(row.id, row)
+
+
+# --- a community's settings ---------------------------------------------------------------------
+
+#: who sees a community is a question about its compounds: judged in SQL
+COMMUNITY = Target(Resource.COMMUNITY, Community, judged_in_sql=True)
+
+
+async def set_service_days(ctx: Context, *, community_id: uuid.UUID, days: int) -> Community:
+    """The community's service deadline: days from a report to its resolution, after which the
+    people working a task still open are reminded. Tasks already reported follow the new one."""
+    problem = service_days_problem(days)
+    if problem is not None:
+        raise BadUserInputError(problem, field="days")
+
+    async def apply(work: Work[Community]) -> Outcome[Community]:
+        work.row.service_days = days
+        await work.session.flush()
+        return Outcome(work.row)
+
+    row = await run(ctx, COMMUNITY, community_id, Action.SET_SERVICE_DAYS, apply)
+    community_loader(ctx).prime(row.id, row)
+    return row

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import secrets
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -25,6 +26,7 @@ from strawberry.dataloader import DataLoader
 from auth.policy import Action, Resource, not_visible, params, refusal, require_person, where
 from models.enums import HomeRelation
 from models.errors import BadUserInputError, ConflictError
+from models.message import MessageKind, Template
 from models.person import Home
 from models.place import Building, Compound, Household
 from models.schedule_rules import shown
@@ -49,6 +51,7 @@ from models.vote_rules import (
     head_key,
     scope_problem,
 )
+from resolvers import messages
 from resolvers import task as tasks
 from resolvers.context import Context
 from resolvers.events import CHANNEL, notify
@@ -373,6 +376,15 @@ async def open_vote(
                 eligible_headcount=denominators.eligible_headcount,
             )
         )
+        # the owners hear of it with the vote, in its transaction
+        await messages.vote_opened(
+            session,
+            ctx.services.templates,
+            vote_id=row.id,
+            title=title,
+            compound_id=compound.id,
+            closes_at=closes_at,
+        )
         if task_id is not None:
             await append_event(
                 session,
@@ -507,7 +519,7 @@ async def close_vote(ctx: Context, *, vote_id: uuid.UUID) -> Vote:
     async def apply(work: Work[Vote]) -> Outcome[Vote]:
         if work.row.status == VoteStatus.CANCELLED:
             raise _not_open(work.row.status, "公布结果")
-        closed = await _close(work.session, vote_id, closed_by=work.who.person_id)
+        closed = await _close(work.session, ctx.services.templates, vote_id, closed_by=work.who.person_id)
         if closed is None:
             raise ConflictError("该表决已经结束，结果不能更改。")
         return Outcome(closed)
@@ -521,8 +533,15 @@ async def close_vote(ctx: Context, *, vote_id: uuid.UUID) -> Vote:
 CLOSE_TALLY = sa.text("SELECT * FROM close_tally(:vote)")
 
 
-async def _close(session: AsyncSession, vote_id: uuid.UUID, *, closed_by: uuid.UUID | None) -> Vote | None:
-    """Close one vote in the caller's transaction: lock order vote, then tally (as every closer).
+async def _close(
+    session: AsyncSession,
+    templates: Mapping[MessageKind, Template],
+    vote_id: uuid.UUID,
+    *,
+    closed_by: uuid.UUID | None,
+) -> Vote | None:
+    """Close one vote in the caller's transaction: lock order vote, then tally (as every closer),
+    and tell its owners the result.
 
     The vote's lock is NO KEY UPDATE: a ballot's row refers to the vote by key, and the key share
     its insert takes must not wait for the close (which would wait for the ballot's tally lock).
@@ -547,6 +566,9 @@ async def _close(session: AsyncSession, vote_id: uuid.UUID, *, closed_by: uuid.U
     row.digest = root(await _leaves(session, vote_id))
     await notify(session, topic(vote_id))
     await session.flush()
+    await messages.vote_result(
+        session, templates, vote_id=vote_id, title=row.title, compound_id=row.compound_id, result=row.result
+    )
     return row
 
 
@@ -610,8 +632,14 @@ async def _leaves(session: AsyncSession, vote_id: uuid.UUID) -> list[str]:
     return [leaf(str(vote_id), str(h), c, r) for h, c, r in rows]
 
 
-async def close_due_votes(sessions: async_sessionmaker[AsyncSession], *, limit: int = 100) -> int:
-    """Close every open vote whose time is up. Safe in many processes at once (SKIP LOCKED)."""
+async def close_due_votes(
+    sessions: async_sessionmaker[AsyncSession],
+    templates: Mapping[MessageKind, Template],
+    *,
+    limit: int = 100,
+) -> int:
+    """Close every open vote whose time is up, telling its owners the result. Safe in many
+    processes at once (SKIP LOCKED)."""
     closed = 0
     async with sessions() as session, session.begin():
         due = (
@@ -628,7 +656,7 @@ async def close_due_votes(sessions: async_sessionmaker[AsyncSession], *, limit: 
             .all()
         )
         for vote_id in due:
-            if await _close(session, vote_id, closed_by=None) is not None:
+            if await _close(session, templates, vote_id, closed_by=None) is not None:
                 closed += 1
     return closed
 

@@ -25,6 +25,13 @@ MessageKind = docs.enum(
         "REPORT_STATUS": "我反映的事项已受理、未予受理或已办结。",
         "REGISTRATION_APPROVED": "我的党员报到已通过。",
         "TASK_ASSIGNED": "有事项分派给我办理（承办、牵头或参加工作专班）。",
+        "VOTE_OPENED": "我可以投票的业主表决开始了。",
+        "VOTE_CLOSING": "我家还没有投票的业主表决将在一天内截止。",
+        "VOTE_RESULT": "我可以投票的业主表决已结束：通过或未通过。",
+        "MEETING_TOMORROW": "我受邀参加的专题会议明天召开。",
+        "SHIFT_TOMORROW": "我报名的志愿服务明天开始。",
+        "TASK_OVERDUE": "我办理的事项已超过社区规定的办理时限。",
+        "EVALUATION_CLOSING": "本社区本期党员评价将在一周内截止。",
         "NOTICE_URGENT": "紧急公告。",
     },
     name="MessageKind",
@@ -61,7 +68,9 @@ class Notification:
     kind: MessageKind = strawberry.field(description="种类。")
     title: str = strawberry.field(description="标题。")
     body: str = strawberry.field(description="正文。")
-    subject_id: strawberry.ID = strawberry.field(description="消息所说的对象（事项、报到申请）的全局编号。")
+    subject_id: strawberry.ID = strawberry.field(
+        description="消息所说的对象（事项、报到申请、表决、会议、接龙、社区）的全局编号。"
+    )
     created_at: datetime.datetime = strawberry.field(description="时间。")
     read_at: datetime.datetime | None = strawberry.field(description="读过的时间；未读时为空。")
     delivery: Delivery = strawberry.field(description="经微信订阅消息送达的情况。")

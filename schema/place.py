@@ -105,10 +105,18 @@ class Street(Node):
 class Community(Node):
     _row: strawberry.Private[CommunityRow]
     name: str = strawberry.field(description="社区名称，例如 九龙社区。")
+    service_days: int = strawberry.field(
+        description="事项的办理时限（天）：自反映之日起超过这些天仍未办结，承办人会收到提醒（社区“两委”设定，默认 7 天）。"
+    )
 
     @classmethod
     def from_row(cls, row: CommunityRow) -> Community:
-        return cls(_row=row, id=strawberry.ID(encode("Community", row.id)), name=row.name)
+        return cls(
+            _row=row,
+            id=strawberry.ID(encode("Community", row.id)),
+            name=row.name,
+            service_days=row.service_days,
+        )
 
     @strawberry.field(description="所属街道的名称。")
     async def street(self, info: Info[Context, None]) -> str:
@@ -429,6 +437,23 @@ class Query:
         return Compound.from_row(await place_resolvers.compound(info.context, compound_id=ident))
 
 
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(
+        description="设定本社区事项的办理时限：自反映之日起的天数（1–365），超过仍未办结时提醒承办人（社区“两委”）。"
+    )
+    async def set_service_days(
+        self,
+        info: Info[Context, None],
+        community_id: Annotated[strawberry.ID, strawberry.argument(description="社区的全局编号。")],
+        days: Annotated[int, strawberry.argument(description="办理时限（天），1 到 365。")],
+    ) -> Community:
+        row = await place_resolvers.set_service_days(
+            info.context, community_id=decode(community_id, "Community", field="communityId")[1], days=days
+        )
+        return Community.from_row(row)
+
+
 NODES: Nodes = {
     "District": node(District.from_row, lambda ctx, i: place_resolvers.district(ctx, district_id=i)),
     "Street": node(Street.from_row, lambda ctx, i: place_resolvers.street(ctx, street_id=i)),
@@ -610,6 +635,7 @@ SQL = {
         {
             "id": compiler.column(lambda r: compiler.global_id("Community", r.t.c.id)),
             "name": compiler.column(lambda r: r.t.c.name),
+            "serviceDays": compiler.column(lambda r: r.t.c.service_days),
             "street": compiler.column(lambda r: _street_name(r)),
             "district": compiler.column(lambda r: _district_name(r)),
             "parentStreet": _one("Street", _S, Resource.STREET, lambda r: r.t.c.street_id, nullable=False),

@@ -454,7 +454,7 @@ async def test_automatic_close_is_safe_in_many_processes(voting: Voting) -> None
     assert late["errors"][0]["extensions"]["code"] == "CONFLICT"  # past closesAt, even before the job runs
     engines = [create_engine(voting.url, make_settings(voting.url)) for _ in range(4)]
     try:
-        closed = await asyncio.gather(*(close_due_votes(sessionmaker(e)) for e in engines))
+        closed = await asyncio.gather(*(close_due_votes(sessionmaker(e), {}) for e in engines))
     finally:
         for e in engines:
             await e.dispose()
