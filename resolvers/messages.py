@@ -475,8 +475,51 @@ async def vote_result(
     result: VoteResult,
 ) -> None:
     """Tell the owners of a vote's electorate, when it closes, whether it passed."""
-    place = (await session.execute(sa.select(Compound.name).where(Compound.id == compound_id))).scalar_one()
     status, sentence = RESULT_WORDS[result]
+    await _vote_ended(
+        session,
+        templates,
+        vote_id=vote_id,
+        title=title,
+        compound_id=compound_id,
+        status=status,
+        sentence=sentence,
+    )
+
+
+async def vote_cancelled(
+    session: AsyncSession,
+    templates: Mapping[MessageKind, Template],
+    *,
+    vote_id: uuid.UUID,
+    title: str,
+    compound_id: uuid.UUID,
+    reason: str | None,
+) -> None:
+    """Tell the owners who were told a vote opened that it was called off, and why."""
+    sentence = f"表决已撤销：{reason}" if reason else "表决已撤销。"
+    await _vote_ended(
+        session,
+        templates,
+        vote_id=vote_id,
+        title=title,
+        compound_id=compound_id,
+        status="已撤销",
+        sentence=sentence,
+    )
+
+
+async def _vote_ended(
+    session: AsyncSession,
+    templates: Mapping[MessageKind, Template],
+    *,
+    vote_id: uuid.UUID,
+    title: str,
+    compound_id: uuid.UUID,
+    status: str,
+    sentence: str,
+) -> None:
+    place = (await session.execute(sa.select(Compound.name).where(Compound.id == compound_id))).scalar_one()
     body = f"{place}的业主表决“{title}”已结束：{sentence}"
     values = {
         "title": title,

@@ -595,6 +595,14 @@ async def cancel_vote(ctx: Context, *, vote_id: uuid.UUID, reason: str | None) -
         row.cancelled_by = work.who.person_id
         row.cancel_reason = reason
         await session.flush()
+        await messages.vote_cancelled(
+            session,
+            ctx.services.templates,
+            vote_id=vote_id,
+            title=row.title,
+            compound_id=row.compound_id,
+            reason=reason,
+        )
         return Outcome(row, topics=(topic(vote_id), f"compound-votes:{row.compound_id}"))
 
     row = await run(ctx, CLOSING, vote_id, Action.CANCEL, apply)

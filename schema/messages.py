@@ -27,7 +27,7 @@ MessageKind = docs.enum(
         "TASK_ASSIGNED": "有事项分派给我办理（承办、牵头或参加工作专班）。",
         "VOTE_OPENED": "我可以投票的业主表决开始了。",
         "VOTE_CLOSING": "我家还没有投票的业主表决将在一天内截止。",
-        "VOTE_RESULT": "我可以投票的业主表决已结束：通过或未通过。",
+        "VOTE_RESULT": "我可以投票的业主表决已结束：通过、未通过或已撤销。",
         "MEETING_TOMORROW": "我受邀参加的专题会议明天召开。",
         "SHIFT_TOMORROW": "我报名的志愿服务明天开始。",
         "TASK_OVERDUE": "我办理的事项已超过社区规定的办理时限。",

@@ -226,6 +226,21 @@ async def test_a_votes_owners_hear_it_open_close_soon_and_end(
     assert await close_due_votes(sessions, {}) == 1
     assert phones(await told(url, "VOTE_RESULT", short)) == owners
 
+    # called off: the owners told it opened hear that, and why
+    called_off_id, called_off, _ = await opened(api, url)
+    await api.data(
+        "mutation($id: ID!, $r: String) { cancelVote(id: $id, reason: $r) { status } }",
+        {"id": called_off_id, "r": "表决事项表述有误，将重新发起"},
+        token=await token_for(url, OWNERS_COMMITTEE),
+    )
+    assert phones(await told(url, "VOTE_RESULT", called_off)) == owners
+    cancelled = await fetch(
+        url,
+        "SELECT DISTINCT title, body FROM notification WHERE ref_id = $1 AND kind = 'VOTE_RESULT'",
+        called_off,
+    )
+    assert [r["title"] for r in cancelled] == ["业主表决已撤销"] and "将重新发起" in cancelled[0]["body"]
+
 
 async def test_a_consented_owners_reminder_reaches_wechat_once(demo_db_url: str) -> None:
     url, fake = demo_db_url, FakeWeChat()
