@@ -3,7 +3,8 @@ an integrator's (`qilijia dev wechat`, development only).
 
 It answers like the real API does (HTTP 200 with an ``errcode``/``errmsg`` body for almost every
 failure), for the calls Qilijia makes: code2Session, the phone number, the content check, the
-access token, and subscription messages. The tests set exactly which codes exist
+access token, subscription messages, and the asynchronous image check (`mediaCheckAsync`, whose
+verdict WeChat pushes to the server later: `FakeWeChat.media_push` makes that push, signed). The tests set exactly which codes exist
 (``sessions``, ``phones``); for an integrator (``forgiving``) every login code is accepted
 (``login-NAME`` always gives the same openid) and a phone code ``phone-13800000007`` gives that
 number.
@@ -23,6 +24,7 @@ import hashlib
 import itertools
 import json
 import socket
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +46,7 @@ STABLE_TOKEN = "/cgi-bin/stable_token"
 GETUSERPHONENUMBER = "/wxa/business/getuserphonenumber"
 MSG_SEC_CHECK = "/wxa/msg_sec_check"
 SUBSCRIBE_SEND = "/cgi-bin/message/subscribe/send"
+MEDIA_CHECK_ASYNC = "/wxa/media_check_async"
 
 ERRMSGS: dict[int, str] = {
     -1: "system error",
@@ -111,6 +114,10 @@ class FakeWeChat:
     """Subscription messages: seconds to wait before answering (to test the sender's timeout)."""
     refused_openids: set[str] = field(default_factory=set)
     """Subscription messages to these users answer 43101 (no subscription left)."""
+    media_checks: list[dict[str, Any]] = field(default_factory=list)
+    """Image checks asked for (the JSON body of each, with the ``trace_id`` answered), in order."""
+    media_errcode: int | None = None
+    """mediaCheckAsync: when set, every image check answers this errcode."""
     on_call: Callable[[str, dict[str, Any]], None] | None = None
     """Told of every call, as it arrives (the command line prints them)."""
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
@@ -149,6 +156,7 @@ class FakeWeChat:
                 Route(GETUSERPHONENUMBER, self._getuserphonenumber, methods=["POST"]),
                 Route(MSG_SEC_CHECK, self._msg_sec_check, methods=["POST"]),
                 Route(SUBSCRIBE_SEND, self._subscribe_send, methods=["POST"]),
+                Route(MEDIA_CHECK_ASYNC, self._media_check_async, methods=["POST"]),
             ]
         )
 
@@ -323,6 +331,60 @@ class FakeWeChat:
             return _error(47003)
         self.messages.append(body)
         return JSONResponse({"errcode": 0, "errmsg": "ok", "msgid": next(_rids)})
+
+    async def _media_check_async(self, request: Request) -> Response:
+        token = request.query_params.get("access_token", "")
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            self._record(MEDIA_CHECK_ASYNC, {"access_token": token})
+            return _error(47001)
+        self._record(MEDIA_CHECK_ASYNC, {"access_token": token, **body})
+        if not token or token != self.current_token:
+            return _error(40001)
+        url, openid = body.get("media_url"), body.get("openid")
+        if (
+            body.get("version") != 2
+            or body.get("media_type") not in (1, 2)
+            or not isinstance(url, str)
+            or not url
+        ):
+            return _error(47001)
+        if not isinstance(openid, str) or not openid:
+            return _error(40003)
+        if self.media_errcode is not None:
+            return _error(self.media_errcode)
+        trace_id = f"fake-media-trace-{next(_rids):06d}"
+        self.media_checks.append({**body, "trace_id": trace_id})
+        return JSONResponse({"errcode": 0, "errmsg": "ok", "trace_id": trace_id})
+
+    def media_push(
+        self, trace_id: str, suggest: str, *, push_token: str, timestamp: int | None = None
+    ) -> tuple[dict[str, str], dict[str, Any]]:
+        """The push WeChat sends (plain-text mode, JSON) with an image check's verdict: the query
+        parameters, signed with the message-push token, and the body. ``suggest``: pass, review or
+        risky."""
+        stamp = str(int(time.time()) if timestamp is None else timestamp)
+        nonce = f"{next(_rids):010d}"
+        signature = hashlib.sha1("".join(sorted([push_token, stamp, nonce])).encode()).hexdigest()
+        label = 100 if suggest == "pass" else 20002  # 100 normal, 20002 pornography
+        body = {
+            "ToUserName": "gh_fake0000000",
+            "FromUserName": "fake-system-openid",
+            "CreateTime": int(stamp),
+            "MsgType": "event",
+            "Event": "wxa_media_check",
+            "appid": self.appid,
+            "trace_id": trace_id,
+            "version": 2,
+            "detail": [{"strategy": "content_model", "errcode": 0, "suggest": suggest, "label": label}],
+            "errcode": 0,
+            "errmsg": "ok",
+            "result": {"suggest": suggest, "label": label},
+        }
+        return {"signature": signature, "timestamp": stamp, "nonce": nonce}, body
 
 
 #: what each kind of template field holds at most, as WeChat checks it

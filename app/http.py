@@ -47,16 +47,17 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types.unset import UNSET, UnsetType
 
-from app import downloads
+from app import downloads, uploads
 from app import logging as app_logging
 from app.database import asyncpg_connect_kwargs, create_engine, create_read_pool, service_url, sessionmaker
 from app.jobs import periodic
 from app.settings import LOOPBACK, Settings, get_settings
+from app.storage import storage_from
 from auth import tokens
 from auth.apikeys import APIKEYS_TOPIC
 from auth.backend import CACHED, CLAIMS, QilijiaAuthBackend
 from auth.budget import Budget, Charge
-from auth.principal import ANONYMOUS
+from auth.principal import ANONYMOUS, Principal
 from auth.wechat import WeChatClient
 from models.errors import (
     RETRY_AFTER_SECONDS,
@@ -71,6 +72,7 @@ from resolvers.audit import Reveals
 from resolvers.content import make_content_check
 from resolvers.context import Context, Services
 from resolvers.events import Broker
+from resolvers.photos import PhotoLinks
 from resolvers.sessions import sessions_topic
 from schema import PLANS, schema
 from schema.compiled import Reads, answer_known
@@ -110,7 +112,7 @@ def observe_pools(app: Any) -> None:
         DB_CONNECTIONS.labels("reads", "idle").set(idle)
 
 
-KNOWN_PATHS = {"/graphql", "/healthz", "/readyz", "/metrics"}
+KNOWN_PATHS = {"/graphql", "/healthz", "/readyz", "/metrics", "/uploads", "/wechat/push"}
 DEADLINE_MESSAGE = "请求处理超时，请稍后再试。"
 #: subscriptions (and operations in flight) one WebSocket may hold: a screen needs a few
 MAX_SUBSCRIPTIONS_PER_CONNECTION = 10
@@ -121,14 +123,16 @@ def error_body(code: str, message: str) -> dict[str, Any]:
 
 
 class BodyLimit:
-    """Refuse request bodies over the limit (413) before they are read into memory."""
+    """Refuse request bodies over the limit (413) before they are read into memory. The paths in
+    `own_limit` (the photo upload) hold a limit of their own, and say it in their own words."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, own_limit: frozenset[str] = frozenset()) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.own_limit = own_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"] in self.own_limit:
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")
@@ -257,11 +261,21 @@ class RequestContext:
             app_logging.request_id.reset(token)
 
 
+#: paths whose requests carry their own permission (a signed photo URL, WeChat's signed push), so
+#: that a stale token sent along with them does not stand in the way
+NO_SESSION_PATHS = ("/files/", "/wechat/push")
+
+
 class LazyBackend(QilijiaAuthBackend):
     """The auth backend, wired to the session factory once the lifespan has made it."""
 
     def __init__(self, secret: str) -> None:
         super().__init__(sessions=None, secret=secret)  # type: ignore[arg-type]
+
+    async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, Principal]:
+        if conn.url.path.startswith(NO_SESSION_PATHS):
+            return AuthCredentials(), ANONYMOUS
+        return await super().authenticate(conn)
 
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -299,6 +313,9 @@ def unauthenticated(conn: HTTPConnection, message: str) -> Response:
 
 
 def on_auth_error(conn: HTTPConnection, exc: AuthenticationError) -> Response:
+    if conn.url.path == "/uploads":  # `wx.uploadFile` reads the status, not a GraphQL body
+        body = {"errors": [{"message": str(exc), "extensions": {"code": "UNAUTHENTICATED"}}]}
+        return JSONResponse(body, status_code=401)
     return unauthenticated(conn, str(exc))
 
 
@@ -632,6 +649,9 @@ def create_app(
         await load_documents(sessions)
         await warn_if_privileged(engine)
         app.state.engine = engine
+        app.state.settings = settings
+        app.state.storage = storage_from(settings)
+        app.state.file_url_key = settings.file_url_key()
         app.state.auth = backend
         app.state.graphql = graphql
         app.state.deadline = settings.request_deadline_seconds
@@ -650,6 +670,9 @@ def create_app(
             reveals=Reveals(sessions),
             # without WeChat, every message stays in the app (no consent is spent on it)
             templates=settings.templates() if wechat is not None else {},
+            photo_links=PhotoLinks(
+                settings.file_url_key(), settings.file_url_ttl_seconds, settings.public_url
+            ),
         )
         forgetting = asyncio.get_running_loop().create_task(forget_revoked_keys(broker, backend))
         try:
@@ -703,6 +726,9 @@ def create_app(
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             Route("/exports/evaluations/{file}", downloads.evaluation_export),
+            Route("/uploads", uploads.upload, methods=["POST"]),
+            Route("/files/{id}", uploads.file, methods=["GET"]),
+            Route("/wechat/push", uploads.wechat_push, methods=["GET", "POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),
@@ -712,7 +738,7 @@ def create_app(
             Middleware(JsonErrors),
             # screens are 8–50 KB of JSON that compress 5–10×; level 3 costs ~0.1 ms for 50 KB
             Middleware(GZipMiddleware, minimum_size=1024, compresslevel=3),
-            Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
+            Middleware(BodyLimit, max_bytes=settings.max_body_bytes, own_limit=frozenset({"/uploads"})),
             Middleware(AuthenticationMiddleware, backend=backend, on_error=on_auth_error),
         ],
         lifespan=lifespan,

@@ -80,6 +80,26 @@ class Settings(BaseSettings):
     compiled_reads: bool = Field(default=True, alias="QILIJIA_COMPILED_READS")
     max_body_bytes: int = 100_000
 
+    #: the largest photo `POST /uploads` takes, in bytes (10 MB)
+    upload_max_bytes: int = Field(default=10_000_000, gt=0, alias="QILIJIA_UPLOAD_MAX_BYTES")
+    #: how long a photo's signed URL works (`/files/…`), in seconds; it is minted afresh with every read
+    file_url_ttl_seconds: int = Field(default=3600, gt=0, alias="QILIJIA_FILE_URL_TTL")
+    #: the address the mini-program reaches this server at (https://api.example.cn), for the photo
+    #: URLs handed out and fetched by WeChat's image check; unset, the address of each request
+    public_url: str | None = Field(default=None, alias="QILIJIA_PUBLIC_URL")
+    #: photos in an S3-compatible bucket instead of `<QILIJIA_DATA_DIR>/files`
+    s3_bucket: str | None = Field(default=None, alias="QILIJIA_S3_BUCKET")
+    #: the bucket's service (https://cos.ap-chongqing.myqcloud.com, a MinIO …); unset, AWS's
+    s3_endpoint: str | None = Field(default=None, alias="QILIJIA_S3_ENDPOINT")
+    s3_region: str | None = Field(default=None, alias="QILIJIA_S3_REGION")
+    s3_prefix: str = Field(default="", alias="QILIJIA_S3_PREFIX")
+    #: the bucket's credentials; unset, boto3's own (environment, instance role)
+    s3_access_key_id: str | None = Field(default=None, alias="QILIJIA_S3_ACCESS_KEY_ID")
+    s3_secret_access_key: SecretStr | None = Field(default=None, alias="QILIJIA_S3_SECRET_ACCESS_KEY")
+    #: the token of WeChat's message push (消息推送, plain-text mode), which signs the image check's
+    #: verdicts sent to `POST /wechat/push`; without it those pushes are refused
+    wechat_push_token: SecretStr | None = Field(default=None, alias="WECHAT_PUSH_TOKEN")
+
     @field_validator("wechat_templates")
     @classmethod
     def _templates_fit(cls, value: dict[MessageKind, TemplateSetting]) -> dict[MessageKind, TemplateSetting]:
@@ -92,6 +112,10 @@ class Settings(BaseSettings):
     def templates(self) -> dict[MessageKind, Template]:
         """The templates as the resolvers use them."""
         return {k: Template(s.id, dict(s.fields), s.page) for k, s in self.wechat_templates.items()}
+
+    def file_url_key(self) -> bytes:
+        """The key that signs photo URLs: derived from the signing key, apart from the tokens'."""
+        return hmac.new(self.signing_key().encode(), b"qilijia file urls", "sha256").digest()
 
     def service_password(self) -> str:
         """The service role's password: derived from the signing key, so that `migrate` and `serve`

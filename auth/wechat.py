@@ -52,7 +52,7 @@ _TOKEN_EXPIRY_MARGIN_SECONDS = 300.0
 # errmsg is upstream text; keep log lines bounded.
 _MAX_ERRMSG_LOG_CHARS = 200
 
-_Purpose = Literal["login", "phone", "token", "content", "message"]
+_Purpose = Literal["login", "phone", "token", "content", "message", "media"]
 
 _GENERIC_MESSAGE = "微信服务暂时不可用，请稍后再试。"
 _BUSY_MESSAGE = "微信服务繁忙，请稍后再试。"
@@ -65,6 +65,7 @@ _INVALID_CODE_MESSAGES: dict[_Purpose, str] = {
     "token": _GENERIC_MESSAGE,
     "content": _GENERIC_MESSAGE,
     "message": _GENERIC_MESSAGE,
+    "media": _GENERIC_MESSAGE,
 }
 _USED_CODE_MESSAGES: dict[_Purpose, str] = {
     "login": "登录凭证已被使用，请重新进入小程序后再试。",
@@ -72,6 +73,7 @@ _USED_CODE_MESSAGES: dict[_Purpose, str] = {
     "token": _GENERIC_MESSAGE,
     "content": _GENERIC_MESSAGE,
     "message": _GENERIC_MESSAGE,
+    "media": _GENERIC_MESSAGE,
 }
 # msgSecCheck v2 verdicts (result.suggest).
 _SUGGESTIONS = frozenset({"pass", "review", "risky"})
@@ -165,6 +167,22 @@ class WeChatClient:
             logger.error("WeChat %s answered without a known result.suggest", path)
             raise _with_errcode(UpstreamError(_GENERIC_MESSAGE), None)
         return str(suggest)
+
+    # ------------------------------------------------------------ image check
+
+    async def media_check_async(self, openid: str, media_url: str) -> str:
+        """Ask ``mediaCheckAsync`` (v2) to check an image WeChat fetches from ``media_url``; return
+        the ``trace_id`` its asynchronous verdict (pushed to our callback) will name. ``scene`` 2 is
+        "comment", as for text; ``media_type`` 2 is an image. The URL is signed and short-lived:
+        never logged here."""
+        path = "/wxa/media_check_async"
+        payload = {"media_url": media_url, "media_type": 2, "version": 2, "scene": 2, "openid": openid}
+        body = await self._post_with_token(path, "media", payload)
+        trace_id = body.get("trace_id")
+        if not isinstance(trace_id, str) or not trace_id:
+            logger.error("WeChat %s answered without a trace_id", path)
+            raise _with_errcode(UpstreamError(_GENERIC_MESSAGE), None)
+        return trace_id
 
     # ---------------------------------------------------- subscription messages
 

@@ -42,6 +42,8 @@ class Services:
     reveals: Any = None
     #: WeChat subscription-message templates by kind of message (`models.message.Template`)
     templates: Mapping[Any, Any] = field(default_factory=dict)
+    #: mints photos' signed URLs (`resolvers.photos.PhotoLinks`); None shows uploaded photos nowhere
+    photo_links: Any = None
 
 
 @dataclass

@@ -25,10 +25,11 @@ from auth.policy import Action, Resource, not_visible, params
 from models.errors import BadUserInputError, ConflictError
 from models.meeting import Meeting, MeetingAttendee
 from models.party import ParticipationKind
+from models.photos import AttachedTo
 from models.schedule_rules import SCHEDULE_AHEAD, meeting_change_problem, meeting_time_problem, shown
 from models.task import Task
 from models.task_rules import EventKind
-from resolvers import ledger
+from resolvers import ledger, photos
 from resolvers import task as tasks
 from resolvers.context import Context
 from resolvers.ids import decode
@@ -203,10 +204,17 @@ def clean_decisions(decisions: Sequence[str]) -> list[str]:
 
 
 async def record_decisions(
-    ctx: Context, *, meeting_id: uuid.UUID, decisions: Sequence[str], attendee_ids: list[uuid.UUID] | None
+    ctx: Context,
+    *,
+    meeting_id: uuid.UUID,
+    decisions: Sequence[str],
+    attendee_ids: list[uuid.UUID] | None,
+    photo_refs: Sequence[str] | None = None,
 ) -> Meeting:
-    """Record (or correct) the minutes: the decisions and, if given, who actually attended."""
+    """Record (or correct) the minutes: the decisions and, if given, who actually attended and the
+    photos of the meeting (which replace the ones recorded before)."""
     cleaned = clean_decisions(decisions)
+    attached = None if photo_refs is None else photos.parse_refs(photo_refs)
 
     async def apply(work: Work[Meeting]) -> Outcome[Meeting]:
         row, session = work.row, work.session
@@ -232,6 +240,8 @@ async def record_decisions(
                 ).scalars()
             )
         row.decisions = cleaned
+        if attached is not None:
+            await photos.attach(session, work.who, AttachedTo.MEETING, row.id, attached, replace=True)
         await _sync_participation(session, row, final)
         await session.flush()
         await session.refresh(row)
@@ -247,6 +257,7 @@ async def record_decisions(
     row = await run(ctx, MEETING, meeting_id, Action.RECORD_DECISIONS, apply)
     ctx.loaders.forget("meetings_by_task", row.task_id)
     ctx.loaders.forget("attendees_by_meeting", row.id)
+    photos.forget(ctx, AttachedTo.MEETING, row.id)
     return row
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,6 +40,7 @@ from models.enums import Role
 from models.errors import BadUserInputError, ConflictError
 from models.party import ParticipationKind
 from models.person import Person
+from models.photos import PHOTOS_MAX, AttachedTo
 from models.place import Building, Compound
 from models.task import Task, TaskEvent, TaskMember
 from models.task_rules import (
@@ -60,6 +61,7 @@ from models.task_rules import (
     transition,
 )
 from resolvers import ledger, messages
+from resolvers import photos as _photos
 from resolvers.context import Context
 from resolvers.loaders import PageKey, grouped, paged, visible_by_id
 from resolvers.pages import Key, Page, order, read, window
@@ -68,7 +70,6 @@ from resolvers.text import clean_text, clean_urls
 
 TITLE_MAX = 60
 TEXT_MAX = 2_000
-PHOTOS_MAX = 9
 
 TASK = Target(Resource.TASK, Task)
 COMPOUND = Target(Resource.COMPOUND, Compound, lock=False)
@@ -365,12 +366,15 @@ class NewTask:
     photo_urls: list[str]
     internal: bool
     party_ids: list[uuid.UUID]
+    #: uploads (global ids) and WeChat cloud file ids, after the links
+    photos: list[str] = field(default_factory=list)
 
 
 async def report(ctx: Context, new: NewTask) -> Task:
     title = clean_text(new.title, field="title", label="标题", maximum=TITLE_MAX) or ""
     description = clean_text(new.description, field="description", label="描述", maximum=TEXT_MAX) or ""
-    photos = clean_urls(new.photo_urls, field="photoUrls", maximum=PHOTOS_MAX)
+    links = clean_urls(new.photo_urls, field="photoUrls", maximum=PHOTOS_MAX)
+    attached = _photos.parse_refs(new.photos, besides=len(links))
     action = Action.CREATE_PROJECT if new.kind == TaskKind.PROJECT or new.internal else Action.REPORT_TASK
     held: list[str | None] = [None]
 
@@ -404,13 +408,14 @@ async def report(ctx: Context, new: NewTask) -> Task:
             category=new.category,
             title=title,
             description=description,
-            photo_urls=photos,
+            photo_urls=links,
             visibility=TaskVisibility.INTERNAL if new.internal else TaskVisibility.PUBLIC,
             reporter_id=who.person_id,
             review_hold=held[0],
         )
         session.add(task)
         await session.flush()
+        await _photos.attach(session, who, AttachedTo.TASK, task.id, attached)
         if new.kind == TaskKind.DISPUTE:
             for person_id in [who.person_id, *parties]:
                 session.add(
@@ -437,8 +442,18 @@ async def report(ctx: Context, new: NewTask) -> Task:
 
 
 async def change_status(
-    ctx: Context, *, task_id: uuid.UUID, action: TaskAction, text: str | None = None, stars: int | None = None
+    ctx: Context,
+    *,
+    task_id: uuid.UUID,
+    action: TaskAction,
+    text: str | None = None,
+    stars: int | None = None,
+    photos: list[str] | None = None,
 ) -> Task:
+    """Move a task on; a resolution may show photos of the work done (on its timeline record)."""
+    attached = _photos.parse_refs(photos)
+    if attached and action != TaskAction.RESOLVE:
+        raise BadUserInputError("只有办结时可以附照片。", field="photos")
     if action in (TaskAction.REJECT, TaskAction.REOPEN):
         text = clean_text(text, field="reason", label="理由", maximum=TEXT_MAX)
     elif action == TaskAction.WITHDRAW:
@@ -494,7 +509,19 @@ async def change_status(
         kind = {TaskAction.RATE: EventKind.RATED, TaskAction.REOPEN: EventKind.REOPENED}.get(
             action, EventKind.STATUS_CHANGED
         )
-        return Outcome(task, Event(kind, payload))
+        if not attached:
+            return Outcome(task, Event(kind, payload))
+        # the photos belong to the resolution's record on the timeline, written here to know its id
+        written = await append_event(
+            work.session,
+            task.id,
+            task.compound_id,
+            Event(kind, payload),
+            actor_id=work.who.person_id,
+            role=standing(work.who, work.facts),
+        )
+        await _photos.attach(work.session, work.who, AttachedTo.TASK_EVENT, written.id, attached)
+        return Outcome(task)
 
     row = await run(ctx, TASK, task_id, TASK_ACTIONS[action], apply)
     forget(ctx, task_id)
@@ -662,8 +689,11 @@ def _triages(work: Work[Task]) -> bool:
     return allows(work.who, Resource.TASK, Action.ACCEPT, work.facts)
 
 
-async def comment(ctx: Context, *, task_id: uuid.UUID, text: str) -> TaskEvent:
+async def comment(
+    ctx: Context, *, task_id: uuid.UUID, text: str, photos: list[str] | None = None
+) -> TaskEvent:
     body = clean_text(text, field="text", label="评论", maximum=TEXT_MAX)
+    attached = _photos.parse_refs(photos)
     held: list[str | None] = [None]
 
     async def check_content(work: Work[Task]) -> None:
@@ -681,6 +711,7 @@ async def comment(ctx: Context, *, task_id: uuid.UUID, text: str) -> TaskEvent:
             actor_id=work.who.person_id,
             role=event.role,
         )
+        await _photos.attach(work.session, work.who, AttachedTo.TASK_EVENT, written.id, attached)
         return Outcome(written)
 
     row = await run(ctx, TASK_READ_ONLY, task_id, Action.COMMENT, apply, prepare=check_content)

@@ -13,6 +13,7 @@ from auth.bindings import alias
 from models.meeting import Meeting as MeetingRow
 from models.meeting import MeetingAttendee
 from models.person import Person as PersonRow
+from models.photos import AttachedTo
 from models.task import Task as TaskRow
 from resolvers import meeting as meeting_resolvers
 from resolvers import person as person_resolvers
@@ -20,6 +21,7 @@ from resolvers.context import Context
 from resolvers.ids import decode, encode
 from schema import compiler
 from schema.person import Person
+from schema.photos import Photo, photos_of
 from schema.relay import Node, Nodes, node
 from schema.task import visible_with_its_task
 
@@ -65,6 +67,10 @@ class Meeting(Node):
     async def attendees(self, info: Info[Context, None]) -> list[Person]:
         ids = await meeting_resolvers.attendees(info.context, self._row)
         return [Person.from_view(v) for v in await person_resolvers.people(info.context, ids)]
+
+    @strawberry.field(description="会议记录所附的照片，按上传顺序。")
+    async def photos(self, info: Info[Context, None]) -> list[Photo]:
+        return await photos_of(info, AttachedTo.MEETING, self._row.id)
 
 
 @strawberry.input(description="安排一次专题会议。")
@@ -113,6 +119,13 @@ class Mutation:
         attendee_ids: Annotated[
             list[strawberry.ID] | None, strawberry.argument(description="实际参会人员；不填则沿用受邀人员。")
         ] = None,
+        photos: Annotated[
+            list[str] | None,
+            strawberry.argument(
+                description="会议照片（最多 9 张）：上传照片（`POST /uploads`）得到的编号，或 `cloud://` 开头的"
+                "微信云存储文件 ID；填写时取代之前记录的照片，不填则保留。只能使用自己上传的照片。"
+            ),
+        ] = None,
     ) -> Meeting:
         row = await meeting_resolvers.record_decisions(
             info.context,
@@ -121,6 +134,7 @@ class Mutation:
             attendee_ids=None
             if attendee_ids is None
             else meeting_resolvers.decode_people(attendee_ids, field="attendeeIds"),
+            photo_refs=photos,
         )
         return Meeting.from_row(row)
 

@@ -15,6 +15,7 @@ from auth.bindings import alias
 from auth.policy import Action, Resource, held_comment, require_authenticated, shown_events, where
 from models.errors import BadUserInputError, UpstreamError
 from models.person import Person as PersonRow
+from models.photos import AttachedTo
 from models.place import Building as BuildingRow
 from models.place import Compound as CompoundRow
 from models.task import ModerationDecision as ModerationDecisionRow
@@ -36,12 +37,14 @@ from models.task_rules import TaskKind as TaskKindEnum
 from models.task_rules import TaskStatus as TaskStatusEnum
 from resolvers import moderation as moderation_resolvers
 from resolvers import person as person_resolvers
+from resolvers import photos as photo_resolvers
 from resolvers import place as place_resolvers
 from resolvers import task as task_resolvers
 from resolvers.context import Context
 from resolvers.ids import decode, encode
 from schema import compiler, docs
 from schema.person import Person, Role, people_sql
+from schema.photos import Photo, Photos, photos_of
 from schema.relay import Connection, Node, Nodes, node
 
 if TYPE_CHECKING:
@@ -135,6 +138,10 @@ class TaskEvent(Node):
         found = await moderation_resolvers.decisions(info.context).load(self._row.id)
         return found[1] if found is not None and found[0] == Moderation.REMOVED else None
 
+    @strawberry.field(description="评论或办理结果所附的照片，按上传顺序；其他记录为空列表。")
+    async def photos(self, info: Info[Context, None]) -> list[Photo]:
+        return await photos_of(info, AttachedTo.TASK_EVENT, self._row.id)
+
     @strawberry.field(description="操作人（按您的权限脱敏）；系统操作时为空。")
     async def actor(self, info: Info[Context, None]) -> Person | None:
         if self._row.actor_id is None:
@@ -156,7 +163,9 @@ class Task(Node):
     category: TaskCategory = strawberry.field(description="分类。")
     title: str = strawberry.field(description="标题。")
     description: str = strawberry.field(description="描述。")
-    photo_urls: list[str] = strawberry.field(description="照片链接（最多 9 张）。")
+    photo_urls: list[str] = strawberry.field(
+        description="以链接提交的照片（最多 9 张）；上传的照片和云文件见 `photos`。"
+    )
     status: TaskStatus = strawberry.field(description="状态。")
     internal: bool = strawberry.field(description="是否仅班子可见。")
     resolution: str | None = strawberry.field(description="办理结果。")
@@ -196,6 +205,13 @@ class Task(Node):
             return None
         found = await moderation_resolvers.task_decisions(info.context).load(self._row.id)
         return found[1] if found is not None else None
+
+    @strawberry.field(
+        description="反映时附的全部照片：先是以链接提交的，再是上传的照片和云文件，共最多 9 张。"
+    )
+    async def photos(self, info: Info[Context, None]) -> list[Photo]:
+        attached = await photos_of(info, AttachedTo.TASK, self._row.id)
+        return [*map(Photo.from_view, photo_resolvers.link_photos(self._row.photo_urls)), *attached]
 
     @strawberry.field(description="反映人的评价；尚未评价时为空。")
     def rating(self) -> Rating | None:
@@ -367,7 +383,12 @@ class ReportTaskInput:
     title: str = strawberry.field(description="标题（最多 60 字）。")
     description: str = strawberry.field(description="描述（最多 2000 字）。")
     photo_urls: list[str] | None = strawberry.field(
-        default=None, description="照片链接（https://，最多 9 张）。"
+        default=None, description="照片链接（https://）；与 `photos` 合计最多 9 张。"
+    )
+    photos: list[str] | None = strawberry.field(
+        default=None,
+        description="照片：上传照片（`POST /uploads`）得到的编号，或 `cloud://` 开头的微信云存储文件 ID；"
+        "与 `photoUrls` 合计最多 9 张。只能使用自己上传的照片。",
     )
     internal: bool = strawberry.field(default=False, description="仅班子可见（班子发起时可选）。")
     party_ids: list[strawberry.ID] | None = strawberry.field(
@@ -394,9 +415,10 @@ async def _transition(
     *,
     text: str | None = None,
     stars: int | None = None,
+    photos: list[str] | None = None,
 ) -> Task:
     row = await task_resolvers.change_status(
-        info.context, task_id=decode(id, "Task")[1], action=action, text=text, stars=stars
+        info.context, task_id=decode(id, "Task")[1], action=action, text=text, stars=stars, photos=photos
     )
     return Task.from_row(row)
 
@@ -417,6 +439,7 @@ class Mutation:
             title=input.title,
             description=input.description,
             photo_urls=input.photo_urls or [],
+            photos=input.photos or [],
             internal=input.internal,
             party_ids=[decode(p, "Person")[1] for p in input.party_ids or []],
         )
@@ -506,8 +529,9 @@ class Mutation:
         info: Info[Context, None],
         id: _TASK_ID,
         resolution: Annotated[str, strawberry.argument(description="办理结果。")],
+        photos: Photos = None,
     ) -> Task:
-        return await _transition(info, id, TaskAction.RESOLVE, text=resolution)
+        return await _transition(info, id, TaskAction.RESOLVE, text=resolution, photos=photos)
 
     @strawberry.mutation(description="反映人对办结结果不满意时重新打开（仅一次），须说明理由。")
     async def reopen_task(
@@ -534,9 +558,12 @@ class Mutation:
         info: Info[Context, None],
         id: _TASK_ID,
         text: Annotated[str, strawberry.argument(description="评论内容。")],
+        photos: Photos = None,
     ) -> TaskEvent:
         return TaskEvent.from_row(
-            await task_resolvers.comment(info.context, task_id=decode(id, "Task")[1], text=text)
+            await task_resolvers.comment(
+                info.context, task_id=decode(id, "Task")[1], text=text, photos=photos
+            )
         )
 
 

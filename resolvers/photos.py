@@ -1,0 +1,291 @@
+"""Photos on reports, comments, resolutions and meeting minutes: recording an upload, attaching
+uploads and WeChat cloud files to an object, and reading an object's photos with their URLs.
+
+Who may see a photo is decided by its object's own read policy, and nowhere else: photos are read
+only for objects the caller has already been given through the policy-filtered read, and a URL is
+minted only there. A URL is signed and short-lived (`models.photos.file_signature`), so it cannot be
+guessed and stops working; the file endpoint checks the signature alone, and never the database.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from strawberry.dataloader import DataLoader
+
+from auth.principal import PersonPrincipal
+from models.errors import BadUserInputError
+from models.person import Person
+from models.photos import (
+    CLOUD_PREFIX,
+    PHOTOS_MAX,
+    AttachedTo,
+    Attachment,
+    Upload,
+    UploadStatus,
+    attach_problem,
+    cloud_file_problem,
+    file_signature,
+    shown_to,
+    url_expiry,
+)
+from resolvers.context import Context
+from resolvers.ids import decode, encode
+
+# --- links ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PhotoLinks:
+    """Mints the signed URLs of uploaded files (`GET /files/<id>?exp=…&sig=…[&thumb=1]`)."""
+
+    key: bytes
+    ttl_seconds: int
+    #: the server's public address; None: the address the request came to
+    public_url: str | None = None
+
+    def base(self, request: Any) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        if request is None or not hasattr(request, "base_url"):
+            return ""
+        base = str(request.base_url).rstrip("/")  # a WebSocket's (a subscription) is ws:// or wss://
+        return "http" + base[2:] if base.startswith(("ws://", "wss://")) else base
+
+    def mint(self, base: str, upload_id: uuid.UUID, now: float | None = None) -> tuple[str, str]:
+        """The file's URL and its thumbnail's: one signature for both."""
+        expires = url_expiry(time.time() if now is None else now, self.ttl_seconds)
+        url = f"{base}/files/{upload_id}?exp={expires}&sig={file_signature(self.key, upload_id, expires)}"
+        return url, url + "&thumb=1"
+
+
+@dataclass(frozen=True)
+class PhotoView:
+    """A photo as a reader is shown it."""
+
+    url: str
+    thumbnail_url: str
+    width: int | None
+    height: int | None
+    status: UploadStatus
+
+
+def link_photos(urls: Sequence[str]) -> list[PhotoView]:
+    """A report's photos given as https links (`photoUrls`): shown as they are."""
+    return [PhotoView(u, u, None, None, UploadStatus.PASSED) for u in urls]
+
+
+# --- references -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PhotoRef:
+    """One photo a client attaches: an upload of ours (its global id) or a WeChat cloud file id."""
+
+    upload_id: uuid.UUID | None = None
+    cloud_file_id: str | None = None
+
+
+def parse_refs(values: Sequence[str] | None, *, field: str = "photos", besides: int = 0) -> list[PhotoRef]:
+    """The photos a client named, in its order, each once; at most nine with the `besides` links
+    the object has already."""
+    refs: list[PhotoRef] = []
+    for raw in values or []:
+        value = raw.strip()
+        if value.startswith(CLOUD_PREFIX):
+            problem = cloud_file_problem(value)
+            if problem is not None:
+                raise BadUserInputError(problem, field=field)
+            ref = PhotoRef(cloud_file_id=value)
+        else:
+            try:
+                ref = PhotoRef(upload_id=decode(value, "Upload")[1])
+            except BadUserInputError:
+                raise BadUserInputError(
+                    "照片编号格式不正确：请填写上传照片得到的编号，或 cloud:// 开头的云文件 ID。", field=field
+                ) from None
+        if ref not in refs:
+            refs.append(ref)
+    if len(refs) + besides > PHOTOS_MAX:
+        raise BadUserInputError(f"最多 {PHOTOS_MAX} 张照片。", field=field)
+    return refs
+
+
+async def attach(
+    session: AsyncSession,
+    who: PersonPrincipal,
+    object_type: AttachedTo,
+    object_id: uuid.UUID,
+    refs: Sequence[PhotoRef],
+    *,
+    field: str = "photos",
+    replace: bool = False,
+) -> None:
+    """Attach photos to an object, in the mutation's transaction (a refused photo writes nothing).
+    Only its uploader attaches an upload, and not one WeChat's image check has failed."""
+    wanted = [r.upload_id for r in refs if r.upload_id is not None]
+    if wanted:
+        found = {
+            row.id: row
+            for row in await session.execute(
+                sa.select(Upload.id, Upload.owner_id, Upload.status).where(Upload.id.in_(wanted))
+            )
+        }
+        for ident in wanted:
+            row = found.get(ident)
+            if row is None:
+                raise BadUserInputError("没有找到这张照片，请重新上传。", field=field)
+            problem = attach_problem(row.owner_id, row.status, who.person_id)
+            if problem is not None:
+                raise BadUserInputError(problem, field=field)
+    if replace:
+        await session.execute(
+            sa.delete(Attachment).where(
+                Attachment.object_type == object_type, Attachment.object_id == object_id
+            )
+        )
+    for position, ref in enumerate(refs):
+        session.add(
+            Attachment(
+                object_type=object_type,
+                object_id=object_id,
+                position=position,
+                upload_id=ref.upload_id,
+                cloud_file_id=ref.cloud_file_id,
+            )
+        )
+    await session.flush()
+
+
+# --- reading --------------------------------------------------------------------------------------
+
+
+def _loader(ctx: Context) -> DataLoader[tuple[AttachedTo, uuid.UUID], list[PhotoView]]:
+    def build() -> DataLoader[tuple[AttachedTo, uuid.UUID], list[PhotoView]]:
+        links: PhotoLinks | None = ctx.services.photo_links
+        reader = getattr(ctx.principal, "person_id", None)
+
+        async def load(keys: Sequence[tuple[AttachedTo, uuid.UUID]]) -> list[list[PhotoView]]:
+            a, u = Attachment.__table__, Upload.__table__
+            statement = (
+                sa.select(
+                    a.c.object_type,
+                    a.c.object_id,
+                    a.c.cloud_file_id,
+                    u.c.id,
+                    u.c.owner_id,
+                    u.c.status,
+                    u.c.width,
+                    u.c.height,
+                )
+                .select_from(a.outerjoin(u, u.c.id == a.c.upload_id))
+                .where(sa.tuple_(a.c.object_type, a.c.object_id).in_([(str(t), i) for t, i in keys]))
+                .order_by(a.c.object_type, a.c.object_id, a.c.position)
+            )
+            async with ctx.sessions() as session:
+                rows = (await session.execute(statement)).all()
+            base = links.base(ctx.request) if links is not None else ""
+            now = time.time()
+            found: dict[tuple[str, uuid.UUID], list[PhotoView]] = defaultdict(list)
+            for row in rows:
+                if not shown_to(row.owner_id, row.status, reader):
+                    continue
+                if row.cloud_file_id is not None:
+                    view = PhotoView(row.cloud_file_id, row.cloud_file_id, None, None, UploadStatus.PASSED)
+                elif links is None:
+                    continue
+                else:
+                    url, thumb = links.mint(base, row.id, now)
+                    view = PhotoView(url, thumb, row.width, row.height, UploadStatus(row.status))
+                found[(row.object_type, row.object_id)].append(view)
+            return [found.get((str(t), i), []) for t, i in keys]
+
+        return DataLoader(load_fn=load)
+
+    return ctx.loaders.cached("photos", build)
+
+
+async def photos_of(ctx: Context, object_type: AttachedTo, object_id: uuid.UUID) -> list[PhotoView]:
+    """The photos of an object the caller has been given (so may read), in their order; batched
+    across every object of a screen (one statement)."""
+    return await _loader(ctx).load((object_type, object_id))
+
+
+def forget(ctx: Context, object_type: AttachedTo, object_id: uuid.UUID) -> None:
+    ctx.loaders.forget("photos", (object_type, object_id))
+
+
+# --- uploads --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewUpload:
+    id: uuid.UUID
+    owner_id: uuid.UUID
+    sha256: str
+    size_bytes: int
+    media_type: str
+    width: int
+    height: int
+    status: UploadStatus
+
+
+async def record(sessions: async_sessionmaker[AsyncSession], new: NewUpload) -> None:
+    """The upload's row, committed (its files are already stored)."""
+    async with sessions() as session, session.begin():
+        session.add(
+            Upload(
+                id=new.id,
+                owner_id=new.owner_id,
+                sha256=new.sha256,
+                size_bytes=new.size_bytes,
+                media_type=new.media_type,
+                width=new.width,
+                height=new.height,
+                status=new.status,
+            )
+        )
+
+
+def global_id(upload_id: uuid.UUID) -> str:
+    return encode("Upload", upload_id)
+
+
+async def openid_of(sessions: async_sessionmaker[AsyncSession], person_id: uuid.UUID) -> str | None:
+    async with sessions() as session:
+        return (await session.execute(sa.select(Person.wechat_openid).where(Person.id == person_id))).scalar()
+
+
+async def await_check(
+    sessions: async_sessionmaker[AsyncSession], upload_id: uuid.UUID, trace_id: str
+) -> None:
+    """Remember which image check's verdict decides an upload."""
+    async with sessions() as session, session.begin():
+        await session.execute(sa.update(Upload).where(Upload.id == upload_id).values(check_trace_id=trace_id))
+
+
+async def decide(sessions: async_sessionmaker[AsyncSession], trace_id: str, *, passed: bool) -> bool | None:
+    """Apply WeChat's verdict to the upload its check named: passed is shown, failed is refused for
+    good. True when applied, False when it was decided already (a repeated push), None when no
+    upload waits for this check (yet: WeChat may push before we stored its trace id)."""
+    status = UploadStatus.PASSED if passed else UploadStatus.REJECTED
+    async with sessions() as session, session.begin():
+        applied = (
+            await session.execute(
+                sa.update(Upload)
+                .where(Upload.check_trace_id == trace_id, Upload.status == UploadStatus.HELD)
+                .values(status=status, checked_at=sa.func.now())
+                .returning(Upload.id)
+            )
+        ).first()
+        if applied is not None:
+            return True
+        known = (await session.execute(sa.select(Upload.id).where(Upload.check_trace_id == trace_id))).first()
+    return False if known is not None else None
