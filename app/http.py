@@ -261,9 +261,9 @@ class RequestContext:
             app_logging.request_id.reset(token)
 
 
-#: paths whose requests carry their own permission (a signed photo URL, WeChat's signed push), so
-#: that a stale token sent along with them does not stand in the way
-NO_SESSION_PATHS = ("/files/", "/wechat/push")
+#: paths whose requests carry their own permission (a signed photo URL, WeChat's signed push, the
+#: scraper's metrics token), so that no token of a person is read from them, stale or not
+NO_SESSION_PATHS = ("/files/", "/wechat/push", "/metrics")
 
 
 class LazyBackend(QilijiaAuthBackend):
