@@ -2,8 +2,8 @@
 pure rules around them — which attachment is whose to give, what a WeChat cloud file id looks like,
 and the signature of a file's short-lived URL.
 
-An upload is stored once and attached by its uploader to reports, comments, resolutions and
-meeting minutes; a WeChat cloud file id (`cloud://…`) is attached as it is, its file being
+An upload is stored once and attached by its uploader to reports, comments, resolutions,
+meeting minutes and notices; a WeChat cloud file id (`cloud://…`) is attached as it is, its file being
 WeChat's. Until WeChat's image check has passed an upload (`HELD`), or after it failed one
 (`REJECTED`), only its uploader sees it.
 """
@@ -45,6 +45,7 @@ class AttachedTo(StrEnum):
     #: a comment or a resolution on a task's timeline
     TASK_EVENT = "TASK_EVENT"
     MEETING = "MEETING"
+    NOTICE = "NOTICE"
 
 
 #: the image formats accepted (Pillow's names) and the media type each is served as

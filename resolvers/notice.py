@@ -36,10 +36,11 @@ from models.notice import (
     withdraw_problem,
 )
 from models.person import Home, Person
+from models.photos import AttachedTo
 from models.place import Building, Community, Compound, Household
 from models.schedule_rules import CHINA
 from models.terms import in_force
-from resolvers import messages
+from resolvers import messages, photos
 from resolvers.context import Context
 from resolvers.loaders import grouped, visible_row
 from resolvers.pages import Key, Page, order, read, window
@@ -85,9 +86,11 @@ async def publish(
     pinned: bool,
     publish_at: datetime | None,
     expires_at: datetime | None,
+    photo_refs: Sequence[str] = (),
 ) -> Notice:
-    """Post a notice to a community (its committee), or to a compound or some of its buildings.
-    An urgent one is told to everyone it reaches when it comes out (now, or by the job)."""
+    """Post a notice to a community (its committee), or to a compound or some of its buildings,
+    with photos (uploads of the publisher's, or WeChat cloud files). An urgent one is told to
+    everyone it reaches when it comes out (now, or by the job)."""
     if (community_id is None) == (compound_id is None):
         raise BadUserInputError("请指定发布到一个社区或一个小区（二选一）。", field="communityId")
     if building_ids and compound_id is None:
@@ -102,6 +105,7 @@ async def publish(
     if problem is not None:
         raise BadUserInputError(problem[1], field=problem[0])
     buildings = sorted(set(building_ids))
+    attached = photos.parse_refs(photo_refs)
 
     async def apply(work: Work[Any]) -> Outcome[Notice]:
         session, place = work.session, work.row
@@ -129,6 +133,8 @@ async def publish(
         session.add(
             NoticeVersion(notice_id=row.id, version=1, title=title, body=body, written_by=row.author_id)
         )
+        if attached:
+            await photos.attach(session, work.who, AttachedTo.NOTICE, row.id, attached)
         if row.kind == NoticeKind.URGENT and starts <= now:
             await _tell(session, ctx.services.templates, row)
         await session.flush()
@@ -150,13 +156,20 @@ async def _one(ctx: Context, statement: sa.Select) -> Any:
 
 
 async def correct(
-    ctx: Context, *, notice_id: uuid.UUID, title: str | None, body: str | None, note: str
+    ctx: Context,
+    *,
+    notice_id: uuid.UUID,
+    title: str | None,
+    body: str | None,
+    note: str,
+    photo_refs: Sequence[str] | None = None,
 ) -> Notice:
-    """A new version of the text, beside the old ones. An urgent notice its residents were told of
-    is told again, as corrected."""
+    """A new version of the text, beside the old ones; photos given replace the notice's photos.
+    An urgent notice its residents were told of is told again, as corrected."""
     note = clean_text(note, field="note", label="更正说明", maximum=REASON_MAX) or ""
-    if title is None and body is None:
-        raise BadUserInputError("请填写更正后的标题或正文。", field="body")
+    if title is None and body is None and photo_refs is None:
+        raise BadUserInputError("请填写更正后的标题、正文或照片。", field="body")
+    attached = None if photo_refs is None else photos.parse_refs(photo_refs)
     new_title = (
         clean_text(title, field="title", label="公告标题", maximum=TITLE_MAX) if title is not None else None
     )
@@ -170,8 +183,10 @@ async def correct(
         if refused is not None:
             raise ConflictError(refused + "撤回的公告不能再更正，请重新发布。")
         title_, body_ = new_title or row.title, new_body or row.body
-        if (title_, body_) == (row.title, row.body):
+        if (title_, body_) == (row.title, row.body) and attached is None:
             raise BadUserInputError("更正后的内容与现在的相同。", field="body")
+        if attached is not None:
+            await photos.attach(session, work.who, AttachedTo.NOTICE, row.id, attached, replace=True)
         row.version += 1
         row.title, row.body = title_, body_
         session.add(
@@ -226,6 +241,7 @@ async def pin(ctx: Context, *, notice_id: uuid.UUID, pinned: bool) -> Notice:
 async def _managing(ctx: Context, notice_id: uuid.UUID, apply: Any) -> Notice:
     row = await run(ctx, NOTICE, notice_id, Action.MANAGE_NOTICE, apply)
     ctx.loaders.forget("notice", notice_id)
+    photos.forget(ctx, AttachedTo.NOTICE, notice_id)
     return row
 
 

@@ -15,6 +15,7 @@ from models.notice import NoticeKind as NoticeKindEnum
 from models.notice import NoticeStatus as NoticeStatusEnum
 from models.notice import NoticeVersion as NoticeVersionRow
 from models.notice import status
+from models.photos import AttachedTo
 from resolvers import notice as notice_resolvers
 from resolvers import person as person_resolvers
 from resolvers import place as place_resolvers
@@ -22,6 +23,7 @@ from resolvers.context import Context
 from resolvers.ids import decode, encode
 from schema import docs
 from schema.person import Person
+from schema.photos import PHOTOS_ARGUMENT, Photo, photos_of
 from schema.place import AFTER, FIRST, Building, Community, Compound
 from schema.register import seen_person
 from schema.relay import Connection, Node, Nodes, node
@@ -148,6 +150,10 @@ class Notice(Node):
         rows = await place_resolvers.building_loader(info.context).load_many(list(self._row.building_ids))
         return [Building.from_row(r) for r in rows if r is not None]
 
+    @strawberry.field(description="照片（按顺序）：能看到这条公告的人都能看到。")
+    async def photos(self, info: Info[Context, None]) -> list[Photo]:
+        return await photos_of(info, AttachedTo.NOTICE, self._row.id)
+
     @strawberry.field(description="各个版本，从第一版起：更正不覆盖原文。")
     async def versions(self, info: Info[Context, None]) -> list[NoticeVersion]:
         rows = await notice_resolvers.versions_loader(info.context).load(self._row.id)
@@ -211,6 +217,7 @@ class PublishNoticeInput:
     expires_at: datetime.datetime | None = strawberry.field(
         default=None, description="到期时间（带时区，最长一年）；不填为一直展示。"
     )
+    photos: list[str] | None = strawberry.field(default=None, description=PHOTOS_ARGUMENT)
 
 
 @strawberry.type
@@ -269,6 +276,7 @@ class Mutation:
             pinned=input.pinned,
             publish_at=input.publish_at,
             expires_at=input.expires_at,
+            photo_refs=input.photos or [],
         )
         return Notice.from_row(row)
 
@@ -282,9 +290,13 @@ class Mutation:
         note: Annotated[str, strawberry.argument(description="更正说明（读者可见，最多 200 字）。")],
         title: Annotated[str | None, strawberry.argument(description="新标题；不改不填。")] = None,
         body: Annotated[str | None, strawberry.argument(description="新正文；不改不填。")] = None,
+        photos: Annotated[
+            list[str] | None,
+            strawberry.argument(description="新的照片（取代原来的；空列表为撤下全部照片）；不改不填。"),
+        ] = None,
     ) -> Notice:
         row = await notice_resolvers.correct(
-            info.context, notice_id=_notice_id(id), title=title, body=body, note=note
+            info.context, notice_id=_notice_id(id), title=title, body=body, note=note, photo_refs=photos
         )
         return Notice.from_row(row)
 

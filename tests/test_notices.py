@@ -16,6 +16,7 @@ import pytest
 from resolvers.ids import decode, encode
 from resolvers.notice import tell_due
 from tests.conftest import Api, counting_statements, fetchval, token_for
+from tests.test_photos import png, uploaded
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -52,6 +53,7 @@ CORRECT = """mutation($id: ID!, $note: String!, $body: String) {
 WITHDRAW = """mutation($id: ID!, $reason: String!) { withdrawNotice(id: $id, reason: $reason) {
   id status withdrawReason pinned } }"""
 PIN = "mutation($id: ID!, $p: Boolean!) { pinNotice(id: $id, pinned: $p) { id pinned } }"
+PHOTOS = "query($id: ID!) { node(id: $id) { ... on Notice { photos { url thumbnailUrl status } } } }"
 
 
 async def place(url: str, table: str, key: str) -> str:
@@ -363,3 +365,50 @@ async def test_an_urgent_notice_is_told_to_everyone_it_reaches_once(
     await asyncio.gather(tell_due(sessions, {}), tell_due(sessions, {}))
     await tell_due(sessions, {})
     assert await fetchval(url, told, _uuid(scheduled["id"])) == living_in_six
+
+
+async def test_a_notice_shows_its_photos_to_those_it_reaches(
+    shared_api: Api, shared_demo_db_url: str
+) -> None:
+    api, url = shared_api, shared_demo_db_url
+    qianshan, six = await place(url, "compound", "qianshan-meilin"), await building(url, "6栋")
+    staff, resident = await token_for(url, STAFF), await token_for(url, RESIDENT)
+    mine = (await uploaded(api, staff, png()))["id"]
+    theirs = (await uploaded(api, resident, png()))["id"]
+
+    before = await notices_written(url)
+    refused = await api.error(
+        PUBLISH, {"i": {"compoundId": qianshan, "title": "图", "body": "图", "photos": [theirs]}}, token=staff
+    )
+    assert (
+        refused["extensions"]["code"] == "BAD_USER_INPUT"
+        and refused["message"] == "只能使用您自己上传的照片。"
+    )
+    assert await notices_written(url) == before
+
+    notice = await published(
+        api,
+        url,
+        STAFF,
+        compoundId=qianshan,
+        buildingIds=[six],
+        photos=[mine, "cloud://env-1.bucket/plan.png"],
+    )
+    seen = (await api.data(PHOTOS, {"id": notice["id"]}, token=resident))["node"]["photos"]
+    assert [p["status"] for p in seen] == ["PASSED", "PASSED"] and seen[1][
+        "url"
+    ] == "cloud://env-1.bucket/plan.png"
+    image = await api.client.get(seen[0]["url"])
+    assert image.status_code == 200 and image.headers["content-type"] == "image/png"
+    # a tenant of 1栋 is not reached: neither the notice nor its photos
+    assert (await api.error(PHOTOS, {"id": notice["id"]}, token=await token_for(url, TENANT_1)))[
+        "message"
+    ] == NOT_VISIBLE
+
+    # a correction may replace the photos (here: none left)
+    emptied = await api.data(
+        'mutation($id: ID!) { correctNotice(id: $id, note: "撤下图片", photos: []) { version photos { url } } }',
+        {"id": notice["id"]},
+        token=staff,
+    )
+    assert emptied["correctNotice"] == {"version": 2, "photos": []}

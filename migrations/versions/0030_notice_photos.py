@@ -1,0 +1,35 @@
+"""Photos on notices: a notice is one more kind of object a photo is attached to
+
+Revision ID: 0030
+Revises: 0029
+Create Date: 2026-12-07 07:00:00
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = "0030"
+down_revision: str | None = "0029"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+BEFORE = ("TASK", "TASK_EVENT", "MEETING")
+
+
+def _kinds(kinds: tuple[str, ...]) -> None:
+    op.drop_constraint("attachment_object_type_valid", "attachment", type_="check")
+    op.create_check_constraint(
+        "attachment_object_type_valid",
+        "attachment",
+        "object_type IN (" + ", ".join(f"'{k}'" for k in kinds) + ")",
+    )
+
+
+def upgrade() -> None:
+    _kinds((*BEFORE, "NOTICE"))
+
+
+def downgrade() -> None:
+    op.execute("DELETE FROM attachment WHERE object_type = 'NOTICE'")
+    _kinds(BEFORE)
