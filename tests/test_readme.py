@@ -11,6 +11,7 @@ check."""
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -24,6 +25,7 @@ import pytest
 import pytest_asyncio
 import websockets
 from graphql import GraphQLObjectType, OperationDefinitionNode, get_named_type, parse
+from PIL import Image
 
 from app.database import create_engine, sessionmaker
 from app.demo import story
@@ -154,6 +156,18 @@ class Tour:
             )
         return response.json()
 
+    async def upload(self, who: str) -> str:
+        """A photo uploaded as the README shows (`POST /uploads`, multipart), its id."""
+        await self.login(who)
+        picture = io.BytesIO()
+        Image.new("RGB", (64, 48), (90, 90, 90)).save(picture, "JPEG")
+        async with httpx.AsyncClient(base_url=self.server.base, timeout=30) as client:
+            response = await client.post(
+                "/uploads", files={"file": ("manhole.jpg", picture.getvalue())}, headers=self.headers(who)
+            )
+        assert response.status_code == 201, response.text
+        return response.json()["id"]
+
     async def data(self, who: str, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         body = await self.post(who, query, variables)
         assert "errors" not in body, (who, body)
@@ -183,6 +197,8 @@ class Tour:
             return self.export_code
         if where == "the notice's id":
             return self.notice
+        if where == "the uploaded photo's id":
+            return await self.upload(RESIDENT)
         raise AssertionError(f"the README takes a value from {where!r}, which this test does not know")
 
     def remember(self, answer: dict[str, Any]) -> None:
@@ -505,3 +521,11 @@ CLAIMS: dict[str, Callable[[Tour], Awaitable[None]]] = {
 async def test_what_the_readme_says_about_who_sees_what_holds(tour: Tour, sentence: str) -> None:
     assert " ".join(sentence.split()) in " ".join(README.split()), "the README no longer says this"
     await CLAIMS[sentence](tour)
+
+
+async def test_the_reported_photo_is_shown_with_its_report(tour: Tour) -> None:
+    photos = tour.answers["Report"]["reportTask"]["photos"]
+    assert len(photos) == 1
+    async with httpx.AsyncClient(timeout=30) as client:
+        thumbnail = await client.get(photos[0]["thumbnailUrl"])
+    assert thumbnail.status_code == 200 and thumbnail.headers["content-type"] == "image/jpeg"
