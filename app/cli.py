@@ -663,12 +663,13 @@ def audit_verify() -> None:
 
 @cli.command()
 def jobs() -> None:
-    """运行一次定时任务（到期自动结束表决、办结7天未评价的事项自动关闭、党员本期任职计入参与记录、到时提醒、发送到期的订阅消息）后退出；多个进程同时运行也是安全的。"""
+    """运行一次定时任务（到期自动结束表决、办结7天未评价的事项自动关闭、党员本期任职计入参与记录、到时提醒、告知定时的紧急公告、发送到期的订阅消息、重新送检未能送微信检查的照片）后退出；多个进程同时运行也是安全的。"""
     import httpx
 
     from app.http import tls_context
     from app.jobs import run_once
     from auth.wechat import WeChatClient
+    from resolvers.photos import PhotoLinks
 
     settings = get_settings()
     url = _prepare_database(settings)
@@ -687,7 +688,10 @@ def jobs() -> None:
                     )
                 # without WeChat, every message stays in the app (no consent is spent on it)
                 templates = settings.templates() if wechat is not None else {}
-                return await run_once(sessionmaker(engine), wechat, templates)
+                links = PhotoLinks(
+                    settings.file_url_key(), settings.file_url_ttl_seconds, settings.public_url
+                )
+                return await run_once(sessionmaker(engine), wechat, templates, links)
         finally:
             await engine.dispose()
 
@@ -697,6 +701,8 @@ def jobs() -> None:
     out.print(f"计入参与记录的本期任职：{done['credit_positions']} 条。")
     out.print(f"写下的提醒：{done['remind']} 条。")
     out.print(f"发出的订阅消息：{done['send_messages']} 条。")
+    out.print(f"告知的紧急公告：{done['tell_urgent_notices']} 条。")
+    out.print(f"重新送微信检查的照片：{done['recheck_photos']} 张。")
 
 
 @cli.command(name="schema")

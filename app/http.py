@@ -677,7 +677,13 @@ def create_app(
         forgetting = asyncio.get_running_loop().create_task(forget_revoked_keys(broker, backend))
         try:
             async with (
-                periodic(sessions, settings.job_interval_seconds, wechat, app.state.services.templates),
+                periodic(
+                    sessions,
+                    settings.job_interval_seconds,
+                    wechat,
+                    app.state.services.templates,
+                    app.state.services.photo_links,
+                ),
                 app.state.services.reveals.running(),
                 app.state.services.budget.running(),
             ):

@@ -17,6 +17,7 @@ from models.message import MessageKind, Template
 from resolvers.ledger import credit_positions
 from resolvers.messages import send_due
 from resolvers.notice import tell_due
+from resolvers.photos import PhotoLinks, recheck_held
 from resolvers.reminders import remind
 from resolvers.task import auto_close_resolved
 from resolvers.vote import close_due_votes
@@ -49,20 +50,33 @@ JOBS: dict[str, Job] = {
 }
 
 
+def _with_wechat(wechat: WeChatClient | None, links: PhotoLinks | None) -> list[tuple[str, Job]]:
+    """The jobs that call WeChat: sending the messages due, asking the image check again."""
+    return [
+        ("send_messages", _silent(lambda s: send_due(s, wechat))),
+        ("recheck_photos", _silent(lambda s: recheck_held(s, wechat, links))),
+    ]
+
+
 async def run_once(
-    sessions: Sessions, wechat: WeChatClient | None = None, templates: Templates | None = None
+    sessions: Sessions,
+    wechat: WeChatClient | None = None,
+    templates: Templates | None = None,
+    links: PhotoLinks | None = None,
 ) -> dict[str, int]:
-    """Every job once, then the subscription messages due (sent when WeChat is configured)."""
+    """Every job once, then those calling WeChat (when it is configured)."""
     done = {name: await job(sessions, templates or {}) for name, job in JOBS.items()}
-    done["send_messages"] = await send_due(sessions, wechat)
+    for name, job in _with_wechat(wechat, links):
+        done[name] = await job(sessions, templates or {})
     return done
 
 
-async def _round(sessions: Sessions, wechat: WeChatClient | None, templates: Templates) -> None:
+async def _round(
+    sessions: Sessions, wechat: WeChatClient | None, templates: Templates, links: PhotoLinks | None
+) -> None:
     """Each job, and the sending, on its own: one failing does not hold up the others."""
     done: dict[str, int] = {}
-    sending: Job = _silent(lambda s: send_due(s, wechat))
-    for name, job in [*JOBS.items(), ("send_messages", sending)]:
+    for name, job in [*JOBS.items(), *_with_wechat(wechat, links)]:
         try:
             done[name] = await job(sessions, templates)
         except Exception:
@@ -77,8 +91,10 @@ async def periodic(
     interval: float,
     wechat: WeChatClient | None = None,
     templates: Templates | None = None,
+    links: PhotoLinks | None = None,
 ) -> AsyncIterator[None]:
     """The jobs every `interval` seconds; `templates` only where WeChat is configured (without it
     every message stays in the app, and no consent is spent on it)."""
-    async with repeating(lambda: _round(sessions, wechat, templates or {}), interval, name="qilijia-jobs"):
+    round_ = lambda: _round(sessions, wechat, templates or {}, links)  # noqa: E731
+    async with repeating(round_, interval, name="qilijia-jobs"):
         yield

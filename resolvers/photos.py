@@ -9,6 +9,7 @@ guessed and stops working; the file endpoint checks the signature alone, and nev
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections import defaultdict
@@ -21,7 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.dataloader import DataLoader
 
 from auth.principal import PersonPrincipal
-from models.errors import BadUserInputError
+from auth.wechat import WeChatClient
+from models.errors import BadUserInputError, QilijiaError
 from models.person import Person
 from models.photos import (
     CLOUD_PREFIX,
@@ -38,6 +40,15 @@ from models.photos import (
 )
 from resolvers.context import Context
 from resolvers.ids import decode, encode
+
+#: a held photo WeChat was never asked about (it was down or slow at the upload) is asked about
+#: again from a minute after its upload, for a day; by one process at a time (this lock)
+RECHECK_AFTER_SECONDS = 60
+RECHECK_WITHIN_SECONDS = 24 * 3600
+RECHECK_LOCK = 0x514C4A5048  # "QLJPH"
+RECHECK_BATCH = 20
+#: how long one ask may take before the round stops (WeChat still away: the next round asks)
+RECHECK_TIMEOUT_SECONDS = 5
 
 # --- links ----------------------------------------------------------------------------------------
 
@@ -289,3 +300,45 @@ async def decide(sessions: async_sessionmaker[AsyncSession], trace_id: str, *, p
             return True
         known = (await session.execute(sa.select(Upload.id).where(Upload.check_trace_id == trace_id))).first()
     return False if known is not None else None
+
+
+async def recheck_held(
+    sessions: async_sessionmaker[AsyncSession], wechat: WeChatClient | None, links: PhotoLinks | None
+) -> int:
+    """Ask WeChat's image check about held photos it was never asked about: when WeChat was down
+    or slow at the upload, the photo would otherwise stay held, seen by its uploader only, for good.
+    WeChat fetches the photo from its signed URL, so the server's public address must be set
+    (`QILIJIA_PUBLIC_URL`). Returns how many were asked; the first failure ends the round."""
+    if wechat is None or links is None or not links.public_url:
+        return 0
+    u, p = Upload.__table__, Person.__table__
+    asked = 0
+    async with sessions() as session, session.begin():
+        if not (await session.execute(sa.select(sa.func.pg_try_advisory_xact_lock(RECHECK_LOCK)))).scalar():
+            return 0  # another process is asking
+        now = sa.func.now()
+        waiting = (
+            await session.execute(
+                sa.select(u.c.id, p.c.wechat_openid)
+                .join(p, p.c.id == u.c.owner_id)
+                .where(
+                    u.c.status == UploadStatus.HELD.value,
+                    u.c.check_trace_id.is_(None),
+                    u.c.created_at < now - sa.func.make_interval(0, 0, 0, 0, 0, 0, RECHECK_AFTER_SECONDS),
+                    u.c.created_at > now - sa.func.make_interval(0, 0, 0, 0, 0, 0, RECHECK_WITHIN_SECONDS),
+                    p.c.wechat_openid.is_not(None),
+                )
+                .order_by(u.c.created_at)
+                .limit(RECHECK_BATCH)
+            )
+        ).all()
+        for row in waiting:
+            url, _ = links.mint(links.base(None), row.id)
+            try:
+                async with asyncio.timeout(RECHECK_TIMEOUT_SECONDS):
+                    trace_id = await wechat.media_check_async(row.wechat_openid, url)
+            except (TimeoutError, QilijiaError):
+                break
+            await session.execute(sa.update(u).where(u.c.id == row.id).values(check_trace_id=trace_id))
+            asked += 1
+    return asked

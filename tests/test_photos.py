@@ -8,6 +8,7 @@ may read his report, 13800000011 (a resident of 东方新天地) may not.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import time
@@ -23,6 +24,7 @@ from PIL import Image
 from app.dev_wechat import MEDIA_CHECK_ASYNC, FakeWeChat, run_fake_wechat
 from models.photos import file_signature
 from resolvers.ids import decode
+from resolvers.photos import recheck_held
 from tests.conftest import Api, counting_statements, fetch, fetchval, make_settings, running_api, token_for
 from tests.votes import compound_id
 
@@ -291,6 +293,55 @@ async def test_wechat_holds_a_photo_until_its_check_passes(
     # WeChat's check of the push URL: the echo, for a signed request only
     verify = {**params, "echostr": "echo-123"}
     assert (await api.client.get("/wechat/push", params=verify)).text == "echo-123"
+
+
+async def test_a_photo_whose_check_could_not_be_asked_is_asked_again(demo_db_url: str) -> None:
+    """WeChat away at the upload: the photo is held and never asked about; the job asks again from a
+    minute later (one process at a time, never twice), so that it does not stay held for good."""
+    fake = FakeWeChat(media_errcode=-1)
+    async with run_fake_wechat(fake) as base, httpx.AsyncClient(timeout=5.0, trust_env=False) as http:
+        settings = make_settings(
+            demo_db_url,
+            WECHAT_APPID=fake.appid,
+            WECHAT_SECRET=fake.secret,
+            WECHAT_API_BASE=base,
+            WECHAT_PUSH_TOKEN=PUSH_TOKEN,
+            QILIJIA_PUBLIC_URL="https://qilijia.example.cn",
+        )
+        async with running_api(demo_db_url, settings, wechat_http=http) as api:
+            services = api.app.state.services
+
+            async def again() -> int:
+                return await recheck_held(services.sessions, services.wechat, services.photo_links)
+
+            await fetchval(
+                demo_db_url, "UPDATE person SET wechat_openid = 'openid-zhang' WHERE phone = $1", RESIDENT
+            )
+            held = await uploaded(api, await token_for(demo_db_url, RESIDENT))
+            ident = decode(held["id"])[1]
+            assert held["status"] == "HELD" and fake.media_checks == []
+            assert await again() == 0  # not within its first minute
+            await fetchval(demo_db_url, "UPDATE upload SET created_at = now() - interval '2 minutes'")
+            assert await again() == 0  # WeChat still away
+            fake.media_errcode = None
+            assert sorted(await asyncio.gather(again(), again())) == [0, 1]
+            (asked,) = fake.media_checks
+            assert asked["openid"] == "openid-zhang"
+            assert asked["media_url"].startswith(f"https://qilijia.example.cn/files/{ident}?")
+            assert await fetchval(demo_db_url, "SELECT check_trace_id FROM upload") == asked["trace_id"]
+            assert await again() == 0  # asked once
+            params, body = fake.media_push(asked["trace_id"], "pass", push_token=PUSH_TOKEN)
+            pushed = await api.client.post("/wechat/push", params=params, json=body)
+            assert pushed.text == "success"
+            assert await fetchval(demo_db_url, "SELECT status FROM upload") == "PASSED"
+            # older than a day: no longer asked about
+            fake.media_errcode = -1
+            late = decode((await uploaded(api, await token_for(demo_db_url, RESIDENT)))["id"])[1]
+            await fetchval(
+                demo_db_url, "UPDATE upload SET created_at = now() - interval '2 days' WHERE id = $1", late
+            )
+            fake.media_errcode = None
+            assert await again() == 0 and len(fake.media_checks) == 1
 
 
 async def test_storage_follows_the_settings(tmp_path: Any) -> None:
