@@ -4,6 +4,7 @@ the signed file URLs (`GET /files/<id>`), and WeChat's push of its image-check v
 
 An upload is checked whole before anything is kept: its size, its type by its content, and that
 Pillow can read it; then it is re-encoded without its EXIF, stored with a thumbnail, and recorded.
+A PDF (for notices) is kept as it came (`app.pdf_files`).
 A refusal is a JSON error with a Chinese sentence and leaves no row and no file behind.
 
 Where WeChat is configured, each upload is sent to WeChat's image check (`mediaCheckAsync`) and held
@@ -26,13 +27,13 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from app import images
+from app import images, pdf_files
 from app.storage import Storage, original_key, thumbnail_key
 from auth.policy import require_person
 from auth.principal import ANONYMOUS
 from auth.wechat_push import media_verdict, push_signed
 from models.errors import BadUserInputError, QilijiaError
-from models.photos import UploadStatus, signature_valid
+from models.photos import PDF, UploadStatus, clean_file_name, signature_valid
 from resolvers import photos
 from resolvers.photos import NewUpload, PhotoLinks
 
@@ -76,20 +77,23 @@ async def upload(request: Request) -> Response:
         body += chunk
         if len(body) > limit + MULTIPART_OVERHEAD:
             return _too_large(limit)
-    data = await _file_field(request, bytes(body))
-    if data is None:
+    sent = await _file_field(request, bytes(body))
+    if sent is None:
         return _error("BAD_USER_INPUT", "请用名为 file 的字段上传一张照片。")
+    data, file_name = sent
     if len(data) > limit:
         return _too_large(limit)
+    is_file = pdf_files.is_pdf(data)
     try:
-        cleaned = await asyncio.to_thread(images.clean, data)
+        cleaned = await asyncio.to_thread(pdf_files.checked if is_file else images.clean, data)
     except BadUserInputError as refused:
         return _error(refused.code, refused.message)
 
     services = request.app.state.services
     wechat = services.wechat
     ident = uuid.uuid4()
-    status = UploadStatus.HELD if wechat is not None else UploadStatus.PASSED
+    # WeChat's image check takes images: a PDF (for notices only) is not held for it
+    status = UploadStatus.HELD if wechat is not None and not is_file else UploadStatus.PASSED
     await _store(
         request.app.state.storage,
         services.sessions,
@@ -102,12 +106,13 @@ async def upload(request: Request) -> Response:
             width=cleaned.width,
             height=cleaned.height,
             status=status,
+            file_name=clean_file_name(file_name) if is_file else None,
         ),
         cleaned,
     )
     links: PhotoLinks = services.photo_links
     url, thumbnail = links.mint(links.base(request), ident)
-    if wechat is not None:
+    if status == UploadStatus.HELD:
         await _ask_media_check(services, wechat, who.person_id, ident, url)
     return JSONResponse(
         {
@@ -122,8 +127,9 @@ async def upload(request: Request) -> Response:
     )
 
 
-async def _file_field(request: Request, body: bytes) -> bytes | None:
-    """The content of the multipart field `file`, or None when there is none."""
+async def _file_field(request: Request, body: bytes) -> tuple[bytes, str | None] | None:
+    """The content of the multipart field `file` and the name it was sent under, or None when
+    there is none."""
     sent = False
 
     async def replay() -> dict[str, Any]:
@@ -141,7 +147,7 @@ async def _file_field(request: Request, body: bytes) -> bytes | None:
         field = form.get("file")
         if not isinstance(field, UploadFile):
             return None
-        return await field.read()
+        return await field.read(), field.filename
     finally:
         await form.close()
 
@@ -201,6 +207,8 @@ async def file(request: Request) -> Response:
 
 def _media_type(content: bytes) -> str:
     """The type of a file we stored (`app.images` writes JPEG, PNG or WebP), from its first bytes."""
+    if content.startswith(pdf_files.MAGIC):
+        return PDF
     if content.startswith(b"\x89PNG"):
         return "image/png"
     if content[:4] == b"RIFF" and content[8:12] == b"WEBP":

@@ -50,6 +50,11 @@ class AttachedTo(StrEnum):
 
 #: the image formats accepted (Pillow's names) and the media type each is served as
 MEDIA_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "HEIF": "image/heic"}
+#: files that are not photos (a notice's 通知 as a PDF): kept as they came, attached to notices only
+PDF = "application/pdf"
+#: where files that are not photos may be attached
+FILES_ON = frozenset({AttachedTo.NOTICE})
+FILE_NAME_MAX = 100
 
 
 class Upload(SQLModel, table=True):
@@ -69,6 +74,8 @@ class Upload(SQLModel, table=True):
     width: int
     height: int
     status: UploadStatus = Field(sa_type=sa.Text)
+    #: the name it was uploaded under, shown with a file that is not a photo (a PDF)
+    file_name: str | None = Field(default=None, sa_type=sa.Text)
     #: WeChat's `trace_id` of the image check (`mediaCheckAsync`), whose callback names it
     check_trace_id: str | None = Field(default=None, sa_type=sa.Text)
     checked_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
@@ -118,6 +125,27 @@ def attach_problem(owner_id: uuid.UUID, status: str, who: uuid.UUID) -> str | No
     if status == UploadStatus.REJECTED:
         return "这张照片未通过微信图片安全检查，不能使用。"
     return None
+
+
+def kind_problem(media_type: str, object_type: AttachedTo, as_file: bool) -> str | None:
+    """Why an upload may not be attached as asked, or None: photos as photos, PDFs as files, and
+    files on notices only."""
+    if media_type == PDF:
+        if not as_file:
+            return "这是文件，不是照片：请作为附件文件添加。"
+        if object_type not in FILES_ON:
+            return "只有公告可以附带文件；事项、评论和会议请上传照片。"
+        return None
+    return "附件文件只能是 PDF；照片请作为照片添加。" if as_file else None
+
+
+def clean_file_name(name: str | None) -> str | None:
+    """An uploaded file's name as it is shown: its last path part, printable, at most 100 characters."""
+    if not name:
+        return None
+    last = name.replace("\\", "/").rsplit("/", 1)[-1]
+    kept = "".join(c for c in last if c.isprintable()).strip()
+    return kept[:FILE_NAME_MAX] or None
 
 
 def shown_to(owner_id: uuid.UUID | None, status: str | None, who: uuid.UUID | None) -> bool:

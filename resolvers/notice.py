@@ -87,6 +87,7 @@ async def publish(
     publish_at: datetime | None,
     expires_at: datetime | None,
     photo_refs: Sequence[str] = (),
+    file_refs: Sequence[str] = (),
 ) -> Notice:
     """Post a notice to a community (its committee), or to a compound or some of its buildings,
     with photos (uploads of the publisher's, or WeChat cloud files). An urgent one is told to
@@ -105,7 +106,7 @@ async def publish(
     if problem is not None:
         raise BadUserInputError(problem[1], field=problem[0])
     buildings = sorted(set(building_ids))
-    attached = photos.parse_refs(photo_refs)
+    attached = _attachments(photo_refs, file_refs)
 
     async def apply(work: Work[Any]) -> Outcome[Notice]:
         session, place = work.session, work.row
@@ -146,6 +147,12 @@ async def publish(
     return await run(ctx, COMMUNITY, community_id, Action.PUBLISH_NOTICE, apply)
 
 
+def _attachments(photo_refs: Sequence[str], file_refs: Sequence[str]) -> list[photos.PhotoRef]:
+    """A notice's photos, then its files: nine in all."""
+    shown = photos.parse_refs(photo_refs)
+    return shown + photos.parse_refs(file_refs, field="files", besides=len(shown), as_file=True)
+
+
 async def _one(ctx: Context, statement: sa.Select) -> Any:
     """The first column of the first row (None when there is none), with the caller's parameters."""
     async with ctx.sessions() as session:
@@ -163,13 +170,14 @@ async def correct(
     body: str | None,
     note: str,
     photo_refs: Sequence[str] | None = None,
+    file_refs: Sequence[str] | None = None,
 ) -> Notice:
     """A new version of the text, beside the old ones; photos given replace the notice's photos.
     An urgent notice its residents were told of is told again, as corrected."""
     note = clean_text(note, field="note", label="更正说明", maximum=REASON_MAX) or ""
-    if title is None and body is None and photo_refs is None:
-        raise BadUserInputError("请填写更正后的标题、正文或照片。", field="body")
-    attached = None if photo_refs is None else photos.parse_refs(photo_refs)
+    if title is None and body is None and photo_refs is None and file_refs is None:
+        raise BadUserInputError("请填写更正后的标题、正文、照片或附件文件。", field="body")
+    changes_attachments = photo_refs is not None or file_refs is not None
     new_title = (
         clean_text(title, field="title", label="公告标题", maximum=TITLE_MAX) if title is not None else None
     )
@@ -183,9 +191,15 @@ async def correct(
         if refused is not None:
             raise ConflictError(refused + "撤回的公告不能再更正，请重新发布。")
         title_, body_ = new_title or row.title, new_body or row.body
-        if (title_, body_) == (row.title, row.body) and attached is None:
+        if (title_, body_) == (row.title, row.body) and not changes_attachments:
             raise BadUserInputError("更正后的内容与现在的相同。", field="body")
-        if attached is not None:
+        if changes_attachments:
+            # what is not given stays: the photos when only the files change, and the other way
+            kept = await photos.attached_refs(session, AttachedTo.NOTICE, row.id)
+            attached = _attachments(
+                kept.photos if photo_refs is None else photo_refs,
+                kept.files if file_refs is None else file_refs,
+            )
             await photos.attach(session, work.who, AttachedTo.NOTICE, row.id, attached, replace=True)
         row.version += 1
         row.title, row.body = title_, body_

@@ -27,6 +27,7 @@ from models.errors import BadUserInputError, QilijiaError
 from models.person import Person
 from models.photos import (
     CLOUD_PREFIX,
+    PDF,
     PHOTOS_MAX,
     AttachedTo,
     Attachment,
@@ -35,6 +36,7 @@ from models.photos import (
     attach_problem,
     cloud_file_problem,
     file_signature,
+    kind_problem,
     shown_to,
     url_expiry,
 )
@@ -86,6 +88,15 @@ class PhotoView:
     width: int | None
     height: int | None
     status: UploadStatus
+    #: an upload's type (None for a link or a cloud file), and a file's name and size
+    media_type: str | None = None
+    file_name: str | None = None
+    size_bytes: int | None = None
+
+    @property
+    def is_file(self) -> bool:
+        """A file that is not a photo (a PDF on a notice)."""
+        return self.media_type == PDF
 
 
 def link_photos(urls: Sequence[str]) -> list[PhotoView]:
@@ -102,15 +113,26 @@ class PhotoRef:
 
     upload_id: uuid.UUID | None = None
     cloud_file_id: str | None = None
+    #: attached as a file that is not a photo (a PDF on a notice)
+    as_file: bool = False
 
 
-def parse_refs(values: Sequence[str] | None, *, field: str = "photos", besides: int = 0) -> list[PhotoRef]:
-    """The photos a client named, in its order, each once; at most nine with the `besides` links
-    the object has already."""
+def parse_refs(
+    values: Sequence[str] | None, *, field: str = "photos", besides: int = 0, as_file: bool = False
+) -> list[PhotoRef]:
+    """The photos (or, `as_file`, the files) a client named, in its order, each once; at most nine
+    with the `besides` the object has already."""
     refs: list[PhotoRef] = []
     for raw in values or []:
         value = raw.strip()
-        if value.startswith(CLOUD_PREFIX):
+        if as_file:
+            try:
+                ref = PhotoRef(upload_id=decode(value, "Upload")[1], as_file=True)
+            except BadUserInputError:
+                raise BadUserInputError(
+                    "文件编号格式不正确：请填写上传文件得到的编号。", field=field
+                ) from None
+        elif value.startswith(CLOUD_PREFIX):
             problem = cloud_file_problem(value)
             if problem is not None:
                 raise BadUserInputError(problem, field=field)
@@ -140,22 +162,41 @@ async def attach(
     replace: bool = False,
 ) -> None:
     """Attach photos to an object, in the mutation's transaction (a refused photo writes nothing).
-    Only its uploader attaches an upload, and not one WeChat's image check has failed."""
+    Only its uploader attaches an upload, and not one WeChat's image check has failed; when the
+    attachments are replaced, those the object has already stay whoever replaces them."""
     wanted = [r.upload_id for r in refs if r.upload_id is not None]
+    already: set[uuid.UUID] = set()
+    if replace:
+        a = Attachment.__table__
+        current = await session.execute(
+            sa.select(a.c.upload_id).where(
+                a.c.object_type == object_type.value, a.c.object_id == object_id, a.c.upload_id.is_not(None)
+            )
+        )
+        already = set(current.scalars())
     if wanted:
         found = {
             row.id: row
             for row in await session.execute(
-                sa.select(Upload.id, Upload.owner_id, Upload.status).where(Upload.id.in_(wanted))
+                sa.select(Upload.id, Upload.owner_id, Upload.status, Upload.media_type).where(
+                    Upload.id.in_(wanted)
+                )
             )
         }
-        for ident in wanted:
-            row = found.get(ident)
+        for ref in refs:
+            if ref.upload_id is None:
+                continue
+            row = found.get(ref.upload_id)
             if row is None:
                 raise BadUserInputError("没有找到这张照片，请重新上传。", field=field)
-            problem = attach_problem(row.owner_id, row.status, who.person_id)
+            mine = ref.upload_id in already or attach_problem(row.owner_id, row.status, who.person_id) is None
+            problem = (
+                attach_problem(row.owner_id, row.status, who.person_id)
+                if not mine
+                else kind_problem(row.media_type, object_type, ref.as_file)
+            )
             if problem is not None:
-                raise BadUserInputError(problem, field=field)
+                raise BadUserInputError(problem, field="files" if ref.as_file else field)
     if replace:
         await session.execute(
             sa.delete(Attachment).where(
@@ -173,6 +214,32 @@ async def attach(
             )
         )
     await session.flush()
+
+
+@dataclass(frozen=True)
+class Attached:
+    """An object's attachments as a client names them: photos (upload ids, cloud files), files."""
+
+    photos: list[str]
+    files: list[str]
+
+
+async def attached_refs(session: AsyncSession, object_type: AttachedTo, object_id: uuid.UUID) -> Attached:
+    """What is attached to an object now, in order, as the refs a client would give."""
+    a, u = Attachment.__table__, Upload.__table__
+    rows = await session.execute(
+        sa.select(a.c.upload_id, a.c.cloud_file_id, u.c.media_type)
+        .select_from(a.outerjoin(u, u.c.id == a.c.upload_id))
+        .where(a.c.object_type == object_type.value, a.c.object_id == object_id)
+        .order_by(a.c.position)
+    )
+    found = Attached([], [])
+    for r in rows:
+        if r.cloud_file_id is not None:
+            found.photos.append(r.cloud_file_id)
+        else:
+            (found.files if r.media_type == PDF else found.photos).append(global_id(r.upload_id))
+    return found
 
 
 # --- reading --------------------------------------------------------------------------------------
@@ -195,6 +262,9 @@ def _loader(ctx: Context) -> DataLoader[tuple[AttachedTo, uuid.UUID], list[Photo
                     u.c.status,
                     u.c.width,
                     u.c.height,
+                    u.c.media_type,
+                    u.c.file_name,
+                    u.c.size_bytes,
                 )
                 .select_from(a.outerjoin(u, u.c.id == a.c.upload_id))
                 .where(sa.tuple_(a.c.object_type, a.c.object_id).in_([(str(t), i) for t, i in keys]))
@@ -214,7 +284,16 @@ def _loader(ctx: Context) -> DataLoader[tuple[AttachedTo, uuid.UUID], list[Photo
                     continue
                 else:
                     url, thumb = links.mint(base, row.id, now)
-                    view = PhotoView(url, thumb, row.width, row.height, UploadStatus(row.status))
+                    view = PhotoView(
+                        url,
+                        thumb,
+                        row.width,
+                        row.height,
+                        UploadStatus(row.status),
+                        row.media_type,
+                        row.file_name,
+                        row.size_bytes,
+                    )
                 found[(row.object_type, row.object_id)].append(view)
             return [found.get((str(t), i), []) for t, i in keys]
 
@@ -246,6 +325,7 @@ class NewUpload:
     width: int
     height: int
     status: UploadStatus
+    file_name: str | None = None
 
 
 async def record(sessions: async_sessionmaker[AsyncSession], new: NewUpload) -> None:
@@ -261,6 +341,7 @@ async def record(sessions: async_sessionmaker[AsyncSession], new: NewUpload) -> 
                 width=new.width,
                 height=new.height,
                 status=new.status,
+                file_name=new.file_name,
             )
         )
 

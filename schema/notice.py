@@ -23,7 +23,7 @@ from resolvers.context import Context
 from resolvers.ids import decode, encode
 from schema import docs
 from schema.person import Person
-from schema.photos import PHOTOS_ARGUMENT, Photo, photos_of
+from schema.photos import PHOTOS_ARGUMENT, AttachedFile, Photo, files_of, photos_of
 from schema.place import AFTER, FIRST, Building, Community, Compound
 from schema.register import seen_person
 from schema.relay import Connection, Node, Nodes, node
@@ -154,6 +154,10 @@ class Notice(Node):
     async def photos(self, info: Info[Context, None]) -> list[Photo]:
         return await photos_of(info, AttachedTo.NOTICE, self._row.id)
 
+    @strawberry.field(description="附件文件（PDF，按顺序）：能看到这条公告的人都能看到。")
+    async def files(self, info: Info[Context, None]) -> list[AttachedFile]:
+        return await files_of(info, AttachedTo.NOTICE, self._row.id)
+
     @strawberry.field(description="各个版本，从第一版起：更正不覆盖原文。")
     async def versions(self, info: Info[Context, None]) -> list[NoticeVersion]:
         rows = await notice_resolvers.versions_loader(info.context).load(self._row.id)
@@ -218,6 +222,10 @@ class PublishNoticeInput:
         default=None, description="到期时间（带时区，最长一年）；不填为一直展示。"
     )
     photos: list[str] | None = strawberry.field(default=None, description=PHOTOS_ARGUMENT)
+    files: list[str] | None = strawberry.field(
+        default=None,
+        description="附件文件：上传 PDF（`POST /uploads`）得到的编号；与照片合计最多 9 个。只能使用自己上传的文件。",
+    )
 
 
 @strawberry.type
@@ -277,6 +285,7 @@ class Mutation:
             publish_at=input.publish_at,
             expires_at=input.expires_at,
             photo_refs=input.photos or [],
+            file_refs=input.files or [],
         )
         return Notice.from_row(row)
 
@@ -292,11 +301,23 @@ class Mutation:
         body: Annotated[str | None, strawberry.argument(description="新正文；不改不填。")] = None,
         photos: Annotated[
             list[str] | None,
-            strawberry.argument(description="新的照片（取代原来的；空列表为撤下全部照片）；不改不填。"),
+            strawberry.argument(description="新的照片（取代原来的照片；空列表为撤下全部照片）；不改不填。"),
+        ] = None,
+        files: Annotated[
+            list[str] | None,
+            strawberry.argument(
+                description="新的附件文件（取代原来的文件；空列表为撤下全部文件）；不改不填。"
+            ),
         ] = None,
     ) -> Notice:
         row = await notice_resolvers.correct(
-            info.context, notice_id=_notice_id(id), title=title, body=body, note=note, photo_refs=photos
+            info.context,
+            notice_id=_notice_id(id),
+            title=title,
+            body=body,
+            note=note,
+            photo_refs=photos,
+            file_refs=files,
         )
         return Notice.from_row(row)
 

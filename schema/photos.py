@@ -59,4 +59,26 @@ class Photo:
 async def photos_of(info: Info[Context, None], object_type: AttachedTo, object_id: uuid.UUID) -> list[Photo]:
     """The photos an object shows (an object the caller has been given, so may read)."""
     views = await photo_resolvers.photos_of(info.context, object_type, object_id)
-    return [Photo.from_view(v) for v in views]
+    return [Photo.from_view(v) for v in views if not v.is_file]
+
+
+@strawberry.type(description="一个附件文件（PDF）：链接短时有效（约一小时），请每次打开前重新读取。")
+class AttachedFile:
+    url: str = strawberry.field(
+        description="文件链接（小程序用 wx.downloadFile 下载后 wx.openDocument 打开）。"
+    )
+    name: str | None = strawberry.field(description="上传时的文件名。")
+    size_bytes: int | None = strawberry.field(description="大小（字节）。")
+    media_type: str = strawberry.field(description="类型，目前只有 application/pdf。")
+
+
+async def files_of(
+    info: Info[Context, None], object_type: AttachedTo, object_id: uuid.UUID
+) -> list[AttachedFile]:
+    """The files (not photos) an object shows; read with its photos, in one statement."""
+    views = await photo_resolvers.photos_of(info.context, object_type, object_id)
+    return [
+        AttachedFile(url=v.url, name=v.file_name, size_bytes=v.size_bytes, media_type=v.media_type or "")
+        for v in views
+        if v.is_file
+    ]

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
+from fpdf import FPDF
 
 from resolvers.ids import decode, encode
 from resolvers.notice import tell_due
@@ -53,7 +54,8 @@ CORRECT = """mutation($id: ID!, $note: String!, $body: String) {
 WITHDRAW = """mutation($id: ID!, $reason: String!) { withdrawNotice(id: $id, reason: $reason) {
   id status withdrawReason pinned } }"""
 PIN = "mutation($id: ID!, $p: Boolean!) { pinNotice(id: $id, pinned: $p) { id pinned } }"
-PHOTOS = "query($id: ID!) { node(id: $id) { ... on Notice { photos { url thumbnailUrl status } } } }"
+ATTACHED = """query($id: ID!) { node(id: $id) { ... on Notice { photos { url thumbnailUrl status }
+  files { url name sizeBytes mediaType } } } }"""
 
 
 async def place(url: str, table: str, key: str) -> str:
@@ -367,7 +369,7 @@ async def test_an_urgent_notice_is_told_to_everyone_it_reaches_once(
     assert await fetchval(url, told, _uuid(scheduled["id"])) == living_in_six
 
 
-async def test_a_notice_shows_its_photos_to_those_it_reaches(
+async def test_a_notice_shows_its_photos_and_files_to_those_it_reaches(
     shared_api: Api, shared_demo_db_url: str
 ) -> None:
     api, url = shared_api, shared_demo_db_url
@@ -375,16 +377,47 @@ async def test_a_notice_shows_its_photos_to_those_it_reaches(
     staff, resident = await token_for(url, STAFF), await token_for(url, RESIDENT)
     mine = (await uploaded(api, staff, png()))["id"]
     theirs = (await uploaded(api, resident, png()))["id"]
-
-    before = await notices_written(url)
-    refused = await api.error(
-        PUBLISH, {"i": {"compoundId": qianshan, "title": "图", "body": "图", "photos": [theirs]}}, token=staff
+    document = a_pdf()
+    sent = await api.client.post(
+        "/uploads",
+        files={"file": ("停水通知.pdf", document, "application/pdf")},
+        headers={"Authorization": f"Bearer {staff}"},
+    )
+    assert sent.status_code == 201 and sent.json()["status"] == "PASSED", sent.text
+    pdf = sent.json()["id"]
+    cut = await api.client.post(
+        "/uploads", files={"file": ("坏.pdf", document[:-20])}, headers={"Authorization": f"Bearer {staff}"}
     )
     assert (
-        refused["extensions"]["code"] == "BAD_USER_INPUT"
-        and refused["message"] == "只能使用您自己上传的照片。"
+        cut.status_code == 400
+        and cut.json()["errors"][0]["message"] == "PDF 文件不完整，请重新导出后再上传。"
     )
+
+    before = await notices_written(url)
+    for given, message in (
+        ({"photos": [theirs]}, "只能使用您自己上传的照片。"),
+        ({"photos": [pdf]}, "这是文件，不是照片：请作为附件文件添加。"),
+        ({"files": [mine]}, "附件文件只能是 PDF；照片请作为照片添加。"),
+    ):
+        fields = {"compoundId": qianshan, "title": "图", "body": "图", **given}
+        refused = await api.error(PUBLISH, {"i": fields}, token=staff)
+        assert (refused["extensions"]["code"], refused["message"]) == ("BAD_USER_INPUT", message)
     assert await notices_written(url) == before
+    # a PDF is for notices only, not a report
+    on_report = await api.error(
+        "mutation($i: ReportTaskInput!) { reportTask(input: $i) { id } }",
+        {
+            "i": {
+                "compoundId": qianshan,
+                "category": "OTHER",
+                "title": "文件",
+                "description": "文件",
+                "photos": [pdf],
+            }
+        },
+        token=staff,
+    )
+    assert on_report["message"] == "这是文件，不是照片：请作为附件文件添加。"
 
     notice = await published(
         api,
@@ -393,22 +426,42 @@ async def test_a_notice_shows_its_photos_to_those_it_reaches(
         compoundId=qianshan,
         buildingIds=[six],
         photos=[mine, "cloud://env-1.bucket/plan.png"],
+        files=[pdf],
     )
-    seen = (await api.data(PHOTOS, {"id": notice["id"]}, token=resident))["node"]["photos"]
-    assert [p["status"] for p in seen] == ["PASSED", "PASSED"] and seen[1][
-        "url"
-    ] == "cloud://env-1.bucket/plan.png"
-    image = await api.client.get(seen[0]["url"])
+    seen = (await api.data(ATTACHED, {"id": notice["id"]}, token=resident))["node"]
+    assert [p["status"] for p in seen["photos"]] == ["PASSED", "PASSED"]
+    assert seen["photos"][1]["url"] == "cloud://env-1.bucket/plan.png"
+    image = await api.client.get(seen["photos"][0]["url"])
     assert image.status_code == 200 and image.headers["content-type"] == "image/png"
-    # a tenant of 1栋 is not reached: neither the notice nor its photos
-    assert (await api.error(PHOTOS, {"id": notice["id"]}, token=await token_for(url, TENANT_1)))[
-        "message"
-    ] == NOT_VISIBLE
+    (attached,) = seen["files"]
+    assert (attached["name"], attached["sizeBytes"], attached["mediaType"]) == (
+        "停水通知.pdf",
+        len(document),
+        "application/pdf",
+    )
+    opened = await api.client.get(attached["url"])
+    assert opened.headers["content-type"] == "application/pdf" and opened.content == document
+    # a tenant of 1栋 is not reached: neither the notice nor what is attached to it
+    tenant = await token_for(url, TENANT_1)
+    assert (await api.error(ATTACHED, {"id": notice["id"]}, token=tenant))["message"] == NOT_VISIBLE
 
-    # a correction may replace the photos (here: none left)
+    # the committee takes the file down; the staff's photos stay, though the committee did not upload them
+    changed = await api.data(
+        'mutation($id: ID!) { correctNotice(id: $id, note: "附件有误", files: []) { version photos { url } files { url } } }',
+        {"id": notice["id"]},
+        token=await token_for(url, COMMITTEE),
+    )
+    assert (changed["correctNotice"]["version"], len(changed["correctNotice"]["photos"])) == (2, 2)
+    assert changed["correctNotice"]["files"] == []
     emptied = await api.data(
         'mutation($id: ID!) { correctNotice(id: $id, note: "撤下图片", photos: []) { version photos { url } } }',
         {"id": notice["id"]},
         token=staff,
     )
-    assert emptied["correctNotice"] == {"version": 2, "photos": []}
+    assert emptied["correctNotice"] == {"version": 3, "photos": []}
+
+
+def a_pdf() -> bytes:
+    document = FPDF()
+    document.add_page()
+    return bytes(document.output())

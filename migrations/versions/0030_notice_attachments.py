@@ -1,4 +1,5 @@
-"""Photos on notices: a notice is one more kind of object a photo is attached to
+"""Photos and files on notices: a notice is one more kind of object a photo is attached to, and
+an upload may be a file that is not a photo (a PDF), shown under the name it was uploaded with
 
 Revision ID: 0030
 Revises: 0029
@@ -7,6 +8,7 @@ Create Date: 2026-12-07 07:00:00
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0030"
@@ -28,8 +30,11 @@ def _kinds(kinds: tuple[str, ...]) -> None:
 
 def upgrade() -> None:
     _kinds((*BEFORE, "NOTICE"))
+    op.add_column("upload", sa.Column("file_name", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
     op.execute("DELETE FROM attachment WHERE object_type = 'NOTICE'")
+    op.execute("DELETE FROM upload WHERE media_type = 'application/pdf'")
+    op.drop_column("upload", "file_name")
     _kinds(BEFORE)
