@@ -82,6 +82,8 @@ class Settings(BaseSettings):
 
     #: the largest photo `POST /uploads` takes, in bytes (10 MB)
     upload_max_bytes: int = Field(default=10_000_000, gt=0, alias="QILIJIA_UPLOAD_MAX_BYTES")
+    #: how many files one person may upload in an hour: each costs a decode, a re-encode and storage
+    uploads_per_hour: int = Field(default=60, gt=0, alias="QILIJIA_UPLOADS_PER_HOUR")
     #: how long a photo's signed URL works (`/files/…`), in seconds; it is minted afresh with every read
     file_url_ttl_seconds: int = Field(default=3600, gt=0, alias="QILIJIA_FILE_URL_TTL")
     #: the address the mini-program reaches this server at (https://api.example.cn), for the photo

@@ -66,6 +66,13 @@ async def upload(request: Request) -> Response:
         who = require_person(request.scope.get("user") or ANONYMOUS)
     except QilijiaError as refused:
         return _error(refused.code, refused.message)
+    services = request.app.state.services
+    if await photos.uploaded_lately(services.sessions, who.person_id) >= settings.uploads_per_hour:
+        refused = _error(
+            "RATE_LIMITED", f"一小时内最多上传 {settings.uploads_per_hour} 个文件，请稍后再试。", 429
+        )
+        refused.headers["Retry-After"] = "600"
+        return refused
     limit = settings.upload_max_bytes
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit + MULTIPART_OVERHEAD:
@@ -89,7 +96,6 @@ async def upload(request: Request) -> Response:
     except BadUserInputError as refused:
         return _error(refused.code, refused.message)
 
-    services = request.app.state.services
     wechat = services.wechat
     ident = uuid.uuid4()
     # WeChat's image check takes images: a PDF (for notices only) is not held for it

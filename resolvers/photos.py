@@ -328,6 +328,17 @@ class NewUpload:
     file_name: str | None = None
 
 
+async def uploaded_lately(sessions: async_sessionmaker[AsyncSession], person_id: uuid.UUID) -> int:
+    """How many files a person uploaded in the last hour (their upload budget is counted here)."""
+    async with sessions() as session:
+        counted = await session.execute(
+            sa.select(sa.func.count()).where(
+                Upload.owner_id == person_id, Upload.created_at > sa.func.now() - sa.text("interval '1 hour'")
+            )
+        )
+        return int(counted.scalar_one())
+
+
 async def record(sessions: async_sessionmaker[AsyncSession], new: NewUpload) -> None:
     """The upload's row, committed (its files are already stored)."""
     async with sessions() as session, session.begin():

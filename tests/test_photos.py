@@ -133,6 +133,21 @@ async def test_refused_uploads_store_nothing(api: Api, demo_db_url: str) -> None
     files = api.app.state.settings.data_dir / "files"
     assert not files.exists() or not any(p.is_file() for p in files.rglob("*"))
 
+    # 60 files in an hour, then a pause: the 61st is refused before its body is read
+    neighbour = await token_for(demo_db_url, NEIGHBOUR)
+    await fetchval(
+        demo_db_url,
+        """INSERT INTO upload (owner_id, sha256, size_bytes, media_type, width, height, status)
+           SELECT p.id, 'x', 1, 'image/png', 1, 1, 'PASSED' FROM person p, generate_series(1, 60)
+           WHERE p.phone = $1""",
+        NEIGHBOUR,
+    )
+    busy = await upload(api, neighbour, png())
+    assert refusal(busy) == (429, "RATE_LIMITED", "一小时内最多上传 60 个文件，请稍后再试。")
+    assert busy.headers["retry-after"] == "600"
+    await fetchval(demo_db_url, "UPDATE upload SET created_at = now() - interval '61 minutes'")
+    assert (await upload(api, neighbour, png())).status_code == 201
+
 
 async def test_a_photo_on_a_report_is_seen_by_those_who_may_read_it(api: Api, demo_db_url: str) -> None:
     """Uploaded without its EXIF, with a thumbnail; attached to a report with a link and a cloud
