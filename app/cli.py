@@ -663,11 +663,12 @@ def audit_verify() -> None:
 
 @cli.command()
 def jobs() -> None:
-    """运行一次定时任务（到期自动结束表决、办结7天未评价的事项自动关闭、党员本期任职计入参与记录、到时提醒、告知定时的紧急公告、发送到期的订阅消息、重新送检未能送微信检查的照片）后退出；多个进程同时运行也是安全的。"""
+    """运行一次定时任务（到期自动结束表决、办结7天未评价的事项自动关闭、党员本期任职计入参与记录、到时提醒、告知定时的紧急公告、发送到期的订阅消息、重新送检未能送微信检查的照片、清理一天内未使用的上传文件）后退出；多个进程同时运行也是安全的。"""
     import httpx
 
     from app.http import tls_context
-    from app.jobs import run_once
+    from app.jobs import Outside, run_once
+    from app.storage import storage_from
     from auth.wechat import WeChatClient
     from resolvers.photos import PhotoLinks
 
@@ -688,10 +689,14 @@ def jobs() -> None:
                     )
                 # without WeChat, every message stays in the app (no consent is spent on it)
                 templates = settings.templates() if wechat is not None else {}
-                links = PhotoLinks(
-                    settings.file_url_key(), settings.file_url_ttl_seconds, settings.public_url
+                outside = Outside(
+                    wechat=wechat,
+                    links=PhotoLinks(
+                        settings.file_url_key(), settings.file_url_ttl_seconds, settings.public_url
+                    ),
+                    storage=storage_from(settings),
                 )
-                return await run_once(sessionmaker(engine), wechat, templates, links)
+                return await run_once(sessionmaker(engine), templates, outside)
         finally:
             await engine.dispose()
 
@@ -703,6 +708,7 @@ def jobs() -> None:
     out.print(f"发出的订阅消息：{done['send_messages']} 条。")
     out.print(f"告知的紧急公告：{done['tell_urgent_notices']} 条。")
     out.print(f"重新送微信检查的照片：{done['recheck_photos']} 张。")
+    out.print(f"清理的一天内未使用的上传文件：{done['forget_unattached_uploads']} 个。")
 
 
 @cli.command(name="schema")

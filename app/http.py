@@ -50,7 +50,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from app import downloads, uploads
 from app import logging as app_logging
 from app.database import asyncpg_connect_kwargs, create_engine, create_read_pool, service_url, sessionmaker
-from app.jobs import periodic
+from app.jobs import Outside, periodic
 from app.settings import LOOPBACK, Settings, get_settings
 from app.storage import storage_from
 from auth import tokens
@@ -680,9 +680,8 @@ def create_app(
                 periodic(
                     sessions,
                     settings.job_interval_seconds,
-                    wechat,
                     app.state.services.templates,
-                    app.state.services.photo_links,
+                    Outside(wechat, app.state.services.photo_links, app.state.storage),
                 ),
                 app.state.services.reveals.running(),
                 app.state.services.budget.running(),

@@ -8,9 +8,12 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.storage import Storage
+from app.uploads import forget_unattached
 from auth.wechat import WeChatClient
 from models.background import repeating
 from models.message import MessageKind, Template
@@ -50,33 +53,41 @@ JOBS: dict[str, Job] = {
 }
 
 
-def _with_wechat(wechat: WeChatClient | None, links: PhotoLinks | None) -> list[tuple[str, Job]]:
-    """The jobs that call WeChat: sending the messages due, asking the image check again."""
+@dataclass(frozen=True)
+class Outside:
+    """What some jobs reach beyond the database: WeChat (when configured), the photos' signed
+    URLs, the file storage."""
+
+    wechat: WeChatClient | None = None
+    links: PhotoLinks | None = None
+    storage: Storage | None = None
+
+
+def _outside(outside: Outside) -> list[tuple[str, Job]]:
+    """The jobs that call WeChat (sending the messages due, asking the image check again) and
+    the clean-up of uploads never attached."""
+    wechat, links = outside.wechat, outside.links
     return [
         ("send_messages", _silent(lambda s: send_due(s, wechat))),
         ("recheck_photos", _silent(lambda s: recheck_held(s, wechat, links))),
+        ("forget_unattached_uploads", _silent(lambda s: forget_unattached(s, outside.storage))),
     ]
 
 
 async def run_once(
-    sessions: Sessions,
-    wechat: WeChatClient | None = None,
-    templates: Templates | None = None,
-    links: PhotoLinks | None = None,
+    sessions: Sessions, templates: Templates | None = None, outside: Outside = Outside()
 ) -> dict[str, int]:
-    """Every job once, then those calling WeChat (when it is configured)."""
+    """Every job once, then those reaching beyond the database."""
     done = {name: await job(sessions, templates or {}) for name, job in JOBS.items()}
-    for name, job in _with_wechat(wechat, links):
+    for name, job in _outside(outside):
         done[name] = await job(sessions, templates or {})
     return done
 
 
-async def _round(
-    sessions: Sessions, wechat: WeChatClient | None, templates: Templates, links: PhotoLinks | None
-) -> None:
+async def _round(sessions: Sessions, templates: Templates, outside: Outside) -> None:
     """Each job, and the sending, on its own: one failing does not hold up the others."""
     done: dict[str, int] = {}
-    for name, job in [*JOBS.items(), *_with_wechat(wechat, links)]:
+    for name, job in [*JOBS.items(), *_outside(outside)]:
         try:
             done[name] = await job(sessions, templates)
         except Exception:
@@ -87,14 +98,9 @@ async def _round(
 
 @contextlib.asynccontextmanager
 async def periodic(
-    sessions: Sessions,
-    interval: float,
-    wechat: WeChatClient | None = None,
-    templates: Templates | None = None,
-    links: PhotoLinks | None = None,
+    sessions: Sessions, interval: float, templates: Templates | None = None, outside: Outside = Outside()
 ) -> AsyncIterator[None]:
     """The jobs every `interval` seconds; `templates` only where WeChat is configured (without it
     every message stays in the app, and no consent is spent on it)."""
-    round_ = lambda: _round(sessions, wechat, templates or {}, links)  # noqa: E731
-    async with repeating(round_, interval, name="qilijia-jobs"):
+    async with repeating(lambda: _round(sessions, templates or {}, outside), interval, name="qilijia-jobs"):
         yield

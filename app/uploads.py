@@ -189,6 +189,21 @@ async def _ask_media_check(
     await photos.await_check(services.sessions, ident, trace_id)
 
 
+async def forget_unattached(sessions: Any, storage: Storage | None) -> int:
+    """The periodic clean-up: uploads attached to nothing after a day, their rows and then their
+    files (a file whose deletion fails is left behind, never a row without its file)."""
+    if storage is None:
+        return 0
+    gone = await photos.forget_unattached(sessions)
+    for ident in gone:
+        for key in (original_key(ident), thumbnail_key(ident)):
+            try:
+                await storage.delete(key)
+            except Exception:
+                log.warning("file of a forgotten upload not deleted: %s", key, exc_info=True)
+    return len(gone)
+
+
 async def file(request: Request) -> Response:
     """`GET /files/<id>?exp=…&sig=…[&thumb=1]`: a photo or its thumbnail, while its URL's signature
     holds. Reached by `<image src>`, which sends no token: the signature is the permission."""

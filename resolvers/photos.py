@@ -328,6 +328,33 @@ class NewUpload:
     file_name: str | None = None
 
 
+#: an upload attached to nothing a day after it was made is forgotten, row and files
+UNATTACHED_FOR_SECONDS = 24 * 3600
+
+
+async def forget_unattached(
+    sessions: async_sessionmaker[AsyncSession], *, limit: int = 200
+) -> list[uuid.UUID]:
+    """Delete the rows of uploads attached to nothing a day after they were made (a photo taken
+    and never sent with a report); returns their ids, whose files the caller deletes next. An
+    attachment made at the same moment keeps its upload: the row is deleted only if none refers to
+    it when the deletion commits (the reference's key lock waits for it, or it for the reference)."""
+    u, a = Upload.__table__, Attachment.__table__
+    old = (
+        sa.select(u.c.id)
+        .where(
+            u.c.created_at < sa.func.now() - sa.func.make_interval(0, 0, 0, 0, 0, 0, UNATTACHED_FOR_SECONDS),
+            ~sa.exists().where(a.c.upload_id == u.c.id),
+        )
+        .order_by(u.c.created_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    async with sessions() as session, session.begin():
+        gone = await session.execute(sa.delete(u).where(u.c.id.in_(old.scalar_subquery())).returning(u.c.id))
+        return list(gone.scalars())
+
+
 async def uploaded_lately(sessions: async_sessionmaker[AsyncSession], person_id: uuid.UUID) -> int:
     """How many files a person uploaded in the last hour (their upload budget is counted here)."""
     async with sessions() as session:

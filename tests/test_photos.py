@@ -22,6 +22,7 @@ import pytest_asyncio
 from PIL import Image
 
 from app.dev_wechat import MEDIA_CHECK_ASYNC, FakeWeChat, run_fake_wechat
+from app.uploads import forget_unattached
 from models.photos import file_signature
 from resolvers.ids import decode
 from resolvers.photos import recheck_held
@@ -357,6 +358,27 @@ async def test_a_photo_whose_check_could_not_be_asked_is_asked_again(demo_db_url
             )
             fake.media_errcode = None
             assert await again() == 0 and len(fake.media_checks) == 1
+
+
+async def test_uploads_attached_to_nothing_are_forgotten_after_a_day(api: Api, demo_db_url: str) -> None:
+    resident = await token_for(demo_db_url, RESIDENT)
+    kept, dropped, fresh = [await uploaded(api, resident, png()) for _ in range(3)]
+    await report(api, demo_db_url, resident, photos=[kept["id"]])
+    await fetchval(
+        demo_db_url,
+        "UPDATE upload SET created_at = now() - interval '2 days' WHERE id <> $1",
+        decode(fresh["id"])[1],
+    )
+    services, storage = api.app.state.services, api.app.state.storage
+    assert await forget_unattached(services.sessions, storage) == 1
+    assert await forget_unattached(services.sessions, storage) == 0
+    left = {r["id"] for r in await fetch(demo_db_url, "SELECT id FROM upload")}
+    assert left == {decode(kept["id"])[1], decode(fresh["id"])[1]}
+    assert stored(api, kept["id"]) and stored(api, fresh["id"], thumb=True)
+    with pytest.raises(FileNotFoundError):
+        stored(api, dropped["id"])
+    with pytest.raises(FileNotFoundError):
+        stored(api, dropped["id"], thumb=True)
 
 
 async def test_storage_follows_the_settings(tmp_path: Any) -> None:

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.database import create_engine, sessionmaker
 from app.dev_wechat import FakeWeChat, run_fake_wechat
-from app.jobs import run_once
+from app.jobs import Outside, run_once
 from auth.wechat import WeChatClient
 from models.evaluation import PeriodKind
 from models.message import MessageKind
@@ -278,9 +278,9 @@ async def test_a_consented_owners_reminder_reaches_wechat_once(demo_db_url: str)
                     vote,
                 )
                 closes = await fetchval(url, "SELECT closes_at FROM vote WHERE id = $1", vote)
-                done = await run_once(sessions, wechat, settings.templates())
+                done = await run_once(sessions, settings.templates(), Outside(wechat=wechat))
                 assert done["remind"] >= len(await owner_phones(url, vote)) and done["send_messages"] == 1
-                again = await run_once(sessions, wechat, settings.templates())
+                again = await run_once(sessions, settings.templates(), Outside(wechat=wechat))
                 assert (again["remind"], again["send_messages"]) == (0, 0)
                 (sent,) = fake.messages
                 assert (sent["touser"], sent["template_id"], sent["page"]) == (
