@@ -722,9 +722,17 @@ def print_schema() -> None:
 @dev_cli.command("wechat")
 def dev_wechat(
     port: Annotated[int, typer.Option(help="模拟微信的监听端口（只监听 127.0.0.1）")] = 8001,
+    push_to: Annotated[
+        str, typer.Option(help="图片安全检查的结果推送到这里（qilijia serve 的 /wechat/push）")
+    ] = "http://127.0.0.1:8000/wechat/push",
+    push_token: Annotated[
+        str, typer.Option(help="推送签名用的 Token（serve 的 WECHAT_PUSH_TOKEN 须与它相同）")
+    ] = "dev-push-token",
 ) -> None:
     """启动本机的模拟微信服务器（登录、手机号、内容安全、订阅消息），让 serve 像小程序那样登录。"""
-    from app.dev_wechat import LOGIN_PREFIX, PHONE_PREFIX, FakeWeChat, run_fake_wechat
+    import httpx
+
+    from app.dev_wechat import LOGIN_PREFIX, PHONE_PREFIX, FakeWeChat, passing_pusher, run_fake_wechat
 
     settings = get_settings()
     if settings.env != "dev":
@@ -739,7 +747,8 @@ def dev_wechat(
     out.print(f"模拟微信已启动：{base}")
     out.print("在另一个终端让 qilijia serve 使用它：")
     out.print(
-        f"  export WECHAT_API_BASE={base} WECHAT_APPID={fake.appid} WECHAT_SECRET={fake.secret}",
+        f"  export WECHAT_API_BASE={base} WECHAT_APPID={fake.appid} WECHAT_SECRET={fake.secret}"
+        f" WECHAT_PUSH_TOKEN={push_token}",
         soft_wrap=True,
     )
     out.print("它接受：")
@@ -751,11 +760,14 @@ def dev_wechat(
     )
     out.print("  内容安全：含「违规」的文字判为 risky（拒绝），含「待审」的判为 review（待审核），其余通过")
     out.print("  订阅消息：/cgi-bin/message/subscribe/send 全部接受，打印在这里")
+    out.print(f"  图片安全检查：全部通过，一秒后把结果推送到 {push_to}")
     out.print("按 Ctrl-C 停止。")
 
     async def run() -> None:
-        async with run_fake_wechat(fake, port=port):
-            await asyncio.Event().wait()
+        async with httpx.AsyncClient(timeout=10, trust_env=False) as client:
+            fake.on_media_check = passing_pusher(fake, push_to, push_token, client)
+            async with run_fake_wechat(fake, port=port):
+                await asyncio.Event().wait()
 
     try:
         asyncio.run(run())

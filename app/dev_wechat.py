@@ -29,6 +29,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -120,6 +121,8 @@ class FakeWeChat:
     """mediaCheckAsync: when set, every image check answers this errcode."""
     on_call: Callable[[str, dict[str, Any]], None] | None = None
     """Told of every call, as it arrives (the command line prints them)."""
+    on_media_check: Callable[[str], None] | None = None
+    """Told of the ``trace_id`` of every image check it accepted (`passing_pusher` answers it)."""
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     """(path, query params merged with the JSON body) of every request, in arrival order."""
     current_token: str | None = None
@@ -358,6 +361,8 @@ class FakeWeChat:
             return _error(self.media_errcode)
         trace_id = f"fake-media-trace-{next(_rids):06d}"
         self.media_checks.append({**body, "trace_id": trace_id})
+        if self.on_media_check is not None:
+            self.on_media_check(trace_id)
         return JSONResponse({"errcode": 0, "errmsg": "ok", "trace_id": trace_id})
 
     def media_push(
@@ -460,3 +465,34 @@ async def run_fake_wechat(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+
+
+def passing_pusher(
+    fake: FakeWeChat, push_to: str, push_token: str, client: httpx.AsyncClient, *, delay: float = 1.0
+) -> Callable[[str], None]:
+    """For an integrator: every image check passes a moment later, pushed to the server signed as
+    WeChat pushes it (`FakeWeChat.on_media_check`), so that photos do not stay held in development."""
+    pending: set[asyncio.Task[None]] = set()
+
+    async def push(trace_id: str) -> None:
+        await asyncio.sleep(delay)
+        # as WeChat does, pushed again while the server answers 404 (it has not yet stored which
+        # upload the check is for: the push can overtake the answer to mediaCheckAsync)
+        for _ in range(10):
+            params, body = fake.media_push(trace_id, "pass", push_token=push_token)
+            try:
+                answered = await client.post(push_to, params=params, json=body)
+            except httpx.HTTPError as exc:
+                if fake.on_call is not None:
+                    fake.on_call("push failed", {"to": push_to, "error": type(exc).__name__})
+                return
+            if answered.status_code != 404:
+                return
+            await asyncio.sleep(max(delay, 0.1))
+
+    def on_check(trace_id: str) -> None:
+        task = asyncio.get_running_loop().create_task(push(trace_id))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
+    return on_check

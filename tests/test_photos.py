@@ -21,7 +21,7 @@ import pytest
 import pytest_asyncio
 from PIL import Image
 
-from app.dev_wechat import MEDIA_CHECK_ASYNC, FakeWeChat, run_fake_wechat
+from app.dev_wechat import MEDIA_CHECK_ASYNC, FakeWeChat, passing_pusher, run_fake_wechat
 from app.uploads import forget_unattached
 from models.photos import file_signature
 from resolvers.ids import decode
@@ -309,6 +309,23 @@ async def test_wechat_holds_a_photo_until_its_check_passes(
     # WeChat's check of the push URL: the echo, for a signed request only
     verify = {**params, "echostr": "echo-123"}
     assert (await api.client.get("/wechat/push", params=verify)).text == "echo-123"
+
+
+async def test_the_fake_passes_every_photo_for_an_integrator(
+    wechat_api: tuple[Api, FakeWeChat], demo_db_url: str
+) -> None:
+    """`qilijia dev wechat`'s fake pushes a passing verdict for every image check, signed as WeChat
+    does, so that photos do not stay held in development."""
+    api, fake = wechat_api
+    fake.on_media_check = passing_pusher(fake, "/wechat/push", PUSH_TOKEN, api.client, delay=0)
+    await fetchval(demo_db_url, "UPDATE person SET wechat_openid = 'openid-zhang' WHERE phone = $1", RESIDENT)
+    held = await uploaded(api, await token_for(demo_db_url, RESIDENT))
+    assert held["status"] == "HELD"
+    for _ in range(50):
+        if await fetchval(demo_db_url, "SELECT status FROM upload") == "PASSED":
+            break
+        await asyncio.sleep(0.05)
+    assert await fetchval(demo_db_url, "SELECT status FROM upload") == "PASSED"
 
 
 async def test_a_photo_whose_check_could_not_be_asked_is_asked_again(demo_db_url: str) -> None:
