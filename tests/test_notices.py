@@ -259,7 +259,18 @@ async def test_scheduled_corrected_pinned_and_withdrawn_notices(
 
     # pinned first on the board
     await api.data(PIN, {"id": notice["id"], "p": True}, token=staff)
-    assert ids(await api.data(BOARD, {"c": qianshan}, token=resident))[0] == notice["id"]
+    whole = ids(await api.data(BOARD, {"c": qianshan, "first": 50}, token=resident))
+    assert whole[0] == notice["id"]
+    # page by page (the cursor crosses from the pinned to the rest): the same notices, once each
+    paged: list[str] = []
+    after = None
+    while True:
+        page = (await api.data(BOARD, {"c": qianshan, "first": 2, "after": after}, token=resident))["notices"]
+        paged += [e["node"]["id"] for e in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert paged == whole and len(whole) >= 3
 
     blank = await api.error(WITHDRAW, {"id": notice["id"], "reason": "  "}, token=staff)
     assert blank["extensions"]["code"] == "BAD_USER_INPUT"
