@@ -360,6 +360,8 @@ def notice_row(n: FromClause) -> Binding:
             "author_id": Col(n.c.author_id),
             "published": Col(n.c.publish_at <= sa.func.now()),
             "whole": Col(sa.func.cardinality(n.c.building_ids) == 0),
+            "in_compound": Col(n.c.compound_id.is_not(None)),
+            "withdrawn": Col(n.c.withdrawn_at.is_not(None)),
             "compounds": Many(compounds),
             "buildings": Many(buildings),
         }

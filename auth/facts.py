@@ -95,6 +95,10 @@ class NoticeFacts(PlaceFacts):
     published: bool
     #: it reaches whole compounds, not only some of their buildings
     whole: bool
+    #: posted to a compound (or some of its buildings), not to a whole community
+    in_compound: bool
+    #: taken down (kept for its editors)
+    withdrawn: bool
     compounds: tuple[PlaceFacts, ...] = ()
     #: the buildings it is posted to, when not whole
     buildings: tuple[PlaceFacts, ...] = ()

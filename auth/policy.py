@@ -386,19 +386,26 @@ PARTY_GROUP_READERS = either(ADMIN, COMMUNITY_COMMITTEE, GRID_WORKER, PARTY_MEMB
 EVALUATORS = CHIEF_CONVENER | COMMUNITY_COMMITTEE
 _EVALUATORS = "只有小区的总召集人或社区“两委”成员可以起草党员评价。"
 _VOTE_OPENERS = "只有本小区的业委会成员或社区“两委”成员可以"
-#: a notice: who posted it, whether it is out, whether it reaches whole compounds
+#: a notice: who posted it, whether it is out, where it is posted, whether it was taken down
 NOTICE_AUTHOR = IsMe("author_id")
 IS_PUBLISHED = OneOf("published", frozenset({True}))
 TO_WHOLE_COMPOUNDS = OneOf("whole", frozenset({True}))
+IN_A_COMPOUND = OneOf("in_compound", frozenset({True}))
+IS_WITHDRAWN = OneOf("withdrawn", frozenset({True}))
 #: who posts to a compound (and its buildings): its team, owners' committee and property staff,
 #: and the community committee (which alone posts to the whole community)
 COMPOUND_PUBLISHERS = either(ADMIN, COMMUNITY_COMMITTEE, TEAM_CORE, OWNERS_COMMITTEE, PROPERTY_STAFF)
-#: who corrects, pins and withdraws a notice, and sees who read it: its author and the committee
-NOTICE_EDITORS = either(ADMIN, NOTICE_AUTHOR, COMMUNITY_COMMITTEE)
-#: a published notice is read by those serving a compound it reaches, by the residents of a compound
-#: it reaches whole, and by those living in a building it is posted to
+#: who corrects, pins and withdraws a notice, and sees who read it: the committee, and its author
+#: while they may still post there (a property company replaced no longer speaks for the compound)
+NOTICE_EDITORS = either(
+    ADMIN, COMMUNITY_COMMITTEE, NOTICE_AUTHOR & IN_A_COMPOUND & Some("compounds", COMPOUND_PUBLISHERS)
+)
+#: a published notice, until it is taken down, is read by those serving a compound it reaches, by
+#: the residents of a compound it reaches whole, and by those living in a building it is posted to;
+#: its editors read it whatever its state
 READ_NOTICE = NOTICE_EDITORS | (
     IS_PUBLISHED
+    & ~IS_WITHDRAWN
     & either(
         Some("compounds", either(PARTY_MEMBER, TEAM_MEMBER, GRID_WORKER, PROPERTY_STAFF, OWNERS_COMMITTEE)),
         TO_WHOLE_COMPOUNDS & Some("compounds", RESIDENT),

@@ -23,6 +23,11 @@ from models.enums import check_in
 TITLE_MAX = 60
 BODY_MAX = 5000
 REASON_MAX = 200
+#: the most versions a notice has (the first and its corrections): beyond, withdraw and post anew
+VERSIONS_MAX = 21
+#: how far back a notice's publication time may be set (a clock a little behind), no further: a
+#: notice is not backdated
+BEHIND_MAX = timedelta(minutes=5)
 #: the most buildings one notice names (a compound rarely has more)
 BUILDINGS_MAX = 100
 #: how far ahead a notice may be scheduled, and how long it may run
@@ -66,6 +71,8 @@ def schedule_problem(
         return field, "时间必须带时区，例如 2026-12-31T18:00:00+08:00。"
     if publish_at > now + AHEAD_MAX:
         return "publishAt", "定时发布最多提前 90 天。"
+    if publish_at < now - BEHIND_MAX:
+        return "publishAt", "发布时间不能早于现在（公告不能倒签日期）。"
     if expires_at is not None:
         if expires_at <= max(publish_at, now):
             return "expiresAt", "到期时间必须晚于发布时间和现在。"

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from auth.policy import require_person
@@ -85,8 +85,11 @@ async def tell(
     consented: set[uuid.UUID] = set()
     if template is not None:
         p = Person.__table__
+        # the ids as one array parameter: an audience of any size is one parameter, not one each
         found = await session.execute(
-            sa.select(p.c.id, p.c.wechat_openid).where(p.c.id.in_(people), p.c.wechat_openid.is_not(None))
+            sa.select(p.c.id, p.c.wechat_openid).where(
+                p.c.id == sa.any_(_ids(people)), p.c.wechat_openid.is_not(None)
+            )
         )
         openids = {r.id: r.wechat_openid for r in found}
         if openids:
@@ -94,7 +97,9 @@ async def tell(
             # one consent taken per message, atomically: two messages never share one
             taken = await session.execute(
                 sa.update(c)
-                .where(c.c.person_id.in_(openids), c.c.template_id == template.id, c.c.remaining > 0)
+                .where(
+                    c.c.person_id == sa.any_(_ids(openids)), c.c.template_id == template.id, c.c.remaining > 0
+                )
                 .values(remaining=c.c.remaining - 1, updated_at=sa.func.now())
                 .returning(c.c.person_id)
             )
@@ -121,6 +126,10 @@ async def tell(
             }
         )
     await session.execute(sa.insert(Notification.__table__), rows)
+
+
+def _ids(ids: Iterable[uuid.UUID]) -> Any:
+    return sa.bindparam(None, sorted(ids), type_=ARRAY(sa.Uuid))
 
 
 # --- consent and the inbox ---------------------------------------------------------------------

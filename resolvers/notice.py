@@ -7,6 +7,7 @@ its SQL form filters every list and decides every write on the row it locks, in 
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -28,11 +29,14 @@ from models.notice import (
     BUILDINGS_MAX,
     REASON_MAX,
     TITLE_MAX,
+    VERSIONS_MAX,
     Notice,
     NoticeKind,
     NoticeRead,
+    NoticeStatus,
     NoticeVersion,
     schedule_problem,
+    status,
     withdraw_problem,
 )
 from models.person import Home, Person
@@ -52,6 +56,9 @@ from resolvers.text import clean_text
 COMMUNITY = Target(Resource.COMMUNITY, Community, lock=False, judged_in_sql=True)
 COMPOUND = Target(Resource.COMPOUND, Compound, lock=False)
 NOTICE = Target(Resource.NOTICE, Notice, judged_in_sql=True)
+log = logging.getLogger("qilijia.notices")
+#: the most urgent notices one round of the jobs tells
+TELL_BATCH = 20
 #: pinned first, then the newest
 FEED = order(Key("pinned", bool, descending=True), Key("publish_at", datetime, descending=True), Key("id"))
 #: the most people a list of readers (or of those yet to read) shows at once
@@ -191,7 +198,11 @@ async def correct(
         if refused is not None:
             raise ConflictError(refused + "撤回的公告不能再更正，请重新发布。")
         title_, body_ = new_title or row.title, new_body or row.body
-        if (title_, body_) == (row.title, row.body) and not changes_attachments:
+        text_changed = (title_, body_) != (row.title, row.body)
+        now = datetime.now(UTC)
+        if row.version >= VERSIONS_MAX:
+            raise ConflictError(f"这条公告已更正 {VERSIONS_MAX - 1} 次，不能再更正；请撤回后重新发布。")
+        if not text_changed and not changes_attachments:
             raise BadUserInputError("更正后的内容与现在的相同。", field="body")
         if changes_attachments:
             # what is not given stays: the photos when only the files change, and the other way
@@ -213,7 +224,13 @@ async def correct(
                 written_by=work.who.person_id,
             )
         )
-        if row.told_at is not None:
+        # those told of it hear the new text while it is still out; a change of its photos or
+        # files alone, or of a notice expired, is not told again
+        if (
+            row.told_at is not None
+            and text_changed
+            and status(row.publish_at, row.expires_at, None, now) == NoticeStatus.PUBLISHED
+        ):
             await _tell(session, ctx.services.templates, row, corrected=True)
         await session.flush()
         return Outcome(row, detail={"did": "CORRECT", "version": row.version})
@@ -329,15 +346,24 @@ async def feed(
 
 
 def versions_loader(ctx: Context) -> DataLoader[uuid.UUID, list[Any]]:
-    """Per notice: its versions (rows of `notice_version`), the first first."""
-    v = NoticeVersion.__table__
+    """Per notice: its versions (rows of `notice_version`), the first first. Its editors read them
+    all; its readers the version in force (a correction may have taken out what should not have
+    been shown)."""
+    v, n = NoticeVersion.__table__, Notice.__table__
+    editor = where(ctx.principal, Resource.NOTICE, Action.MANAGE_NOTICE, n)
     return ctx.loaders.cached(
         "notice_versions",
         lambda: grouped(
             ctx.sessions,
-            lambda ids: sa.select(v).where(v.c.notice_id.in_(ids)).order_by(v.c.notice_id, v.c.version),
+            lambda ids: (
+                sa.select(v)
+                .join(n, n.c.id == v.c.notice_id)
+                .where(v.c.notice_id.in_(ids), sa.or_(v.c.version == n.c.version, editor))
+                .order_by(v.c.notice_id, v.c.version)
+            ),
             key=lambda r: r.notice_id,
             value=lambda r: r,
+            values=params(ctx.principal),
         ),
     )
 
@@ -501,7 +527,12 @@ async def _tell(
         kind=MessageKind.NOTICE_URGENT,
         ref_type="Notice",
         ref_id=row.id,
-        said=[messages.Said(person, heading[:60], row.body[:500], values) for person in sorted(people)],
+        said=[
+            messages.Said(
+                person, heading[:60], row.body[:500], values, once_key=f"NOTICE_URGENT:{row.id}:{row.version}"
+            )
+            for person in sorted(people)
+        ],
     )
     row.told_at = datetime.now(UTC)
 
@@ -509,32 +540,41 @@ async def _tell(
 async def tell_due(
     sessions: async_sessionmaker[AsyncSession], templates: Mapping[MessageKind, Template]
 ) -> int:
-    """Urgent notices scheduled for a time that has come: told once each, in the job process
-    (SKIP LOCKED: several processes share them)."""
+    """Urgent notices scheduled for a time that has come: told once each, in the job process, one
+    notice per transaction (SKIP LOCKED: several processes share them; one that fails does not hold
+    up the others, which are told before it is tried again)."""
     n = Notice.__table__
     told = 0
-    async with sessions() as session, session.begin():
-        due = (
-            (
-                await session.execute(
-                    sa.select(Notice)
-                    .where(
-                        n.c.kind == NoticeKind.URGENT.value,
-                        n.c.told_at.is_(None),
-                        n.c.publish_at <= sa.func.now(),
-                        n.c.withdrawn_at.is_(None),
-                        sa.or_(n.c.expires_at.is_(None), n.c.expires_at > sa.func.now()),
+    failed: list[uuid.UUID] = []
+    for _ in range(TELL_BATCH):
+        ident: uuid.UUID | None = None
+        try:
+            async with sessions() as session, session.begin():
+                row = (
+                    await session.execute(
+                        sa.select(Notice)
+                        .where(
+                            n.c.kind == NoticeKind.URGENT.value,
+                            n.c.told_at.is_(None),
+                            n.c.publish_at <= sa.func.now(),
+                            n.c.withdrawn_at.is_(None),
+                            sa.or_(n.c.expires_at.is_(None), n.c.expires_at > sa.func.now()),
+                            n.c.id.not_in(failed) if failed else sa.true(),
+                        )
+                        .order_by(n.c.publish_at)
+                        .limit(1)
+                        .with_for_update(skip_locked=True)
                     )
-                    .order_by(n.c.publish_at)
-                    .limit(20)
-                    .with_for_update(skip_locked=True)
-                )
-            )
-            .scalars()
-            .all()
-        )
-        for row in due:
-            await _tell(session, templates, row)
+                ).scalar()
+                if row is None:
+                    break
+                ident = row.id
+                await _tell(session, templates, row)
+                await session.flush()
             told += 1
-        await session.flush()
+        except Exception:
+            log.exception("urgent notice %s not told; trying again next round", ident)
+            if ident is None:
+                break
+            failed.append(ident)
     return told

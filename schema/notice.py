@@ -41,7 +41,7 @@ NoticeStatus = docs.enum(
         "SCHEDULED": "定时发布，尚未到发布时间（只有发布人和社区“两委”看得到）。",
         "PUBLISHED": "已发布。",
         "EXPIRED": "已过期：不再出现在公告栏，记录保留。",
-        "WITHDRAWN": "已撤回：不再出现在公告栏，记录、各版本和阅读情况保留。",
+        "WITHDRAWN": "已撤回：只有发布人和社区“两委”还能查看，记录、各版本和阅读情况保留。",
     },
     name="NoticeStatus",
 )
@@ -158,7 +158,9 @@ class Notice(Node):
     async def files(self, info: Info[Context, None]) -> list[AttachedFile]:
         return await files_of(info, AttachedTo.NOTICE, self._row.id)
 
-    @strawberry.field(description="各个版本，从第一版起：更正不覆盖原文。")
+    @strawberry.field(
+        description="各个版本，从第一版起：更正不覆盖原文。发布人和社区“两委”看到全部版本，其他人只看到现在的版本。"
+    )
     async def versions(self, info: Info[Context, None]) -> list[NoticeVersion]:
         rows = await notice_resolvers.versions_loader(info.context).load(self._row.id)
         return [NoticeVersion.from_row(r) for r in rows]
@@ -216,7 +218,7 @@ class PublishNoticeInput:
     )
     pinned: bool = strawberry.field(default=False, description="置顶。")
     publish_at: datetime.datetime | None = strawberry.field(
-        default=None, description="定时发布的时间（带时区，最多提前 90 天）；不填为立即发布。"
+        default=None, description="定时发布的时间（带时区，最多提前 90 天，不能早于现在）；不填为立即发布。"
     )
     expires_at: datetime.datetime | None = strawberry.field(
         default=None, description="到期时间（带时区，最长一年）；不填为一直展示。"

@@ -92,10 +92,10 @@ class World:
     evaluations: dict[uuid.UUID, tuple[uuid.UUID, uuid.UUID, EvaluationStatus]] = field(default_factory=dict)
     #: building groups: group → (compound, its buildings)
     groups: dict[uuid.UUID, tuple[uuid.UUID, tuple[uuid.UUID, ...]]] = field(default_factory=dict)
-    #: notices: notice → (community, compound or None, its buildings, author, out yet)
-    notices: dict[uuid.UUID, tuple[uuid.UUID, uuid.UUID | None, tuple[uuid.UUID, ...], uuid.UUID, bool]] = (
-        field(default_factory=dict)
-    )
+    #: notices: notice → (community, compound or None, its buildings, author, out yet, withdrawn)
+    notices: dict[
+        uuid.UUID, tuple[uuid.UUID, uuid.UUID | None, tuple[uuid.UUID, ...], uuid.UUID, bool, bool]
+    ] = field(default_factory=dict)
 
     # --- places --------------------------------------------------------------------------------
 
@@ -127,7 +127,7 @@ class World:
         return self.compound_place(self.groups[group][0])
 
     def notice_facts(self, notice: uuid.UUID) -> NoticeFacts:
-        community, compound, buildings, author, out = self.notices[notice]
+        community, compound, buildings, author, out, withdrawn = self.notices[notice]
         reached = (
             [compound]
             if compound is not None
@@ -140,6 +140,8 @@ class World:
             author_id=author,
             published=out,
             whole=not buildings,
+            in_compound=compound is not None,
+            withdrawn=withdrawn,
             compounds=self._places(reached),
             buildings=tuple(self.building_place(b) for b in buildings),
         )
@@ -391,6 +393,7 @@ def worlds(draw: st.DrawFn) -> World:
             compound,
             chosen,
             draw(st.sampled_from(people)),
+            draw(st.booleans()),
             draw(st.booleans()),
         )
     return w
@@ -659,8 +662,9 @@ async def insert(conn: AsyncConnection, w: World) -> None:
                 "publish_at": now + (timedelta(days=-1) if out else timedelta(days=1)),
                 "author_id": author,
                 "author_role": "ADMIN",
+                "withdrawn_at": now if withdrawn else None,
             }
-            for n, (community, compound, buildings, author, out) in w.notices.items()
+            for n, (community, compound, buildings, author, out, withdrawn) in w.notices.items()
         ],
     )
     await rows(
@@ -748,8 +752,9 @@ def sample_world() -> World:
     }
     w.groups = {u(): (a, (b1,))}
     w.notices = {
-        u(): (c1, None, (), grid_worker, True),
-        u(): (c1, a, (b1,), chief, True),
-        u(): (c1, a, (), chief, False),
+        u(): (c1, None, (), grid_worker, True, False),
+        u(): (c1, a, (b1,), chief, True, False),
+        u(): (c1, a, (), chief, False, False),
+        u(): (c1, a, (), chief, True, True),
     }
     return w

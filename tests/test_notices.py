@@ -198,6 +198,12 @@ async def test_a_building_notice_is_for_that_building_and_who_may_post_where(
             "BAD_USER_INPUT",
             "到期时间必须晚于发布时间和现在。",
         ),
+        (
+            STAFF,
+            {"compoundId": qianshan, "publishAt": "2026-01-01T09:00:00+08:00"},
+            "BAD_USER_INPUT",
+            "发布时间不能早于现在（公告不能倒签日期）。",
+        ),
     ]
     for phone, given, code, message in refusals:
         fields = {"title": "公告", "body": "正文", **given}
@@ -249,6 +255,8 @@ async def test_scheduled_corrected_pinned_and_withdrawn_notices(
     assert [(v["version"], v["note"]) for v in corrected["versions"]] == [(1, None), (2, "金额有误")]
     seen = (await api.data(NODE, {"id": notice["id"]}, token=resident))["node"]
     assert seen["readByMe"] and seen["readVersion"] == 1  # read before the correction
+    # its readers see the version in force; its editors every version
+    assert [v["version"] for v in seen["versions"]] == [2]
     same = await api.error(
         CORRECT, {"id": notice["id"], "note": "再改", "body": "每平方米1.8元。"}, token=staff
     )
@@ -280,7 +288,9 @@ async def test_scheduled_corrected_pinned_and_withdrawn_notices(
     assert withdrawn["status"] == "WITHDRAWN" and withdrawn["withdrawReason"] == "已改为书面通知"
     assert not withdrawn["pinned"]
     assert notice["id"] not in ids(await api.data(BOARD, {"c": qianshan}, token=resident))
-    kept = (await api.data(NODE, {"id": notice["id"]}, token=resident))["node"]
+    # taken down for its readers; kept, with its versions, for its editors
+    assert (await api.error(NODE, {"id": notice["id"]}, token=resident))["message"] == NOT_VISIBLE
+    kept = (await api.data(NODE, {"id": notice["id"]}, token=staff))["node"]
     assert kept["status"] == "WITHDRAWN" and len(kept["versions"]) == 2
     again = await api.error(WITHDRAW, {"id": notice["id"], "reason": "再撤"}, token=staff)
     assert again["extensions"]["code"] == "CONFLICT"

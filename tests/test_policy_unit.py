@@ -482,6 +482,7 @@ def notice(
     buildings: tuple[PlaceFacts, ...] = (),
     published: bool = True,
     author: uuid.UUID | None = None,
+    withdrawn: bool = False,
 ) -> NoticeFacts:
     return NoticeFacts(
         community_id=C1,
@@ -490,6 +491,8 @@ def notice(
         author_id=author or uuid.uuid4(),
         published=published,
         whole=not buildings,
+        in_compound=compound,
+        withdrawn=withdrawn,
         compounds=(COMPOUND_A,),
         buildings=buildings,
     )
@@ -509,8 +512,9 @@ SERVING_A = {"party_a", "convener_a1", "chief_a", "grid_g1", "property_a", "owne
             notice(compound=True, buildings=(A1_PLACE,)),
             SERVING_A | {"owner_a11", "tenant_a12", "committee_c1", "admin"},
         ),
-        # scheduled: its editors only (its author is nobody here)
+        # scheduled, or taken down: its editors only (its author is nobody here)
         (notice(compound=True, published=False), {"committee_c1", "admin"}),
+        (notice(compound=True, withdrawn=True), {"committee_c1", "admin"}),
     ],
 )
 def test_who_reads_a_notice(facts: object, readers: set[str]) -> None:
@@ -532,9 +536,16 @@ def test_who_posts_and_manages_notices() -> None:
             assert allows(who, Resource.NOTICE, action, notice(compound=True)) == (
                 name in {"committee_c1", "admin"}
             ), (name, action)
-    # its author manages a notice, whatever they hold now
+    # its author manages a notice while they may post there, and no longer once they may not
     author = PRINCIPALS["property_a"]
     mine = notice(compound=True, published=False, author=author.person_id)  # type: ignore[union-attr]
     assert allows(author, Resource.NOTICE, Action.READ, mine)
     assert allows(author, Resource.NOTICE, Action.MANAGE_NOTICE, mine)
     assert not allows(PRINCIPALS["owners_committee_a"], Resource.NOTICE, Action.MANAGE_NOTICE, mine)
+    replaced = person()  # the property company replaced: no role any more
+    theirs = notice(compound=True, author=replaced.person_id)
+    assert not allows(replaced, Resource.NOTICE, Action.MANAGE_NOTICE, theirs)
+    assert not allows(replaced, Resource.NOTICE, Action.READ_RECEIPTS, theirs)
+    # a community notice's author is its committee member: as such, and only as such
+    community_notice = notice(compound=False, author=author.person_id)  # type: ignore[union-attr]
+    assert not allows(author, Resource.NOTICE, Action.MANAGE_NOTICE, community_notice)
