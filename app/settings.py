@@ -178,6 +178,11 @@ class Settings(BaseSettings):
                 f"WECHAT_API_BASE={self.wechat_api_base} 不是 https 地址：模拟微信（qilijia dev wechat）只用于开发，"
                 "生产环境请删除该设置（默认 https://api.weixin.qq.com）。"
             )
+        if self.wechat_configured and not self.public_url:
+            problems.append(
+                "配置了微信时，生产环境必须设置 QILIJIA_PUBLIC_URL（例如 https://api.example.cn）："
+                "微信图片安全检查按这个地址取照片，不能取自请求的 Host 头。"
+            )
         return problems
 
 

@@ -119,7 +119,13 @@ async def upload(request: Request) -> Response:
     links: PhotoLinks = services.photo_links
     url, thumbnail = links.mint(links.base(request), ident)
     if status == UploadStatus.HELD:
-        await _ask_media_check(services, wechat, who.person_id, ident, url)
+        # WeChat fetches the photo it checks from the server's own address, never one a client's
+        # Host header names (which could serve WeChat another picture); in `dev` without it set,
+        # the request's address stands in (`prod` refuses to start without it)
+        checked_at = links.public_url or (links.base(request) if settings.is_dev else None)
+        if checked_at is not None:
+            fetched, _ = links.mint(checked_at.rstrip("/"), ident)
+            await _ask_media_check(services, wechat, who.person_id, ident, fetched)
     return JSONResponse(
         {
             "id": photos.global_id(ident),

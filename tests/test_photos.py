@@ -272,6 +272,9 @@ async def test_wechat_holds_a_photo_until_its_check_passes(
     (asked,) = fake.media_checks
     assert (asked["openid"], asked["media_type"], asked["version"]) == ("openid-zhang", 2, 2)
     assert (await api.client.get(asked["media_url"])).status_code == 200  # WeChat can fetch it
+    # WeChat is never sent to an address a client's Host header names: in `prod`, QILIJIA_PUBLIC_URL
+    # is required with WeChat; here (`dev`, unset) the request's own address stands in
+    assert asked["media_url"].startswith("http://testserver/files/")
     assert len(fake.calls_to(MEDIA_CHECK_ASYNC)) == 1
 
     task = await report(api, demo_db_url, resident, photos=[held["id"]])

@@ -60,3 +60,10 @@ def test_the_rules_as_a_table() -> None:
         assert [named in p for p in settings.production_problems()] == [True], missing
     fake = Settings(_env_file=None, **good, WECHAT_API_BASE="http://127.0.0.1:8001")
     assert ["WECHAT_API_BASE" in p for p in fake.production_problems()] == [True]
+    # with WeChat, the address WeChat's image check fetches photos from is the server's own
+    wechat = {**good, "WECHAT_APPID": "wx0123456789abcdef", "WECHAT_SECRET": "s" * 32}
+    assert ["QILIJIA_PUBLIC_URL" in p for p in Settings(_env_file=None, **wechat).production_problems()] == [
+        True
+    ]
+    addressed = Settings(_env_file=None, **wechat, QILIJIA_PUBLIC_URL="https://api.example.cn")
+    assert addressed.production_problems() == []
