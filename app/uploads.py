@@ -45,6 +45,17 @@ MULTIPART_OVERHEAD = 64_000
 #: WeChat's image check, token fetch included, may take this long before the upload stays held
 MEDIA_CHECK_TIMEOUT_SECONDS = 3.0
 BAD_LINK = "照片链接已过期或无效，请刷新页面后重试。"
+#: photos decoded at once in one process: each may take a few hundred MB while it is re-encoded,
+#: so a burst of uploads waits its turn instead of exhausting the memory
+DECODING_AT_ONCE = 2
+
+
+def _decoding(request: Request) -> asyncio.Semaphore:
+    """The app's turn to decode (made in its own event loop, on first use)."""
+    state = request.app.state
+    if getattr(state, "decoding", None) is None:
+        state.decoding = asyncio.Semaphore(DECODING_AT_ONCE)
+    return state.decoding
 
 
 def _error(code: str, message: str, status: int | None = None) -> JSONResponse:
@@ -92,7 +103,8 @@ async def upload(request: Request) -> Response:
         return _too_large(limit)
     is_file = pdf_files.is_pdf(data)
     try:
-        cleaned = await asyncio.to_thread(pdf_files.checked if is_file else images.clean, data)
+        async with _decoding(request):
+            cleaned = await asyncio.to_thread(pdf_files.checked if is_file else images.clean, data)
     except BadUserInputError as refused:
         return _error(refused.code, refused.message)
 

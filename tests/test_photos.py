@@ -469,6 +469,19 @@ async def test_photos_in_an_s3_compatible_bucket(demo_db_url: str, tmp_path: Any
         server.stop()
 
 
+async def test_a_huge_jpeg_is_decoded_at_a_reduced_scale() -> None:
+    """Memory stays in proportion: a 36-megapixel JPEG is decoded (and kept) at half its side."""
+    from app.images import clean
+
+    out = io.BytesIO()
+    Image.new("RGB", (6000, 6000), (30, 90, 160)).save(out, "JPEG", quality=50)
+    cleaned = clean(out.getvalue())
+    assert (cleaned.width, cleaned.height) == (3000, 3000)
+    phone = io.BytesIO()
+    Image.new("RGB", (4000, 3000), (30, 90, 160)).save(phone, "JPEG", quality=50)
+    assert (clean(phone.getvalue()).width, clean(phone.getvalue()).height) == (4000, 3000)
+
+
 async def test_the_rules_of_photos() -> None:
     """Cloud file ids, URL signatures and WeChat's push signatures, without a server."""
     from auth.wechat_push import media_verdict, push_signature, push_signed
