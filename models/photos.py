@@ -64,6 +64,9 @@ class Upload(SQLModel, table=True):
     __table_args__ = (
         sa.CheckConstraint(check_in("status", UploadStatus), name="upload_status_valid"),
         sa.Index("upload_check_trace", "check_trace_id", unique=True),
+        # the jobs' scans: held photos to ask about again, uploads attached to nothing
+        sa.Index("upload_held", "created_at", postgresql_where=sa.text("status = 'HELD'")),
+        sa.Index("upload_created", "created_at"),
     )
     id: uuid.UUID = uuid_pk()
     owner_id: uuid.UUID = fk("person.id")
@@ -78,6 +81,9 @@ class Upload(SQLModel, table=True):
     file_name: str | None = Field(default=None, sa_type=sa.Text)
     #: WeChat's `trace_id` of the image check (`mediaCheckAsync`), whose callback names it
     check_trace_id: str | None = Field(default=None, sa_type=sa.Text)
+    #: when WeChat was last asked (or a job claimed it to ask), so that a verdict that never came is
+    #: asked for again, once, an hour later
+    check_asked_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
     checked_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
     created_at: datetime = created_at()
 

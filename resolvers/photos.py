@@ -44,10 +44,11 @@ from resolvers.context import Context
 from resolvers.ids import decode, encode
 
 #: a held photo WeChat was never asked about (it was down or slow at the upload) is asked about
-#: again from a minute after its upload, for a day; by one process at a time (this lock)
+#: again from a minute after its upload, for a day
 RECHECK_AFTER_SECONDS = 60
 RECHECK_WITHIN_SECONDS = 24 * 3600
-RECHECK_LOCK = 0x514C4A5048  # "QLJPH"
+#: a verdict not pushed this long after WeChat was asked is asked for again (a push lost)
+VERDICT_AWAITED_SECONDS = 3600
 RECHECK_BATCH = 20
 #: how long one ask may take before the round stops (WeChat still away: the next round asks)
 RECHECK_TIMEOUT_SECONDS = 5
@@ -396,9 +397,13 @@ async def openid_of(sessions: async_sessionmaker[AsyncSession], person_id: uuid.
 async def await_check(
     sessions: async_sessionmaker[AsyncSession], upload_id: uuid.UUID, trace_id: str
 ) -> None:
-    """Remember which image check's verdict decides an upload."""
+    """Remember which image check's verdict decides an upload, and when it was asked for."""
     async with sessions() as session, session.begin():
-        await session.execute(sa.update(Upload).where(Upload.id == upload_id).values(check_trace_id=trace_id))
+        await session.execute(
+            sa.update(Upload)
+            .where(Upload.id == upload_id)
+            .values(check_trace_id=trace_id, check_asked_at=sa.func.now())
+        )
 
 
 async def decide(sessions: async_sessionmaker[AsyncSession], trace_id: str, *, passed: bool) -> bool | None:
@@ -424,40 +429,76 @@ async def decide(sessions: async_sessionmaker[AsyncSession], trace_id: str, *, p
 async def recheck_held(
     sessions: async_sessionmaker[AsyncSession], wechat: WeChatClient | None, links: PhotoLinks | None
 ) -> int:
-    """Ask WeChat's image check about held photos it was never asked about: when WeChat was down
-    or slow at the upload, the photo would otherwise stay held, seen by its uploader only, for good.
-    WeChat fetches the photo from its signed URL, so the server's public address must be set
-    (`QILIJIA_PUBLIC_URL`). Returns how many were asked; the first failure ends the round."""
+    """Ask WeChat's image check again about held photos: those it could not be asked about at the
+    upload (down, slow), from a minute later, and those whose verdict never came (a push lost), an
+    hour after they were asked; for a day after the upload. Otherwise such a photo would stay held,
+    seen by its uploader only, for good. WeChat fetches the photo from its signed URL, so the
+    server's public address must be set (`QILIJIA_PUBLIC_URL`).
+
+    Each is claimed in a short transaction (SKIP LOCKED; `check_asked_at` keeps it from the next
+    claims), WeChat is called with no transaction open, and its answer is stored in another, so
+    that a verdict pushed at once finds its photo. Returns how many were asked; the first failure
+    ends the round."""
     if wechat is None or links is None or not links.public_url:
         return 0
     u, p = Upload.__table__, Person.__table__
-    asked = 0
-    async with sessions() as session, session.begin():
-        if not (await session.execute(sa.select(sa.func.pg_try_advisory_xact_lock(RECHECK_LOCK)))).scalar():
-            return 0  # another process is asking
-        now = sa.func.now()
-        waiting = (
-            await session.execute(
-                sa.select(u.c.id, p.c.wechat_openid)
-                .join(p, p.c.id == u.c.owner_id)
-                .where(
-                    u.c.status == UploadStatus.HELD.value,
+    now = sa.func.now()
+
+    def ago(seconds: int) -> Any:
+        return now - sa.func.make_interval(0, 0, 0, 0, 0, 0, seconds)
+
+    due = (
+        sa.select(u.c.id)
+        .join(p, p.c.id == u.c.owner_id)
+        .where(
+            u.c.status == UploadStatus.HELD.value,
+            u.c.created_at > ago(RECHECK_WITHIN_SECONDS),
+            p.c.wechat_openid.is_not(None),
+            sa.or_(
+                sa.and_(
                     u.c.check_trace_id.is_(None),
-                    u.c.created_at < now - sa.func.make_interval(0, 0, 0, 0, 0, 0, RECHECK_AFTER_SECONDS),
-                    u.c.created_at > now - sa.func.make_interval(0, 0, 0, 0, 0, 0, RECHECK_WITHIN_SECONDS),
-                    p.c.wechat_openid.is_not(None),
-                )
-                .order_by(u.c.created_at)
-                .limit(RECHECK_BATCH)
+                    u.c.check_asked_at.is_(None),
+                    u.c.created_at < ago(RECHECK_AFTER_SECONDS),
+                ),
+                u.c.check_asked_at < ago(VERDICT_AWAITED_SECONDS),
+            ),
+        )
+        .order_by(u.c.created_at)
+        .limit(RECHECK_BATCH)
+        .with_for_update(of=u, skip_locked=True)
+    )
+    async with sessions() as session, session.begin():
+        claimed = (
+            await session.execute(
+                sa.update(u)
+                .where(u.c.id.in_(due.scalar_subquery()))
+                .values(check_asked_at=now)
+                .returning(u.c.id, u.c.owner_id)
             )
         ).all()
-        for row in waiting:
-            url, _ = links.mint(links.base(None), row.id)
-            try:
-                async with asyncio.timeout(RECHECK_TIMEOUT_SECONDS):
-                    trace_id = await wechat.media_check_async(row.wechat_openid, url)
-            except (TimeoutError, QilijiaError):
-                break
+        openids = {
+            r.id: r.wechat_openid
+            for r in await session.execute(
+                sa.select(p.c.id, p.c.wechat_openid).where(p.c.id.in_({c.owner_id for c in claimed}))
+            )
+        }
+    asked = 0
+    for index, row in enumerate(claimed):
+        url, _ = links.mint(links.base(None), row.id)
+        try:
+            async with asyncio.timeout(RECHECK_TIMEOUT_SECONDS):
+                trace_id = await wechat.media_check_async(openids[row.owner_id], url)
+        except (TimeoutError, QilijiaError):
+            # WeChat still away: those never asked are claimed again next round
+            rest = [r.id for r in claimed[index:]]
+            async with sessions() as session, session.begin():
+                await session.execute(
+                    sa.update(u)
+                    .where(u.c.id.in_(rest), u.c.check_trace_id.is_(None))
+                    .values(check_asked_at=None)
+                )
+            break
+        async with sessions() as session, session.begin():
             await session.execute(sa.update(u).where(u.c.id == row.id).values(check_trace_id=trace_id))
-            asked += 1
+        asked += 1
     return asked

@@ -363,9 +363,16 @@ async def test_a_photo_whose_check_could_not_be_asked_is_asked_again(demo_db_url
             assert sorted(await asyncio.gather(again(), again())) == [0, 1]
             (asked,) = fake.media_checks
             assert asked["openid"] == "openid-zhang"
+            assert await fetchval(demo_db_url, "SELECT check_asked_at IS NOT NULL FROM upload")
             assert asked["media_url"].startswith(f"https://qilijia.example.cn/files/{ident}?")
             assert await fetchval(demo_db_url, "SELECT check_trace_id FROM upload") == asked["trace_id"]
             assert await again() == 0  # asked once
+            # its verdict never came (a push lost): asked for again an hour later, once
+            await fetchval(demo_db_url, "UPDATE upload SET check_asked_at = now() - interval '61 minutes'")
+            assert await again() == 1 and await again() == 0
+            asked = fake.media_checks[-1]
+            assert len(fake.media_checks) == 2
+            assert await fetchval(demo_db_url, "SELECT check_trace_id FROM upload") == asked["trace_id"]
             params, body = fake.media_push(asked["trace_id"], "pass", push_token=PUSH_TOKEN)
             pushed = await api.client.post("/wechat/push", params=params, json=body)
             assert pushed.text == "success"
@@ -377,7 +384,7 @@ async def test_a_photo_whose_check_could_not_be_asked_is_asked_again(demo_db_url
                 demo_db_url, "UPDATE upload SET created_at = now() - interval '2 days' WHERE id = $1", late
             )
             fake.media_errcode = None
-            assert await again() == 0 and len(fake.media_checks) == 1
+            assert await again() == 0 and len(fake.media_checks) == 2
 
 
 async def test_uploads_attached_to_nothing_are_forgotten_after_a_day(api: Api, demo_db_url: str) -> None:

@@ -1,5 +1,7 @@
 """Photos and files on notices: a notice is one more kind of object a photo is attached to, and
-an upload may be a file that is not a photo (a PDF), shown under the name it was uploaded with
+an upload may be a file that is not a photo (a PDF), shown under the name it was uploaded with;
+when WeChat was asked to check a photo is kept (a verdict that never came is asked for again), and
+the jobs' scans of uploads are indexed
 
 Revision ID: 0030
 Revises: 0029
@@ -31,10 +33,16 @@ def _kinds(kinds: tuple[str, ...]) -> None:
 def upgrade() -> None:
     _kinds((*BEFORE, "NOTICE"))
     op.add_column("upload", sa.Column("file_name", sa.Text(), nullable=True))
+    op.add_column("upload", sa.Column("check_asked_at", sa.DateTime(timezone=True), nullable=True))
+    op.create_index("upload_held", "upload", ["created_at"], postgresql_where=sa.text("status = 'HELD'"))
+    op.create_index("upload_created", "upload", ["created_at"])
 
 
 def downgrade() -> None:
     op.execute("DELETE FROM attachment WHERE object_type = 'NOTICE'")
     op.execute("DELETE FROM upload WHERE media_type = 'application/pdf'")
+    op.drop_index("upload_created", table_name="upload")
+    op.drop_index("upload_held", table_name="upload")
+    op.drop_column("upload", "check_asked_at")
     op.drop_column("upload", "file_name")
     _kinds(BEFORE)
