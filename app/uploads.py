@@ -29,7 +29,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from app import images, pdf_files
 from app.storage import Storage, original_key, thumbnail_key
-from auth.policy import require_person
+from auth.policy import posts_notices, require_person
 from auth.principal import ANONYMOUS
 from auth.wechat_push import media_verdict, push_signed
 from models.errors import BadUserInputError, QilijiaError
@@ -102,6 +102,10 @@ async def upload(request: Request) -> Response:
     if len(data) > limit:
         return _too_large(limit)
     is_file = pdf_files.is_pdf(data)
+    if is_file and not posts_notices(who):
+        return _error(
+            "FORBIDDEN", "只有发布公告的工作人员可以上传 PDF 文件；照片请上传 JPEG、PNG 或 WebP 格式。"
+        )
     try:
         async with _decoding(request):
             cleaned = await asyncio.to_thread(pdf_files.checked if is_file else images.clean, data)
@@ -237,11 +241,15 @@ async def file(request: Request) -> Response:
     content = await request.app.state.storage.get(thumbnail_key(ident) if thumb else original_key(ident))
     if content is None:
         return _error("NOT_FOUND", "照片已不存在。")
-    return Response(
-        content,
-        media_type="image/jpeg" if thumb else _media_type(content),
-        headers={"Cache-Control": f"private, max-age={max(0, expires - int(time.time()))}"},
-    )
+    media_type = "image/jpeg" if thumb else _media_type(content)
+    headers = {
+        "Cache-Control": f"private, max-age={max(0, expires - int(time.time()))}",
+        # served as what it is, never sniffed as something a browser would run
+        "X-Content-Type-Options": "nosniff",
+    }
+    if media_type == PDF:
+        headers["Content-Disposition"] = "attachment"
+    return Response(content, media_type=media_type, headers=headers)
 
 
 def _media_type(content: bytes) -> str:

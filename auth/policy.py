@@ -871,6 +871,23 @@ TASK_ACTIONS: Mapping[TaskAction, Action] = {
 }
 
 
+#: the scopes in which `COMPOUND_PUBLISHERS` (and the community committee) post notices
+_POSTING_SCOPES = (
+    Scope.COMMUNITIES,
+    Scope.CORE_TEAM_COMPOUNDS,
+    Scope.OWNERS_COMMITTEE_COMPOUNDS,
+    Scope.STAFF_COMPOUNDS,
+)
+
+
+def posts_notices(who: Principal) -> bool:
+    """Whether the caller may post a notice somewhere: a file that is not a photo (a PDF) is
+    uploaded only for a notice, by those who post them (`COMPOUND_PUBLISHERS`)."""
+    if not isinstance(who, PersonPrincipal):
+        return False
+    return who.is_admin or any(who.ids(scope) for scope in _POSTING_SCOPES)
+
+
 def require_person(who: Principal) -> PersonPrincipal:
     if isinstance(who, PersonPrincipal):
         return who
@@ -951,6 +968,7 @@ __all__ = [
     "facts_type",
     "not_visible",
     "params",
+    "posts_notices",
     "recorded",
     "refusal",
     "require",

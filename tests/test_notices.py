@@ -406,6 +406,14 @@ async def test_a_notice_shows_its_photos_and_files_to_those_it_reaches(
     )
     assert sent.status_code == 201 and sent.json()["status"] == "PASSED", sent.text
     pdf = sent.json()["id"]
+    opened_now = await api.client.get(sent.json()["url"])
+    assert opened_now.headers["content-disposition"] == "attachment"
+    assert opened_now.headers["x-content-type-options"] == "nosniff"
+    # a resident may not use the server to host files: PDFs are for those who post notices
+    hosted = await api.client.post(
+        "/uploads", files={"file": ("x.pdf", document)}, headers={"Authorization": f"Bearer {resident}"}
+    )
+    assert hosted.status_code == 403 and hosted.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     cut = await api.client.post(
         "/uploads", files={"file": ("坏.pdf", document[:-20])}, headers={"Authorization": f"Bearer {staff}"}
     )

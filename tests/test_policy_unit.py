@@ -549,3 +549,14 @@ def test_who_posts_and_manages_notices() -> None:
     # a community notice's author is its committee member: as such, and only as such
     community_notice = notice(compound=False, author=author.person_id)  # type: ignore[union-attr]
     assert not allows(author, Resource.NOTICE, Action.MANAGE_NOTICE, community_notice)
+
+
+def test_who_may_upload_a_pdf_is_who_posts_notices() -> None:
+    """`posts_notices` (a PDF is uploaded for a notice only) agrees with the posting rules."""
+    from auth.policy import posts_notices
+
+    for name, who in PRINCIPALS.items():
+        somewhere = allows(who, Resource.COMPOUND, Action.PUBLISH_NOTICE, COMPOUND_A) or allows(
+            who, Resource.COMMUNITY, Action.PUBLISH_NOTICE, PlaceFacts(community_id=C1)
+        )
+        assert posts_notices(who) == somewhere, name
