@@ -214,7 +214,11 @@ async def attach(
                 cloud_file_id=ref.cloud_file_id,
             )
         )
-    await session.flush()
+    try:
+        await session.flush()
+    except sa.exc.IntegrityError:
+        # an upload forgotten by the clean-up (a day unattached) at this very moment
+        raise BadUserInputError("没有找到这张照片，请重新上传。", field=field) from None
 
 
 @dataclass(frozen=True)

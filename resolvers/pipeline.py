@@ -139,6 +139,8 @@ async def load(
 
 
 _JUDGED: dict[tuple[Any, ...], Any] = {}
+#: the most statements kept (targets × actions × shapes of caller seen)
+JUDGED_MAX = 2_000
 
 
 def _judged(target: Target[Any], action: Action, who: PersonPrincipal) -> Any:
@@ -147,6 +149,8 @@ def _judged(target: Target[Any], action: Action, who: PersonPrincipal) -> Any:
     key = (target, action, shape(who))
     found = _JUDGED.get(key)
     if found is None:
+        if len(_JUDGED) > JUDGED_MAX:
+            _JUDGED.clear()
         table = target.model.__table__
         statement, _ = _loader(target)
         found = _JUDGED[key] = statement.add_columns(

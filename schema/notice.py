@@ -65,12 +65,24 @@ class NoticeVersion:
     body: str = strawberry.field(description="这一版的正文。")
     note: str | None = strawberry.field(description="更正说明（第一版为空）。")
     written_at: datetime.datetime = strawberry.field(description="这一版发布的时间。")
+    _written_by: strawberry.Private[uuid.UUID]
 
     @classmethod
     def from_row(cls, row: NoticeVersionRow) -> NoticeVersion:
         return cls(
-            version=row.version, title=row.title, body=row.body, note=row.note, written_at=row.created_at
+            version=row.version,
+            title=row.title,
+            body=row.body,
+            note=row.note,
+            written_at=row.created_at,
+            _written_by=row.written_by,
         )
+
+    @strawberry.field(
+        description="写这一版的人（按您的权限显示）：社区“两委”更正了别人发布的公告时，这里是更正的人。"
+    )
+    async def written_by(self, info: Info[Context, None]) -> Person | None:
+        return await seen_person(info, self._written_by)
 
 
 @strawberry.type(description="一位读过公告的人。")

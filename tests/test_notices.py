@@ -253,6 +253,16 @@ async def test_scheduled_corrected_pinned_and_withdrawn_notices(
     )["correctNotice"]
     assert corrected["version"] == 2 and corrected["body"] == "每平方米1.8元。"
     assert [(v["version"], v["note"]) for v in corrected["versions"]] == [(1, None), (2, "金额有误")]
+    # who wrote each version is on it: the committee's correction of the staff's notice
+    written = await api.data(
+        "query($id: ID!) { node(id: $id) { ... on Notice { versions { version writtenBy { name } } } } }",
+        {"id": notice["id"]},
+        token=committee,
+    )
+    versions = written["node"]["versions"]
+    assert versions[1]["writtenBy"]["name"] == await fetchval(
+        url, "SELECT name FROM person WHERE phone = $1", COMMITTEE
+    )
     seen = (await api.data(NODE, {"id": notice["id"]}, token=resident))["node"]
     assert seen["readByMe"] and seen["readVersion"] == 1  # read before the correction
     # its readers see the version in force; its editors every version
