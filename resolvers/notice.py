@@ -59,6 +59,9 @@ NOTICE = Target(Resource.NOTICE, Notice, judged_in_sql=True)
 log = logging.getLogger("qilijia.notices")
 #: the most urgent notices one round of the jobs tells
 TELL_BATCH = 20
+#: the most people an urgent notice is told to within the request that posts (or corrects) it;
+#: a larger audience (a whole community) is told by the job moments later
+TOLD_IN_REQUEST_MAX = 2_000
 #: pinned first, then the newest
 FEED = order(Key("pinned", bool, descending=True), Key("publish_at", datetime, descending=True), Key("id"))
 #: the most people a list of readers (or of those yet to read) shows at once
@@ -144,7 +147,7 @@ async def publish(
         if attached:
             await photos.attach(session, work.who, AttachedTo.NOTICE, row.id, attached)
         if row.kind == NoticeKind.URGENT and starts <= now:
-            await _tell(session, ctx.services.templates, row)
+            await _tell(session, ctx.services.templates, row, at_most=TOLD_IN_REQUEST_MAX)
         await session.flush()
         return Outcome(row)
 
@@ -231,7 +234,7 @@ async def correct(
             and text_changed
             and status(row.publish_at, row.expires_at, None, now) == NoticeStatus.PUBLISHED
         ):
-            await _tell(session, ctx.services.templates, row, corrected=True)
+            await _tell(session, ctx.services.templates, row, corrected=True, at_most=TOLD_IN_REQUEST_MAX)
         await session.flush()
         return Outcome(row, detail={"did": "CORRECT", "version": row.version})
 
@@ -504,9 +507,16 @@ async def _allowed(ctx: Context, notice_id: uuid.UUID, action: Action) -> bool:
 
 
 async def _tell(
-    session: AsyncSession, templates: Mapping[MessageKind, Template], row: Notice, *, corrected: bool = False
-) -> None:
-    """An urgent notice, as a message to everyone it reaches (in the caller's transaction)."""
+    session: AsyncSession,
+    templates: Mapping[MessageKind, Template],
+    row: Notice,
+    *,
+    corrected: bool = False,
+    at_most: int | None = None,
+) -> bool:
+    """An urgent notice, as a message to everyone it reaches (in the caller's transaction), once
+    per person and version. With `at_most`, an audience larger than that is not told here but left
+    to the job (a request's work stays bounded): False then, and `told_at` stays unset."""
     place = (
         await session.execute(
             sa.select(Compound.name).where(Compound.id == row.compound_id)
@@ -514,7 +524,13 @@ async def _tell(
             else sa.select(Community.name).where(Community.id == row.community_id)
         )
     ).scalar_one()
-    people = (await session.execute(audience(row))).scalars().all()
+    reached = audience(row)
+    people = (
+        (await session.execute(reached if at_most is None else reached.limit(at_most + 1))).scalars().all()
+    )
+    if at_most is not None and len(people) > at_most:
+        row.told_at = None
+        return False
     heading = ("【更正】" if corrected else "") + "紧急公告：" + row.title
     values = {
         "title": row.title,
@@ -536,6 +552,7 @@ async def _tell(
         ],
     )
     row.told_at = datetime.now(UTC)
+    return True
 
 
 async def tell_due(
@@ -570,7 +587,7 @@ async def tell_due(
                 if row is None:
                     break
                 ident = row.id
-                await _tell(session, templates, row)
+                await _tell(session, templates, row, corrected=row.version > 1)
                 await session.flush()
             told += 1
         except Exception:

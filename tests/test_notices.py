@@ -14,6 +14,7 @@ import asyncpg
 import pytest
 from fpdf import FPDF
 
+from resolvers import notice as notice_resolvers
 from resolvers.ids import decode, encode
 from resolvers.notice import tell_due
 from tests.conftest import Api, counting_statements, fetchval, token_for
@@ -348,7 +349,7 @@ def _uuid(global_id: str) -> uuid.UUID:
 
 
 async def test_an_urgent_notice_is_told_to_everyone_it_reaches_once(
-    shared_api: Api, shared_demo_db_url: str
+    shared_api: Api, shared_demo_db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     api, url = shared_api, shared_demo_db_url
     qianshan, six = await place(url, "compound", "qianshan-meilin"), await building(url, "6栋")
@@ -398,6 +399,15 @@ async def test_an_urgent_notice_is_told_to_everyone_it_reaches_once(
     await asyncio.gather(tell_due(sessions, {}), tell_due(sessions, {}))
     await tell_due(sessions, {})
     assert await fetchval(url, told, _uuid(scheduled["id"])) == living_in_six
+
+    # an audience larger than a request tells is told by the job, moments later, once
+    monkeypatch.setattr(notice_resolvers, "TOLD_IN_REQUEST_MAX", 3)
+    large = await published(
+        api, url, STAFF, compoundId=qianshan, buildingIds=[six], urgent=True, title="大范围"
+    )
+    assert await fetchval(url, told, _uuid(large["id"])) == 0
+    await asyncio.gather(tell_due(sessions, {}), tell_due(sessions, {}))
+    assert await fetchval(url, told, _uuid(large["id"])) == living_in_six
 
 
 async def test_a_notice_shows_its_photos_and_files_to_those_it_reaches(
