@@ -26,7 +26,7 @@ import hashlib
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from enum import StrEnum
 from typing import get_type_hints
 
@@ -159,6 +159,9 @@ class Tally:
         return VoteResult.PASSED if self.approval_met(rule) else VoteResult.REJECTED
 
 
+UNITS = ("area", "headcount")
+
+
 @dataclass(frozen=True)
 class Threshold:
     """`part` reaches `numerator`/`denominator` of `whole`, by area and by headcount alike — at least
@@ -176,16 +179,18 @@ class Threshold:
 
     def terms(self) -> list[tuple[str, str]]:
         """(part measure, whole measure) for each unit: both must reach the share."""
-        return [(f"{self.part}_{unit}", f"{self.whole}_{unit}") for unit in ("area", "headcount")]
+        return [(f"{self.part}_{unit}", f"{self.whole}_{unit}") for unit in UNITS]
 
     def met(self, tally: Tally) -> bool:
         if getattr(tally, f"{self.whole}_headcount") <= 0:
             return False
-        for part, whole in self.terms():
-            reached, needed = self.denominator * getattr(tally, part), self.numerator * getattr(tally, whole)
-            if not (reached > needed if self.strict else reached >= needed):
-                return False
-        return True
+        return all(self.met_by(tally, unit) for unit in UNITS)
+
+    def met_by(self, tally: Tally, unit: str) -> bool:
+        """The share reached in one unit (`area` or `headcount`)."""
+        reached = self.denominator * getattr(tally, f"{self.part}_{unit}")
+        needed = self.numerator * getattr(tally, f"{self.whole}_{unit}")
+        return reached > needed if self.strict else reached >= needed
 
 
 #: art. 278 para. 2: participants must hold at least 2/3 of the area and of the headcount
@@ -316,3 +321,58 @@ def extension_problem(closes_at: datetime, new: datetime, opened_at: datetime, n
     if new > opened_at + LONGEST_VOTE:
         return "表决时间自发起起不能超过一年。"
     return None
+
+
+# --- a result explained ------------------------------------------------------------------------
+
+#: each threshold as the law words it
+_SHARE_WORDS = {
+    (2, 3, False): ("达到", "三分之二"),
+    (3, 4, False): ("达到", "四分之三"),
+    (1, 2, True): ("超过", "半数"),
+}
+_UNIT_WORDS = {"area": "面积", "headcount": "人数"}
+
+
+def percent(part: Decimal | int, whole: Decimal | int) -> str:
+    """A share as a percentage to two places, cut (never rounded up past a threshold it missed)."""
+    if not whole:
+        return "0.00%"
+    value = (Decimal(part) * 100 / Decimal(whole)).quantize(Decimal("0.01"), rounding=ROUND_DOWN)
+    return f"{value}%"
+
+
+def _reached(threshold: Threshold, tally: Tally) -> str:
+    verb, share = _SHARE_WORDS[(threshold.numerator, threshold.denominator, threshold.strict)]
+    missed = [u for u in UNITS if not threshold.met_by(tally, u)]
+    if not missed:
+        return f"均{verb}{share}"
+    return "、".join(_UNIT_WORDS[u] for u in missed) + f"未{verb}{share}"
+
+
+def explanation(
+    tally: Tally, rule: VoteRule, status: VoteStatus, cancel_reason: str | None = None
+) -> str | None:
+    """A vote's result in plain Chinese, as it is published (公示): the shares taking part and
+    agreeing, by area and by headcount, each against the threshold the law sets (art. 278 para. 2),
+    and the conclusion. None while the vote is open."""
+    if status == VoteStatus.OPEN:
+        return None
+    if status == VoteStatus.CANCELLED:
+        return f"表决已撤销，没有结果：{cancel_reason}" if cancel_reason else "表决已撤销，没有结果。"
+    if tally.eligible_headcount <= 0:
+        return "表决范围内没有业主，表决不成立。"
+    took_part = (
+        f"参与表决的业主专有部分面积占 {percent(tally.participating_area, tally.eligible_area)}，"
+        f"人数占 {percent(tally.participating_headcount, tally.eligible_headcount)}，"
+        f"{_reached(PARTICIPATION, tally)}"
+    )
+    if not PARTICIPATION.met(tally):
+        return f"{took_part}，表决不成立，未通过。"
+    approval = APPROVAL[rule]
+    agreed = (
+        f"同意的面积占参与表决面积的 {percent(tally.agree_area, tally.participating_area)}，"
+        f"人数占参与表决人数的 {percent(tally.agree_headcount, tally.participating_headcount)}，"
+        f"{_reached(approval, tally)}"
+    )
+    return f"{took_part}；{agreed}。表决{'通过' if approval.met(tally) else '未通过'}。"

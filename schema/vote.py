@@ -19,7 +19,7 @@ from models.task import Task as TaskRow
 from models.vote import Vote as VoteRow
 from models.vote import VoteElector
 from models.vote import VoteTally as VoteTallyRow
-from models.vote_rules import APPROVAL, PARTICIPATION, TALLY_MEASURES, Threshold
+from models.vote_rules import APPROVAL, PARTICIPATION, TALLY_MEASURES, Threshold, explanation
 from models.vote_rules import Choice as ChoiceEnum
 from models.vote_rules import Tally as TallyRule
 from models.vote_rules import VoteMatter as VoteMatterEnum
@@ -196,6 +196,18 @@ class Vote(Node):
     @strawberry.field(description="实时计票（结束后为最终计票）。")
     async def tally(self, info: Info[Context, None]) -> Tally:
         return tally_of(await vote_resolvers.tally(info.context, self._row))
+
+    @strawberry.field(
+        description="结果说明（公示用）：参与表决和同意的面积、人数各占多少，是否达到民法典第二百七十八条规定的比例，以及结论；撤销的表决说明撤销理由；进行中为空。"
+    )
+    async def result_explanation(self, info: Info[Context, None]) -> str | None:
+        row = self._row
+        if row.status == VoteStatusEnum.OPEN:
+            return None
+        counted = await vote_resolvers.tally(info.context, row)
+        return explanation(
+            counted.tally, VoteRuleEnum(row.rule), VoteStatusEnum(row.status), row.cancel_reason
+        )
 
     @strawberry.field(description="我名下各户的当前选择；不是范围内业主时为空列表。")
     async def my_ballot(self, info: Info[Context, None]) -> list[MyHouseholdVote]:

@@ -217,6 +217,15 @@ async def test_a_votes_owners_hear_it_open_close_soon_and_end(
     assert phones(await told(url, "VOTE_RESULT", vote)) == owners
     result = await fetch(url, "SELECT DISTINCT title, body FROM notification WHERE kind = 'VOTE_RESULT'")
     assert [(r["title"], "未通过" in r["body"]) for r in result] == [("业主表决未通过", True)]
+    # the result as it is published: the shares against the law's thresholds, in plain words
+    published = await api.data(
+        "query($id: ID!) { node(id: $id) { ... on Vote { result resultExplanation } } }",
+        {"id": vote_id},
+        token=await token_for(url, RESIDENT),
+    )
+    said = published["node"]["resultExplanation"]
+    assert said.startswith("参与表决的业主专有部分面积占 ") and said.endswith("表决不成立，未通过。")
+    assert published["node"]["result"] == "INVALID"
 
     # a vote of a day or less has no closing reminder; closed by the job, its owners hear the result
     _, short, short_closes = await opened(api, url, closesAt=(datetime.now(UTC) + 20 * HOUR).isoformat())

@@ -272,3 +272,69 @@ def test_a_vote_is_only_ever_extended_and_within_a_year() -> None:
     assert "一年" in extension_problem(closes, opened + LONGEST_VOTE + timedelta(seconds=1), opened, now)
     assert "截止" in extension_problem(closes, closes + timedelta(days=1), opened, closes)
     assert "时区" in extension_problem(closes, datetime(2026, 12, 20), opened, now)
+
+
+# --- a result explained ------------------------------------------------------------------------
+
+
+def _tally(**given: object) -> Tally:
+    return Tally(**{k: Decimal(v) if k.endswith("_area") else v for k, v in given.items()})  # type: ignore[arg-type]
+
+
+def test_a_result_is_explained_as_the_law_reads_it() -> None:
+    from models.vote_rules import VoteStatus, explanation
+
+    passed = _tally(
+        eligible_area=1000,
+        eligible_headcount=30,
+        participating_area=712,
+        participating_headcount=24,
+        agree_area=544,
+        agree_headcount=18,
+    )
+    assert explanation(passed, VoteRule.SPECIAL, VoteStatus.CLOSED) == (
+        "参与表决的业主专有部分面积占 71.20%，人数占 80.00%，均达到三分之二；"
+        "同意的面积占参与表决面积的 76.40%，人数占参与表决人数的 75.00%，均达到四分之三。表决通过。"
+    )
+    # exactly two thirds take part: reached (the share is cut, never rounded up past a line)
+    exactly = _tally(
+        eligible_area=3,
+        eligible_headcount=3,
+        participating_area=2,
+        participating_headcount=2,
+        agree_area=2,
+        agree_headcount=2,
+    )
+    assert explanation(exactly, VoteRule.ORDINARY, VoteStatus.CLOSED).startswith(
+        "参与表决的业主专有部分面积占 66.66%，人数占 66.66%，均达到三分之二；"
+    )
+    # too few heads: not valid, whatever the area
+    few = _tally(
+        eligible_area=100,
+        eligible_headcount=10,
+        participating_area=90,
+        participating_headcount=6,
+        agree_area=90,
+        agree_headcount=6,
+    )
+    assert explanation(few, VoteRule.ORDINARY, VoteStatus.CLOSED) == (
+        "参与表决的业主专有部分面积占 90.00%，人数占 60.00%，人数未达到三分之二，表决不成立，未通过。"
+    )
+    # exactly half agree: a majority must be more than half
+    half = _tally(
+        eligible_area=100,
+        eligible_headcount=4,
+        participating_area=100,
+        participating_headcount=4,
+        agree_area=50,
+        agree_headcount=2,
+    )
+    assert explanation(half, VoteRule.ORDINARY, VoteStatus.CLOSED).endswith(
+        "同意的面积占参与表决面积的 50.00%，人数占参与表决人数的 50.00%，面积、人数未超过半数。表决未通过。"
+    )
+    assert explanation(passed, VoteRule.SPECIAL, VoteStatus.OPEN) is None
+    assert (
+        explanation(passed, VoteRule.SPECIAL, VoteStatus.CANCELLED, "事项表述有误")
+        == "表决已撤销，没有结果：事项表述有误"
+    )
+    assert explanation(Tally(), VoteRule.SPECIAL, VoteStatus.CLOSED) == "表决范围内没有业主，表决不成立。"
