@@ -129,6 +129,19 @@ class FakeWeChat:
     used_codes: set[str] = field(default_factory=set)
     _token_serial: int = field(default=0, init=False, repr=False)
 
+    async def _recorded(self, request: Request, path: str) -> tuple[str, dict[str, Any] | None]:
+        """A POST call's access token and JSON body (None when it is not a JSON object), recorded."""
+        token = request.query_params.get("access_token", "")
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            self._record(path, {"access_token": token})
+            return token, None
+        self._record(path, {"access_token": token, **body})
+        return token, body
+
     def _record(self, path: str, params: dict[str, Any]) -> None:
         self.calls.append((path, params))
         if self.on_call is not None:
@@ -224,15 +237,9 @@ class FakeWeChat:
         return JSONResponse({"access_token": self.current_token, "expires_in": self.token_expires_in})
 
     async def _getuserphonenumber(self, request: Request) -> Response:
-        token = request.query_params.get("access_token", "")
-        try:
-            body = json.loads(await request.body())
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            self._record(GETUSERPHONENUMBER, {"access_token": token})
+        token, body = await self._recorded(request, GETUSERPHONENUMBER)
+        if body is None:
             return _error(47001)
-        self._record(GETUSERPHONENUMBER, {"access_token": token, **body})
         if self.expire_token_once:
             self.expire_token_once = False
             return _error(40001)
@@ -260,15 +267,9 @@ class FakeWeChat:
         )
 
     async def _msg_sec_check(self, request: Request) -> Response:
-        token = request.query_params.get("access_token", "")
-        try:
-            body = json.loads(await request.body())
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            self._record(MSG_SEC_CHECK, {"access_token": token})
+        token, body = await self._recorded(request, MSG_SEC_CHECK)
+        if body is None:
             return _error(47001)
-        self._record(MSG_SEC_CHECK, {"access_token": token, **body})
         if self.content_delay:
             await asyncio.sleep(self.content_delay)
         if self.expire_token_once:
@@ -309,15 +310,9 @@ class FakeWeChat:
         )
 
     async def _subscribe_send(self, request: Request) -> Response:
-        token = request.query_params.get("access_token", "")
-        try:
-            body = json.loads(await request.body())
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            self._record(SUBSCRIBE_SEND, {"access_token": token})
+        token, body = await self._recorded(request, SUBSCRIBE_SEND)
+        if body is None:
             return _error(47001)
-        self._record(SUBSCRIBE_SEND, {"access_token": token, **body})
         if not token or token != self.current_token:
             return _error(40001)
         if not all(isinstance(body.get(k), str) and body[k] for k in ("touser", "template_id")):
@@ -336,15 +331,9 @@ class FakeWeChat:
         return JSONResponse({"errcode": 0, "errmsg": "ok", "msgid": next(_rids)})
 
     async def _media_check_async(self, request: Request) -> Response:
-        token = request.query_params.get("access_token", "")
-        try:
-            body = json.loads(await request.body())
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            self._record(MEDIA_CHECK_ASYNC, {"access_token": token})
+        token, body = await self._recorded(request, MEDIA_CHECK_ASYNC)
+        if body is None:
             return _error(47001)
-        self._record(MEDIA_CHECK_ASYNC, {"access_token": token, **body})
         if not token or token != self.current_token:
             return _error(40001)
         url, openid = body.get("media_url"), body.get("openid")

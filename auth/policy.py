@@ -18,6 +18,7 @@ ids as parameters: run every statement that contains it with `params(who)`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, is_dataclass
 from enum import StrEnum
@@ -926,6 +927,17 @@ def _check_attrs(cond: Cond, facts: type, where_: str) -> None:
             current = elements[0] if elements else current
 
 
+@functools.cache
+def asks_collections(resource: Resource, action: Action) -> bool:
+    """Whether deciding `action` on one object asks about collections of other objects (a
+    community's compounds, the places a notice reaches), in its READ rule or the action's: those
+    the facts read with a locked row do not hold, so the mutation asks the policy in SQL instead
+    (`resolvers.pipeline`)."""
+    held = _collections(facts_type(resource))
+    rules = [POLICY[key].cond for key in ((resource, Action.READ), (resource, action)) if key in POLICY]
+    return any(path[0] in held for cond in rules for path in cond.attrs())
+
+
 #: What mutations check on the row they lock: its facts are read with it (`auth.bindings.facts_columns`),
 #: which reads no collection of other objects, so no rule on these may ask for one.
 CHECKED_ON_LOCKED_ROWS = frozenset(
@@ -962,6 +974,7 @@ __all__ = [
     "Rule",
     "Shown",
     "allows",
+    "asks_collections",
     "attachable",
     "attachable_sql",
     "binding",

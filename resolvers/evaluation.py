@@ -39,8 +39,7 @@ from resolvers.text import clean_text
 
 EVALUATION = Target(Resource.PARTY_EVALUATION, PartyEvaluation)
 COMPOUND = Target(Resource.COMPOUND, Compound)
-#: who sees a community is a question about its compounds: judged in SQL
-COMMUNITY = Target(Resource.COMMUNITY, Community, judged_in_sql=True)
+COMMUNITY = Target(Resource.COMMUNITY, Community)
 LIST = order(Key("created_at", datetime), Key("id"))
 MINE = order(Key("created_at", datetime, descending=True), Key("id"))
 

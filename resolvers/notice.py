@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.dataloader import DataLoader
 
 from auth import policy
-from auth.policy import Action, Resource, not_visible, params, refusal, require_person, where
+from auth.policy import Action, Resource, params, refusal, require_person, where
 from auth.principal import PersonPrincipal
 from models.errors import BadUserInputError, ConflictError
 from models.message import MessageKind, Template
@@ -46,16 +46,15 @@ from models.schedule_rules import CHINA
 from models.terms import in_force
 from resolvers import messages, photos
 from resolvers.context import Context
-from resolvers.loaders import grouped, visible_row
+from resolvers.loaders import grouped, visible_by_id
 from resolvers.pages import Key, Page, order, read, window
 from resolvers.pipeline import Outcome, Target, Work, run
+from resolvers.place import granted, one
 from resolvers.text import clean_text
 
-#: a community's visibility is a question about its compounds, and a notice's about the places it
-#: reaches: both judged in SQL (`resolvers.pipeline.Target.judged_in_sql`)
-COMMUNITY = Target(Resource.COMMUNITY, Community, lock=False, judged_in_sql=True)
+COMMUNITY = Target(Resource.COMMUNITY, Community, lock=False)
 COMPOUND = Target(Resource.COMPOUND, Compound, lock=False)
-NOTICE = Target(Resource.NOTICE, Notice, judged_in_sql=True)
+NOTICE = Target(Resource.NOTICE, Notice)
 log = logging.getLogger("qilijia.notices")
 #: the most urgent notices one round of the jobs tells
 TELL_BATCH = 20
@@ -161,12 +160,6 @@ def _attachments(photo_refs: Sequence[str], file_refs: Sequence[str]) -> list[ph
     """A notice's photos, then its files: nine in all."""
     shown = photos.parse_refs(photo_refs)
     return shown + photos.parse_refs(file_refs, field="files", besides=len(shown), as_file=True)
-
-
-async def _one(ctx: Context, statement: sa.Select) -> Any:
-    """The first column of the first row (None when there is none), with the caller's parameters."""
-    async with ctx.sessions() as session:
-        return (await session.execute(statement, params(ctx.principal))).scalar()
 
 
 # --- managing -----------------------------------------------------------------------------------
@@ -283,27 +276,13 @@ async def _managing(ctx: Context, notice_id: uuid.UUID, apply: Any) -> Notice:
 
 
 def notice_loader(ctx: Context) -> DataLoader[uuid.UUID, Notice | None]:
-    n = Notice.__table__
-
-    async def load(ids: Sequence[uuid.UUID]) -> list[Notice | None]:
-        async with ctx.sessions() as session:
-            found = await session.execute(
-                sa.select(Notice).where(
-                    n.c.id.in_(ids), where(ctx.principal, Resource.NOTICE, Action.READ, n)
-                ),
-                params(ctx.principal),
-            )
-            rows = {r.id: r for r in found.scalars()}
-        return [rows.get(i) for i in ids]
-
-    return ctx.loaders.cached("notice", lambda: DataLoader(load_fn=load))
+    return ctx.loaders.cached(
+        "notice", lambda: visible_by_id(ctx.sessions, ctx.principal, Resource.NOTICE, Notice)
+    )
 
 
 async def notice(ctx: Context, *, notice_id: uuid.UUID) -> Notice:
-    found = await notice_loader(ctx).load(notice_id)
-    if found is None:
-        raise not_visible()
-    return found
+    return await one(notice_loader(ctx), notice_id)
 
 
 def live(n: Any) -> Any:
@@ -393,9 +372,7 @@ def read_by_me_loader(ctx: Context) -> DataLoader[uuid.UUID, int | None]:
 async def mark_read(ctx: Context, *, notice_id: uuid.UUID) -> Notice:
     """The caller opened the notice (as it now reads): recorded once, its version kept current."""
     who = require_person(ctx.principal)
-    n = Notice.__table__
-    row = await visible_row(ctx, sa.select(Notice).where(n.c.id == notice_id), Resource.NOTICE, n)
-    row = row[0]
+    row = await notice(ctx, notice_id=notice_id)
     if row.publish_at > datetime.now(UTC):
         raise ConflictError("这条公告还没有发布。")
     statement = insert(NoticeRead).values(notice_id=notice_id, person_id=who.person_id, version=row.version)
@@ -446,8 +423,7 @@ async def receipts(ctx: Context, row: Notice, *, first: int) -> Receipts:
     see them (`PERSON:READ`), newest readers first; the counts are of everyone it reaches."""
     who = ctx.principal
     p = Person.__table__
-    allowed = await _allowed(ctx, row.id, Action.READ_RECEIPTS)
-    if not allowed:
+    if not await granted(ctx, Resource.NOTICE, Action.READ_RECEIPTS, Notice).load(row.id):
         raise refusal(Resource.NOTICE, Action.READ_RECEIPTS)
     if not 0 <= first <= PEOPLE_MAX:
         raise BadUserInputError(f"名单最多列出 {PEOPLE_MAX} 人，请填写 0 到 {PEOPLE_MAX}。", field="first")
@@ -492,15 +468,6 @@ async def receipts(ctx: Context, row: Notice, *, first: int) -> Receipts:
             .all()
         )
     return Receipts(counts.reached, counts.read, [tuple(x) for x in readers], list(not_yet))
-
-
-async def _allowed(ctx: Context, notice_id: uuid.UUID, action: Action) -> bool:
-    n = Notice.__table__
-    return bool(
-        await _one(
-            ctx, sa.select(where(ctx.principal, Resource.NOTICE, action, n)).where(n.c.id == notice_id)
-        )
-    )
 
 
 # --- telling the people an urgent notice reaches -----------------------------------------------------

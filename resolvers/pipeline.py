@@ -32,6 +32,7 @@ from auth.facts import TaskFacts
 from auth.policy import (
     Action,
     Resource,
+    asks_collections,
     binding,
     facts_type,
     not_visible,
@@ -75,11 +76,6 @@ class Target(Generic[R]):
     #: labelled columns, with the parameters `target_id` (the row) and `facts_person` (the
     #: caller), read back as `Work.state`
     state: Callable[[], list[Any]] | None = None
-    #: the policy is asked in SQL, in the statement that loads the row (its READ rule and the
-    #: action's), not of the facts read with it: for resources whose rules ask about collections
-    #: of other objects (a community's compounds, the places a notice reaches), which a locked
-    #: row's facts do not hold
-    judged_in_sql: bool = False
 
 
 @dataclass(frozen=True)
@@ -124,12 +120,12 @@ async def load(
     action: Action | None = None,
 ) -> tuple[R, Any, Any] | None:
     """The row, its policy facts and the target's `state` in one statement, the row locked (FOR NO
-    KEY UPDATE) when the target says so. A target judged in SQL also reads whether the caller may
-    read the row (`may_read`) and do `action` to it (`may_act`)."""
+    KEY UPDATE) when the target says so. Where the policy's rules for `action` ask about
+    collections of other objects (`auth.policy.asks_collections`), it also reads whether the caller
+    may read the row (`may_read`) and do `action` to it (`may_act`), in SQL."""
     statement, build = _loader(target)
     values: dict[str, Any] = {"target_id": ident, "facts_person": who.person_id}
-    if target.judged_in_sql:
-        assert action is not None
+    if action is not None and asks_collections(target.resource, action):
         statement = _judged(target, action, who)
         values |= params(who)
     found = (await session.execute(statement, values)).first()
@@ -252,7 +248,7 @@ async def _checked(
     if found is None:
         raise not_visible()
     row, facts, state = found
-    if target.judged_in_sql:
+    if asks_collections(target.resource, action):
         if not state["may_read"]:
             raise not_visible()
         if not state["may_act"]:

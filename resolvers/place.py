@@ -243,8 +243,7 @@ def _prime_households(ctx: Context, page: Page[Household]) -> None:
 
 # --- a community's settings ---------------------------------------------------------------------
 
-#: who sees a community is a question about its compounds: judged in SQL
-COMMUNITY = Target(Resource.COMMUNITY, Community, judged_in_sql=True)
+COMMUNITY = Target(Resource.COMMUNITY, Community)
 
 
 async def set_service_days(ctx: Context, *, community_id: uuid.UUID, days: int) -> Community:

@@ -206,8 +206,7 @@ class Notice(Node):
 
 
 async def _people(info: Info[Context, None], ids: list[uuid.UUID]) -> dict[uuid.UUID, Person]:
-    views = await person_resolvers.person_loader(info.context).load_many(ids)
-    return {i: Person.from_view(v) for i, v in zip(ids, views, strict=True) if v is not None}
+    return {v.id: Person.from_view(v) for v in await person_resolvers.people(info.context, ids)}
 
 
 @strawberry.input(
