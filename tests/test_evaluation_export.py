@@ -190,6 +190,7 @@ async def test_export_download_verify_acknowledge(shared_api: Api, shared_demo_d
     assert downloads == 3
 
     # the employer checks the code without an account: what, when, by whom; names masked, no phone
+    phones = await fetchval(url, "SELECT array_agg(phone) FROM person WHERE phone IS NOT NULL")
     for typed in (ours["code"], ours["code"].lower().replace("-", " "), ours["code"][4:]):
         checked = (await api.data(VERIFY, {"code": typed}))["verifyEvaluationExport"]
         assert (
@@ -200,7 +201,7 @@ async def test_export_download_verify_acknowledge(shared_api: Api, shared_demo_d
         ]
         assert checked["members"][0]["name"] != name and "*" in checked["members"][0]["name"]
         assert checked["pdfSha256"] == ours["pdfSha256"] and checked["acknowledgedAt"] is None
-        assert not re.search(r"1[3-9]\d{9}", str(checked))
+        assert not [phone for phone in phones if phone in str(checked)]
     unknown = "QLJ-0000-0000-0000-0000"
     assert (await api.data(VERIFY, {"code": unknown}))["verifyEvaluationExport"] is None
     assert error(await api.gql(VERIFY, {"code": "不是校验码"}))[:2] == ("BAD_USER_INPUT", "code")
