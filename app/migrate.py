@@ -41,11 +41,24 @@ OWNER_ROLE = "qilijia_owner"
 SERVICE_ROLE = "qilijia_app"
 #: the advisory lock under which a database's grants are given (any fixed key no other lock uses)
 GRANT_LOCK = 0x51_4C4A_4752
-APPEND_ONLY = ("ballot", "task_event", "audit_record", "cost_disclosure", "cost_share", "moderation_decision")
+APPEND_ONLY = (
+    "ballot",
+    "task_event",
+    "audit_record",
+    "cost_disclosure",
+    "cost_share",
+    "moderation_decision",
+    "procedure_rules",
+)
 #: tables the service fills when a vote opens and never changes itself afterwards: a ballot and a
 #: close change them through the functions below, which keep tally and choices consistent
 THROUGH_FUNCTIONS = ("vote_tally", "vote_electorate", "vote_owner")
-FUNCTIONS = ("record_ballot(uuid, uuid, uuid, text, text)", "close_tally(uuid)")
+FUNCTIONS = (
+    "record_ballot(uuid, uuid, uuid, text, text)",  # before migration 0031
+    "record_ballot(uuid, uuid, uuid, text, text, text)",
+    "record_paper_ballot(uuid, uuid, uuid, uuid, text, text, timestamptz, text)",
+    "close_tally(uuid)",
+)
 
 
 def upgrade(

@@ -107,6 +107,8 @@ class Action(StrEnum):
     REPORT_TASK = "REPORT_TASK"
     CREATE_PROJECT = "CREATE_PROJECT"
     OPEN_VOTE = "OPEN_VOTE"
+    #: record a new version of the compound's rules of procedure (议事规则)
+    SET_PROCEDURE = "SET_PROCEDURE"
     # tasks
     ACCEPT = "ACCEPT"
     REJECT = "REJECT"
@@ -140,6 +142,9 @@ class Action(StrEnum):
     CLOSE = "CLOSE"
     CANCEL = "CANCEL"
     EXTEND = "EXTEND"
+    #: enter and confirm paper ballots, list them, and read any household's ballot history (never
+    #: a choice)
+    ENTER_PAPER_BALLOTS = "ENTER_PAPER_BALLOTS"
     # people, homes and teams (households, compounds, grids, communities)
     #: add and end homes, record a sale, confirm a resident's claim, mark a household vacant
     MANAGE_HOMES = "MANAGE_HOMES"
@@ -461,6 +466,9 @@ POLICY: Mapping[tuple[Resource, Action], Rule] = {
     (Resource.COMPOUND, Action.OPEN_VOTE): Rule(
         OWNERS_COMMITTEE | COMMUNITY_COMMITTEE, f"{_VOTE_OPENERS}发起表决。"
     ),
+    (Resource.COMPOUND, Action.SET_PROCEDURE): Rule(
+        OWNERS_COMMITTEE | COMMUNITY_COMMITTEE, f"{_VOTE_OPENERS}登记议事规则。"
+    ),
     (Resource.COMPOUND, Action.APPOINT): Rule(APPOINTERS, _APPOINTERS),
     (Resource.GRID, Action.APPOINT): Rule(APPOINTERS, _APPOINTERS),
     (Resource.COMMUNITY, Action.APPOINT): Rule(APPOINTERS, _APPOINTERS),
@@ -571,6 +579,10 @@ POLICY: Mapping[tuple[Resource, Action], Rule] = {
     ),
     (Resource.VOTE, Action.EXTEND): Rule(
         OWNERS_COMMITTEE | COMMUNITY_COMMITTEE, f"{_VOTE_OPENERS}延长表决时间。"
+    ),
+    # paper ballots: entered by one of them, confirmed by another
+    (Resource.VOTE, Action.ENTER_PAPER_BALLOTS): Rule(
+        OWNERS_COMMITTEE | COMMUNITY_COMMITTEE, f"{_VOTE_OPENERS}录入和复核书面表决票。"
     ),
     # the frozen electorate (numbers, areas, head groups; no names)
     (Resource.VOTE, Action.READ_ELECTORATE): Rule(

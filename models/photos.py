@@ -46,6 +46,8 @@ class AttachedTo(StrEnum):
     TASK_EVENT = "TASK_EVENT"
     MEETING = "MEETING"
     NOTICE = "NOTICE"
+    #: the photo or scan of a paper ballot, seen only by those who enter paper ballots
+    PAPER_BALLOT = "PAPER_BALLOT"
 
 
 #: the image formats accepted (Pillow's names) and the media type each is served as

@@ -12,6 +12,7 @@ import types
 import uuid
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,6 +21,7 @@ from sqlmodel import Field, SQLModel
 
 from models.base import created_at, fk, uuid_pk
 from models.enums import check_in
+from models.procedure_rules import Channel
 from models.vote_rules import TALLY_MEASURES, Choice, VoteMatter, VoteResult, VoteRule, VoteStatus
 
 AREA = sa.Numeric(14, 2)
@@ -64,6 +66,13 @@ class Vote(SQLModel, table=True):
     cancelled_by: uuid.UUID | None = Field(default=None, sa_type=sa.Uuid)
     #: published with the vote; required once a ballot was cast (`models.vote_rules.cancel_problem`)
     cancel_reason: str | None = Field(default=None, sa_type=sa.Text)
+    #: the compound's rules of procedure the vote is held under; NULL: none recorded (the law alone)
+    procedure_id: uuid.UUID | None = fk("procedure_rules.id", nullable=True, index=False, ondelete="RESTRICT")
+    #: set at the close when the rules count the owners served who did not vote with the majority:
+    #: their area and headcount, and the side they were counted with (NULL: no majority)
+    unreturned_area: Decimal | None = Field(default=None, sa_type=AREA)
+    unreturned_headcount: int | None = Field(default=None, sa_type=sa.Integer)
+    unreturned_as: Choice | None = Field(default=None, sa_type=sa.Text)
 
 
 def _tally_table(namespace: dict[str, Any]) -> None:
@@ -131,11 +140,20 @@ class Ballot(SQLModel, table=True):
     """A ballot as cast: append-only, never updated or deleted (the audit trail)."""
 
     __tablename__ = "ballot"
-    __table_args__ = (sa.CheckConstraint(check_in("choice", Choice), name="ballot_choice_valid"),)
+    __table_args__ = (
+        sa.CheckConstraint(check_in("choice", Choice), name="ballot_choice_valid"),
+        sa.CheckConstraint(check_in("channel", Channel), name="ballot_channel_valid"),
+        sa.CheckConstraint("channel = 'PAPER' OR person_id IS NOT NULL", name="ballot_online_has_voter"),
+    )
     id: uuid.UUID = uuid_pk()
     vote_id: uuid.UUID = fk("vote.id")
     compound_id: uuid.UUID = fk("compound.id", index=False)
-    person_id: uuid.UUID = fk("person.id", index=False, ondelete="RESTRICT")
+    #: the owner the ballot is theirs: who cast it online, who signed it on paper (NULL: a household
+    #: with no recorded owner, whose signer is named on the paper ballot)
+    person_id: uuid.UUID | None = fk("person.id", nullable=True, index=False, ondelete="RESTRICT")
+    channel: Channel = Field(
+        default=Channel.ONLINE, sa_type=sa.Text, sa_column_kwargs={"server_default": "ONLINE"}
+    )
     choice: Choice = Field(sa_type=sa.Text)
     household_ids: list[uuid.UUID] = Field(sa_column=sa.Column(postgresql.ARRAY(sa.Uuid), nullable=False))
     #: SHA-256 of the receipt code given to the voter; the code itself is never stored
@@ -151,3 +169,72 @@ class Ballot(SQLModel, table=True):
         sa_type=sa.DateTime(timezone=True),
         sa_column_kwargs={"server_default": sa.func.clock_timestamp(), "nullable": False},
     )
+
+
+class PaperBallotStatus(StrEnum):
+    #: entered once, waiting for a second person to enter it again
+    PENDING = "PENDING"
+    #: both entries agree, and it is the household's ballot now
+    COUNTED = "COUNTED"
+    #: both entries agree, but a ballot the rules of procedure rank higher stands
+    NOT_COUNTED = "NOT_COUNTED"
+    #: the two entries differ: nothing counted; it is entered afresh from the original
+    MISMATCH = "MISMATCH"
+
+
+class PaperBallot(SQLModel, table=True):
+    """A paper ballot (书面表决票) as entered by one person and confirmed by a second. Its choice is
+    never shown to anyone: the second person enters it again without seeing the first entry."""
+
+    __tablename__ = "paper_ballot"
+    __table_args__ = (
+        sa.CheckConstraint(check_in("status", PaperBallotStatus), name="paper_ballot_status_valid"),
+        sa.CheckConstraint(check_in("choice", Choice), name="paper_ballot_choice_valid"),
+        sa.CheckConstraint(
+            f"confirm_choice IS NULL OR {check_in('confirm_choice', Choice)}",
+            name="paper_ballot_confirm_choice_valid",
+        ),
+        sa.CheckConstraint(
+            "(signer_id IS NULL) <> (signer_name IS NULL)", name="paper_ballot_signer_person_or_name"
+        ),
+        sa.CheckConstraint(
+            "(status = 'PENDING') = (confirmed_by IS NULL)", name="paper_ballot_confirmed_iff_decided"
+        ),
+        sa.CheckConstraint("confirmed_by <> entered_by", name="paper_ballot_two_people"),
+        sa.ForeignKeyConstraint(
+            ["vote_id", "household_id"],
+            ["vote_electorate.vote_id", "vote_electorate.household_id"],
+            name="paper_ballot_elector",
+            ondelete="CASCADE",
+        ),
+        sa.Index(
+            "paper_ballot_pending",
+            "vote_id",
+            "household_id",
+            unique=True,
+            postgresql_where=sa.text("status = 'PENDING'"),
+        ),
+        sa.Index("paper_ballot_vote", "vote_id", "entered_at"),
+    )
+    id: uuid.UUID = uuid_pk()
+    vote_id: uuid.UUID = Field(sa_type=sa.Uuid)
+    compound_id: uuid.UUID = fk("compound.id", index=False)
+    household_id: uuid.UUID = Field(sa_type=sa.Uuid)
+    #: the owner who signed it, one of the household's recorded owners; or, for a household with
+    #: none, the name signed (`signer_name`)
+    signer_id: uuid.UUID | None = fk("person.id", nullable=True, index=False, ondelete="RESTRICT")
+    signer_name: str | None = Field(default=None, sa_type=sa.Text)
+    choice: Choice = Field(sa_type=sa.Text)
+    #: when the ballot was handed in: its time under the double-vote rule
+    received_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    status: PaperBallotStatus = Field(default=PaperBallotStatus.PENDING, sa_type=sa.Text)
+    entered_by: uuid.UUID = fk("person.id", index=False, ondelete="RESTRICT")
+    entered_at: datetime = created_at()
+    confirmed_by: uuid.UUID | None = fk("person.id", nullable=True, index=False, ondelete="RESTRICT")
+    #: the second person's entry of the choice (kept where it differs: the mismatch on the record)
+    confirm_choice: Choice | None = Field(default=None, sa_type=sa.Text)
+    confirmed_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    #: what the two entries differed in (MISMATCH), as shown to those who enter paper ballots
+    mismatch: str | None = Field(default=None, sa_type=sa.Text)
+    #: the ballot it became (COUNTED)
+    ballot_id: uuid.UUID | None = fk("ballot.id", nullable=True, index=False, ondelete="RESTRICT")

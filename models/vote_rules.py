@@ -202,7 +202,8 @@ APPROVAL: dict[VoteRule, Threshold] = {
 }
 
 
-def _counted(area: Decimal, heads: int, choice: Choice | None, sign: int = 1) -> Tally:
+def counted(area: Decimal, heads: int, choice: Choice | None, sign: int = 1) -> Tally:
+    """What `heads` owners holding `area` add to a tally by choosing `choice` (`sign` -1: take away)."""
     if choice is None:
         return Tally()
     a, h = sign * area, sign * heads
@@ -238,10 +239,10 @@ def recount(electorate: Sequence[Eligible], choices: Mapping[Hashable, Choice]) 
     for h in electorate:
         choice = choices.get(h.household)
         if choice is not None:
-            total += _counted(h.area, 0, choice)
+            total += counted(h.area, 0, choice)
             head_choice.setdefault(head_of(h), choice)
     for choice in head_choice.values():
-        total += _counted(Decimal(0), 1, choice)
+        total += counted(Decimal(0), 1, choice)
     return total
 
 
@@ -264,10 +265,10 @@ def ballot_delta(changes: Iterable[HouseholdChange]) -> Tally:
     delta = Tally()
     heads: dict[Hashable, tuple[Choice | None, Choice]] = {}
     for change in changes:
-        delta += _counted(change.area, 0, change.before, -1) + _counted(change.area, 0, change.after)
+        delta += counted(change.area, 0, change.before, -1) + counted(change.area, 0, change.after)
         heads.setdefault(change.head, (change.before, change.after))
     for before, after in heads.values():
-        delta += _counted(Decimal(0), 1, before, -1) + _counted(Decimal(0), 1, after)
+        delta += counted(Decimal(0), 1, before, -1) + counted(Decimal(0), 1, after)
     return delta
 
 

@@ -52,6 +52,8 @@ AUDITED: frozenset[Action] = frozenset(
         Action.REJECT,
         Action.ASSIGN,
         Action.OPEN_VOTE,
+        Action.SET_PROCEDURE,
+        Action.ENTER_PAPER_BALLOTS,
         Action.CLOSE,
         Action.CANCEL,
         Action.EXTEND,

@@ -24,11 +24,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.dataloader import DataLoader
 
 from auth.policy import Action, Resource, not_visible, params, refusal, require_person, where
+from models import procedure_rules
 from models.enums import HomeRelation
 from models.errors import BadUserInputError, ConflictError
 from models.message import MessageKind, Template
 from models.person import Home
 from models.place import Building, Compound, Household
+from models.procedure import ProcedureRules
+from models.procedure_rules import Channel, DoubleVote, outranked_reason, preferred_channel
 from models.schedule_rules import shown
 from models.task import Task
 from models.task_rules import EventKind, Standing
@@ -51,7 +54,7 @@ from models.vote_rules import (
     head_key,
     scope_problem,
 )
-from resolvers import messages
+from resolvers import messages, paper_ballots, procedure
 from resolvers import task as tasks
 from resolvers.context import Context
 from resolvers.events import CHANNEL, notify
@@ -80,7 +83,8 @@ def _ballot_state() -> list[Any]:
         .subquery()
     )
     mine = sa.select(sa.func.array_agg(aggregate_order_by(rows.c.number, rows.c.number))).scalar_subquery()
-    return [mine.label("mine"), sa.func.clock_timestamp().label("now")]
+    double_vote = next(c for c in paper_ballots.procedure_state() if c.name == "double_vote")
+    return [mine.label("mine"), double_vote, sa.func.clock_timestamp().label("now")]
 
 
 #: a ballot locks only the caller's households; ballots of one vote meet on the tally row, which
@@ -361,6 +365,7 @@ async def open_vote(
             closes_at=closes_at,
             task_id=task_id,
             opened_by=work.who.person_id,
+            procedure_id=await procedure.current_id(session, compound.id),
         )
         session.add(row)
         await session.flush()
@@ -468,6 +473,8 @@ async def cast_ballot(
         if not numbers:
             raise not_visible()
         code = secrets.token_urlsafe(24)
+        rule = DoubleVote(work.state["double_vote"])
+        prefer = preferred_channel(rule)
         written = (
             await work.session.execute(
                 RECORD_BALLOT,
@@ -477,11 +484,14 @@ async def cast_ballot(
                     "person": who.person_id,
                     "choice": choice.value,
                     "receipt": receipt_hash(code),
+                    "prefer": prefer.value if prefer else None,
                     "channel": CHANNEL,
                     "notice": json.dumps({"topic": topic(vote_id)}),
                 },
             )
         ).one()
+        if written.out_tallies == -1:
+            raise ConflictError(f"您家已交书面表决票。{outranked_reason(rule, Channel.ONLINE)}")
         if written.out_tallies != 1:
             # the vote closed between the load and this statement: the transaction rolls back
             raise _closed(row.closes_at)
@@ -508,7 +518,7 @@ def _not_open(status: str, doing: str) -> ConflictError:
 #: one statement
 RECORD_BALLOT = sa.text(
     "SELECT b.*, pg_notify(:channel, :notice) AS sent"
-    " FROM record_ballot(:ballot, :vote, :person, :choice, :receipt) AS b"
+    " FROM record_ballot(:ballot, :vote, :person, :choice, :receipt, :prefer) AS b"
 )
 
 
@@ -559,8 +569,12 @@ async def _close(
         await session.execute(sa.select(VoteTally).from_statement(CLOSE_TALLY), {"vote": vote_id})
     ).scalar_one()
     final = as_tally(counted)
+    silent = await _unreturned(session, row, final)
     row.status = VoteStatus.CLOSED
-    row.result = final.result(VoteRule(row.rule))
+    row.result = procedure_rules.result(final, VoteRule(row.rule), silent)
+    if silent is not None:
+        row.unreturned_area, row.unreturned_headcount = silent.area, silent.headcount
+        row.unreturned_as = silent.side
     row.closed_at = datetime.now(UTC)
     row.closed_by = closed_by
     row.digest = root(await _leaves(session, vote_id))
@@ -570,6 +584,31 @@ async def _close(
         session, templates, vote_id=vote_id, title=row.title, compound_id=row.compound_id, result=row.result
     )
     return row
+
+
+async def _unreturned(session: AsyncSession, row: Vote, final: Tally) -> procedure_rules.Unreturned | None:
+    """The owners served who did not vote, as the vote's rules of procedure count them (None: they
+    do not). Served: a household with a recorded owner, told in the app when the vote opened."""
+    rules = None
+    if row.procedure_id is not None:
+        rules = (
+            await session.execute(sa.select(ProcedureRules).where(ProcedureRules.id == row.procedure_id))
+        ).scalar_one()
+    held_under = rules.procedure() if rules is not None else procedure_rules.DEFAULT
+    if not held_under.unreturned_with_majority:
+        return None
+    served = sa.exists().where(
+        VoteOwner.vote_id == VoteElector.vote_id, VoteOwner.household_id == VoteElector.household_id
+    )
+    area, heads = (
+        await session.execute(
+            sa.select(
+                sa.func.coalesce(sa.func.sum(VoteElector.area), 0),
+                sa.func.count(sa.distinct(VoteElector.head)),
+            ).where(VoteElector.vote_id == row.id, VoteElector.choice.is_(None), served)
+        )
+    ).one()
+    return procedure_rules.unreturned(held_under, final, Decimal(area), int(heads))
 
 
 async def cancel_vote(ctx: Context, *, vote_id: uuid.UUID, reason: str | None) -> Vote:

@@ -43,6 +43,7 @@ from schema.stats import PERIOD, PartyStats, TaskStats
 from schema.task import TaskFilter, TaskStatus, filter_values, task_filter
 
 if TYPE_CHECKING:
+    from schema.procedure import ProcedureRules
     from schema.task import Task
     from schema.vote import Vote
 
@@ -314,6 +315,26 @@ class Compound(Node):
 
         page = await vote_resolvers.votes_of_compound(info.context, self._row, first=first, after=after)
         return Connection.from_page(page, Vote.from_row)
+
+    @strawberry.field(description="本小区现行的议事规则（与表决有关的部分）；未登记时为第 0 版（法定默认）。")
+    async def procedure_rules(
+        self, info: Info[Context, None]
+    ) -> Annotated[ProcedureRules, strawberry.lazy("schema.procedure")]:
+        from resolvers import procedure as procedure_resolvers
+        from schema.procedure import ProcedureRules
+
+        return ProcedureRules.from_view(await procedure_resolvers.in_force(info.context, self._row))
+
+    @strawberry.field(description="本小区议事规则的全部版本，最新的在前，最后是第 0 版（法定默认）。")
+    async def procedure_rule_history(
+        self, info: Info[Context, None]
+    ) -> list[Annotated[ProcedureRules, strawberry.lazy("schema.procedure")]]:
+        from resolvers import procedure as procedure_resolvers
+        from schema.procedure import ProcedureRules
+
+        return [
+            ProcedureRules.from_view(v) for v in await procedure_resolvers.history(info.context, self._row)
+        ]
 
     @strawberry.field(description="小区的公开统计。")
     async def stats(self, info: Info[Context, None]) -> CompoundStats:

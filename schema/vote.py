@@ -15,17 +15,21 @@ from strawberry.types import Info
 
 from auth.policy import Action, Resource, require_authenticated, where
 from models.errors import UpstreamError
+from models.procedure_rules import Unreturned, explain
 from models.task import Task as TaskRow
+from models.vote import PaperBallotStatus as PaperBallotStatusEnum
 from models.vote import Vote as VoteRow
 from models.vote import VoteElector
 from models.vote import VoteTally as VoteTallyRow
-from models.vote_rules import APPROVAL, PARTICIPATION, TALLY_MEASURES, Threshold, explanation
+from models.vote_rules import APPROVAL, PARTICIPATION, TALLY_MEASURES, Threshold
 from models.vote_rules import Choice as ChoiceEnum
 from models.vote_rules import Tally as TallyRule
 from models.vote_rules import VoteMatter as VoteMatterEnum
 from models.vote_rules import VoteResult as VoteResultEnum
 from models.vote_rules import VoteRule as VoteRuleEnum
 from models.vote_rules import VoteStatus as VoteStatusEnum
+from resolvers import paper_ballots as paper_resolvers
+from resolvers import procedure as procedure_resolvers
 from resolvers import task as task_resolvers
 from resolvers import vote as vote_resolvers
 from resolvers.context import Context
@@ -35,7 +39,10 @@ from schema import compiler, docs
 from schema.relay import Connection, Node, Nodes, node
 
 if TYPE_CHECKING:
+    from schema.procedure import BallotRecord, PaperBallot, PaperBallotStatus, ProcedureRules
     from schema.task import Task
+
+_PROCEDURE = strawberry.lazy("schema.procedure")
 
 VoteMatter = docs.enum(
     VoteMatterEnum,
@@ -205,9 +212,63 @@ class Vote(Node):
         if row.status == VoteStatusEnum.OPEN:
             return None
         counted = await vote_resolvers.tally(info.context, row)
-        return explanation(
-            counted.tally, VoteRuleEnum(row.rule), VoteStatusEnum(row.status), row.cancel_reason
+        held_under = await procedure_resolvers.of_vote(info.context, row)
+        silent = None
+        if row.unreturned_area is not None and row.unreturned_headcount is not None:
+            side = ChoiceEnum(row.unreturned_as) if row.unreturned_as else None
+            silent = Unreturned(row.unreturned_area, row.unreturned_headcount, side)
+        return explain(
+            counted.tally,
+            VoteRuleEnum(row.rule),
+            VoteStatusEnum(row.status),
+            row.cancel_reason,
+            silent,
+            held_under.procedure.version,
         )
+
+    @strawberry.field(description="本表决依据的议事规则版本（发起时本小区有效的版本）。")
+    async def procedure_rules(self, info: Info[Context, None]) -> Annotated[ProcedureRules, _PROCEDURE]:
+        from schema.procedure import ProcedureRules
+
+        return ProcedureRules.from_view(await procedure_resolvers.of_vote(info.context, self._row))
+
+    @strawberry.field(
+        description="本表决录入的书面表决票，最近录入的在前（业委会成员、社区“两委”成员）：从不显示选择。"
+    )
+    async def paper_ballots(
+        self,
+        info: Info[Context, None],
+        status: Annotated[
+            Annotated[PaperBallotStatus, _PROCEDURE] | None,
+            strawberry.argument(description="只看某一状态（例如待复核）。"),
+        ] = None,
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = 20,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+    ) -> Connection[Annotated[PaperBallot, _PROCEDURE]]:
+        from schema.procedure import PaperBallot
+
+        page = await paper_resolvers.of_vote(
+            info.context,
+            self._row,
+            status=PaperBallotStatusEnum(status) if status else None,
+            first=first,
+            after=after,
+        )
+        return Connection.from_page(page, PaperBallot.from_view)
+
+    @strawberry.field(
+        description="一户在本次表决中的全部投票（网上和书面）及哪一张计入：该户业主可看到选择；录入书面票的工作人员只看到方式和时间。"
+    )
+    async def ballot_history(
+        self,
+        info: Info[Context, None],
+        household_id: Annotated[strawberry.ID, strawberry.argument(description="住户的全局编号。")],
+    ) -> list[Annotated[BallotRecord, _PROCEDURE]]:
+        from schema.procedure import BallotRecord
+
+        household = decode(household_id, "Household", field="householdId")[1]
+        records = await paper_resolvers.history(info.context, self._row, household)
+        return [BallotRecord.from_view(r) for r in records]
 
     @strawberry.field(description="我名下各户的当前选择；不是范围内业主时为空列表。")
     async def my_ballot(self, info: Info[Context, None]) -> list[MyHouseholdVote]:

@@ -100,6 +100,8 @@ MATRIX: list[tuple[Resource, Action, str, set[str]]] = [
         {"chief_a", "grid_g1", "committee_c1", "owners_committee_a"},
     ),
     (Resource.COMPOUND, Action.OPEN_VOTE, "A", {"committee_c1", "owners_committee_a"}),
+    (Resource.COMPOUND, Action.SET_PROCEDURE, "A", {"committee_c1", "owners_committee_a"}),
+    (Resource.COMPOUND, Action.SET_PROCEDURE, "X", set()),
     (Resource.BUILDING, Action.READ, "a11", EVERYONE_OF_A | {"api"}),
     (
         Resource.HOUSEHOLD,
@@ -246,6 +248,8 @@ def test_who_reads_a_vote(status: str, who: str) -> None:
     readers = open_readers if status == "OPEN" else EVERYONE_OF_A | {"api"}
     assert allows(PRINCIPALS[who], Resource.VOTE, Action.READ, facts) is (who in readers)
     assert allows(PRINCIPALS[who], Resource.VOTE, Action.CAST, facts) is (who == "owner_a11")
+    paper = allows(PRINCIPALS[who], Resource.VOTE, Action.ENTER_PAPER_BALLOTS, facts)
+    assert paper is (who in {"committee_c1", "owners_committee_a"})
 
 
 # --- people: visibility, names, phones, Party data --------------------------------------------------

@@ -472,7 +472,8 @@ async def nobody_else_sees_a_choice(tour: Tour) -> None:
         for f in t.fields.values()
         if get_named_type(f.type).name == "Choice"
     }
-    assert carrying == {"MyHouseholdVote", "Ballot", "ReceiptVerification"}
+    # and, for its owners only, a household's ballot history
+    assert carrying == {"MyHouseholdVote", "Ballot", "ReceiptVerification", "BallotRecord"}
 
 
 async def api_keys_read_public_data_only(tour: Tour) -> None:
