@@ -55,7 +55,7 @@ APPEND_ONLY = (
 THROUGH_FUNCTIONS = ("vote_tally", "vote_electorate", "vote_owner")
 FUNCTIONS = (
     "record_ballot(uuid, uuid, uuid, text, text)",  # before migration 0031
-    "record_ballot(uuid, uuid, uuid, text, text, text)",
+    "record_ballot(uuid, uuid, uuid, text, text, text, uuid)",
     "record_paper_ballot(uuid, uuid, uuid, uuid, text, text, timestamptz, text)",
     "close_tally(uuid)",
 )

@@ -36,6 +36,8 @@ from models.meeting import Meeting, MeetingAttendee
 from models.party import PartyGroup, PartyGroupBuilding, PartyRegistration, RegistrationStatus
 from models.person import Home, RoleAssignment, TeamPosition
 from models.place import Building, Community, Compound, Grid, Household, Street
+from models.proxy import VoteProxy
+from models.proxy import in_force as proxy_in_force
 from models.task import ModerationDecision, Task, TaskEvent, TaskMember
 from models.task_rules import WORKING_ROLES, EventKind, MemberRole, Moderation
 from models.terms import in_force
@@ -77,6 +79,7 @@ VOLUNTEER_SIGNUP = light(VolunteerSignup.__table__)
 VOTE = light(VoteRow.__table__)
 VOTE_ELECTORATE = light(VoteElector.__table__)
 VOTE_OWNER = light(VoteOwner.__table__)
+VOTE_PROXY = light(VoteProxy.__table__)
 PARTY_REGISTRATION = light(PartyRegistration.__table__)
 PARTY_GROUP = light(PartyGroup.__table__)
 PARTY_GROUP_BUILDING = light(PartyGroupBuilding.__table__)
@@ -308,7 +311,19 @@ def vote_row(v: FromClause) -> Binding:
         o = VOTE_OWNER.alias()
         return o, o.c.person_id, o.c.vote_id == v.c.id
 
-    return Binding({**_place(v.c.compound_id), "status": Col(v.c.status), "owners": People(owners)})
+    def proxies() -> tuple[FromClause, Any, SqlBool]:
+        p, o = VOTE_PROXY.alias(), VOTE_OWNER.alias()
+        owner = sa.exists().where(o.c.vote_id == v.c.id, o.c.person_id == p.c.owner_id)
+        return p, p.c.proxy_id, sa.and_(proxy_in_force(p, v), owner)
+
+    return Binding(
+        {
+            **_place(v.c.compound_id),
+            "status": Col(v.c.status),
+            "owners": People(owners),
+            "proxies": People(proxies),
+        }
+    )
 
 
 def elector_row(e: FromClause) -> Binding:

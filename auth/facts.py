@@ -61,6 +61,8 @@ class VoteFacts(PlaceFacts):
     status: str
     #: who owned a household of the frozen electorate when the vote opened
     owners: frozenset[uuid.UUID] = frozenset()
+    #: who holds a checked written proxy of one of those owners that may be used in the vote
+    proxies: frozenset[uuid.UUID] = frozenset()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -109,6 +109,10 @@ class Action(StrEnum):
     OPEN_VOTE = "OPEN_VOTE"
     #: record a new version of the compound's rules of procedure (议事规则)
     SET_PROCEDURE = "SET_PROCEDURE"
+    #: appoint a written proxy (an owner of the compound), or revoke one's own
+    APPOINT_PROXY = "APPOINT_PROXY"
+    #: check an owner's written proxy (its signed 委托书), and list those of the compound
+    VERIFY_PROXY = "VERIFY_PROXY"
     # tasks
     ACCEPT = "ACCEPT"
     REJECT = "REJECT"
@@ -271,6 +275,7 @@ ASSIGNEE = WORKER | assigned_to_my_role(ASSIGNABLE_ROLES)  # or holds the role i
 DISPUTE_PARTY = MeIn("parties")
 MEDIATOR = MeIn("mediators")
 ELIGIBLE_OWNER = MeIn("owners")  # owned a household of the vote's frozen electorate at opening
+PROXY_HOLDER = MeIn("proxies")  # holds a checked written proxy of such an owner, usable in the vote
 SELF = IsMe("person_id")
 CLAIMANT = SELF  # of a claim to a home: the person who made it
 
@@ -358,7 +363,8 @@ READ_TASK = either(
 #: an open vote and its live tally: eligible owners and the team; its result after the close: the
 #: compound (and third parties, as public aggregates)
 READ_VOTE = either(
-    IS_OPEN & either(ELIGIBLE_OWNER, TEAM_MEMBER, GRID_WORKER, COMMUNITY_COMMITTEE, OWNERS_COMMITTEE),
+    IS_OPEN
+    & either(ELIGIBLE_OWNER, PROXY_HOLDER, TEAM_MEMBER, GRID_WORKER, COMMUNITY_COMMITTEE, OWNERS_COMMITTEE),
     ~IS_OPEN & (PLACE_TREE | ELIGIBLE_OWNER),
 )
 
@@ -469,6 +475,12 @@ POLICY: Mapping[tuple[Resource, Action], Rule] = {
     (Resource.COMPOUND, Action.SET_PROCEDURE): Rule(
         OWNERS_COMMITTEE | COMMUNITY_COMMITTEE, f"{_VOTE_OPENERS}登记议事规则。"
     ),
+    # written proxies: an owner appoints (whether they own a home there is the proxy's own rule),
+    # the owners' committee or the community committee checks the 委托书
+    (Resource.COMPOUND, Action.APPOINT_PROXY): Rule(RESIDENT, "只有本小区的业主可以委托他人代为投票。"),
+    (Resource.COMPOUND, Action.VERIFY_PROXY): Rule(
+        OWNERS_COMMITTEE | COMMUNITY_COMMITTEE, f"{_VOTE_OPENERS}核实业主的书面委托。"
+    ),
     (Resource.COMPOUND, Action.APPOINT): Rule(APPOINTERS, _APPOINTERS),
     (Resource.GRID, Action.APPOINT): Rule(APPOINTERS, _APPOINTERS),
     (Resource.COMMUNITY, Action.APPOINT): Rule(APPOINTERS, _APPOINTERS),
@@ -572,7 +584,10 @@ POLICY: Mapping[tuple[Resource, Action], Rule] = {
     ),
     # owner votes (DESIGN §4, §5): nobody but a household's own owners ever sees its choice
     (Resource.VOTE, Action.READ): Rule(READ_VOTE),
-    (Resource.VOTE, Action.CAST): Rule(ELIGIBLE_OWNER, "只有表决范围内住户的业主才能投票（租户不能投票）。"),
+    (Resource.VOTE, Action.CAST): Rule(
+        ELIGIBLE_OWNER | PROXY_HOLDER,
+        "只有表决范围内住户的业主（或经核实的业主书面委托代理人）才能投票（租户不能投票）。",
+    ),
     (Resource.VOTE, Action.CLOSE): Rule(OWNERS_COMMITTEE | COMMUNITY_COMMITTEE, f"{_VOTE_OPENERS}结束表决。"),
     (Resource.VOTE, Action.CANCEL): Rule(
         OWNERS_COMMITTEE | COMMUNITY_COMMITTEE, f"{_VOTE_OPENERS}撤销表决。"

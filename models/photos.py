@@ -48,6 +48,8 @@ class AttachedTo(StrEnum):
     NOTICE = "NOTICE"
     #: the photo or scan of a paper ballot, seen only by those who enter paper ballots
     PAPER_BALLOT = "PAPER_BALLOT"
+    #: the signed 委托书 of a written proxy, seen by its owner, its proxy and those who check it
+    PROXY = "PROXY"
 
 
 #: the image formats accepted (Pillow's names) and the media type each is served as

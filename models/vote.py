@@ -154,6 +154,8 @@ class Ballot(SQLModel, table=True):
     channel: Channel = Field(
         default=Channel.ONLINE, sa_type=sa.Text, sa_column_kwargs={"server_default": "ONLINE"}
     )
+    #: the written proxy it was cast under, by the proxy for the owner (`models.proxy`)
+    proxy_id: uuid.UUID | None = fk("vote_proxy.id", nullable=True, index=False, ondelete="RESTRICT")
     choice: Choice = Field(sa_type=sa.Text)
     household_ids: list[uuid.UUID] = Field(sa_column=sa.Column(postgresql.ARRAY(sa.Uuid), nullable=False))
     #: SHA-256 of the receipt code given to the voter; the code itself is never stored

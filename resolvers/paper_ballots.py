@@ -348,6 +348,8 @@ class BallotRecord:
     counted: bool
     choice: Choice | None
     note: str | None
+    #: cast by a proxy under the owner's written proxy
+    by_proxy: bool = False
 
 
 async def history(ctx: Context, vote: Vote, household_id: uuid.UUID) -> list[BallotRecord]:
@@ -379,7 +381,11 @@ async def history(ctx: Context, vote: Vote, household_id: uuid.UUID) -> list[Bal
         ).scalar()
         cast = await session.execute(
             sa.select(
-                b.c.id, b.c.channel, b.c.choice, sa.func.coalesce(p.c.received_at, b.c.cast_at).label("at")
+                b.c.id,
+                b.c.channel,
+                b.c.choice,
+                b.c.proxy_id,
+                sa.func.coalesce(p.c.received_at, b.c.cast_at).label("at"),
             )
             .select_from(b.outerjoin(p, p.c.ballot_id == b.c.id))
             .where(b.c.vote_id == vote.id, sa.literal(household_id, sa.Uuid) == sa.any_(b.c.household_ids))
@@ -392,7 +398,14 @@ async def history(ctx: Context, vote: Vote, household_id: uuid.UUID) -> list[Bal
             )
         )
         records = [
-            BallotRecord(Channel(r.channel), r.at, r.id == current, Choice(r.choice) if mine else None, None)
+            BallotRecord(
+                Channel(r.channel),
+                r.at,
+                r.id == current,
+                Choice(r.choice) if mine else None,
+                None,
+                r.proxy_id is not None,
+            )
             for r in cast
         ] + [
             BallotRecord(

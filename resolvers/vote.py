@@ -26,7 +26,7 @@ from strawberry.dataloader import DataLoader
 from auth.policy import Action, Resource, not_visible, params, refusal, require_person, where
 from models import procedure_rules
 from models.enums import HomeRelation
-from models.errors import BadUserInputError, ConflictError
+from models.errors import BadUserInputError, ConflictError, ForbiddenError
 from models.message import MessageKind, Template
 from models.person import Home
 from models.place import Building, Compound, Household
@@ -54,7 +54,7 @@ from models.vote_rules import (
     head_key,
     scope_problem,
 )
-from resolvers import messages, paper_ballots, procedure
+from resolvers import messages, paper_ballots, procedure, proxies
 from resolvers import task as tasks
 from resolvers.context import Context
 from resolvers.events import CHANNEL, notify
@@ -455,7 +455,12 @@ async def _freeze_electorate(session: AsyncSession, row: Vote) -> list[Eligible]
 
 
 async def cast_ballot(
-    ctx: Context, *, vote_id: uuid.UUID, choice: Choice, now: datetime | None = None
+    ctx: Context,
+    *,
+    vote_id: uuid.UUID,
+    choice: Choice,
+    on_behalf_of: uuid.UUID | None = None,
+    now: datetime | None = None,
 ) -> CastResult:
     """One ballot in two statements: the pipeline's load (the vote, the policy's facts and the
     caller's households), and `record_ballot`, which writes the ballot, the households' choices and
@@ -470,8 +475,14 @@ async def cast_ballot(
             raise _cancelled()
         if row.status != VoteStatus.OPEN or row.closes_at <= at:
             raise _closed(row.closes_at)
-        if not numbers:
-            raise not_visible()
+        person, proxy = who.person_id, None
+        if on_behalf_of is not None and on_behalf_of != who.person_id:
+            person, proxy, numbers = on_behalf_of, *await _under_proxy(work, on_behalf_of)
+        elif not numbers:
+            raise BadUserInputError(
+                "您不是表决范围内住户的业主；受业主委托代为投票时，请指明委托您的业主（onBehalfOf）。",
+                field="onBehalfOf",
+            )
         code = secrets.token_urlsafe(24)
         rule = DoubleVote(work.state["double_vote"])
         prefer = preferred_channel(rule)
@@ -481,10 +492,11 @@ async def cast_ballot(
                 {
                     "ballot": uuid.uuid4(),
                     "vote": vote_id,
-                    "person": who.person_id,
+                    "person": person,
                     "choice": choice.value,
                     "receipt": receipt_hash(code),
                     "prefer": prefer.value if prefer else None,
+                    "proxy": proxy,
                     "channel": CHANNEL,
                     "notice": json.dumps({"topic": topic(vote_id)}),
                 },
@@ -498,6 +510,18 @@ async def cast_ballot(
         return Outcome(CastResult(written.out_id, choice, written.out_cast_at, code, numbers))
 
     return await run(ctx, CASTING, vote_id, Action.CAST, apply)
+
+
+async def _under_proxy(work: Work[Vote], owner: uuid.UUID) -> tuple[uuid.UUID, list[str]]:
+    """The appointment under which the caller casts for `owner`, and the owner's households: one
+    more statement, for ballots cast under a written proxy only."""
+    accepted, version = await proxies.accepts(work.session, work.row)
+    if not accepted:
+        raise ConflictError(f"本表决依据的议事规则（第{version}版）不接受书面委托，请业主本人投票。")
+    found = await proxies.usable(work.session, work.who.person_id, owner, work.row)
+    if found is None:
+        raise ForbiddenError("您没有这位业主在本次表决中可用的书面委托（未核实、已撤销或不在委托期间）。")
+    return found
 
 
 def _closed(closes_at: datetime) -> ConflictError:
@@ -518,7 +542,7 @@ def _not_open(status: str, doing: str) -> ConflictError:
 #: one statement
 RECORD_BALLOT = sa.text(
     "SELECT b.*, pg_notify(:channel, :notice) AS sent"
-    " FROM record_ballot(:ballot, :vote, :person, :choice, :receipt, :prefer) AS b"
+    " FROM record_ballot(:ballot, :vote, :person, :choice, :receipt, :prefer, :proxy) AS b"
 )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import sqlalchemy as sa
 import strawberry
@@ -50,6 +50,9 @@ from schema.relay import Connection
 from schema.task import Task, TaskFilter, filter_values, task_filter, visible_with_its_task
 from schema.volunteer import VolunteerCall
 from schema.vote import Vote
+
+if TYPE_CHECKING:
+    from schema.proxies import VoteProxy
 
 
 @strawberry.type(description="我与一户的关系。")
@@ -104,6 +107,15 @@ class MyPosition:
 @strawberry.type(description="当前登录的人：本人信息、住房、角色和职务。")
 class Me:
     person: Person = strawberry.field(description="本人（全名、手机号都可见）。")
+
+    @strawberry.field(description="我的书面委托：我委托别人的，和别人委托我的，最新的在前（最多 100 条）。")
+    async def proxy_appointments(
+        self, info: Info[Context, None]
+    ) -> list[Annotated[VoteProxy, strawberry.lazy("schema.proxies")]]:
+        from resolvers import proxies as proxy_resolvers
+        from schema.proxies import VoteProxy
+
+        return [VoteProxy.from_view(v) for v in await proxy_resolvers.mine(info.context)]
 
     @strawberry.field(description="我居住或拥有的住户。")
     async def households(self, info: Info[Context, None]) -> list[MyHome]:

@@ -44,6 +44,7 @@ from schema.task import TaskFilter, TaskStatus, filter_values, task_filter
 
 if TYPE_CHECKING:
     from schema.procedure import ProcedureRules
+    from schema.proxies import ProxyStatus, VoteProxy
     from schema.task import Task
     from schema.vote import Vote
 
@@ -335,6 +336,31 @@ class Compound(Node):
         return [
             ProcedureRules.from_view(v) for v in await procedure_resolvers.history(info.context, self._row)
         ]
+
+    @strawberry.field(description="本小区业主的书面委托，最新的在前（业委会成员、社区“两委”成员核实用）。")
+    async def proxies(
+        self,
+        info: Info[Context, None],
+        status: Annotated[
+            Annotated[ProxyStatus, strawberry.lazy("schema.proxies")] | None,
+            strawberry.argument(description="只看某一状态（例如待核实）。"),
+        ] = None,
+        first: _FIRST = 20,
+        after: _AFTER = None,
+    ) -> Connection[Annotated[VoteProxy, strawberry.lazy("schema.proxies")]]:
+        from models.proxy import ProxyStatus as ProxyStatusEnum
+        from resolvers import proxies as proxy_resolvers
+        from resolvers.proxies import view
+        from schema.proxies import VoteProxy
+
+        page = await proxy_resolvers.of_compound(
+            info.context,
+            self._row,
+            status=ProxyStatusEnum(status) if status else None,
+            first=first,
+            after=after,
+        )
+        return Connection.from_page(page, lambda r: VoteProxy.from_view(view(r)))
 
     @strawberry.field(description="小区的公开统计。")
     async def stats(self, info: Info[Context, None]) -> CompoundStats:

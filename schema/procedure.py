@@ -166,6 +166,7 @@ class BallotRecord:
     counted: bool = strawberry.field(description="是否为该户当前（或最终）计入的那一票。")
     choice: ChoiceEnum | None = strawberry.field(description="选择：只有该户自己的业主能看到。")
     note: str | None = strawberry.field(description="未计入的原因。")
+    by_proxy: bool = strawberry.field(description="是否由代理人凭业主的书面委托代为投票。")
 
     @classmethod
     def from_view(cls, view: BallotRecordView) -> BallotRecord:
@@ -175,6 +176,7 @@ class BallotRecord:
             counted=view.counted,
             choice=view.choice,
             note=view.note,
+            by_proxy=view.by_proxy,
         )
 
 

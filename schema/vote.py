@@ -426,16 +426,24 @@ class Mutation:
         )
         return Vote.from_row(row)
 
-    @strawberry.mutation(description="投票：适用于您在表决范围内的每一户；截止前可以改票，以最后一次为准。")
+    @strawberry.mutation(
+        description="投票：适用于您在表决范围内的每一户；截止前可以改票，以最后一次为准。"
+        "受业主书面委托（已核实）代为投票时，指明委托的业主（onBehalfOf），票适用于该业主的各户。"
+    )
     async def cast_ballot(
         self,
         info: Info[Context, None],
         vote_id: _VOTE_ID,
         choice: Annotated[Choice, strawberry.argument(description="同意、反对或弃权。")],
+        on_behalf_of: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(description="代为投票时，委托您的业主的全局编号；本人投票不填。"),
+        ] = None,
     ) -> Ballot:
         _, ident = decode(vote_id, "Vote")
+        owner = None if on_behalf_of is None else decode(on_behalf_of, "Person", field="onBehalfOf")[1]
         return Ballot.from_result(
-            await vote_resolvers.cast_ballot(info.context, vote_id=ident, choice=choice)
+            await vote_resolvers.cast_ballot(info.context, vote_id=ident, choice=choice, on_behalf_of=owner)
         )
 
     @strawberry.mutation(description="结束表决并公布结果（业委会成员、社区“两委”成员）；结果不可更改。")

@@ -102,6 +102,10 @@ MATRIX: list[tuple[Resource, Action, str, set[str]]] = [
     (Resource.COMPOUND, Action.OPEN_VOTE, "A", {"committee_c1", "owners_committee_a"}),
     (Resource.COMPOUND, Action.SET_PROCEDURE, "A", {"committee_c1", "owners_committee_a"}),
     (Resource.COMPOUND, Action.SET_PROCEDURE, "X", set()),
+    # anyone with a home appoints (that they own one is the proxy's own rule); the committees check
+    (Resource.COMPOUND, Action.APPOINT_PROXY, "A", {"owner_a11", "tenant_a12", "party_a", "convener_a1"}),
+    (Resource.COMPOUND, Action.VERIFY_PROXY, "A", {"committee_c1", "owners_committee_a"}),
+    (Resource.COMPOUND, Action.VERIFY_PROXY, "X", set()),
     (Resource.BUILDING, Action.READ, "a11", EVERYONE_OF_A | {"api"}),
     (
         Resource.HOUSEHOLD,

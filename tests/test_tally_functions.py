@@ -4,14 +4,17 @@ service's role has no other way to change a tally or an electorate's choices."""
 
 from __future__ import annotations
 
+import itertools
 import random
 import uuid
+from datetime import timedelta
 from decimal import Decimal
 
 import asyncpg
 import pytest
 
 from app.migrate import OWNER_ROLE, SERVICE_ROLE
+from models.procedure_rules import Cast, Channel, DoubleVote, counts, preferred_channel
 from models.vote_rules import (
     TALLY_MEASURES,
     Choice,
@@ -207,3 +210,58 @@ async def test_a_ballot_is_refused_to_who_owns_nothing_in_the_roll(demo_db_url: 
         assert await conn.fetchval("SELECT count(*) FROM ballot WHERE vote_id = $1", vote) == 0
     finally:
         await conn.close()
+
+
+@pytest.mark.parametrize("held", list(Channel))
+async def test_the_double_vote_rule_in_sql_is_the_pure_one(demo_db_url: str, held: Channel) -> None:
+    """`ballot_outranked` (migration 0031) answers as `models.procedure_rules.counts` for every rule,
+    channel and order, against a household holding an online or a paper ballot."""
+    url = demo_db_url
+    vote, electorate, people = await _vote_with(url, random.Random(7))
+    owner = people[2]
+    households = sorted(h.household for h in owned_in_scope(electorate, owner))
+    conn = await as_service(url)
+    try:
+        if held == Channel.ONLINE:
+            written = await conn.fetchrow(
+                "SELECT * FROM record_ballot($1, $2, $3, 'AGREE', 'r-held')", uuid.uuid4(), vote, owner
+            )
+            held_at = written["out_cast_at"]
+        else:
+            held_at = await conn.fetchval("SELECT now() - interval '1 day'")
+            written = await conn.fetchrow(
+                "SELECT * FROM record_paper_ballot($1, $2, $3, NULL, 'AGREE', 'r-held', $4, NULL)",
+                uuid.uuid4(),
+                vote,
+                owner,
+                held_at,
+            )
+            await conn.execute(
+                "INSERT INTO paper_ballot (vote_id, compound_id, household_id, signer_id, choice, received_at,"
+                " status, entered_by, confirmed_by, confirm_choice, confirmed_at, ballot_id)"
+                " SELECT $1, compound_id, $2, $3, 'AGREE', $4, 'COUNTED', $5, $6, 'AGREE', now(), $7"
+                " FROM vote WHERE id = $1",
+                vote,
+                households[0],
+                owner,
+                held_at,
+                people[0],
+                people[1],
+                written["out_id"],
+            )
+        assert written["out_tallies"] == 1
+    finally:
+        await conn.close()
+    for rule, new, later in itertools.product(DoubleVote, Channel, (True, False)):
+        at = held_at + timedelta(hours=1 if later else -1)
+        prefer = preferred_channel(rule)
+        outranked = await fetchval(
+            url,
+            "SELECT ballot_outranked($1, $2, $3, $4, $5)",
+            vote,
+            households,
+            new.value,
+            at,
+            prefer.value if prefer else None,
+        )
+        assert outranked is not counts(rule, Cast(new, at), [Cast(held, held_at)]), (rule, new, later)

@@ -1,6 +1,7 @@
-"""Rules of procedure and paper ballots: a compound's versioned rules of procedure (append-only),
-the version each vote is held under and what the close made of owners who did not vote; paper
-ballots entered by one person and confirmed by a second; each ballot's channel.
+"""Rules of procedure, paper ballots and written proxies: a compound's versioned rules of procedure
+(append-only), the version each vote is held under and what the close made of owners who did not
+vote; paper ballots entered by one person and confirmed by a second; owners' written proxies; each
+ballot's channel, and the proxy it was cast under.
 
 `record_ballot` and the new `record_paper_ballot` lock a ballot's households, ask
 `ballot_outranked` whether a ballot they hold ranks higher under the compound's double-vote rule
@@ -29,7 +30,7 @@ KINDS_BEFORE = ("TASK", "TASK_EVENT", "MEETING", "NOTICE")
 APPLY_BALLOT = """
 CREATE FUNCTION apply_ballot(
     p_ballot uuid, p_vote uuid, p_person uuid, p_households uuid[], p_choice text, p_receipt text,
-    p_channel text, OUT out_id uuid, OUT out_cast_at timestamptz, OUT out_tallies int
+    p_channel text, p_proxy uuid, OUT out_id uuid, OUT out_cast_at timestamptz, OUT out_tallies int
 )
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
@@ -68,8 +69,10 @@ BEGIN
            counts.participating AS ph, counts.agree AS ah, counts.disagree AS dh, counts.abstain AS bh
     INTO d FROM areas, counts;
 
-    INSERT INTO ballot (id, vote_id, compound_id, person_id, choice, household_ids, receipt_hash, channel)
-    VALUES (p_ballot, p_vote, v_compound, p_person, p_choice, p_households, p_receipt, p_channel)
+    INSERT INTO ballot (
+        id, vote_id, compound_id, person_id, choice, household_ids, receipt_hash, channel, proxy_id
+    )
+    VALUES (p_ballot, p_vote, v_compound, p_person, p_choice, p_households, p_receipt, p_channel, p_proxy)
     RETURNING id, cast_at INTO out_id, out_cast_at;
 
     UPDATE vote_electorate SET choice = p_choice, ballot_id = p_ballot
@@ -115,7 +118,7 @@ $$
 RECORD_BALLOT = """
 CREATE FUNCTION record_ballot(
     p_ballot uuid, p_vote uuid, p_person uuid, p_choice text, p_receipt text, p_prefer text DEFAULT NULL,
-    OUT out_id uuid, OUT out_cast_at timestamptz, OUT out_households uuid[], OUT out_tallies int
+    p_proxy uuid DEFAULT NULL, OUT out_id uuid, OUT out_cast_at timestamptz, OUT out_households uuid[], OUT out_tallies int
 )
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
@@ -143,7 +146,7 @@ BEGIN
         RETURN;
     END IF;
     SELECT * INTO applied FROM apply_ballot(
-        p_ballot, p_vote, p_person, out_households, p_choice, p_receipt, 'ONLINE'
+        p_ballot, p_vote, p_person, out_households, p_choice, p_receipt, 'ONLINE', p_proxy
     );
     out_id := applied.out_id;
     out_cast_at := applied.out_cast_at;
@@ -191,7 +194,7 @@ BEGIN
         RETURN;
     END IF;
     SELECT * INTO applied FROM apply_ballot(
-        p_ballot, p_vote, p_person, out_households, p_choice, p_receipt, 'PAPER'
+        p_ballot, p_vote, p_person, out_households, p_choice, p_receipt, 'PAPER', NULL
     );
     out_id := applied.out_id;
     out_cast_at := applied.out_cast_at;
@@ -202,9 +205,9 @@ $$
 
 OLD_RECORD_BALLOT = "record_ballot(uuid, uuid, uuid, text, text)"
 NEW_FUNCTIONS = (
-    "apply_ballot(uuid, uuid, uuid, uuid[], text, text, text)",
+    "apply_ballot(uuid, uuid, uuid, uuid[], text, text, text, uuid)",
     "ballot_outranked(uuid, uuid[], text, timestamptz, text)",
-    "record_ballot(uuid, uuid, uuid, text, text, text)",
+    "record_ballot(uuid, uuid, uuid, text, text, text, uuid)",
     "record_paper_ballot(uuid, uuid, uuid, uuid, text, text, timestamptz, text)",
 )
 
@@ -308,7 +311,48 @@ def upgrade() -> None:
         postgresql_where=sa.text("status = 'PENDING'"),
     )
     op.create_index("paper_ballot_vote", "paper_ballot", ["vote_id", "entered_at"])
-    _kinds((*KINDS_BEFORE, "PAPER_BALLOT"))
+    op.create_table(
+        "vote_proxy",
+        sa.Column("id", sa.Uuid(), server_default=sa.text("gen_random_uuid()"), nullable=False),
+        sa.Column("compound_id", sa.Uuid(), nullable=False),
+        sa.Column("owner_id", sa.Uuid(), nullable=False),
+        sa.Column("proxy_id", sa.Uuid(), nullable=False),
+        sa.Column("vote_id", sa.Uuid(), nullable=True),
+        sa.Column("valid_from", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("valid_until", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("status", sa.Text(), nullable=False),
+        sa.Column("decided_by", sa.Uuid(), nullable=True),
+        sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("reject_reason", sa.Text(), nullable=True),
+        sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+        sa.CheckConstraint("status IN ('PENDING', 'VERIFIED', 'REJECTED')", name="vote_proxy_status_valid"),
+        sa.CheckConstraint("owner_id <> proxy_id", name="vote_proxy_not_oneself"),
+        sa.CheckConstraint(
+            "(vote_id IS NULL) = (valid_from IS NOT NULL AND valid_until IS NOT NULL AND valid_until > valid_from)",
+            name="vote_proxy_one_vote_or_a_period",
+        ),
+        sa.CheckConstraint(
+            "(status = 'PENDING') = (decided_by IS NULL)", name="vote_proxy_decided_iff_not_pending"
+        ),
+        sa.CheckConstraint(
+            "status <> 'REJECTED' OR reject_reason IS NOT NULL", name="vote_proxy_rejected_why"
+        ),
+        sa.ForeignKeyConstraint(["compound_id"], ["compound.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["owner_id"], ["person.id"], ondelete="RESTRICT"),
+        sa.ForeignKeyConstraint(["proxy_id"], ["person.id"], ondelete="RESTRICT"),
+        sa.ForeignKeyConstraint(["vote_id"], ["vote.id"], ondelete="RESTRICT"),
+        sa.ForeignKeyConstraint(["decided_by"], ["person.id"], ondelete="RESTRICT"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_vote_proxy_owner_id", "vote_proxy", ["owner_id"])
+    op.create_index("vote_proxy_proxy", "vote_proxy", ["proxy_id"])
+    op.create_index("vote_proxy_compound", "vote_proxy", ["compound_id", "created_at"])
+    op.add_column("ballot", sa.Column("proxy_id", sa.Uuid(), nullable=True))
+    op.create_foreign_key(
+        "ballot_proxy_id_fkey", "ballot", "vote_proxy", ["proxy_id"], ["id"], ondelete="RESTRICT"
+    )
+    _kinds((*KINDS_BEFORE, "PAPER_BALLOT", "PROXY"))
 
     op.execute(f"DROP FUNCTION {OLD_RECORD_BALLOT}")
     for body in (APPLY_BALLOT, BALLOT_OUTRANKED, RECORD_BALLOT, RECORD_PAPER_BALLOT):
@@ -324,8 +368,12 @@ def downgrade() -> None:
         op.execute(f"DROP FUNCTION {signature}")
     op.execute(importlib.import_module("migrations.versions.0010_tally_functions").RECORD_BALLOT)
     op.execute(f"REVOKE EXECUTE ON FUNCTION {OLD_RECORD_BALLOT} FROM PUBLIC")
-    op.execute("DELETE FROM attachment WHERE object_type = 'PAPER_BALLOT'")
+    op.execute("DELETE FROM attachment WHERE object_type IN ('PAPER_BALLOT', 'PROXY')")
     _kinds(KINDS_BEFORE)
+    op.execute("DELETE FROM ballot WHERE proxy_id IS NOT NULL")
+    op.drop_constraint("ballot_proxy_id_fkey", "ballot", type_="foreignkey")
+    op.drop_column("ballot", "proxy_id")
+    op.drop_table("vote_proxy")
     op.drop_table("paper_ballot")
     op.execute("DELETE FROM ballot WHERE channel = 'PAPER'")
     op.drop_constraint("ballot_online_has_voter", "ballot", type_="check")
