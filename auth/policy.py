@@ -149,6 +149,10 @@ class Action(StrEnum):
     #: enter and confirm paper ballots, list them, and read any household's ballot history (never
     #: a choice)
     ENTER_PAPER_BALLOTS = "ENTER_PAPER_BALLOTS"
+    #: object to a closed vote's published result, within its objection window
+    OBJECT = "OBJECT"
+    #: answer (and settle) owners' objections to a result, and read them all
+    ANSWER_OBJECTIONS = "ANSWER_OBJECTIONS"
     # people, homes and teams (households, compounds, grids, communities)
     #: add and end homes, record a sale, confirm a resident's claim, mark a household vacant
     MANAGE_HOMES = "MANAGE_HOMES"
@@ -598,6 +602,11 @@ POLICY: Mapping[tuple[Resource, Action], Rule] = {
     # paper ballots: entered by one of them, confirmed by another
     (Resource.VOTE, Action.ENTER_PAPER_BALLOTS): Rule(
         OWNERS_COMMITTEE | COMMUNITY_COMMITTEE, f"{_VOTE_OPENERS}录入和复核书面表决票。"
+    ),
+    # the published result (公示): the vote's owners object, the committees answer
+    (Resource.VOTE, Action.OBJECT): Rule(ELIGIBLE_OWNER, "只有表决范围内住户的业主可以对表决结果提出异议。"),
+    (Resource.VOTE, Action.ANSWER_OBJECTIONS): Rule(
+        OWNERS_COMMITTEE | COMMUNITY_COMMITTEE, f"{_VOTE_OPENERS}答复业主对表决结果的异议。"
     ),
     # the frozen electorate (numbers, areas, head groups; no names)
     (Resource.VOTE, Action.READ_ELECTORATE): Rule(

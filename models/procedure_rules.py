@@ -21,9 +21,11 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from models.vote_rules import Choice, Tally, VoteResult, VoteRule, VoteStatus, counted, explanation
+from models.vote_rules import Choice, Tally, VoteKind, VoteResult, VoteRule, VoteStatus, counted, explanation
 
 NOTE_MAX = 500
+#: the bounds of a result's publication (公示) period, in days
+OBJECTION_DAYS = range(1, 61)
 
 
 class Channel(StrEnum):
@@ -55,6 +57,8 @@ class Procedure:
     proxies: bool = True
     double_vote: DoubleVote = DoubleVote.LATEST
     unreturned_with_majority: bool = False
+    #: days after the close during which owners may object to the published result (公示)
+    objection_days: int = 7
 
 
 DEFAULT = Procedure()
@@ -145,9 +149,13 @@ def result(tally: Tally, rule: VoteRule, silent: Unreturned | None) -> VoteResul
 # --- recording a version ----------------------------------------------------------------------
 
 
-def adoption_problem(unreturned_with_majority: bool, note: str | None) -> tuple[str, str] | None:
+def adoption_problem(
+    unreturned_with_majority: bool, note: str | None, objection_days: int = DEFAULT.objection_days
+) -> tuple[str, str] | None:
     """Why a version cannot be recorded as given, as (field, message), or None. Counting the silent
     with the majority is legally disputed: recorded only with the resolution it comes from."""
+    if objection_days not in OBJECTION_DAYS:
+        return "objectionDays", f"结果公示期为 {OBJECTION_DAYS.start} 到 {OBJECTION_DAYS.stop - 1} 天。"
     if unreturned_with_majority and not note:
         return (
             "note",
@@ -168,10 +176,15 @@ def explain(
     cancel_reason: str | None,
     silent: Unreturned | None,
     version: int,
+    *,
+    kind: VoteKind = VoteKind.ASSEMBLY,
+    affected: int = 0,
+    unconsented: Sequence[str] = (),
 ) -> str | None:
     """`models.vote_rules.explanation`, and, where the rules of procedure counted the owners who did
     not vote, the count as cast, what was added and the result it gave, with the dispute said."""
-    plain = explanation(tally, rule, status, cancel_reason)
+    works = {"kind": kind, "affected": affected, "unconsented": unconsented}
+    plain = explanation(tally, rule, status, cancel_reason, **works)
     if status != VoteStatus.CLOSED or silent is None or plain is None:
         return plain
     if silent.side is None:
@@ -180,7 +193,7 @@ def explain(
             "本次投票的同意与反对未能在面积和人数上同时占多数，未作计入。"
         )
     side = "同意" if silent.side == Choice.AGREE else "反对"
-    counted_in = explanation(final_tally(tally, silent), rule, status)
+    counted_in = explanation(final_tally(tally, silent), rule, status, **works)
     return (
         f"按实际投票：{plain}"
         f"按本小区议事规则（第{version}版），已送达但未表决的业主（面积 {silent.area} 平方米，"

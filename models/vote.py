@@ -22,7 +22,7 @@ from sqlmodel import Field, SQLModel
 from models.base import created_at, fk, uuid_pk
 from models.enums import check_in
 from models.procedure_rules import Channel
-from models.vote_rules import TALLY_MEASURES, Choice, VoteMatter, VoteResult, VoteRule, VoteStatus
+from models.vote_rules import TALLY_MEASURES, Choice, VoteKind, VoteMatter, VoteResult, VoteRule, VoteStatus
 
 AREA = sa.Numeric(14, 2)
 
@@ -39,6 +39,11 @@ class Vote(SQLModel, table=True):
             "(status = 'CANCELLED') = (cancelled_at IS NOT NULL)", name="vote_cancelled_iff_cancelled_at"
         ),
         sa.Index("vote_open_due", "closes_at", postgresql_where=sa.text("status = 'OPEN'")),
+        sa.CheckConstraint(check_in("kind", VoteKind), name="vote_kind_valid"),
+        sa.CheckConstraint(
+            "(kind = 'WORKS') = (cardinality(affected_household_ids) > 0)",
+            name="vote_works_name_the_affected",
+        ),
     )
     id: uuid.UUID = uuid_pk()
     compound_id: uuid.UUID = fk("compound.id")
@@ -73,6 +78,18 @@ class Vote(SQLModel, table=True):
     unreturned_area: Decimal | None = Field(default=None, sa_type=AREA)
     unreturned_headcount: int | None = Field(default=None, sa_type=sa.Integer)
     unreturned_as: Choice | None = Field(default=None, sa_type=sa.Text)
+    kind: VoteKind = Field(
+        default=VoteKind.ASSEMBLY, sa_type=sa.Text, sa_column_kwargs={"server_default": "ASSEMBLY"}
+    )
+    #: works: the directly affected households, each of which must agree
+    affected_household_ids: list[uuid.UUID] = Field(
+        default_factory=list,
+        sa_column=sa.Column(postgresql.ARRAY(sa.Uuid), nullable=False, server_default="{}"),
+    )
+    #: works, at the close: the numbers of the affected households that did not agree
+    unconsented: list[str] | None = Field(default=None, sa_column=sa.Column(postgresql.ARRAY(sa.Text)))
+    #: set at the close: owners may object to the published result until then
+    objection_until: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
 
 
 def _tally_table(namespace: dict[str, Any]) -> None:
@@ -240,3 +257,28 @@ class PaperBallot(SQLModel, table=True):
     mismatch: str | None = Field(default=None, sa_type=sa.Text)
     #: the ballot it became (COUNTED)
     ballot_id: uuid.UUID | None = fk("ballot.id", nullable=True, index=False, ondelete="RESTRICT")
+
+
+class VoteObjection(SQLModel, table=True):
+    """An owner's objection to a published result (公示), and the answer of the owners' committee
+    or the community committee: settled (withdrawn, agreed, or dismissed with reasons) or not."""
+
+    __tablename__ = "vote_objection"
+    __table_args__ = (
+        sa.CheckConstraint("(answered_at IS NULL) = (answer IS NULL)", name="vote_objection_answered"),
+        sa.CheckConstraint(
+            "settled_at IS NULL OR answered_at IS NOT NULL", name="vote_objection_settled_answered"
+        ),
+        sa.Index("vote_objection_vote", "vote_id", "raised_at"),
+    )
+    id: uuid.UUID = uuid_pk()
+    vote_id: uuid.UUID = fk("vote.id", index=False)
+    compound_id: uuid.UUID = fk("compound.id", index=False)
+    raised_by: uuid.UUID = fk("person.id", index=False, ondelete="RESTRICT")
+    text: str = Field(sa_type=sa.Text)
+    raised_at: datetime = created_at()
+    answer: str | None = Field(default=None, sa_type=sa.Text)
+    answered_by: uuid.UUID | None = fk("person.id", nullable=True, index=False, ondelete="RESTRICT")
+    answered_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    #: when it was settled; NULL: still unresolved (unanswered, or answered without settling it)
+    settled_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))

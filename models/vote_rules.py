@@ -352,11 +352,19 @@ def _reached(threshold: Threshold, tally: Tally) -> str:
 
 
 def explanation(
-    tally: Tally, rule: VoteRule, status: VoteStatus, cancel_reason: str | None = None
+    tally: Tally,
+    rule: VoteRule,
+    status: VoteStatus,
+    cancel_reason: str | None = None,
+    *,
+    kind: VoteKind | None = None,
+    affected: int = 0,
+    unconsented: Sequence[str] = (),
 ) -> str | None:
     """A vote's result in plain Chinese, as it is published (公示): the shares taking part and
     agreeing, by area and by headcount, each against the threshold the law sets (art. 278 para. 2),
-    and the conclusion. None while the vote is open."""
+    for works whether the directly affected households consented, and the conclusion. None while
+    the vote is open."""
     if status == VoteStatus.OPEN:
         return None
     if status == VoteStatus.CANCELLED:
@@ -376,4 +384,74 @@ def explanation(
         f"人数占参与表决人数的 {percent(tally.agree_headcount, tally.participating_headcount)}，"
         f"{_reached(approval, tally)}"
     )
-    return f"{took_part}；{agreed}。表决{'通过' if approval.met(tally) else '未通过'}。"
+    consent = consent_words(kind or VoteKind.ASSEMBLY, affected, unconsented)
+    passed = approval.met(tally) and not (kind == VoteKind.WORKS and unconsented)
+    return f"{took_part}；{agreed}。{consent}表决{'通过' if passed else '未通过'}。"
+
+
+# --- works inside a unit or a building ---------------------------------------------------------
+
+
+class VoteKind(StrEnum):
+    #: a decision of the owners (民法典 art. 278), by the thresholds above
+    ASSEMBLY = "ASSEMBLY"
+    #: works inside a unit or a building (an elevator, charging piles): decided by the owners of the
+    #: unit or building by the same thresholds, and besides, each directly affected household
+    #: consents explicitly and no objection of the others stays unresolved when the objection
+    #: window after the result closes (the cities' rules on adding elevators to existing buildings)
+    WORKS = "WORKS"
+
+
+def works_result(result: VoteResult, kind: VoteKind, unconsented: Sequence[str]) -> VoteResult:
+    """The result once the directly affected households are asked: works pass only with each of
+    them agreeing (an abstention or no ballot is no consent)."""
+    if kind == VoteKind.WORKS and result == VoteResult.PASSED and unconsented:
+        return VoteResult.REJECTED
+    return result
+
+
+def consent_words(kind: VoteKind, affected: int, unconsented: Sequence[str]) -> str:
+    """What a works vote's result says of the directly affected households ("" for other votes)."""
+    if kind != VoteKind.WORKS:
+        return ""
+    if not unconsented:
+        return f"直接受影响的 {affected} 户均已明确同意。"
+    return f"直接受影响的住户中 {'、'.join(unconsented)} 未明确同意（反对、弃权或未表决），工程不能实施。"
+
+
+class Decision(StrEnum):
+    """Where a closed vote's decision stands after its result is published (公示)."""
+
+    #: the objection window is still open
+    OBJECTION_WINDOW = "OBJECTION_WINDOW"
+    #: the window has closed: the decision stands
+    FINAL = "FINAL"
+    #: works whose window closed with an objection unresolved: the decision did not take effect
+    NOT_EFFECTIVE = "NOT_EFFECTIVE"
+
+
+def decision(
+    kind: VoteKind, objection_until: datetime | None, unresolved_at_close: int, now: datetime
+) -> Decision | None:
+    """A closed vote's decision: None before its close (no window yet). An objection to an owners'
+    decision must be answered but does not suspend it (an owner may still go to court, art. 280);
+    works take effect only if none stays unresolved when the window closes."""
+    if objection_until is None:
+        return None
+    if now < objection_until:
+        return Decision.OBJECTION_WINDOW
+    if kind == VoteKind.WORKS and unresolved_at_close > 0:
+        return Decision.NOT_EFFECTIVE
+    return Decision.FINAL
+
+
+def affected_problem(kind: VoteKind, affected: Sequence[object], whole_compound: bool) -> str | None:
+    """Why a vote's directly affected households are not as its kind needs, or None."""
+    if kind == VoteKind.WORKS:
+        if whole_compound:
+            return "单元或楼栋内的工程表决须选择楼栋，不能是全小区表决。"
+        if not affected:
+            return "请列出直接受影响的住户（affectedHouseholdIds），他们须逐户明确同意。"
+    elif affected:
+        return "只有单元或楼栋内的工程表决（kind: WORKS）才列出直接受影响的住户。"
+    return None

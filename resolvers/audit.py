@@ -54,6 +54,8 @@ AUDITED: frozenset[Action] = frozenset(
         Action.OPEN_VOTE,
         Action.SET_PROCEDURE,
         Action.ENTER_PAPER_BALLOTS,
+        Action.VERIFY_PROXY,
+        Action.ANSWER_OBJECTIONS,
         Action.CLOSE,
         Action.CANCEL,
         Action.EXTEND,

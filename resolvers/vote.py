@@ -44,15 +44,18 @@ from models.vote_rules import (
     Choice,
     Eligible,
     Tally,
+    VoteKind,
     VoteMatter,
     VoteRule,
     VoteStatus,
+    affected_problem,
     cancel_problem,
     effective_rule,
     electorate_tally,
     extension_problem,
     head_key,
     scope_problem,
+    works_result,
 )
 from resolvers import messages, paper_ballots, procedure, proxies
 from resolvers import task as tasks
@@ -291,6 +294,30 @@ async def my_open_votes(ctx: Context, *, first: int | None, after: str | None) -
     return page
 
 
+async def affected_numbers(ctx: Context, row: Vote) -> list[str]:
+    """Works: the numbers of the directly affected households named when the vote opened."""
+    if not row.affected_household_ids:
+        return []
+    loader = ctx.loaders.cached(
+        "vote_affected",
+        lambda: grouped(
+            ctx.sessions,
+            lambda ids: (
+                sa.select(VoteElector.vote_id, VoteElector.number)
+                .join(Vote, Vote.id == VoteElector.vote_id)
+                .where(
+                    VoteElector.vote_id.in_(ids),
+                    VoteElector.household_id == sa.any_(Vote.affected_household_ids),
+                )
+                .order_by(VoteElector.vote_id, VoteElector.number)
+            ),
+            key=lambda r: r.vote_id,
+            value=lambda r: r.number,
+        ),
+    )
+    return await loader.load(row.id)
+
+
 # --- opening ------------------------------------------------------------------------------------
 
 
@@ -306,6 +333,8 @@ async def open_vote(
     rule: VoteRule | None,
     closes_at: datetime,
     task_id: uuid.UUID | None = None,
+    kind: VoteKind = VoteKind.ASSEMBLY,
+    affected_household_ids: list[uuid.UUID] | None = None,
     now: datetime | None = None,
 ) -> Vote:
     title = clean_text(title, field="title", label="表决标题", maximum=TITLE_MAX) or ""
@@ -320,6 +349,10 @@ async def open_vote(
     problem = scope_problem(building_ids, whole_compound)
     if problem is not None:
         raise BadUserInputError(problem[1], field=problem[0])
+    affected = sorted(set(affected_household_ids or ()))
+    works = affected_problem(kind, affected, whole_compound)
+    if works is not None:
+        raise BadUserInputError(works, field="affectedHouseholdIds")
     now = now or datetime.now(UTC)
     if closes_at.tzinfo is None:
         raise BadUserInputError("截止时间必须带时区，例如 2026-12-31T18:00:00+08:00。", field="closesAt")
@@ -366,12 +399,16 @@ async def open_vote(
             task_id=task_id,
             opened_by=work.who.person_id,
             procedure_id=await procedure.current_id(session, compound.id),
+            kind=kind,
+            affected_household_ids=affected,
         )
         session.add(row)
         await session.flush()
         frozen = await _freeze_electorate(session, row)
         if not frozen:
             raise BadUserInputError("表决范围内没有住户，无法发起表决。", field="buildingIds")
+        if not set(affected) <= {e.household for e in frozen}:
+            raise BadUserInputError("所列直接受影响的住户不在本次表决范围内。", field="affectedHouseholdIds")
         denominators = electorate_tally(frozen)
         session.add(
             VoteTally(
@@ -593,13 +630,19 @@ async def _close(
         await session.execute(sa.select(VoteTally).from_statement(CLOSE_TALLY), {"vote": vote_id})
     ).scalar_one()
     final = as_tally(counted)
-    silent = await _unreturned(session, row, final)
+    held_under = await _procedure(session, row)
+    silent = await _unreturned(session, row, held_under, final)
+    unconsented = await _unconsented(session, row)
     row.status = VoteStatus.CLOSED
-    row.result = procedure_rules.result(final, VoteRule(row.rule), silent)
+    row.result = works_result(
+        procedure_rules.result(final, VoteRule(row.rule), silent), VoteKind(row.kind), unconsented
+    )
     if silent is not None:
         row.unreturned_area, row.unreturned_headcount = silent.area, silent.headcount
         row.unreturned_as = silent.side
+    row.unconsented = unconsented if row.kind == VoteKind.WORKS else None
     row.closed_at = datetime.now(UTC)
+    row.objection_until = row.closed_at + timedelta(days=held_under.objection_days)
     row.closed_by = closed_by
     row.digest = root(await _leaves(session, vote_id))
     await notify(session, topic(vote_id))
@@ -610,15 +653,37 @@ async def _close(
     return row
 
 
-async def _unreturned(session: AsyncSession, row: Vote, final: Tally) -> procedure_rules.Unreturned | None:
+async def _procedure(session: AsyncSession, row: Vote) -> procedure_rules.Procedure:
+    """The rules of procedure a vote is held under."""
+    if row.procedure_id is None:
+        return procedure_rules.DEFAULT
+    rules = (
+        await session.execute(sa.select(ProcedureRules).where(ProcedureRules.id == row.procedure_id))
+    ).scalar_one()
+    return rules.procedure()
+
+
+async def _unconsented(session: AsyncSession, row: Vote) -> list[str]:
+    """Works: the directly affected households that did not agree, by number."""
+    if not row.affected_household_ids:
+        return []
+    found = await session.execute(
+        sa.select(VoteElector.number)
+        .where(
+            VoteElector.vote_id == row.id,
+            VoteElector.household_id.in_(row.affected_household_ids),
+            VoteElector.choice.is_distinct_from(Choice.AGREE.value),
+        )
+        .order_by(VoteElector.number)
+    )
+    return list(found.scalars())
+
+
+async def _unreturned(
+    session: AsyncSession, row: Vote, held_under: procedure_rules.Procedure, final: Tally
+) -> procedure_rules.Unreturned | None:
     """The owners served who did not vote, as the vote's rules of procedure count them (None: they
     do not). Served: a household with a recorded owner, told in the app when the vote opened."""
-    rules = None
-    if row.procedure_id is not None:
-        rules = (
-            await session.execute(sa.select(ProcedureRules).where(ProcedureRules.id == row.procedure_id))
-        ).scalar_one()
-    held_under = rules.procedure() if rules is not None else procedure_rules.DEFAULT
     if not held_under.unreturned_with_majority:
         return None
     served = sa.exists().where(

@@ -24,10 +24,12 @@ from models.vote import VoteTally as VoteTallyRow
 from models.vote_rules import APPROVAL, PARTICIPATION, TALLY_MEASURES, Threshold
 from models.vote_rules import Choice as ChoiceEnum
 from models.vote_rules import Tally as TallyRule
+from models.vote_rules import VoteKind as VoteKindEnum
 from models.vote_rules import VoteMatter as VoteMatterEnum
 from models.vote_rules import VoteResult as VoteResultEnum
 from models.vote_rules import VoteRule as VoteRuleEnum
 from models.vote_rules import VoteStatus as VoteStatusEnum
+from resolvers import objections as objection_resolvers
 from resolvers import paper_ballots as paper_resolvers
 from resolvers import procedure as procedure_resolvers
 from resolvers import task as task_resolvers
@@ -39,10 +41,12 @@ from schema import compiler, docs
 from schema.relay import Connection, Node, Nodes, node
 
 if TYPE_CHECKING:
+    from schema.objections import VoteDecision, VoteKind, VoteObjection
     from schema.procedure import BallotRecord, PaperBallot, PaperBallotStatus, ProcedureRules
     from schema.task import Task
 
 _PROCEDURE = strawberry.lazy("schema.procedure")
+_OBJECTIONS = strawberry.lazy("schema.objections")
 
 VoteMatter = docs.enum(
     VoteMatterEnum,
@@ -224,7 +228,44 @@ class Vote(Node):
             row.cancel_reason,
             silent,
             held_under.procedure.version,
+            kind=VoteKindEnum(row.kind),
+            affected=len(row.affected_household_ids),
+            unconsented=row.unconsented or (),
         )
+
+    @strawberry.field(description="表决的种类：业主共同决定事项，或单元、楼栋内的工程。")
+    def kind(self) -> Annotated[VoteKind, _OBJECTIONS]:
+        return VoteKindEnum(self._row.kind)  # type: ignore[return-value]
+
+    @strawberry.field(description="工程表决：直接受影响、须逐户明确同意的住户（户号）；其他表决为空列表。")
+    async def affected_households(self, info: Info[Context, None]) -> list[str]:
+        return await vote_resolvers.affected_numbers(info.context, self._row)
+
+    @strawberry.field(description="结果公示期的结束时间：此前业主可以对结果提出异议；表决结束前为空。")
+    def objection_until(self) -> datetime.datetime | None:
+        return self._row.objection_until
+
+    @strawberry.field(description="表决结束后决定的状态；表决进行中或已撤销时为空。")
+    async def decision(self, info: Info[Context, None]) -> Annotated[VoteDecision, _OBJECTIONS] | None:
+        return (await objection_resolvers.standing(info.context, self._row)).decision  # type: ignore[return-value]
+
+    @strawberry.field(description="尚未解决的异议条数。")
+    async def unresolved_objections(self, info: Info[Context, None]) -> int:
+        return (await objection_resolvers.standing(info.context, self._row)).unresolved
+
+    @strawberry.field(
+        description="对结果的异议，最早的在前：业委会和社区“两委”看到全部，业主只看到自己提出的。"
+    )
+    async def objections(
+        self,
+        info: Info[Context, None],
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = 20,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+    ) -> Connection[Annotated[VoteObjection, _OBJECTIONS]]:
+        from schema.objections import VoteObjection
+
+        page = await objection_resolvers.of_vote(info.context, self._row, first=first, after=after)
+        return Connection.from_page(page, VoteObjection.from_row)
 
     @strawberry.field(description="本表决依据的议事规则版本（发起时本小区有效的版本）。")
     async def procedure_rules(self, info: Info[Context, None]) -> Annotated[ProcedureRules, _PROCEDURE]:
@@ -378,6 +419,12 @@ class OpenVoteInput:
     )
     closes_at: datetime.datetime = strawberry.field(description="截止时间，须带时区，一年以内。")
     task_id: strawberry.ID | None = strawberry.field(default=None, description="关联的事项（可选）。")
+    kind: Annotated[VoteKind, _OBJECTIONS] = strawberry.field(
+        default=VoteKindEnum.ASSEMBLY, description="表决的种类；单元或楼栋内的工程选 WORKS。"
+    )
+    affected_household_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="工程表决：直接受影响、须逐户明确同意的住户（须在表决范围内）。"
+    )
 
 
 _VOTE_ID = Annotated[strawberry.ID, strawberry.argument(description="表决的全局编号。")]
@@ -423,6 +470,11 @@ class Mutation:
             rule=input.rule,
             closes_at=input.closes_at,
             task_id=decode(input.task_id, "Task")[1] if input.task_id else None,
+            kind=VoteKindEnum(input.kind),
+            affected_household_ids=[
+                decode(h, "Household", field="affectedHouseholdIds")[1]
+                for h in input.affected_household_ids or ()
+            ],
         )
         return Vote.from_row(row)
 

@@ -252,8 +252,10 @@ def test_who_reads_a_vote(status: str, who: str) -> None:
     readers = open_readers if status == "OPEN" else EVERYONE_OF_A | {"api"}
     assert allows(PRINCIPALS[who], Resource.VOTE, Action.READ, facts) is (who in readers)
     assert allows(PRINCIPALS[who], Resource.VOTE, Action.CAST, facts) is (who == "owner_a11")
-    paper = allows(PRINCIPALS[who], Resource.VOTE, Action.ENTER_PAPER_BALLOTS, facts)
-    assert paper is (who in {"committee_c1", "owners_committee_a"})
+    committees = {"committee_c1", "owners_committee_a"}
+    for action in (Action.ENTER_PAPER_BALLOTS, Action.ANSWER_OBJECTIONS):
+        assert allows(PRINCIPALS[who], Resource.VOTE, action, facts) is (who in committees), action
+    assert allows(PRINCIPALS[who], Resource.VOTE, Action.OBJECT, facts) is (who == "owner_a11")
 
 
 # --- people: visibility, names, phones, Party data --------------------------------------------------

@@ -1,0 +1,104 @@
+"""Objections to a published result (公示) as GraphQL types and mutations; a vote's decision, kind
+and objections are fields of `Vote`."""
+
+from __future__ import annotations
+
+import datetime
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+from strawberry.types import Info
+
+from models.vote import VoteObjection as ObjectionRow
+from models.vote_rules import Decision as DecisionEnum
+from models.vote_rules import VoteKind as VoteKindEnum
+from resolvers import objections as objection_resolvers
+from resolvers.context import Context
+from resolvers.ids import decode, encode
+from schema import docs
+from schema.register import seen_person
+
+if TYPE_CHECKING:
+    from schema.person import Person
+
+VoteKind = docs.enum(
+    VoteKindEnum,
+    "表决的种类。",
+    {
+        "ASSEMBLY": "业主共同决定事项（民法典第二百七十八条）。",
+        "WORKS": "单元或楼栋内的工程（加装电梯、充电桩等）：除表决通过外，直接受影响的住户须逐户明确同意，"
+        "且结果公示期结束时没有未解决的异议，决定才生效。",
+    },
+    name="VoteKind",
+)
+VoteDecision = docs.enum(
+    DecisionEnum,
+    "表决结束后决定的状态。",
+    {
+        "OBJECTION_WINDOW": "结果公示中：业主可以提出异议。",
+        "FINAL": "公示期已结束，决定成立（对业主共同决定的异议须答复，但不中止决定）。",
+        "NOT_EFFECTIVE": "工程表决：公示期结束时仍有未解决的异议，决定未生效。",
+    },
+    name="VoteDecision",
+)
+
+
+@strawberry.type(description="业主对表决结果的一条异议，及业委会或社区“两委”的答复。")
+class VoteObjection:
+    _row: strawberry.Private[ObjectionRow]
+    id: strawberry.ID = strawberry.field(description="异议的编号（答复时使用）。")
+    text: str = strawberry.field(description="异议的内容。")
+    raised_at: datetime.datetime = strawberry.field(description="提出时间。")
+    answer: str | None = strawberry.field(description="答复；尚未答复时为空。")
+    answered_at: datetime.datetime | None = strawberry.field(description="答复时间。")
+    settled: bool = strawberry.field(description="是否已解决（撤回、协商一致，或说明理由后驳回）。")
+
+    @classmethod
+    def from_row(cls, row: ObjectionRow) -> VoteObjection:
+        return cls(
+            _row=row,
+            id=strawberry.ID(encode("VoteObjection", row.id)),
+            text=row.text,
+            raised_at=row.raised_at,
+            answer=row.answer,
+            answered_at=row.answered_at,
+            settled=row.settled_at is not None,
+        )
+
+    @strawberry.field(description="提出异议的业主（按您的权限显示姓名）。")
+    async def raised_by(
+        self, info: Info[Context, None]
+    ) -> Annotated[Person, strawberry.lazy("schema.person")] | None:
+        return await seen_person(info, self._row.raised_by)
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="对已公布的表决结果提出异议（表决范围内住户的业主，在结果公示期内）。")
+    async def object_to_result(
+        self,
+        info: Info[Context, None],
+        vote_id: Annotated[strawberry.ID, strawberry.argument(description="表决的全局编号。")],
+        text: Annotated[str, strawberry.argument(description="异议的内容（最多 1000 字）。")],
+    ) -> VoteObjection:
+        row = await objection_resolvers.raise_objection(
+            info.context, vote_id=decode(vote_id, "Vote", field="voteId")[1], text=text
+        )
+        return VoteObjection.from_row(row)
+
+    @strawberry.mutation(
+        description="答复业主对表决结果的异议（业委会成员、社区“两委”成员），并说明是否已解决；未解决的可以再次答复。"
+    )
+    async def answer_objection(
+        self,
+        info: Info[Context, None],
+        id: Annotated[strawberry.ID, strawberry.argument(description="异议的编号。")],
+        answer: Annotated[
+            str, strawberry.argument(description="答复（最多 1000 字），提出异议的业主会看到。")
+        ],
+        settled: Annotated[bool, strawberry.argument(description="异议是否已解决。")],
+    ) -> VoteObjection:
+        row = await objection_resolvers.answer(
+            info.context, objection_id=decode(id, "VoteObjection")[1], text=answer, settled=settled
+        )
+        return VoteObjection.from_row(row)
