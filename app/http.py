@@ -731,6 +731,7 @@ def create_app(
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             Route("/exports/evaluations/{file}", downloads.evaluation_export),
+            Route("/exports/votes/{file}", downloads.vote_record_file),
             Route("/uploads", uploads.upload, methods=["POST"]),
             Route("/files/{id}", uploads.file, methods=["GET"]),
             Route("/wechat/push", uploads.wechat_push, methods=["GET", "POST"]),

@@ -603,6 +603,10 @@ POLICY: Mapping[tuple[Resource, Action], Rule] = {
     (Resource.VOTE, Action.ENTER_PAPER_BALLOTS): Rule(
         OWNERS_COMMITTEE | COMMUNITY_COMMITTEE, f"{_VOTE_OPENERS}录入和复核书面表决票。"
     ),
+    # the whole record of an ended vote, to file with the street office (never a choice)
+    (Resource.VOTE, Action.EXPORT): Rule(
+        OWNERS_COMMITTEE | COMMUNITY_COMMITTEE, f"{_VOTE_OPENERS}导出表决记录。"
+    ),
     # the published result (公示): the vote's owners object, the committees answer
     (Resource.VOTE, Action.OBJECT): Rule(ELIGIBLE_OWNER, "只有表决范围内住户的业主可以对表决结果提出异议。"),
     (Resource.VOTE, Action.ANSWER_OBJECTIONS): Rule(

@@ -76,6 +76,9 @@ def _minute(moment: datetime) -> str:
     return moment.astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
 
 
+minute = _minute
+
+
 def _span(sheet: Sheet) -> str:
     last = sheet.ends_on - timedelta(days=1)
     return f"{sheet.period}（{sheet.starts_on:%Y-%m-%d} 至 {last:%Y-%m-%d}）"
@@ -206,19 +209,27 @@ def font_path() -> Path:
     return Path(named) if named else FONT
 
 
-def pdf(sheet: Sheet) -> bytes:
-    """A cover page naming the community, the period, the organisation and the code, then one
-    page per member: their evaluation, their totals and a bar chart of their points by month."""
+def document(title: str, author: str, made_at: datetime | None = None) -> _Pdf:
+    """An A4 PDF in the project's Chinese font (`font_path`), its metadata set: the files the API
+    hands out are all made on it."""
     doc = _Pdf(format="A4")
-    doc.code = sheet.code
-    doc.set_title(f"{sheet.community}{sheet.period}{TITLE}")
-    doc.set_author(sheet.community)
+    doc.set_title(title)
+    doc.set_author(author)
     doc.set_creator("綦理家")
-    doc.set_creation_date(sheet.made_at)
+    if made_at is not None:
+        doc.set_creation_date(made_at)
     doc.add_font("qilijia", fname=str(font_path()))
     doc.set_font("qilijia", size=11)
     doc.glyphs = frozenset(doc.current_font.cmap)
     doc.set_auto_page_break(auto=True, margin=18)
+    return doc
+
+
+def pdf(sheet: Sheet) -> bytes:
+    """A cover page naming the community, the period, the organisation and the code, then one
+    page per member: their evaluation, their totals and a bar chart of their points by month."""
+    doc = document(f"{sheet.community}{sheet.period}{TITLE}", sheet.community, sheet.made_at)
+    doc.code = sheet.code
 
     doc.add_page()
     doc.set_font_size(18)
@@ -276,6 +287,9 @@ def _note_replacements(doc: _Pdf) -> None:
         doc.replaced = False
 
 
+note_replacements = _note_replacements
+
+
 def _hours(value: Decimal) -> str:
     return f"{value.normalize():f}" if value == value.to_integral() else f"{value:.2f}".rstrip("0")
 
@@ -284,6 +298,9 @@ def _row(doc: _Pdf, label: str, value: str, *, width: float) -> None:
     doc.set_x(doc.l_margin)
     doc.cell(width, 8, label + "：")
     doc.multi_cell(0, 8, doc.printable(value), new_x="LMARGIN", new_y="NEXT")
+
+
+row = _row
 
 
 def _chart(doc: _Pdf, months: list[tuple[date, Summary]]) -> None:

@@ -318,6 +318,30 @@ async def affected_numbers(ctx: Context, row: Vote) -> list[str]:
     return await loader.load(row.id)
 
 
+async def result_text(ctx: Context, row: Vote) -> str | None:
+    """The result in plain Chinese as it is published (`models.procedure_rules.explain`), from the
+    final tally and what the close recorded."""
+    if row.status == VoteStatus.OPEN:
+        return None
+    counted = await tally(ctx, row)
+    held_under = await procedure.of_vote(ctx, row)
+    silent = None
+    if row.unreturned_area is not None and row.unreturned_headcount is not None:
+        side = Choice(row.unreturned_as) if row.unreturned_as else None
+        silent = procedure_rules.Unreturned(row.unreturned_area, row.unreturned_headcount, side)
+    return procedure_rules.explain(
+        counted.tally,
+        VoteRule(row.rule),
+        VoteStatus(row.status),
+        row.cancel_reason,
+        silent,
+        held_under.procedure.version,
+        kind=VoteKind(row.kind),
+        affected=len(row.affected_household_ids),
+        unconsented=row.unconsented or (),
+    )
+
+
 # --- opening ------------------------------------------------------------------------------------
 
 

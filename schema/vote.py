@@ -15,7 +15,6 @@ from strawberry.types import Info
 
 from auth.policy import Action, Resource, require_authenticated, where
 from models.errors import UpstreamError
-from models.procedure_rules import Unreturned, explain
 from models.task import Task as TaskRow
 from models.vote import PaperBallotStatus as PaperBallotStatusEnum
 from models.vote import Vote as VoteRow
@@ -212,26 +211,21 @@ class Vote(Node):
         description="结果说明（公示用）：参与表决和同意的面积、人数各占多少，是否达到民法典第二百七十八条规定的比例，以及结论；撤销的表决说明撤销理由；进行中为空。"
     )
     async def result_explanation(self, info: Info[Context, None]) -> str | None:
-        row = self._row
-        if row.status == VoteStatusEnum.OPEN:
+        return await vote_resolvers.result_text(info.context, self._row)
+
+    @strawberry.field(
+        description="表决记录 PDF 的下载路径（GET，带同样的 Authorization）：表决结束或撤销后，给业委会成员和社区“两委”成员；"
+        "记录不显示任何一户的选择。其他人为空。"
+    )
+    async def record_path(self, info: Info[Context, None]) -> str | None:
+        from resolvers import vote_record
+        from resolvers.place import granted
+
+        if self._row.status == VoteStatusEnum.OPEN:
             return None
-        counted = await vote_resolvers.tally(info.context, row)
-        held_under = await procedure_resolvers.of_vote(info.context, row)
-        silent = None
-        if row.unreturned_area is not None and row.unreturned_headcount is not None:
-            side = ChoiceEnum(row.unreturned_as) if row.unreturned_as else None
-            silent = Unreturned(row.unreturned_area, row.unreturned_headcount, side)
-        return explain(
-            counted.tally,
-            VoteRuleEnum(row.rule),
-            VoteStatusEnum(row.status),
-            row.cancel_reason,
-            silent,
-            held_under.procedure.version,
-            kind=VoteKindEnum(row.kind),
-            affected=len(row.affected_household_ids),
-            unconsented=row.unconsented or (),
-        )
+        if not await granted(info.context, Resource.VOTE, Action.EXPORT, VoteRow).load(self._row.id):
+            return None
+        return vote_record.DOWNLOAD.format(id=encode("Vote", self._row.id))
 
     @strawberry.field(description="表决的种类：业主共同决定事项，或单元、楼栋内的工程。")
     def kind(self) -> Annotated[VoteKind, _OBJECTIONS]:

@@ -5,8 +5,11 @@ against an independent recount from the rows."""
 from __future__ import annotations
 
 import asyncio
+import io
 import uuid
 from decimal import Decimal
+
+from pypdf import PdfReader
 
 from models.procedure_rules import DISPUTED, Procedure, final_tally, majority_side, unreturned
 from models.vote_rules import Choice, VoteRule
@@ -35,6 +38,7 @@ VOTE = """query($id: ID!, $h: ID!) { vote(id: $id) { status result resultExplana
   ballotHistory(householdId: $h) { channel counted choice note } } }"""
 HISTORY = """query($id: ID!, $h: ID!) { vote(id: $id) { ballotHistory(householdId: $h) { channel counted choice note } } }"""
 CLOSE = "mutation($id: ID!) { closeVote(id: $id) { status result digest } }"
+RECORD = "query($id: ID!) { vote(id: $id) { recordPath } }"
 
 
 class Desk:
@@ -308,6 +312,27 @@ async def test_paper_ballots_are_entered_twice_and_counted_like_any_other(api: A
     assert [tuple(r) for r in channels] == [("ONLINE", 1), ("PAPER", 1)]
     body = await desk.confirm(COMMUNITY_COMMITTEE, first["id"], "DISAGREE", signerId=signer_id)
     assert body["errors"][0]["extensions"]["code"] == "CONFLICT"
+
+    # the record to file with the street office: every household, how its ballot came, no choice
+    path = (await desk.data(OWNERS_COMMITTEE, RECORD, {"id": vote_id}))["vote"]["recordPath"]
+    committee = {"Authorization": f"Bearer {await desk.token(OWNERS_COMMITTEE)}"}
+    response = await api.client.get(path, headers=committee)
+    assert response.status_code == 200 and response.headers["content-type"] == "application/pdf"
+    pages = [page.extract_text() for page in PdfReader(io.BytesIO(response.content)).pages]
+    assert "业主表决记录" in pages[0] and closed["digest"][:16] in pages[0]
+    listing = "".join(pages[1:])
+    assert (
+        number in listing
+        and "书面" in listing
+        and "两次录入不一致" in listing
+        and "未计入（议事规则）" in listing
+    )
+    assert not any(word in listing for word in ("同意", "反对", "弃权", "AGREE", "DISAGREE"))
+    assert (await desk.data(RESIDENT, RECORD, {"id": vote_id}))["vote"]["recordPath"] is None
+    refused = await api.client.get(path, headers={"Authorization": f"Bearer {await desk.token(RESIDENT)}"})
+    assert refused.status_code == 403 and refused.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    downloads = "SELECT count(*) FROM audit_record WHERE payload::jsonb->>'action' = 'DOWNLOAD_VOTE_RECORD'"
+    assert await fetchval(url, downloads) == 1
 
 
 async def test_where_paper_comes_first_an_online_ballot_is_refused(api: Api, demo_db_url: str) -> None:

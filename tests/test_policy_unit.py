@@ -253,7 +253,7 @@ def test_who_reads_a_vote(status: str, who: str) -> None:
     assert allows(PRINCIPALS[who], Resource.VOTE, Action.READ, facts) is (who in readers)
     assert allows(PRINCIPALS[who], Resource.VOTE, Action.CAST, facts) is (who == "owner_a11")
     committees = {"committee_c1", "owners_committee_a"}
-    for action in (Action.ENTER_PAPER_BALLOTS, Action.ANSWER_OBJECTIONS):
+    for action in (Action.ENTER_PAPER_BALLOTS, Action.ANSWER_OBJECTIONS, Action.EXPORT):
         assert allows(PRINCIPALS[who], Resource.VOTE, action, facts) is (who in committees), action
     assert allows(PRINCIPALS[who], Resource.VOTE, Action.OBJECT, facts) is (who == "owner_a11")
 

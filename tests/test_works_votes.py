@@ -4,7 +4,10 @@ committees answer, and the decision takes effect only with no objection unresolv
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime, timedelta
+
+from pypdf import PdfReader
 
 from models.vote_rules import (
     Decision,
@@ -192,3 +195,13 @@ async def test_the_elevator_of_building_6_as_works_with_its_objection_window(
     await desk.data(OWNERS_COMMITTEE, ANSWER, {"id": late, "a": "已公示施工时段", "s": True})
     final = (await desk.data(RESIDENT, SHOWN, {"id": vote_id}))["vote"]
     assert (final["decision"], final["unresolvedObjections"]) == ("NOT_EFFECTIVE", 0)
+    # its record, to file: the objections and their answers, and where the decision stands
+    committee = {"Authorization": f"Bearer {await desk.token(COMMUNITY_COMMITTEE)}"}
+    response = await api.client.get(f"/exports/votes/{vote_id}.pdf", headers=committee)
+    assert response.status_code == 200
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(response.content)).pages)
+    for expected in ("施工噪音时段未公示", "已公示施工时段（已解决）", "决定未生效", "直接受影响的住户"):
+        assert expected in text, expected
+    still_open = await desk.data(OWNERS_COMMITTEE, OPEN, {"input": base | {"affectedHouseholdIds": affected}})
+    response = await api.client.get(f"/exports/votes/{still_open['openVote']['id']}.pdf", headers=committee)
+    assert response.status_code == 409 and "表决结束后" in response.json()["errors"][0]["message"]
