@@ -23,7 +23,7 @@ from resolvers.notice import tell_due
 from resolvers.photos import PhotoLinks, recheck_held
 from resolvers.reminders import remind
 from resolvers.task import auto_close_resolved
-from resolvers.vote import close_due_votes
+from resolvers.vote import close_due_votes, open_due_votes
 
 log = logging.getLogger("qilijia.jobs")
 
@@ -42,6 +42,8 @@ def _silent(job: Callable[[Sessions], Awaitable[int]]) -> Job:
 
 
 JOBS: dict[str, Job] = {
+    # announced votes whose owner roll has been published long enough, and checked
+    "open_due_votes": open_due_votes,
     "close_due_votes": close_due_votes,
     "auto_close_resolved_tasks": _silent(auto_close_resolved),
     # team positions held this period, into the Party members' participation records

@@ -151,6 +151,10 @@ class Action(StrEnum):
     ENTER_PAPER_BALLOTS = "ENTER_PAPER_BALLOTS"
     #: object to a closed vote's published result, within its objection window
     OBJECT = "OBJECT"
+    #: read a vote's published owner roll (names masked)
+    READ_ROLL = "READ_ROLL"
+    #: object to one's own entry of an announced vote's owner roll
+    OBJECT_TO_ROLL = "OBJECT_TO_ROLL"
     #: answer (and settle) owners' objections to a result, and read them all
     ANSWER_OBJECTIONS = "ANSWER_OBJECTIONS"
     # people, homes and teams (households, compounds, grids, communities)
@@ -607,6 +611,13 @@ POLICY: Mapping[tuple[Resource, Action], Rule] = {
     (Resource.VOTE, Action.EXPORT): Rule(
         OWNERS_COMMITTEE | COMMUNITY_COMMITTEE, f"{_VOTE_OPENERS}导出表决记录。"
     ),
+    # the owner roll published before a vote opens (公示): the people of the compound read it (names
+    # masked); whoever has a home there may object, for their own household as its owner
+    (Resource.VOTE, Action.READ_ROLL): Rule(
+        either(RESIDENT, TEAM_MEMBER, GRID_WORKER, COMMUNITY_COMMITTEE, OWNERS_COMMITTEE, PROPERTY_STAFF),
+        "只有本小区的住户和工作人员可以查看业主名册。",
+    ),
+    (Resource.VOTE, Action.OBJECT_TO_ROLL): Rule(RESIDENT, "只有本小区的业主可以对业主名册提出异议。"),
     # the published result (公示): the vote's owners object, the committees answer
     (Resource.VOTE, Action.OBJECT): Rule(ELIGIBLE_OWNER, "只有表决范围内住户的业主可以对表决结果提出异议。"),
     (Resource.VOTE, Action.ANSWER_OBJECTIONS): Rule(

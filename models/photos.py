@@ -50,6 +50,8 @@ class AttachedTo(StrEnum):
     PAPER_BALLOT = "PAPER_BALLOT"
     #: the signed 委托书 of a written proxy, seen by its owner, its proxy and those who check it
     PROXY = "PROXY"
+    #: the evidence of an objection to an entry of a vote's owner roll
+    VOTE_OBJECTION = "VOTE_OBJECTION"
 
 
 #: the image formats accepted (Pillow's names) and the media type each is served as

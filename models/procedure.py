@@ -20,6 +20,7 @@ class ProcedureRules(SQLModel, table=True):
         sa.CheckConstraint(check_in("double_vote", DoubleVote), name="procedure_rules_double_vote_valid"),
         sa.CheckConstraint("version >= 1", name="procedure_rules_version_positive"),
         sa.CheckConstraint("objection_days BETWEEN 1 AND 60", name="procedure_rules_objection_days_range"),
+        sa.CheckConstraint("roll_days BETWEEN 1 AND 60", name="procedure_rules_roll_days_range"),
         sa.UniqueConstraint("compound_id", "version", name="procedure_rules_version"),
     )
     id: uuid.UUID = uuid_pk()
@@ -30,6 +31,7 @@ class ProcedureRules(SQLModel, table=True):
     double_vote: DoubleVote = Field(sa_type=sa.Text)
     unreturned_with_majority: bool
     objection_days: int = Field(default=7, sa_column_kwargs={"server_default": "7"})
+    roll_days: int = Field(default=7, sa_column_kwargs={"server_default": "7"})
     #: the owners' vote that adopted this version (a passed vote on the rules of procedure of the
     #: compound), if any: checked when recorded (votes refer to rules, so no key the other way)
     basis_vote_id: uuid.UUID | None = Field(default=None, sa_type=sa.Uuid)
@@ -46,4 +48,5 @@ class ProcedureRules(SQLModel, table=True):
             double_vote=DoubleVote(self.double_vote),
             unreturned_with_majority=self.unreturned_with_majority,
             objection_days=self.objection_days,
+            roll_days=self.roll_days,
         )

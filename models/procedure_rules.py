@@ -59,6 +59,8 @@ class Procedure:
     unreturned_with_majority: bool = False
     #: days after the close during which owners may object to the published result (公示)
     objection_days: int = 7
+    #: days a vote's owner roll is published before it opens, when it is announced
+    roll_days: int = 7
 
 
 DEFAULT = Procedure()
@@ -150,12 +152,17 @@ def result(tally: Tally, rule: VoteRule, silent: Unreturned | None) -> VoteResul
 
 
 def adoption_problem(
-    unreturned_with_majority: bool, note: str | None, objection_days: int = DEFAULT.objection_days
+    unreturned_with_majority: bool,
+    note: str | None,
+    objection_days: int = DEFAULT.objection_days,
+    roll_days: int = DEFAULT.roll_days,
 ) -> tuple[str, str] | None:
     """Why a version cannot be recorded as given, as (field, message), or None. Counting the silent
     with the majority is legally disputed: recorded only with the resolution it comes from."""
     if objection_days not in OBJECTION_DAYS:
         return "objectionDays", f"结果公示期为 {OBJECTION_DAYS.start} 到 {OBJECTION_DAYS.stop - 1} 天。"
+    if roll_days not in OBJECTION_DAYS:
+        return "rollDays", f"业主名册公示期为 {OBJECTION_DAYS.start} 到 {OBJECTION_DAYS.stop - 1} 天。"
     if unreturned_with_majority and not note:
         return (
             "note",

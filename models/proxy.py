@@ -80,8 +80,8 @@ def in_force(proxy: Any, vote: Any) -> Any:
             proxy.c.vote_id == vote.c.id,
             sa.and_(
                 proxy.c.vote_id.is_(None),
-                proxy.c.valid_from <= vote.c.created_at,
-                vote.c.created_at < proxy.c.valid_until,
+                proxy.c.valid_from <= sa.func.coalesce(vote.c.opens_at, vote.c.created_at),
+                sa.func.coalesce(vote.c.opens_at, vote.c.created_at) < proxy.c.valid_until,
             ),
         ),
     )

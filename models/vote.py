@@ -22,7 +22,17 @@ from sqlmodel import Field, SQLModel
 from models.base import created_at, fk, uuid_pk
 from models.enums import check_in
 from models.procedure_rules import Channel
-from models.vote_rules import TALLY_MEASURES, Choice, VoteKind, VoteMatter, VoteResult, VoteRule, VoteStatus
+from models.vote_rules import (
+    TALLY_MEASURES,
+    Choice,
+    ObjectionStage,
+    RollIssue,
+    VoteKind,
+    VoteMatter,
+    VoteResult,
+    VoteRule,
+    VoteStatus,
+)
 
 AREA = sa.Numeric(14, 2)
 
@@ -40,6 +50,7 @@ class Vote(SQLModel, table=True):
         ),
         sa.Index("vote_open_due", "closes_at", postgresql_where=sa.text("status = 'OPEN'")),
         sa.CheckConstraint(check_in("kind", VoteKind), name="vote_kind_valid"),
+        sa.CheckConstraint("status <> 'ANNOUNCED' OR opens_at IS NOT NULL", name="vote_announced_opens"),
         sa.CheckConstraint(
             "(kind = 'WORKS') = (cardinality(affected_household_ids) > 0)",
             name="vote_works_name_the_affected",
@@ -88,6 +99,8 @@ class Vote(SQLModel, table=True):
     )
     #: works, at the close: the numbers of the affected households that did not agree
     unconsented: list[str] | None = Field(default=None, sa_column=sa.Column(postgresql.ARRAY(sa.Text)))
+    #: an announced vote: when it opens (its roll published until then)
+    opens_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
     #: set at the close: owners may object to the published result until then
     objection_until: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
 
@@ -275,6 +288,12 @@ class VoteObjection(SQLModel, table=True):
     vote_id: uuid.UUID = fk("vote.id", index=False)
     compound_id: uuid.UUID = fk("compound.id", index=False)
     raised_by: uuid.UUID = fk("person.id", index=False, ondelete="RESTRICT")
+    stage: ObjectionStage = Field(
+        default=ObjectionStage.RESULT, sa_type=sa.Text, sa_column_kwargs={"server_default": "RESULT"}
+    )
+    #: a roll objection: the household whose entry is objected to, and what is wrong with it
+    household_id: uuid.UUID | None = Field(default=None, sa_type=sa.Uuid)
+    issue: RollIssue | None = Field(default=None, sa_type=sa.Text)
     text: str = Field(sa_type=sa.Text)
     raised_at: datetime = created_at()
     answer: str | None = Field(default=None, sa_type=sa.Text)

@@ -60,6 +60,9 @@ class Choice(StrEnum):
 
 
 class VoteStatus(StrEnum):
+    #: announced with its owner roll published (公示) for checking; opens at `opens_at` once every
+    #: objection to the roll is settled
+    ANNOUNCED = "ANNOUNCED"
     OPEN = "OPEN"
     CLOSED = "CLOSED"  # the result is final and immutable
     #: stopped without a result (opened by mistake, or withdrawn with a published reason); its
@@ -454,4 +457,39 @@ def affected_problem(kind: VoteKind, affected: Sequence[object], whole_compound:
             return "请列出直接受影响的住户（affectedHouseholdIds），他们须逐户明确同意。"
     elif affected:
         return "只有单元或楼栋内的工程表决（kind: WORKS）才列出直接受影响的住户。"
+    return None
+
+
+# --- the owner roll published before a vote opens ---------------------------------------------
+
+
+class ObjectionStage(StrEnum):
+    #: to one's own entry of the owner roll published before the vote opens
+    ROLL = "ROLL"
+    #: to the result published after the close
+    RESULT = "RESULT"
+
+
+class RollIssue(StrEnum):
+    """What an owner finds wrong with their entry of the published roll."""
+
+    WRONG_AREA = "WRONG_AREA"
+    MISSING_CO_OWNER = "MISSING_CO_OWNER"
+    SOLD = "SOLD"
+    OTHER = "OTHER"
+
+
+def announcement_problem(
+    opens_at: datetime, closes_at: datetime, now: datetime, roll_days: int
+) -> str | None:
+    """Why a vote cannot be announced to open at `opens_at`, or None: its roll is published for
+    the rules of procedure's period first, and it closes after it opens."""
+    if opens_at.tzinfo is None:
+        return "开始时间必须带时区，例如 2026-12-31T18:00:00+08:00。"
+    if opens_at < now + timedelta(days=roll_days):
+        return f"按本小区议事规则，业主名册须公示至少 {roll_days} 天，开始时间不能早于公示期满。"
+    if closes_at <= opens_at:
+        return "截止时间必须晚于开始时间。"
+    if closes_at > opens_at + LONGEST_VOTE:
+        return "表决时间自开始起不能超过一年。"
     return None

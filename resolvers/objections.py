@@ -11,12 +11,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from auth.policy import Action, Resource, not_visible, refusal, require_person
+from auth.policy import Action, Resource, not_visible, require_person
 from models.errors import ConflictError
+from models.place import Household
 from models.vote import Vote, VoteObjection
-from models.vote_rules import Decision, VoteKind, VoteStatus, decision
+from models.vote_rules import Decision, ObjectionStage, VoteKind, VoteStatus, decision
 from resolvers.context import Context
-from resolvers.loaders import grouped
+from resolvers.loaders import by_key, grouped
 from resolvers.pages import Key, Page, order, read, window
 from resolvers.pipeline import Outcome, Target, Work, run
 from resolvers.place import granted
@@ -58,7 +59,12 @@ async def standing(ctx: Context, vote: Vote) -> Standing:
                 sa.select(
                     o.c.vote_id,
                     sa.func.count().filter(_unresolved()).label("now"),
-                    sa.func.count().filter(_unresolved(Vote.__table__.c.objection_until)).label("at_close"),
+                    sa.func.count()
+                    .filter(
+                        o.c.stage == ObjectionStage.RESULT.value,
+                        _unresolved(Vote.__table__.c.objection_until),
+                    )
+                    .label("at_close"),
                 )
                 .select_from(o.join(Vote.__table__, Vote.__table__.c.id == o.c.vote_id))
                 .where(o.c.vote_id.in_(ids))
@@ -123,12 +129,18 @@ async def answer(ctx: Context, *, objection_id: uuid.UUID, text: str, settled: b
 
 
 async def of_vote(ctx: Context, vote: Vote, *, first: int | None, after: str | None) -> Page[VoteObjection]:
-    """A vote's objections: all of them for the committees, one's own for an owner."""
+    """A vote's objections: all of them for the committees, one's own for anyone else."""
     who = require_person(ctx.principal)
     statement = sa.select(VoteObjection).where(VoteObjection.vote_id == vote.id)
     if not await granted(ctx, Resource.VOTE, Action.ANSWER_OBJECTIONS, Vote).load(vote.id):
-        if not await granted(ctx, Resource.VOTE, Action.OBJECT, Vote).load(vote.id):
-            raise refusal(Resource.VOTE, Action.ANSWER_OBJECTIONS)
         statement = statement.where(VoteObjection.raised_by == who.person_id)
     w = window(OBJECTIONS, first=first, after=after)
     return await read(ctx.sessions, statement, VoteObjection.__table__, OBJECTIONS, w)
+
+
+async def household_number(ctx: Context, household_id: uuid.UUID) -> str | None:
+    """The number of the household a roll objection is about (shown with an objection the caller
+    has been given)."""
+    loader = ctx.loaders.cached("objection_household", lambda: by_key(ctx.sessions, Household, cache=True))
+    found = await loader.load(household_id)
+    return found.number if found else None

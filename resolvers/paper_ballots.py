@@ -108,6 +108,8 @@ def _still_open(work: Work[Vote]) -> None:
     row = work.row
     if row.status == VoteStatus.CANCELLED:
         raise ConflictError("该表决已撤销，不能再录入书面表决票。")
+    if row.status == VoteStatus.ANNOUNCED:
+        raise ConflictError("该表决尚未开始（业主名册公示中），开始后才能录入书面表决票。")
     if row.status != VoteStatus.OPEN or row.closes_at <= work.state["now"]:
         raise ConflictError("该表决已经截止，不能再录入或复核书面表决票。")
     if not work.state["paper_ballots"]:

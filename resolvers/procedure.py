@@ -106,10 +106,11 @@ async def adopt(
     basis_vote_id: uuid.UUID | None,
     note: str | None,
     objection_days: int = DEFAULT.objection_days,
+    roll_days: int = DEFAULT.roll_days,
 ) -> ProcedureView:
     """Record the compound's rules of procedure as a new version. Votes already open keep theirs."""
     note = clean_text(note, field="note", label="说明", maximum=NOTE_MAX, required=False)
-    problem = adoption_problem(unreturned_with_majority, note, objection_days)
+    problem = adoption_problem(unreturned_with_majority, note, objection_days, roll_days)
     if problem is not None:
         raise BadUserInputError(problem[1], field=problem[0])
 
@@ -149,6 +150,7 @@ async def adopt(
             double_vote=double_vote,
             unreturned_with_majority=unreturned_with_majority,
             objection_days=objection_days,
+            roll_days=roll_days,
             basis_vote_id=basis_vote_id,
             note=note,
             adopted_by=work.who.person_id,

@@ -36,19 +36,21 @@ from models.schedule_rules import shown
 from models.task import Task
 from models.task_rules import EventKind, Standing
 from models.terms import in_force
-from models.vote import Ballot, Vote, VoteElector, VoteOwner, VoteTally
+from models.vote import Ballot, Vote, VoteElector, VoteObjection, VoteOwner, VoteTally
 from models.vote_digest import leaf, proof, receipt_hash, root
 from models.vote_rules import (
     LONGEST_VOTE,
     TALLY_MEASURES,
     Choice,
     Eligible,
+    ObjectionStage,
     Tally,
     VoteKind,
     VoteMatter,
     VoteRule,
     VoteStatus,
     affected_problem,
+    announcement_problem,
     cancel_problem,
     effective_rule,
     electorate_tally,
@@ -161,7 +163,8 @@ async def tally(ctx: Context, row: Vote) -> TallyView:
         "vote_tally", lambda: by_key(ctx.sessions, VoteTally, VoteTally.vote_id, cache=False)
     )
     counted = await loader.load(row.id)
-    assert counted is not None
+    if counted is None:  # announced: nothing to count until it opens
+        return TallyView(Tally(), VoteRule(row.rule), 0)
     return TallyView(as_tally(counted), VoteRule(row.rule), counted.ballots_cast)
 
 
@@ -359,8 +362,11 @@ async def open_vote(
     task_id: uuid.UUID | None = None,
     kind: VoteKind = VoteKind.ASSEMBLY,
     affected_household_ids: list[uuid.UUID] | None = None,
+    opens_at: datetime | None = None,
     now: datetime | None = None,
 ) -> Vote:
+    """Open a vote now, or (`opens_at`) announce it: its owner roll is published until then for
+    owners to check, and it opens once every objection to the roll is settled (`open_due_votes`)."""
     title = clean_text(title, field="title", label="表决标题", maximum=TITLE_MAX) or ""
     description = (
         clean_text(description, field="description", label="表决说明", maximum=DESCRIPTION_MAX) or ""
@@ -382,7 +388,7 @@ async def open_vote(
         raise BadUserInputError("截止时间必须带时区，例如 2026-12-31T18:00:00+08:00。", field="closesAt")
     if closes_at <= now + timedelta(minutes=1):
         raise BadUserInputError("截止时间必须晚于现在。", field="closesAt")
-    if closes_at > now + LONGEST_VOTE:
+    if closes_at > now + LONGEST_VOTE and opens_at is None:
         raise BadUserInputError("表决时间不能超过一年。", field="closesAt")
     in_scope = sorted(set(building_ids or ()))
 
@@ -411,6 +417,13 @@ async def open_vote(
             )
             if found != set(in_scope):
                 raise BadUserInputError("所选楼栋不属于该小区。", field="buildingIds")
+        procedure_id = await procedure.current_id(session, compound.id)
+        if opens_at is not None:
+            held_under = await _procedure_of(session, procedure_id)
+            clock = (await session.execute(sa.select(sa.func.now()))).scalar_one()
+            problem = announcement_problem(opens_at, closes_at, clock, held_under.roll_days)
+            if problem is not None:
+                raise BadUserInputError(problem, field="opensAt")
         row = Vote(
             compound_id=compound.id,
             building_ids=in_scope,
@@ -418,39 +431,29 @@ async def open_vote(
             description=description,
             matter=matter,
             rule=chosen,
-            status=VoteStatus.OPEN,
+            status=VoteStatus.OPEN if opens_at is None else VoteStatus.ANNOUNCED,
             closes_at=closes_at,
+            opens_at=opens_at,
             task_id=task_id,
             opened_by=work.who.person_id,
-            procedure_id=await procedure.current_id(session, compound.id),
+            procedure_id=procedure_id,
             kind=kind,
             affected_household_ids=affected,
         )
         session.add(row)
         await session.flush()
-        frozen = await _freeze_electorate(session, row)
-        if not frozen:
-            raise BadUserInputError("表决范围内没有住户，无法发起表决。", field="buildingIds")
-        if not set(affected) <= {e.household for e in frozen}:
-            raise BadUserInputError("所列直接受影响的住户不在本次表决范围内。", field="affectedHouseholdIds")
-        denominators = electorate_tally(frozen)
-        session.add(
-            VoteTally(
-                vote_id=row.id,
-                compound_id=compound.id,
-                eligible_area=denominators.eligible_area,
-                eligible_headcount=denominators.eligible_headcount,
+        if opens_at is None:
+            await _begin(session, ctx.services.templates, row)
+        else:
+            in_scope_households = set(
+                (await session.execute(_households_in_scope(row).with_only_columns(Household.id))).scalars()
             )
-        )
-        # the owners hear of it with the vote, in its transaction
-        await messages.vote_opened(
-            session,
-            ctx.services.templates,
-            vote_id=row.id,
-            title=title,
-            compound_id=compound.id,
-            closes_at=closes_at,
-        )
+            if not in_scope_households:
+                raise BadUserInputError("表决范围内没有住户，无法发起表决。", field="buildingIds")
+            if not set(affected) <= in_scope_households:
+                raise BadUserInputError(
+                    "所列直接受影响的住户不在本次表决范围内。", field="affectedHouseholdIds"
+                )
         if task_id is not None:
             await append_event(
                 session,
@@ -463,6 +466,103 @@ async def open_vote(
         return Outcome(row, topics=(f"compound-votes:{compound.id}",))
 
     return await run(ctx, OPENING, compound_id, Action.OPEN_VOTE, apply)
+
+
+async def _begin(session: AsyncSession, templates: Mapping[MessageKind, Template], row: Vote) -> None:
+    """Open the vote now: freeze its electorate, make its tally, tell its owners (in the
+    transaction that opens it)."""
+    frozen = await _freeze_electorate(session, row)
+    if not frozen:
+        raise BadUserInputError("表决范围内没有住户，无法发起表决。", field="buildingIds")
+    if not set(row.affected_household_ids) <= {e.household for e in frozen}:
+        raise BadUserInputError("所列直接受影响的住户不在本次表决范围内。", field="affectedHouseholdIds")
+    denominators = electorate_tally(frozen)
+    session.add(
+        VoteTally(
+            vote_id=row.id,
+            compound_id=row.compound_id,
+            eligible_area=denominators.eligible_area,
+            eligible_headcount=denominators.eligible_headcount,
+        )
+    )
+    await session.flush()
+    await messages.vote_opened(
+        session,
+        templates,
+        vote_id=row.id,
+        title=row.title,
+        compound_id=row.compound_id,
+        closes_at=row.closes_at,
+    )
+
+
+def _households_in_scope(row: Vote) -> Any:
+    statement = sa.select(Household).where(Household.compound_id == row.compound_id)
+    if row.building_ids:
+        statement = statement.where(Household.building_id.in_(row.building_ids))
+    return statement
+
+
+async def _procedure_of(session: AsyncSession, procedure_id: uuid.UUID | None) -> procedure_rules.Procedure:
+    if procedure_id is None:
+        return procedure_rules.DEFAULT
+    rules = (
+        await session.execute(sa.select(ProcedureRules).where(ProcedureRules.id == procedure_id))
+    ).scalar_one()
+    return rules.procedure()
+
+
+async def _unsettled_roll_objections(session: AsyncSession, vote_id: uuid.UUID) -> int:
+    return (
+        await session.execute(
+            sa.select(sa.func.count()).where(
+                VoteObjection.vote_id == vote_id,
+                VoteObjection.stage == ObjectionStage.ROLL.value,
+                VoteObjection.settled_at.is_(None),
+            )
+        )
+    ).scalar_one()
+
+
+async def open_due_votes(
+    sessions: async_sessionmaker[AsyncSession],
+    templates: Mapping[MessageKind, Template],
+    *,
+    limit: int = 20,
+) -> int:
+    """Open every announced vote whose roll publication has ended and whose roll objections are
+    all settled: its electorate is frozen from the register as corrected. Safe in many processes
+    at once (SKIP LOCKED); one waiting for objections is looked at again next round."""
+    opened = 0
+    async with sessions() as session, session.begin():
+        due = (
+            (
+                await session.execute(
+                    sa.select(Vote)
+                    .where(Vote.status == VoteStatus.ANNOUNCED, Vote.opens_at <= sa.func.now())
+                    .order_by(Vote.opens_at)
+                    .limit(limit)
+                    .with_for_update(skip_locked=True, key_share=True)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        for row in due:
+            if await _unsettled_roll_objections(session, row.id):
+                continue
+            async with session.begin_nested():
+                try:
+                    await _begin(session, templates, row)
+                except BadUserInputError:
+                    # nothing left to vote on (every household gone from the register): withdrawn
+                    row.status, row.cancelled_at = VoteStatus.CANCELLED, datetime.now(UTC)
+                    row.cancel_reason = "开始时表决范围内已没有住户。"
+                    continue
+                row.status = VoteStatus.OPEN
+            await notify(session, f"compound-votes:{row.compound_id}")
+            opened += 1
+    return opened
 
 
 async def _freeze_electorate(session: AsyncSession, row: Vote) -> list[Eligible]:
@@ -534,6 +634,8 @@ async def cast_ballot(
         at = now or work.state["now"]
         if row.status == VoteStatus.CANCELLED:
             raise _cancelled()
+        if row.status == VoteStatus.ANNOUNCED:
+            raise _not_open(row.status, "投票")
         if row.status != VoteStatus.OPEN or row.closes_at <= at:
             raise _closed(row.closes_at)
         person, proxy = who.person_id, None
@@ -570,7 +672,14 @@ async def cast_ballot(
             raise _closed(row.closes_at)
         return Outcome(CastResult(written.out_id, choice, written.out_cast_at, code, numbers))
 
-    return await run(ctx, CASTING, vote_id, Action.CAST, apply)
+    try:
+        return await run(ctx, CASTING, vote_id, Action.CAST, apply)
+    except ForbiddenError:
+        # before it opens, nobody is an owner of its (not yet frozen) electorate: say why instead
+        row = await vote_loader(ctx).load(vote_id)
+        if row is not None and row.status == VoteStatus.ANNOUNCED:
+            raise _not_open(row.status, "投票") from None
+        raise
 
 
 async def _under_proxy(work: Work[Vote], owner: uuid.UUID) -> tuple[uuid.UUID, list[str]]:
@@ -595,7 +704,9 @@ def _cancelled() -> ConflictError:
 
 def _not_open(status: str, doing: str) -> ConflictError:
     """Why `doing` cannot happen to a vote that is no longer open."""
-    ended = "已撤销" if status == VoteStatus.CANCELLED else "已经结束"
+    ended = {VoteStatus.CANCELLED: "已撤销", VoteStatus.ANNOUNCED: "尚未开始（业主名册公示中）"}.get(
+        VoteStatus(status), "已经结束"
+    )
     return ConflictError(f"该表决{ended}，不能{doing}。")
 
 
@@ -612,7 +723,7 @@ RECORD_BALLOT = sa.text(
 
 async def close_vote(ctx: Context, *, vote_id: uuid.UUID) -> Vote:
     async def apply(work: Work[Vote]) -> Outcome[Vote]:
-        if work.row.status == VoteStatus.CANCELLED:
+        if work.row.status in (VoteStatus.CANCELLED, VoteStatus.ANNOUNCED):
             raise _not_open(work.row.status, "公布结果")
         closed = await _close(work.session, ctx.services.templates, vote_id, closed_by=work.who.person_id)
         if closed is None:
@@ -679,12 +790,7 @@ async def _close(
 
 async def _procedure(session: AsyncSession, row: Vote) -> procedure_rules.Procedure:
     """The rules of procedure a vote is held under."""
-    if row.procedure_id is None:
-        return procedure_rules.DEFAULT
-    rules = (
-        await session.execute(sa.select(ProcedureRules).where(ProcedureRules.id == row.procedure_id))
-    ).scalar_one()
-    return rules.procedure()
+    return await _procedure_of(session, row.procedure_id)
 
 
 async def _unconsented(session: AsyncSession, row: Vote) -> list[str]:
@@ -732,14 +838,17 @@ async def cancel_vote(ctx: Context, *, vote_id: uuid.UUID, reason: str | None) -
 
     async def apply(work: Work[Vote]) -> Outcome[Vote]:
         row, session = work.row, work.session
-        if row.status != VoteStatus.OPEN:
+        if row.status not in (VoteStatus.OPEN, VoteStatus.ANNOUNCED):
             raise _not_open(row.status, "撤销")
-        sealed = (
-            await session.execute(sa.select(VoteTally).from_statement(CLOSE_TALLY), {"vote": vote_id})
-        ).scalar_one_or_none()
-        if sealed is None:  # sealed already: the vote closed by itself at this moment
-            raise _not_open(VoteStatus.CLOSED, "撤销")
-        problem = cancel_problem(sealed.ballots_cast, reason)
+        cast = 0
+        if row.status == VoteStatus.OPEN:
+            sealed = (
+                await session.execute(sa.select(VoteTally).from_statement(CLOSE_TALLY), {"vote": vote_id})
+            ).scalar_one_or_none()
+            if sealed is None:  # sealed already: the vote closed by itself at this moment
+                raise _not_open(VoteStatus.CLOSED, "撤销")
+            cast = sealed.ballots_cast
+        problem = cancel_problem(cast, reason)
         if problem is not None:
             raise BadUserInputError(problem, field="reason")
         row.status = VoteStatus.CANCELLED
@@ -770,7 +879,7 @@ async def extend_vote(ctx: Context, *, vote_id: uuid.UUID, closes_at: datetime) 
         if row.status != VoteStatus.OPEN:
             raise _not_open(row.status, "再延长")
         now = (await work.session.execute(sa.select(sa.func.now()))).scalar_one()
-        problem = extension_problem(row.closes_at, closes_at, row.created_at, now)
+        problem = extension_problem(row.closes_at, closes_at, row.opens_at or row.created_at, now)
         if problem is not None:
             raise BadUserInputError(problem, field="closesAt")
         row.closes_at = closes_at

@@ -4,18 +4,24 @@ and objections are fields of `Vote`."""
 from __future__ import annotations
 
 import datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from strawberry.types import Info
 
+from models.photos import AttachedTo
 from models.vote import VoteObjection as ObjectionRow
 from models.vote_rules import Decision as DecisionEnum
+from models.vote_rules import ObjectionStage as ObjectionStageEnum
+from models.vote_rules import RollIssue as RollIssueEnum
 from models.vote_rules import VoteKind as VoteKindEnum
 from resolvers import objections as objection_resolvers
 from resolvers.context import Context
 from resolvers.ids import decode, encode
+from resolvers.roll import RollEntry as RollEntryView
 from schema import docs
+from schema.photos import PHOTOS_ARGUMENT, Photo, photos_of
 from schema.register import seen_person
 
 if TYPE_CHECKING:
@@ -43,10 +49,42 @@ VoteDecision = docs.enum(
 )
 
 
-@strawberry.type(description="业主对表决结果的一条异议，及业委会或社区“两委”的答复。")
+ObjectionStage = docs.enum(
+    ObjectionStageEnum,
+    "异议针对的阶段。",
+    {"ROLL": "表决开始前对业主名册中自己住户信息的异议。", "RESULT": "表决结束后对公布结果的异议。"},
+    name="ObjectionStage",
+)
+RollIssue = docs.enum(
+    RollIssueEnum,
+    "名册中自己住户信息的问题。",
+    {
+        "WRONG_AREA": "面积有误。",
+        "MISSING_CO_OWNER": "缺少共有人。",
+        "SOLD": "房屋已出售，业主已变更。",
+        "OTHER": "其他。",
+    },
+    name="RollIssue",
+)
+
+
+@strawberry.type(description="业主名册中的一户（公示用）：户号、面积、业主（姓名隐去部分）。")
+class RollEntry:
+    number: str = strawberry.field(description="户号。")
+    area: Decimal = strawberry.field(description="面积（平方米）。")
+    owners: list[str] = strawberry.field(description="业主姓名（隐去部分）；没有登记业主时为空列表。")
+
+    @classmethod
+    def from_view(cls, view: RollEntryView) -> RollEntry:
+        return cls(number=view.number, area=Decimal(view.area).quantize(Decimal("0.01")), owners=view.owners)
+
+
+@strawberry.type(description="业主的一条异议（对业主名册或对表决结果），及业委会或社区“两委”的答复。")
 class VoteObjection:
     _row: strawberry.Private[ObjectionRow]
     id: strawberry.ID = strawberry.field(description="异议的编号（答复时使用）。")
+    stage: ObjectionStage = strawberry.field(description="针对名册还是结果。")
+    issue: RollIssue | None = strawberry.field(description="名册异议：问题的种类；结果异议为空。")
     text: str = strawberry.field(description="异议的内容。")
     raised_at: datetime.datetime = strawberry.field(description="提出时间。")
     answer: str | None = strawberry.field(description="答复；尚未答复时为空。")
@@ -58,12 +96,24 @@ class VoteObjection:
         return cls(
             _row=row,
             id=strawberry.ID(encode("VoteObjection", row.id)),
+            stage=ObjectionStageEnum(row.stage),
+            issue=RollIssueEnum(row.issue) if row.issue else None,
             text=row.text,
             raised_at=row.raised_at,
             answer=row.answer,
             answered_at=row.answered_at,
             settled=row.settled_at is not None,
         )
+
+    @strawberry.field(description="名册异议所针对的住户（户号）；结果异议为空。")
+    async def household(self, info: Info[Context, None]) -> str | None:
+        if self._row.household_id is None:
+            return None
+        return await objection_resolvers.household_number(info.context, self._row.household_id)
+
+    @strawberry.field(description="证明材料的照片。")
+    async def photos(self, info: Info[Context, None]) -> list[Photo]:
+        return await photos_of(info, AttachedTo.VOTE_OBJECTION, self._row.id)
 
     @strawberry.field(description="提出异议的业主（按您的权限显示姓名）。")
     async def raised_by(
@@ -72,8 +122,40 @@ class VoteObjection:
         return await seen_person(info, self._row.raised_by)
 
 
+@strawberry.input(description="对业主名册中自己住户的信息提出异议（名册公示期内）。")
+class ObjectToRollInput:
+    vote_id: strawberry.ID = strawberry.field(description="表决的全局编号。")
+    household_id: strawberry.ID = strawberry.field(description="您名下、在表决范围内的住户。")
+    issue: RollIssue = strawberry.field(description="问题的种类。")
+    text: str = strawberry.field(description="说明（最多 1000 字）。")
+    photos: list[str] | None = strawberry.field(
+        default=None, description="证明材料（可选）。" + PHOTOS_ARGUMENT
+    )
+
+
 @strawberry.type
 class Mutation:
+    @strawberry.mutation(
+        description="对业主名册中自己住户的信息提出异议（面积有误、缺少共有人、已出售等），附证明材料；"
+        "业委会或社区“两委”更正登记后答复，所有名册异议解决后表决才开始。"
+    )
+    async def object_to_roll(
+        self,
+        info: Info[Context, None],
+        input: Annotated[ObjectToRollInput, strawberry.argument(description="名册异议。")],
+    ) -> VoteObjection:
+        from resolvers import roll as roll_resolvers
+
+        row = await roll_resolvers.object_to_entry(
+            info.context,
+            vote_id=decode(input.vote_id, "Vote", field="voteId")[1],
+            household_id=decode(input.household_id, "Household", field="householdId")[1],
+            issue=RollIssueEnum(input.issue),
+            text=input.text,
+            photo_refs=input.photos or [],
+        )
+        return VoteObjection.from_row(row)
+
     @strawberry.mutation(description="对已公布的表决结果提出异议（表决范围内住户的业主，在结果公示期内）。")
     async def object_to_result(
         self,

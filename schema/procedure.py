@@ -71,6 +71,9 @@ class ProcedureRules:
         description="已送达但未表决的业主是否计入已表决的多数意见。" + DISPUTED
     )
     objection_days: int = strawberry.field(description="表决结果公示期（天）：期间业主可以对结果提出异议。")
+    roll_days: int = strawberry.field(
+        description="业主名册公示期（天）：先发布的表决至少公示这么多天才开始。"
+    )
     legally_disputed: bool = strawberry.field(
         description="是否含有存在法律争议的规定（目前即“未表决计入多数意见”）；是则结果说明中会写明。"
     )
@@ -88,6 +91,7 @@ class ProcedureRules:
             double_vote=p.double_vote,
             unreturned_with_majority=p.unreturned_with_majority,
             objection_days=p.objection_days,
+            roll_days=p.roll_days,
             legally_disputed=p.unreturned_with_majority,
             adopted_at=view.adopted_at,
             note=view.note,
@@ -195,6 +199,7 @@ class AdoptProcedureRulesInput:
         description="已送达但未表决的业主是否计入多数意见（存在法律争议；选是时须在 note 写明通过的会议和日期）。",
     )
     objection_days: int = strawberry.field(default=7, description="表决结果公示期（天），1 到 60。")
+    roll_days: int = strawberry.field(default=7, description="业主名册公示期（天），1 到 60。")
     basis_vote_id: strawberry.ID | None = strawberry.field(
         default=None, description="通过这一版议事规则的业主表决（须是本小区已通过的议事规则表决）。"
     )
@@ -254,6 +259,7 @@ class Mutation:
             else decode(input.basis_vote_id, "Vote", field="basisVoteId")[1],
             note=input.note,
             objection_days=input.objection_days,
+            roll_days=input.roll_days,
         )
         return ProcedureRules.from_view(view)
 

@@ -40,7 +40,7 @@ from schema import compiler, docs
 from schema.relay import Connection, Node, Nodes, node
 
 if TYPE_CHECKING:
-    from schema.objections import VoteDecision, VoteKind, VoteObjection
+    from schema.objections import RollEntry, VoteDecision, VoteKind, VoteObjection
     from schema.procedure import BallotRecord, PaperBallot, PaperBallotStatus, ProcedureRules
     from schema.task import Task
 
@@ -79,7 +79,12 @@ Choice = docs.enum(
 VoteStatus = docs.enum(
     VoteStatusEnum,
     "表决状态。",
-    {"OPEN": "进行中。", "CLOSED": "已结束，结果不可更改。", "CANCELLED": "已撤销：没有结果，已投的票保留。"},
+    {
+        "ANNOUNCED": "已发布、尚未开始：业主名册公示中，业主可核对自己的信息；名册异议都解决后于开始时间开始。",
+        "OPEN": "进行中。",
+        "CLOSED": "已结束，结果不可更改。",
+        "CANCELLED": "已撤销：没有结果，已投的票保留。",
+    },
     name="VoteStatus",
 )
 
@@ -234,6 +239,26 @@ class Vote(Node):
     @strawberry.field(description="工程表决：直接受影响、须逐户明确同意的住户（户号）；其他表决为空列表。")
     async def affected_households(self, info: Info[Context, None]) -> list[str]:
         return await vote_resolvers.affected_numbers(info.context, self._row)
+
+    @strawberry.field(description="发布后公示业主名册、尚未开始的表决的开始时间；立即开始的表决为空。")
+    def opens_at(self) -> datetime.datetime | None:
+        return self._row.opens_at
+
+    @strawberry.field(
+        description="业主名册（公示用，姓名隐去部分）：开始前为登记簿中的当前信息（更正后立即反映），开始后为冻结的名册。"
+        "本小区的住户和工作人员可以查看。"
+    )
+    async def roll(
+        self,
+        info: Info[Context, None],
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = 20,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+    ) -> Connection[Annotated[RollEntry, _OBJECTIONS]]:
+        from resolvers import roll as roll_resolvers
+        from schema.objections import RollEntry
+
+        page = await roll_resolvers.roll(info.context, self._row, first=first, after=after)
+        return Connection.from_page(page, RollEntry.from_view)
 
     @strawberry.field(description="结果公示期的结束时间：此前业主可以对结果提出异议；表决结束前为空。")
     def objection_until(self) -> datetime.datetime | None:
@@ -416,6 +441,11 @@ class OpenVoteInput:
     kind: Annotated[VoteKind, _OBJECTIONS] = strawberry.field(
         default=VoteKindEnum.ASSEMBLY, description="表决的种类；单元或楼栋内的工程选 WORKS。"
     )
+    opens_at: datetime.datetime | None = strawberry.field(
+        default=None,
+        description="开始时间（须带时区）：填写时先发布表决并公示业主名册，至少公示议事规则规定的天数（rollDays），"
+        "名册异议都解决后于此时开始；不填则立即开始。",
+    )
     affected_household_ids: list[strawberry.ID] | None = strawberry.field(
         default=None, description="工程表决：直接受影响、须逐户明确同意的住户（须在表决范围内）。"
     )
@@ -465,6 +495,7 @@ class Mutation:
             closes_at=input.closes_at,
             task_id=decode(input.task_id, "Task")[1] if input.task_id else None,
             kind=VoteKindEnum(input.kind),
+            opens_at=input.opens_at,
             affected_household_ids=[
                 decode(h, "Household", field="affectedHouseholdIds")[1]
                 for h in input.affected_household_ids or ()

@@ -256,6 +256,11 @@ def test_who_reads_a_vote(status: str, who: str) -> None:
     for action in (Action.ENTER_PAPER_BALLOTS, Action.ANSWER_OBJECTIONS, Action.EXPORT):
         assert allows(PRINCIPALS[who], Resource.VOTE, action, facts) is (who in committees), action
     assert allows(PRINCIPALS[who], Resource.VOTE, Action.OBJECT, facts) is (who == "owner_a11")
+    # the roll published before it opens: the people of the compound read it, residents object
+    roll_readers = EVERYONE_OF_A - {"admin"}
+    assert allows(PRINCIPALS[who], Resource.VOTE, Action.READ_ROLL, facts) is (who in roll_readers)
+    residents = {"owner_a11", "tenant_a12", "party_a", "convener_a1"}
+    assert allows(PRINCIPALS[who], Resource.VOTE, Action.OBJECT_TO_ROLL, facts) is (who in residents)
 
 
 # --- people: visibility, names, phones, Party data --------------------------------------------------
