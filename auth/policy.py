@@ -151,6 +151,8 @@ class Action(StrEnum):
     ENTER_PAPER_BALLOTS = "ENTER_PAPER_BALLOTS"
     #: object to a closed vote's published result, within its objection window
     OBJECT = "OBJECT"
+    #: record an affected household's consent to works: an owner of it, or the committees
+    CONSENT = "CONSENT"
     #: read a vote's published owner roll (names masked)
     READ_ROLL = "READ_ROLL"
     #: object to one's own entry of an announced vote's owner roll
@@ -610,6 +612,11 @@ POLICY: Mapping[tuple[Resource, Action], Rule] = {
     # the whole record of an ended vote, to file with the street office (never a choice)
     (Resource.VOTE, Action.EXPORT): Rule(
         OWNERS_COMMITTEE | COMMUNITY_COMMITTEE, f"{_VOTE_OPENERS}导出表决记录。"
+    ),
+    # works: an affected household's owner consents, or the committees enter its signed 同意书
+    (Resource.VOTE, Action.CONSENT): Rule(
+        either(ELIGIBLE_OWNER, OWNERS_COMMITTEE, COMMUNITY_COMMITTEE),
+        "只有受影响住户的业主，或业委会、社区“两委”成员，可以登记同意书。",
     ),
     # the owner roll published before a vote opens (公示): the people of the compound read it (names
     # masked); whoever has a home there may object, for their own household as its owner

@@ -52,6 +52,8 @@ class AttachedTo(StrEnum):
     PROXY = "PROXY"
     #: the evidence of an objection to an entry of a vote's owner roll
     VOTE_OBJECTION = "VOTE_OBJECTION"
+    #: a signed 同意书 of a household directly affected by works
+    WORKS_CONSENT = "WORKS_CONSENT"
 
 
 #: the image formats accepted (Pillow's names) and the media type each is served as

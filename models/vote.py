@@ -301,3 +301,32 @@ class VoteObjection(SQLModel, table=True):
     answered_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
     #: when it was settled; NULL: still unresolved (unanswered, or answered without settling it)
     settled_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+
+
+class WorksConsent(SQLModel, table=True):
+    """A directly affected household's explicit consent to works (or its refusal), given openly and
+    apart from its secret ballot: by an owner in the app, or a signed 同意书 entered by the
+    committees. The latest for a household is the one that stands."""
+
+    __tablename__ = "works_consent"
+    __table_args__ = (
+        sa.ForeignKeyConstraint(
+            ["vote_id", "household_id"],
+            ["vote_electorate.vote_id", "vote_electorate.household_id"],
+            name="works_consent_elector",
+            ondelete="CASCADE",
+        ),
+        sa.Index("works_consent_household", "vote_id", "household_id", "given_at"),
+    )
+    id: uuid.UUID = uuid_pk()
+    vote_id: uuid.UUID = Field(sa_type=sa.Uuid)
+    compound_id: uuid.UUID = fk("compound.id", index=False)
+    household_id: uuid.UUID = Field(sa_type=sa.Uuid)
+    agree: bool
+    #: who recorded it: an owner of the household, or a committee member entering a signed 同意书
+    recorded_by: uuid.UUID = fk("person.id", index=False, ondelete="RESTRICT")
+    given_at: datetime = Field(
+        default=None,
+        sa_type=sa.DateTime(timezone=True),
+        sa_column_kwargs={"server_default": sa.func.clock_timestamp(), "nullable": False},
+    )

@@ -400,8 +400,9 @@ class VoteKind(StrEnum):
     ASSEMBLY = "ASSEMBLY"
     #: works inside a unit or a building (an elevator, charging piles): decided by the owners of the
     #: unit or building by the same thresholds, and besides, each directly affected household
-    #: consents explicitly and no objection of the others stays unresolved when the objection
-    #: window after the result closes (the cities' rules on adding elevators to existing buildings)
+    #: consents explicitly (openly, apart from its secret ballot: `models.vote.WorksConsent`) and no
+    #: objection of the others stays unresolved when the objection window after the result closes
+    #: (the cities' rules on adding elevators to existing buildings)
     WORKS = "WORKS"
 
 
@@ -419,7 +420,7 @@ def consent_words(kind: VoteKind, affected: int, unconsented: Sequence[str]) -> 
         return ""
     if not unconsented:
         return f"直接受影响的 {affected} 户均已明确同意。"
-    return f"直接受影响的住户中 {'、'.join(unconsented)} 未明确同意（反对、弃权或未表决），工程不能实施。"
+    return f"直接受影响的住户中 {'、'.join(unconsented)} 未签署同意，工程不能实施。"
 
 
 class Decision(StrEnum):
@@ -434,7 +435,11 @@ class Decision(StrEnum):
 
 
 def decision(
-    kind: VoteKind, objection_until: datetime | None, unresolved_at_close: int, now: datetime
+    kind: VoteKind,
+    objection_until: datetime | None,
+    unresolved_at_close: int,
+    now: datetime,
+    result: VoteResult | None = VoteResult.PASSED,
 ) -> Decision | None:
     """A closed vote's decision: None before its close (no window yet). An objection to an owners'
     decision must be answered but does not suspend it (an owner may still go to court, art. 280);
@@ -443,7 +448,7 @@ def decision(
         return None
     if now < objection_until:
         return Decision.OBJECTION_WINDOW
-    if kind == VoteKind.WORKS and unresolved_at_close > 0:
+    if kind == VoteKind.WORKS and result == VoteResult.PASSED and unresolved_at_close > 0:
         return Decision.NOT_EFFECTIVE
     return Decision.FINAL
 

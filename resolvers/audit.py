@@ -56,6 +56,7 @@ AUDITED: frozenset[Action] = frozenset(
         Action.ENTER_PAPER_BALLOTS,
         Action.VERIFY_PROXY,
         Action.ANSWER_OBJECTIONS,
+        Action.CONSENT,
         Action.CLOSE,
         Action.CANCEL,
         Action.EXTEND,

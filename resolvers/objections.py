@@ -15,7 +15,7 @@ from auth.policy import Action, Resource, not_visible, require_person
 from models.errors import ConflictError
 from models.place import Household
 from models.vote import Vote, VoteObjection
-from models.vote_rules import Decision, ObjectionStage, VoteKind, VoteStatus, decision
+from models.vote_rules import Decision, ObjectionStage, VoteKind, VoteResult, VoteStatus, decision
 from resolvers.context import Context
 from resolvers.loaders import by_key, grouped
 from resolvers.pages import Key, Page, order, read, window
@@ -76,7 +76,10 @@ async def standing(ctx: Context, vote: Vote) -> Standing:
     )
     counts = await loader.load(vote.id)
     now, at_close = counts[0] if counts else (0, 0)
-    return Standing(decision(VoteKind(vote.kind), vote.objection_until, at_close, datetime.now(UTC)), now)
+    result = VoteResult(vote.result) if vote.result else None
+    return Standing(
+        decision(VoteKind(vote.kind), vote.objection_until, at_close, datetime.now(UTC), result), now
+    )
 
 
 async def raise_objection(ctx: Context, *, vote_id: uuid.UUID, text: str) -> VoteObjection:

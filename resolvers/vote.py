@@ -59,7 +59,7 @@ from models.vote_rules import (
     scope_problem,
     works_result,
 )
-from resolvers import messages, paper_ballots, procedure, proxies
+from resolvers import messages, paper_ballots, procedure, proxies, works
 from resolvers import task as tasks
 from resolvers.context import Context
 from resolvers.events import CHANNEL, notify
@@ -767,7 +767,7 @@ async def _close(
     final = as_tally(counted)
     held_under = await _procedure(session, row)
     silent = await _unreturned(session, row, held_under, final)
-    unconsented = await _unconsented(session, row)
+    unconsented = await works.unconsented(session, row)
     row.status = VoteStatus.CLOSED
     row.result = works_result(
         procedure_rules.result(final, VoteRule(row.rule), silent), VoteKind(row.kind), unconsented
@@ -791,22 +791,6 @@ async def _close(
 async def _procedure(session: AsyncSession, row: Vote) -> procedure_rules.Procedure:
     """The rules of procedure a vote is held under."""
     return await _procedure_of(session, row.procedure_id)
-
-
-async def _unconsented(session: AsyncSession, row: Vote) -> list[str]:
-    """Works: the directly affected households that did not agree, by number."""
-    if not row.affected_household_ids:
-        return []
-    found = await session.execute(
-        sa.select(VoteElector.number)
-        .where(
-            VoteElector.vote_id == row.id,
-            VoteElector.household_id.in_(row.affected_household_ids),
-            VoteElector.choice.is_distinct_from(Choice.AGREE.value),
-        )
-        .order_by(VoteElector.number)
-    )
-    return list(found.scalars())
 
 
 async def _unreturned(

@@ -20,6 +20,7 @@ from resolvers import objections as objection_resolvers
 from resolvers.context import Context
 from resolvers.ids import decode, encode
 from resolvers.roll import RollEntry as RollEntryView
+from resolvers.works import ConsentView
 from schema import docs
 from schema.photos import PHOTOS_ARGUMENT, Photo, photos_of
 from schema.register import seen_person
@@ -122,6 +123,29 @@ class VoteObjection:
         return await seen_person(info, self._row.raised_by)
 
 
+@strawberry.type(
+    description="工程表决中一户直接受影响住户的同意书（公开签署，与表决票无关；以最后一次为准）。"
+)
+class WorksConsent:
+    household: str = strawberry.field(description="户号。")
+    agree: bool = strawberry.field(description="同意（true）或不同意（false）。")
+    given_at: datetime.datetime = strawberry.field(description="登记时间。")
+
+    @classmethod
+    def from_view(cls, view: ConsentView) -> WorksConsent:
+        return cls(household=view.number, agree=view.agree, given_at=view.given_at)
+
+
+@strawberry.input(description="登记一户直接受影响住户对工程的同意（或不同意）。")
+class WorksConsentInput:
+    vote_id: strawberry.ID = strawberry.field(description="工程表决的全局编号。")
+    household_id: strawberry.ID = strawberry.field(description="直接受影响的住户。")
+    agree: bool = strawberry.field(description="同意（true）或不同意（false）。")
+    photos: list[str] | None = strawberry.field(
+        default=None, description="业主签字的同意书照片：业委会或社区“两委”代为登记时必填。" + PHOTOS_ARGUMENT
+    )
+
+
 @strawberry.input(description="对业主名册中自己住户的信息提出异议（名册公示期内）。")
 class ObjectToRollInput:
     vote_id: strawberry.ID = strawberry.field(description="表决的全局编号。")
@@ -135,6 +159,26 @@ class ObjectToRollInput:
 
 @strawberry.type
 class Mutation:
+    @strawberry.mutation(
+        description="工程表决：直接受影响的住户明确表示同意或不同意（该户业主本人，或业委会、社区“两委”凭签字同意书代为登记）；"
+        "与表决票分开、公开登记，表决结束时以每户最后一次为准。"
+    )
+    async def record_works_consent(
+        self,
+        info: Info[Context, None],
+        input: Annotated[WorksConsentInput, strawberry.argument(description="同意书。")],
+    ) -> WorksConsent:
+        from resolvers import works
+
+        view = await works.record(
+            info.context,
+            vote_id=decode(input.vote_id, "Vote", field="voteId")[1],
+            household_id=decode(input.household_id, "Household", field="householdId")[1],
+            agree=input.agree,
+            photo_refs=input.photos or [],
+        )
+        return WorksConsent.from_view(view)
+
     @strawberry.mutation(
         description="对业主名册中自己住户的信息提出异议（面积有误、缺少共有人、已出售等），附证明材料；"
         "业委会或社区“两委”更正登记后答复，所有名册异议解决后表决才开始。"

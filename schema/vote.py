@@ -40,7 +40,7 @@ from schema import compiler, docs
 from schema.relay import Connection, Node, Nodes, node
 
 if TYPE_CHECKING:
-    from schema.objections import RollEntry, VoteDecision, VoteKind, VoteObjection
+    from schema.objections import RollEntry, VoteDecision, VoteKind, VoteObjection, WorksConsent
     from schema.procedure import BallotRecord, PaperBallot, PaperBallotStatus, ProcedureRules
     from schema.task import Task
 
@@ -259,6 +259,13 @@ class Vote(Node):
 
         page = await roll_resolvers.roll(info.context, self._row, first=first, after=after)
         return Connection.from_page(page, RollEntry.from_view)
+
+    @strawberry.field(description="工程表决：直接受影响住户现行的同意书（公开签署）；其他表决为空列表。")
+    async def works_consents(self, info: Info[Context, None]) -> list[Annotated[WorksConsent, _OBJECTIONS]]:
+        from resolvers import works
+        from schema.objections import WorksConsent
+
+        return [WorksConsent.from_view(v) for v in await works.consents(info.context, self._row)]
 
     @strawberry.field(description="结果公示期的结束时间：此前业主可以对结果提出异议；表决结束前为空。")
     def objection_until(self) -> datetime.datetime | None:

@@ -17,6 +17,7 @@ from tests.conftest import Api, fetch, fetchval, make_settings
 from tests.test_paper_ballots import COMMUNITY_COMMITTEE, OWNERS_COMMITTEE, RESIDENT, Desk
 from tests.test_proxies import APPOINT, FOR, VERIFY, someone_outside_building6
 from tests.test_roll import ANSWER, OBJECT
+from tests.test_works_votes import CONSENT
 from tests.votes import CAST, building_id, compound_id, recount_from_rows, stored_tally
 
 OPEN = "mutation($input: OpenVoteInput!) { openVote(input: $input) { id status } }"
@@ -99,6 +100,16 @@ async def test_the_elevator_vote_of_building_6_from_announcement_to_record(
         url, "SELECT area FROM vote_electorate WHERE vote_id = $1 AND household_id = $2", vote, home
     ) == Decimal("98.60")
     await recounted(vote)
+
+    # the three low households sign their consent on paper; the committee enters each 同意书
+    for household in (elder_home, paper1, paper2):
+        signed = {
+            "voteId": vote_id,
+            "householdId": encode("Household", household),
+            "agree": True,
+            "photos": [await desk.photo(COMMUNITY_COMMITTEE)],
+        }
+        await desk.data(COMMUNITY_COMMITTEE, CONSENT, {"i": signed})
 
     # online ballots from every other owner
     offline = {elder, signer1, signer2}

@@ -37,6 +37,7 @@ OPEN = (
 CLOSE = "mutation($id: ID!) { closeVote(id: $id) { status result objectionUntil decision } }"
 SHOWN = """query($id: ID!) { vote(id: $id) { result resultExplanation decision unresolvedObjections objectionUntil
   objections(first: 10) { totalCount edges { node { text answer settled } } } } }"""
+CONSENT = "mutation($i: WorksConsentInput!) { recordWorksConsent(input: $i) { household agree givenAt } }"
 OBJECT = "mutation($id: ID!, $t: String!) { objectToResult(voteId: $id, text: $t) { id text settled } }"
 ANSWER = "mutation($id: ID!, $a: String!, $s: Boolean!) { answerObjection(id: $id, answer: $a, settled: $s) { answer settled } }"
 NOW = datetime(2026, 12, 7, 12, tzinfo=UTC)
@@ -49,11 +50,13 @@ def test_works_need_each_affected_household_and_no_objection_left() -> None:
     assert works_result(VoteResult.PASSED, VoteKind.ASSEMBLY, ["6-1-101"]) == VoteResult.PASSED
     assert consent_words(VoteKind.ASSEMBLY, 0, []) == ""
     assert consent_words(VoteKind.WORKS, 2, []) == "直接受影响的 2 户均已明确同意。"
-    assert "6-1-101、6-1-201 未明确同意" in consent_words(VoteKind.WORKS, 3, ["6-1-101", "6-1-201"])
+    assert "6-1-101、6-1-201 未签署同意" in consent_words(VoteKind.WORKS, 3, ["6-1-101", "6-1-201"])
     until = NOW + timedelta(days=7)
     assert decision(VoteKind.WORKS, None, 0, NOW) is None
     assert decision(VoteKind.WORKS, until, 3, NOW) == Decision.OBJECTION_WINDOW
     assert decision(VoteKind.WORKS, until, 1, until) == Decision.NOT_EFFECTIVE
+    # works the owners rejected stay rejected, objections or not
+    assert decision(VoteKind.WORKS, until, 1, until, VoteResult.REJECTED) == Decision.FINAL
     assert decision(VoteKind.WORKS, until, 0, until) == Decision.FINAL
     # an objection to an owners' decision is answered, and does not suspend it
     assert decision(VoteKind.ASSEMBLY, until, 1, until) == Decision.FINAL
@@ -101,7 +104,7 @@ async def test_the_elevator_of_building_6_as_works_with_its_objection_window(
     first = await desk.data(OWNERS_COMMITTEE, OPEN, {"input": base | {"kind": "ASSEMBLY"}})
     vote = first["openVote"]["id"]
     ident = decode(vote)[1]
-    (low, low_owner), (second, second_owner) = await owned_households(url, ident, 2)
+    (low, low_owner), (second, _) = await owned_households(url, ident, 2)
     affected = [encode("Household", low), encode("Household", second)]
     body = await desk.gql(
         OWNERS_COMMITTEE, OPEN, {"input": base | {"kind": "ASSEMBLY", "affectedHouseholdIds": affected}}
@@ -117,8 +120,19 @@ async def test_the_elevator_of_building_6_as_works_with_its_objection_window(
     )
     assert (opened["kind"], opened["affectedHouseholds"], opened["decision"]) == ("WORKS", numbers, None)
     vote_id, vote_ident = opened["id"], decode(opened["id"])[1]
-    refuser = await fetchval(url, "SELECT phone FROM person WHERE id = $1", second_owner)
-    await _everyone_votes(desk, vote_id, vote_ident, {refuser})
+    # consent is given openly, apart from the secret ballot: the low owner agrees; the second
+    # household's signed refusal is entered by the committee, with its photo
+    low_phone = await fetchval(url, "SELECT phone FROM person WHERE id = $1", low_owner)
+    consent = {"voteId": vote_id, "householdId": affected[0], "agree": True}
+    assert (await desk.data(low_phone, CONSENT, {"i": consent}))["recordWorksConsent"]["agree"] is True
+    refusal_entry = {"voteId": vote_id, "householdId": affected[1], "agree": False}
+    error = (await desk.gql(OWNERS_COMMITTEE, CONSENT, {"i": refusal_entry}))["errors"][0]["extensions"]
+    assert (error["code"], error["field"]) == ("BAD_USER_INPUT", "photos")
+    error = (await desk.gql(low_phone, CONSENT, {"i": refusal_entry}))["errors"][0]["extensions"]
+    assert (error["code"], error["field"]) == ("BAD_USER_INPUT", "householdId")
+    signed = refusal_entry | {"photos": [await desk.photo(OWNERS_COMMITTEE)]}
+    assert (await desk.data(OWNERS_COMMITTEE, CONSENT, {"i": signed}))["recordWorksConsent"]["agree"] is False
+    await _everyone_votes(desk, vote_id, vote_ident, set())
     assert (await recount_from_rows(url, vote_ident)).approval_met(VoteRule.SPECIAL)
     closed = (await desk.data(OWNERS_COMMITTEE, CLOSE, {"id": vote_id}))["closeVote"]
     assert (closed["result"], closed["decision"]) == ("REJECTED", "OBJECTION_WINDOW")
@@ -126,7 +140,7 @@ async def test_the_elevator_of_building_6_as_works_with_its_objection_window(
     assert timedelta(days=6, hours=23) < until - datetime.now(UTC) <= timedelta(days=7)
     shown = (await desk.data(RESIDENT, SHOWN, {"id": vote_id}))["vote"]
     second_number = await fetchval(url, "SELECT number FROM household WHERE id = $1", second)
-    assert f"{second_number} 未明确同意" in shown["resultExplanation"]
+    assert f"{second_number} 未签署同意" in shown["resultExplanation"]
     assert shown["resultExplanation"].endswith("表决未通过。")
 
     # all agree: passed, then objections within the window, answered and settled
@@ -134,6 +148,18 @@ async def test_the_elevator_of_building_6_as_works_with_its_objection_window(
         "openVote"
     ]
     vote_id, vote_ident = again["id"], decode(again["id"])[1]
+    for household in affected:
+        signed = {
+            "voteId": vote_id,
+            "householdId": household,
+            "agree": True,
+            "photos": [await desk.photo(OWNERS_COMMITTEE)],
+        }
+        await desk.data(OWNERS_COMMITTEE, CONSENT, {"i": signed})
+    consents = await desk.data(
+        RESIDENT, "query($id: ID!) { vote(id: $id) { worksConsents { household agree } } }", {"id": vote_id}
+    )
+    assert consents["vote"]["worksConsents"] == [{"household": n, "agree": True} for n in numbers]
     await _everyone_votes(desk, vote_id, vote_ident, set())
     closed = (await desk.data(OWNERS_COMMITTEE, CLOSE, {"id": vote_id}))["closeVote"]
     assert closed["result"] == "PASSED"

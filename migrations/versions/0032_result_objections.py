@@ -15,6 +15,18 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+KINDS_BEFORE = ("TASK", "TASK_EVENT", "MEETING", "NOTICE", "PAPER_BALLOT", "PROXY")
+
+
+def _kinds(kinds: tuple[str, ...]) -> None:
+    op.drop_constraint("attachment_object_type_valid", "attachment", type_="check")
+    op.create_check_constraint(
+        "attachment_object_type_valid",
+        "attachment",
+        "object_type IN (" + ", ".join(f"'{k}'" for k in kinds) + ")",
+    )
+
+
 revision: str = "0032"
 down_revision: str | None = "0031"
 branch_labels: str | Sequence[str] | None = None
@@ -39,8 +51,8 @@ def upgrade() -> None:
     op.create_check_constraint(
         "vote_works_name_the_affected", "vote", "(kind = 'WORKS') = (cardinality(affected_household_ids) > 0)"
     )
-    # votes closed before: their results are published from now, for the law's default period
-    op.execute("UPDATE vote SET objection_until = now() + interval '7 days' WHERE status = 'CLOSED'")
+    # votes closed before: their results were published at their close, for the default period
+    op.execute("UPDATE vote SET objection_until = closed_at + interval '7 days' WHERE status = 'CLOSED'")
     op.create_table(
         "vote_objection",
         sa.Column("id", sa.Uuid(), server_default=sa.text("gen_random_uuid()"), nullable=False),
@@ -64,9 +76,35 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("vote_objection_vote", "vote_objection", ["vote_id", "raised_at"])
+    op.create_table(
+        "works_consent",
+        sa.Column("id", sa.Uuid(), server_default=sa.text("gen_random_uuid()"), nullable=False),
+        sa.Column("vote_id", sa.Uuid(), nullable=False),
+        sa.Column("compound_id", sa.Uuid(), nullable=False),
+        sa.Column("household_id", sa.Uuid(), nullable=False),
+        sa.Column("agree", sa.Boolean(), nullable=False),
+        sa.Column("recorded_by", sa.Uuid(), nullable=False),
+        sa.Column(
+            "given_at", sa.DateTime(timezone=True), server_default=sa.func.clock_timestamp(), nullable=False
+        ),
+        sa.ForeignKeyConstraint(
+            ["vote_id", "household_id"],
+            ["vote_electorate.vote_id", "vote_electorate.household_id"],
+            name="works_consent_elector",
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(["compound_id"], ["compound.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["recorded_by"], ["person.id"], ondelete="RESTRICT"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("works_consent_household", "works_consent", ["vote_id", "household_id", "given_at"])
+    _kinds((*KINDS_BEFORE, "WORKS_CONSENT"))
 
 
 def downgrade() -> None:
+    op.execute("DELETE FROM attachment WHERE object_type = 'WORKS_CONSENT'")
+    _kinds(KINDS_BEFORE)
+    op.drop_table("works_consent")
     op.drop_table("vote_objection")
     op.drop_constraint("vote_works_name_the_affected", "vote", type_="check")
     op.drop_constraint("vote_kind_valid", "vote", type_="check")

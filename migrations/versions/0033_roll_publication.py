@@ -17,7 +17,7 @@ down_revision: str | None = "0032"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-KINDS_BEFORE = ("TASK", "TASK_EVENT", "MEETING", "NOTICE", "PAPER_BALLOT", "PROXY")
+KINDS_BEFORE = ("TASK", "TASK_EVENT", "MEETING", "NOTICE", "PAPER_BALLOT", "PROXY", "WORKS_CONSENT")
 
 
 def _kinds(kinds: tuple[str, ...]) -> None:
