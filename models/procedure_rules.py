@@ -192,7 +192,7 @@ def explain(
     not vote, the count as cast, what was added and the result it gave, with the dispute said."""
     works = {"kind": kind, "affected": affected, "unconsented": unconsented}
     plain = explanation(tally, rule, status, cancel_reason, **works)
-    if status != VoteStatus.CLOSED or silent is None or plain is None:
+    if status != VoteStatus.CLOSED or silent is None or plain is None or silent.headcount == 0:
         return plain
     if silent.side is None:
         return (

@@ -247,6 +247,7 @@ class PaperBallot(SQLModel, table=True):
             postgresql_where=sa.text("status = 'PENDING'"),
         ),
         sa.Index("paper_ballot_vote", "vote_id", "entered_at"),
+        sa.Index("paper_ballot_ballot", "ballot_id", postgresql_where=sa.text("ballot_id IS NOT NULL")),
     )
     id: uuid.UUID = uuid_pk()
     vote_id: uuid.UUID = Field(sa_type=sa.Uuid)

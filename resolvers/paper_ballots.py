@@ -15,7 +15,7 @@ import json
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -159,9 +159,11 @@ async def enter(
     async def apply(work: Work[Vote]) -> Outcome[PaperBallotView]:
         session, vote, now = work.session, work.row, work.state["now"]
         _still_open(work)
-        at = received_at or now
-        if at > now + CLOCK_SKEW or at < vote.created_at:
-            raise BadUserInputError("收票时间须在表决发起之后、现在之前。", field="receivedAt")
+        opened = vote.opens_at or vote.created_at
+        if received_at is not None and (received_at > now + CLOCK_SKEW or received_at < opened):
+            raise BadUserInputError("收票时间须在表决开始之后、现在之前。", field="receivedAt")
+        # a phone's clock a little ahead is taken as now: a ballot is never later than its entry
+        at = min(received_at or now, now)
         elector = (
             await session.execute(
                 sa.select(VoteElector.number).where(
@@ -346,7 +348,9 @@ class BallotRecord:
     counts now, and its choice only for the household's own owners."""
 
     channel: Channel
-    cast_at: datetime
+    #: for the household's owners, and for paper ballots (their time is on the paper); staff are
+    #: not told when a household voted online, which the live tally would turn into its choice
+    cast_at: datetime | None
     counted: bool
     choice: Choice | None
     note: str | None
@@ -402,7 +406,7 @@ async def history(ctx: Context, vote: Vote, household_id: uuid.UUID) -> list[Bal
         records = [
             BallotRecord(
                 Channel(r.channel),
-                r.at,
+                r.at if mine or r.channel == Channel.PAPER else None,
                 r.id == current,
                 Choice(r.choice) if mine else None,
                 None,
@@ -419,4 +423,4 @@ async def history(ctx: Context, vote: Vote, household_id: uuid.UUID) -> list[Bal
             )
             for r in outranked
         ]
-    return sorted(records, key=lambda r: r.cast_at)
+    return sorted(records, key=lambda r: (r.cast_at is None, r.cast_at or datetime.min.replace(tzinfo=UTC)))

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.policy import Action, Resource, not_visible, refusal, require_person
 from models.enums import HomeRelation
-from models.errors import BadUserInputError, ConflictError
+from models.errors import BadUserInputError, ConflictError, ForbiddenError
 from models.person import Home, Person
 from models.photos import AttachedTo
 from models.place import Compound, Household
@@ -201,6 +201,8 @@ async def decide(ctx: Context, *, proxy_id: uuid.UUID, approve: bool, reason: st
             raise ConflictError("这份委托已经核实过。")
         if row.revoked_at is not None:
             raise ConflictError("业主已撤销这份委托。")
+        if work.who.person_id in (row.owner_id, row.proxy_id):
+            raise ForbiddenError("委托人或代理人不能核实自己的委托，请由另一位工作人员核实。")
         row.status = ProxyStatus.VERIFIED if approve else ProxyStatus.REJECTED
         row.reject_reason = None if approve else reason
         row.decided_by = work.who.person_id
@@ -277,23 +279,29 @@ async def usable(
     it covers (their numbers), or None. Whether the vote's rules of procedure accept proxies at all
     is `accepts`."""
     p, v, e, o = VoteProxy.__table__, Vote.__table__, VoteElector.__table__, VoteOwner.__table__
+    # held FOR SHARE to the ballot's commit: a revocation (FOR UPDATE) waits for it, or it for the
+    # revocation, and then finds it revoked
     appointment = (
-        sa.select(p.c.id)
-        .where(v.c.id == vote.id, p.c.proxy_id == who, p.c.owner_id == owner, in_force(p, v))
-        .order_by(p.c.created_at.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
+        await session.execute(
+            sa.select(p.c.id)
+            .where(v.c.id == vote.id, p.c.proxy_id == who, p.c.owner_id == owner, in_force(p, v))
+            .order_by(p.c.created_at.desc())
+            .limit(1)
+            .with_for_update(read=True, of=p)
+        )
+    ).scalar()
+    if appointment is None:
+        return None
     numbers = (
         sa.select(sa.func.array_agg(aggregate_order_by(e.c.number, e.c.number)))
         .select_from(e.join(o, sa.and_(o.c.vote_id == e.c.vote_id, o.c.household_id == e.c.household_id)))
         .where(e.c.vote_id == vote.id, o.c.person_id == owner)
         .scalar_subquery()
     )
-    found = (await session.execute(sa.select(appointment.label("id"), numbers.label("numbers")))).one()
-    if found.id is None or not found.numbers:
+    found = (await session.execute(sa.select(numbers))).scalar()
+    if not found:
         return None
-    return found.id, list(found.numbers)
+    return appointment, list(found)
 
 
 async def accepts(session: AsyncSession, vote: Vote) -> tuple[bool, int]:

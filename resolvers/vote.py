@@ -666,7 +666,8 @@ async def cast_ballot(
             )
         ).one()
         if written.out_tallies == -1:
-            raise ConflictError(f"您家已交书面表决票。{outranked_reason(rule, Channel.ONLINE)}")
+            whose = "该业主家" if proxy is not None else "您家"
+            raise ConflictError(f"{whose}已交书面表决票。{outranked_reason(rule, Channel.ONLINE)}")
         if written.out_tallies != 1:
             # the vote closed between the load and this statement: the transaction rolls back
             raise _closed(row.closes_at)

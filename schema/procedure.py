@@ -158,17 +158,23 @@ class PaperBallot:
     ) -> Annotated[Person, strawberry.lazy("schema.person")] | None:
         return None if self._view.confirmed_by is None else await seen_person(info, self._view.confirmed_by)
 
-    @strawberry.field(description="选票的照片或扫描件。")
+    @strawberry.field(
+        description="选票的照片或扫描件：只在待复核或录入不一致、需要对照时给出；计入或不计入后不再显示（选票上有选择）。"
+    )
     async def photos(self, info: Info[Context, None]) -> list[Photo]:
         from models.photos import AttachedTo
 
+        if self._view.status not in (PaperBallotStatusEnum.PENDING, PaperBallotStatusEnum.MISMATCH):
+            return []
         return await photos_of(info, AttachedTo.PAPER_BALLOT, self._view.id)
 
 
 @strawberry.type(description="一户在本次表决中的一次投票：方式、时间、是否为当前计入的那一票。")
 class BallotRecord:
     channel: BallotChannel = strawberry.field(description="投票方式。")
-    cast_at: datetime.datetime = strawberry.field(description="投票时间（书面票为收票时间）。")
+    cast_at: datetime.datetime | None = strawberry.field(
+        description="投票时间（书面票为收票时间）；工作人员看不到网上投票的时间（与实时计票对照即可推出选择）。"
+    )
     counted: bool = strawberry.field(description="是否为该户当前（或最终）计入的那一票。")
     choice: ChoiceEnum | None = strawberry.field(description="选择：只有该户自己的业主能看到。")
     note: str | None = strawberry.field(description="未计入的原因。")

@@ -228,6 +228,8 @@ async def test_paper_ballots_are_entered_twice_and_counted_like_any_other(api: A
     )
     counted = body["data"]["confirmPaperBallot"]
     assert counted["status"] == "COUNTED" and counted["note"] is None
+    # the photo shows the choice: given while it is being entered, not once it is decided
+    assert len(mismatch["photos"]) == 1 and counted["photos"] == []
     two = await fetch(url, "SELECT entered_by, confirmed_by FROM paper_ballot WHERE status = 'COUNTED'")
     assert len(two) == 1 and two[0]["entered_by"] != two[0]["confirmed_by"]
     await assert_recounted(url, vote)

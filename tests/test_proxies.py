@@ -164,6 +164,15 @@ async def test_proxies_refused_checked_for_a_period_or_not_accepted(api: Api, de
     assert (error["code"], error["field"]) == ("BAD_USER_INPUT", "voteId")  # owns nothing in the vote
     assert await fetchval(url, "SELECT count(*) FROM vote_proxy") == count
 
+    # a committee member named as proxy does not check their own appointment
+    named = base | {"voteId": vote_id, "proxyPhone": OWNERS_COMMITTEE}
+    mine = (await desk.data(elder, APPOINT, {"i": named}))["appointProxy"]
+    code, message = await desk.refusal(OWNERS_COMMITTEE, VERIFY, {"id": mine["id"], "ok": True})
+    assert code == "FORBIDDEN" and "不能核实自己的委托" in message
+    assert (await desk.data(COMMUNITY_COMMITTEE, VERIFY, {"id": mine["id"], "ok": True}))["verifyProxy"][
+        "status"
+    ] == "VERIFIED"
+
     # a refusal needs a reason, which the owner reads
     period = {"validFrom": now.isoformat(), "validUntil": (now + timedelta(days=365)).isoformat()}
     appointed = (await desk.data(elder, APPOINT, {"i": base | period}))["appointProxy"]

@@ -311,6 +311,12 @@ def upgrade() -> None:
         postgresql_where=sa.text("status = 'PENDING'"),
     )
     op.create_index("paper_ballot_vote", "paper_ballot", ["vote_id", "entered_at"])
+    op.create_index(
+        "paper_ballot_ballot",
+        "paper_ballot",
+        ["ballot_id"],
+        postgresql_where=sa.text("ballot_id IS NOT NULL"),
+    )
     op.create_table(
         "vote_proxy",
         sa.Column("id", sa.Uuid(), server_default=sa.text("gen_random_uuid()"), nullable=False),
@@ -364,6 +370,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # ballots cast on paper or by a proxy are in tallies and published digests: going back would
+    # leave them counted without their rows
+    op.execute(
+        "DO $$ BEGIN IF EXISTS (SELECT 1 FROM ballot WHERE channel = 'PAPER' OR proxy_id IS NOT NULL) THEN"
+        " RAISE EXCEPTION 'ballots cast on paper or by a proxy exist: refusing to downgrade past 0031'; END IF; END $$"
+    )
     for signature in reversed(NEW_FUNCTIONS):
         op.execute(f"DROP FUNCTION {signature}")
     op.execute(importlib.import_module("migrations.versions.0010_tally_functions").RECORD_BALLOT)
