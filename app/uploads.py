@@ -33,7 +33,7 @@ from auth.policy import posts_notices, require_person
 from auth.principal import ANONYMOUS
 from auth.wechat_push import media_verdict, push_signed
 from models.errors import BadUserInputError, QilijiaError
-from models.photos import PDF, UploadStatus, clean_file_name, signature_valid
+from models.photos import PDF, RECORD_PURPOSE, UploadStatus, clean_file_name, signature_valid
 from resolvers import photos
 from resolvers.photos import NewUpload, PhotoLinks
 
@@ -70,7 +70,8 @@ def _too_large(limit: int) -> JSONResponse:
 
 
 async def upload(request: Request) -> Response:
-    """`POST /uploads`: one photo in the multipart field `file`, with `Authorization: Bearer …`."""
+    """`POST /uploads`: one photo in the multipart field `file`, with `Authorization: Bearer …`;
+    `purpose=record` for a paper record (a ballot, a signed 委托书 or 同意书, evidence for the roll)."""
     settings = request.app.state.settings
     try:
         await request.app.state.graphql.read_principal(request)
@@ -98,9 +99,14 @@ async def upload(request: Request) -> Response:
     sent = await _file_field(request, bytes(body))
     if sent is None:
         return _error("BAD_USER_INPUT", "请用名为 file 的字段上传一张照片。")
-    data, file_name = sent
+    data, file_name, purpose = sent
     if len(data) > limit:
         return _too_large(limit)
+    if purpose not in (None, "", RECORD_PURPOSE):
+        return _error(
+            "BAD_USER_INPUT", f"purpose 只能不填，或填 {RECORD_PURPOSE}（选票、委托书、同意书等书面材料）。"
+        )
+    private = purpose == RECORD_PURPOSE
     is_file = pdf_files.is_pdf(data)
     if is_file and not posts_notices(who):
         return _error(
@@ -115,7 +121,9 @@ async def upload(request: Request) -> Response:
     wechat = services.wechat
     ident = uuid.uuid4()
     # WeChat's image check takes images: a PDF (for notices only) is not held for it
-    status = UploadStatus.HELD if wechat is not None and not is_file else UploadStatus.PASSED
+    # a record (a ballot, a signed 委托书) carries choices and ID numbers: never sent to WeChat, and
+    # attached only where its owner and the committees alone see it (`models.photos.kind_problem`)
+    status = UploadStatus.HELD if wechat is not None and not is_file and not private else UploadStatus.PASSED
     await _store(
         request.app.state.storage,
         services.sessions,
@@ -129,6 +137,7 @@ async def upload(request: Request) -> Response:
             height=cleaned.height,
             status=status,
             file_name=clean_file_name(file_name) if is_file else None,
+            private=private,
         ),
         cleaned,
     )
@@ -155,9 +164,9 @@ async def upload(request: Request) -> Response:
     )
 
 
-async def _file_field(request: Request, body: bytes) -> tuple[bytes, str | None] | None:
-    """The content of the multipart field `file` and the name it was sent under, or None when
-    there is none."""
+async def _file_field(request: Request, body: bytes) -> tuple[bytes, str | None, str | None] | None:
+    """The content of the multipart field `file`, the name it was sent under and the `purpose`
+    field, or None when there is no file."""
     sent = False
 
     async def replay() -> dict[str, Any]:
@@ -175,7 +184,8 @@ async def _file_field(request: Request, body: bytes) -> tuple[bytes, str | None]
         field = form.get("file")
         if not isinstance(field, UploadFile):
             return None
-        return await field.read(), field.filename
+        purpose = form.get("purpose")
+        return await field.read(), field.filename, purpose if isinstance(purpose, str) else None
     finally:
         await form.close()
 

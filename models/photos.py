@@ -62,6 +62,13 @@ MEDIA_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "
 PDF = "application/pdf"
 #: where files that are not photos may be attached
 FILES_ON = frozenset({AttachedTo.NOTICE})
+#: the `purpose` of an upload that is a paper record (a ballot, a signed 委托书 or 同意书, evidence
+#: for the owner roll): never sent to WeChat's image check, attached only to `RECORDS_ON`
+RECORD_PURPOSE = "record"
+#: what only its owner and the committees see, where a record may be attached
+RECORDS_ON = frozenset(
+    {AttachedTo.PAPER_BALLOT, AttachedTo.PROXY, AttachedTo.VOTE_OBJECTION, AttachedTo.WORKS_CONSENT}
+)
 FILE_NAME_MAX = 100
 
 
@@ -87,6 +94,8 @@ class Upload(SQLModel, table=True):
     status: UploadStatus = Field(sa_type=sa.Text)
     #: the name it was uploaded under, shown with a file that is not a photo (a PDF)
     file_name: str | None = Field(default=None, sa_type=sa.Text)
+    #: a paper record (`RECORD_PURPOSE`): not sent to WeChat, attached to `RECORDS_ON` only
+    private: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     #: WeChat's `trace_id` of the image check (`mediaCheckAsync`), whose callback names it
     check_trace_id: str | None = Field(default=None, sa_type=sa.Text)
     #: when WeChat was last asked (or a job claimed it to ask), so that a verdict that never came is
@@ -141,9 +150,13 @@ def attach_problem(owner_id: uuid.UUID, status: str, who: uuid.UUID) -> str | No
     return None
 
 
-def kind_problem(media_type: str, object_type: AttachedTo, as_file: bool) -> str | None:
-    """Why an upload may not be attached as asked, or None: photos as photos, PDFs as files, and
-    files on notices only."""
+def kind_problem(
+    media_type: str, object_type: AttachedTo, as_file: bool, private: bool = False
+) -> str | None:
+    """Why an upload may not be attached as asked, or None: photos as photos, PDFs as files, files
+    on notices only, records where only their owner and the committees see them."""
+    if private and object_type not in RECORDS_ON:
+        return "这是书面材料（purpose=record）的照片，只能用于选票、委托书、同意书和名册异议。"
     if media_type == PDF:
         if not as_file:
             return "这是文件，不是照片：请作为附件文件添加。"

@@ -179,7 +179,7 @@ async def attach(
         found = {
             row.id: row
             for row in await session.execute(
-                sa.select(Upload.id, Upload.owner_id, Upload.status, Upload.media_type).where(
+                sa.select(Upload.id, Upload.owner_id, Upload.status, Upload.media_type, Upload.private).where(
                     Upload.id.in_(wanted)
                 )
             )
@@ -194,7 +194,7 @@ async def attach(
             problem = (
                 attach_problem(row.owner_id, row.status, who.person_id)
                 if not mine
-                else kind_problem(row.media_type, object_type, ref.as_file)
+                else kind_problem(row.media_type, object_type, ref.as_file, row.private)
             )
             if problem is not None:
                 raise BadUserInputError(problem, field="files" if ref.as_file else field)
@@ -331,6 +331,7 @@ class NewUpload:
     height: int
     status: UploadStatus
     file_name: str | None = None
+    private: bool = False
 
 
 #: an upload attached to nothing a day after it was made is forgotten, row and files
@@ -385,6 +386,7 @@ async def record(sessions: async_sessionmaker[AsyncSession], new: NewUpload) -> 
                 height=new.height,
                 status=new.status,
                 file_name=new.file_name,
+                private=new.private,
             )
         )
 

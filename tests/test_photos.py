@@ -514,3 +514,38 @@ async def test_the_rules_of_photos() -> None:
     assert media_verdict(body, None) is not None and not media_verdict(body, None).passed  # type: ignore[union-attr]
     assert media_verdict(body, "wx-another-app") is None
     assert media_verdict({"Event": "user_enter_tempsession"}, None) is None
+
+
+async def test_a_paper_record_never_goes_to_wechat_and_stays_with_the_records(
+    wechat_api: tuple[Api, FakeWeChat], demo_db_url: str
+) -> None:
+    """A photo of a ballot or a signed 委托书 (`purpose=record`) carries choices and ID numbers: it
+    is not sent to WeChat's image check, and it is attached only where its owner and the
+    committees alone see it, never to a report."""
+    api, fake = wechat_api
+    await fetchval(demo_db_url, "UPDATE person SET wechat_openid = 'openid-zhang' WHERE phone = $1", RESIDENT)
+    resident = await token_for(demo_db_url, RESIDENT)
+    headers = {"Authorization": f"Bearer {resident}"}
+    files = {"file": ("ballot.jpg", jpeg_with_location(), "image/jpeg")}
+    response = await api.client.post("/uploads", files=files, data={"purpose": "record"}, headers=headers)
+    assert response.status_code == 201 and response.json()["status"] == "PASSED"
+    assert fake.media_checks == []
+    record = response.json()["id"]
+    error = (
+        await api.gql(
+            REPORT,
+            {
+                "i": {
+                    "compoundId": await compound_id(demo_db_url),
+                    "category": "FACILITIES_REPAIR",
+                    "title": "井盖松动",
+                    "description": "井盖会晃",
+                    "photos": [record],
+                }
+            },
+            token=resident,
+        )
+    )["errors"][0]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT" and "书面材料" in error["message"]
+    bad = await api.client.post("/uploads", files=files, data={"purpose": "secret"}, headers=headers)
+    assert bad.status_code == 400 and bad.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"

@@ -1,6 +1,6 @@
 """A vote announced before it opens, its owner roll published (公示) for the rules of procedure's
 period; owners' objections to their own entry of the roll, with evidence, settled before the vote
-opens
+opens; uploads that are paper records, never sent to WeChat's image check
 
 Revision ID: 0033
 Revises: 0032
@@ -61,9 +61,11 @@ def upgrade() -> None:
         "(stage = 'ROLL') = (household_id IS NOT NULL AND issue IS NOT NULL)",
     )
     _kinds((*KINDS_BEFORE, "VOTE_OBJECTION"))
+    op.add_column("upload", sa.Column("private", sa.Boolean(), server_default=sa.false(), nullable=False))
 
 
 def downgrade() -> None:
+    op.drop_column("upload", "private")
     op.execute("DELETE FROM attachment WHERE object_type = 'VOTE_OBJECTION'")
     _kinds(KINDS_BEFORE)
     op.execute("DELETE FROM vote_objection WHERE stage = 'ROLL'")
