@@ -575,6 +575,7 @@ async def insert(conn: AsyncConnection, w: World) -> None:
                 "result": "INVALID" if s == VoteStatus.CLOSED else None,
                 "cancelled_at": now if s == VoteStatus.CANCELLED else None,
                 "closes_at": now + timedelta(days=3),
+                "opens_at": now + timedelta(days=1) if s == VoteStatus.ANNOUNCED else None,
                 "opened_by": opener,
             }
             for v, (c, s) in w.votes.items()
