@@ -84,10 +84,11 @@ def preferred_channel(rule: DoubleVote) -> Channel | None:
 
 
 def counts(rule: DoubleVote, new: Cast, current: Sequence[Cast]) -> bool:
-    """Whether a ballot replaces the ones its households hold now. Within one channel the later
-    replaces the earlier (an owner may change their mind until the close); across channels the
-    preferred one wins, or, under `LATEST`, again the later. A ballot outranked on one of its
-    households counts on none (a ballot covers an owner's households as a whole)."""
+    """Whether a ballot replaces the ones a head's households hold now (a head: owners with equal
+    sets, whose households move together). Within one channel the later replaces the earlier (an
+    owner may change their mind until the close); across channels the preferred one wins, or, under
+    `LATEST`, again the later. A ballot applies to each of the owner's heads where it counts, and
+    is refused only where it counts on none (`unranked_households` in SQL)."""
     preferred = preferred_channel(rule)
     for held in current:
         if preferred is not None and held.channel != new.channel:

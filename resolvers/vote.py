@@ -671,6 +671,9 @@ async def cast_ballot(
         if written.out_tallies != 1:
             # the vote closed between the load and this statement: the transaction rolls back
             raise _closed(row.closes_at)
+        if len(written.out_households) != len(numbers):
+            # a ballot ranking higher stands on some of the owner's heads: this one went to the rest
+            numbers = await _numbers(work.session, vote_id, written.out_households)
         return Outcome(CastResult(written.out_id, choice, written.out_cast_at, code, numbers))
 
     try:
@@ -693,6 +696,15 @@ async def _under_proxy(work: Work[Vote], owner: uuid.UUID) -> tuple[uuid.UUID, l
     if found is None:
         raise ForbiddenError("您没有这位业主在本次表决中可用的书面委托（未核实、已撤销或不在委托期间）。")
     return found
+
+
+async def _numbers(session: AsyncSession, vote_id: uuid.UUID, households: list[uuid.UUID]) -> list[str]:
+    found = await session.execute(
+        sa.select(VoteElector.number)
+        .where(VoteElector.vote_id == vote_id, VoteElector.household_id.in_(households))
+        .order_by(VoteElector.number)
+    )
+    return list(found.scalars())
 
 
 def _closed(closes_at: datetime) -> ConflictError:

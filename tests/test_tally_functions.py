@@ -265,3 +265,53 @@ async def test_the_double_vote_rule_in_sql_is_the_pure_one(demo_db_url: str, hel
             prefer.value if prefer else None,
         )
         assert outranked is not counts(rule, Cast(new, at), [Cast(held, held_at)]), (rule, new, later)
+
+
+async def test_a_ballot_goes_to_the_heads_where_no_higher_ballot_stands(demo_db_url: str) -> None:
+    """Under `PAPER`, a co-owner's counted paper ballot on a shared flat keeps it; an owner's online
+    ballot still goes to their flats of other heads, and is refused only where it reaches none."""
+    url = demo_db_url
+    vote, electorate, people = await _vote_with(url, random.Random(3))
+    shared = {h.household for h in electorate if h.owners == frozenset({people[0], people[1]})}
+    alone = {h.household for h in electorate if h.owners == frozenset({people[0]})}
+    conn = await as_service(url)
+    try:
+        paper = await conn.fetchrow(
+            "SELECT * FROM record_paper_ballot($1, $2, $3, NULL, 'DISAGREE', 'r-paper', now(), 'PAPER')",
+            uuid.uuid4(),
+            vote,
+            people[1],
+        )
+        assert paper["out_tallies"] == 1 and shared <= set(paper["out_households"])
+        online = await conn.fetchrow(
+            "SELECT * FROM record_ballot($1, $2, $3, 'AGREE', 'r-online', 'PAPER')",
+            uuid.uuid4(),
+            vote,
+            people[0],
+        )
+        assert online["out_tallies"] == 1 and set(online["out_households"]) == alone
+        choices = {
+            r["household_id"]: Choice(r["choice"])
+            for r in await conn.fetch(
+                "SELECT household_id, choice FROM vote_electorate WHERE vote_id = $1 AND choice IS NOT NULL",
+                vote,
+            )
+        }
+        assert all(choices[h] == Choice.DISAGREE for h in shared) and all(
+            choices[h] == Choice.AGREE for h in alone
+        )
+        assert _tally(await conn.fetchrow("SELECT * FROM vote_tally WHERE vote_id = $1", vote)) == recount(
+            electorate, choices
+        )
+        # the co-owner's own online ballot reaches only flats their paper ballot holds: refused,
+        # and it writes nothing
+        refused = await conn.fetchrow(
+            "SELECT * FROM record_ballot($1, $2, $3, 'AGREE', 'r-refused', 'PAPER')",
+            uuid.uuid4(),
+            vote,
+            people[1],
+        )
+        assert (refused["out_tallies"], refused["out_households"], refused["out_id"]) == (-1, None, None)
+        assert await conn.fetchval("SELECT count(*) FROM ballot WHERE receipt_hash = 'r-refused'") == 0
+    finally:
+        await conn.close()

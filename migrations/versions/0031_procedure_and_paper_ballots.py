@@ -3,11 +3,12 @@
 vote; paper ballots entered by one person and confirmed by a second; owners' written proxies; each
 ballot's channel, and the proxy it was cast under.
 
-`record_ballot` and the new `record_paper_ballot` lock a ballot's households, ask
-`ballot_outranked` whether a ballot they hold ranks higher under the compound's double-vote rule
-(`models.procedure_rules.counts`, which the tests hold it to), and only then apply the ballot
-through `apply_ballot`, which the service cannot call itself. An online ballot outranked is
-refused (`out_tallies` -1); a paper ballot outranked is recorded as not counted.
+`record_ballot` and the new `record_paper_ballot` lock a ballot's households, keep the heads on
+none of whose households a ballot ranking higher stands under the compound's double-vote rule
+(`ballot_outranked`: `models.procedure_rules.counts`, which the tests hold it to), and apply the
+ballot to those through `apply_ballot`, which the service cannot call itself. An online ballot
+outranked on every head is refused (`out_tallies` -1); a paper ballot so outranked is recorded as
+not counted.
 
 Revision ID: 0031
 Revises: 0030
@@ -115,6 +116,26 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
 $$
 """
 
+#: the households a ballot applies to: every head (owners with equal sets) of `p_households` on
+#: none of whose households a ballot ranking higher stands; a head moves as a whole
+UNRANKED_HOUSEHOLDS = """
+CREATE FUNCTION unranked_households(
+    p_vote uuid, p_households uuid[], p_channel text, p_at timestamptz, p_prefer text
+) RETURNS uuid[]
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+    SELECT array_agg(e.household_id ORDER BY e.household_id) FROM vote_electorate e
+    WHERE e.vote_id = p_vote AND e.household_id = ANY (p_households)
+      AND NOT ballot_outranked(
+          p_vote,
+          ARRAY(
+              SELECT x.household_id FROM vote_electorate x
+              WHERE x.vote_id = p_vote AND x.head = e.head AND x.household_id = ANY (p_households)
+          ),
+          p_channel, p_at, p_prefer
+      )
+$$
+"""
+
 RECORD_BALLOT = """
 CREATE FUNCTION record_ballot(
     p_ballot uuid, p_vote uuid, p_person uuid, p_choice text, p_receipt text, p_prefer text DEFAULT NULL,
@@ -141,7 +162,8 @@ BEGIN
         RAISE EXCEPTION 'record_ballot: % owns no household of vote %', p_person, p_vote
             USING ERRCODE = '42501';
     END IF;
-    IF ballot_outranked(p_vote, out_households, 'ONLINE', clock_timestamp(), p_prefer) THEN
+    out_households := unranked_households(p_vote, out_households, 'ONLINE', clock_timestamp(), p_prefer);
+    IF out_households IS NULL THEN
         out_tallies := -1;
         RETURN;
     END IF;
@@ -189,7 +211,8 @@ BEGIN
         RAISE EXCEPTION 'record_paper_ballot: no household of vote % for this signer', p_vote
             USING ERRCODE = '42501';
     END IF;
-    IF ballot_outranked(p_vote, out_households, 'PAPER', p_received_at, p_prefer) THEN
+    out_households := unranked_households(p_vote, out_households, 'PAPER', p_received_at, p_prefer);
+    IF out_households IS NULL THEN
         out_tallies := -1;
         RETURN;
     END IF;
@@ -207,6 +230,7 @@ OLD_RECORD_BALLOT = "record_ballot(uuid, uuid, uuid, text, text)"
 NEW_FUNCTIONS = (
     "apply_ballot(uuid, uuid, uuid, uuid[], text, text, text, uuid)",
     "ballot_outranked(uuid, uuid[], text, timestamptz, text)",
+    "unranked_households(uuid, uuid[], text, timestamptz, text)",
     "record_ballot(uuid, uuid, uuid, text, text, text, uuid)",
     "record_paper_ballot(uuid, uuid, uuid, uuid, text, text, timestamptz, text)",
 )
@@ -361,7 +385,7 @@ def upgrade() -> None:
     _kinds((*KINDS_BEFORE, "PAPER_BALLOT", "PROXY"))
 
     op.execute(f"DROP FUNCTION {OLD_RECORD_BALLOT}")
-    for body in (APPLY_BALLOT, BALLOT_OUTRANKED, RECORD_BALLOT, RECORD_PAPER_BALLOT):
+    for body in (APPLY_BALLOT, BALLOT_OUTRANKED, UNRANKED_HOUSEHOLDS, RECORD_BALLOT, RECORD_PAPER_BALLOT):
         op.execute(body)
     for signature in NEW_FUNCTIONS:
         # the two record functions are granted to the service's role by `qilijia migrate`
