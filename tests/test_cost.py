@@ -19,7 +19,7 @@ from schema import schema
 from schema.compiled import ANSWERS
 from schema.cost import COUNT_WEIGHT, MUTATION_WEIGHT, estimate
 from tests.conftest import Api, counting_statements, fetchval, make_settings, running_api, token_for
-from tests.servers import Server
+from tests.servers import Server, start_all, stop_all
 from tests.votes import building_id, compound_id
 
 ADMIN = "13800000000"
@@ -199,7 +199,7 @@ async def test_two_processes_share_one_window_through_redis(demo_db_url: str) ->
     env = {"REDIS_URL": REDIS_URL, "QILIJIA_REDIS_PREFIX": f"test-{uuid.uuid4().hex}"}
     servers = [Server(url="", database_url=demo_db_url, env=env) for _ in range(2)]
     try:  # a server that fails to start must not leave the other running
-        await asyncio.gather(*(asyncio.to_thread(s.start) for s in servers))
+        await asyncio.to_thread(start_all, servers)
         token = await token_for(demo_db_url, RESIDENT)
         five = await reports(demo_db_url, 5)
         headers = {"Authorization": f"Bearer {token}"}
@@ -212,8 +212,7 @@ async def test_two_processes_share_one_window_through_redis(demo_db_url: str) ->
         allowed = WRITES_PER_MINUTE[Kind.RESIDENT] // 5
         assert statuses == [200] * allowed + [429, 429]  # one window, whichever process answers
     finally:
-        for server in servers:
-            server.stop()
+        stop_all(servers)
 
 
 async def test_a_shared_window_is_told_in_batches_and_still_refuses_in_time() -> None:

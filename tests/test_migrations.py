@@ -40,6 +40,24 @@ def empty_url(pg_url: str) -> Iterator[str]:
         admin(pg_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
+@pytest.fixture
+def scripts_read_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The migration scripts read once for the test, not once more for each of its hundred
+    commands (Alembic reads and compiles every script each time; they do not change meanwhile)."""
+    from alembic.script import ScriptDirectory
+
+    read = ScriptDirectory.from_config
+    scripts: dict[str | None, ScriptDirectory] = {}
+
+    def from_config(config: Any) -> ScriptDirectory:
+        location = config.get_main_option("script_location")
+        if location not in scripts:
+            scripts[location] = read(config)
+        return scripts[location]
+
+    monkeypatch.setattr(ScriptDirectory, "from_config", staticmethod(from_config))
+
+
 def public_tables(url: str) -> set[str]:
     rows = asyncio.run(
         fetch(
@@ -173,6 +191,7 @@ def test_a_database_migrated_by_its_user_passes_to_the_owner_role(empty_url: str
     assert differences(empty_url) == []
 
 
+@pytest.mark.usefixtures("scripts_read_once")
 def test_each_migration_goes_down_and_up_on_a_populated_database(demo_db_url: str) -> None:
     """From the demo world at head, each migration in turn, newest first, is undone, redone and
     undone again, with the rows of every table it leaves alone kept; then all are applied again

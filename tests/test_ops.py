@@ -6,7 +6,9 @@ import contextlib
 import json
 import logging
 import re
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -292,6 +294,17 @@ async def test_metrics_are_for_operators_in_prod(demo_db_url: str) -> None:
     assert await scrape(make_settings(demo_db_url), "203.0.113.7") == 200  # dev
 
 
+def started_workers(log: Path) -> set[int]:
+    """The processes whose app has started, by the server's JSON log lines."""
+    pids = set()
+    for line in log.read_text().splitlines():
+        with contextlib.suppress(ValueError):  # a line being written
+            entry = json.loads(line)
+            if entry.get("message") == "Application startup complete.":
+                pids.add(entry["pid"])
+    return pids
+
+
 def test_two_workers_add_up_their_metrics_and_both_log_json(demo_db_url: str, tmp_path) -> None:
     import httpx
 
@@ -300,9 +313,17 @@ def test_two_workers_add_up_their_metrics_and_both_log_json(demo_db_url: str, tm
     log = tmp_path / "server.log"
     server = Server(url="", database_url=demo_db_url, args=("--workers", "2"), log=str(log)).start(timeout=60)
     try:
+        # the server answers once one worker is up: wait for the other one too
+        deadline = time.monotonic() + 60
+        while len(started_workers(log)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(started_workers(log)) == 2, log.read_text()
+        # fresh connections (none kept alive): the kernel spreads them over both workers
+        fresh = httpx.Limits(max_keepalive_connections=0)
+        with httpx.Client(base_url=server.base, timeout=10, limits=fresh) as each:
+            for _ in range(40):
+                each.post("/graphql", json={"query": "{ __typename }"})
         with httpx.Client(base_url=server.base, timeout=10) as client:
-            for _ in range(40):  # fresh connections: the kernel spreads them over both workers
-                httpx.post(f"{server.base}/graphql", json={"query": "{ __typename }"}, timeout=10)
             totals = []
             for _ in range(5):
                 text = client.get("/metrics").text

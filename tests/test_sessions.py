@@ -10,7 +10,7 @@ from pathlib import Path
 import websockets
 
 from tests.conftest import Api, fetchval, token_for
-from tests.servers import Server
+from tests.servers import Server, start_all, stop_all
 from tests.test_cli import aqilijia
 
 RESIDENT = "13800000007"
@@ -119,7 +119,7 @@ async def test_an_operator_revokes_a_person_and_their_websockets_close(
 ) -> None:
     servers = [Server(url="", database_url=demo_db_url) for _ in range(2)]
     try:  # a server that fails to start must not leave the other running
-        await asyncio.gather(*(asyncio.to_thread(s.start) for s in servers))
+        await asyncio.to_thread(start_all, servers)
         token = await token_for(demo_db_url, RESIDENT)
         sockets = [await _subscribed(server, token) for server in servers]  # one on each process
         revoked = await aqilijia(tmp_path, demo_db_url, "token", "revoke", RESIDENT)
@@ -136,8 +136,7 @@ async def test_an_operator_revokes_a_person_and_their_websockets_close(
         unknown = await aqilijia(tmp_path, demo_db_url, "token", "revoke", "13899999999")
         assert unknown.returncode == 1 and "没有手机号" in unknown.stderr
     finally:
-        for server in servers:
-            server.stop()
+        stop_all(servers)
 
 
 async def test_a_websocket_closes_when_its_token_expires(demo_db_url: str) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.conftest import token_for
-from tests.servers import Server
+from tests.servers import Server, start_all, stop_all
 from tests.test_vote_live import error_code, gql, next_message, subscription
 from tests.votes import building_id, compound_id
 
@@ -17,8 +19,7 @@ REPORT = "mutation($input: ReportTaskInput!) { reportTask(input: $input) { id } 
 
 
 async def test_events_made_on_one_process_reach_a_subscriber_on_another(demo_db_url: str) -> None:
-    a = Server(url="", database_url=demo_db_url).start()
-    b = Server(url="", database_url=demo_db_url).start()
+    a, b = await asyncio.to_thread(start_all, [Server(url="", database_url=demo_db_url) for _ in range(2)])
     try:
         resident = await token_for(demo_db_url, "13800000007")
         grid = await token_for(demo_db_url, "13800000003")
@@ -66,5 +67,4 @@ async def test_events_made_on_one_process_reach_a_subscriber_on_another(demo_db_
         async with subscription(a.ws, outsider, EVENTS, {"id": task_id, "after": None}) as ws:
             assert error_code(await next_message(ws)) == "FORBIDDEN"
     finally:
-        a.stop()
-        b.stop()
+        stop_all([a, b])

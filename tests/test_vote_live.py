@@ -14,7 +14,7 @@ import websockets
 from models.vote_digest import receipt_hash
 from resolvers.ids import decode
 from tests.conftest import fetch, fetchval, token_for
-from tests.servers import Server
+from tests.servers import Server, start_all, stop_all
 from tests.votes import CAST, OPEN, building_id, compound_id, later, recount_from_rows, stored_tally
 
 pytestmark = pytest.mark.slow
@@ -26,14 +26,11 @@ SUBSCRIBE = (
 
 @pytest.fixture
 def servers(demo_db_url: str) -> Iterator[list[Server]]:
-    started: list[Server] = []
+    started = start_all([Server(url="", database_url=demo_db_url) for _ in range(2)])
     try:
-        for _ in range(2):
-            started.append(Server(url="", database_url=demo_db_url).start())
         yield started
     finally:
-        for server in started:
-            server.stop()
+        stop_all(started)
 
 
 async def gql(base: str, query: str, variables: dict, token: str) -> dict:
