@@ -260,6 +260,9 @@ class PaperBallot(SQLModel, table=True):
     choice: Choice = Field(sa_type=sa.Text)
     #: when the ballot was handed in: its time under the double-vote rule
     received_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    #: whether the first entry named that time (the second must then name the same), or took the
+    #: moment of entry (the second must name none)
+    received_given: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     status: PaperBallotStatus = Field(default=PaperBallotStatus.PENDING, sa_type=sa.Text)
     entered_by: uuid.UUID = fk("person.id", index=False, ondelete="RESTRICT")
     entered_at: datetime = created_at()

@@ -192,6 +192,7 @@ async def enter(
             signer_name=signer_name,
             choice=choice,
             received_at=at,
+            received_given=received_at is not None,
             entered_by=work.who.person_id,
         )
         session.add(row)
@@ -216,14 +217,28 @@ RECORD_PAPER_BALLOT = sa.text(
 )
 
 
+#: how far apart the two entries of a paper ballot's time may be and still agree
+SAME_TIME = timedelta(minutes=1)
+
+
 def _differences(
-    row: PaperBallot, choice: Choice, signer_id: uuid.UUID | None, signer_name: str | None
+    row: PaperBallot,
+    choice: Choice,
+    signer_id: uuid.UUID | None,
+    signer_name: str | None,
+    received_at: datetime | None,
 ) -> str:
+    """What the second entry differs in from the first: the choice, the signer, the time it was
+    handed in (which decides between two ballots under the rules' `LATEST`)."""
     parts = []
     if row.choice != choice:
         parts.append("选择")
     if (row.signer_id, row.signer_name) != (signer_id, signer_name):
         parts.append("签署人")
+    if row.received_given != (received_at is not None) or (
+        received_at is not None and abs(received_at - row.received_at) > SAME_TIME
+    ):
+        parts.append("收票时间")
     return "、".join(parts)
 
 
@@ -234,6 +249,7 @@ async def confirm(
     choice: Choice,
     signer_id: uuid.UUID | None,
     signer_name: str | None,
+    received_at: datetime | None = None,
 ) -> PaperBallotView:
     """The second entry, by another person: if it agrees with the first the ballot counts (or is
     kept as not counted where a ballot the rules rank higher stands); if not, nothing counts and the
@@ -265,7 +281,7 @@ async def confirm(
                 )
             )
         ).scalar_one()
-        differ = _differences(row, choice, signer_id, signer_name)
+        differ = _differences(row, choice, signer_id, signer_name, received_at)
         rule = DoubleVote(work.state["double_vote"])
         topics: tuple[str, ...] = ()
         if differ:

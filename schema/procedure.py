@@ -237,6 +237,10 @@ class ConfirmPaperBallotInput:
     choice: ChoiceEnum = strawberry.field(description="选票上的选择。")
     signer_id: strawberry.ID | None = strawberry.field(default=None, description="签署选票的业主。")
     signer_name: str | None = strawberry.field(default=None, description="没有登记业主时，选票上的签名。")
+    received_at: datetime.datetime | None = strawberry.field(
+        default=None,
+        description="收票时间：第一次录入写了的，须写同一时间（相差一分钟以内）；第一次没写的不写。",
+    )
 
 
 def _person(value: strawberry.ID | None, field: str) -> object:
@@ -303,5 +307,6 @@ class Mutation:
             choice=ChoiceEnum(input.choice),
             signer_id=_person(input.signer_id, "signerId"),  # type: ignore[arg-type]
             signer_name=input.signer_name,
+            received_at=input.received_at,
         )
         return PaperBallot.from_view(view)

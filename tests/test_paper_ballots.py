@@ -257,11 +257,29 @@ async def test_paper_ballots_are_entered_twice_and_counted_like_any_other(api: A
         receivedAt=received,
     )
     assert entry["data"]["enterPaperBallot"]["status"] == "PENDING"
+    # the time it was handed in decides against the online ballot: it is entered twice too
     body = await desk.confirm(
         COMMUNITY_COMMITTEE,
         entry["data"]["enterPaperBallot"]["id"],
         "DISAGREE",
         signerId=encode("Person", co_owner),
+    )
+    timed = body["data"]["confirmPaperBallot"]
+    assert timed["status"] == "MISMATCH" and "收票时间不一致" in timed["note"]
+    entry = await desk.enter(
+        OWNERS_COMMITTEE,
+        vote_id,
+        resident_home,
+        "DISAGREE",
+        signerId=encode("Person", co_owner),
+        receivedAt=received,
+    )
+    body = await desk.confirm(
+        COMMUNITY_COMMITTEE,
+        entry["data"]["enterPaperBallot"]["id"],
+        "DISAGREE",
+        signerId=encode("Person", co_owner),
+        receivedAt=received,
     )
     outranked = body["data"]["confirmPaperBallot"]
     assert outranked["status"] == "NOT_COUNTED" and "最后一次为准" in outranked["note"]

@@ -291,6 +291,7 @@ def upgrade() -> None:
         sa.Column("signer_name", sa.Text(), nullable=True),
         sa.Column("choice", sa.Text(), nullable=False),
         sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("received_given", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.Column("status", sa.Text(), nullable=False),
         sa.Column("entered_by", sa.Uuid(), nullable=False),
         sa.Column("entered_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
