@@ -27,6 +27,7 @@ TEXT_MAX = 1_000
 ANSWER_MAX = 1_000
 #: a vote's objections, the earliest first
 OBJECTIONS = order(Key("raised_at", datetime), Key("id"))
+#: a vote acted on by a record of its own (an objection, a consent), with the database's clock
 VOTE = Target(Resource.VOTE, Vote, lock=False, state=lambda: [sa.func.now().label("now")])
 
 

@@ -92,6 +92,16 @@ async def current_id(session: sa.ext.asyncio.AsyncSession, compound_id: uuid.UUI
     ).scalar()
 
 
+async def held(session: sa.ext.asyncio.AsyncSession, procedure_id: uuid.UUID | None) -> Procedure:
+    """The rules of a version, read in a mutation's transaction (the law's defaults for None)."""
+    if procedure_id is None:
+        return DEFAULT
+    rules = (
+        await session.execute(sa.select(ProcedureRules).where(ProcedureRules.id == procedure_id))
+    ).scalar_one()
+    return rules.procedure()
+
+
 COMPOUND = Target(Resource.COMPOUND, Compound)
 
 

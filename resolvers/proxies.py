@@ -17,13 +17,11 @@ from models.errors import BadUserInputError, ConflictError, ForbiddenError
 from models.person import Home, Person
 from models.photos import AttachedTo
 from models.place import Compound, Household
-from models.procedure import ProcedureRules
-from models.procedure_rules import DEFAULT
 from models.proxy import REASON_MAX, ProxyStatus, VoteProxy, decision_problem, in_force, period_problem
 from models.terms import in_force as home_in_force
 from models.vote import Vote, VoteElector, VoteOwner
 from models.vote_rules import VoteStatus
-from resolvers import photos
+from resolvers import photos, procedure
 from resolvers.context import Context
 from resolvers.pages import Key, Page, order, read, window
 from resolvers.pipeline import Outcome, Target, Work, run
@@ -74,16 +72,9 @@ async def _accepts_proxies(
 ) -> tuple[bool, int]:
     """Whether the rules of procedure a vote is held under (or, for a period, those in force) accept
     written proxies, and their version."""
-    rules = ProcedureRules.__table__
-    statement = sa.select(rules.c.proxies, rules.c.version)
-    if vote is not None:
-        statement = statement.where(rules.c.id == vote.procedure_id)
-    else:
-        statement = (
-            statement.where(rules.c.compound_id == compound_id).order_by(rules.c.version.desc()).limit(1)
-        )
-    found = (await session.execute(statement)).first() if vote is None or vote.procedure_id else None
-    return (found.proxies, found.version) if found else (DEFAULT.proxies, DEFAULT.version)
+    procedure_id = vote.procedure_id if vote is not None else await procedure.current_id(session, compound_id)
+    rules = await procedure.held(session, procedure_id)
+    return rules.proxies, rules.version
 
 
 async def appoint(

@@ -30,7 +30,6 @@ from models.errors import BadUserInputError, ConflictError, ForbiddenError
 from models.message import MessageKind, Template
 from models.person import Home
 from models.place import Building, Compound, Household
-from models.procedure import ProcedureRules
 from models.procedure_rules import Channel, DoubleVote, outranked_reason, preferred_channel
 from models.schedule_rules import shown
 from models.task import Task
@@ -419,7 +418,7 @@ async def open_vote(
                 raise BadUserInputError("所选楼栋不属于该小区。", field="buildingIds")
         procedure_id = await procedure.current_id(session, compound.id)
         if opens_at is not None:
-            held_under = await _procedure_of(session, procedure_id)
+            held_under = await procedure.held(session, procedure_id)
             clock = (await session.execute(sa.select(sa.func.now()))).scalar_one()
             problem = announcement_problem(opens_at, closes_at, clock, held_under.roll_days)
             if problem is not None:
@@ -501,15 +500,6 @@ def _households_in_scope(row: Vote) -> Any:
     if row.building_ids:
         statement = statement.where(Household.building_id.in_(row.building_ids))
     return statement
-
-
-async def _procedure_of(session: AsyncSession, procedure_id: uuid.UUID | None) -> procedure_rules.Procedure:
-    if procedure_id is None:
-        return procedure_rules.DEFAULT
-    rules = (
-        await session.execute(sa.select(ProcedureRules).where(ProcedureRules.id == procedure_id))
-    ).scalar_one()
-    return rules.procedure()
 
 
 async def _unsettled_roll_objections(session: AsyncSession, vote_id: uuid.UUID) -> int:
@@ -778,7 +768,7 @@ async def _close(
         await session.execute(sa.select(VoteTally).from_statement(CLOSE_TALLY), {"vote": vote_id})
     ).scalar_one()
     final = as_tally(counted)
-    held_under = await _procedure(session, row)
+    held_under = await procedure.held(session, row.procedure_id)
     silent = await _unreturned(session, row, held_under, final)
     unconsented = await works.unconsented(session, row)
     row.status = VoteStatus.CLOSED
@@ -799,11 +789,6 @@ async def _close(
         session, templates, vote_id=vote_id, title=row.title, compound_id=row.compound_id, result=row.result
     )
     return row
-
-
-async def _procedure(session: AsyncSession, row: Vote) -> procedure_rules.Procedure:
-    """The rules of procedure a vote is held under."""
-    return await _procedure_of(session, row.procedure_id)
 
 
 async def _unreturned(

@@ -20,10 +20,9 @@ from models.vote_rules import VoteKind, VoteStatus
 from resolvers import photos
 from resolvers.context import Context
 from resolvers.loaders import grouped
-from resolvers.pipeline import Outcome, Target, Work, run
+from resolvers.objections import VOTE
+from resolvers.pipeline import Outcome, Work, run
 from resolvers.place import granted
-
-VOTE = Target(Resource.VOTE, Vote, lock=False, state=lambda: [sa.func.now().label("now")])
 
 
 @dataclass(frozen=True)
