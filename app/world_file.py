@@ -27,8 +27,8 @@ from pydantic import (
 
 from models.enums import ROLE_SCOPE, HomeRelation, Position, Role
 from models.person import PHONE_PATTERN
+from models.place import MAX_AREA
 
-MAX_AREA = Decimal("100000")
 # libyaml's loader is ~25× faster on a city-sized file; the pure-Python one is the fallback.
 SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 

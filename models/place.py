@@ -24,6 +24,19 @@ SERVICE_DAYS_DEFAULT = 7
 SERVICE_DAYS_MAX = 365
 
 
+#: a household's floor area (m², 专有部分面积) is below this; it is kept to the hundredth
+MAX_AREA = Decimal("100000")
+
+
+def area_problem(area: Decimal) -> str | None:
+    """Why a household's area cannot be recorded, or None: it is what the vote counts by."""
+    if not area.is_finite() or area <= 0 or area >= MAX_AREA:
+        return "面积必须是大于 0、小于 100000 的平方米数。"
+    if area.as_tuple().exponent < -2:  # type: ignore[operator]
+        return "面积最多保留两位小数。"
+    return None
+
+
 def service_days_problem(days: int) -> str | None:
     """Why a service deadline cannot be set, or None."""
     if not 1 <= days <= SERVICE_DAYS_MAX:

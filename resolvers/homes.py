@@ -13,6 +13,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,7 +26,7 @@ from auth.policy import Action, Resource, not_visible, params, refusal, where
 from models.enums import HomeRelation
 from models.errors import BadUserInputError, ConflictError
 from models.person import NAME_MAX, PHONE_PATTERN, Home, Person
-from models.place import Household
+from models.place import Household, area_problem
 from models.terms import end_problem, term_problem, today
 from resolvers import place
 from resolvers.context import Context
@@ -205,6 +206,32 @@ async def mark_vacant(
             household.vacant_since = day
         await work.session.flush()
         return Outcome(household)
+
+    return await run(ctx, HOUSEHOLD, household_id, Action.MANAGE_HOMES, apply)
+
+
+#: the longest reason given for correcting an area
+REASON_MAX = 200
+
+
+async def correct_area(ctx: Context, *, household_id: uuid.UUID, area: Decimal, reason: str) -> Household:
+    """Correct a household's floor area (from the property certificate, say, after an owner's
+    objection to a vote's roll), with the reason on the audit trail. An open vote keeps the area
+    it froze; an announced one counts the corrected area when it opens."""
+    reason = clean_text(reason, field="reason", label="更正原因", maximum=REASON_MAX) or ""
+    problem = area_problem(area)
+    if problem is not None:
+        raise BadUserInputError(problem, field="area")
+    area = area.quantize(Decimal("0.01"))
+
+    async def apply(work: Work[Household]) -> Outcome[Household]:
+        household = work.row
+        if household.area == area:
+            raise ConflictError(f"这一户登记的面积已是 {area} 平方米。")
+        before, household.area = household.area, area
+        await work.session.flush()
+        detail = {"household": str(household.id), "from": str(before), "to": str(area), "reason": reason}
+        return Outcome(household, detail=detail)
 
     return await run(ctx, HOUSEHOLD, household_id, Action.MANAGE_HOMES, apply)
 

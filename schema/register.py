@@ -4,6 +4,7 @@ with its history, changed by staff in their scope; a household marked vacant."""
 from __future__ import annotations
 
 import datetime
+import decimal
 import uuid
 from typing import Annotated, Any
 
@@ -235,6 +236,15 @@ class MarkVacantInput:
     )
 
 
+@strawberry.input(description="更正一户的专有部分面积（以不动产权证为准）。")
+class CorrectHouseholdAreaInput:
+    household_id: strawberry.ID = strawberry.field(description="住户的全局编号。")
+    area: decimal.Decimal = strawberry.field(description="更正后的面积（平方米，最多两位小数）。")
+    reason: str = strawberry.field(
+        description="更正原因，如“据不动产权证更正，业主名册异议”；记入审计记录，最多 200 字。"
+    )
+
+
 _INPUT = strawberry.argument(description="要登记或变更的内容。")
 
 
@@ -346,6 +356,21 @@ class Mutation:
             household_id=decode(input.household_id, "Household", field="householdId")[1],
             vacant=input.vacant,
             since=input.since,
+        )
+        return Household.from_row(row)
+
+    @strawberry.mutation(
+        description="更正一户的面积（网格员、社区“两委”、本小区物业），记入审计记录：进行中的表决仍按开始时固定的面积计票，"
+        "公示中的表决在开始时按更正后的面积计票。"
+    )
+    async def correct_household_area(
+        self, info: Info[Context, None], input: Annotated[CorrectHouseholdAreaInput, _INPUT]
+    ) -> Household:
+        row = await home_resolvers.correct_area(
+            info.context,
+            household_id=decode(input.household_id, "Household", field="householdId")[1],
+            area=input.area,
+            reason=input.reason,
         )
         return Household.from_row(row)
 

@@ -23,6 +23,7 @@ from tests.votes import CAST, building_id, compound_id, recount_from_rows, store
 OPEN = "mutation($input: OpenVoteInput!) { openVote(input: $input) { id status } }"
 CLOSE = "mutation($id: ID!) { closeVote(id: $id) { result objectionUntil decision } }"
 RESULT = "query($id: ID!) { vote(id: $id) { decision resultExplanation recordPath } }"
+CORRECT_AREA = "mutation($i: CorrectHouseholdAreaInput!) { correctHouseholdArea(input: $i) { area } }"
 RESULT_OBJECTION = "mutation($id: ID!, $t: String!) { objectToResult(voteId: $id, text: $t) { id } }"
 
 
@@ -91,7 +92,10 @@ async def test_the_elevator_vote_of_building_6_from_announcement_to_record(
     engine = create_engine(url, make_settings(url), pool_size=2, max_overflow=0)
     try:
         assert await open_due_votes(sessionmaker(engine), {}) == 0  # waiting for the objection
-        await fetch(url, "UPDATE household SET area = 98.60 WHERE id = $1", home)
+        corrected = {"householdId": encode("Household", home), "area": "98.60", "reason": "据不动产权证更正"}
+        assert (await desk.data(COMMUNITY_COMMITTEE, CORRECT_AREA, {"i": corrected}))["correctHouseholdArea"] == {
+            "area": "98.60"
+        }
         await desk.data(COMMUNITY_COMMITTEE, ANSWER, {"id": objection["id"], "a": "已更正", "s": True})
         assert await open_due_votes(sessionmaker(engine), {}) == 1
     finally:
