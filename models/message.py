@@ -34,6 +34,9 @@ class MessageKind(StrEnum):
     REGISTRATION_APPROVED = "REGISTRATION_APPROVED"
     #: a task was given to me (to handle, lead, or work on in its working group)
     TASK_ASSIGNED = "TASK_ASSIGNED"
+    #: a vote was announced with its owner roll published, in which I will vote (an owner in its
+    #: scope): check my entry before it opens
+    VOTE_ANNOUNCED = "VOTE_ANNOUNCED"
     #: a vote opened in which I may vote (an owner of its electorate)
     VOTE_OPENED = "VOTE_OPENED"
     #: a vote in which my household has not voted yet closes within a day
@@ -136,6 +139,7 @@ VALUES: dict[MessageKind, frozenset[str]] = {
     MessageKind.REPORT_STATUS: frozenset({"title", "status", "at", "note", "place"}),
     MessageKind.REGISTRATION_APPROVED: frozenset({"name", "place", "at", "note"}),
     MessageKind.TASK_ASSIGNED: frozenset({"title", "role", "at", "place", "note"}),
+    MessageKind.VOTE_ANNOUNCED: frozenset({"title", "place", "at", "note"}),
     MessageKind.VOTE_OPENED: frozenset({"title", "place", "at", "note"}),
     MessageKind.VOTE_CLOSING: frozenset({"title", "place", "at", "note"}),
     MessageKind.VOTE_RESULT: frozenset({"title", "status", "place", "at", "note"}),

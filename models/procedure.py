@@ -22,6 +22,13 @@ class ProcedureRules(SQLModel, table=True):
         sa.CheckConstraint("objection_days BETWEEN 1 AND 60", name="procedure_rules_objection_days_range"),
         sa.CheckConstraint("roll_days BETWEEN 1 AND 60", name="procedure_rules_roll_days_range"),
         sa.UniqueConstraint("compound_id", "version", name="procedure_rules_version"),
+        # one owners' vote adopts one version
+        sa.Index(
+            "procedure_rules_basis_once",
+            "basis_vote_id",
+            unique=True,
+            postgresql_where=sa.text("basis_vote_id IS NOT NULL"),
+        ),
     )
     id: uuid.UUID = uuid_pk()
     compound_id: uuid.UUID = fk("compound.id", index=False)
@@ -32,6 +39,7 @@ class ProcedureRules(SQLModel, table=True):
     unreturned_with_majority: bool
     objection_days: int = Field(default=7, sa_column_kwargs={"server_default": "7"})
     roll_days: int = Field(default=7, sa_column_kwargs={"server_default": "7"})
+    announcement_required: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     #: the owners' vote that adopted this version (a passed vote on the rules of procedure of the
     #: compound), if any: checked when recorded (votes refer to rules, so no key the other way)
     basis_vote_id: uuid.UUID | None = Field(default=None, sa_type=sa.Uuid)
@@ -49,4 +57,5 @@ class ProcedureRules(SQLModel, table=True):
             unreturned_with_majority=self.unreturned_with_majority,
             objection_days=self.objection_days,
             roll_days=self.roll_days,
+            announcement_required=self.announcement_required,
         )

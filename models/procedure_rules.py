@@ -61,6 +61,9 @@ class Procedure:
     objection_days: int = 7
     #: days a vote's owner roll is published before it opens, when it is announced
     roll_days: int = 7
+    #: every vote is announced, its roll published for `roll_days`, before it opens (the notice
+    #: period a compound's rules may require); otherwise a vote may also open at once
+    announcement_required: bool = False
 
 
 DEFAULT = Procedure()
@@ -168,6 +171,34 @@ def adoption_problem(
         return (
             "note",
             "“未表决视为同意多数意见”自民法典施行后存在法律争议：如业主大会确已通过此规则，请在说明中写明通过的会议和日期。",
+        )
+    return None
+
+
+def basis_problem(first: bool, has_basis: bool, note: str | None) -> tuple[str, str] | None:
+    """Why a version cannot be recorded without the owners' vote that adopted it, or None. Rules of
+    procedure are the owners' assembly's to make and change (民法典 art. 278): once a compound has
+    recorded some, a new version needs a passed vote on them. The first version may be the rules
+    adopted before the compound used this system, recorded with where they come from."""
+    if has_basis:
+        return None
+    if not first:
+        return (
+            "basisVoteId",
+            "修改议事规则须经业主大会表决通过：请先发起“制定和修改业主大会议事规则”的表决，通过后以该表决为依据登记新版本。",
+        )
+    if not note:
+        return "note", "首次登记此前通过的议事规则时，请在说明中写明通过的业主大会会议和日期。"
+    return None
+
+
+def immediate_opening_problem(procedure: Procedure) -> str | None:
+    """Why a vote cannot open at once under a version of the rules, or None: the rules may require
+    every vote to be announced with its owner roll first."""
+    if procedure.announcement_required:
+        return (
+            f"按本小区议事规则（第{procedure.version}版），表决须先发布并公示业主名册至少 {procedure.roll_days} 天："
+            "请填写开始时间（opensAt）。"
         )
     return None
 

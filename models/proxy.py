@@ -56,6 +56,9 @@ class VoteProxy(SQLModel, table=True):
     compound_id: uuid.UUID = fk("compound.id", index=False)
     owner_id: uuid.UUID = fk("person.id", index=True, ondelete="RESTRICT")
     proxy_id: uuid.UUID = fk("person.id", index=False, ondelete="RESTRICT")
+    #: the proxy's name as the owner wrote it on the 委托书 (the person's own name may differ: the
+    #: checker compares them); NULL for appointments made before it was asked
+    proxy_name: str | None = Field(default=None, sa_type=sa.Text)
     #: the one vote it is for; NULL: every vote of the compound opened within the period
     vote_id: uuid.UUID | None = fk("vote.id", nullable=True, index=False, ondelete="RESTRICT")
     valid_from: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))

@@ -82,6 +82,10 @@ def stamp(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
 
 
+def vote_announced_key(vote_id: uuid.UUID) -> str:
+    return f"VOTE_ANNOUNCED:{vote_id}"
+
+
 def vote_opened_key(vote_id: uuid.UUID) -> str:
     return f"VOTE_OPENED:{vote_id}"
 

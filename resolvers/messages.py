@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from auth.policy import require_person
 from auth.wechat import WeChatClient
+from models.enums import HomeRelation
 from models.errors import BadUserInputError, QilijiaError
 from models.message import (
     ATTEMPTS_MAX,
@@ -31,10 +32,11 @@ from models.message import (
     backoff,
     template_data,
 )
-from models.person import Person
-from models.place import Compound
-from models.reminder_rules import vote_opened_key, vote_result_key
+from models.person import Home, Person
+from models.place import Compound, Household
+from models.reminder_rules import vote_announced_key, vote_opened_key, vote_result_key
 from models.schedule_rules import CHINA
+from models.terms import in_force
 from models.vote import VoteOwner
 from models.vote_rules import VoteResult
 from resolvers.context import Context
@@ -437,6 +439,45 @@ async def _owners(session: AsyncSession, vote_id: uuid.UUID) -> list[uuid.UUID]:
         sa.select(o.c.person_id).where(o.c.vote_id == vote_id).distinct().order_by(o.c.person_id)
     )
     return list(found.scalars())
+
+
+async def vote_announced(
+    session: AsyncSession,
+    templates: Mapping[MessageKind, Template],
+    *,
+    vote_id: uuid.UUID,
+    title: str,
+    compound_id: uuid.UUID,
+    building_ids: list[uuid.UUID],
+    opens_at: datetime,
+) -> None:
+    """Tell the owners in an announced vote's scope, as the register stands, that its roll is
+    published until it opens: the time to object to their own entry."""
+    place = (await session.execute(sa.select(Compound.name).where(Compound.id == compound_id))).scalar_one()
+    opens = _at(opens_at)
+    body = f"{place}将于 {opens} 开始业主表决“{title}”，业主名册正在公示：请核对您家的面积和业主，有误请在开始前提出异议。"
+    values = {"title": title, "place": place, "at": opens, "note": "请核对业主名册"}
+    h, home = Household.__table__, Home.__table__
+    statement = (
+        sa.select(home.c.person_id)
+        .join(h, h.c.id == home.c.household_id)
+        .where(h.c.compound_id == compound_id, home.c.relation == HomeRelation.OWNER.value, in_force(home))
+        .distinct()
+        .order_by(home.c.person_id)
+    )
+    if building_ids:
+        statement = statement.where(h.c.building_id.in_(building_ids))
+    owners = list((await session.execute(statement)).scalars())
+    await tell(
+        session,
+        templates,
+        kind=MessageKind.VOTE_ANNOUNCED,
+        ref_type="Vote",
+        ref_id=vote_id,
+        said=[
+            Said(p, "业主表决名册公示", body, values, once_key=vote_announced_key(vote_id)) for p in owners
+        ],
+    )
 
 
 async def vote_opened(

@@ -11,10 +11,10 @@ import sqlalchemy as sa
 from strawberry.dataloader import DataLoader
 
 from auth.policy import Action, Resource
-from models.errors import BadUserInputError
+from models.errors import BadUserInputError, ConflictError
 from models.place import Compound
 from models.procedure import ProcedureRules
-from models.procedure_rules import DEFAULT, NOTE_MAX, DoubleVote, Procedure, adoption_problem
+from models.procedure_rules import DEFAULT, NOTE_MAX, DoubleVote, Procedure, adoption_problem, basis_problem
 from models.vote import Vote
 from models.vote_rules import VoteMatter, VoteResult, VoteStatus
 from resolvers.context import Context
@@ -117,8 +117,11 @@ async def adopt(
     note: str | None,
     objection_days: int = DEFAULT.objection_days,
     roll_days: int = DEFAULT.roll_days,
+    announcement_required: bool = DEFAULT.announcement_required,
 ) -> ProcedureView:
-    """Record the compound's rules of procedure as a new version. Votes already open keep theirs."""
+    """Record the compound's rules of procedure as a new version: the first with where they come
+    from, each later one with the passed owners' vote that adopted it. Votes already open keep
+    theirs."""
     note = clean_text(note, field="note", label="说明", maximum=NOTE_MAX, required=False)
     problem = adoption_problem(unreturned_with_majority, note, objection_days, roll_days)
     if problem is not None:
@@ -126,6 +129,17 @@ async def adopt(
 
     async def apply(work: Work[Compound]) -> Outcome[ProcedureView]:
         session, compound = work.session, work.row
+        # the compound's row is locked (the pipeline's target): versions are numbered one by one
+        latest = (
+            await session.execute(
+                sa.select(sa.func.max(ProcedureRules.version)).where(
+                    ProcedureRules.compound_id == compound.id
+                )
+            )
+        ).scalar()
+        unfounded = basis_problem(latest is None, basis_vote_id is not None, note)
+        if unfounded is not None:
+            raise BadUserInputError(unfounded[1], field=unfounded[0])
         if basis_vote_id is not None:
             basis = (
                 await session.execute(
@@ -144,14 +158,13 @@ async def adopt(
                 raise BadUserInputError(
                     "依据的表决须是已通过的“制定和修改业主大会议事规则”表决。", field="basisVoteId"
                 )
-        # the compound's row is locked (the pipeline's target): versions are numbered one by one
-        latest = (
-            await session.execute(
-                sa.select(sa.func.max(ProcedureRules.version)).where(
-                    ProcedureRules.compound_id == compound.id
+            used = (
+                await session.execute(
+                    sa.select(ProcedureRules.version).where(ProcedureRules.basis_vote_id == basis_vote_id)
                 )
-            )
-        ).scalar()
+            ).scalar()
+            if used is not None:
+                raise ConflictError(f"这次表决已是第{used}版议事规则的依据：一次表决只能通过一个版本。")
         row = ProcedureRules(
             compound_id=compound.id,
             version=(latest or 0) + 1,
@@ -161,6 +174,7 @@ async def adopt(
             unreturned_with_majority=unreturned_with_majority,
             objection_days=objection_days,
             roll_days=roll_days,
+            announcement_required=announcement_required,
             basis_vote_id=basis_vote_id,
             note=note,
             adopted_by=work.who.person_id,

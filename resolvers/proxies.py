@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.policy import Action, Resource, not_visible, refusal, require_person
 from models.enums import HomeRelation
 from models.errors import BadUserInputError, ConflictError, ForbiddenError
-from models.person import Home, Person
+from models.person import NAME_MAX, Home, Person
 from models.photos import AttachedTo
 from models.place import Compound, Household
 from models.proxy import REASON_MAX, ProxyStatus, VoteProxy, decision_problem, in_force, period_problem
@@ -40,6 +40,8 @@ class ProxyView:
     compound_id: uuid.UUID
     owner_id: uuid.UUID
     proxy_id: uuid.UUID
+    #: the proxy's name as written on the 委托书
+    proxy_name: str | None
     vote_id: uuid.UUID | None
     valid_from: datetime | None
     valid_until: datetime | None
@@ -56,6 +58,7 @@ def view(row: VoteProxy) -> ProxyView:
         row.compound_id,
         row.owner_id,
         row.proxy_id,
+        row.proxy_name,
         row.vote_id,
         row.valid_from,
         row.valid_until,
@@ -81,14 +84,18 @@ async def appoint(
     ctx: Context,
     *,
     compound_id: uuid.UUID,
+    proxy_name: str,
     proxy_phone: str,
     vote_id: uuid.UUID | None,
     valid_from: datetime | None,
     valid_until: datetime | None,
     photo_refs: list[str],
 ) -> ProxyView:
-    """An owner appoints a proxy, with the signed 委托书: waits for the owners' committee or the
-    community committee to check it."""
+    """An owner appoints a proxy named on the signed 委托书 by name and phone: waits for the owners'
+    committee or the community committee to check it. A phone nobody uses yet becomes a person, as
+    an import makes one, who votes once they log in with it; the answer is the same either way, so
+    an appointment never tells whether a phone uses the system."""
+    name = clean_text(proxy_name, field="proxyName", label="代理人姓名", maximum=NAME_MAX) or ""
     phone = proxy_phone.strip()
     if not phone.isdigit() or len(phone) != 11:
         raise BadUserInputError("代理人手机号应为 11 位数字。", field="proxyPhone")
@@ -138,17 +145,14 @@ async def appoint(
         accepted, version = await _accepts_proxies(session, compound.id, vote)
         if not accepted:
             raise ConflictError(f"本小区议事规则（第{version}版）不接受书面委托，请本人投票。")
-        proxy = (await session.execute(sa.select(Person.id).where(Person.phone == phone))).scalar()
-        if proxy is None:
-            raise BadUserInputError(
-                "这个手机号还没有使用綦理家：请代理人先用该手机号登录小程序，再来委托。", field="proxyPhone"
-            )
+        proxy = await _person_with_phone(session, phone, name)
         if proxy == me:
             raise BadUserInputError("不能委托自己。", field="proxyPhone")
         row = VoteProxy(
             compound_id=compound.id,
             owner_id=me,
             proxy_id=proxy,
+            proxy_name=name,
             vote_id=vote_id,
             valid_from=valid_from if vote_id is None else None,
             valid_until=valid_until if vote_id is None else None,
@@ -160,6 +164,21 @@ async def appoint(
         return Outcome(view(row))
 
     return await run(ctx, COMPOUND, compound_id, Action.APPOINT_PROXY, apply)
+
+
+async def _person_with_phone(session: AsyncSession, phone: str, name: str) -> uuid.UUID:
+    """The person with a phone, made under the name given if there is none (two appointments at
+    once make one)."""
+    made = await session.execute(
+        insert(Person)
+        .values(name=name, phone=phone)
+        .on_conflict_do_nothing(index_elements=["phone"])
+        .returning(Person.id)
+    )
+    found = made.scalar()
+    if found is None:
+        found = (await session.execute(sa.select(Person.id).where(Person.phone == phone))).scalar_one()
+    return found
 
 
 async def _compound_of(ctx: Context, proxy_id: uuid.UUID) -> uuid.UUID:

@@ -30,7 +30,13 @@ from models.errors import BadUserInputError, ConflictError, ForbiddenError
 from models.message import MessageKind, Template
 from models.person import Home
 from models.place import Building, Compound, Household
-from models.procedure_rules import Channel, DoubleVote, outranked_reason, preferred_channel
+from models.procedure_rules import (
+    Channel,
+    DoubleVote,
+    immediate_opening_problem,
+    outranked_reason,
+    preferred_channel,
+)
 from models.schedule_rules import shown
 from models.task import Task
 from models.task_rules import EventKind, Standing
@@ -417,8 +423,12 @@ async def open_vote(
             if found != set(in_scope):
                 raise BadUserInputError("所选楼栋不属于该小区。", field="buildingIds")
         procedure_id = await procedure.current_id(session, compound.id)
-        if opens_at is not None:
-            held_under = await procedure.held(session, procedure_id)
+        held_under = await procedure.held(session, procedure_id)
+        if opens_at is None:
+            required = immediate_opening_problem(held_under)
+            if required is not None:
+                raise BadUserInputError(required, field="opensAt")
+        else:
             clock = (await session.execute(sa.select(sa.func.now()))).scalar_one()
             problem = announcement_problem(opens_at, closes_at, clock, held_under.roll_days)
             if problem is not None:
@@ -453,6 +463,15 @@ async def open_vote(
                 raise BadUserInputError(
                     "所列直接受影响的住户不在本次表决范围内。", field="affectedHouseholdIds"
                 )
+            await messages.vote_announced(
+                session,
+                ctx.services.templates,
+                vote_id=row.id,
+                title=row.title,
+                compound_id=row.compound_id,
+                building_ids=row.building_ids,
+                opens_at=opens_at,
+            )
         if task_id is not None:
             await append_event(
                 session,

@@ -25,6 +25,7 @@ MessageKind = docs.enum(
         "REPORT_STATUS": "我反映的事项已受理、未予受理或已办结。",
         "REGISTRATION_APPROVED": "我的党员报到已通过。",
         "TASK_ASSIGNED": "有事项分派给我办理（承办、牵头或参加工作专班）。",
+        "VOTE_ANNOUNCED": "我将参加的业主表决已发布，业主名册正在公示：请核对我家的登记。",
         "VOTE_OPENED": "我可以投票的业主表决开始了。",
         "VOTE_CLOSING": "我家还没有投票的业主表决将在一天内截止。",
         "VOTE_RESULT": "我可以投票的业主表决已结束：通过、未通过或已撤销。",

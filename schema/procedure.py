@@ -74,6 +74,9 @@ class ProcedureRules:
     roll_days: int = strawberry.field(
         description="业主名册公示期（天）：先发布的表决至少公示这么多天才开始。"
     )
+    announcement_required: bool = strawberry.field(
+        description="是否每次表决都须先发布、公示业主名册（至少 rollDays 天）后才开始。"
+    )
     legally_disputed: bool = strawberry.field(
         description="是否含有存在法律争议的规定（目前即“未表决计入多数意见”）；是则结果说明中会写明。"
     )
@@ -92,6 +95,7 @@ class ProcedureRules:
             unreturned_with_majority=p.unreturned_with_majority,
             objection_days=p.objection_days,
             roll_days=p.roll_days,
+            announcement_required=p.announcement_required,
             legally_disputed=p.unreturned_with_majority,
             adopted_at=view.adopted_at,
             note=view.note,
@@ -206,8 +210,14 @@ class AdoptProcedureRulesInput:
     )
     objection_days: int = strawberry.field(default=7, description="表决结果公示期（天），1 到 60。")
     roll_days: int = strawberry.field(default=7, description="业主名册公示期（天），1 到 60。")
+    announcement_required: bool = strawberry.field(
+        default=False,
+        description="是否每次表决都须先发布、公示业主名册至少 rollDays 天后才开始（否则也可立即开始）。",
+    )
     basis_vote_id: strawberry.ID | None = strawberry.field(
-        default=None, description="通过这一版议事规则的业主表决（须是本小区已通过的议事规则表决）。"
+        default=None,
+        description="通过这一版议事规则的业主表决（须是本小区已通过、尚未用于其他版本的议事规则表决）。"
+        "本小区已登记过议事规则时必填；首次登记此前通过的规则时可不填，但须在 note 写明通过的会议和日期。",
     )
     note: str | None = strawberry.field(default=None, description="来源说明（最多 500 字）。")
 
@@ -250,7 +260,8 @@ def _person(value: strawberry.ID | None, field: str) -> object:
 @strawberry.type
 class Mutation:
     @strawberry.mutation(
-        description="登记本小区新一版议事规则（业委会成员、社区“两委”成员）：是否接受书面票和委托、网上与书面重复投票以哪张为准、未表决是否计入多数。"
+        description="登记本小区新一版议事规则（业委会成员、社区“两委”成员）：是否接受书面票和委托、网上与书面重复投票以哪张为准、未表决是否计入多数、"
+        "表决是否须先公示名册。首次登记写明来源即可，此后每一版须以通过的议事规则表决为依据。"
     )
     async def adopt_procedure_rules(
         self,
@@ -270,6 +281,7 @@ class Mutation:
             note=input.note,
             objection_days=input.objection_days,
             roll_days=input.roll_days,
+            announcement_required=input.announcement_required,
         )
         return ProcedureRules.from_view(view)
 

@@ -69,6 +69,10 @@ class VoteProxy:
             created_at=view.created_at,
         )
 
+    @strawberry.field(description="委托书上代理人的姓名（业主填写；核实时与代理人登记的姓名对照）。")
+    def proxy_name(self) -> str | None:
+        return self._view.proxy_name
+
     @strawberry.field(description="委托的业主（按您的权限显示姓名）。")
     async def owner(self, info: Info[Context, None]) -> Annotated[Person, _PERSON] | None:
         return await seen_person(info, self._view.owner_id)
@@ -95,7 +99,10 @@ class VoteProxy:
 @strawberry.input(description="委托他人代为投票（业主本人）。")
 class AppointProxyInput:
     compound_id: strawberry.ID = strawberry.field(description="小区的全局编号。")
-    proxy_phone: str = strawberry.field(description="代理人的手机号（代理人须已登录过綦理家）。")
+    proxy_name: str = strawberry.field(description="委托书上代理人的姓名（最多 50 字）。")
+    proxy_phone: str = strawberry.field(
+        description="委托书上代理人的手机号；代理人用这个手机号登录小程序后即可代为投票。"
+    )
     vote_id: strawberry.ID | None = strawberry.field(
         default=None, description="委托某一次进行中的表决；委托一段期间时不填。"
     )
@@ -124,6 +131,7 @@ class Mutation:
         view = await proxy_resolvers.appoint(
             info.context,
             compound_id=decode(input.compound_id, "Compound", field="compoundId")[1],
+            proxy_name=input.proxy_name,
             proxy_phone=input.proxy_phone,
             vote_id=None if input.vote_id is None else decode(input.vote_id, "Vote", field="voteId")[1],
             valid_from=input.valid_from,

@@ -72,6 +72,7 @@ async def test_the_elevator_vote_of_building_6_from_announcement_to_record(
     }
     appointment = {
         "compoundId": given["compoundId"],
+        "proxyName": "王小明",
         "proxyPhone": relative,
         "photos": [await desk.photo(elder_phone)],
     }
@@ -93,9 +94,9 @@ async def test_the_elevator_vote_of_building_6_from_announcement_to_record(
     try:
         assert await open_due_votes(sessionmaker(engine), {}) == 0  # waiting for the objection
         corrected = {"householdId": encode("Household", home), "area": "98.60", "reason": "据不动产权证更正"}
-        assert (await desk.data(COMMUNITY_COMMITTEE, CORRECT_AREA, {"i": corrected}))["correctHouseholdArea"] == {
-            "area": "98.60"
-        }
+        assert (await desk.data(COMMUNITY_COMMITTEE, CORRECT_AREA, {"i": corrected}))[
+            "correctHouseholdArea"
+        ] == {"area": "98.60"}
         await desk.data(COMMUNITY_COMMITTEE, ANSWER, {"id": objection["id"], "a": "已更正", "s": True})
         assert await open_due_votes(sessionmaker(engine), {}) == 1
     finally:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import io
 import uuid
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from pypdf import PdfReader
@@ -119,6 +120,32 @@ async def owned_households(url: str, vote: uuid.UUID, count: int) -> list[tuple[
     return [(r["household_id"], r["owner"]) for r in rows]
 
 
+async def passed_rules_vote(desk: Desk) -> str:
+    """A compound-wide vote on the rules of procedure, opened through the API and then recorded as
+    closed and passed (its counting is tested elsewhere; here it is the basis of a version)."""
+    opened = await desk.data(
+        OWNERS_COMMITTEE,
+        "mutation($i: OpenVoteInput!) { openVote(input: $i) { id } }",
+        {
+            "i": {
+                "compoundId": await compound_id(desk.url),
+                "wholeCompound": True,
+                "title": "修改业主大会议事规则",
+                "description": "不再接受书面表决票。",
+                "matter": "RULES_OF_PROCEDURE",
+                "closesAt": (datetime.now(UTC) + timedelta(days=7)).isoformat(),
+            }
+        },
+    )
+    vote_id = opened["openVote"]["id"]
+    await fetch(
+        desk.url,
+        "UPDATE vote SET status = 'CLOSED', result = 'PASSED', closed_at = now() WHERE id = $1",
+        decode(vote_id)[1],
+    )
+    return vote_id
+
+
 async def assert_recounted(url: str, vote: uuid.UUID) -> None:
     assert await stored_tally(url, vote) == await recount_from_rows(url, vote)
 
@@ -133,6 +160,9 @@ async def test_rules_of_procedure_are_versioned_and_each_vote_keeps_its_own(
         "procedureRules": {"version": 0, "doubleVote": "LATEST"},
         "procedureRuleHistory": [{"version": 0}],
     }
+    # the first version is the rules adopted before: where they come from is said
+    code, message = await desk.refusal(COMMUNITY_COMMITTEE, ADOPT, {"i": {"compoundId": compound}})
+    assert code == "BAD_USER_INPUT" and "写明通过的业主大会会议和日期" in message
     first = await desk.adopt(doubleVote="PAPER", note="2026年6月1日业主大会通过")
     assert first | {"adoptedAt": None} == {
         "version": 1,
@@ -158,8 +188,17 @@ async def test_rules_of_procedure_are_versioned_and_each_vote_keeps_its_own(
         COMMUNITY_COMMITTEE, ADOPT, {"i": {"compoundId": compound, "basisVoteId": vote_id}}
     )
     assert code == "BAD_USER_INPUT" and "已通过的“制定和修改业主大会议事规则”表决" in message
-    second = await desk.adopt(paperBallots=False, unreturnedWithMajority=True, note="2026年11月业主大会修改")
+    # a later version only with the owners' vote that adopted it, and one vote adopts one version
+    changed = {"paperBallots": False, "unreturnedWithMajority": True, "note": "2026年11月业主大会修改"}
+    code, message = await desk.refusal(COMMUNITY_COMMITTEE, ADOPT, {"i": {"compoundId": compound, **changed}})
+    assert code == "BAD_USER_INPUT" and "须经业主大会表决通过" in message
+    basis = await passed_rules_vote(desk)
+    second = await desk.adopt(basisVoteId=basis, **changed)
     assert (second["version"], second["legallyDisputed"]) == (2, True)
+    code, message = await desk.refusal(
+        COMMUNITY_COMMITTEE, ADOPT, {"i": {"compoundId": compound, "basisVoteId": basis}}
+    )
+    assert code == "CONFLICT" and "第2版" in message
     shown = (await desk.data(RESIDENT, RULES, {"id": compound}))["node"]
     assert [v["version"] for v in shown["procedureRuleHistory"]] == [2, 1, 0]
     # the open vote is still held under version 1; the versions cannot be changed in the database

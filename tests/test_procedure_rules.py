@@ -17,9 +17,11 @@ from models.procedure_rules import (
     Procedure,
     Unreturned,
     adoption_problem,
+    basis_problem,
     counts,
     explain,
     final_tally,
+    immediate_opening_problem,
     majority_side,
     result,
     unreturned,
@@ -125,6 +127,31 @@ def test_counting_the_silent_is_recorded_only_with_its_resolution() -> None:
     assert adoption_problem(True, None) is not None and adoption_problem(True, None)[0] == "note"  # type: ignore[index]
     assert adoption_problem(True, "2026年6月1日业主大会通过") is None
     assert all(adoption_problem(False, note) is None for note in (None, "修改"))
+
+
+@pytest.mark.parametrize(
+    ("first", "has_basis", "note", "field"),
+    [
+        (True, True, None, None),
+        (False, True, None, None),
+        (True, False, "2019年5月业主大会通过", None),
+        (True, False, None, "note"),
+        (False, False, "2026年11月业主大会修改", "basisVoteId"),
+        (False, False, None, "basisVoteId"),
+    ],
+)
+def test_a_version_after_the_first_needs_the_owners_vote_that_adopted_it(
+    first: bool, has_basis: bool, note: str | None, field: str | None
+) -> None:
+    problem = basis_problem(first, has_basis, note)
+    assert (problem[0] if problem else None) == field
+
+
+def test_rules_may_require_every_vote_to_be_announced_first() -> None:
+    assert immediate_opening_problem(Procedure()) is None
+    assert immediate_opening_problem(Procedure(version=2, announcement_required=False)) is None
+    said = immediate_opening_problem(Procedure(version=2, roll_days=5, announcement_required=True))
+    assert said is not None and "第2版" in said and "5 天" in said and "opensAt" in said
 
 
 def test_every_rule_lets_a_ballot_replace_an_older_one_of_its_own_channel() -> None:

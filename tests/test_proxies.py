@@ -22,7 +22,7 @@ from tests.test_paper_ballots import (
 )
 from tests.votes import compound_id, stored_tally
 
-PROXY = "id status validFrom validUntil rejectReason revokedAt owner { id } proxy { id } vote { id } photos { url }"
+PROXY = "id status proxyName validFrom validUntil rejectReason revokedAt owner { id } proxy { id } vote { id } photos { url }"
 APPOINT = f"mutation($i: AppointProxyInput!) {{ appointProxy(input: $i) {{ {PROXY} }} }}"
 VERIFY = f"mutation($id: ID!, $ok: Boolean!, $why: String) {{ verifyProxy(id: $id, approve: $ok, reason: $why) {{ {PROXY} }} }}"
 REVOKE = f"mutation($id: ID!) {{ revokeProxy(id: $id) {{ {PROXY} }} }}"
@@ -64,12 +64,14 @@ async def test_a_proxy_votes_for_the_owner_once_checked_and_until_revoked(api: A
     # the owner appoints, with the signed 委托书
     given = {
         "compoundId": compound,
+        "proxyName": "王小明",
         "proxyPhone": relative_phone,
         "voteId": vote_id,
         "photos": [await desk.photo(elder)],
     }
     appointed = (await desk.data(elder, APPOINT, {"i": given}))["appointProxy"]
     assert appointed["status"] == "PENDING" and len(appointed["photos"]) == 1
+    assert appointed["proxyName"] == "王小明"
     assert decode(appointed["vote"]["id"])[1] == vote
     stored = await fetch(
         url, "SELECT owner_id, proxy_id FROM vote_proxy WHERE id = $1", decode(appointed["id"])[1]
@@ -141,13 +143,13 @@ async def test_proxies_refused_checked_for_a_period_or_not_accepted(api: Api, de
     elder = await phone_of(url, owner)
     _, relative_phone = await someone_outside_building6(url)
     photo = [await desk.photo(elder)]
-    base = {"compoundId": compound, "proxyPhone": relative_phone, "photos": photo}
+    base = {"compoundId": compound, "proxyName": "王小明", "proxyPhone": relative_phone, "photos": photo}
     # bad appointments write nothing
     count = await fetchval(url, "SELECT count(*) FROM vote_proxy")
     now = datetime.now(UTC)
     for more, field in [
         ({"proxyPhone": "12345"}, "proxyPhone"),
-        ({"proxyPhone": "13900000000", "voteId": vote_id}, "proxyPhone"),  # nobody uses it
+        ({"proxyName": "  ", "voteId": vote_id}, "proxyName"),
         ({"proxyPhone": elder, "voteId": vote_id}, "proxyPhone"),  # oneself
         ({}, "validUntil"),  # neither a vote nor a period
         ({"validFrom": now.isoformat(), "validUntil": (now - timedelta(days=1)).isoformat()}, "validUntil"),
@@ -192,6 +194,30 @@ async def test_proxies_refused_checked_for_a_period_or_not_accepted(api: Api, de
     await desk.data(
         relative_phone, FOR, {"id": later_id, "choice": "DISAGREE", "owner": encode("Person", owner)}
     )
+    await assert_recounted(url, later)
+
+    # a phone nobody uses yet is answered as any other: it becomes a person, who votes once logged in
+    people = await fetchval(url, "SELECT count(*) FROM person")
+    newcomer = base | {"voteId": later_id, "proxyName": "李新", "proxyPhone": "13900000077"}
+    fresh = (await desk.data(elder, APPOINT, {"i": newcomer}))["appointProxy"]
+    known = (await desk.data(elder, APPOINT, {"i": base | {"voteId": later_id}}))["appointProxy"]
+    assert set(fresh) == set(known) and (fresh["status"], fresh["proxyName"]) == ("PENDING", "李新")
+    assert await fetchval(url, "SELECT count(*) FROM person") == people + 1
+    assert await fetchval(url, "SELECT name FROM person WHERE phone = '13900000077'") == "李新"
+    # the same phone again under another name is the same person; the checker sees both names
+    again = (await desk.data(elder, APPOINT, {"i": newcomer | {"proxyName": "李新民"}}))["appointProxy"]
+    assert again["proxyName"] == "李新民"
+    assert (
+        await fetchval(
+            url,
+            "SELECT count(DISTINCT proxy_id) FROM vote_proxy WHERE id = ANY($1::uuid[])",
+            [decode(fresh["id"])[1], decode(again["id"])[1]],
+        )
+        == 1
+    )
+    assert await fetchval(url, "SELECT count(*) FROM person") == people + 1
+    await desk.data(COMMUNITY_COMMITTEE, VERIFY, {"id": fresh["id"], "ok": True})
+    await desk.data("13900000077", FOR, {"id": later_id, "choice": "AGREE", "owner": encode("Person", owner)})
     await assert_recounted(url, later)
 
     # where the rules of procedure take no proxies, none is appointed and none is used

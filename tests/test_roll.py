@@ -29,7 +29,8 @@ async def test_the_roll_is_published_checked_and_corrected_before_the_vote_opens
     api: Api, demo_db_url: str
 ) -> None:
     url, desk = demo_db_url, Desk(api, demo_db_url)
-    await desk.adopt(rollDays=3, note="2026年业主大会通过：名册公示三日")
+    adopted = await desk.adopt(rollDays=3, announcementRequired=True, note="2026年业主大会通过：名册公示三日")
+    assert adopted["version"] == 1
     now = datetime.now(UTC)
     base = {
         "compoundId": await compound_id(url),
@@ -39,7 +40,11 @@ async def test_the_roll_is_published_checked_and_corrected_before_the_vote_opens
         "matter": "RENOVATE_OR_REBUILD",
         "closesAt": (now + timedelta(days=14)).isoformat(),
     }
-    # published for at least the rules' period
+    # the rules require every vote to be announced first, its roll published for their period
+    error = (await desk.gql(OWNERS_COMMITTEE, OPEN, {"input": base}))["errors"][0]
+    assert (error["extensions"]["code"], error["extensions"]["field"]) == ("BAD_USER_INPUT", "opensAt")
+    assert "第1版" in error["message"] and "3 天" in error["message"]
+    assert await fetchval(url, "SELECT count(*) FROM vote WHERE title = '6栋加装电梯'") == 0
     early = base | {"opensAt": (now + timedelta(days=1)).isoformat()}
     error = (await desk.gql(OWNERS_COMMITTEE, OPEN, {"input": early}))["errors"][0]
     assert (error["extensions"]["code"], error["extensions"]["field"]) == ("BAD_USER_INPUT", "opensAt")
@@ -50,6 +55,22 @@ async def test_the_roll_is_published_checked_and_corrected_before_the_vote_opens
     vote_id = announced["openVote"]["id"]
     vote = decode(vote_id)[1]
     assert announced["openVote"]["status"] == "ANNOUNCED"
+    # the owners in its scope are told, each once, to check their entry; nobody outside it
+    told = await fetch(
+        url,
+        "SELECT p.phone, n.body FROM notification n JOIN person p ON p.id = n.person_id"
+        " WHERE n.kind = 'VOTE_ANNOUNCED' AND n.ref_id = $1",
+        vote,
+    )
+    owners6 = await fetchval(
+        url,
+        "SELECT count(DISTINCT o.person_id) FROM home o JOIN household h ON h.id = o.household_id"
+        " JOIN building b ON b.id = h.building_id WHERE b.name = '6栋' AND b.compound_id = $1"
+        " AND o.relation = 'OWNER' AND (o.ends_on IS NULL OR o.ends_on > current_date)",
+        decode(base["compoundId"])[1],
+    )
+    assert len(told) == owners6 == len({t["phone"] for t in told}) and RESIDENT in {t["phone"] for t in told}
+    assert "业主名册正在公示" in told[0]["body"]
 
     # the people of the compound read it, names masked; it is not yet open to anything else
     shown = (await desk.data(RESIDENT, ROLL, {"id": vote_id}))["vote"]
@@ -96,8 +117,13 @@ async def test_the_roll_is_published_checked_and_corrected_before_the_vote_opens
         assert await open_due_votes(sessions, {}) == 0
         code, message = await desk.refusal(RESIDENT, OBJECT, {"i": given})
         assert code == "CONFLICT" and "公示期内" in message
-        # the committee corrects the register (as a re-import would) and settles it
-        await fetch(url, "UPDATE household SET area = 98.60 WHERE id = $1", home)
+        # the committee corrects the register and settles it
+        corrected = {"householdId": encode("Household", home), "area": "98.60", "reason": "据不动产权证更正"}
+        await desk.data(
+            COMMUNITY_COMMITTEE,
+            "mutation($i: CorrectHouseholdAreaInput!) { correctHouseholdArea(input: $i) { area } }",
+            {"i": corrected},
+        )
         listed = (await desk.data(COMMUNITY_COMMITTEE, ROLL, {"id": vote_id}))["vote"]
         assert (
             listed["objections"]["totalCount"] == 1
