@@ -117,9 +117,12 @@ class People:
 
 @dataclass(frozen=True)
 class Many:
-    """A collection of other objects: `build()` gives (their binding, FROM, the correlation)."""
+    """A collection of other objects: `build()` gives (their binding, FROM, the correlation).
+    `known`: elements the statement already holds (`Binding.knowing`), asked before the collection
+    is searched."""
 
     build: Callable[[], tuple[Binding, FromClause, SqlBool]]
+    known: tuple[Binding, ...] = ()
 
 
 Attr = Col | OfCompound | Nothing | People | Many
@@ -175,8 +178,28 @@ class Binding:
         condition = where(element)
         if is_false(condition):
             return FALSE
+        shortcuts = [where(k) for k in found.known]
+        if any(is_true(s) for s in shortcuts):
+            return sa.true()
         conditions = [correlation] if is_true(condition) else [correlation, condition]
-        return sa.exists(sa.select(sa.literal(1)).select_from(source).where(*conditions))
+        searched = sa.exists(sa.select(sa.literal(1)).select_from(source).where(*conditions))
+        # IS TRUE: a known element's NULL (a place it lacks) is "no", as the search would find it
+        asked = [s.is_(True) for s in shortcuts if not is_false(s)]
+        return sa.or_(*asked, searched) if asked else searched
+
+    def knowing(self, attr: str, elements: Sequence[Binding]) -> Binding:
+        """The same row, knowing that `elements` (bindings over columns the statement already
+        reads) belong to its collection `attr`: a condition on some element of it asks them first,
+        in the row's own statement, and searches the collection only when none of them holds. For
+        a person reached through their home in force, that home is one of their ties
+        (`home_tie`): whether a caller may see an owner on the owner's own household's page is then
+        decided from the household, most often for the whole page at once, not per owner."""
+        if not elements:
+            return self
+        found = self.attrs[attr]
+        if not isinstance(found, Many):
+            raise TypeError(f"{attr} is not a collection")
+        return Binding({**self.attrs, attr: Many(found.build, (*found.known, *elements))})
 
 
 # --- one binding per kind of object --------------------------------------------------------------
@@ -478,6 +501,13 @@ def _appearances_sql() -> str:
         sa.select(a.c.person_id, mt.c.task_id).select_from(a.join(mt, mt.c.id == a.c.meeting_id)),
     )
     return _rendered(union)
+
+
+def home_tie(home: FromClause, household: FromClause) -> Binding:
+    """The tie a home gives its person (a row of `_ties`' first branch): `home` a row of the home
+    table IN FORCE (the caller filters it with `models.terms.in_force`), `household` its household's
+    row (its `id`, `compound_id` and `building_id`)."""
+    return Binding({**household_row(household).attrs, "kind": Col(home.c.relation)})
 
 
 def tie_row(x: FromClause) -> Binding:

@@ -19,7 +19,7 @@ ids as parameters: run every statement that contains it with `params(who)`.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, is_dataclass
 from enum import StrEnum
 from typing import Any, get_args, get_type_hints
@@ -774,9 +774,17 @@ def shown(who: Principal, resource: Resource, field: Field, facts: Any, value: A
     return None
 
 
-def shown_sql(who: Principal, resource: Resource, field: Field, row: FromClause, column: Any) -> Any:
-    """The same as a SQL expression over `row` (a row of the resource's table)."""
-    full, otherwise = shown_parts(who, resource, field, row, column)
+def shown_sql(
+    who: Principal,
+    resource: Resource,
+    field: Field,
+    row: FromClause,
+    column: Any,
+    known: Mapping[str, Sequence[Binding]] | None = None,
+) -> Any:
+    """The same as a SQL expression over `row` (a row of the resource's table); `known`: elements
+    of the row's collections the statement already holds (`auth.bindings.Binding.knowing`)."""
+    full, otherwise = shown_parts(who, resource, field, row, column, known)
     if is_true(full):
         return column
     if is_false(full):
@@ -785,12 +793,20 @@ def shown_sql(who: Principal, resource: Resource, field: Field, row: FromClause,
 
 
 def shown_parts(
-    who: Principal, resource: Resource, field: Field, row: FromClause, column: Any
+    who: Principal,
+    resource: Resource,
+    field: Field,
+    row: FromClause,
+    column: Any,
+    known: Mapping[str, Sequence[Binding]] | None = None,
 ) -> tuple[Any, Any]:
     """(when the caller sees the field in full, what they see otherwise) as SQL over `row`: apart,
-    so that a writer showing several fields under one condition asks it once."""
+    so that a writer showing several fields under one condition asks it once. `known`: as for
+    `shown_sql`."""
     found = FIELDS[(resource, field)]
     bound = binding(resource, row)
+    for attr, elements in (known or {}).items():
+        bound = bound.knowing(attr, elements)
     otherwise: Any = sa.null()
     if found.mask is not None:
         masked = found.masked.sql(who, bound)

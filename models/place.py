@@ -122,10 +122,12 @@ class Household(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("compound_id", "number"),
         sa.CheckConstraint("area > 0", name="household_area_positive"),
+        # a building's households in the order of their pages (`resolvers.place.HOUSEHOLDS`)
+        sa.Index("household_building_page", "building_id", "number", "id"),
     )
     id: uuid.UUID = uuid_pk()
     compound_id: uuid.UUID = fk("compound.id", index=False)
-    building_id: uuid.UUID = fk("building.id")
+    building_id: uuid.UUID = fk("building.id", index=False)
     number: str
     floor: int
     area: Decimal = Field(sa_column=sa.Column(sa.Numeric(10, 2), nullable=False))

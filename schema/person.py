@@ -163,10 +163,17 @@ def people_sql(c: compiler.Compiler, nodes: list[FieldNode], person_id: Any, *, 
     return c.one("Person", PersonRow.__table__, nodes, lambda t: t.c.id == person_id, nullable=nullable)
 
 
+def known_ties(row: compiler.Row) -> dict[str, Any]:
+    """The ties of the row's person the statement already holds (`Row(t=person, ties=(…))`: the
+    edge that reached them knows them, e.g. a household's owners their home there,
+    `auth.bindings.home_tie`), for the policy to ask before it searches all of the person's ties."""
+    return {"ties": getattr(row, "ties", ())}
+
+
 _PERSON_FIELDS: dict[str, compiler.FieldSQL] = {
     "id": compiler.column(lambda r: compiler.global_id("Person", r.t.c.id)),
-    "name": lambda c, r, n: shown_sql(c.who, Resource.PERSON, Field.NAME, r.t, r.t.c.name),
-    "phone": lambda c, r, n: shown_sql(c.who, Resource.PERSON, Field.PHONE, r.t, r.t.c.phone),
+    "name": lambda c, r, n: shown_sql(c.who, Resource.PERSON, Field.NAME, r.t, r.t.c.name, known_ties(r)),
+    "phone": lambda c, r, n: shown_sql(c.who, Resource.PERSON, Field.PHONE, r.t, r.t.c.phone, known_ties(r)),
     "party": _party,
 }
 
@@ -178,8 +185,9 @@ def _person_object(c: compiler.Compiler, row: compiler.Row, nodes: list[FieldNod
     is most of the statement's work. Otherwise field by field."""
     asked = {n.name.value for nodes_ in c.collect("Person", nodes).values() for n in nodes_}
     p = row.t
-    name_full, name_else = shown_parts(c.who, Resource.PERSON, Field.NAME, p, p.c.name)
-    phone_full, phone_else = shown_parts(c.who, Resource.PERSON, Field.PHONE, p, p.c.phone)
+    known = known_ties(row)
+    name_full, name_else = shown_parts(c.who, Resource.PERSON, Field.NAME, p, p.c.name, known)
+    phone_full, phone_else = shown_parts(c.who, Resource.PERSON, Field.PHONE, p, p.c.phone, known)
     if (
         not {"name", "phone"} <= asked
         or is_true(name_full)
@@ -205,7 +213,9 @@ SQL = {
     "Person": compiler.TypeSQL(_PERSON_FIELDS, whole=_person_object),
     "Occupant": compiler.TypeSQL(
         {
-            "person": lambda c, r, n: c.object("Person", compiler.Row(t=r.person), n),
+            "person": lambda c, r, n: c.object(
+                "Person", compiler.Row(t=r.person, ties=getattr(r, "ties", ())), n
+            ),
             "relation": compiler.column(lambda r: r.home.c.relation),
         }
     ),

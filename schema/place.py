@@ -13,7 +13,7 @@ import strawberry
 from graphql import FieldNode
 from strawberry.types import Info
 
-from auth.bindings import alias
+from auth.bindings import alias, home_tie
 from auth.policy import Action, Resource, require_authenticated, where
 from models.enums import HomeRelation as HomeRelationEnum
 from models.person import Home, TeamPosition
@@ -589,12 +589,14 @@ def _occupants(owners_only: bool) -> Any:
     def write(c: compiler.Compiler, r: compiler.Row, n: list[FieldNode]) -> Any:
         hm, p = alias(Home), alias(PersonRow)
         conditions = [hm.c.household_id == r.t.c.id, in_force(hm)]
+        # the home in force that shows the person is one of their ties: the policy asks it first
+        ties = (home_tie(hm, r.t),)
         if owners_only:
             conditions.append(hm.c.relation == HomeRelationEnum.OWNER)
             return c.many(
                 "Person",
                 hm.join(p, p.c.id == hm.c.person_id),
-                compiler.Row(t=p),
+                compiler.Row(t=p, ties=ties),
                 n,
                 conditions,
                 [hm.c.relation, p.c.name, p.c.id],
@@ -602,7 +604,7 @@ def _occupants(owners_only: bool) -> Any:
         return c.many(
             "Occupant",
             hm.join(p, p.c.id == hm.c.person_id),
-            compiler.Row(home=hm, person=p),
+            compiler.Row(home=hm, person=p, ties=ties),
             n,
             conditions,
             [hm.c.relation, p.c.name, p.c.id],
