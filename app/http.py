@@ -646,6 +646,7 @@ def create_app(
             )
         broker = Broker(asyncpg_connect_kwargs(url))
         reads = Reads(await create_read_pool(url, settings)) if settings.compiled_reads else None
+        backend.pool = reads.pool if reads is not None else None
         await load_documents(sessions)
         await warn_if_privileged(engine)
         app.state.engine = engine

@@ -11,9 +11,12 @@ import asyncio
 import functools
 import uuid
 from collections import OrderedDict
+from collections.abc import Mapping
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.authentication import AuthCredentials, AuthenticationBackend, AuthenticationError
@@ -96,36 +99,64 @@ async def load_person_principal(
 ) -> PersonPrincipal | None:
     """The caller with every role, position and home, read in one statement; with the claims of
     the token asked with, `UnauthenticatedError` when that token's session has ended."""
-    found = (
-        await session.execute(
-            _principal_statement(),
-            {
-                "person": person_id,
-                "jti": claims.jti if claims else "",
-                "issued": claims.issued_at if claims else 0.0,
-            },
-        )
-    ).first()
+    found = (await session.execute(_principal_statement(), _principal_values(person_id, claims))).first()
+    return None if found is None else _principal(found._mapping, claims)
+
+
+@functools.cache
+def _principal_sql() -> tuple[str, tuple[str, ...], dict[str, Any]]:
+    """The principal's statement as the driver takes it: its text, the order of its values, and
+    the values that are part of the statement (the time zone of the day)."""
+    compiled = _principal_statement().compile(
+        dialect=postgresql.asyncpg.dialect(),  # type: ignore[attr-defined]
+        compile_kwargs={"render_postcompile": True},
+    )
+    return compiled.string, tuple(compiled.positiontup or ()), dict(compiled.params)
+
+
+async def fetch_person_principal(
+    pool: Any, person_id: uuid.UUID, claims: tokens.Claims | None = None
+) -> PersonPrincipal | None:
+    """`load_person_principal` on an asyncpg pool: the statement alone, one round trip, where a
+    session would add a BEGIN and a ROLLBACK around it (every mutation reads its caller afresh)."""
+    sql, order, constants = _principal_sql()
+    values = constants | _principal_values(person_id, claims)
+    found = await pool.fetchrow(sql, *(values[name] for name in order))
     if found is None:
         return None
-    if claims is not None and found.revoked:
+    grants = {
+        k: orjson.loads(found[k]) if found[k] is not None else None for k in ("roles", "positions", "homes")
+    }
+    return _principal({**dict(found.items()), **grants}, claims)
+
+
+def _principal_values(person_id: uuid.UUID, claims: tokens.Claims | None) -> dict[str, Any]:
+    return {
+        "person": person_id,
+        "jti": claims.jti if claims else "",
+        "issued": claims.issued_at if claims else 0.0,
+    }
+
+
+def _principal(found: Mapping[str, Any], claims: tokens.Claims | None) -> PersonPrincipal:
+    if claims is not None and found["revoked"]:
         raise UnauthenticatedError(REVOKED)
 
     def ident(value: str | None) -> uuid.UUID | None:
         return uuid.UUID(value) if value is not None else None
 
     return PersonPrincipal(
-        person_id=found.id,
-        name=found.name,
-        roles=tuple(RoleGrant(Role(r), ident(pid)) for r, pid in found.roles or ()),
+        person_id=found["id"],
+        name=found["name"],
+        roles=tuple(RoleGrant(Role(r), ident(pid)) for r, pid in found["roles"] or ()),
         positions=tuple(
-            PositionGrant(Position(p), uuid.UUID(c), ident(b)) for p, c, b in found.positions or ()
+            PositionGrant(Position(p), uuid.UUID(c), ident(b)) for p, c, b in found["positions"] or ()
         ),
         homes=tuple(
             HomeGrant(uuid.UUID(h), uuid.UUID(b), uuid.UUID(c), HomeRelation(rel))
-            for h, b, c, rel in found.homes or ()
+            for h, b, c, rel in found["homes"] or ()
         ),
-        epoch=found.epoch,
+        epoch=found["epoch"],
     )
 
 
@@ -194,6 +225,8 @@ class QilijiaAuthBackend(AuthenticationBackend):
         self.key_cache = apikeys.VerifiedKeyCache()
         self.principals = PrincipalCache()
         self.tokens = tokens.VerifiedTokens(secret)
+        #: the compiled read path's asyncpg pool, where there is one: callers are read there
+        self.pool: Any = None
 
     async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, Principal]:
         header = conn.headers.get("authorization")
@@ -225,8 +258,11 @@ class QilijiaAuthBackend(AuthenticationBackend):
         """The principal of the token with these claims, read now (one statement) and checked for
         revocation, kept for the compiled read path."""
         try:
-            async with self.sessions() as session:
-                principal = await load_person_principal(session, claims.person_id, claims)
+            if self.pool is not None:
+                principal = await fetch_person_principal(self.pool, claims.person_id, claims)
+            else:
+                async with self.sessions() as session:
+                    principal = await load_person_principal(session, claims.person_id, claims)
         except UnauthenticatedError:
             self.principals.drop(claims.jti)
             raise

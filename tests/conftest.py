@@ -390,7 +390,7 @@ class StatementCount:
 
 class _CountingPool:
     """The compiled read path's pool, counting what it is asked (`schema.compiled.Reads` asks
-    nothing but `fetchval`, one statement each)."""
+    nothing but `fetchval`, the auth backend nothing but `fetchrow`: one statement each)."""
 
     def __init__(self, pool: Any, counted: StatementCount) -> None:
         self.pool = pool
@@ -399,6 +399,10 @@ class _CountingPool:
     async def fetchval(self, *args: Any, **kwargs: Any) -> Any:
         self.counted.count += 1
         return await self.pool.fetchval(*args, **kwargs)
+
+    async def fetchrow(self, *args: Any, **kwargs: Any) -> Any:
+        self.counted.count += 1
+        return await self.pool.fetchrow(*args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.pool, name)
@@ -433,8 +437,11 @@ def counting_statements(app: Starlette) -> Iterator[StatementCount]:
 
     reveals.flush = later
     event.listen(engine, "before_cursor_execute", on_execute)
+    backend = app.state.auth
     if reads is not None:
         reads.pool = _CountingPool(reads.pool, counted)
+    if backend.pool is not None:
+        backend.pool = _CountingPool(backend.pool, counted)
     try:
         yield counted
     finally:
@@ -442,6 +449,8 @@ def counting_statements(app: Starlette) -> Iterator[StatementCount]:
         event.remove(engine, "before_cursor_execute", on_execute)
         if reads is not None:
             reads.pool = reads.pool.pool
+        if backend.pool is not None:
+            backend.pool = backend.pool.pool
 
 
 @pytest.fixture(scope="module")
