@@ -656,6 +656,12 @@ class Known:
     def name(self) -> str | None:
         return self.operation.name.value if self.operation and self.operation.name else None
 
+    @property
+    def reads(self) -> bool:
+        """A query: only a query is compiled (a mutation or a subscription is strawberry's, and
+        costs no coercion of its variables here)."""
+        return self.operation is not None and self.operation.operation == OperationType.QUERY
+
 
 @dataclass
 class Plans:
@@ -697,6 +703,8 @@ class Plans:
             self.known[(query, operation)] = known
             if known.operation is not None and _operation(document, None) is known.operation:
                 self.known[(query, None)] = known  # the only operation: asked without its name too
+        if not known.reads:
+            return None
         coerced = self._coerce(known, variables)
         if coerced is None:
             return None
@@ -728,7 +736,7 @@ class Plans:
         without parsing or validating anything: the document has been validated when it was first
         planned. None when there is none yet."""
         known = self.known.get((query, operation))
-        if known is None:
+        if known is None or not known.reads:
             return None
         coerced = self._coerce(known, variables)
         if coerced is None:
