@@ -27,6 +27,7 @@ import jwt
 import pytest
 import yaml
 from click.testing import CliRunner
+from rich.console import Console
 
 from app.migrate import current_heads, history
 from app.world_file import World
@@ -108,9 +109,12 @@ def _run_main(tmp_path: Path, url: str, args: tuple[str, ...]) -> subprocess.Com
 
     env: dict[str, str | None] = {k: None for k in os.environ if k.startswith(CLEARED)}
     env.update(command_env(tmp_path, url))
-    argv = sys.argv
+    argv, consoles = sys.argv, (cli.out, cli.err)
     with _COMMAND, contextlib.chdir(tmp_path), CliRunner().isolation(env=env) as (stdout, stderr, _):
-        get_settings.cache_clear()  # read from this command's environment, as a new process would
+        # what a new process reads from its environment when it starts: the settings, and the
+        # width of app.cli's consoles (`COLUMNS`)
+        get_settings.cache_clear()
+        cli.out, cli.err = Console(), Console(stderr=True)
         sys.argv = ["qilijia", *args]
         try:
             cli.main()
@@ -119,6 +123,7 @@ def _run_main(tmp_path: Path, url: str, args: tuple[str, ...]) -> subprocess.Com
             code = stopped.code
         finally:
             sys.argv = argv
+            cli.out, cli.err = consoles
             get_settings.cache_clear()
             sys.stdout.flush()
             sys.stderr.flush()
