@@ -3,23 +3,24 @@
 Both are made from plain data (`Sheet`) and nothing else, so that what was sent can be kept byte
 for byte beside the record of sending it. The PDF embeds the glyphs it uses of a Chinese font
 shipped with the project (`resolvers/fonts/`), or of the font `QILIJIA_EXPORT_FONT` names.
+
+fpdf2 (with the font tools and the cryptography it loads) and openpyxl are imported when the first
+file is made: importing them costs every server process and every command a third of a second at
+start, for files that are made now and then.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import os
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
-
-from fpdf import FPDF
-from openpyxl import Workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from openpyxl.styles import Alignment, Font
-from openpyxl.utils import get_column_letter
 
 from models.evaluation import GRADE_NAMES, Grade
 from models.participation_rules import Summary
@@ -126,10 +127,17 @@ MONTH_COLUMNS = (
 )
 
 
+def _illegal_characters() -> re.Pattern[str]:
+    """The characters a spreadsheet cannot store (openpyxl's list)."""
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    return ILLEGAL_CHARACTERS_RE
+
+
 def _cell(value: object) -> object:
     """A value a workbook cell may hold: control characters (which a spreadsheet cannot store, and
     which no name or comment needs) are left out."""
-    return ILLEGAL_CHARACTERS_RE.sub("", value) if isinstance(value, str) else value
+    return _illegal_characters().sub("", value) if isinstance(value, str) else value
 
 
 def _counts(s: Summary) -> list[float | int]:
@@ -139,6 +147,10 @@ def _counts(s: Summary) -> list[float | int]:
 def workbook(sheet: Sheet) -> bytes:
     """Two sheets: each member's evaluation on a line (评价汇总) and their record by month
     (按月参与), under the community, the period, the organisation and the verification code."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font
+    from openpyxl.utils import get_column_letter
+
     book = Workbook()
     book.properties.creator = "綦理家"
     book.properties.title = f"{sheet.community}{sheet.period}{TITLE}"
@@ -178,7 +190,9 @@ def workbook(sheet: Sheet) -> bytes:
     return out.getvalue()
 
 
-class _Pdf(FPDF):
+class _Pdf:
+    """What our PDFs add to fpdf2's `FPDF`: the class of a document (`_pdf_class`) is both."""
+
     code = ""
     #: the characters of the font, and whether the current page replaced any it lacks
     glyphs: frozenset[int] = frozenset()
@@ -188,7 +202,7 @@ class _Pdf(FPDF):
         """`text` as the font can print it: control characters left out, a character the font
         lacks shown as □ (and the page says so, instead of silently dropping it)."""
         out = []
-        for ch in ILLEGAL_CHARACTERS_RE.sub("", text):
+        for ch in _illegal_characters().sub("", text):
             if ch in "\n\r\t" or ord(ch) in self.glyphs:
                 out.append(ch)
             else:
@@ -196,12 +210,19 @@ class _Pdf(FPDF):
                 self.replaced = True
         return "".join(out)
 
-    def footer(self) -> None:
+    def footer(self: Any) -> None:
         self.set_y(-14)
         self.set_font(size=8)
         self.set_text_color(110, 110, 110)
         self.cell(0, 6, f"校验码 {self.code}    第 {self.page_no()} 页，共 {{nb}} 页", align="C")
         self.set_text_color(0, 0, 0)
+
+
+@functools.cache
+def _pdf_class() -> type[Any]:
+    from fpdf import FPDF
+
+    return type("_Pdf", (_Pdf, FPDF), {})
 
 
 def font_path() -> Path:
@@ -212,7 +233,7 @@ def font_path() -> Path:
 def document(title: str, author: str, made_at: datetime | None = None) -> _Pdf:
     """An A4 PDF in the project's Chinese font (`font_path`), its metadata set: the files the API
     hands out are all made on it."""
-    doc = _Pdf(format="A4")
+    doc = _pdf_class()(format="A4")
     doc.set_title(title)
     doc.set_author(author)
     doc.set_creator("綦理家")

@@ -66,6 +66,47 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ[SHARED_SERVER] = server.get_uri()
 
 
+#: The files that take longest, longest first (whole files go to one worker each, `--dist loadfile`):
+#: handed out first, so that the workers end together on small files instead of one of them
+#: running a long file alone at the end. The rest follow by their number of tests, as pytest-xdist
+#: orders them itself (`--no-loadscope-reorder` leaves the order to this list).
+LONGEST_FILES = (
+    "test_edges.py",
+    "test_vote_api.py",
+    "test_compiled.py",
+    "test_import.py",
+    "test_policy_agreement.py",
+    "test_task_api.py",
+    "test_cli.py",
+    "test_vote_live.py",
+    "test_lifecycle.py",
+    "test_migrations.py",
+    "test_edges_generated.py",
+    "test_sessions.py",
+    "test_readme.py",
+    "test_meeting_api.py",
+    "test_slow_clients.py",
+    "test_login.py",
+    "test_moderation.py",
+    "test_ops.py",
+    "test_keyset.py",
+    "test_content_check.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    files: dict[str, int] = {}
+    for item in items:
+        files[item.path.name] = files.get(item.path.name, 0) + 1
+
+    def rank(name: str) -> tuple[int, int]:
+        if name in LONGEST_FILES:
+            return (LONGEST_FILES.index(name), 0)
+        return (len(LONGEST_FILES), -files[name])
+
+    items.sort(key=lambda item: rank(item.path.name))  # stable: each file's tests keep their order
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     server = config.stash.get(_SHARED, None)
     if server is not None:

@@ -1,13 +1,23 @@
-"""The real `qilijia` command line, run as a subprocess against a test database (API.md)."""
+"""The `qilijia` command line against a test database (API.md).
+
+Commands run in this process (`qilijia`): the entry point `app.cli.main` itself, called with the
+command's arguments, environment and working directory as the installed script would get them, its
+exit status, stdout and stderr taken as a process's. Starting a Python process and importing the
+app costs a second or two per command, and most tests are about what a command does. The tests
+about the process itself (the installed script, its exit status seen by a shell, a notification
+crossing to another process, `serve`) run the real executable (`qilijia_process`)."""
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import json
 import os
 import re
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +26,8 @@ from typing import Any
 import jwt
 import pytest
 import yaml
+from click.testing import CliRunner
+from rich.console import Console
 
 from app.migrate import current_heads, history
 from app.world_file import World
@@ -61,23 +73,82 @@ COMPOUNDS_QUERY = "{ compounds(first: 5) { edges { node { name } } } }"
 assert len(SECRET) >= 48
 
 
-def qilijia(tmp_path: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run the installed CLI with a clean environment pointing at `url`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("QILIJIA_", "DATABASE_URL", "WECHAT_"))}
-    env.update(
-        DATABASE_URL=url,
-        QILIJIA_ENV="dev",
-        QILIJIA_SECRET_KEY=SECRET,
-        QILIJIA_DATA_DIR=str(tmp_path),
-        COLUMNS="200",  # keep rich from wrapping paths and table rows
-    )
+#: the environment a command sees: none of the test process's own settings
+CLEARED = ("QILIJIA_", "DATABASE_URL", "WECHAT_")
+
+
+def command_env(tmp_path: Path, url: str) -> dict[str, str]:
+    """The settings a command runs with, besides the test process's environment without
+    `CLEARED`."""
+    return {
+        "DATABASE_URL": url,
+        "QILIJIA_ENV": "dev",
+        "QILIJIA_SECRET_KEY": SECRET,
+        "QILIJIA_DATA_DIR": str(tmp_path),
+        "COLUMNS": "200",  # keep rich from wrapping paths and table rows
+    }
+
+
+def qilijia_process(tmp_path: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the installed CLI as a process with a clean environment pointing at `url`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(CLEARED)}
+    env.update(command_env(tmp_path, url))
     return subprocess.run(
         [str(QILIJIA), *args], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300
     )
 
 
+#: one command at a time in this process: each takes over the environment, the working directory
+#: and the standard streams while it runs
+_COMMAND = threading.Lock()
+
+
+def _run_main(tmp_path: Path, url: str, args: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
+    from app import cli
+    from app.settings import get_settings
+
+    env: dict[str, str | None] = {k: None for k in os.environ if k.startswith(CLEARED)}
+    env.update(command_env(tmp_path, url))
+    argv, consoles = sys.argv, (cli.out, cli.err)
+    with _COMMAND, contextlib.chdir(tmp_path), CliRunner().isolation(env=env) as (stdout, stderr, _):
+        # what a new process reads from its environment when it starts: the settings, and the
+        # width of app.cli's consoles (`COLUMNS`)
+        get_settings.cache_clear()
+        cli.out, cli.err = Console(), Console(stderr=True)
+        sys.argv = ["qilijia", *args]
+        try:
+            cli.main()
+            code: Any = 0
+        except SystemExit as stopped:
+            code = stopped.code
+        finally:
+            sys.argv = argv
+            cli.out, cli.err = consoles
+            get_settings.cache_clear()
+            sys.stdout.flush()
+            sys.stderr.flush()
+        out, err = stdout.getvalue().decode(), stderr.getvalue().decode()
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):  # `sys.exit("message")`: the message on stderr, status 1
+        err, code = err + f"{code}\n", 1
+    return subprocess.CompletedProcess(["qilijia", *args], code, out, err)
+
+
+def qilijia(tmp_path: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the command line's entry point in this process, with the environment, working
+    directory and (empty) stdin the installed CLI gets from `qilijia_process`; on a thread of its
+    own, so that the command's event loop is not the caller's."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(_run_main, tmp_path, url, args).result(timeout=300)
+
+
 async def aqilijia(tmp_path: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
     return await asyncio.to_thread(qilijia, tmp_path, url, *args)
+
+
+async def aqilijia_process(tmp_path: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return await asyncio.to_thread(qilijia_process, tmp_path, url, *args)
 
 
 def summary_rows(stdout: str) -> dict[str, tuple[int, int]]:
@@ -183,7 +254,7 @@ def small_world() -> dict[str, Any]:
 
 
 def test_help_lists_every_command(tmp_path: Path, db_url: str) -> None:
-    result = qilijia(tmp_path, db_url, "--help")
+    result = qilijia_process(tmp_path, db_url, "--help")  # the installed script
     assert result.returncode == 0, result.stderr
     listed = set(re.findall(r"(?m)^│ (\w+)\s{2,}", result.stdout))
     assert {"serve", "migrate", "import", "token", "apikey", "schema"} <= listed, result.stdout
@@ -329,7 +400,7 @@ def test_import_error_found_mid_import_writes_nothing_and_is_printed_verbatim(
 
 def test_import_of_a_file_that_does_not_exist_exits_1(tmp_path: Path, db_url: str) -> None:
     missing = tmp_path / "missing.yaml"
-    result = qilijia(tmp_path, db_url, "import", str(missing))
+    result = qilijia_process(tmp_path, db_url, "import", str(missing))  # the status a shell sees
     assert result.returncode == 1
     assert f"  {missing}: 文件不存在\n" in result.stderr
 
@@ -381,7 +452,7 @@ def test_token_ttl_option_sets_the_lifetime(tmp_path: Path, demo_db_url: str) ->
 
 
 def test_token_for_an_unknown_phone_exits_1(tmp_path: Path, demo_db_url: str) -> None:
-    result = qilijia(tmp_path, demo_db_url, "token", "13999999999")
+    result = qilijia_process(tmp_path, demo_db_url, "token", "13999999999")  # the status a shell sees
     assert result.returncode == 1
     assert result.stdout == ""
     assert "没有手机号为 13999999999 的人员。" in result.stderr
@@ -489,7 +560,7 @@ async def test_a_revoked_key_stops_working_at_once_where_it_was_verified(
     async with running_api(demo_db_url) as api:
         for _ in range(2):  # verified, then remembered
             assert "errors" not in (await api.post(COMPOUNDS_QUERY, api_key=key)).json()
-        revoked = await aqilijia(tmp_path, demo_db_url, "apikey", "revoke", "区网格化中心")
+        revoked = await aqilijia_process(tmp_path, demo_db_url, "apikey", "revoke", "区网格化中心")
         assert revoked.returncode == 0, revoked.stderr
         for _ in range(50):  # the notification crosses from the command to this process
             body = (await api.post(COMPOUNDS_QUERY, api_key=key)).json()

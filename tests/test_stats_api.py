@@ -22,7 +22,7 @@ from models.errors import ForbiddenError
 from resolvers import stats as stats_resolvers
 from resolvers.context import Context
 from resolvers.ids import decode, encode
-from tests.conftest import Api, counting_statements, fetch, fetchval, token_for
+from tests.conftest import Api, counting_statements, fetch, fetchval, running_api, token_for
 from tests.votes import building_id, compound_id
 
 pytestmark = pytest.mark.asyncio
@@ -200,10 +200,23 @@ async def dispute_outcome(url: str, task: uuid.UUID, compound: str, agreed: bool
     )
 
 
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def world(shared_demo_db_url: str) -> str:
+    """The demo world with the tasks below, made once for the module: its tests only read it, each
+    through an app of its own (`desk`), as they would on a database of their own."""
+    async with running_api(shared_demo_db_url) as api:
+        await make_world(Desk(api, shared_demo_db_url))
+    return shared_demo_db_url
+
+
 @pytest_asyncio.fixture
-async def desk(api: Api, demo_db_url: str) -> AsyncIterator[Desk]:
-    d = Desk(api, demo_db_url)
-    url = demo_db_url
+async def desk(world: str) -> AsyncIterator[Desk]:
+    async with running_api(world) as api:
+        yield Desk(api, world)
+
+
+async def make_world(d: Desk) -> None:
+    url = d.url
     # 千山美林, through the API
     await d.report(RESIDENT)  # SUBMITTED, FACILITIES_REPAIR
     accepted = await d.report(RESIDENT, buildingId=await building_id(url))
@@ -274,7 +287,6 @@ async def desk(api: Api, demo_db_url: str) -> AsyncIterator[Desk]:
     failed = await insert_task(url, "dongfang-xintiandi", "DISPUTE", "NEIGHBOUR_RELATIONS", "IN_PROGRESS")
     await dispute_outcome(url, failed, "dongfang-xintiandi", False, OTHER_GRID)
     assert await fetchval(url, "SELECT count(*) FROM task") == 12
-    yield d
 
 
 def data(body: dict[str, Any]) -> dict[str, Any]:

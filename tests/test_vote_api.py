@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -727,25 +728,13 @@ async def test_reading_a_tally_costs_the_same_however_many_ballots(voting: Votin
     assert counts[0] == counts[1] == 1
 
 
-async def test_jobs_command_closes_due_votes(voting: Voting) -> None:
-    import os
-    import sys
-    from pathlib import Path
-
-    from tests.conftest import SECRET
+async def test_jobs_command_closes_due_votes(voting: Voting, tmp_path: Path) -> None:
+    from tests.test_cli import aqilijia
 
     vote_id = await voting.open6()
     ident = decode(vote_id)[1]
     await fetch(voting.url, "UPDATE vote SET closes_at = now() - interval '1 minute' WHERE id = $1", ident)
-    env = {**os.environ, "DATABASE_URL": voting.url, "QILIJIA_SECRET_KEY": SECRET}
-    process = await asyncio.create_subprocess_exec(
-        str(Path(sys.executable).parent / "qilijia"),
-        "jobs",
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    stdout, _ = await process.communicate()
-    assert process.returncode == 0
-    assert "到期结束的表决：1 个" in stdout.decode()
+    done = await aqilijia(tmp_path, voting.url, "jobs")
+    assert done.returncode == 0, done.stderr
+    assert "到期结束的表决：1 个" in done.stdout
     assert await fetchval(voting.url, "SELECT status FROM vote WHERE id = $1", ident) == "CLOSED"
