@@ -23,6 +23,7 @@ from models.vote import Vote, VoteElector, VoteOwner
 from models.vote_rules import VoteStatus
 from resolvers import photos, procedure
 from resolvers.context import Context
+from resolvers.login import WECHAT_PLACEHOLDER_NAME
 from resolvers.pages import Key, Page, order, read, window
 from resolvers.pipeline import Outcome, Target, Work, run
 from resolvers.place import granted
@@ -92,9 +93,10 @@ async def appoint(
     photo_refs: list[str],
 ) -> ProxyView:
     """An owner appoints a proxy named on the signed 委托书 by name and phone: waits for the owners'
-    committee or the community committee to check it. A phone nobody uses yet becomes a person, as
-    an import makes one, who votes once they log in with it; the answer is the same either way, so
-    an appointment never tells whether a phone uses the system."""
+    committee or the community committee to check it. A phone nobody uses yet becomes a person,
+    who votes once they log in with it; the answer is the same either way, so an appointment never
+    tells whether a phone uses the system. That person is called by WeChat's placeholder, not by
+    the name the owner wrote (kept with the appointment): an owner does not name somebody else."""
     name = clean_text(proxy_name, field="proxyName", label="代理人姓名", maximum=NAME_MAX) or ""
     phone = proxy_phone.strip()
     if not phone.isdigit() or len(phone) != 11:
@@ -145,7 +147,7 @@ async def appoint(
         accepted, version = await _accepts_proxies(session, compound.id, vote)
         if not accepted:
             raise ConflictError(f"本小区议事规则（第{version}版）不接受书面委托，请本人投票。")
-        proxy = await _person_with_phone(session, phone, name)
+        proxy = await _person_with_phone(session, phone)
         if proxy == me:
             raise BadUserInputError("不能委托自己。", field="proxyPhone")
         row = VoteProxy(
@@ -166,12 +168,11 @@ async def appoint(
     return await run(ctx, COMPOUND, compound_id, Action.APPOINT_PROXY, apply)
 
 
-async def _person_with_phone(session: AsyncSession, phone: str, name: str) -> uuid.UUID:
-    """The person with a phone, made under the name given if there is none (two appointments at
-    once make one)."""
+async def _person_with_phone(session: AsyncSession, phone: str) -> uuid.UUID:
+    """The person with a phone, made if there is none (two appointments at once make one)."""
     made = await session.execute(
         insert(Person)
-        .values(name=name, phone=phone)
+        .values(name=WECHAT_PLACEHOLDER_NAME, phone=phone)
         .on_conflict_do_nothing(index_elements=["phone"])
         .returning(Person.id)
     )
