@@ -8,6 +8,7 @@ answer. Each batch opens its own session: sibling fields resolve concurrently an
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Hashable, Sequence
@@ -29,6 +30,17 @@ K = TypeVar("K", bound=Hashable)
 Sessions = async_sessionmaker[AsyncSession]
 
 
+class Loader(DataLoader[K, T]):
+    """A dataloader whose callers each await the shared answer through a shield.
+
+    Two fields asking for the same key await one cached future. When graphql-core cancels one of
+    them (a sibling's error ends a non-null parent), cancelling its await would cancel that shared
+    future too, and a field elsewhere in the answer, still wanted, would raise `CancelledError`."""
+
+    def load(self, key: K) -> Awaitable[T]:
+        return asyncio.shield(super().load(key))
+
+
 @dataclass(frozen=True)
 class PageKey:
     parent_id: uuid.UUID | None
@@ -45,7 +57,7 @@ def by_key(sessions: Sessions, model: Any, column: Any = None, *, cache: bool = 
         found = {getattr(row, column.key): row for row in rows}
         return [found.get(k) for k in keys]
 
-    return DataLoader(load_fn=load, cache=cache)
+    return Loader(load_fn=load, cache=cache)
 
 
 def visible_by_id(
@@ -61,7 +73,7 @@ def visible_by_id(
             found = {row.id: row for row in (await session.execute(statement, values)).scalars()}
         return [found.get(k) for k in keys]
 
-    return DataLoader(load_fn=load, cache=cache)
+    return Loader(load_fn=load, cache=cache)
 
 
 async def visible_row(ctx: Any, statement: Any, resource: Resource, table: Any) -> Any:
@@ -94,7 +106,7 @@ def grouped(
             groups[key(row)].append(value(row))
         return [groups.get(k, []) for k in keys]
 
-    return DataLoader(load_fn=load)
+    return Loader(load_fn=load)
 
 
 def paged(
@@ -152,7 +164,7 @@ def paged(
                     )
         return [pages[k] for k in keys]
 
-    return DataLoader(load_fn=load)
+    return Loader(load_fn=load)
 
 
 class Loaders:

@@ -23,6 +23,7 @@ from models.task import ModerationDecision, Task, TaskEvent
 from models.task_rules import HELD, REMOVED, EventKind, Moderation
 from resolvers import task as tasks
 from resolvers.context import Context
+from resolvers.loaders import Loader
 from resolvers.pages import Key, Page, order, read, window
 from resolvers.pipeline import Outcome, Target, Work, run
 from resolvers.text import clean_text
@@ -189,7 +190,7 @@ def _decided(
                 }
             return [found.get(i) for i in ids]
 
-        return DataLoader(load_fn=load)
+        return Loader(load_fn=load)
 
     return ctx.loaders.cached(name, build)
 

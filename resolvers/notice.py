@@ -46,7 +46,7 @@ from models.schedule_rules import CHINA
 from models.terms import in_force
 from resolvers import messages, photos
 from resolvers.context import Context
-from resolvers.loaders import grouped, visible_by_id
+from resolvers.loaders import Loader, grouped, visible_by_id
 from resolvers.pages import Key, Page, order, read, window
 from resolvers.pipeline import Outcome, Target, Work, run
 from resolvers.place import granted, one
@@ -366,7 +366,7 @@ def read_by_me_loader(ctx: Context) -> DataLoader[uuid.UUID, int | None]:
             versions = {r.notice_id: r.version for r in found}
         return [versions.get(i) for i in ids]
 
-    return ctx.loaders.cached("notice_read", lambda: DataLoader(load_fn=load))
+    return ctx.loaders.cached("notice_read", lambda: Loader(load_fn=load))
 
 
 async def mark_read(ctx: Context, *, notice_id: uuid.UUID) -> Notice:

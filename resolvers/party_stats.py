@@ -30,6 +30,7 @@ from models.place import Community, Compound, Grid, Street
 from models.terms import today
 from resolvers.context import Context
 from resolvers.ledger import moment
+from resolvers.loaders import Loader
 from resolvers.place import granted
 
 Level = Literal["group", "compound", "grid", "community", "street"]
@@ -142,7 +143,7 @@ def _figures(ctx: Context) -> DataLoader[tuple[Level, str | None, uuid.UUID], An
                     found[(level, period, row.place)] = row
         return [found[k] for k in keys]
 
-    return ctx.loaders.cached("party_stats", lambda: DataLoader(load_fn=load))
+    return ctx.loaders.cached("party_stats", lambda: Loader(load_fn=load))
 
 
 def _rate(part: int, whole: int) -> Decimal | None:

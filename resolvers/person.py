@@ -24,7 +24,7 @@ from models.person import Home, Person, TeamPosition
 from models.place import Compound
 from models.terms import in_force
 from resolvers.context import Context
-from resolvers.loaders import Sessions, grouped
+from resolvers.loaders import Loader, Sessions, grouped
 from resolvers.place import require_on_compound
 
 
@@ -99,7 +99,7 @@ def people_as_seen_by(sessions: Sessions, who: Principal) -> DataLoader[uuid.UUI
         found = {r.id: view_of(r) for r in rows}
         return [found.get(i) for i in ids]
 
-    return DataLoader(load_fn=load)
+    return Loader(load_fn=load)
 
 
 def view_of(r: Any) -> PersonView:

@@ -42,6 +42,7 @@ from models.photos import (
 )
 from resolvers.context import Context
 from resolvers.ids import decode, encode
+from resolvers.loaders import Loader
 
 #: a held photo WeChat was never asked about (it was down or slow at the upload) is asked about
 #: again from a minute after its upload, for a day
@@ -302,7 +303,7 @@ def _loader(ctx: Context) -> DataLoader[tuple[AttachedTo, uuid.UUID], list[Photo
                 found[(row.object_type, row.object_id)].append(view)
             return [found.get((str(t), i), []) for t, i in keys]
 
-        return DataLoader(load_fn=load)
+        return Loader(load_fn=load)
 
     return ctx.loaders.cached("photos", build)
 

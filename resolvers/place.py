@@ -27,7 +27,7 @@ from models.place import (
     service_days_problem,
 )
 from resolvers.context import Context
-from resolvers.loaders import PageKey, paged, visible_by_id
+from resolvers.loaders import Loader, PageKey, paged, visible_by_id
 from resolvers.pages import Key, Page, order, read, window
 from resolvers.pipeline import Outcome, Target, Work, run
 
@@ -78,7 +78,7 @@ def granted(ctx: Context, resource: Resource, action: Action, model: Any) -> Dat
                 found = set((await session.execute(statement, params(ctx.principal))).scalars())
             return [i in found for i in ids]
 
-        return DataLoader(load_fn=load)
+        return Loader(load_fn=load)
 
     return ctx.loaders.cached(f"granted:{resource}:{action}", build)
 

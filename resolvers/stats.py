@@ -32,6 +32,7 @@ from models.task import Task
 from models.task_rules import TaskCategory, TaskStatus
 from models.terms import in_force
 from resolvers.context import Context
+from resolvers.loaders import Loader
 from resolvers.place import granted
 
 Level = Literal["compound", "grid", "community"]
@@ -130,7 +131,7 @@ def _stats_loader(ctx: Context, level: Level) -> DataLoader[uuid.UUID, TaskStats
                 )
             return out
 
-        return DataLoader(load_fn=load)
+        return Loader(load_fn=load)
 
     return ctx.loaders.cached(f"task_stats:{level}", build)
 
@@ -236,4 +237,4 @@ def _compound_stats(ctx: Context) -> DataLoader[uuid.UUID, CompoundStats]:
             )
         return out
 
-    return DataLoader(load_fn=load)
+    return Loader(load_fn=load)

@@ -63,7 +63,7 @@ from models.task_rules import (
 from resolvers import ledger, messages
 from resolvers import photos as _photos
 from resolvers.context import Context
-from resolvers.loaders import PageKey, grouped, paged, visible_by_id
+from resolvers.loaders import Loader, PageKey, grouped, paged, visible_by_id
 from resolvers.pages import Key, Page, order, read, window
 from resolvers.pipeline import Event, Outcome, Target, Work, append_event, run, task_topic
 from resolvers.text import clean_text, clean_urls
@@ -280,7 +280,7 @@ def _last_events(ctx: Context) -> DataLoader[uuid.UUID, TaskEvent | None]:
                 found = {row.task_id: row for row in rows}
             return [found.get(i) for i in ids]
 
-        return DataLoader(load_fn=load)
+        return Loader(load_fn=load)
 
     return ctx.loaders.cached("last_event", build)
 

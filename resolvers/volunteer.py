@@ -23,7 +23,7 @@ from models.task_rules import EventKind
 from models.volunteer import SignupStatus, VolunteerCall, VolunteerSignup
 from resolvers import task as tasks
 from resolvers.context import Context
-from resolvers.loaders import grouped
+from resolvers.loaders import Loader, grouped
 from resolvers.pages import Key, Page, order, read, window
 from resolvers.pipeline import Event, Outcome, Target, Work, run
 from resolvers.place import granted
@@ -49,7 +49,7 @@ def _calls(ctx: Context) -> DataLoader[uuid.UUID, VolunteerCall | None]:
                 }
             return [found.get(i) for i in ids]
 
-        return DataLoader(load_fn=load)
+        return Loader(load_fn=load)
 
     return ctx.loaders.cached("volunteer_call", build)
 
@@ -114,7 +114,7 @@ async def waitlist_count(ctx: Context, row: VolunteerCall) -> int:
                 found = dict((await session.execute(statement)).all())
             return [found.get(i, 0) for i in ids]
 
-        return DataLoader(load_fn=load)
+        return Loader(load_fn=load)
 
     return await ctx.loaders.cached("waitlist_counts", build).load(row.id)
 
