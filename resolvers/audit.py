@@ -119,20 +119,16 @@ async def append(
     address: str | None = None,
     detail: Mapping[str, Any] | None = None,
     at: datetime | None = None,
-) -> AuditRecord:
+) -> None:
     """Append one record in the caller's transaction. `actor` says who: `{"kind": "person", "id",
     "name", "role"}`, `{"kind": "operator", "name"}` (the command line), `{"kind": "api_client", …}`."""
     entry = Entry(action, actor, object_type, object_id, community_id, compound_id, address, detail, at)
-    last = await _lock_and_last(session)
-    record = _chained(entry, last.seq + 1 if last else 1, last.hash if last else None)
-    session.add(record)
-    await session.flush()
-    return record
+    await append_all(session, [entry])
 
 
 async def append_all(session: AsyncSession, entries: list[Entry]) -> None:
-    """Append records in the caller's transaction, in this order: the same records as one `append`
-    each, written with one lock, one read of the chain's end and one statement."""
+    """Append records in the caller's transaction, in this order, with one lock, one read of the
+    chain's end and one statement."""
     if not entries:
         return
     last = await _lock_and_last(session)
@@ -265,7 +261,8 @@ class Reveals:
 
     A read changes nothing, and one statement answers a screen; so the records are appended off
     the request's path, all those noted in the last `FLUSH_SECONDS` in one transaction and one
-    INSERT (`append_all`: not three statements per record), and at shutdown. A process killed outright loses at most that last second's records."""
+    INSERT (`append_all`), and at shutdown. A process killed outright loses at most that last
+    second's records."""
 
     FLUSH_SECONDS = 1.0
     #: noted but not yet appended (the database down): beyond this the oldest are dropped, logged

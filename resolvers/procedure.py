@@ -80,16 +80,20 @@ async def of_vote(ctx: Context, vote: Vote) -> ProcedureView:
     return view(await loader.load(vote.procedure_id), vote.compound_id)
 
 
-async def current_id(session: sa.ext.asyncio.AsyncSession, compound_id: uuid.UUID) -> uuid.UUID | None:
-    """The version in force, read in a mutation's transaction (a vote opening records it)."""
-    return (
+async def current(
+    session: sa.ext.asyncio.AsyncSession, compound_id: uuid.UUID
+) -> tuple[uuid.UUID | None, Procedure]:
+    """The version in force and its rules, read in a mutation's transaction (a vote opening
+    records it): (None, the law's defaults) before the compound records any."""
+    row = (
         await session.execute(
-            sa.select(ProcedureRules.id)
+            sa.select(ProcedureRules)
             .where(ProcedureRules.compound_id == compound_id)
             .order_by(ProcedureRules.version.desc())
             .limit(1)
         )
     ).scalar()
+    return (None, DEFAULT) if row is None else (row.id, row.procedure())
 
 
 async def held(session: sa.ext.asyncio.AsyncSession, procedure_id: uuid.UUID | None) -> Procedure:

@@ -76,8 +76,10 @@ async def _accepts_proxies(
 ) -> tuple[bool, int]:
     """Whether the rules of procedure a vote is held under (or, for a period, those in force) accept
     written proxies, and their version."""
-    procedure_id = vote.procedure_id if vote is not None else await procedure.current_id(session, compound_id)
-    rules = await procedure.held(session, procedure_id)
+    if vote is None:
+        rules = (await procedure.current(session, compound_id))[1]
+    else:
+        rules = await procedure.held(session, vote.procedure_id)
     return rules.proxies, rules.version
 
 

@@ -422,8 +422,7 @@ async def open_vote(
             )
             if found != set(in_scope):
                 raise BadUserInputError("所选楼栋不属于该小区。", field="buildingIds")
-        procedure_id = await procedure.current_id(session, compound.id)
-        held_under = await procedure.held(session, procedure_id)
+        procedure_id, held_under = await procedure.current(session, compound.id)
         if opens_at is None:
             required = immediate_opening_problem(held_under)
             if required is not None:
