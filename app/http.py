@@ -57,7 +57,7 @@ from auth import tokens
 from auth.apikeys import APIKEYS_TOPIC
 from auth.backend import CACHED, CLAIMS, QilijiaAuthBackend
 from auth.budget import Budget, Charge
-from auth.principal import ANONYMOUS, Principal
+from auth.principal import ANONYMOUS, PersonPrincipal, Principal
 from auth.wechat import WeChatClient
 from models.errors import (
     RETRY_AFTER_SECONDS,
@@ -74,13 +74,15 @@ from resolvers.context import Context, Services
 from resolvers.events import Broker
 from resolvers.photos import PhotoLinks
 from resolvers.sessions import sessions_topic
-from schema import PLANS, schema
+from schema import LEAN_WRITES, PLANS, schema
 from schema.compiled import Reads, answer_known
 from schema.compiler import STALE
 from schema.cost import pay, priced
 from schema.documents import DOCUMENTS
 from schema.errors import INTERNAL_MESSAGE
-from schema.extensions import observe
+from schema.extensions import observe, unstorable_in
+from schema.lean import ANSWERED as LEAN_ANSWERED
+from schema.lean import data as lean_data
 
 log = logging.getLogger("qilijia.http")
 
@@ -319,6 +321,11 @@ def on_auth_error(conn: HTTPConnection, exc: AuthenticationError) -> Response:
     return unauthenticated(conn, str(exc))
 
 
+def rate_limited(refused: RateLimitedError) -> Response:
+    body = error_body(refused.code, refused.message)
+    return JSONResponse(body, status_code=429, headers={"Retry-After": str(refused.retry_after)})
+
+
 def graphql_http_error(exc: GraphQLHTTPException) -> Response:
     """Strawberry's HTTP-level refusals (a mutation over GET, a body that is not JSON, GraphiQL off)
     come as English plain text; clients get them as a GraphQL error like every other."""
@@ -374,7 +381,8 @@ class QilijiaGraphQL(GraphQL[Context, None]):
             return response
         try:
             await self.read_principal(request)
-            return await self.run(request)
+            response = await self.lean(request, body) if body is not None else None
+            return response if response is not None else await self.run(request)
         except UnauthenticatedError as exc:
             return unauthenticated(request, exc.message)
         except GraphQLHTTPException as exc:
@@ -404,30 +412,16 @@ class QilijiaGraphQL(GraphQL[Context, None]):
         if not isinstance(query, str) or not isinstance(operation, str | None):
             return None
         principal = request.scope.get("user") or ANONYMOUS
-        budget = request.app.state.services.budget
 
         async def paid(document: DocumentNode, variables: dict[str, Any]) -> Charge | None:
-            estimated = priced(schema._schema, query, document, operation, variables)
-            try:
-                return await pay(
-                    budget,
-                    principal,
-                    request,
-                    estimated,
-                    reveals=request.app.state.services.reveals,
-                    operation=operation,
-                    variables=variables,
-                )
-            except QueryTooComplexError:
-                return None  # strawberry refuses it, with the error
+            return await self.paid(request, principal, query, document, operation, variables)
 
         try:
             answered = await answer_known(
                 PLANS, reads, query, operation, body.get("variables"), principal, paid
             )
         except RateLimitedError as refused:
-            body = error_body(refused.code, refused.message)
-            return JSONResponse(body, status_code=429, headers={"Retry-After": str(refused.retry_after)})
+            return rate_limited(refused)
         except Exception:  # strawberry asks again, and reports what fails as every error is reported
             log.debug("compiled read failed", exc_info=True)
             return None
@@ -443,6 +437,72 @@ class QilijiaGraphQL(GraphQL[Context, None]):
             + b"}}",
             media_type="application/json",
         )
+
+    async def lean(self, request: Request, body: dict[str, Any]) -> Response | None:
+        """A known mutation with a lean form (`schema.lean`), answered without GraphQL execution;
+        None hands it to strawberry. A refusal is handed over too: it has written nothing, and
+        strawberry runs the mutation again and answers with the error."""
+        started = time.perf_counter()
+        query, operation, variables = body.get("query"), body.get("operationName"), body.get("variables")
+        principal = request.scope.get("user")
+        if (
+            not isinstance(query, str)
+            or not isinstance(operation, str | None)
+            or not isinstance(principal, PersonPrincipal)  # a third party's documents are checked
+            or not isinstance(variables, dict | None)
+            or unstorable_in(variables or {}, "") is not None  # strawberry says where
+        ):
+            return None
+        known = PLANS.known.get((query, operation))
+        plan = None if known is None else LEAN_WRITES.plan(query, operation, known)
+        if known is None or plan is None:
+            return None
+        coerced = LEAN_WRITES.coerce(plan, variables)
+        if coerced is None:
+            return None
+        try:
+            charge = await self.paid(request, principal, query, known.document, operation, coerced.coerced)
+        except RateLimitedError as refused:
+            return rate_limited(refused)
+        if charge is None:
+            return None
+        try:
+            result = await LEAN_WRITES.perform(plan, coerced, await self.get_context(request))
+        except Exception:
+            log.debug("lean mutation refused", exc_info=True)
+            return None
+        observe(operation, started, failed=False)
+        LEAN_ANSWERED.inc()
+        return Response(
+            orjson.dumps({"data": lean_data(plan, result), "extensions": {"cost": charge.as_extension()}}),
+            media_type="application/json",
+        )
+
+    async def paid(
+        self,
+        request: Request,
+        principal: Principal,
+        query: str,
+        document: DocumentNode,
+        operation: str | None,
+        variables: dict[str, Any],
+    ) -> Charge | None:
+        """The request's cost spent before any SQL runs (`RateLimitedError` past the caller's
+        window); None when it is over the caller's limit, which strawberry refuses with the error."""
+        services = request.app.state.services
+        estimated = priced(schema._schema, query, document, operation, variables)
+        try:
+            return await pay(
+                services.budget,
+                principal,
+                request,
+                estimated,
+                reveals=services.reveals,
+                operation=operation,
+                variables=variables,
+            )
+        except QueryTooComplexError:
+            return None
 
     async def read_principal(self, request: Request | WebSocket) -> None:
         """A principal from the cache is good only for compiled reads, which check its epoch; what

@@ -30,6 +30,7 @@ from schema import compiler, errors
 from schema.compiled import CompiledReads
 from schema.cost import CostLimit
 from schema.extensions import ERRORS, IntrospectionGuard, Metrics, RegisteredOnly, TextGuard
+from schema.lean import LeanWrites, Perform
 from schema.limits import DocumentLimits
 from schema.relay import Node, NodeResolver
 
@@ -37,7 +38,7 @@ MAX_TOKENS = 2_000
 
 #: Modules of this package that are plumbing, not domains.
 PLUMBING = frozenset(
-    {"compiled", "compiler", "cost", "docs", "documents", "errors", "extensions", "limits", "relay"}
+    {"compiled", "compiler", "cost", "docs", "documents", "errors", "extensions", "lean", "limits", "relay"}
 )
 
 
@@ -93,6 +94,10 @@ for _slice in SLICES:
     SQL_NODES.update(getattr(_slice, "SQL_NODES", {}))
     ROOTS.update(getattr(_slice, "ROOTS", {}))
 PLANS = compiler.Plans(None, _compiled_types(), ROOTS)  # type: ignore[arg-type]  (the schema is set below)
+#: the mutations a slice answers without GraphQL execution too (`schema.lean`), by field name
+LEAN: dict[str, Perform] = {}
+for _slice in SLICES:
+    LEAN.update(getattr(_slice, "LEAN", {}))
 
 
 @strawberry.type
@@ -181,5 +186,6 @@ def build_schema() -> QilijiaSchema:
 
 schema = build_schema()
 PLANS.schema = schema._schema
+LEAN_WRITES = LeanWrites(schema, LEAN)
 
-__all__ = ["NODES", "PLANS", "build_schema", "schema"]
+__all__ = ["LEAN_WRITES", "NODES", "PLANS", "build_schema", "schema"]

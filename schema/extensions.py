@@ -125,7 +125,7 @@ class TextGuard(SchemaExtension):
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         if not context.pre_execution_errors:
-            where = _unstorable_in(context.variables, "") or (
+            where = unstorable_in(context.variables, "") or (
                 _unstorable_literal(context.graphql_document) if context.graphql_document else None
             )
             if where is not None:
@@ -146,18 +146,18 @@ def _unstorable(text: str) -> bool:
     return False
 
 
-def _unstorable_in(value: Any, path: str) -> str | None:
+def unstorable_in(value: Any, path: str) -> str | None:
     """The path (`input.title`, `ids.2`) of the first unstorable text in a variables value."""
     if isinstance(value, str):
         return (path or "variables") if _unstorable(value) else None
     if isinstance(value, dict):
         for key, item in value.items():
-            found = _unstorable_in(key, path) or _unstorable_in(item, f"{path}.{key}" if path else str(key))
+            found = unstorable_in(key, path) or unstorable_in(item, f"{path}.{key}" if path else str(key))
             if found is not None:
                 return found
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            found = _unstorable_in(item, f"{path}.{index}")
+            found = unstorable_in(item, f"{path}.{index}")
             if found is not None:
                 return found
     return None
