@@ -34,7 +34,7 @@ from auth.facts import (
 from auth.rules import FALSE, SqlBool, is_false, is_true
 from models.meeting import Meeting, MeetingAttendee
 from models.party import PartyGroup, PartyGroupBuilding, PartyRegistration, RegistrationStatus
-from models.person import Home, RoleAssignment, TeamPosition
+from models.person import Home, PersonTie, RoleAssignment, TeamPosition
 from models.place import Building, Community, Compound, Grid, Household, Street
 from models.proxy import VoteProxy
 from models.proxy import in_force as proxy_in_force
@@ -68,6 +68,7 @@ HOUSEHOLD = light(Household.__table__)
 HOME = light(Home.__table__)
 ROLE_ASSIGNMENT = light(RoleAssignment.__table__)
 TEAM_POSITION = light(TeamPosition.__table__)
+PERSON_TIE = light(PersonTie.__table__)
 TASK = light(Task.__table__)
 TASK_MEMBER = light(TaskMember.__table__)
 TASK_EVENT = light(TaskEvent.__table__)
@@ -411,10 +412,9 @@ def group_row(g: FromClause) -> Binding:
 
 
 def _ties() -> FromClause:
-    """Every tie of every person, at the level it is held (a UNION ALL; PostgreSQL pushes the
-    person's id down into each branch). Its SQL is written once (`_ties_sql`): a screen's statement
-    asks it for every person it shows, and building the union anew each time was half the cost of
-    compiling a screen."""
+    """Every tie in force of every person, at the level it is held: the rows of `person_tie`
+    (kept by triggers, migration 0036) whose terms hold today. Its SQL is written once
+    (`_ties_sql`): a screen's statement asks it for every person it shows."""
     return sa.text(_ties_sql()).columns(**_TIE_COLUMNS).subquery()
 
 
@@ -427,43 +427,8 @@ _TIE_COLUMNS = {
 
 @functools.cache
 def _ties_sql() -> str:
-    uuid_null = sa.null().cast(sa.Uuid)
-    hm, hh, c1 = HOME.alias(), HOUSEHOLD.alias(), COMPOUND.alias()
-    homes = sa.select(
-        hm.c.person_id,
-        hm.c.relation.label("kind"),
-        c1.c.community_id,
-        c1.c.grid_id,
-        c1.c.id.label("compound_id"),
-        hh.c.building_id,
-        hh.c.id.label("household_id"),
-    ).select_from(
-        hm.join(hh, sa.and_(hh.c.id == hm.c.household_id, in_force(hm))).join(c1, c1.c.id == hh.c.compound_id)
-    )
-    r1, c2 = ROLE_ASSIGNMENT.alias(), COMPOUND.alias()
-    compound_roles = sa.select(
-        r1.c.person_id, r1.c.role, c2.c.community_id, c2.c.grid_id, c2.c.id, uuid_null, uuid_null
-    ).select_from(r1.join(c2, sa.and_(c2.c.id == r1.c.compound_id, in_force(r1))))
-    r2, g = ROLE_ASSIGNMENT.alias(), GRID.alias()
-    grid_roles = sa.select(
-        r2.c.person_id, r2.c.role, g.c.community_id, g.c.id, uuid_null, uuid_null, uuid_null
-    ).select_from(r2.join(g, sa.and_(g.c.id == r2.c.grid_id, in_force(r2))))
-    r3 = ROLE_ASSIGNMENT.alias()
-    community_roles = sa.select(
-        r3.c.person_id, r3.c.role, r3.c.community_id, uuid_null, uuid_null, uuid_null, uuid_null
-    ).where(r3.c.community_id.is_not(None), in_force(r3))
-    tp, c3 = TEAM_POSITION.alias(), COMPOUND.alias()
-    seats = sa.select(
-        tp.c.person_id,
-        sa.literal_column("'POSITION'::text"),  # TEXT like the other branches: the union stays flat
-        c3.c.community_id,
-        c3.c.grid_id,
-        c3.c.id,
-        tp.c.building_id,
-        uuid_null,
-    ).select_from(tp.join(c3, sa.and_(c3.c.id == tp.c.compound_id, in_force(tp))))
-    union = sa.union_all(homes, compound_roles, grid_roles, community_roles, seats)
-    return _rendered(union)
+    t = PERSON_TIE.alias()
+    return _rendered(sa.select(*(t.c[name] for name in _TIE_COLUMNS)).where(in_force(t)))
 
 
 def _rendered(statement: Any) -> str:

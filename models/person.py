@@ -148,3 +148,25 @@ class TeamPosition(SQLModel, table=True):
     #: who ended the term, when it was ended through the API or an import (NULL: it has not ended)
     ended_by: uuid.UUID | None = fk("person.id", nullable=True, index=False, ondelete="SET NULL")
     created_at: datetime = created_at()
+
+
+class PersonTie(SQLModel, table=True):
+    """One tie of a person — a home, a role or a team position — with the places above the one it
+    is held at written out (migration 0036). Triggers keep these rows equal to what the database's
+    `person_tie_source` view derives from the homes, roles and positions; nothing writes them
+    otherwise. The policy asks it for every person a screen shows (`auth.bindings.person_row`)."""
+
+    __tablename__ = "person_tie"
+    __table_args__ = (sa.Index("person_tie_person", "person_id"),)
+    #: the home, role assignment or team position this row is
+    source_id: uuid.UUID = Field(primary_key=True)
+    person_id: uuid.UUID
+    #: the home's relation, the role, or POSITION
+    kind: str = Field(sa_type=sa.Text)
+    community_id: uuid.UUID | None = None
+    grid_id: uuid.UUID | None = None
+    compound_id: uuid.UUID | None = None
+    building_id: uuid.UUID | None = None
+    household_id: uuid.UUID | None = None
+    starts_on: date
+    ends_on: date | None = None
