@@ -27,9 +27,13 @@ FRAGMENT = """mutation($id: ID!, $choice: Choice!) { castBallot(voteId: $id, cho
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00$")
 
 
-@pytest_asyncio.fixture
-async def voting(api: Api, demo_db_url: str) -> AsyncIterator[Voting]:
-    yield Voting(api, demo_db_url)
+#: one database and app for the module: each test opens a vote of its own
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def voting(shared_api: Api, shared_demo_db_url: str) -> AsyncIterator[Voting]:
+    yield Voting(shared_api, shared_demo_db_url)
 
 
 def lean_answers() -> float:
