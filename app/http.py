@@ -23,7 +23,7 @@ import httpx
 import orjson
 import sqlalchemy as sa
 from cross_web import HTTPException as GraphQLHTTPException
-from graphql import DocumentNode
+from graphql import DocumentNode, GraphQLError
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -82,6 +82,7 @@ from schema.documents import DOCUMENTS
 from schema.errors import INTERNAL_MESSAGE
 from schema.extensions import observe, unstorable_in
 from schema.lean import ANSWERED as LEAN_ANSWERED
+from schema.lean import LeanPlan
 from schema.lean import data as lean_data
 
 log = logging.getLogger("qilijia.http")
@@ -457,8 +458,13 @@ class QilijiaGraphQL(GraphQL[Context, None]):
         plan = None if known is None else LEAN_WRITES.plan(query, operation, known)
         if known is None or plan is None:
             return None
-        coerced = LEAN_WRITES.coerce(plan, variables)
-        if coerced is None:
+        try:
+            coerced = LEAN_WRITES.coerce(plan, variables)
+            arguments = None if coerced is None else LEAN_WRITES.arguments(plan, coerced)
+        except Exception:  # strawberry reports what does not coerce
+            log.debug("lean mutation's arguments", exc_info=True)
+            return None
+        if coerced is None or arguments is None:
             return None
         try:
             charge = await self.paid(request, principal, query, known.document, operation, coerced.coerced)
@@ -467,16 +473,31 @@ class QilijiaGraphQL(GraphQL[Context, None]):
         if charge is None:
             return None
         try:
-            result = await LEAN_WRITES.perform(plan, coerced, await self.get_context(request))
-        except Exception:
-            log.debug("lean mutation refused", exc_info=True)
-            return None
+            data = lean_data(plan, await plan.perform(await self.get_context(request), **arguments))
+        except QilijiaError:
+            return None  # a refusal, rolled back: strawberry runs it and answers with the error
+        except Exception as failed:  # perhaps after its write was committed: never run again
+            return self.lean_failed(plan, failed, operation, started, charge)
         observe(operation, started, failed=False)
         LEAN_ANSWERED.inc()
-        return Response(
-            orjson.dumps({"data": lean_data(plan, result), "extensions": {"cost": charge.as_extension()}}),
-            media_type="application/json",
+        body = {"data": data, "extensions": {"cost": charge.as_extension()}}
+        return Response(orjson.dumps(body), media_type="application/json")
+
+    def lean_failed(
+        self, plan: LeanPlan, failed: Exception, operation: str | None, started: float, charge: Charge
+    ) -> Response:
+        """A lean mutation's unexpected failure, answered as strawberry answers one of its resolver:
+        the field's error at its path (masked, logged, counted), and `data` null."""
+        error = GraphQLError(str(failed), nodes=[plan.node], path=[plan.key], original_error=failed)
+        schema.process_errors([error])
+        observe(operation, started, failed=True)
+        body = {"data": None, "errors": [error.formatted], "extensions": {"cost": charge.as_extension()}}
+        headers = (
+            {"Retry-After": str(RETRY_AFTER_SECONDS)}
+            if error.extensions["code"] == UnavailableError.code
+            else None
         )
+        return Response(orjson.dumps(body), media_type="application/json", headers=headers)
 
     async def paid(
         self,

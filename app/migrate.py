@@ -53,6 +53,9 @@ APPEND_ONLY = (
 #: tables the service fills when a vote opens and never changes itself afterwards: a ballot and a
 #: close change them through the functions below, which keep tally and choices consistent
 THROUGH_FUNCTIONS = ("vote_tally", "vote_electorate", "vote_owner")
+#: tables the database derives from others through its triggers (running as the owner): the service
+#: reads them and never writes them
+DERIVED = ("person_tie",)
 FUNCTIONS = (
     "record_ballot(uuid, uuid, uuid, text, text)",  # before migration 0031
     "record_ballot(uuid, uuid, uuid, text, text, text, uuid)",
@@ -338,6 +341,7 @@ async def grant_service_role(url: str, role: str, password: str | None, *, owner
             "REVOKE UPDATE, DELETE ON {append_only} FROM {role}",
             "REVOKE INSERT, UPDATE, DELETE ON {alembic_version} FROM {role}",
             "REVOKE UPDATE, DELETE ON {through_functions} FROM {role}",
+            "REVOKE INSERT, UPDATE, DELETE ON {derived} FROM {role}",
             "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}",
         ]
         quoted_role = await conn.fetchval("SELECT quote_ident($1)", role)
@@ -354,13 +358,14 @@ async def grant_service_role(url: str, role: str, password: str | None, *, owner
             present = set(
                 await conn.fetchval(
                     "SELECT coalesce(array_agg(t), '{}') FROM unnest($1::text[]) t WHERE to_regclass(t) IS NOT NULL",
-                    [*APPEND_ONLY, *THROUGH_FUNCTIONS, "alembic_version"],
+                    [*APPEND_ONLY, *THROUGH_FUNCTIONS, *DERIVED, "alembic_version"],
                 )
             )
             for statement in statements[2:]:
                 tables = {
                     "append_only": [t for t in APPEND_ONLY if t in present],
                     "through_functions": [t for t in THROUGH_FUNCTIONS if t in present],
+                    "derived": [t for t in DERIVED if t in present],
                     "alembic_version": ["alembic_version"] if "alembic_version" in present else [],
                 }
                 named = [k for k in tables if "{" + k + "}" in statement]

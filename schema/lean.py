@@ -6,9 +6,11 @@ validated it once: `schema.compiler.Plans.known`), its operation is a mutation o
 that has a lean form (`LEAN`), and that field's selection is leaves of the returned type only, no
 directives, no fragments. Its arguments are coerced as graphql-core and strawberry coerce them, the
 field's work (the same function the strawberry resolver calls) runs, and each selected leaf is
-serialized by the schema's own type. Anything else — and any refusal, which rolls back before
-anything is written — is left to strawberry, which runs the mutation the usual way and answers with
-its errors, so an answer that carries an error always comes from strawberry.
+serialized by the schema's own type. Anything else, and any refusal (a `QilijiaError`, which rolls
+back before anything is written), is left to strawberry, which runs the mutation the usual way and
+answers with its errors. Any other failure of the field's work may have come after its write was
+committed (a connection lost during COMMIT): it is answered as strawberry answers it, and the
+mutation is never run a second time.
 """
 
 from __future__ import annotations
@@ -33,7 +35,6 @@ from graphql.execution.values import VariableValues, get_argument_values, get_va
 from prometheus_client import Counter
 from strawberry.types.arguments import StrawberryArgument, convert_arguments
 
-from resolvers.context import Context
 from schema.compiler import Known
 
 ANSWERED = Counter("qilijia_graphql_lean_total", "Mutations answered without GraphQL execution (schema.lean)")
@@ -89,16 +90,15 @@ class LeanWrites:
         )
         return None if isinstance(coerced, list) else coerced
 
-    async def perform(self, plan: LeanPlan, variables: VariableValues, context: Context) -> Any:
-        """The field's result. Whatever the field's work raises propagates: it has written nothing."""
+    def arguments(self, plan: LeanPlan, variables: VariableValues) -> dict[str, Any]:
+        """The field's arguments by Python name, as strawberry would pass them."""
         values = get_argument_values(plan.field, plan.node, variables)
-        arguments = convert_arguments(
+        return convert_arguments(
             values,
             plan.arguments,
             scalar_registry=self.schema.schema_converter.scalar_registry,
             config=self.schema.config,
         )
-        return await plan.perform(context, **arguments)
 
 
 def data(plan: LeanPlan, result: Any) -> dict[str, Any]:
@@ -154,10 +154,12 @@ def _plan(schema: Any, lean: Mapping[str, Perform], known: Known) -> LeanPlan | 
         if name not in returned.fields or not _leaves_only(returned.fields[name].type):
             return None
         declared = schema.get_field_for_type(name, returned.name)
-        if declared is None or declared.base_resolver is not None:
-            return None  # a field with its own resolver: strawberry runs it
+        if declared is None or declared.base_resolver is not None or _guarded(declared):
+            return None  # a field with its own resolver, permissions or extensions: strawberry's
         leaves.append(Leaf(key, declared.python_name, returned.fields[name].type))
     root = schema.get_field_for_type(node.name.value, graphql_schema.mutation_type.name)
+    if root is None or _guarded(root):
+        return None
     return LeanPlan(
         operation=operation,
         key=node.alias.value if node.alias else node.name.value,
@@ -168,6 +170,11 @@ def _plan(schema: Any, lean: Mapping[str, Perform], known: Known) -> LeanPlan | 
         returns=returned.name,
         leaves=tuple(leaves),
     )
+
+
+def _guarded(declared: Any) -> bool:
+    """A field strawberry runs something around (permission classes, field extensions)."""
+    return bool(declared.permission_classes or declared.extensions)
 
 
 def _leaves_only(kind: Any) -> bool:

@@ -175,3 +175,32 @@ async def test_owners_casting_at_once_through_the_lean_path_keep_the_tally_exact
     assert lean_answers() == before + len(owner_tokens)
     assert await ballots(voting, vote_id) == len(owner_tokens) + 1
     assert await stored_tally(voting.url, ident) == await recount_from_rows(voting.url, ident)
+
+
+async def test_a_failure_that_may_follow_the_write_is_answered_and_never_run_again(
+    voting: Voting, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection lost during COMMIT may have stored the ballot: the lean path answers with the
+    error strawberry would give, and does not hand the mutation to strawberry to run once more."""
+    from resolvers import vote as vote_resolvers
+
+    vote_id = await voting.open6()
+    assert "errors" not in await voting.cast(RESIDENT, vote_id, "AGREE")  # the document is known now
+    calls: list[str] = []
+
+    async def lost(*args: object, **kwargs: object) -> None:
+        calls.append("cast")
+        raise ConnectionResetError("the connection was lost during COMMIT")
+
+    monkeypatch.setattr(vote_resolvers, "cast_ballot", lost)
+    with strawberry_only():
+        expected = await voting.cast(CO_OWNER, vote_id, "DISAGREE")
+    assert calls == ["cast"]
+    before = lean_answers()
+    answered = await voting.cast(CO_OWNER, vote_id, "DISAGREE")
+    assert calls == ["cast", "cast"]  # once for each request: never again by strawberry
+    assert unspent(answered) == unspent(expected)
+    assert answered["data"] is None
+    assert answered["errors"][0]["extensions"]["code"] == "UNAVAILABLE"  # a lost connection
+    assert answered["errors"][0]["path"] == ["castBallot"]
+    assert lean_answers() == before

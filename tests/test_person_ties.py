@@ -4,6 +4,7 @@ positions, whatever the service writes and however the places above them move.""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -125,5 +126,42 @@ async def test_places_moving_move_the_ties_held_in_them(
         assert positions > 0
         await owner.execute("TRUNCATE team_position")
         assert await kept(service) == before - positions
+    finally:
+        await owner.close()
+
+
+async def test_a_tie_written_while_its_compound_moves_names_where_it_moved(
+    demo_db_url: str, service: asyncpg.Connection
+) -> None:
+    """An import re-gridding a compound, and staff appointed there meanwhile: the appointment's tie
+    waits for the move to commit and then names the compound's new grid and community."""
+    owner = await asyncpg.connect(**asyncpg_connect_kwargs(demo_db_url))
+    try:
+        compound, grid, person = await owner.fetchrow(
+            "SELECT c.id, (SELECT g.id FROM grid g WHERE g.id <> c.grid_id ORDER BY g.name LIMIT 1),"
+            " (SELECT id FROM person ORDER BY phone LIMIT 1) FROM compound c ORDER BY c.key LIMIT 1"
+        )
+        community = await owner.fetchval("SELECT community_id FROM grid WHERE id = $1", grid)
+        moving = owner.transaction()
+        await moving.start()
+        await owner.execute(
+            "UPDATE compound SET grid_id = $2, community_id = $3 WHERE id = $1", compound, grid, community
+        )
+        appointed = asyncio.ensure_future(
+            service.fetchval(
+                "INSERT INTO role_assignment (id, person_id, role, compound_id) "
+                "VALUES (gen_random_uuid(), $1, 'PROPERTY_STAFF', $2) RETURNING id",
+                person,
+                compound,
+            )
+        )
+        await asyncio.sleep(0.5)
+        assert not appointed.done()  # its tie waits for the move
+        await moving.commit()
+        role = await asyncio.wait_for(appointed, 10)
+        assert tuple(
+            await service.fetchrow("SELECT grid_id, community_id FROM person_tie WHERE source_id = $1", role)
+        ) == (grid, community)
+        await kept(service)
     finally:
         await owner.close()

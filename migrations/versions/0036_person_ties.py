@@ -65,18 +65,27 @@ CREATE TABLE person_tie (
 """
 
 
-#: the trigger functions, by name: what each rewrites
+#: Rows are rewritten from the places they name: a tie written while the place above it moves in
+#: another transaction (an import re-gridding a compound) would keep the place as it was. Writing a
+#: tie takes this advisory lock shared, moving a place takes it alone; each waits for the other to
+#: commit and then reads what it committed. Imports that move nothing never take it alone.
+TIES_LOCK = 0x51_4C4A_5449
+
+#: the trigger functions, by name: what each rewrites. They run as the tables' owner: the service
+#: may read `person_tie`, never write it (`app.migrate.DERIVED`)
 FUNCTIONS = {
     # homes, roles or positions written, in bulk as an import writes them: one statement joins
     # the statement's new rows to their places, as the view's branch for them does (the view
     # itself, asked for the new rows, would be searched whole: the tests hold the two equal)
     "person_tie_homes_added": """
+        PERFORM pg_advisory_xact_lock_shared(%(lock)s);
         INSERT INTO person_tie
         SELECT n.id, n.person_id, n.relation, c.community_id, c.grid_id, c.id, x.building_id, x.id,
                n.starts_on, n.ends_on
         FROM new_rows n JOIN household x ON x.id = n.household_id JOIN compound c ON c.id = x.compound_id;
     """,
     "person_tie_roles_added": """
+        PERFORM pg_advisory_xact_lock_shared(%(lock)s);
         INSERT INTO person_tie
         SELECT n.id, n.person_id, n.role, c.community_id, c.grid_id, c.id, NULL::uuid, NULL::uuid, n.starts_on, n.ends_on
         FROM new_rows n JOIN compound c ON c.id = n.compound_id
@@ -88,6 +97,7 @@ FUNCTIONS = {
         FROM new_rows n WHERE n.community_id IS NOT NULL;
     """,
     "person_tie_positions_added": """
+        PERFORM pg_advisory_xact_lock_shared(%(lock)s);
         INSERT INTO person_tie
         SELECT n.id, n.person_id, 'POSITION', c.community_id, c.grid_id, c.id, n.building_id, NULL::uuid,
                n.starts_on, n.ends_on
@@ -96,6 +106,7 @@ FUNCTIONS = {
     # one home, role or position changed or deleted (through the API, one at a time): its row,
     # from the view, which PostgreSQL searches by that one key in every branch
     "person_tie_row_changed": """
+        PERFORM pg_advisory_xact_lock_shared(%(lock)s);
         DELETE FROM person_tie WHERE source_id = OLD.id;
         IF TG_OP = 'UPDATE' THEN
             INSERT INTO person_tie SELECT * FROM person_tie_source WHERE source_id = NEW.id;
@@ -103,22 +114,30 @@ FUNCTIONS = {
     """,
     # the owner emptied a table of ties: every row again
     "person_tie_rebuilt": """
+        PERFORM pg_advisory_xact_lock(%(lock)s);
         DELETE FROM person_tie;
         INSERT INTO person_tie SELECT * FROM person_tie_source;
     """,
     # a household in another building (or compound)
     "person_tie_household_moved": """
-        DELETE FROM person_tie WHERE household_id = NEW.id;
+        PERFORM pg_advisory_xact_lock(%(lock)s);
+        DELETE FROM person_tie
+        WHERE source_id IN (SELECT source_id FROM person_tie_source WHERE household_id = NEW.id);
         INSERT INTO person_tie SELECT * FROM person_tie_source WHERE household_id = NEW.id;
     """,
     # a compound in another grid or community: everything held in it
     "person_tie_compound_moved": """
-        DELETE FROM person_tie WHERE compound_id = NEW.id;
+        PERFORM pg_advisory_xact_lock(%(lock)s);
+        DELETE FROM person_tie
+        WHERE source_id IN (SELECT source_id FROM person_tie_source WHERE compound_id = NEW.id);
         INSERT INTO person_tie SELECT * FROM person_tie_source WHERE compound_id = NEW.id;
     """,
     # a grid in another community: the grid workers' roles (a compound keeps its own community)
     "person_tie_grid_moved": """
-        DELETE FROM person_tie WHERE compound_id IS NULL AND grid_id = NEW.id;
+        PERFORM pg_advisory_xact_lock(%(lock)s);
+        DELETE FROM person_tie WHERE source_id IN (
+            SELECT source_id FROM person_tie_source WHERE compound_id IS NULL AND grid_id = NEW.id
+        );
         INSERT INTO person_tie SELECT * FROM person_tie_source WHERE compound_id IS NULL AND grid_id = NEW.id;
     """,
 }
@@ -169,8 +188,8 @@ def upgrade() -> None:
     op.execute("CREATE INDEX person_tie_person ON person_tie (person_id)")
     for name, body in FUNCTIONS.items():
         op.execute(
-            f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql "
-            f"SET search_path = public, pg_temp AS $$ BEGIN {body} RETURN NULL; END $$"
+            f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER "
+            f"SET search_path = public, pg_temp AS $$ BEGIN {body % {'lock': TIES_LOCK}} RETURN NULL; END $$"
         )
     for table, function, timing in TRIGGERS:
         op.execute(
