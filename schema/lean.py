@@ -3,10 +3,10 @@ without GraphQL execution, as compiled reads answer screens.
 
 A request qualifies when its document is already known (strawberry parsed, limited, guarded and
 validated it once: `schema.compiler.Plans.known`), its operation is a mutation of one root field
-that has a lean form (`LEAN`), and that field's selection is leaves of the returned type only, no
-directives, no fragments. Its arguments are coerced as graphql-core and strawberry coerce them, the
-field's work (the same function the strawberry resolver calls) runs, and each selected leaf is
-serialized by the schema's own type. Anything else, and any refusal (a `QilijiaError`, which rolls
+that has a lean form (`LEAN`), the document holds nothing else, and that field's selection is
+leaves of the returned type only, no directives, no fragments. Its arguments are coerced as
+graphql-core and strawberry coerce them, the field's work (the same function the strawberry
+resolver calls) runs, and each selected leaf is serialized by the schema's own type. Anything else, and any refusal (a `QilijiaError`, which rolls
 back before anything is written), is left to strawberry, which runs the mutation the usual way and
 answers with its errors. Any other failure of the field's work may have come after its write was
 committed (a connection lost during COMMIT): it is answered as strawberry answers it, and the
@@ -129,6 +129,8 @@ def _plan(schema: Any, lean: Mapping[str, Perform], known: Known) -> LeanPlan | 
     operation = known.operation
     if operation is None or operation.operation != OperationType.MUTATION:
         return None
+    if len(known.document.definitions) != 1:
+        return None  # other operations or fragments beside it: the document's checks are strawberry's
     roots = operation.selection_set.selections
     if len(roots) != 1 or not isinstance(roots[0], FieldNode):
         return None

@@ -204,3 +204,17 @@ async def test_a_failure_that_may_follow_the_write_is_answered_and_never_run_aga
     assert answered["errors"][0]["extensions"]["code"] == "UNAVAILABLE"  # a lost connection
     assert answered["errors"][0]["path"] == ["castBallot"]
     assert lean_answers() == before
+
+
+async def test_a_document_holding_other_operations_is_strawberrys(voting: Voting) -> None:
+    """What strawberry checks of a whole document (introspection in any of its operations, for one)
+    is checked for each caller: a ballot beside other operations is never answered lean."""
+    two = CAST.replace("mutation(", "mutation Cast(") + " query Mine { me { person { name } } }"
+    vote_id = await voting.open6()
+    before = lean_answers()
+    for choice in ("AGREE", "DISAGREE"):
+        body = await voting.api.gql(
+            two, {"id": vote_id, "choice": choice}, token=await voting.token(CO_OWNER), operation_name="Cast"
+        )
+        assert body["data"]["castBallot"]["choice"] == choice, body
+    assert lean_answers() == before
