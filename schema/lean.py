@@ -6,11 +6,12 @@ validated it once: `schema.compiler.Plans.known`), its operation is a mutation o
 that has a lean form (`LEAN`), the document holds nothing else, and that field's selection is
 leaves of the returned type only, no directives, no fragments. Its arguments are coerced as
 graphql-core and strawberry coerce them, the field's work (the same function the strawberry
-resolver calls) runs, and each selected leaf is serialized by the schema's own type. Anything else, and any refusal (a `QilijiaError`, which rolls
-back before anything is written), is left to strawberry, which runs the mutation the usual way and
-answers with its errors. Any other failure of the field's work may have come after its write was
-committed (a connection lost during COMMIT): it is answered as strawberry answers it, and the
-mutation is never run a second time.
+resolver calls) runs, and each selected leaf is serialized by the schema's own type.
+
+Anything else, and any refusal (a `QilijiaError`, which rolls back before anything is written), is
+left to strawberry, which runs the mutation the usual way and answers with its errors. Any other
+failure of the field's work may have come after its write was committed (a connection lost during
+COMMIT): it is answered as strawberry answers it, and the mutation is never run a second time.
 """
 
 from __future__ import annotations
