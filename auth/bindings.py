@@ -34,8 +34,8 @@ from auth.facts import (
 from auth.rules import FALSE, SqlBool, is_false, is_true
 from models.meeting import Meeting, MeetingAttendee
 from models.party import PartyGroup, PartyGroupBuilding, PartyRegistration, RegistrationStatus
-from models.person import Home, PersonTie, RoleAssignment, TeamPosition
-from models.place import Building, Community, Compound, Grid, Household, Street
+from models.person import Home, PersonTie, TeamPosition
+from models.place import Building, Community, Compound, Household, Street
 from models.proxy import VoteProxy
 from models.proxy import in_force as proxy_in_force
 from models.task import ModerationDecision, Task, TaskEvent, TaskMember
@@ -60,13 +60,11 @@ def alias(model: Any) -> Any:
 
 
 COMPOUND = light(Compound.__table__)
-GRID = light(Grid.__table__)
 COMMUNITY = light(Community.__table__)
 STREET = light(Street.__table__)
 BUILDING = light(Building.__table__)
 HOUSEHOLD = light(Household.__table__)
 HOME = light(Home.__table__)
-ROLE_ASSIGNMENT = light(RoleAssignment.__table__)
 TEAM_POSITION = light(TeamPosition.__table__)
 PERSON_TIE = light(PersonTie.__table__)
 TASK = light(Task.__table__)

@@ -53,7 +53,7 @@ from graphql import (
     ValueNode,
     VariableNode,
 )
-from graphql.execution.values import get_variable_values
+from graphql.execution.values import VariableValues, get_variable_values
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.sql import FromClause
@@ -749,13 +749,19 @@ class Plans:
     def _coerce(self, known: Known, variables: dict[str, Any] | None) -> dict[str, Any] | None:
         if known.operation is None or not isinstance(variables, dict | None):
             return None
-        definitions = known.operation.variable_definitions or ()
-        if not definitions:
+        if not known.operation.variable_definitions:
             return {}
-        coerced = get_variable_values(self.schema, definitions, variables or {})
-        if isinstance(coerced, list):  # the variables' errors: strawberry reports them
-            return None
-        return dict(getattr(coerced, "coerced", coerced))  # graphql-core 3.3 wraps them
+        coerced = coerce_variables(self.schema, known.operation, variables)
+        return None if coerced is None else dict(coerced.coerced)
+
+
+def coerce_variables(
+    schema: GraphQLSchema, operation: OperationDefinitionNode, variables: dict[str, Any] | None
+) -> VariableValues | None:
+    """An operation's variables as GraphQL executes them (types checked, defaults applied); None
+    when they do not coerce, which strawberry then reports."""
+    coerced = get_variable_values(schema, operation.variable_definitions or (), variables or {})
+    return None if isinstance(coerced, list) else coerced
 
 
 def _operation(document: DocumentNode, name: str | None) -> OperationDefinitionNode | None:

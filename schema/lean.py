@@ -32,11 +32,11 @@ from graphql import (
     OperationType,
     is_leaf_type,
 )
-from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
+from graphql.execution.values import VariableValues, get_argument_values
 from prometheus_client import Counter
 from strawberry.types.arguments import StrawberryArgument, convert_arguments
 
-from schema.compiler import Known
+from schema.compiler import Known, coerce_variables
 
 ANSWERED = Counter("qilijia_graphql_lean_total", "Mutations answered without GraphQL execution (schema.lean)")
 
@@ -85,11 +85,7 @@ class LeanWrites:
     def coerce(self, plan: LeanPlan, variables: dict[str, Any] | None) -> VariableValues | None:
         """The request's variables as GraphQL executes them; None when they do not coerce
         (strawberry reports why)."""
-        graphql_schema: GraphQLSchema = self.schema._schema
-        coerced = get_variable_values(
-            graphql_schema, plan.operation.variable_definitions or (), variables or {}
-        )
-        return None if isinstance(coerced, list) else coerced
+        return coerce_variables(self.schema._schema, plan.operation, variables)
 
     def arguments(self, plan: LeanPlan, variables: VariableValues) -> dict[str, Any]:
         """The field's arguments by Python name, as strawberry would pass them."""
