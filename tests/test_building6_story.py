@@ -41,7 +41,7 @@ async def test_the_elevator_vote_of_building_6_from_announcement_to_record(
     households = await fetch(
         url,
         "SELECT h.id, min(o.person_id::text)::uuid AS owner FROM household h JOIN building b ON b.id = h.building_id"
-        " JOIN home o ON o.household_id = h.id AND o.relation = 'OWNER' AND (o.ends_on IS NULL OR o.ends_on > current_date)"
+        " JOIN home o ON o.household_id = h.id AND o.relation = 'OWNER' AND (o.ends_on IS NULL OR o.ends_on > (now() AT TIME ZONE 'Asia/Shanghai')::date)"
         " JOIN person p ON p.id = o.person_id"
         " JOIN compound c ON c.id = b.compound_id"
         " WHERE b.name = '6栋' AND c.key = 'qianshan-meilin' AND p.phone NOT LIKE '138000000%'"

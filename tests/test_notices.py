@@ -131,7 +131,7 @@ async def test_a_community_notice_reaches_its_compounds_and_the_committee_sees_w
         url,
         """SELECT count(DISTINCT h.person_id) FROM home h JOIN compound c ON c.id = h.compound_id
            JOIN community m ON m.id = c.community_id
-           WHERE m.key = 'jiulong' AND h.starts_on <= current_date AND (h.ends_on IS NULL OR h.ends_on > current_date)""",
+           WHERE m.key = 'jiulong' AND h.starts_on <= (now() AT TIME ZONE 'Asia/Shanghai')::date AND (h.ends_on IS NULL OR h.ends_on > (now() AT TIME ZONE 'Asia/Shanghai')::date)""",
     )
     assert counts["reached"] == living and counts["read"] == 1 and counts["unread"] == living - 1
     assert [r["person"]["name"] for r in counts["readers"]] == [
@@ -358,7 +358,7 @@ async def test_an_urgent_notice_is_told_to_everyone_it_reaches_once(
         """SELECT count(DISTINCT hm.person_id) FROM home hm JOIN household h ON h.id = hm.household_id
            JOIN building b ON b.id = h.building_id JOIN compound c ON c.id = b.compound_id
            WHERE c.key = 'qianshan-meilin' AND b.name = '6栋'
-             AND hm.starts_on <= current_date AND (hm.ends_on IS NULL OR hm.ends_on > current_date)""",
+             AND hm.starts_on <= (now() AT TIME ZONE 'Asia/Shanghai')::date AND (hm.ends_on IS NULL OR hm.ends_on > (now() AT TIME ZONE 'Asia/Shanghai')::date)""",
     )
     told = "SELECT count(*) FROM notification WHERE kind = 'NOTICE_URGENT' AND ref_id = $1"
 

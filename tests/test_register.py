@@ -633,7 +633,7 @@ async def test_who_lives_in_a_household_is_read_through_an_index(demo_db_url: st
         await connection.execute("SET enable_seqscan = off")
         plan = await connection.fetch(
             "EXPLAIN SELECT person_id FROM home WHERE household_id = (SELECT id FROM household LIMIT 1)"
-            " AND starts_on <= current_date AND (ends_on IS NULL OR ends_on > current_date)"
+            " AND starts_on <= (now() AT TIME ZONE 'Asia/Shanghai')::date AND (ends_on IS NULL OR ends_on > (now() AT TIME ZONE 'Asia/Shanghai')::date)"
         )
     finally:
         await connection.close()
