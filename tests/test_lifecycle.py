@@ -96,16 +96,11 @@ def test_the_embedded_database_stops_with_serve_however_it_ends(tmp_path: Path) 
     warnings = [line for line in lines if "Warning" in line or "XDG_RUNTIME_DIR" in line]
     assert warnings == [], warnings
 
-    again, _ = serving.start()  # the same data, served again
-    again.send_signal(signal.SIGINT)  # Ctrl-C
-    again.wait(timeout=30)
-    assert eventually(lambda: not postgres_on(pgdata)), "Ctrl-C left the embedded PostgreSQL running"
-
-    crashed, _ = serving.start()
+    crashed, _ = serving.start()  # the same data, served again
     crashed.kill()  # killed outright: no handler runs in it
     crashed.wait(timeout=10)
     assert eventually(lambda: not postgres_on(pgdata)), "a killed serve left the embedded PostgreSQL running"
     third, _ = serving.start()  # and the data directory is free for the next one
-    third.send_signal(signal.SIGTERM)
+    third.send_signal(signal.SIGINT)  # Ctrl-C
     third.wait(timeout=30)
-    assert eventually(lambda: not postgres_on(pgdata))
+    assert eventually(lambda: not postgres_on(pgdata)), "Ctrl-C left the embedded PostgreSQL running"
