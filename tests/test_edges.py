@@ -158,10 +158,12 @@ class Crawl:
         """`node(id:)` for each id (in chunks); id → the node's data, or None when refused. A node
         nulled only by a field the caller may not read (a roster, a turnout list) is the error
         `(id, "denied field")`. The ids are variables, so that chunks asking the same selections
-        are one document, compiled once for the persona, as a client's screen is."""
+        are one document, compiled once for the persona, as a client's screen is; a short last
+        chunk asks its last id again, to be that document too."""
         out: dict[str, Any] = {}
         for start in range(0, len(ids), CHUNK):
             chunk = ids[start : start + CHUNK]
+            chunk += chunk[-1:] * (min(CHUNK, len(ids)) - len(chunk))
             parts = [
                 f"n{i}: node(id: $i{i}) {{ __typename id {selection(ident)} }}"
                 for i, ident in enumerate(chunk)
