@@ -25,6 +25,7 @@ import asyncpg
 import httpx
 import pytest
 import pytest_asyncio
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
 
@@ -35,8 +36,12 @@ from app.settings import Settings
 from app.world_file import World, load, parse
 from app.world_import import import_world
 from auth import tokens
+from models.terms import today_sql
 
 SECRET = "test-secret-key-that-is-long-enough-for-prod-0123456789"
+#: Today in Beijing as the service's own SQL says it (`models.terms.today_sql`), for the tests' queries:
+#: the server's `current_date` is UTC's, a day behind from 16:00 to 24:00 UTC
+TODAY = str(today_sql().compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
 DEMO_WORLD = os.path.join(os.path.dirname(__file__), "..", "app", "demo", "world.yaml")
 
 

@@ -13,7 +13,7 @@ from decimal import Decimal
 from app.database import create_engine, sessionmaker
 from resolvers.ids import decode, encode
 from resolvers.vote import open_due_votes
-from tests.conftest import Api, fetch, fetchval, make_settings
+from tests.conftest import TODAY, Api, fetch, fetchval, make_settings
 from tests.test_paper_ballots import COMMUNITY_COMMITTEE, OWNERS_COMMITTEE, RESIDENT, Desk
 from tests.test_proxies import APPOINT, FOR, VERIFY, someone_outside_building6
 from tests.test_roll import ANSWER, OBJECT
@@ -41,7 +41,7 @@ async def test_the_elevator_vote_of_building_6_from_announcement_to_record(
     households = await fetch(
         url,
         "SELECT h.id, min(o.person_id::text)::uuid AS owner FROM household h JOIN building b ON b.id = h.building_id"
-        " JOIN home o ON o.household_id = h.id AND o.relation = 'OWNER' AND (o.ends_on IS NULL OR o.ends_on > (now() AT TIME ZONE 'Asia/Shanghai')::date)"
+        f" JOIN home o ON o.household_id = h.id AND o.relation = 'OWNER' AND (o.ends_on IS NULL OR o.ends_on > {TODAY})"
         " JOIN person p ON p.id = o.person_id"
         " JOIN compound c ON c.id = b.compound_id"
         " WHERE b.name = '6栋' AND c.key = 'qianshan-meilin' AND p.phone NOT LIKE '138000000%'"

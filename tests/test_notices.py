@@ -17,7 +17,7 @@ from fpdf import FPDF
 from resolvers import notice as notice_resolvers
 from resolvers.ids import decode, encode
 from resolvers.notice import tell_due
-from tests.conftest import Api, counting_statements, fetchval, token_for
+from tests.conftest import TODAY, Api, counting_statements, fetchval, token_for
 from tests.test_photos import png, uploaded
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -129,9 +129,9 @@ async def test_a_community_notice_reaches_its_compounds_and_the_committee_sees_w
     counts = receipts["receipts"]
     living = await fetchval(
         url,
-        """SELECT count(DISTINCT h.person_id) FROM home h JOIN compound c ON c.id = h.compound_id
+        f"""SELECT count(DISTINCT h.person_id) FROM home h JOIN compound c ON c.id = h.compound_id
            JOIN community m ON m.id = c.community_id
-           WHERE m.key = 'jiulong' AND h.starts_on <= (now() AT TIME ZONE 'Asia/Shanghai')::date AND (h.ends_on IS NULL OR h.ends_on > (now() AT TIME ZONE 'Asia/Shanghai')::date)""",
+           WHERE m.key = 'jiulong' AND h.starts_on <= {TODAY} AND (h.ends_on IS NULL OR h.ends_on > {TODAY})""",
     )
     assert counts["reached"] == living and counts["read"] == 1 and counts["unread"] == living - 1
     assert [r["person"]["name"] for r in counts["readers"]] == [
@@ -355,10 +355,10 @@ async def test_an_urgent_notice_is_told_to_everyone_it_reaches_once(
     qianshan, six = await place(url, "compound", "qianshan-meilin"), await building(url, "6栋")
     living_in_six = await fetchval(
         url,
-        """SELECT count(DISTINCT hm.person_id) FROM home hm JOIN household h ON h.id = hm.household_id
+        f"""SELECT count(DISTINCT hm.person_id) FROM home hm JOIN household h ON h.id = hm.household_id
            JOIN building b ON b.id = h.building_id JOIN compound c ON c.id = b.compound_id
            WHERE c.key = 'qianshan-meilin' AND b.name = '6栋'
-             AND hm.starts_on <= (now() AT TIME ZONE 'Asia/Shanghai')::date AND (hm.ends_on IS NULL OR hm.ends_on > (now() AT TIME ZONE 'Asia/Shanghai')::date)""",
+             AND hm.starts_on <= {TODAY} AND (hm.ends_on IS NULL OR hm.ends_on > {TODAY})""",
     )
     told = "SELECT count(*) FROM notification WHERE kind = 'NOTICE_URGENT' AND ref_id = $1"
 

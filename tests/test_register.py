@@ -11,7 +11,7 @@ import pytest
 
 from models.terms import end_problem, holds, term_problem, today
 from resolvers.ids import encode
-from tests.conftest import Api, fetch, fetchval, person_id, running_api, token_for
+from tests.conftest import TODAY, Api, fetch, fetchval, person_id, running_api, token_for
 from tests.test_principal_cache import ask, warm
 from tests.votes import CAST, open_building6_vote
 
@@ -607,7 +607,7 @@ async def test_a_term_that_ends_at_midnight_ends_for_a_cached_principal_too(demo
         for statement in (
             "ALTER TABLE role_assignment DISABLE TRIGGER role_assignment_moves_access_epoch",
             "UPDATE role_assignment SET starts_on = starts_on - 30, ends_on = "
-            "(timezone('Asia/Shanghai', now()))::date WHERE person_id = "
+            f"{TODAY} WHERE person_id = "
             f"(SELECT id FROM person WHERE phone = '{COMMITTEE}')",
             "ALTER TABLE role_assignment ENABLE TRIGGER role_assignment_moves_access_epoch",
         ):
@@ -633,7 +633,7 @@ async def test_who_lives_in_a_household_is_read_through_an_index(demo_db_url: st
         await connection.execute("SET enable_seqscan = off")
         plan = await connection.fetch(
             "EXPLAIN SELECT person_id FROM home WHERE household_id = (SELECT id FROM household LIMIT 1)"
-            " AND starts_on <= (now() AT TIME ZONE 'Asia/Shanghai')::date AND (ends_on IS NULL OR ends_on > (now() AT TIME ZONE 'Asia/Shanghai')::date)"
+            f" AND starts_on <= {TODAY} AND (ends_on IS NULL OR ends_on > {TODAY})"
         )
     finally:
         await connection.close()

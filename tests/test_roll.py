@@ -10,7 +10,7 @@ from decimal import Decimal
 from app.database import create_engine, sessionmaker
 from resolvers.ids import decode, encode
 from resolvers.vote import open_due_votes
-from tests.conftest import Api, fetch, fetchval, make_settings
+from tests.conftest import TODAY, Api, fetch, fetchval, make_settings
 from tests.test_paper_ballots import COMMUNITY_COMMITTEE, OWNERS_COMMITTEE, RESIDENT, Desk
 from tests.votes import CAST, building_id, compound_id, stored_tally
 
@@ -66,7 +66,7 @@ async def test_the_roll_is_published_checked_and_corrected_before_the_vote_opens
         url,
         "SELECT count(DISTINCT o.person_id) FROM home o JOIN household h ON h.id = o.household_id"
         " JOIN building b ON b.id = h.building_id WHERE b.name = '6栋' AND b.compound_id = $1"
-        " AND o.relation = 'OWNER' AND (o.ends_on IS NULL OR o.ends_on > (now() AT TIME ZONE 'Asia/Shanghai')::date)",
+        f" AND o.relation = 'OWNER' AND (o.ends_on IS NULL OR o.ends_on > {TODAY})",
         decode(base["compoundId"])[1],
     )
     assert len(told) == owners6 == len({t["phone"] for t in told}) and RESIDENT in {t["phone"] for t in told}

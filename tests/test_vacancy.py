@@ -12,7 +12,7 @@ import pytest
 from models.terms import today
 from resolvers.ids import encode
 from schema.compiled import ANSWERS
-from tests.conftest import Api, fetch, fetchval, import_into, parse, token_for
+from tests.conftest import TODAY, Api, fetch, fetchval, import_into, parse, token_for
 
 # one database for the module: each test works on a household of its own
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -77,8 +77,8 @@ CALLERS = [
     (OUTSIDER, False),
     (OTHER_COMMITTEE, False),
 ]
-OPEN_HOMES_OF = """SELECT count(*) FROM home h JOIN person p ON p.id = h.person_id
-  WHERE p.phone = $1 AND (h.ends_on IS NULL OR h.ends_on > (timezone('Asia/Shanghai', now()))::date)"""
+OPEN_HOMES_OF = f"""SELECT count(*) FROM home h JOIN person p ON p.id = h.person_id
+  WHERE p.phone = $1 AND (h.ends_on IS NULL OR h.ends_on > {TODAY})"""
 
 
 @pytest.mark.parametrize("case", range(len(CALLERS)))
