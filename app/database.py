@@ -79,8 +79,11 @@ def create_engine(url: str, settings: Settings, **kwargs: Any) -> AsyncEngine:
         "jit": "off",
     }
     options: dict[str, Any] = {
-        "pool_size": settings.pool_size,
-        "max_overflow": settings.pool_size,
+        # as many connections as the compiled reads' pool and as many again, and every one kept: a
+        # connection beyond the pool's size would be closed when given back, so a burst of ballots
+        # would open one per ballot (a new PostgreSQL process, its caches, its PL/pgSQL compiled)
+        "pool_size": 2 * settings.pool_size,
+        "max_overflow": 0,
         # No pre-ping round trip per checkout (a screen checks out several connections); a
         # connection the server dropped is discarded on its first error, and none lives past 30 min.
         "pool_recycle": 1800,

@@ -755,6 +755,7 @@ def create_app(
             photo_links=PhotoLinks(
                 settings.file_url_key(), settings.file_url_ttl_seconds, settings.public_url
             ),
+            autocommit=sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT")),
         )
         forgetting = asyncio.get_running_loop().create_task(forget_revoked_keys(broker, backend))
         try:

@@ -61,6 +61,7 @@ FUNCTIONS = (
     "record_ballot(uuid, uuid, uuid, text, text, text, uuid)",
     "record_paper_ballot(uuid, uuid, uuid, uuid, text, text, timestamptz, text)",
     "close_tally(uuid)",
+    "cast_ballot(uuid, uuid, uuid, text, text, text, uuid)",  # from migration 0038
 )
 
 

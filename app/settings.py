@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     token_ttl_seconds: int = Field(default=2 * 3600, alias="QILIJIA_TOKEN_TTL")
     statement_timeout_ms: int = Field(default=15_000, alias="QILIJIA_STATEMENT_TIMEOUT_MS")
     idle_in_transaction_timeout_ms: int = Field(default=30_000, alias="QILIJIA_IDLE_TX_TIMEOUT_MS")
+    #: each worker's connections for the compiled reads; its engine keeps twice as many
+    #: (`app.database.create_engine`)
     pool_size: int = Field(default=10, alias="QILIJIA_DB_POOL_SIZE")
     #: the role that owns tables and functions, made by `qilijia migrate` (`app.migrate.OWNER_ROLE`);
     #: empty: DATABASE_URL's user owns them

@@ -44,6 +44,10 @@ class Services:
     templates: Mapping[Any, Any] = field(default_factory=dict)
     #: mints photos' signed URLs (`resolvers.photos.PhotoLinks`); None shows uploaded photos nowhere
     photo_links: Any = None
+    #: sessions whose statements each commit on their own, no BEGIN or COMMIT sent: for a mutation
+    #: whose one write is a statement that raises on every refusal (`resolvers.pipeline.run`'s
+    #: `alone`); None runs those in a transaction like the rest
+    autocommit: async_sessionmaker[AsyncSession] | None = None
 
 
 @dataclass

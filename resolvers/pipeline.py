@@ -193,18 +193,31 @@ async def run(
     *,
     open_task: str | None = None,
     prepare: Callable[[Work[R]], Awaitable[None]] | None = None,
+    alone: bool = False,
 ) -> T:
     """Run one mutation. `open_task` (what it does: 安排专题会议) refuses finished tasks.
 
     `prepare` runs after the policy allowed the mutation and before its transaction begins: the
     place for a call to another service (WeChat's content check), which must never hold a lock or
-    a transaction open. Only a target read without a lock may have one."""
+    a transaction open. Only a target read without a lock may have one.
+
+    `alone`: `apply` writes in one statement that raises on every refusal, having written nothing
+    (a ballot: `resolvers.vote.cast_ballot`), so the mutation needs no transaction around it and
+    runs without one (`Services.autocommit`): the rows that statement locks are held only while
+    PostgreSQL runs it, not for the round trip of a COMMIT. Such a mutation appends no event, no
+    audit record and notifies nothing here: each would be a write of its own."""
     who = require_person(ctx.principal)
     if prepare is not None:
         assert not target.lock, "a locked row must not wait for another service"
         async with ctx.sessions() as session:
             checked = await _checked(ctx, session, target, ident, who, action, open_task)
         await prepare(checked)
+    if alone:
+        assert not target.lock and prepare is None and action not in audit.AUDITED
+        async with (ctx.services.autocommit or ctx.sessions)() as session, session.begin():
+            outcome = await apply(await _checked(ctx, session, target, ident, who, action, open_task))
+        assert outcome.event is None and not outcome.topics, "a lone write is its statement only"
+        return outcome.result
     async with ctx.sessions() as session, session.begin():
         if prepare is not None:
             work = checked

@@ -631,10 +631,10 @@ async def cast_ballot(
     on_behalf_of: uuid.UUID | None = None,
     now: datetime | None = None,
 ) -> CastResult:
-    """One ballot in two statements: the pipeline's load (the vote, the policy's facts and the
-    caller's households), and `record_ballot`, which writes the ballot, the households' choices and
-    the tally (the database's rule: the service may not update those rows itself), with the live
-    tally's notice."""
+    """One ballot in two statements and no transaction around them: the pipeline's load (the
+    vote, the policy's facts and the caller's households), and `cast_ballot`, which writes the
+    ballot, the households' choices and the tally (the database's rule: the service may not update
+    those rows itself), with the live tally's notice, and commits on its own."""
 
     async def apply(work: Work[Vote]) -> Outcome[CastResult]:
         row, who = work.row, work.who
@@ -657,35 +657,34 @@ async def cast_ballot(
         code = secrets.token_urlsafe(24)
         rule = DoubleVote(work.state["double_vote"])
         prefer = preferred_channel(rule)
-        written = (
-            await work.session.execute(
-                RECORD_BALLOT,
-                {
-                    "ballot": uuid.uuid4(),
-                    "vote": vote_id,
-                    "person": person,
-                    "choice": choice.value,
-                    "receipt": receipt_hash(code),
-                    "prefer": prefer.value if prefer else None,
-                    "proxy": proxy,
-                    "channel": CHANNEL,
-                    "notice": json.dumps({"topic": topic(vote_id)}),
-                },
-            )
-        ).one()
+        values = {
+            "ballot": uuid.uuid4(),
+            "vote": vote_id,
+            "person": person,
+            "choice": choice.value,
+            "receipt": receipt_hash(code),
+            "prefer": prefer.value if prefer else None,
+            "proxy": proxy,
+            "channel": CHANNEL,
+            "notice": json.dumps({"topic": topic(vote_id)}),
+        }
+        try:
+            written = (await work.session.execute(CAST_BALLOT, values)).one()
+        except sa.exc.DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) == TALLY_CLOSED:
+                # the vote closed between the load and this statement, which wrote nothing
+                raise _closed(row.closes_at) from None
+            raise
         if written.out_tallies == -1:
             whose = "该业主家" if proxy is not None else "您家"
             raise ConflictError(f"{whose}已交书面表决票。{outranked_reason(rule, Channel.ONLINE)}")
-        if written.out_tallies != 1:
-            # the vote closed between the load and this statement: the transaction rolls back
-            raise _closed(row.closes_at)
         if len(written.out_households) != len(numbers):
             # a ballot ranking higher stands on some of the owner's heads: this one went to the rest
             numbers = await _numbers(work.session, vote_id, written.out_households)
         return Outcome(CastResult(written.out_id, choice, written.out_cast_at, code, numbers))
 
     try:
-        return await run(ctx, CASTING, vote_id, Action.CAST, apply)
+        return await run(ctx, CASTING, vote_id, Action.CAST, apply, alone=True)
     except ForbiddenError:
         # before it opens, nobody is an owner of its (not yet frozen) electorate: say why instead
         row = await vote_loader(ctx).load(vote_id)
@@ -731,12 +730,14 @@ def _not_open(status: str, doing: str) -> ConflictError:
     return ConflictError(f"该表决{ended}，不能{doing}。")
 
 
-#: the ballot through the database's function (migration 0010), and the live tally's notice, in
-#: one statement
-RECORD_BALLOT = sa.text(
+#: the ballot through the database's function (migrations 0031 and 0038) and the live tally's
+#: notice, in one statement that commits on its own (`resolvers.pipeline.run`'s `alone`); the
+#: function refuses a ballot racing the close with `TALLY_CLOSED`, having written nothing
+CAST_BALLOT = sa.text(
     "SELECT b.*, pg_notify(:channel, :notice) AS sent"
-    " FROM record_ballot(:ballot, :vote, :person, :choice, :receipt, :prefer, :proxy) AS b"
+    " FROM cast_ballot(:ballot, :vote, :person, :choice, :receipt, :prefer, :proxy) AS b"
 )
+TALLY_CLOSED = "55000"
 
 
 # --- closing ------------------------------------------------------------------------------------

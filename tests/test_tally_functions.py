@@ -61,10 +61,10 @@ async def test_the_functions_run_as_an_owner_that_is_no_superuser(demo_db_url: s
         "SELECT p.proname, p.prosecdef, pg_get_userbyid(p.proowner) AS owner, "
         "has_function_privilege($1, p.oid, 'EXECUTE') AS service, "
         "has_function_privilege('public', p.oid, 'EXECUTE') AS anyone, p.proconfig "
-        "FROM pg_proc p WHERE p.proname IN ('record_ballot', 'close_tally') ORDER BY p.proname",
+        "FROM pg_proc p WHERE p.proname IN ('record_ballot', 'close_tally', 'cast_ballot') ORDER BY p.proname",
         SERVICE_ROLE,
     )
-    assert [f["proname"] for f in functions] == ["close_tally", "record_ballot"]
+    assert [f["proname"] for f in functions] == ["cast_ballot", "close_tally", "record_ballot"]
     for f in functions:
         assert (f["prosecdef"], f["owner"], f["service"], f["anyone"]) == (True, OWNER_ROLE, True, False)
         assert f["proconfig"] == ["search_path=public, pg_temp"]
@@ -188,7 +188,27 @@ async def test_every_ballot_moves_the_tally_as_the_rule_says(demo_db_url: str) -
         late = await conn.fetchrow(
             "SELECT * FROM record_ballot($1, $2, $3, 'AGREE', 'late')", uuid.uuid4(), vote, people[0]
         )
-        assert late["out_tallies"] == 0  # the caller rolls back (resolvers.vote.cast_ballot)
+        assert late["out_tallies"] == 0  # its caller must roll back
+        # the service's own call, outside a transaction: refused, and nothing of it is written
+        ballots = await conn.fetchval("SELECT count(*) FROM ballot WHERE vote_id = $1", vote)
+        choices_before = await conn.fetch(
+            "SELECT household_id, choice, ballot_id FROM vote_electorate WHERE vote_id = $1 ORDER BY 1", vote
+        )
+        with pytest.raises(asyncpg.ObjectNotInPrerequisiteStateError):
+            await conn.fetchrow(
+                "SELECT * FROM cast_ballot($1, $2, $3, 'AGREE', 'late-alone', NULL, NULL)",
+                uuid.uuid4(),
+                vote,
+                people[0],
+            )
+        assert await conn.fetchval("SELECT count(*) FROM ballot WHERE vote_id = $1", vote) == ballots
+        assert (
+            await conn.fetch(
+                "SELECT household_id, choice, ballot_id FROM vote_electorate WHERE vote_id = $1 ORDER BY 1",
+                vote,
+            )
+            == choices_before
+        )
         assert _tally(await conn.fetchrow("SELECT * FROM vote_tally WHERE vote_id = $1", vote)) == before
     finally:
         await conn.close()

@@ -567,6 +567,60 @@ async def test_ballots_racing_the_close_are_counted_or_refused(voting: Voting) -
     assert late["errors"][0]["extensions"]["code"] == "CONFLICT"
 
 
+async def test_a_ballot_finding_the_tally_sealed_writes_nothing(voting: Voting) -> None:
+    """The close seals the tally after the ballot's load saw the vote open: the ballot's one
+    statement, which commits on its own, is refused whole (a CONFLICT saying the vote has closed)."""
+    vote_id = await voting.open6()
+    ident = decode(vote_id)[1]
+    await fetch(voting.url, "SELECT * FROM close_tally($1)", ident)  # the vote itself still says OPEN
+    refused = await voting.cast(RESIDENT, vote_id, "AGREE")
+    assert refused["errors"][0]["extensions"]["code"] == "CONFLICT", refused
+    assert "截止" in refused["errors"][0]["message"]
+    assert await fetchval(voting.url, "SELECT count(*) FROM ballot WHERE vote_id = $1", ident) == 0
+    assert (
+        await fetchval(
+            voting.url,
+            "SELECT count(*) FROM vote_electorate WHERE vote_id = $1 AND choice IS NOT NULL",
+            ident,
+        )
+        == 0
+    )
+    assert await fetchval(voting.url, "SELECT ballots_cast FROM vote_tally WHERE vote_id = $1", ident) == 0
+
+
+async def test_a_burst_of_ballots_keeps_the_connections_it_opened(demo_db_url: str) -> None:
+    """Owners casting all at once take as many connections as the pool holds, and the pool keeps
+    them: a second burst is served by the same backends, none opened or closed for it (a new one
+    costs PostgreSQL a process, its caches and its PL/pgSQL functions compiled again)."""
+    from auth import tokens
+    from tests.conftest import SECRET
+
+    size = 2  # QILIJIA_DB_POOL_SIZE: mutations keep up to twice as many
+    async with running_api(demo_db_url, make_settings(demo_db_url, QILIJIA_DB_POOL_SIZE=size)) as api:
+        voting = Voting(api, demo_db_url)
+        vote_id = await voting.open6()
+        ident = decode(vote_id)[1]
+        owners = await fetch(
+            demo_db_url, "SELECT DISTINCT person_id FROM vote_owner WHERE vote_id = $1", ident
+        )
+        owner_tokens = [tokens.mint(r["person_id"], secret=SECRET, ttl_seconds=600)[0] for r in owners[:12]]
+
+        async def burst() -> set[int]:
+            answers = await asyncio.gather(
+                *(api.gql(CAST, {"id": vote_id, "choice": "AGREE"}, token=t) for t in owner_tokens)
+            )
+            assert all("errors" not in a for a in answers), answers
+            rows = await fetch(
+                demo_db_url,
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'qilijia'",
+            )
+            return {r["pid"] for r in rows}
+
+        first = await burst()
+        assert len(first) == 2 * size
+        assert await burst() == first
+
+
 async def test_a_ballot_costs_the_principal_and_two_statements(voting: Voting) -> None:
     vote_id = await voting.open6()
     await voting.cast(RESIDENT, vote_id, "AGREE")
