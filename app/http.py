@@ -47,7 +47,7 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types.unset import UNSET, UnsetType
 
-from app import downloads, uploads
+from app import downloads, heap, uploads
 from app import logging as app_logging
 from app.database import asyncpg_connect_kwargs, create_engine, create_read_pool, service_url, sessionmaker
 from app.jobs import Outside, periodic
@@ -703,7 +703,8 @@ def create_app(
 ) -> Starlette:
     """The ASGI app. `database_url` defaults to the settings' (or the embedded server's)."""
     settings = settings or get_settings()
-    if os.environ.get(app_logging.JSON_LOGS):  # a worker of `qilijia serve`
+    serving = bool(os.environ.get(app_logging.JSON_LOGS))  # a worker of `qilijia serve`
+    if serving:
         app_logging.configure()
     secret = settings.signing_key()
     backend = LazyBackend(secret)
@@ -769,6 +770,8 @@ def create_app(
                 app.state.services.reveals.running(),
                 app.state.services.budget.running(),
             ):
+                if serving:
+                    heap.settle()
                 yield
         finally:
             forgetting.cancel()

@@ -389,3 +389,47 @@ async def test_metrics_show_database_pools_and_open_websockets(demo_db_url: str)
             assert sample((await client.get("/metrics")).text, "qilijia_websockets_open") == 0
     finally:
         server.stop()
+
+
+def test_a_settled_worker_leaves_its_start_up_to_no_collection() -> None:
+    """`app.heap.settle`, in a process of its own (it changes the collector for the process's life):
+    what exists is frozen, and the youngest generation is collected less often."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import gc, app.heap\n"
+        "before = gc.get_freeze_count()\n"
+        "app.heap.settle()\n"
+        "print(before, gc.get_freeze_count(), *gc.get_threshold())"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).parent.parent,
+    )
+    before, frozen, *threshold = map(int, done.stdout.split())
+    assert before == 0 and frozen > 1_000
+    from app import heap
+
+    assert threshold == [heap.YOUNG, heap.MIDDLE, heap.OLD]
+
+
+async def test_a_serve_worker_settles_its_heap_once_started(
+    demo_db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker of `qilijia serve` settles once its start-up is done (the app built elsewhere, as
+    the tests build it, does not: freezing is for a process that serves until it ends)."""
+    from app import heap
+
+    settled: list[bool] = []
+    monkeypatch.setattr(heap, "settle", lambda: settled.append(True))
+    monkeypatch.setattr(app_logging, "configure", lambda: None)
+    async with running_api(demo_db_url):
+        assert settled == []
+    monkeypatch.setenv(app_logging.JSON_LOGS, "1")
+    async with running_api(demo_db_url) as api:
+        assert settled == [True]
+        assert (await api.client.get("/healthz")).status_code == 200
