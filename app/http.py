@@ -14,7 +14,6 @@ import logging
 import os
 import ssl
 import time
-import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -216,6 +215,8 @@ class RequestContext:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self.pools_seen = 0.0
+        #: the metrics' series by (path, status), looked up once: `labels` costs more than a count
+        self.metrics: dict[tuple[str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -223,7 +224,7 @@ class RequestContext:
             return
         headers = dict(scope["headers"])
         given = headers.get(b"x-request-id", b"").decode("latin-1")
-        rid = given if 0 < len(given) <= 64 and given.replace("-", "").isalnum() else uuid.uuid4().hex
+        rid = given if 0 < len(given) <= 64 and given.replace("-", "").isalnum() else os.urandom(16).hex()
         token = app_logging.request_id.set(rid)
         started = time.perf_counter()
         status = 0
@@ -250,8 +251,15 @@ class RequestContext:
             elapsed = time.perf_counter() - started
             path = scope["path"] if scope["path"] in KNOWN_PATHS else "other"
             if scope["type"] == "http":
-                HTTP_REQUESTS.labels(path, str(status)).inc()
-                HTTP_LATENCY.labels(path).observe(elapsed)
+                counted = (path, status)
+                if counted not in self.metrics:
+                    self.metrics[counted] = (
+                        HTTP_REQUESTS.labels(path, str(status)),
+                        HTTP_LATENCY.labels(path),
+                    )
+                requests, latency = self.metrics[counted]
+                requests.inc()
+                latency.observe(elapsed)
                 log.info(
                     "request",
                     extra={
@@ -276,7 +284,7 @@ class LazyBackend(QilijiaAuthBackend):
         super().__init__(sessions=None, secret=secret)  # type: ignore[arg-type]
 
     async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, Principal]:
-        if conn.url.path.startswith(NO_SESSION_PATHS):
+        if conn.scope["path"].startswith(NO_SESSION_PATHS):
             return AuthCredentials(), ANONYMOUS
         return await super().authenticate(conn)
 
@@ -316,7 +324,7 @@ def unauthenticated(conn: HTTPConnection, message: str) -> Response:
 
 
 def on_auth_error(conn: HTTPConnection, exc: AuthenticationError) -> Response:
-    if conn.url.path == "/uploads":  # `wx.uploadFile` reads the status, not a GraphQL body
+    if conn.scope["path"] == "/uploads":  # `wx.uploadFile` reads the status, not a GraphQL body
         body = {"errors": [{"message": str(exc), "extensions": {"code": "UNAUTHENTICATED"}}]}
         return JSONResponse(body, status_code=401)
     return unauthenticated(conn, str(exc))

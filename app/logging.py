@@ -7,12 +7,13 @@ masked and the values bound to a failed statement dropped, in messages and trace
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
+
+import orjson
 
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 
@@ -26,6 +27,8 @@ _DETAIL = re.compile(r"(DETAIL:\s+Key \([^)]*\)=\()([^)]*)(\))")
 
 def scrub(text: str) -> str:
     """A log text without phone numbers in clear and without the values a statement was given."""
+    if len(text) < 11:  # too short for a phone number, a statement's values or a key's detail
+        return text
     text = _PARAMETERS.sub("[parameters: …]", text)
     text = _DETAIL.sub(r"\1…\3", text)
     return _PHONE.sub(r"\1****\3", text)
@@ -51,7 +54,7 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = scrub(value) if isinstance(value, str) else value
         if record.exc_info:
             entry["exception"] = scrub(self.formatException(record.exc_info))
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        return orjson.dumps(entry, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 #: set by `qilijia serve` for its worker processes, each of which configures its own logging
