@@ -62,6 +62,11 @@ JSON_LOGS = "QILIJIA_JSON_LOGS"
 
 
 def configure(level: str = "INFO") -> None:
+    # a line says neither the source line, the thread nor the process name: not looked up for
+    # every record (an access line is written for every request)
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
