@@ -70,7 +70,7 @@ from resolvers.context import Context
 from resolvers.events import CHANNEL, notify
 from resolvers.loaders import by_key, grouped, visible_by_id
 from resolvers.pages import Key, Page, order, read, window
-from resolvers.pipeline import Event, Outcome, Target, Work, append_event, run
+from resolvers.pipeline import Event, Outcome, Target, Work, append_event, run, run_on_driver
 from resolvers.place import granted
 from resolvers.text import clean_text
 
@@ -668,22 +668,22 @@ async def cast_ballot(
             "channel": CHANNEL,
             "notice": json.dumps({"topic": topic(vote_id)}),
         }
-        try:
-            written = (await work.session.execute(CAST_BALLOT, values)).one()
-        except sa.exc.DBAPIError as exc:
-            if getattr(exc.orig, "sqlstate", None) == TALLY_CLOSED:
-                # the vote closed between the load and this statement, which wrote nothing
-                raise _closed(row.closes_at) from None
-            raise
-        if written.out_tallies == -1:
+        written = await _write_ballot(work, values)
+        if written is None:
+            # the vote closed between the load and this statement, which wrote nothing
+            raise _closed(row.closes_at)
+        if written["out_tallies"] == -1:
             whose = "该业主家" if proxy is not None else "您家"
             raise ConflictError(f"{whose}已交书面表决票。{outranked_reason(rule, Channel.ONLINE)}")
-        if len(written.out_households) != len(numbers):
+        if len(written["out_households"]) != len(numbers):
             # a ballot ranking higher stands on some of the owner's heads: this one went to the rest
-            numbers = await _numbers(work.session, vote_id, written.out_households)
-        return Outcome(CastResult(written.out_id, choice, written.out_cast_at, code, numbers))
+            numbers = await _numbers(work, vote_id, written["out_households"])
+        return Outcome(CastResult(written["out_id"], choice, written["out_cast_at"], code, numbers))
 
     try:
+        if on_behalf_of is None or on_behalf_of == getattr(ctx.principal, "person_id", None):
+            # the caller's own ballot: on the driver, without a session (`run_on_driver`)
+            return await run_on_driver(ctx, CASTING, vote_id, Action.CAST, apply)
         return await run(ctx, CASTING, vote_id, Action.CAST, apply, alone=True)
     except ForbiddenError:
         # before it opens, nobody is an owner of its (not yet frozen) electorate: say why instead
@@ -705,13 +705,28 @@ async def _under_proxy(work: Work[Vote], owner: uuid.UUID) -> tuple[uuid.UUID, l
     return found
 
 
-async def _numbers(session: AsyncSession, vote_id: uuid.UUID, households: list[uuid.UUID]) -> list[str]:
-    found = await session.execute(
+async def _write_ballot(work: Work[Vote], values: dict[str, Any]) -> Mapping[str, Any] | None:
+    """`CAST_BALLOT` on the work's driver or session: its row, or None when the tally was sealed."""
+    try:
+        if work.driver is not None:
+            arguments = tuple(values[name] for name in CAST_BALLOT_ORDER)
+            return (await work.driver.exec_driver_sql(CAST_BALLOT_DRIVER, arguments)).one()._mapping
+        return (await work.session.execute(CAST_BALLOT, values)).one()._mapping
+    except sa.exc.DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) == TALLY_CLOSED:
+            return None
+        raise
+
+
+async def _numbers(work: Work[Vote], vote_id: uuid.UUID, households: list[uuid.UUID]) -> list[str]:
+    if work.driver is not None:
+        return list((await work.driver.exec_driver_sql(NUMBERS_DRIVER, (vote_id, households))).scalars())
+    rows = await work.session.execute(
         sa.select(VoteElector.number)
         .where(VoteElector.vote_id == vote_id, VoteElector.household_id.in_(households))
         .order_by(VoteElector.number)
     )
-    return list(found.scalars())
+    return list(rows.scalars())
 
 
 def _closed(closes_at: datetime) -> ConflictError:
@@ -738,6 +753,14 @@ CAST_BALLOT = sa.text(
     " FROM cast_ballot(:ballot, :vote, :person, :choice, :receipt, :prefer, :proxy) AS b"
 )
 TALLY_CLOSED = "55000"
+#: the same statements as SQL text, sent as they are (`resolvers.pipeline.run_on_driver`), and the
+#: ballot's parameters in order
+CAST_BALLOT_ORDER = ("channel", "notice", "ballot", "vote", "person", "choice", "receipt", "prefer", "proxy")
+CAST_BALLOT_DRIVER = (
+    "SELECT b.*, pg_notify($1, $2) AS sent"
+    " FROM cast_ballot($3::uuid, $4::uuid, $5::uuid, $6::text, $7::text, $8::text, $9::uuid) AS b"
+)
+NUMBERS_DRIVER = "SELECT number FROM vote_electorate WHERE vote_id = $1 AND household_id = ANY ($2::uuid[]) ORDER BY number"
 
 
 # --- closing ------------------------------------------------------------------------------------

@@ -345,6 +345,9 @@ def make_settings(url: str | None = None, **overrides: Any) -> Settings:
         # the periodic jobs' statements would be counted with whichever request runs meanwhile;
         # tests run the jobs themselves (`app.jobs.run_once`, the CLI, the end-to-end servers)
         "QILIJIA_JOB_INTERVAL_SECONDS": 3600,
+        # an app keeps every connection it opens (twice this for its engine, this for its reads):
+        # two workers' tests, some with several apps, share one server's hundred connections
+        "QILIJIA_DB_POOL_SIZE": 5,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)
