@@ -300,8 +300,8 @@ def _judged_work(
 
 @dataclass(frozen=True)
 class _DriverLoad:
-    """A target's load statement as asyncpg takes it: its text, its parameters' names in order and
-    the values SQLAlchemy bound as constants."""
+    """A target's load statement as the driver takes it (asyncpg's `$1`, `$2`…): its text, its
+    parameters' names in order, the values SQLAlchemy bound as constants, and the facts' builder."""
 
     sql: str
     names: tuple[str, ...]
@@ -314,7 +314,7 @@ _DRIVER_DIALECT = postgresql.asyncpg.dialect()  # type: ignore[attr-defined]
 
 
 def _driver_load(target: Target[Any], action: Action, who: PersonPrincipal) -> _DriverLoad:
-    """`load`'s statement for asyncpg, compiled once per target, action and (where the rules ask
+    """`load`'s statement as SQL text, compiled once per target, action and (where the rules ask
     about collections) shape of caller."""
     judged = asks_collections(target.resource, action)
     key = (target, action, shape(who) if judged else None)
