@@ -115,6 +115,10 @@ class Work(Generic[R]):
     #: its one write is a statement of its own, sent as it is (`exec_driver_sql`)
     driver: AsyncConnection | None = None
 
+    async def connection(self) -> AsyncConnection:
+        """Where to send SQL text: the driver's connection, else the session's (in its transaction)."""
+        return self.driver if self.driver is not None else await self.session.connection()
+
 
 async def load(
     session: AsyncSession,

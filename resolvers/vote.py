@@ -657,18 +657,17 @@ async def cast_ballot(
         code = secrets.token_urlsafe(24)
         rule = DoubleVote(work.state["double_vote"])
         prefer = preferred_channel(rule)
-        values = {
-            "ballot": uuid.uuid4(),
-            "vote": vote_id,
-            "person": person,
-            "choice": choice.value,
-            "receipt": receipt_hash(code),
-            "prefer": prefer.value if prefer else None,
-            "proxy": proxy,
-            "channel": CHANNEL,
-            "notice": json.dumps({"topic": topic(vote_id)}),
-        }
-        written = await _write_ballot(work, values)
+        notice = json.dumps({"topic": topic(vote_id)})
+        ballot = (
+            uuid.uuid4(),
+            vote_id,
+            person,
+            choice.value,
+            receipt_hash(code),
+            prefer and prefer.value,
+            proxy,
+        )
+        written = await _write_ballot(work, (CHANNEL, notice, *ballot))
         if written is None:
             # the vote closed between the load and this statement, which wrote nothing
             raise _closed(row.closes_at)
@@ -705,13 +704,10 @@ async def _under_proxy(work: Work[Vote], owner: uuid.UUID) -> tuple[uuid.UUID, l
     return found
 
 
-async def _write_ballot(work: Work[Vote], values: dict[str, Any]) -> Mapping[str, Any] | None:
-    """`CAST_BALLOT` on the work's driver or session: its row, or None when the tally was sealed."""
+async def _write_ballot(work: Work[Vote], arguments: tuple[Any, ...]) -> Mapping[str, Any] | None:
+    """`CAST_BALLOT`: its row, or None when the tally was sealed (nothing written)."""
     try:
-        if work.driver is not None:
-            arguments = tuple(values[name] for name in CAST_BALLOT_ORDER)
-            return (await work.driver.exec_driver_sql(CAST_BALLOT_DRIVER, arguments)).one()._mapping
-        return (await work.session.execute(CAST_BALLOT, values)).one()._mapping
+        return (await (await work.connection()).exec_driver_sql(CAST_BALLOT, arguments)).one()._mapping
     except sa.exc.DBAPIError as exc:
         if getattr(exc.orig, "sqlstate", None) == TALLY_CLOSED:
             return None
@@ -719,14 +715,7 @@ async def _write_ballot(work: Work[Vote], values: dict[str, Any]) -> Mapping[str
 
 
 async def _numbers(work: Work[Vote], vote_id: uuid.UUID, households: list[uuid.UUID]) -> list[str]:
-    if work.driver is not None:
-        return list((await work.driver.exec_driver_sql(NUMBERS_DRIVER, (vote_id, households))).scalars())
-    rows = await work.session.execute(
-        sa.select(VoteElector.number)
-        .where(VoteElector.vote_id == vote_id, VoteElector.household_id.in_(households))
-        .order_by(VoteElector.number)
-    )
-    return list(rows.scalars())
+    return list((await (await work.connection()).exec_driver_sql(NUMBERS, (vote_id, households))).scalars())
 
 
 def _closed(closes_at: datetime) -> ConflictError:
@@ -746,21 +735,16 @@ def _not_open(status: str, doing: str) -> ConflictError:
 
 
 #: the ballot through the database's function (migrations 0031 and 0038) and the live tally's
-#: notice, in one statement that commits on its own (`resolvers.pipeline.run`'s `alone`); the
-#: function refuses a ballot racing the close with `TALLY_CLOSED`, having written nothing
-CAST_BALLOT = sa.text(
-    "SELECT b.*, pg_notify(:channel, :notice) AS sent"
-    " FROM cast_ballot(:ballot, :vote, :person, :choice, :receipt, :prefer, :proxy) AS b"
-)
-TALLY_CLOSED = "55000"
-#: the same statements as SQL text, sent as they are (`resolvers.pipeline.run_on_driver`), and the
-#: ballot's parameters in order
-CAST_BALLOT_ORDER = ("channel", "notice", "ballot", "vote", "person", "choice", "receipt", "prefer", "proxy")
-CAST_BALLOT_DRIVER = (
+#: notice, in one statement that commits on its own (`resolvers.pipeline.run`'s `alone`, and
+#: `run_on_driver`); the function refuses a ballot racing the close with `TALLY_CLOSED`, having
+#: written nothing. SQL text, sent as it is: the channel, the notice, then `cast_ballot`'s arguments
+CAST_BALLOT = (
     "SELECT b.*, pg_notify($1, $2) AS sent"
     " FROM cast_ballot($3::uuid, $4::uuid, $5::uuid, $6::text, $7::text, $8::text, $9::uuid) AS b"
 )
-NUMBERS_DRIVER = "SELECT number FROM vote_electorate WHERE vote_id = $1 AND household_id = ANY ($2::uuid[]) ORDER BY number"
+TALLY_CLOSED = "55000"
+#: the numbers of a vote's households, for a ballot that went to some of the owner's only
+NUMBERS = "SELECT number FROM vote_electorate WHERE vote_id = $1 AND household_id = ANY ($2::uuid[]) ORDER BY number"
 
 
 # --- closing ------------------------------------------------------------------------------------
