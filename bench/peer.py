@@ -24,7 +24,8 @@ What it does, end to end:
    `--tasks` tasks to 千山美林 with bench/fixtures.py's SEED; the database is dropped at the end, also
    on failure, Ctrl-C or SIGTERM;
 2. starts the servers on free ports, each in its own process group: `qilijia serve --workers N`
-   for every N of `--workers` (QILIJIA_ENV=prod, a random 64-character QILIJIA_SECRET_KEY),
+   for every N of `--workers` (QILIJIA_ENV=prod, a random 64-character QILIJIA_SECRET_KEY,
+   QILIJIA_DB_POOL_SIZE 10 ÷ N: every server keeps about as many connections as one worker does),
    PostGraphile (it installs itself from npm into ~/.cache/qilijia-peer on first run, which may
    take minutes: `--postgraphile-timeout`), and the raw endpoint (`--serve-raw`, uvicorn,
    `--raw-workers`, an asyncpg pool of `--raw-pool` connections);
@@ -489,9 +490,17 @@ def launch(label: str, kind: str, port: int, args: list[str], env: dict[str, str
     return Server(label, kind, port, process, log)
 
 
+#: the database connections of one Qilijia worker at the default pool size (QILIJIA_DB_POOL_SIZE
+#: 10: 10 for the compiled reads, 20 for the rest, the listener): each server of N workers gets a
+#: pool size of 10 ÷ N, so that all of them, PostGraphile's and the raw endpoint's fit in
+#: PostgreSQL's default 100 connections
+POOL_SIZE = 10
+
+
 def start_qilijia(label: str, env: dict[str, str], tmp: Path, workers: int) -> Server:
     port = free_port()
     args = [str(QILIJIA), "serve", "--workers", str(workers), "--port", str(port)]
+    env = {**env, "QILIJIA_DB_POOL_SIZE": str(max(2, POOL_SIZE // workers))}
     return launch(label, "qilijia", port, args, env, tmp)
 
 

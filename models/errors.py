@@ -99,8 +99,9 @@ class UnavailableError(QilijiaError):
 RETRY_AFTER_SECONDS = 5
 
 #: SQLSTATE classes and codes that mean "the database went away", not "the statement is wrong":
-#: connection exceptions, and the server shutting down, crashed or still starting
-_UNREACHABLE_STATES = ("08", "57P01", "57P02", "57P03")
+#: connection exceptions, the server shutting down, crashed or still starting, and the server
+#: refusing one more connection (too many clients: a moment later there may be room)
+_UNREACHABLE_STATES = ("08", "57P01", "57P02", "57P03", "53300")
 
 
 def database_unreachable(error: BaseException | None) -> bool:

@@ -54,6 +54,32 @@ async def test_a_database_lost_during_execution_is_unavailable_not_internal() ->
     assert error.original_error is None and "127.0.0.1" not in error.message
 
 
+async def test_a_database_refusing_more_connections_is_unavailable_not_internal(db_url: str) -> None:
+    """PostgreSQL at its connection limit ("too many clients", SQLSTATE 53300) refuses a new
+    connection: a moment later there may be room, so the client is told to retry (UNAVAILABLE),
+    not that the server failed (INTERNAL). Here the limit is a role's, met on its first connection."""
+    import asyncpg
+    from graphql import GraphQLError
+    from sqlalchemy.engine import make_url
+
+    from models.errors import database_unreachable
+    from schema.errors import rewrite
+
+    role = f"qlj_nomore_{uuid.uuid4().hex[:8]}"
+    await fetchval(db_url, f"CREATE ROLE {role} LOGIN CONNECTION LIMIT 0")
+    try:
+        url = make_url(db_url).set(username=role, password=None).render_as_string(hide_password=False)
+        with pytest.raises(asyncpg.TooManyConnectionsError) as refused:
+            await asyncpg.connect(url, timeout=5)
+        assert database_unreachable(refused.value)
+        error = GraphQLError("boom", original_error=refused.value)
+        rewrite([error])
+        assert error.extensions == {"code": "UNAVAILABLE"}
+        assert error.original_error is None and role not in error.message
+    finally:
+        await fetchval(db_url, f"DROP ROLE {role}")
+
+
 async def test_a_body_nested_too_deep_is_bad_input_in_json(api: Api) -> None:
     nested = '{"query": "{ __typename }", "variables": {"a": ' + "[" * 5000 + "]" * 5000 + "}}"
     response = await api.client.post("/graphql", content=nested, headers={"content-type": "application/json"})
