@@ -247,7 +247,7 @@ def serve(
         port=port,
         workers=workers,
         log_config=None,
-        access_log=False,  # app.http.RequestContext writes the access line, with the request id
+        access_log=False,  # app.http.Edge writes the access line, with the request id
         loop="uvloop",
         http=BoundedHttpToolsProtocol,  # a client must send its request's head in time
         proxy_headers=True,

@@ -14,7 +14,8 @@ import logging
 import os
 import ssl
 import time
-from collections.abc import AsyncIterator
+import zlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -124,23 +125,78 @@ def error_body(code: str, message: str) -> dict[str, Any]:
     return {"data": None, "errors": [{"message": message, "extensions": {"code": code}}]}
 
 
-class BodyLimit:
-    """Refuse request bodies over the limit (413) before they are read into memory. The paths in
-    `own_limit` (the photo upload) hold a limit of their own, and say it in their own words."""
+class Edge:
+    """What every request passes once, outermost: its id (taken from `X-Request-ID` or made), its
+    access line and HTTP metrics; the body limit, refused (413) before a body over it is read (the
+    paths in `own_limit`, the photo upload, hold a limit of their own and say it in their own
+    words); and a GraphQL-shaped JSON answer for whatever escapes the app before its response
+    started: 503 `UNAVAILABLE` with `Retry-After` when the database cannot be reached (the caller's
+    principal is loaded before GraphQL runs), 400 for a body too deeply nested to parse, 500
+    `INTERNAL` for anything else.
+
+    One layer with one wrapper around `send`, not one each: every layer costs every request a
+    coroutine and a closure, and the smallest screens are mostly such fixed costs."""
 
     def __init__(self, app: ASGIApp, max_bytes: int, own_limit: frozenset[str] = frozenset()) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.own_limit = own_limit
+        self.pools_seen = 0.0
+        #: the metrics' series by (path, status), looked up once: `labels` costs more than a count
+        self.metrics: dict[tuple[str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.own_limit:
+        kind = scope["type"]
+        if kind not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
+        headers = dict(scope["headers"])
+        given = headers.get(b"x-request-id", b"").decode("latin-1")
+        rid = given if 0 < len(given) <= 64 and given.replace("-", "").isalnum() else os.urandom(16).hex()
+        tagged = (b"x-request-id", rid.encode())
+        token = app_logging.request_id.set(rid)
+        started = time.perf_counter()
+        status = 0
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), tagged]
+            await send(message)
+
+        try:
+            if kind == "websocket":
+                WEBSOCKETS.inc()
+                try:
+                    await self.app(scope, receive, send_with_id)
+                finally:
+                    WEBSOCKETS.dec()
+                return
+            try:
+                await self.app(scope, self._limited(scope, headers, receive), send_with_id)
+            except _TooLarge:
+                if status:
+                    raise
+                body = error_body("BAD_USER_INPUT", f"请求内容过大（上限 {self.max_bytes // 1000} KB）。")
+                await JSONResponse(body, status_code=413)(scope, receive, send_with_id)
+            except Exception as exc:
+                if status:
+                    raise
+                await _failure(exc)(scope, receive, send_with_id)
+        finally:
+            if kind == "http":
+                self._observe(scope, status, time.perf_counter() - started)
+            app_logging.request_id.reset(token)
+
+    def _limited(self, scope: Scope, headers: dict[bytes, bytes], receive: Receive) -> Receive:
+        """`receive`, refusing a body over the limit: at once by its declared length, and as its
+        chunks arrive (a declared length may understate it)."""
+        if scope["path"] in self.own_limit:
+            return receive
+        declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(scope, receive, send)
-            return
+            raise _TooLarge
         seen = 0
 
         async def limited() -> Message:
@@ -152,124 +208,48 @@ class BodyLimit:
                     raise _TooLarge
             return message
 
-        try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
-            await self._refuse(scope, receive, send)
+        return limited
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body = error_body("BAD_USER_INPUT", f"请求内容过大（上限 {self.max_bytes // 1000} KB）。")
-        await JSONResponse(body, status_code=413)(scope, receive, send)
+    def _observe(self, scope: Scope, status: int, elapsed: float) -> None:
+        if time.monotonic() - self.pools_seen > 1.0:  # at most once a second
+            self.pools_seen = time.monotonic()
+            with contextlib.suppress(Exception):
+                observe_pools(scope["app"])
+        path = scope["path"] if scope["path"] in KNOWN_PATHS else "other"
+        counted = (path, status)
+        if counted not in self.metrics:
+            self.metrics[counted] = (HTTP_REQUESTS.labels(path, str(status)), HTTP_LATENCY.labels(path))
+        requests, latency = self.metrics[counted]
+        requests.inc()
+        latency.observe(elapsed)
+        log.info(
+            "request",
+            extra={
+                "method": scope["method"],
+                "path": scope["path"],
+                "status": status,
+                "duration_ms": round(elapsed * 1000, 1),
+            },
+        )
 
 
 class _TooLarge(Exception):
     pass
 
 
-class JsonErrors:
-    """Whatever escapes the app before its response started still gets a GraphQL-shaped JSON
-    answer: 503 `UNAVAILABLE` with `Retry-After` when the database cannot be reached (the
-    caller's principal is loaded before GraphQL runs), 400 for a body too deeply nested to parse,
-    500 `INTERNAL` for anything else."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def tracked(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, receive, tracked)
-        except Exception as exc:
-            if started:
-                raise
-            if isinstance(exc, RecursionError):  # a JSON body nested deeper than any parser follows
-                response = JSONResponse(
-                    error_body("BAD_USER_INPUT", "请求内容嵌套过深，请检查后重试。"), status_code=400
-                )
-            elif database_unreachable(exc):
-                log.warning("database unreachable: %s", exc)
-                response = JSONResponse(
-                    error_body(UnavailableError.code, UnavailableError.default_message),
-                    status_code=503,
-                    headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-                )
-            else:
-                log.exception("unhandled error")
-                response = JSONResponse(error_body("INTERNAL", INTERNAL_MESSAGE), status_code=500)
-            await response(scope, receive, send)
-
-
-class RequestContext:
-    """Request id (taken from `X-Request-ID` or made), an access log line and HTTP metrics."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-        self.pools_seen = 0.0
-        #: the metrics' series by (path, status), looked up once: `labels` costs more than a count
-        self.metrics: dict[tuple[str, int], tuple[Any, Any]] = {}
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
-        headers = dict(scope["headers"])
-        given = headers.get(b"x-request-id", b"").decode("latin-1")
-        rid = given if 0 < len(given) <= 64 and given.replace("-", "").isalnum() else os.urandom(16).hex()
-        token = app_logging.request_id.set(rid)
-        started = time.perf_counter()
-        status = 0
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
-            await send(message)
-
-        if scope["type"] == "websocket":
-            WEBSOCKETS.inc()
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            if scope["type"] == "websocket":
-                WEBSOCKETS.dec()
-            elif time.monotonic() - self.pools_seen > 1.0:  # at most once a second
-                self.pools_seen = time.monotonic()
-                with contextlib.suppress(Exception):
-                    observe_pools(scope["app"])
-            elapsed = time.perf_counter() - started
-            path = scope["path"] if scope["path"] in KNOWN_PATHS else "other"
-            if scope["type"] == "http":
-                counted = (path, status)
-                if counted not in self.metrics:
-                    self.metrics[counted] = (
-                        HTTP_REQUESTS.labels(path, str(status)),
-                        HTTP_LATENCY.labels(path),
-                    )
-                requests, latency = self.metrics[counted]
-                requests.inc()
-                latency.observe(elapsed)
-                log.info(
-                    "request",
-                    extra={
-                        "method": scope["method"],
-                        "path": scope["path"],
-                        "status": status,
-                        "duration_ms": round(elapsed * 1000, 1),
-                    },
-                )
-            app_logging.request_id.reset(token)
+def _failure(exc: Exception) -> Response:
+    """The answer to an exception that escaped the app before its response started."""
+    if isinstance(exc, RecursionError):  # a JSON body nested deeper than any parser follows
+        return JSONResponse(error_body("BAD_USER_INPUT", "请求内容嵌套过深，请检查后重试。"), status_code=400)
+    if database_unreachable(exc):
+        log.warning("database unreachable: %s", exc)
+        return JSONResponse(
+            error_body(UnavailableError.code, UnavailableError.default_message),
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+    log.exception("unhandled error")
+    return JSONResponse(error_body("INTERNAL", INTERNAL_MESSAGE), status_code=500)
 
 
 #: paths whose requests carry their own permission (a signed photo URL, WeChat's signed push, the
@@ -349,6 +329,29 @@ def graphql_http_error(exc: GraphQLHTTPException) -> Response:
     return JSONResponse(body, status_code=exc.status_code)
 
 
+#: an answer smaller than this is sent as it is: compressing it would save less than it costs
+GZIP_MINIMUM = 1024
+
+
+def compressed(response: Response, accepted: str) -> Response:
+    """A GraphQL answer gzip-compressed for a client that accepts it: screens are 8–50 KB of JSON
+    that compress 5–10×, and level 3 costs about 0.1 ms for 50 KB. Small answers and streamed
+    ones go as they are. Here rather than in a middleware around every route: a layer costs every
+    request, and only the GraphQL answers are worth compressing (`/metrics` keeps Starlette's)."""
+    body = getattr(response, "body", None)
+    if not isinstance(body, bytes) or len(body) < GZIP_MINIMUM:
+        return response
+    headers = response.headers
+    headers.add_vary_header("Accept-Encoding")
+    if "gzip" not in accepted or "content-encoding" in headers:
+        return response
+    packer = zlib.compressobj(3, zlib.DEFLATED, 31)  # wbits 31: the gzip format
+    response.body = packer.compress(body) + packer.flush()
+    headers["content-encoding"] = "gzip"
+    headers["content-length"] = str(len(response.body))
+    return response
+
+
 class QilijiaGraphQL(GraphQL[Context, None]):
     def encode_json(self, data: object) -> str:
         """orjson: fast, and it writes the compiled read path's JSON (an `orjson.Fragment`) as it came
@@ -372,7 +375,7 @@ class QilijiaGraphQL(GraphQL[Context, None]):
                 status_code=503,
                 headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
             )
-        await response(scope, receive, send)
+        await compressed(response, request.headers.get("accept-encoding", ""))(scope, receive, send)
 
     async def answer(self, request: Request) -> Response:
         if not DOCUMENTS.loaded:  # the database was down at start-up
@@ -389,9 +392,12 @@ class QilijiaGraphQL(GraphQL[Context, None]):
         if response is not None:
             return response
         try:
-            await self.read_principal(request)
+            # a lean mutation may act for a cached caller: what it acts on checks the epoch
             response = await self.lean(request, body) if body is not None else None
-            return response if response is not None else await self.run(request)
+            if response is not None:
+                return response
+            await self.read_principal(request)
+            return await self.run(request)
         except UnauthenticatedError as exc:
             return unauthenticated(request, exc.message)
         except GraphQLHTTPException as exc:
@@ -534,8 +540,9 @@ class QilijiaGraphQL(GraphQL[Context, None]):
             return None
 
     async def read_principal(self, request: Request | WebSocket) -> None:
-        """A principal from the cache is good only for compiled reads, which check its epoch; what
-        strawberry answers (a mutation above all) acts for the principal read now."""
+        """A principal from the cache is good only for what checks its epoch where it acts (the
+        compiled reads, a lean ballot: `Context.refresh`); what strawberry answers (a mutation above
+        all) acts for the principal read now."""
         auth = request.scope.get("auth")
         if auth is None or CACHED not in auth.scopes:
             return
@@ -551,8 +558,24 @@ class QilijiaGraphQL(GraphQL[Context, None]):
                 request.scope["user"] = ANONYMOUS
         principal = request.scope.get("user") or ANONYMOUS
         return Context(
-            principal=principal, services=request.app.state.services, request=request, response=response
+            principal=principal,
+            services=request.app.state.services,
+            request=request,
+            response=response,
+            refresh=self._refresh(request),
         )
+
+    def _refresh(self, request: Request | WebSocket) -> Callable[[], Awaitable[Principal]] | None:
+        """How a context reads its caller afresh (`Context.refresh`), when it came from the cache."""
+        auth = request.scope.get("auth")
+        if auth is None or CACHED not in auth.scopes:
+            return None
+
+        async def refresh() -> Principal:
+            await self.read_principal(request)
+            return request.scope["user"]
+
+        return refresh
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """A WebSocket authenticates in `connection_init` ({"Authorization": "Bearer …"}); a bad
@@ -831,14 +854,10 @@ def create_app(
             Route("/wechat/push", uploads.wechat_push, methods=["GET", "POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
-            Route("/metrics", metrics),
+            Route("/metrics", metrics, middleware=[Middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM)]),
         ],
         middleware=[
-            Middleware(RequestContext),
-            Middleware(JsonErrors),
-            # screens are 8–50 KB of JSON that compress 5–10×; level 3 costs ~0.1 ms for 50 KB
-            Middleware(GZipMiddleware, minimum_size=1024, compresslevel=3),
-            Middleware(BodyLimit, max_bytes=settings.max_body_bytes, own_limit=frozenset({"/uploads"})),
+            Middleware(Edge, max_bytes=settings.max_body_bytes, own_limit=frozenset({"/uploads"})),
             Middleware(AuthenticationMiddleware, backend=backend, on_error=on_auth_error),
         ],
         lifespan=lifespan,

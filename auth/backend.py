@@ -187,10 +187,11 @@ class PrincipalCache:
     recently used last: each token is checked for revocation once before its principal is cached.
 
     An entry may be stale (someone's roles changed, a session ended since: both move the access
-    epoch): it is only ever used by the compiled read path, whose statement checks the entry's
-    epoch against the current one and refuses to answer for a stale principal
-    (`schema.compiler.STALE`), which is then read again, revocation included. Everything else reads
-    the principal afresh."""
+    epoch): it is only ever used where a statement checks the entry's epoch against the current
+    one before anything is answered or written: the compiled read path, which refuses to answer
+    for a stale principal (`schema.compiler.STALE`), and an owner's own ballot, whose load reads the
+    epoch (`resolvers.pipeline.run_on_driver`); a stale principal is then read again, revocation
+    included. Everything else reads the principal afresh."""
 
     def __init__(self, maximum: int = 10_000) -> None:
         self.maximum = maximum

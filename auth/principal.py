@@ -8,6 +8,7 @@ buildings or households) where they stand in some way.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -95,6 +96,12 @@ class PersonPrincipal(BaseUser):
 
     def ids(self, scope: Scope) -> frozenset[uuid.UUID]:
         return self._scopes[scope]
+
+    @functools.cached_property
+    def scopes_held(self) -> frozenset[Scope]:
+        """The scopes in which the person holds any place (`auth.rules.shape`), found once: a
+        principal is kept between requests, and every request asks for its shape."""
+        return frozenset(scope for scope, ids in self._scopes.items() if ids)
 
 
 def _scopes(p: PersonPrincipal) -> dict[Scope, frozenset[uuid.UUID]]:

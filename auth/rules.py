@@ -70,7 +70,7 @@ def shape(who: Principal) -> tuple[Any, ...]:
     """What a rule's SQL depends on: the kind of caller, whether an operator, which scopes hold
     any place. Callers of one shape share compiled rules."""
     if isinstance(who, PersonPrincipal):
-        return ("person", who.is_admin, frozenset(scope for scope in Scope if who.ids(scope)))
+        return ("person", who.is_admin, who.scopes_held)
     return (type(who).__name__,)
 
 

@@ -57,10 +57,23 @@ class Context:
     request: Any = None
     response: Any = None
     connection_params: Any = None
+    #: reads the caller afresh, set when `principal` came from the process's cache
+    #: (`auth.backend.PrincipalCache`) rather than being read for this request. Only work that
+    #: checks the access epoch in the statement it acts on may act for a cached principal
+    #: (`resolvers.pipeline.run_on_driver`); all else asks `fresh()` first
+    refresh: Callable[[], Awaitable[Principal]] | None = None
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.services.sessions, self.principal)
+
+    async def fresh(self) -> Principal:
+        """The caller as read for this request: read now (one statement, revocation checked) if
+        it came from the cache."""
+        if self.refresh is not None:
+            refresh, self.refresh = self.refresh, None
+            self.act_as(await refresh())
+        return self.principal
 
     def act_as(self, principal: Principal) -> None:
         """Switch to the principal a WebSocket authenticated in `connection_init`."""

@@ -46,6 +46,7 @@ from auth.policy import (
     where,
 )
 from auth.principal import PersonPrincipal
+from models.access import current_epoch
 from models.errors import ConflictError
 from models.place import Compound
 from models.task import Task, TaskEvent
@@ -214,7 +215,7 @@ async def run(
     runs without one (`Services.autocommit`): the rows that statement locks are held only while
     PostgreSQL runs it, not for the round trip of a COMMIT. Such a mutation appends no event, no
     audit record and notifies nothing here: each would be a write of its own."""
-    who = require_person(ctx.principal)
+    who = require_person(await ctx.fresh())
     if prepare is not None:
         assert not target.lock, "a locked row must not wait for another service"
         async with ctx.sessions() as session:
@@ -319,7 +320,8 @@ _DRIVER_DIALECT = postgresql.asyncpg.dialect()  # type: ignore[attr-defined]
 
 def _driver_load(target: Target[Any], action: Action, who: PersonPrincipal) -> _DriverLoad:
     """`load`'s statement as SQL text, compiled once per target, action and (where the rules ask
-    about collections) shape of caller."""
+    about collections) shape of caller, with the access epoch now (`access_epoch`): a caller
+    from the process's cache is acted for only while it is still the epoch it was read at."""
     judged = asks_collections(target.resource, action)
     key = (target, action, shape(who) if judged else None)
     found = _DRIVER_LOADS.get(key)
@@ -327,7 +329,9 @@ def _driver_load(target: Target[Any], action: Action, who: PersonPrincipal) -> _
         if len(_DRIVER_LOADS) > JUDGED_MAX:
             _DRIVER_LOADS.clear()
         plain, build = _loader(target)
-        statement = _judged(target, action, who) if judged else plain
+        statement = (_judged(target, action, who) if judged else plain).add_columns(
+            current_epoch().label("access_epoch")
+        )
         compiled = statement.compile(dialect=_DRIVER_DIALECT, compile_kwargs={"render_postcompile": True})
         found = _DRIVER_LOADS[key] = _DriverLoad(
             compiled.string, tuple(compiled.positiontup or ()), dict(compiled.params), build
@@ -364,7 +368,12 @@ async def run_on_driver(
     """`run` with `alone`, on a connection of its own: the load and the one write are SQL text
     sent as it is (`exec_driver_sql`), with no session, no ORM and no BEGIN or COMMIT around them.
     `apply` is given the connection (`Work.driver`) and no session. For the hottest mutation (a
-    ballot), where SQLAlchemy's session and ORM were a third of the service's CPU."""
+    ballot), where SQLAlchemy's session and ORM were a third of the service's CPU.
+
+    It may act for a caller from the process's cache (`Context.refresh`): the load reads the
+    access epoch, and a caller read at another epoch (a role, a home, a session changed since) is
+    read again and the row loaded again before anything is judged. A caller still at the epoch
+    of its reading is the one a reading now would give, and costs no statement."""
     who = require_person(ctx.principal)
     assert not target.lock and action not in audit.AUDITED
     sessions = ctx.services.autocommit
@@ -373,6 +382,9 @@ async def run_on_driver(
     engine = sessions.kw["bind"]
     async with engine.connect() as connection:
         found = await _load_on_driver(connection, target, ident, who, action)
+        if ctx.refresh is not None and found is not None and found[2]["access_epoch"] != who.epoch:
+            who = require_person(await ctx.fresh())
+            found = await _load_on_driver(connection, target, ident, who, action)
         work = _judged_work(ctx, None, target, who, action, None, found)
         work.driver = connection
         outcome = await apply(work)

@@ -214,6 +214,13 @@ class Plan:
 def _decode_global(value: Any) -> tuple[str, uuid.UUID]:
     if not isinstance(value, str):
         raise Fallback("an ID that is not a string")
+    return _decoded(value)
+
+
+@functools.lru_cache(maxsize=8192)
+def _decoded(value: str) -> tuple[str, uuid.UUID]:
+    """A global ID's type and id, each decoded once: a request decodes its IDs twice (the plan it
+    needs, then its parameters), and screens are opened with the same IDs again and again."""
     try:
         raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
         type_name, _, ident = raw.partition(":")

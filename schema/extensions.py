@@ -53,9 +53,16 @@ def _operation_label(name: str | None) -> str:
 
 def observe(operation: str | None, started: float, failed: bool) -> None:
     """One operation's metrics, however it was answered."""
-    name = _operation_label(operation)
-    LATENCY.labels(name).observe(time.perf_counter() - started)
-    REQUESTS.labels(name, "error" if failed else "ok").inc()
+    latency, requests = _series(_operation_label(operation), failed)
+    latency.observe(time.perf_counter() - started)
+    requests.inc()
+
+
+@functools.lru_cache(maxsize=1024)
+def _series(name: str, failed: bool) -> tuple[Any, Any]:
+    """An operation's metric series, looked up once: `labels` costs more than the count itself
+    (the names are bounded: registered operations and `other`)."""
+    return LATENCY.labels(name), REQUESTS.labels(name, "error" if failed else "ok")
 
 
 class Metrics(SchemaExtension):

@@ -630,6 +630,48 @@ async def test_a_ballot_costs_the_principal_and_two_statements(voting: Voting) -
     assert counted.count == 3  # the caller, then the load with its households, then one write
 
 
+async def test_a_ballot_of_a_caller_already_read_costs_two_statements(voting: Voting) -> None:
+    """The caller's principal kept by the process since its last request is acted for while the
+    access epoch has not moved (the load reads it): the load and the write, nothing more."""
+    vote_id = await voting.open6()
+    await voting.cast(CO_OWNER, vote_id, "AGREE")  # reads and keeps the caller
+    with counting_statements(voting.api.app) as counted:
+        body = await voting.cast(CO_OWNER, vote_id, "DISAGREE")
+    assert body["data"]["castBallot"]["choice"] == "DISAGREE", body
+    assert counted.count == 2
+    choices = await fetch(
+        voting.url, "SELECT choice FROM ballot WHERE vote_id = $1 ORDER BY cast_at", decode(vote_id)[1]
+    )
+    assert [r["choice"] for r in choices] == ["AGREE", "DISAGREE"]
+
+
+async def test_a_ballot_of_a_caller_read_at_an_older_epoch_reads_the_caller_again(voting: Voting) -> None:
+    """Someone's role, home or session changed since the caller was kept (the epoch moved): the
+    caller is read again and the vote loaded again before the ballot is judged and written."""
+    vote_id = await voting.open6()
+    await voting.cast(CO_OWNER, vote_id, "AGREE")
+    await fetch(voting.url, "UPDATE access_epoch SET epoch = epoch + 1")
+    with counting_statements(voting.api.app) as counted:
+        body = await voting.cast(CO_OWNER, vote_id, "ABSTAIN")
+    assert body["data"]["castBallot"]["choice"] == "ABSTAIN", body
+    assert counted.count == 4  # the load, the caller, the load again, the write
+    with counting_statements(voting.api.app) as counted:
+        assert "errors" not in await voting.cast(CO_OWNER, vote_id, "AGREE")
+    assert counted.count == 2  # kept again, at the new epoch
+
+
+async def test_a_token_logged_out_after_its_caller_was_kept_casts_nothing(voting: Voting) -> None:
+    vote_id = await voting.open6()
+    await voting.cast(CO_OWNER, vote_id, "AGREE")
+    body = await voting.as_(CO_OWNER, "mutation { logout }")
+    assert body["data"] == {"logout": True}, body
+    refused = await voting.cast(CO_OWNER, vote_id, "DISAGREE")
+    assert [e["extensions"]["code"] for e in refused["errors"]] == ["UNAUTHENTICATED"], refused
+    assert (
+        await fetchval(voting.url, "SELECT count(*) FROM ballot WHERE vote_id = $1", decode(vote_id)[1]) == 1
+    )
+
+
 async def test_a_thousand_households_voting_at_once(pg_url: str, db_url: str) -> None:
     document = generate(compounds=1, buildings=5, units=2, floors=25, per_floor=4, seed=11)
     await import_into(db_url, parse(document))
