@@ -564,7 +564,8 @@ def facts_columns(
     facts_type: type, binding: Binding, *, person_id: Any
 ) -> tuple[list[Any], Callable[[Any], Any]]:
     """Columns that read an object's facts in the same statement that loads (and locks) it, and the
-    function that makes the facts from a result row.
+    function that makes the facts from a result row's values by label (a `Row`'s `_mapping`, an
+    asyncpg record).
 
     The facts are the object as `person_id` sees it: a set of people holds at most that person
     (whether they are among the owners of a vote is all a rule can ask of it), so a vote of 5,000
@@ -585,8 +586,7 @@ def facts_columns(
         columns.append(expr.label(label))
         names.append((f.name, label, isinstance(found, People)))
 
-    def build(row: Any) -> Any:
-        mapping = row._mapping
+    def build(mapping: Any) -> Any:
         values = {
             name: frozenset(mapping[label] or ()) if people else mapping[label]
             for name, label, people in names

@@ -47,7 +47,9 @@ What it does, end to end:
 6. ballots/s with `--ballot-clients` (32) clients: per round and server a fresh compound-wide vote
    of 千山美林 is opened (through Qilijia's openVote, not timed) and its distinct owners cast one
    ballot each (`--ballots N` caps or, with re-casts, extends that number): Qilijia through
-   `castBallot` (tokens minted with auth.tokens as bench/votes.py does), raw with the fewest
+   `castBallot` (one token per owner minted with auth.tokens as bench/votes.py does; before the
+   timed ballots, untimed, each owner opens the vote's screen with it as on the phone, so that
+   the ballot acts for the owner Qilijia kept: `--cold-ballots` skips that), raw with the fewest
    statements that stay correct under concurrency — `SELECT … FROM vote_tally … FOR UPDATE`, then
    one statement whose data-modifying CTEs insert the ballot, update vote_electorate, move
    vote_tally by the ballot's delta and pg_notify as Qilijia does (two statements: the lock must
@@ -1151,15 +1153,33 @@ async def owners_of(conn: asyncpg.Connection, vote: uuid.UUID) -> list[uuid.UUID
     return [r["person_id"] for r in rows]
 
 
-def ballot_calls(kind: str, vote: uuid.UUID, owners: list[uuid.UUID], count: int, secret: str) -> list[Call]:
-    """`count` ballots by the vote's owners in turn (beyond one each: changes of mind)."""
+def owner_tokens(owners: list[uuid.UUID], secret: str) -> dict[uuid.UUID, str]:
+    """One token per owner, as each owner's phone holds one for the whole of its session."""
+    return {person: tokens.mint(person, secret=secret, ttl_seconds=3600)[0] for person in owners}
+
+
+def opening_calls(vote: uuid.UUID, owners: list[uuid.UUID], held: dict[uuid.UUID, str]) -> list[Call]:
+    """Each owner opening the vote's screen (QILIJIA_SCREENS["vote"]) before casting, as on the
+    phone: Qilijia reads the owner then, and keeps it for the ballot (`--cold-ballots`: not)."""
+    body = json.dumps({"query": QILIJIA_SCREENS["vote"], "variables": {"id": encode("Vote", vote)}}).encode()
+    return [
+        Call("/graphql", body, {"content-type": "application/json", "authorization": f"Bearer {held[p]}"})
+        for p in owners
+    ]
+
+
+def ballot_calls(
+    kind: str, vote: uuid.UUID, owners: list[uuid.UUID], count: int, held: dict[uuid.UUID, str]
+) -> list[Call]:
+    """`count` ballots by the vote's owners in turn (beyond one each: changes of mind), each
+    owner's with the owner's token (`owner_tokens`)."""
     calls: list[Call] = []
     json_header = {"content-type": "application/json"}
     for i in range(count):
         person = owners[i % len(owners)]
         choice = FIRST_CHOICES[(i + i // len(owners)) % len(FIRST_CHOICES)]
         if kind == "qilijia":
-            token = tokens.mint(person, secret=secret, ttl_seconds=3600)[0]
+            token = held[person]
             body = {"query": CAST, "variables": {"id": encode("Vote", vote), "choice": choice}}
             headers = {**json_header, "authorization": f"Bearer {token}"}
             calls.append(Call("/graphql", json.dumps(body).encode(), headers))
@@ -1241,15 +1261,20 @@ async def verify(run: Run, world: World, servers: list[Server]) -> None:
 
 
 async def count_on(
-    client: httpx.AsyncClient, base: str, calls: dict[str, list[Call]], take: Callable[[], Awaitable[Seen]]
+    client: httpx.AsyncClient,
+    base: str,
+    calls: dict[str, list[Call]],
+    take: Callable[[], Awaitable[Seen]],
+    warmups: dict[str, list[Call]] | None = None,
 ) -> dict[str, Seen]:
-    """Per entry of `calls`: three warm-up requests (the first call), then the calls one after
-    another, counting the statements between two `take()`s."""
+    """Per entry of `calls`: its warm-up requests (`warmups`, by default the first call three
+    times), then the calls one after another, counting the statements between two `take()`s."""
     found: dict[str, Seen] = {}
     for label, items in calls.items():
-        if label != "ballot":  # a ballot is not repeatable: its warm-up is the screens before it
-            for _ in range(3):
-                await fire(client, items[0])
+        # a ballot is not repeatable: its warm-up is the screens before it, and its owners' openings
+        default = [] if label == "ballot" else items[:1] * 3
+        for call in (warmups or {}).get(label, default):
+            await fire(client, call)
         await asyncio.sleep(0.3)
         await take()
         for call in items:
@@ -1265,14 +1290,20 @@ async def count_on(
 
 def count_plan(
     run: Run, world: World, kind: str, vote: uuid.UUID | None, owners: list[uuid.UUID]
-) -> dict[str, list[Call]]:
+) -> tuple[dict[str, list[Call]], dict[str, list[Call]]]:
     """What is counted on one server: each screen `--count-requests` times, then as many ballots
-    by distinct owners of `vote` (none for PostGraphile)."""
+    by distinct owners of `vote` (none for PostGraphile); and the ballots' warm-up, each owner
+    opening the vote (Qilijia's, unless `--cold-ballots`)."""
     k = run.args.count_requests
     calls = {screen: [screen_call(kind, screen, world)] * k for screen in run.args.screens}
+    warmups: dict[str, list[Call]] = {}
     if vote is not None and kind != "postgraphile":
-        calls["ballot"] = ballot_calls(kind, vote, owners, min(k, len(owners)), run.secret)
-    return calls
+        casting = owners[: min(k, len(owners))]
+        held = owner_tokens(casting, run.secret)
+        calls["ballot"] = ballot_calls(kind, vote, casting, len(casting), held)
+        if kind == "qilijia" and not run.args.cold_ballots:
+            warmups["ballot"] = opening_calls(vote, casting, held)
+    return calls, warmups
 
 
 def wire_counter(url: str) -> WireCounter:
@@ -1311,8 +1342,10 @@ async def count_statements(
             server = next(s for s in measured if s.kind == kind)
             vote, owners = await fresh_vote(opener.base, kind)
             async with httpx.AsyncClient(base_url=server.base, timeout=120) as client:
-                plan = count_plan(run, world, kind, vote, owners)
-                for label, seen in (await count_on(client, server.base, plan, counter.reset)).items():
+                plan, warmups = count_plan(run, world, kind, vote, owners)
+                for label, seen in (
+                    await count_on(client, server.base, plan, counter.reset, warmups)
+                ).items():
                     counts[(kind, label)] = seen
         return counts, "pg_stat_statements on the measuring servers"
 
@@ -1341,8 +1374,8 @@ async def count_statements(
                 return proxy.reset()
 
             async with httpx.AsyncClient(base_url=server.base, timeout=120) as client:
-                plan = count_plan(run, world, kind, vote, owners)
-                for label, seen in (await count_on(client, server.base, plan, take)).items():
+                plan, warmups = count_plan(run, world, kind, vote, owners)
+                for label, seen in (await count_on(client, server.base, plan, take, warmups)).items():
                     counts[(kind, label)] = seen
     finally:
         for server in counting:
@@ -1468,8 +1501,15 @@ async def ballots_all(
                     opening, world.opener_token, world.compound, f"基准 {server.label} 第{r + 1}轮"
                 )
                 owners = await owners_of(admin, vote)
-                calls = ballot_calls(server.kind, vote, owners, args.ballots or len(owners), run.secret)
+                held = owner_tokens(owners, run.secret)
+                calls = ballot_calls(server.kind, vote, owners, args.ballots or len(owners), held)
                 async with measuring_client(args, server.base, args.ballot_clients) as client:
+                    if server.kind == "qilijia" and not args.cold_ballots:  # not timed
+                        _, _, failed = await cast_all(
+                            client, opening_calls(vote, owners, held), args.ballot_clients
+                        )
+                        if failed:
+                            raise SystemExit(f"{server.label}: owners opening the vote: {failed[0]}")
                     cpu, db = tree_cpu_seconds(server.process.pid), await backends.sample()
                     latencies, wall, errors = await cast_all(client, calls, args.ballot_clients)
                     cpu = tree_cpu_seconds(server.process.pid) - cpu
@@ -1833,6 +1873,11 @@ def parse_args() -> argparse.Namespace:
         "than the owners: changes of mind)",
     )  # fmt: skip
     ap.add_argument("--ballot-clients", type=int, default=32, help="clients casting at once (default: 32)")
+    ap.add_argument(
+        "--cold-ballots", action="store_true",
+        help="Qilijia's owners cast without opening the vote first: each ballot is its token's first "
+        "request, and the owner is read for it (one statement more)",
+    )  # fmt: skip
     ap.add_argument(
         "--client", choices=("wire", "httpx"), default="wire",
         help="the measured requests' client: wire (a keep-alive HTTP/1.1 client of a few lines, "

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.bindings import facts_columns
 from auth.budget import client_address
@@ -47,7 +48,7 @@ from auth.policy import (
 )
 from auth.principal import PersonPrincipal
 from models.access import current_epoch
-from models.errors import ConflictError
+from models.errors import ConflictError, database_unreachable
 from models.place import Compound
 from models.task import Task, TaskEvent
 from models.task_rules import EventKind, Standing, TaskStatus, finished_message
@@ -112,13 +113,28 @@ class Work(Generic[R]):
     compound_id: uuid.UUID | None
     #: the target's `state` columns, by label
     state: Any = None
-    #: the connection of a mutation run on the driver (`run_on_driver`), whose `session` is None:
-    #: its one write is a statement of its own, sent as it is (`exec_driver_sql`)
-    driver: AsyncConnection | None = None
+    #: the driver's (asyncpg's) connection of a mutation run on the driver (`run_on_driver`),
+    #: whose `session` is None: its one write is a statement of its own, sent as it is
+    driver: Any = None
 
-    async def connection(self) -> AsyncConnection:
-        """Where to send SQL text: the driver's connection, else the session's (in its transaction)."""
-        return self.driver if self.driver is not None else await self.session.connection()
+    async def fetchrow(self, sql: str, *values: Any) -> Mapping[str, Any] | None:
+        """One row of SQL text (asyncpg's `$1`, `$2`… parameters) by column name: on the driver's
+        connection, else in the session's transaction (`sqlstate` reads a refusal of either)."""
+        if self.driver is not None:
+            return await on_driver(self.driver, sql, *values)
+        found = (await (await self.session.connection()).exec_driver_sql(sql, values)).first()
+        return None if found is None else found._mapping
+
+
+async def on_driver(connection: Any, sql: str, *values: Any) -> Any:
+    """One statement of SQL text on a driver's (asyncpg's) connection: its first row, or None.
+    Every statement the driver path sends passes here."""
+    return await connection.fetchrow(sql, *values)
+
+
+def sqlstate(error: BaseException) -> str | None:
+    """The SQLSTATE of an error the database raised, from the driver or wrapped by SQLAlchemy."""
+    return getattr(error, "sqlstate", None) or getattr(getattr(error, "orig", None), "sqlstate", None)
 
 
 async def load(
@@ -140,7 +156,7 @@ async def load(
     found = (await session.execute(statement, values)).first()
     if found is None:
         return None
-    return found[0], build(found), found._mapping
+    return found[0], build(found._mapping), found._mapping
 
 
 _JUDGED: dict[tuple[Any, ...], Any] = {}
@@ -340,22 +356,21 @@ def _driver_load(target: Target[Any], action: Action, who: PersonPrincipal) -> _
 
 
 async def _load_on_driver(
-    connection: AsyncConnection, target: Target[R], ident: uuid.UUID, who: PersonPrincipal, action: Action
+    connection: Any, target: Target[R], ident: uuid.UUID, who: PersonPrincipal, action: Action
 ) -> tuple[R, Any, Any] | None:
-    """`load` as SQL text on a connection: the row made from its columns, not through a session."""
+    """`load` as SQL text on the driver's connection (asyncpg's): the row is its columns as
+    attributes, not an ORM object (nothing on the driver writes through it), the facts and the
+    `state` are read from the record by label."""
     statement = _driver_load(target, action, who)
     values = statement.constants | {"target_id": ident, "facts_person": who.person_id}
     if asks_collections(target.resource, action):
         values |= params(who)
-    found = (
-        await connection.exec_driver_sql(statement.sql, tuple(values[n] for n in statement.names))
-    ).first()
+    found = await on_driver(connection, statement.sql, *(values[n] for n in statement.names))
     if found is None:
         return None
-    columns = found._mapping
     table = target.model.__table__  # type: ignore[attr-defined]
-    row = target.model(**{column.key: columns[column.name] for column in table.columns})
-    return row, statement.build(found), columns
+    row = SimpleNamespace(**{column.key: found[column.name] for column in table.columns})
+    return row, statement.build(found), found  # type: ignore[return-value]
 
 
 async def run_on_driver(
@@ -365,10 +380,11 @@ async def run_on_driver(
     action: Action,
     apply: Callable[[Work[R]], Awaitable[Outcome[T]]],
 ) -> T:
-    """`run` with `alone`, on a connection of its own: the load and the one write are SQL text
-    sent as it is (`exec_driver_sql`), with no session, no ORM and no BEGIN or COMMIT around them.
-    `apply` is given the connection (`Work.driver`) and no session. For the hottest mutation (a
-    ballot), where SQLAlchemy's session and ORM were a third of the service's CPU.
+    """`run` with `alone`, on a pooled connection's driver (asyncpg) itself: the load and the one
+    write are SQL text sent as it is, with no session, no ORM, no SQLAlchemy execution and no BEGIN
+    or COMMIT around them. `apply` is given the connection (`Work.driver`) and no session. For the
+    hottest mutation (a ballot), where SQLAlchemy's session and ORM were a third of the service's
+    CPU, and its execution of SQL text as much again as asyncpg's.
 
     It may act for a caller from the process's cache (`Context.refresh`): the load reads the
     access epoch, and a caller read at another epoch (a role, a home, a session changed since) is
@@ -380,14 +396,23 @@ async def run_on_driver(
     if sessions is None:  # an app without autocommit sessions: in a transaction, as `run` does
         return await run(ctx, target, ident, action, apply, alone=True)
     engine = sessions.kw["bind"]
-    async with engine.connect() as connection:
-        found = await _load_on_driver(connection, target, ident, who, action)
-        if ctx.refresh is not None and found is not None and found[2]["access_epoch"] != who.epoch:
-            who = require_person(await ctx.fresh())
+    async with engine.connect() as pooled:
+        # the driver's own connection: SQLAlchemy's execution around a statement of SQL text (its
+        # context, its result's metadata) cost as much as asyncpg's sending and reading it
+        connection = (await pooled.get_raw_connection()).driver_connection
+        try:
             found = await _load_on_driver(connection, target, ident, who, action)
-        work = _judged_work(ctx, None, target, who, action, None, found)
-        work.driver = connection
-        outcome = await apply(work)
+            if ctx.refresh is not None and found is not None and found[2]["access_epoch"] != who.epoch:
+                who = require_person(await ctx.fresh())
+                found = await _load_on_driver(connection, target, ident, who, action)
+            work = _judged_work(ctx, None, target, who, action, None, found)
+            work.driver = connection
+            outcome = await apply(work)
+        except Exception as failed:
+            if database_unreachable(failed) or connection.is_closed():
+                # SQLAlchemy saw none of it: a connection the server dropped must not go back
+                await pooled.invalidate()
+            raise
     assert outcome.event is None and not outcome.topics, "a lone write is its statement only"
     return outcome.result
 

@@ -70,7 +70,7 @@ from resolvers.context import Context
 from resolvers.events import CHANNEL, notify
 from resolvers.loaders import by_key, grouped, visible_by_id
 from resolvers.pages import Key, Page, order, read, window
-from resolvers.pipeline import Event, Outcome, Target, Work, append_event, run, run_on_driver
+from resolvers.pipeline import Event, Outcome, Target, Work, append_event, run, run_on_driver, sqlstate
 from resolvers.place import granted
 from resolvers.text import clean_text
 
@@ -707,15 +707,16 @@ async def _under_proxy(work: Work[Vote], owner: uuid.UUID) -> tuple[uuid.UUID, l
 async def _write_ballot(work: Work[Vote], arguments: tuple[Any, ...]) -> Mapping[str, Any] | None:
     """`CAST_BALLOT`: its row, or None when the tally was sealed (nothing written)."""
     try:
-        return (await (await work.connection()).exec_driver_sql(CAST_BALLOT, arguments)).one()._mapping
-    except sa.exc.DBAPIError as exc:
-        if getattr(exc.orig, "sqlstate", None) == TALLY_CLOSED:
+        return await work.fetchrow(CAST_BALLOT, *arguments)
+    except Exception as exc:
+        if sqlstate(exc) == TALLY_CLOSED:
             return None
         raise
 
 
 async def _numbers(work: Work[Vote], vote_id: uuid.UUID, households: list[uuid.UUID]) -> list[str]:
-    return list((await (await work.connection()).exec_driver_sql(NUMBERS, (vote_id, households))).scalars())
+    found = await work.fetchrow(NUMBERS, vote_id, households)
+    return list(found["numbers"] or ()) if found is not None else []
 
 
 def _closed(closes_at: datetime) -> ConflictError:
@@ -744,7 +745,10 @@ CAST_BALLOT = (
 )
 TALLY_CLOSED = "55000"
 #: the numbers of a vote's households, for a ballot that went to some of the owner's only
-NUMBERS = "SELECT number FROM vote_electorate WHERE vote_id = $1 AND household_id = ANY ($2::uuid[]) ORDER BY number"
+NUMBERS = (
+    "SELECT array_agg(number ORDER BY number) AS numbers FROM vote_electorate"
+    " WHERE vote_id = $1 AND household_id = ANY ($2::uuid[])"
+)
 
 
 # --- closing ------------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from app.world_file import World, load, parse
 from app.world_import import import_world
 from auth import tokens
 from models.terms import today_sql
+from resolvers import pipeline
 
 SECRET = "test-secret-key-that-is-long-enough-for-prod-0123456789"
 #: Today in Beijing as the service's own SQL says it (`models.terms.today_sql`), for the tests' queries:
@@ -484,8 +485,17 @@ def counting_statements(app: Starlette) -> Iterator[StatementCount]:
     async def later() -> int:  # the audit's background appends are not the request's statements
         return 0
 
+    sent = pipeline.on_driver
+
+    async def on_driver(connection: Any, sql: str, *values: Any) -> Any:
+        """A statement sent on a pooled connection's driver itself (`resolvers.pipeline.run_on_driver`),
+        which SQLAlchemy does not see."""
+        counted.count += 1
+        return await sent(connection, sql, *values)
+
     reveals.flush = later
     event.listen(engine, "before_cursor_execute", on_execute)
+    pipeline.on_driver = on_driver
     backend = app.state.auth
     if reads is not None:
         reads.pool = _CountingPool(reads.pool, counted)
@@ -496,6 +506,7 @@ def counting_statements(app: Starlette) -> Iterator[StatementCount]:
     finally:
         del reveals.flush
         event.remove(engine, "before_cursor_execute", on_execute)
+        pipeline.on_driver = sent
         if reads is not None:
             reads.pool = reads.pool.pool
         if backend.pool is not None:

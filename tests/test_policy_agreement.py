@@ -121,7 +121,7 @@ async def _locked_facts_disagreements(
                 if isinstance(getattr(world, f.name), frozenset)
             }
             want = dataclass_replace(world, **cut)
-            got = build(row)
+            got = build(row._mapping)
             if got != want:
                 found.append(f"{label} locked {resource} {row.id}: read {got}, world {want}")
     return found
