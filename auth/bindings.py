@@ -335,7 +335,10 @@ def vote_row(v: FromClause) -> Binding:
 
     def proxies() -> tuple[FromClause, Any, SqlBool]:
         p, o = VOTE_PROXY.alias(), VOTE_OWNER.alias()
-        owner = sa.exists().where(o.c.vote_id == v.c.id, o.c.person_id == p.c.owner_id)
+        # correlated by name to the vote and the proxy: read as a fact (`facts_columns`) this sits in
+        # a sub-select of the proxies, where SQLAlchemy's automatic correlation would not reach the
+        # vote and would read it as "an owner of any vote"
+        owner = sa.exists().where(o.c.vote_id == v.c.id, o.c.person_id == p.c.owner_id).correlate(v, p)
         return p, p.c.proxy_id, sa.and_(proxy_in_force(p, v), owner)
 
     return Binding(

@@ -7,10 +7,13 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from auth.backend import load_person_principal
 from auth.facts import VoteFacts
 from auth.policy import Action, Resource, allows
 from auth.principal import PersonPrincipal
+from resolvers import pipeline
 from resolvers.ids import decode, encode
+from resolvers.vote import CASTING
 from tests.conftest import Api, fetch, fetchval
 from tests.test_paper_ballots import (
     COMMUNITY_COMMITTEE,
@@ -20,7 +23,7 @@ from tests.test_paper_ballots import (
     assert_recounted,
     owned_households,
 )
-from tests.votes import compound_id, stored_tally
+from tests.votes import compound_id, open_building6_vote, stored_tally
 
 PROXY = "id status proxyName validFrom validUntil rejectReason revokedAt owner { id } proxy { id } vote { id } photos { url }"
 APPOINT = f"mutation($i: AppointProxyInput!) {{ appointProxy(input: $i) {{ {PROXY} }} }}"
@@ -230,6 +233,55 @@ async def test_proxies_refused_checked_for_a_period_or_not_accepted(api: Api, de
         relative_phone, FOR, {"id": last_id, "choice": "AGREE", "owner": encode("Person", owner)}
     )
     assert code == "CONFLICT" and "不接受书面委托" in message
+
+
+async def test_a_period_proxy_counts_only_in_the_votes_its_owner_votes_in(api: Api, demo_db_url: str) -> None:
+    """A checked appointment for a period is in force in every vote of the compound opened in it,
+    but it makes its holder a proxy only where the appointing owner is an owner: the facts a ballot
+    is judged by name the holder in the compound-wide vote, not in building 6's."""
+    url, desk = demo_db_url, Desk(api, demo_db_url)
+    compound = await compound_id(url)
+    owner, owner_phone = await someone_outside_building6(url)
+    relative = await fetchval(
+        url,
+        "SELECT id FROM person WHERE id <> $1 AND phone IS NOT NULL AND phone NOT LIKE '138000000%'"
+        " AND NOT EXISTS (SELECT 1 FROM home h WHERE h.person_id = person.id) ORDER BY phone LIMIT 1",
+        owner,
+    )
+    now = datetime.now(UTC)
+    appointed = (
+        await desk.data(
+            owner_phone,
+            APPOINT,
+            {
+                "i": {
+                    "compoundId": compound,
+                    "proxyName": "王小明",
+                    "proxyPhone": await phone_of(url, relative),
+                    "photos": [await desk.photo(owner_phone)],
+                    "validFrom": (now - timedelta(minutes=1)).isoformat(),
+                    "validUntil": (now + timedelta(days=30)).isoformat(),
+                }
+            },
+        )
+    )["appointProxy"]
+    await desk.data(COMMUNITY_COMMITTEE, VERIFY, {"id": appointed["id"], "ok": True})
+    _, six = await desk.open6()
+    whole = await open_building6_vote(
+        api, url, await desk.token(OWNERS_COMMITTEE), buildingIds=None, wholeCompound=True
+    )
+    assert "errors" not in whole, whole
+    everyone = decode(whole["data"]["openVote"]["id"])[1]
+
+    async with api.app.state.services.sessions() as session:
+        holder = await load_person_principal(session, relative)
+        assert holder is not None
+        found = {}
+        for vote in (six, everyone):
+            loaded = await pipeline.load(session, CASTING, vote, holder, Action.CAST)
+            assert loaded is not None
+            found[vote] = loaded[1].proxies
+    assert found == {six: frozenset(), everyone: frozenset({relative})}
 
 
 def test_a_proxy_holder_may_read_and_cast_in_an_open_vote_and_no_more() -> None:
