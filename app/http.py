@@ -562,7 +562,8 @@ class QilijiaGraphQL(GraphQL[Context, None]):
             services=request.app.state.services,
             request=request,
             response=response,
-            refresh=self._refresh(request),
+            # a WebSocket's caller was read above, or is nobody until `connection_init` says who
+            refresh=None if isinstance(request, WebSocket) else self._refresh(request),
         )
 
     def _refresh(self, request: Request | WebSocket) -> Callable[[], Awaitable[Principal]] | None:

@@ -71,13 +71,14 @@ class Context:
         """The caller as read for this request: read now (one statement, revocation checked) if
         it came from the cache."""
         if self.refresh is not None:
-            refresh, self.refresh = self.refresh, None
-            self.act_as(await refresh())
+            self.act_as(await self.refresh())
         return self.principal
 
     def act_as(self, principal: Principal) -> None:
-        """Switch to the principal a WebSocket authenticated in `connection_init`."""
+        """Switch to a principal read now: the one a WebSocket authenticated in `connection_init`,
+        or the caller read again (`fresh`)."""
         self.principal = principal
+        self.refresh = None
         self.loaders = Loaders(self.services.sessions, principal)
 
     @property

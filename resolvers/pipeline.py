@@ -17,6 +17,7 @@ so a failed mutation writes nothing, and of two racing ones the second sees the 
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -396,23 +397,34 @@ async def run_on_driver(
     if sessions is None:  # an app without autocommit sessions: in a transaction, as `run` does
         return await run(ctx, target, ident, action, apply, alone=True)
     engine = sessions.kw["bind"]
-    async with engine.connect() as pooled:
-        # the driver's own connection: SQLAlchemy's execution around a statement of SQL text (its
-        # context, its result's metadata) cost as much as asyncpg's sending and reading it
-        connection = (await pooled.get_raw_connection()).driver_connection
-        try:
-            found = await _load_on_driver(connection, target, ident, who, action)
-            if ctx.refresh is not None and found is not None and found[2]["access_epoch"] != who.epoch:
-                who = require_person(await ctx.fresh())
+    while True:
+        async with engine.connect() as pooled:
+            # the driver's own connection: SQLAlchemy's execution around a statement of SQL text
+            # (its context, its result's metadata) cost as much as asyncpg's sending and reading it
+            connection = (await pooled.get_raw_connection()).driver_connection
+            try:
                 found = await _load_on_driver(connection, target, ident, who, action)
-            work = _judged_work(ctx, None, target, who, action, None, found)
-            work.driver = connection
-            outcome = await apply(work)
-        except Exception as failed:
-            if database_unreachable(failed) or connection.is_closed():
-                # SQLAlchemy saw none of it: a connection the server dropped must not go back
-                await pooled.invalidate()
-            raise
+                stale = (
+                    ctx.refresh is not None and found is not None and found[2]["access_epoch"] != who.epoch
+                )
+                if not stale:
+                    work = _judged_work(ctx, None, target, who, action, None, found)
+                    work.driver = connection
+                    outcome = await apply(work)
+            except BaseException as failed:
+                # SQLAlchemy saw none of it: a connection the server dropped, or left in the middle
+                # of a statement (the request's deadline), must not go back to the pool
+                if (
+                    isinstance(failed, asyncio.CancelledError)
+                    or database_unreachable(failed)
+                    or connection.is_closed()
+                ):
+                    await pooled.invalidate()
+                raise
+        if not stale:
+            break
+        # read again with the connection given back: the reading may need one of the same pool
+        who = require_person(await ctx.fresh())
     assert outcome.event is None and not outcome.topics, "a lone write is its statement only"
     return outcome.result
 

@@ -214,19 +214,26 @@ class Plan:
 def _decode_global(value: Any) -> tuple[str, uuid.UUID]:
     if not isinstance(value, str):
         raise Fallback("an ID that is not a string")
-    return _decoded(value)
+    return _decoded_once(value) if len(value) <= GLOBAL_ID_MAX else _decoded(value)
 
 
-@functools.lru_cache(maxsize=8192)
+#: the longest global ID of ours (a type name of up to 30 characters and a UUID, in base64):
+#: longer texts are decoded every time, never kept
+GLOBAL_ID_MAX = 96
+
+
 def _decoded(value: str) -> tuple[str, uuid.UUID]:
-    """A global ID's type and id, each decoded once: a request decodes its IDs twice (the plan it
-    needs, then its parameters), and screens are opened with the same IDs again and again."""
     try:
         raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
         type_name, _, ident = raw.partition(":")
         return type_name, uuid.UUID(ident)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise Fallback("a malformed ID") from None
+
+
+#: a global ID's type and id, each decoded once: a request decodes its IDs twice (the plan it needs,
+#: then its parameters), and screens are opened with the same IDs again and again
+_decoded_once = functools.lru_cache(maxsize=8192)(_decoded)
 
 
 def node_types(variables: dict[str, Any] | None) -> tuple[tuple[str, str], ...]:

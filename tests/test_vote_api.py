@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -13,10 +14,12 @@ import pytest
 import pytest_asyncio
 
 from app.database import create_engine, sessionmaker
+from auth import tokens
 from models.vote_digest import Step, leaf, root, verify
 from resolvers.ids import decode, encode
 from resolvers.vote import close_due_votes
 from tests.conftest import (
+    SECRET,
     Api,
     counting_statements,
     fetch,
@@ -525,8 +528,6 @@ async def test_a_ballot_counts_only_the_households_of_its_own_vote(voting: Votin
 async def test_ballots_racing_the_close_are_counted_or_refused(voting: Voting) -> None:
     """Every owner of building 6 casts while the owners' committee closes the vote: each ballot is
     either acknowledged and in the final tally and digest, or refused as too late; none fails."""
-    from auth import tokens
-    from tests.conftest import SECRET
 
     vote_id = await voting.open6()
     ident = decode(vote_id)[1]
@@ -592,8 +593,6 @@ async def test_a_burst_of_ballots_keeps_the_connections_it_opened(demo_db_url: s
     """Owners casting all at once take as many connections as the pool holds, and the pool keeps
     them: a second burst is served by the same backends, none opened or closed for it (a new one
     costs PostgreSQL a process, its caches and its PL/pgSQL functions compiled again)."""
-    from auth import tokens
-    from tests.conftest import SECRET
 
     size = 2  # QILIJIA_DB_POOL_SIZE: mutations keep up to twice as many
     async with running_api(demo_db_url, make_settings(demo_db_url, QILIJIA_DB_POOL_SIZE=size)) as api:
@@ -660,6 +659,31 @@ async def test_a_ballot_of_a_caller_read_at_an_older_epoch_reads_the_caller_agai
     assert counted.count == 2  # kept again, at the new epoch
 
 
+async def test_owners_kept_at_an_older_epoch_casting_at_once_are_each_read_again(demo_db_url: str) -> None:
+    """Six owners kept by the process, the epoch moved, all casting at once on the smallest pools:
+    each is read again (its connection given back meanwhile) and each ballot counts once."""
+    settings = make_settings(demo_db_url, QILIJIA_DB_POOL_SIZE=1)
+    async with running_api(demo_db_url, settings) as api:
+        voting = Voting(api, demo_db_url)
+        vote_id = await voting.open6()
+        ident = decode(vote_id)[1]
+        owners = await fetch(
+            demo_db_url, "SELECT DISTINCT person_id FROM vote_owner WHERE vote_id = $1", ident
+        )
+        owner_tokens = [tokens.mint(r["person_id"], secret=SECRET, ttl_seconds=600)[0] for r in owners[:6]]
+        for token in owner_tokens:  # each caller read and kept
+            assert "errors" not in await api.gql(CAST, {"id": vote_id, "choice": "AGREE"}, token=token)
+        await fetch(demo_db_url, "UPDATE access_epoch SET epoch = epoch + 1")
+        started = time.monotonic()
+        answers = await asyncio.gather(
+            *(api.gql(CAST, {"id": vote_id, "choice": "DISAGREE"}, token=t) for t in owner_tokens)
+        )
+        assert all(a["data"]["castBallot"]["choice"] == "DISAGREE" for a in answers), answers
+        assert time.monotonic() - started < 10
+        assert await stored_tally(demo_db_url, ident) == await recount_from_rows(demo_db_url, ident)
+        assert await fetchval(demo_db_url, "SELECT count(*) FROM ballot WHERE vote_id = $1", ident) == 12
+
+
 async def test_a_token_logged_out_after_its_caller_was_kept_casts_nothing(voting: Voting) -> None:
     vote_id = await voting.open6()
     await voting.cast(CO_OWNER, vote_id, "AGREE")
@@ -702,8 +726,6 @@ async def test_a_thousand_households_voting_at_once(pg_url: str, db_url: str) ->
         assert (
             await fetchval(db_url, "SELECT count(*) FROM vote_electorate WHERE vote_id = $1", ident) == 1000
         )
-        from auth import tokens
-        from tests.conftest import SECRET
 
         tokens_by_owner = [tokens.mint(r["id"], secret=SECRET, ttl_seconds=600)[0] for r in owners]
         semaphore = asyncio.Semaphore(64)
