@@ -335,3 +335,63 @@ async def test_a_ballot_goes_to_the_heads_where_no_higher_ballot_stands(demo_db_
         assert await conn.fetchval("SELECT count(*) FROM ballot WHERE receipt_hash = 'r-refused'") == 0
     finally:
         await conn.close()
+
+
+#: `unranked_households` household by household, as migration 0037 wrote it (0039 keeps it for
+#: households some ballot stands on)
+RANKED = """
+SELECT array_agg(e.household_id ORDER BY e.household_id) FROM vote_electorate e
+WHERE e.vote_id = $1 AND e.household_id = ANY ($2::uuid[])
+  AND NOT ballot_outranked(
+      $1,
+      ARRAY(
+          SELECT x.household_id FROM vote_electorate x
+          WHERE x.vote_id = $1 AND x.head = e.head AND x.household_id = ANY ($2::uuid[])
+      ),
+      $3, $4, $5
+  )
+"""
+
+
+async def test_the_households_a_ballot_reaches_are_those_the_ranking_gives(demo_db_url: str) -> None:
+    """`unranked_households` answers at once for households no ballot stands on (migration 0039):
+    the same households, in the same order, as asking the ranking household by household, before
+    any ballot, between ballots of both channels, and for every rule of preference."""
+    url = demo_db_url
+    rng = random.Random(39)
+    vote, electorate, people = await _vote_with(url, rng)
+    households = [h.household for h in electorate]
+
+    async def agree() -> int:
+        checked = 0
+        for size in (1, 2, 3, 5, 12):
+            for _ in range(4):
+                chosen = rng.sample(households, size)
+                for channel, prefer in itertools.product(("ONLINE", "PAPER"), (None, "ONLINE", "PAPER")):
+                    args = (vote, chosen, channel, await fetchval(url, "SELECT clock_timestamp()"), prefer)
+                    fast = await fetchval(url, "SELECT unranked_households($1, $2, $3, $4, $5)", *args)
+                    assert fast == await fetchval(url, RANKED, *args), (size, channel, prefer)
+                    checked += 1
+        return checked
+
+    assert await agree() == 120  # no ballot stands anywhere yet: every answer is the fast one
+    conn = await as_service(url)
+    try:
+        await conn.fetchrow(
+            "SELECT * FROM record_paper_ballot($1, $2, $3, NULL, 'DISAGREE', 'r-p', now() + interval '1 hour', 'PAPER')",
+            uuid.uuid4(),
+            vote,
+            people[1],
+        )
+        await conn.fetchrow(
+            "SELECT * FROM record_ballot($1, $2, $3, 'AGREE', 'r-o', NULL)", uuid.uuid4(), vote, people[3]
+        )
+    finally:
+        await conn.close()
+    assert (
+        await fetchval(
+            url, "SELECT count(*) FROM vote_electorate WHERE vote_id = $1 AND ballot_id IS NOT NULL", vote
+        )
+        > 0
+    )
+    assert await agree() == 120
