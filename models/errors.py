@@ -104,6 +104,11 @@ RETRY_AFTER_SECONDS = 5
 _UNREACHABLE_STATES = ("08", "57P01", "57P02", "57P03", "53300")
 
 
+def sqlstate(error: BaseException) -> str | None:
+    """The SQLSTATE of an error the database raised, from the driver or wrapped by SQLAlchemy."""
+    return getattr(error, "sqlstate", None) or getattr(getattr(error, "orig", None), "sqlstate", None)
+
+
 def database_unreachable(error: BaseException | None) -> bool:
     """Whether an exception (or one it was raised from) says the database cannot be reached."""
     seen = 0

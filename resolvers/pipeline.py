@@ -120,7 +120,8 @@ class Work(Generic[R]):
 
     async def fetchrow(self, sql: str, *values: Any) -> Mapping[str, Any] | None:
         """One row of SQL text (asyncpg's `$1`, `$2`… parameters) by column name: on the driver's
-        connection, else in the session's transaction (`sqlstate` reads a refusal of either)."""
+        connection, else in the session's transaction (`models.errors.sqlstate` reads a refusal of
+        either)."""
         if self.driver is not None:
             return await on_driver(self.driver, sql, *values)
         found = (await (await self.session.connection()).exec_driver_sql(sql, values)).first()
@@ -131,11 +132,6 @@ async def on_driver(connection: Any, sql: str, *values: Any) -> Any:
     """One statement of SQL text on a driver's (asyncpg's) connection: its first row, or None.
     Every statement the driver path sends passes here."""
     return await connection.fetchrow(sql, *values)
-
-
-def sqlstate(error: BaseException) -> str | None:
-    """The SQLSTATE of an error the database raised, from the driver or wrapped by SQLAlchemy."""
-    return getattr(error, "sqlstate", None) or getattr(getattr(error, "orig", None), "sqlstate", None)
 
 
 async def load(

@@ -26,7 +26,7 @@ from strawberry.dataloader import DataLoader
 from auth.policy import Action, Resource, not_visible, params, refusal, require_person, where
 from models import procedure_rules
 from models.enums import HomeRelation
-from models.errors import BadUserInputError, ConflictError, ForbiddenError
+from models.errors import BadUserInputError, ConflictError, ForbiddenError, sqlstate
 from models.message import MessageKind, Template
 from models.person import Home
 from models.place import Building, Compound, Household
@@ -70,7 +70,7 @@ from resolvers.context import Context
 from resolvers.events import CHANNEL, notify
 from resolvers.loaders import by_key, grouped, visible_by_id
 from resolvers.pages import Key, Page, order, read, window
-from resolvers.pipeline import Event, Outcome, Target, Work, append_event, run, run_on_driver, sqlstate
+from resolvers.pipeline import Event, Outcome, Target, Work, append_event, run, run_on_driver
 from resolvers.place import granted
 from resolvers.text import clean_text
 
